@@ -1,0 +1,3 @@
+from edgeconsole.launcher import main
+
+raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""What flows through the live pipeline: frames, stage stamps, results, overlays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+#: Pipeline stages in order. ``capture`` is the time the source spent producing
+#: the frame; the rest are measured around the work on the inference thread.
+STAGES: tuple[str, ...] = ("capture", "preprocess", "infer", "postprocess", "overlay")
+
+#: Semantic roles for overlay colours; the UI and the image renderer map them
+#: to their own palettes so that both stay consistent.
+Role = Literal["ok", "fail", "warn", "info", "text"]
+
+
+@dataclass(slots=True)
+class Frame:
+    """One image from a source, stamped where it entered the program."""
+
+    index: int
+    image: np.ndarray  # H x W x 3, uint8, BGR
+    captured_ns: int  # monotonic clock (core.clock.now_ns) when the frame was complete
+    source: str
+    capture_started_ns: int | None = None
+    #: Ground truth a synthetic source knows (for tests and validation), else None.
+    truth: dict[str, Any] | None = None
+    #: Named monotonic stamps added as the frame moves on ("preprocessed", ...).
+    stamps: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Detection:
+    """A region the model found. Coordinates are in source-image pixels."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    label: str
+    score: float
+    kind: str = "object"  # "text", "part", "object"
+    polygon: tuple[tuple[float, float], ...] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Classification:
+    label: str
+    score: float
+    topk: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class AnomalyScore:
+    score: float
+    threshold: float
+
+    @property
+    def is_anomaly(self) -> bool:
+        return self.score > self.threshold
+
+
+@dataclass(slots=True, frozen=True)
+class PartVerdict:
+    """Pass/fail for one inspected part (e.g. a labelled item on a conveyor)."""
+
+    box: tuple[float, float, float, float]
+    passed: bool
+    reason: str  # "ok", "missing label", "rotated 180", "unreadable"
+    score: float = 1.0
+
+
+@dataclass(slots=True, frozen=True)
+class OverlayBox:
+    box: tuple[float, float, float, float]
+    role: Role
+    label: str = ""
+    polygon: tuple[tuple[float, float], ...] | None = None
+    thick: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class OverlayBanner:
+    """A line of text pinned to the top of the view (classification, anomaly, summary)."""
+
+    text: str
+    role: Role
+
+
+OverlayItem = OverlayBox | OverlayBanner
+
+
+@dataclass(slots=True)
+class InferenceResult:
+    frame_index: int
+    detections: list[Detection] = field(default_factory=list)
+    classification: Classification | None = None
+    anomaly: AnomalyScore | None = None
+    parts: list[PartVerdict] = field(default_factory=list)
+    overlay: list[OverlayItem] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"detections": len(self.detections)}
+        if self.classification is not None:
+            out["label"] = self.classification.label
+            out["score"] = round(self.classification.score, 4)
+        if self.anomaly is not None:
+            out["anomaly_score"] = round(self.anomaly.score, 6)
+            out["anomaly"] = self.anomaly.is_anomaly
+        if self.parts:
+            out["parts"] = len(self.parts)
+            out["parts_failed"] = sum(1 for p in self.parts if not p.passed)
+        return out
+
+
+@dataclass(slots=True, frozen=True)
+class LatencySample:
+    """Per-frame stage times in milliseconds.
+
+    ``e2e_ms`` runs from capture start (or capture end when the source cannot
+    say when it started) to the end of the last stage, or to ``shown`` once the
+    window displayed it. ``unaccounted_ms`` is e2e minus the sum of the stages:
+    queueing, hand-off and anything else nobody measured.
+    """
+
+    frame_index: int
+    stages: dict[str, float]
+    e2e_ms: float
+    unaccounted_ms: float
+    first_inference: bool = False

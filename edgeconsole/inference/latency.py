@@ -1,0 +1,210 @@
+"""Latency statistics that never average away the tail.
+
+Two views of the same samples: a rolling window (exact percentiles over the last
+N frames, what the live graphs show) and the whole run (a log-bucketed
+histogram with 1% relative resolution, so a run of any length keeps constant
+memory and still reports p99.9 honestly). The first inference is held apart:
+it includes graph optimisation and allocation and would poison every tail.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeconsole.core.frames import STAGES, LatencySample
+
+PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0)
+
+# 1% wide buckets from 1 microsecond to about 1000 seconds.
+_MIN_MS = 1e-3
+_GROWTH = 1.01
+_NBUCKETS = int(math.ceil(math.log(1e6 / _MIN_MS) / math.log(_GROWTH))) + 2
+
+
+class LogHistogram:
+    """Counts values in 1%-wide geometric buckets; percentiles within 1% of exact."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(_NBUCKETS, dtype=np.int64)
+        self.n = 0
+        self.min = math.inf
+        self.max = -math.inf
+        self.total = 0.0
+
+    @staticmethod
+    def _bucket(value_ms: float) -> int:
+        if value_ms <= _MIN_MS:
+            return 0
+        b = int(math.log(value_ms / _MIN_MS) / math.log(_GROWTH)) + 1
+        return min(b, _NBUCKETS - 1)
+
+    @staticmethod
+    def _bucket_value(b: int) -> float:
+        if b == 0:
+            return _MIN_MS
+        # Geometric middle of the bucket.
+        return float(_MIN_MS * _GROWTH ** (b - 0.5))
+
+    def add(self, value_ms: float) -> None:
+        if not math.isfinite(value_ms):
+            return
+        value_ms = max(value_ms, 0.0)
+        self.counts[self._bucket(value_ms)] += 1
+        self.n += 1
+        self.total += value_ms
+        self.min = min(self.min, value_ms)
+        self.max = max(self.max, value_ms)
+
+    def percentile(self, p: float) -> float | None:
+        if self.n == 0:
+            return None
+        if p >= 100.0:
+            return self.max
+        rank = max(1, math.ceil(self.n * p / 100.0))
+        cum = np.cumsum(self.counts)
+        b = int(np.searchsorted(cum, rank))
+        return float(min(max(self._bucket_value(b), self.min), self.max))
+
+
+def _pct(values: np.ndarray, p: float) -> float:
+    # "higher" never reports a value lower than one actually seen: a tail is a tail.
+    return float(np.percentile(values, p, method="higher"))
+
+
+@dataclass
+class SeriesStats:
+    """Percentiles for one series (a stage, end-to-end, or unaccounted)."""
+
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    max: float | None
+    min: float | None = None
+    p95: float | None = None
+    p999: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 3)
+
+        return {"count": self.count, "p50": r(self.p50), "p90": r(self.p90), "p95": r(self.p95),
+                "p99": r(self.p99), "p999": r(self.p999), "min": r(self.min), "max": r(self.max)}
+
+
+@dataclass
+class LatencySnapshot:
+    rolling: dict[str, SeriesStats]
+    run: dict[str, SeriesStats]
+    first_inference_ms: float | None
+    first_e2e_ms: float | None
+    samples: int
+    budget_ms: float | None
+    over_budget: int
+    histogram_edges: list[float] = field(default_factory=list)
+    histogram_counts: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "first_inference_ms": None if self.first_inference_ms is None
+            else round(self.first_inference_ms, 3),
+            "budget_ms": self.budget_ms,
+            "over_budget": self.over_budget,
+            "rolling": {k: v.to_json() for k, v in self.rolling.items()},
+            "run": {k: v.to_json() for k, v in self.run.items()},
+        }
+
+
+SERIES: tuple[str, ...] = (*STAGES, "unaccounted", "e2e")
+
+
+class LatencyStats:
+    """Accumulates LatencySamples; not thread-safe (owned by one thread)."""
+
+    def __init__(self, window: int = 300, budget_ms: float | None = None,
+                 histogram_bins: int = 40) -> None:
+        self.window = window
+        self.budget_ms = budget_ms
+        self.histogram_bins = histogram_bins
+        self._rolling: dict[str, deque[float]] = {s: deque(maxlen=window) for s in SERIES}
+        self._run: dict[str, LogHistogram] = {s: LogHistogram() for s in SERIES}
+        self.first_inference_ms: float | None = None
+        self.first_e2e_ms: float | None = None
+        self.samples = 0
+        self.over_budget = 0
+
+    def add(self, sample: LatencySample) -> None:
+        if sample.first_inference:
+            self.first_inference_ms = sample.stages.get("infer")
+            self.first_e2e_ms = sample.e2e_ms
+            return
+        self.samples += 1
+        for name in STAGES:
+            v = sample.stages.get(name)
+            if v is not None:
+                self._rolling[name].append(v)
+                self._run[name].add(v)
+        for name, v in (("unaccounted", sample.unaccounted_ms), ("e2e", sample.e2e_ms)):
+            self._rolling[name].append(v)
+            self._run[name].add(v)
+        if self.budget_ms is not None and sample.e2e_ms > self.budget_ms:
+            self.over_budget += 1
+
+    def snapshot(self) -> LatencySnapshot:
+        rolling: dict[str, SeriesStats] = {}
+        for name, values in self._rolling.items():
+            if not values:
+                rolling[name] = SeriesStats(0, None, None, None, None)
+                continue
+            arr = np.fromiter(values, dtype=np.float64, count=len(values))
+            rolling[name] = SeriesStats(
+                count=len(arr), p50=_pct(arr, 50), p90=_pct(arr, 90), p99=_pct(arr, 99),
+                max=float(arr.max()), min=float(arr.min()), p95=_pct(arr, 95),
+                p999=_pct(arr, 99.9))
+        run: dict[str, SeriesStats] = {}
+        for name, h in self._run.items():
+            run[name] = SeriesStats(
+                count=h.n, p50=h.percentile(50), p90=h.percentile(90), p99=h.percentile(99),
+                max=None if h.n == 0 else h.max, min=None if h.n == 0 else h.min,
+                p95=h.percentile(95), p999=h.percentile(99.9))
+        edges: list[float] = []
+        counts: list[int] = []
+        e2e = self._rolling["e2e"]
+        if e2e:
+            arr = np.fromiter(e2e, dtype=np.float64, count=len(e2e))
+            hi = max(float(arr.max()), self.budget_ms or 0.0) * 1.05 or 1.0
+            c, e = np.histogram(arr, bins=self.histogram_bins, range=(0.0, hi))
+            edges, counts = [float(x) for x in e], [int(x) for x in c]
+        return LatencySnapshot(
+            rolling=rolling, run=run, first_inference_ms=self.first_inference_ms,
+            first_e2e_ms=self.first_e2e_ms, samples=self.samples, budget_ms=self.budget_ms,
+            over_budget=self.over_budget, histogram_edges=edges, histogram_counts=counts)
+
+
+def make_sample(frame_index: int, stamps: dict[str, int], *, first: bool = False) -> LatencySample:
+    """Build a LatencySample from a frame's monotonic stamps (nanoseconds).
+
+    Expected stamps: ``capture_start`` (optional), ``captured``, then for each
+    processing stage a ``<stage>_start`` and ``<stage>_end`` pair; ``shown`` is
+    optional and extends end-to-end to the moment of display.
+    """
+    stages: dict[str, float] = {}
+    start = stamps.get("capture_start", stamps["captured"])
+    if "capture_start" in stamps:
+        stages["capture"] = (stamps["captured"] - stamps["capture_start"]) / 1e6
+    for name in STAGES[1:]:
+        a, b = stamps.get(f"{name}_start"), stamps.get(f"{name}_end")
+        if a is not None and b is not None:
+            stages[name] = (b - a) / 1e6
+    end_candidates = [v for k, v in stamps.items() if k.endswith("_end")]
+    end = stamps.get("shown", max(end_candidates) if end_candidates else stamps["captured"])
+    e2e = (end - start) / 1e6
+    unaccounted = max(0.0, e2e - sum(stages.values()))
+    return LatencySample(frame_index=frame_index, stages=stages, e2e_ms=e2e,
+                         unaccounted_ms=unaccounted, first_inference=first)

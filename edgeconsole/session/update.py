@@ -1,0 +1,57 @@
+"""What ``Session.poll()`` hands to the window and the CLI: one batch per call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
+from edgeconsole.inference.latency import LatencySnapshot
+
+RunState = Literal["idle", "opening", "running", "reconnecting", "stopping", "stopped", "error"]
+Level = Literal["info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a person should see in the log or a message bar."""
+
+    level: Level
+    text: str
+    kind: str = "status"  # "status", "source", "model", "pipeline", ...
+    wall_time: str = ""
+
+
+@dataclass
+class LiveFrame:
+    """The newest processed frame with its result (overlay primitives included)."""
+
+    frame: Frame
+    result: InferenceResult | None
+
+
+@dataclass
+class PipelineStatus:
+    state: RunState = "idle"
+    source: str = ""
+    model: str = ""
+    fps: float = 0.0
+    frames: int = 0
+    dropped: int = 0
+    budget_ms: float | None = None
+    detections: int = 0
+    parts_passed: int = 0
+    parts_failed: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class Update:
+    status: PipelineStatus
+    live: LiveFrame | None = None  # None when no new frame since the last poll
+    latency: list[LatencySample] = field(default_factory=list)  # new since the last poll
+    stats: LatencySnapshot | None = None
+    events: list[Event] = field(default_factory=list)
