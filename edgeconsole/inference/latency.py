@@ -121,7 +121,7 @@ class LatencySnapshot:
         }
 
 
-SERIES: tuple[str, ...] = (*STAGES, "unaccounted", "e2e")
+SERIES: tuple[str, ...] = (*STAGES, "unaccounted", "e2e", "shown")
 
 
 class LatencyStats:
@@ -155,6 +155,11 @@ class LatencyStats:
             self._run[name].add(v)
         if self.budget_ms is not None and sample.e2e_ms > self.budget_ms:
             self.over_budget += 1
+
+    def add_shown(self, e2e_to_display_ms: float) -> None:
+        """End-to-end latency up to the moment the window painted the frame."""
+        self._rolling["shown"].append(e2e_to_display_ms)
+        self._run["shown"].add(e2e_to_display_ms)
 
     def snapshot(self) -> LatencySnapshot:
         rolling: dict[str, SeriesStats] = {}

@@ -1,0 +1,87 @@
+"""``edgeconsole run`` and ``edgeconsole demo --headless``: the pipeline without a window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from edgeconsole.core.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="run a model on a source headless and print a summary",
+                         description="Run the live pipeline without a window and print a "
+                         "latency summary. Files and folders are read as fast as possible "
+                         "unless --realtime is given.")
+    run.add_argument("--source", required=True,
+                     help="video file, image folder, camera:N, rtsp/http URL, "
+                     "or synthetic:conveyor[?seed=N&fps=F]")
+    run.add_argument("--model", required=True, help="model.json, a folder holding one, or .ecb")
+    run.add_argument("--frames", type=int, help="stop after N processed frames")
+    run.add_argument("--seconds", type=float, help="stop after S seconds")
+    run.add_argument("--budget-ms", type=float, help="latency budget (default: the model's)")
+    run.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    run.add_argument("--realtime", action="store_true", help="pace files at their frame rate")
+    run.add_argument("--loop", action="store_true", help="restart files at their end")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(func=_run)
+
+    demo = sub.add_parser("demo", help="the embedded demo (window; --headless for none)",
+                          description="Run the embedded demo: the synthetic conveyor with the "
+                          "label inspector. Without --headless it opens the window.")
+    demo.add_argument("--headless", action="store_true", help="no window; print a summary")
+    demo.add_argument("--seconds", type=float, default=10.0)
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=_demo)
+
+
+def _check_positive(name: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise ConfigError(f"--{name} must be positive, got {value}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edgeconsole.session.headless import run_headless
+
+    _check_positive("frames", args.frames)
+    _check_positive("seconds", args.seconds)
+    _check_positive("threads", args.threads)
+    summary, events = run_headless(args.source, args.model, frames=args.frames,
+                                   seconds=args.seconds, budget_ms=args.budget_ms,
+                                   threads=args.threads, realtime=args.realtime,
+                                   loop=args.loop)
+    _print(summary, args.json)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if not args.headless:
+        raise ConfigError("the demo window is opened by the launcher",
+                          hint="run `edgeconsole demo` (without --headless)")
+    from edgeconsole.session.headless import run_headless
+    from edgeconsole.session.session import DEMO_SOURCE, default_demo_model
+
+    _check_positive("seconds", args.seconds)
+    summary, _ = run_headless(DEMO_SOURCE, default_demo_model(), seconds=args.seconds,
+                              realtime=True, loop=True)
+    _print(summary, args.json)
+    return 0
+
+
+def _print(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"model {summary['model']} on {summary['source']}")
+    print(f"frames {summary['frames']}  fps {summary['fps']}  dropped {summary['dropped']}  "
+          f"first inference {summary['first_inference_ms']} ms")
+    print(f"{'stage':<12}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms)")
+    for name, st in {**summary["stages"], "e2e": summary["e2e"]}.items():
+        cells = "".join(f"{'-' if st[k] is None else f'{st[k]:.2f}':>9}"
+                        for k in ("p50", "p90", "p99", "max"))
+        print(f"{name:<12}{cells}")
+    if summary["budget_ms"] is not None:
+        print(f"budget {summary['budget_ms']} ms, over budget: {summary['over_budget']} frames")
+    print(f"detections {summary['detections']}  parts passed {summary['parts']['passed']} "
+          f"failed {summary['parts']['failed']}")

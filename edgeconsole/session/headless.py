@@ -1,0 +1,95 @@
+"""Run the pipeline without a window and summarise it: the CLI's ``run`` and ``demo``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeconsole.core.errors import EdgeConsoleError, SourceError
+from edgeconsole.core.frames import STAGES
+from edgeconsole.inference.latency import LatencySnapshot
+from edgeconsole.session.session import Session
+from edgeconsole.session.update import Event
+
+POLL_INTERVAL_S = 0.05
+
+
+def summarise(snapshot: LatencySnapshot, *, frames: int, dropped: int, elapsed_s: float,
+              detections: int, parts_passed: int, parts_failed: int, model: str,
+              source: str) -> dict[str, Any]:
+    run = snapshot.run
+
+    def pick(name: str, keys: tuple[str, ...]) -> dict[str, float | None]:
+        d = run[name].to_json()
+        return {k: d[k] for k in keys}
+
+    return {
+        "frames": frames,
+        "elapsed_s": round(elapsed_s, 3),
+        "fps": round(frames / elapsed_s, 2) if elapsed_s > 0 else 0.0,
+        "dropped": dropped,
+        "first_inference_ms": None if snapshot.first_inference_ms is None
+        else round(snapshot.first_inference_ms, 3),
+        "stages": {s: pick(s, ("p50", "p90", "p99", "max")) for s in (*STAGES, "unaccounted")},
+        "e2e": pick("e2e", ("p50", "p90", "p99", "max")),
+        "budget_ms": snapshot.budget_ms,
+        "over_budget": snapshot.over_budget,
+        "detections": detections,
+        "parts": {"passed": parts_passed, "failed": parts_failed},
+        "model": model,
+        "source": source,
+    }
+
+
+def run_headless(source: str, model: str | Path, *, frames: int | None = None,
+                 seconds: float | None = None, budget_ms: float | None = None,
+                 threads: int | None = None, realtime: bool = False, loop: bool = False,
+                 open_timeout_s: float = 120.0) -> tuple[dict[str, Any], list[Event]]:
+    """Run until ``frames`` processed, ``seconds`` elapsed or the source ends.
+
+    Raises the first error the pipeline reported (as an EdgeConsoleError).
+    """
+    session = Session()
+    events: list[Event] = []
+    try:
+        session.start_local(source, model, budget_ms=budget_ms, threads=threads,
+                            realtime=realtime, loop=loop, max_frames=frames)
+        deadline = time.monotonic() + open_timeout_s
+        started: float | None = None
+        last = None
+        while True:
+            update = session.poll()
+            events.extend(update.events)
+            last = update.status
+            if last.state == "error":
+                raise _as_error(last.error or "pipeline failed")
+            if last.state in ("running", "reconnecting") and started is None:
+                started = time.monotonic()
+            if last.state == "stopped" and started is not None:
+                break
+            if started is None and time.monotonic() > deadline:
+                raise SourceError(f"opening took longer than {open_timeout_s:.0f} s",
+                                  subject=source)
+            if started is not None and seconds is not None \
+                    and time.monotonic() - started >= seconds:
+                break
+            session.wait_until_finished(POLL_INTERVAL_S) if started else time.sleep(
+                POLL_INTERVAL_S)
+        elapsed = time.monotonic() - (started or time.monotonic())
+        session.stop()
+        update = session.poll()
+        events.extend(update.events)
+        status = update.status
+        snap = session.stats_snapshot()
+        summary = summarise(snap, frames=status.frames, dropped=status.dropped,
+                            elapsed_s=elapsed, detections=status.detections,
+                            parts_passed=status.parts_passed, parts_failed=status.parts_failed,
+                            model=status.model, source=status.source)
+        return summary, events
+    finally:
+        session.close()
+
+
+def _as_error(message: str) -> EdgeConsoleError:
+    return EdgeConsoleError(message)

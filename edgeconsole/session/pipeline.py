@@ -1,0 +1,146 @@
+"""The local live pipeline: a capture thread and an inference thread.
+
+Capture reads the source and puts each frame into a newest-wins slot; the
+inference thread takes the newest frame, runs the engine (which stamps each
+stage) and publishes the result. A frame replaced in the slot before the
+inference thread took it is a dropped frame: counted, never hidden.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from edgeconsole.core.buffers import LatestSlot
+from edgeconsole.core.clock import now_ns
+from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
+from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
+from edgeconsole.core.source import FrameSource
+from edgeconsole.inference.latency import make_sample
+
+
+class FrameProcessor(Protocol):
+    def process(self, frame: Frame) -> InferenceResult: ...
+
+
+@dataclass
+class PipelineOutput:
+    """Callbacks the runner calls from its threads; they must be quick and thread-safe."""
+
+    on_result: Callable[[Frame, InferenceResult, LatencySample], None]
+    on_error: Callable[[str, EdgeConsoleError | Exception], None]  # (where, error)
+    on_end: Callable[[str], None]  # reason
+
+
+class LocalPipelineRunner:
+    def __init__(self, source: FrameSource, processor: FrameProcessor, output: PipelineOutput,
+                 *, max_frames: int | None = None) -> None:
+        self.source = source
+        self.processor = processor
+        self.output = output
+        self.max_frames = max_frames
+        self.slot: LatestSlot[Frame] = LatestSlot()
+        self.captured = 0
+        self.processed = 0
+        self._stop = threading.Event()
+        self._capture_done = threading.Event()
+        self._ended = threading.Event()
+        self._capture_thread = threading.Thread(target=self._capture_loop,
+                                                name="edgeconsole-capture", daemon=True)
+        self._infer_thread = threading.Thread(target=self._infer_loop,
+                                              name="edgeconsole-inference", daemon=True)
+
+    @property
+    def dropped(self) -> int:
+        return self.slot.dropped
+
+    def start(self) -> None:
+        self._capture_thread.start()
+        self._infer_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.source.close()
+        self.slot.close()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._capture_thread.join(timeout)
+        self._infer_thread.join(timeout)
+        return not (self._capture_thread.is_alive() or self._infer_thread.is_alive())
+
+    def wait_ended(self, timeout: float | None = None) -> bool:
+        return self._ended.wait(timeout)
+
+    def _end(self, reason: str) -> None:
+        if not self._ended.is_set():
+            self._ended.set()
+            self.output.on_end(reason)
+
+    def _capture_loop(self) -> None:
+        reason = "stopped"
+        try:
+            while not self._stop.is_set():
+                started = now_ns()
+                frame = self.source.read()
+                if frame is None:
+                    reason = "end of source"
+                    break
+                frame.stamps.setdefault(
+                    "capture_start",
+                    frame.capture_started_ns if frame.capture_started_ns is not None else started)
+                frame.stamps["captured"] = frame.captured_ns
+                self.captured += 1
+                self.slot.put(frame)
+        except SourceDisconnected as exc:
+            if not self._stop.is_set():
+                reason = "source disconnected"
+                self.output.on_error("source", exc)
+        except EdgeConsoleError as exc:
+            if not self._stop.is_set():
+                reason = "source error"
+                self.output.on_error("source", exc)
+        except Exception as exc:  # a decoder bug must not kill the app silently
+            if not self._stop.is_set():
+                reason = "source error"
+                self.output.on_error("source", exc)
+        finally:
+            self._capture_done.set()
+            self._capture_reason = reason
+            self.slot.close()
+
+    def _infer_loop(self) -> None:
+        first = True
+        try:
+            while not self._stop.is_set():
+                frame = self.slot.take(timeout=0.25)
+                if frame is None:
+                    if self._capture_done.is_set() and self.slot.closed:
+                        # Closed and drained: take() returns None only when empty.
+                        self._end(getattr(self, "_capture_reason", "stopped"))
+                        return
+                    continue
+                result = self.processor.process(frame)
+                sample = make_sample(frame.index, frame.stamps, first=first)
+                first = False
+                self.processed += 1
+                self.output.on_result(frame, result, sample)
+                if self.max_frames is not None and self.processed >= self.max_frames:
+                    self._stop.set()
+                    self.source.close()
+                    self._end("frame limit reached")
+                    return
+        except EdgeConsoleError as exc:
+            self.output.on_error("inference", exc)
+            self._stop.set()
+            self.source.close()
+            self._end("inference error")
+        except Exception as exc:
+            self.output.on_error("inference", exc)
+            self._stop.set()
+            self.source.close()
+            self._end("inference error")
+        finally:
+            if self._stop.is_set():
+                self._end("stopped")

@@ -1,0 +1,293 @@
+"""The composition root: owns every thread and hands the world to the UI via poll().
+
+The window (and the CLI) never touch threads, sources or models directly: they
+call commands (``start_local``, ``stop``, ...) that return at once, and call
+``poll()`` at their own rate to get everything new in one batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeconsole.core.buffers import RingBuffer
+from edgeconsole.core.clock import now_ns, wall_iso
+from edgeconsole.core.errors import EdgeConsoleError
+from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
+from edgeconsole.core.source import FrameSource
+from edgeconsole.inference.latency import LatencyStats
+from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
+from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
+
+#: Latency samples kept between two polls; a window that stalls for minutes loses
+#: the oldest samples from the graphs (counted), never the pipeline's own stats.
+SAMPLE_BUFFER = 20_000
+
+
+def sample_models_dir() -> Path:
+    return Path(__file__).resolve().parent.parent.parent / "sample_models"
+
+
+def default_demo_model() -> Path:
+    return sample_models_dir() / "label_inspector"
+
+
+DEMO_SOURCE = "synthetic:conveyor?seed=7&fps=30"
+
+
+@dataclass
+class _Live:
+    frame: Frame
+    result: InferenceResult
+
+
+class Session:
+    """One person's working session: the local pipeline today, devices and gateways later."""
+
+    def __init__(self, *, stats_window: int = 300) -> None:
+        self._lock = threading.Lock()
+        self._status = PipelineStatus()
+        self._events: deque[Event] = deque(maxlen=500)
+        self._samples: RingBuffer[LatencySample] = RingBuffer(SAMPLE_BUFFER)
+        self._live: _Live | None = None
+        self._live_new = False
+        self._stats_window = stats_window
+        self._stats = LatencyStats(window=stats_window)
+        self._runner: LocalPipelineRunner | None = None
+        self._engine: Any = None
+        self._generation = 0  # bumps on every start/stop so stale workers cannot publish
+        self._open_thread: threading.Thread | None = None
+        self._fps_times: deque[int] = deque(maxlen=120)
+        self._shown_pending: dict[int, int] = {}
+        self._threads = 1
+
+    # ----------------------------------------------------------------- commands
+    def start_local(self, source: str, model: str | Path, *, budget_ms: float | None = None,
+                    threads: int | None = None, realtime: bool = True, loop: bool = True,
+                    max_frames: int | None = None) -> None:
+        """Open ``source`` and ``model`` on a worker thread, then run the pipeline."""
+        self.stop()
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+            self._stats = LatencyStats(window=self._stats_window, budget_ms=budget_ms)
+            self._samples.drain()
+            self._live = None
+            self._fps_times.clear()
+            self._shown_pending.clear()
+            self._status = PipelineStatus(state="opening", source=source, model=str(model),
+                                          budget_ms=budget_ms)
+        self._event("info", f"opening {source} with {model}", "pipeline")
+        t = threading.Thread(target=self._open_and_run, name="edgeconsole-open", daemon=True,
+                             args=(gen, source, str(model), threads, realtime, loop, max_frames))
+        self._open_thread = t
+        t.start()
+
+    def cancel(self) -> None:
+        """Abandon an opening in progress (its result is discarded) or stop a run."""
+        with self._lock:
+            opening = self._status.state == "opening"
+        if opening:
+            with self._lock:
+                self._generation += 1
+                self._status.state = "stopped"
+            self._event("info", "cancelled", "pipeline")
+        else:
+            self.stop()
+
+    def stop(self) -> None:
+        with self._lock:
+            runner = self._runner
+            self._runner = None
+            engine = self._engine
+            self._engine = None
+            if runner is not None:
+                self._generation += 1
+                self._status.state = "stopping"
+        if runner is not None:
+            runner.stop()
+            runner.join(timeout=5.0)
+            with self._lock:
+                self._status.state = "stopped"
+                self._status.dropped = runner.dropped
+            self._event("info", "stopped", "pipeline")
+        if engine is not None and hasattr(engine, "close"):
+            engine.close()
+
+    def set_budget(self, ms: float | None) -> None:
+        with self._lock:
+            self._stats.budget_ms = ms
+            self._status.budget_ms = ms
+
+    def mark_shown(self, frame_index: int, shown_ns: int) -> None:
+        """The window painted ``frame_index`` at ``shown_ns``: extends end-to-end to display."""
+        with self._lock:
+            start = self._shown_pending.pop(frame_index, None)
+            if start is not None:
+                self._stats.add_shown((shown_ns - start) / 1e6)
+
+    def list_cameras(self) -> list[dict[str, Any]]:
+        from edgeconsole.sources.factory import list_cameras
+
+        return list_cameras()
+
+    def close(self) -> None:
+        self.cancel()
+        self.stop()
+
+    # --------------------------------------------------------------------- poll
+    def poll(self) -> Update:
+        with self._lock:
+            samples = self._samples.drain()
+            for s in samples:
+                self._stats.add(s)
+            live = None
+            if self._live is not None and self._live_new:
+                live = LiveFrame(frame=self._live.frame, result=self._live.result)
+                self._live_new = False
+                self._shown_pending[live.frame.index] = live.frame.stamps.get(
+                    "capture_start", live.frame.captured_ns)
+                if len(self._shown_pending) > 64:
+                    for k in sorted(self._shown_pending)[:-64]:
+                        del self._shown_pending[k]
+            runner = self._runner
+            if runner is not None:
+                self._status.dropped = runner.dropped
+                self._status.frames = runner.processed
+                src_state = getattr(runner.source, "state", None)
+                if src_state == "reconnecting" and self._status.state == "running":
+                    self._status.state = "reconnecting"
+                elif src_state == "open" and self._status.state == "reconnecting":
+                    self._status.state = "running"
+            self._status.fps = self._fps()
+            events = list(self._events)
+            self._events.clear()
+            stats = self._stats.snapshot() if (samples or live or events
+                                               or self._status.state != "running") else None
+            status = PipelineStatus(**self._status.to_json())
+        return Update(status=status, live=live, latency=samples, stats=stats, events=events)
+
+    def stats_snapshot(self) -> Any:
+        with self._lock:
+            return self._stats.snapshot()
+
+    # ------------------------------------------------------------------ workers
+    def _open_and_run(self, gen: int, source_spec: str, model: str, threads: int | None,
+                      realtime: bool, loop: bool, max_frames: int | None) -> None:
+        source: FrameSource | None = None
+        engine: Any = None
+        try:
+            from edgeconsole.sources.factory import describe_spec, open_source
+
+            spec, engine = self._load_model(model, threads)
+            source = open_source(source_spec, realtime=realtime, loop=loop)
+            source.open()
+            with self._lock:
+                if gen != self._generation:  # cancelled or restarted while opening
+                    raise _Abandoned()
+                self._engine = engine
+                runner = LocalPipelineRunner(
+                    source, engine,
+                    PipelineOutput(on_result=lambda f, r, s: self._on_result(gen, f, r, s),
+                                   on_error=lambda where, e: self._on_error(gen, where, e),
+                                   on_end=lambda reason: self._on_end(gen, reason)),
+                    max_frames=max_frames)
+                self._runner = runner
+                runner.start()
+                self._status.state = "running"
+                self._status.source = describe_spec(source_spec)
+                self._status.model = f"{spec.name} v{spec.version}"
+                if self._status.budget_ms is None and spec.latency_budget_ms is not None:
+                    self._status.budget_ms = spec.latency_budget_ms
+                    self._stats.budget_ms = spec.latency_budget_ms
+            self._event("info", f"running {self._status.model} on {self._status.source}",
+                        "pipeline")
+        except _Abandoned:
+            if source is not None:
+                source.close()
+            if engine is not None and hasattr(engine, "close"):
+                engine.close()
+        except EdgeConsoleError as exc:
+            if source is not None:
+                source.close()
+            self._fail(gen, str(exc))
+        except Exception as exc:  # an unexpected bug: show it, keep the app alive
+            if source is not None:
+                source.close()
+            self._fail(gen, f"unexpected error while opening: {exc!r}")
+            traceback.print_exc()
+
+    def _load_model(self, model: str, threads: int | None) -> tuple[Any, Any]:
+        from edgeconsole.inference.engine import InferenceEngine
+        from edgeconsole.inference.loader import load_model
+
+        spec = load_model(model)
+        return spec, InferenceEngine.load(spec, threads=threads)
+
+    def _fail(self, gen: int, message: str) -> None:
+        with self._lock:
+            if gen != self._generation:
+                return
+            self._status.state = "error"
+            self._status.error = message
+        self._event("error", message, "pipeline")
+
+    def _on_result(self, gen: int, frame: Frame, result: InferenceResult,
+                   sample: LatencySample) -> None:
+        with self._lock:
+            if gen != self._generation:
+                return
+            self._live = _Live(frame, result)
+            self._live_new = True
+            self._samples.append(sample)
+            self._fps_times.append(frame.stamps.get("overlay_end", now_ns()))
+            self._status.detections += len(result.detections)
+            for part in result.parts:
+                if part.passed:
+                    self._status.parts_passed += 1
+                else:
+                    self._status.parts_failed += 1
+
+    def _on_error(self, gen: int, where: str, error: Exception) -> None:
+        message = str(error) if isinstance(error, EdgeConsoleError) else f"{where}: {error!r}"
+        self._fail(gen, message)
+
+    def _on_end(self, gen: int, reason: str) -> None:
+        with self._lock:
+            if gen != self._generation:
+                return
+            if self._status.state in ("running", "reconnecting"):
+                self._status.state = "stopped"
+        if reason not in ("stopped",):
+            self._event("info", f"pipeline ended: {reason}", "pipeline")
+
+    def _event(self, level: Level, text: str, kind: str) -> None:
+        with self._lock:
+            self._events.append(Event(level=level, text=text, kind=kind, wall_time=wall_iso()))
+
+    def _fps(self) -> float:
+        if len(self._fps_times) < 2:
+            return 0.0
+        span = (self._fps_times[-1] - self._fps_times[0]) / 1e9
+        return 0.0 if span <= 0 else (len(self._fps_times) - 1) / span
+
+    @property
+    def state(self) -> RunState:
+        with self._lock:
+            return self._status.state
+
+    def wait_until_finished(self, timeout: float) -> bool:
+        """Block until the running pipeline ends (CLI use); False on timeout."""
+        with self._lock:
+            runner = self._runner
+        if runner is None:
+            return True
+        return runner.wait_ended(timeout)
+
+
+class _Abandoned(Exception):
+    pass
