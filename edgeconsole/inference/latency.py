@@ -65,7 +65,8 @@ class LogHistogram:
             return None
         if p >= 100.0:
             return self.max
-        rank = max(1, math.ceil(self.n * p / 100.0))
+        # Same rank as numpy's method="higher", so both views agree on the tail.
+        rank = math.ceil((self.n - 1) * p / 100.0) + 1
         cum = np.cumsum(self.counts)
         b = int(np.searchsorted(cum, rank))
         return float(min(max(self._bucket_value(b), self.min), self.max))

@@ -351,7 +351,7 @@ def load_model_spec(path: str | Path) -> ModelSpec:
         raise ConfigError("model description is larger than 1 MiB", subject=str(p))
     try:
         obj = json.loads(p.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"model description is not valid JSON: {exc}", subject=str(p)) from exc
     try:
         return ModelSpec.parse(obj, p.parent)
