@@ -47,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_positive("frames", args.frames)
     _check_positive("seconds", args.seconds)
     _check_positive("threads", args.threads)
-    summary, events = run_headless(args.source, args.model, frames=args.frames,
+    summary, _ = run_headless(args.source, args.model, frames=args.frames,
                                    seconds=args.seconds, budget_ms=args.budget_ms,
                                    threads=args.threads, realtime=args.realtime,
                                    loop=args.loop)

@@ -74,8 +74,10 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
             if started is not None and seconds is not None \
                     and time.monotonic() - started >= seconds:
                 break
-            session.wait_until_finished(POLL_INTERVAL_S) if started else time.sleep(
-                POLL_INTERVAL_S)
+            if started is not None:
+                session.wait_until_finished(POLL_INTERVAL_S)
+            else:
+                session.wait_for_change(POLL_INTERVAL_S)
         elapsed = time.monotonic() - (started or time.monotonic())
         session.stop()
         update = session.poll()

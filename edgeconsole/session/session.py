@@ -63,7 +63,7 @@ class Session:
         self._open_thread: threading.Thread | None = None
         self._fps_times: deque[int] = deque(maxlen=120)
         self._shown_pending: dict[int, int] = {}
-        self._threads = 1
+        self._changed = threading.Event()
 
     # ----------------------------------------------------------------- commands
     def start_local(self, source: str, model: str | Path, *, budget_ms: float | None = None,
@@ -268,6 +268,13 @@ class Session:
     def _event(self, level: Level, text: str, kind: str) -> None:
         with self._lock:
             self._events.append(Event(level=level, text=text, kind=kind, wall_time=wall_iso()))
+        self._changed.set()
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block until an event was posted (state changes post one); for headless loops."""
+        changed = self._changed.wait(timeout)
+        self._changed.clear()
+        return changed
 
     def _fps(self) -> float:
         if len(self._fps_times) < 2:
