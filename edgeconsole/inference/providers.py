@@ -1,0 +1,94 @@
+"""onnxruntime session factory: execution providers, thread count, clear load errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+from edgeconsole.core.errors import ModelError, ModelLoadError
+
+DEFAULT_PROVIDER = "CPUExecutionProvider"
+
+
+def available_providers() -> list[str]:
+    """Execution providers this onnxruntime build offers, in its order of preference."""
+    return list(ort.get_available_providers())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    # onnxruntime prefixes messages with "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : ...";
+    # keep it, it names the failure class, but cap the length of a single line.
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _check_providers(providers: list[str] | None) -> list[str]:
+    available = available_providers()
+    if not providers:
+        return [DEFAULT_PROVIDER]
+    unknown = [p for p in providers if p not in available]
+    if unknown:
+        raise ModelError(
+            f"execution provider(s) not available: {', '.join(unknown)}",
+            hint=f"available here: {', '.join(available)}",
+        )
+    return list(providers)
+
+
+def make_session_options(threads: int | None) -> ort.SessionOptions:
+    if threads is not None and (isinstance(threads, bool) or threads < 1):
+        raise ModelError(f"thread count must be a positive integer, got {threads!r}")
+    opts = ort.SessionOptions()
+    # 0 lets onnxruntime pick one thread per physical core.
+    opts.intra_op_num_threads = threads or 0
+    # One graph runs at a time from one thread; parallelism inside operators is what pays.
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # errors only: warnings about unused initialisers are noise here
+    return opts
+
+
+def make_ort_session(
+    model: Path | bytes,
+    *,
+    threads: int | None = None,
+    providers: list[str] | None = None,
+    name: str | None = None,
+) -> ort.InferenceSession:
+    """Open an ONNX model (a path, or its bytes from a verified bundle) on CPU by default.
+
+    ``name`` labels errors when ``model`` is bytes (the file name inside the bundle).
+    """
+    chosen = _check_providers(providers)
+    opts = make_session_options(threads)
+    subject = str(model) if isinstance(model, Path) else (name or "<model bytes>")
+    if isinstance(model, Path):
+        if not model.is_file():
+            raise ModelLoadError(
+                "model file not found",
+                subject=subject,
+                hint="check the path in the model description",
+            )
+        try:
+            data = model.read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(
+                f"cannot read model file: {exc.strerror or exc}", subject=subject
+            ) from exc
+    else:
+        data = model
+    if not data:
+        raise ModelLoadError(
+            "model file is empty", subject=subject, hint="re-export or re-extract the ONNX model"
+        )
+    try:
+        return ort.InferenceSession(data, sess_options=opts, providers=chosen)
+    except Exception as exc:  # onnxruntime raises its own pybind exception types
+        raise ModelLoadError(
+            f"not a loadable ONNX model: {_first_line(exc)}",
+            subject=subject,
+            hint="the file must be an ONNX model exported for this onnxruntime",
+        ) from exc
