@@ -1,0 +1,171 @@
+"""One string names any source: what the CLI, settings and the source picker use."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from edgeconsole.core.errors import ConfigError
+from edgeconsole.core.source import FrameSource
+from edgeconsole.sources.mjpeg_http import redact
+
+ACCEPTED_FORMS = (
+    "a video file path, a folder of images, camera:N (or just N), "
+    "rtsp://..., http(s)://..., or synthetic:conveyor[?seed=0&fps=30&width=1280&height=720&frames=N]"
+)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_CONVEYOR_KEYS = {"seed": int, "fps": float, "width": int, "height": int, "frames": int}
+_STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSpec:
+    kind: str  # "file" | "folder" | "camera" | "stream" | "synthetic"
+    target: str  # path, URL, camera index as text, or scene name
+    options: dict[str, float | int]
+
+
+def _bad(spec: str, why: str) -> ConfigError:
+    shown = redact(spec) if len(spec) <= 200 else redact(spec[:200]) + "..."
+    return ConfigError(f"{why}: {shown!r}", subject="source", hint=f"use {ACCEPTED_FORMS}")
+
+
+def parse_spec(spec: str) -> ParsedSpec:
+    """Classify a source spec without touching files, devices or the network."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise _bad(str(spec), "empty source")
+    text = spec.strip()
+    if "\0" in text:
+        raise _bad(text.replace("\0", "\\0"), "source contains a NUL byte")
+    if text.isdigit():
+        return ParsedSpec("camera", str(_camera_index(text, spec)), {})
+    m = _SCHEME.match(text)
+    scheme = m.group(1).lower() if m else ""
+    if scheme == "camera":
+        return ParsedSpec("camera", str(_camera_index(text[len("camera:") :], spec)), {})
+    if scheme == "synthetic":
+        return _parse_synthetic(text)
+    if scheme in _STREAM_SCHEMES:
+        parts = urlsplit(text)
+        if not text.lower().startswith(f"{scheme}://") or not parts.hostname:
+            raise _bad(text, "stream URL without a host")
+        try:
+            _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
+        except ValueError as exc:
+            raise _bad(text, "stream URL with a bad port") from exc
+        return ParsedSpec("stream", text, {})
+    if scheme == "file" and text.lower().startswith("file://"):
+        return _parse_path(unquote(urlsplit(text).path), spec)
+    if scheme and not Path(text).exists():
+        raise _bad(text, f"unknown source kind {scheme!r}")
+    return _parse_path(text, spec)
+
+
+def _camera_index(text: str, spec: str) -> int:
+    if not text.isdigit() or len(text) > 4:
+        raise _bad(spec, "camera index must be a whole number 0..4095")
+    index = int(text)
+    if index > 4095:
+        raise _bad(spec, "camera index must be a whole number 0..4095")
+    return index
+
+
+def _parse_synthetic(text: str) -> ParsedSpec:
+    body = text[len("synthetic:") :]
+    name, _, query = body.partition("?")
+    if name.strip().lower() != "conveyor":
+        raise _bad(text, f"unknown synthetic scene {name!r} (only 'conveyor')")
+    options: dict[str, float | int] = {}
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as exc:
+        raise _bad(text, "malformed query") from exc
+    for key, value in pairs:
+        conv = _CONVEYOR_KEYS.get(key)
+        if conv is None:
+            raise _bad(text, f"unknown option {key!r} (known: {', '.join(_CONVEYOR_KEYS)})")
+        if key in options:
+            raise _bad(text, f"option {key!r} given twice")
+        try:
+            options[key] = conv(value)
+        except ValueError as exc:
+            raise _bad(text, f"option {key}={value!r} is not a number") from exc
+        if conv is float and not (0 < float(options[key]) < float("inf")):
+            raise _bad(text, f"option {key}={value!r} must be positive")
+    return ParsedSpec("synthetic", "conveyor", options)
+
+
+def _parse_path(text: str, spec: str) -> ParsedSpec:
+    if not text:
+        raise _bad(spec, "empty path")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return ParsedSpec("folder", str(path), {})
+    from edgeconsole.sources.image_folder import IMAGE_SUFFIXES
+
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise _bad(spec, "a single image is not a source; put it in a folder and open the folder")
+    return ParsedSpec("file", str(path), {})
+
+
+def open_source(spec: str, *, realtime: bool = True, loop: bool = False) -> FrameSource:
+    """Build the source a spec names. It is not opened yet: call ``open()``
+    (or just ``read()``, which opens on first use). Missing files and absent
+    cameras raise SourceOpenError from ``open``; a malformed spec raises
+    ConfigError here.
+    """
+    parsed = parse_spec(spec)
+    if parsed.kind == "camera":
+        from edgeconsole.sources.camera import CameraSource
+
+        return CameraSource(int(parsed.target))
+    if parsed.kind == "stream":
+        from edgeconsole.sources.stream import StreamSource
+
+        return StreamSource(parsed.target)
+    if parsed.kind == "synthetic":
+        from edgeconsole.sources.conveyor import SyntheticConveyorSource
+
+        o = parsed.options
+        frames = o.get("frames")
+        return SyntheticConveyorSource(
+            seed=int(o.get("seed", 0)),
+            fps=float(o.get("fps", 30.0)),
+            width=int(o.get("width", 1280)),
+            height=int(o.get("height", 720)),
+            realtime=realtime,
+            frames=None if frames is None else int(frames),
+        )
+    if parsed.kind == "folder":
+        from edgeconsole.sources.image_folder import ImageFolderSource
+
+        return ImageFolderSource(parsed.target, realtime=realtime, loop=loop)
+    from edgeconsole.sources.video_file import VideoFileSource
+
+    return VideoFileSource(parsed.target, realtime=realtime, loop=loop)
+
+
+def describe_spec(spec: str) -> str:
+    """A short human name for a status bar; never raises."""
+    try:
+        parsed = parse_spec(spec)
+    except ConfigError:
+        text = str(spec).strip()
+        return text if len(text) <= 40 else text[:39] + "…"
+    if parsed.kind == "camera":
+        return f"Camera {parsed.target}"
+    if parsed.kind == "synthetic":
+        seed = parsed.options.get("seed", 0)
+        return f"Synthetic conveyor (seed {seed})"
+    if parsed.kind == "stream":
+        parts = urlsplit(parsed.target)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return f"{parts.scheme.upper()} {host}{parts.path if len(parts.path) <= 24 else ''}"
+    path = Path(parsed.target)
+    if parsed.kind == "folder":
+        return f"Folder {path.name or str(path)}/"
+    return path.name or str(path)
