@@ -1,0 +1,175 @@
+"""JSON schemas of the recording channels.
+
+Frames and overlays use Foxglove's published JSON schemas (foxglove.CompressedImage,
+foxglove.ImageAnnotations) with message encoding "json", so Foxglove and the
+``mcap`` tools understand them without protobuf code generation. Our own
+channels (results, latency, telemetry, events) carry their JSON schema too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_TIME: dict[str, Any] = {
+    "type": "object",
+    "title": "time",
+    "properties": {
+        "sec": {"type": "integer", "minimum": 0},
+        "nsec": {"type": "integer", "minimum": 0, "maximum": 999999999},
+    },
+}
+_POINT2: dict[str, Any] = {
+    "title": "foxglove.Point2",
+    "type": "object",
+    "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+}
+_COLOR: dict[str, Any] = {
+    "title": "foxglove.Color",
+    "type": "object",
+    "properties": {k: {"type": "number"} for k in ("r", "g", "b", "a")},
+}
+
+COMPRESSED_IMAGE: dict[str, Any] = {
+    "title": "foxglove.CompressedImage",
+    "description": "A compressed image",
+    "type": "object",
+    "properties": {
+        "timestamp": {**_TIME, "description": "Timestamp of image"},
+        "frame_id": {"type": "string", "description": "Frame of reference for the image"},
+        "data": {"type": "string", "contentEncoding": "base64", "description": "Compressed image data"},
+        "format": {"type": "string", "description": "Image format: jpeg, png, webp, avif"},
+    },
+}
+
+IMAGE_ANNOTATIONS: dict[str, Any] = {
+    "title": "foxglove.ImageAnnotations",
+    "description": "Array of annotations for a 2D image",
+    "type": "object",
+    "properties": {
+        "circles": {
+            "type": "array",
+            "items": {
+                "title": "foxglove.CircleAnnotation",
+                "type": "object",
+                "properties": {
+                    "timestamp": _TIME,
+                    "position": _POINT2,
+                    "diameter": {"type": "number"},
+                    "thickness": {"type": "number"},
+                    "fill_color": _COLOR,
+                    "outline_color": _COLOR,
+                },
+            },
+        },
+        "points": {
+            "type": "array",
+            "items": {
+                "title": "foxglove.PointsAnnotation",
+                "type": "object",
+                "properties": {
+                    "timestamp": _TIME,
+                    "type": {
+                        "title": "foxglove.PointsAnnotationType",
+                        "oneOf": [
+                            {"title": "UNKNOWN", "const": 0},
+                            {"title": "POINTS", "const": 1},
+                            {"title": "LINE_LOOP", "const": 2},
+                            {"title": "LINE_STRIP", "const": 3},
+                            {"title": "LINE_LIST", "const": 4},
+                        ],
+                    },
+                    "points": {"type": "array", "items": _POINT2},
+                    "outline_color": _COLOR,
+                    "outline_colors": {"type": "array", "items": _COLOR},
+                    "fill_color": _COLOR,
+                    "thickness": {"type": "number"},
+                },
+            },
+        },
+        "texts": {
+            "type": "array",
+            "items": {
+                "title": "foxglove.TextAnnotation",
+                "type": "object",
+                "properties": {
+                    "timestamp": _TIME,
+                    "position": _POINT2,
+                    "text": {"type": "string"},
+                    "font_size": {"type": "number"},
+                    "text_color": _COLOR,
+                    "background_color": _COLOR,
+                },
+            },
+        },
+    },
+}
+
+_NUM_OR_NULL = {"type": ["number", "null"]}
+_BOX = {"type": "array", "items": _NUM_OR_NULL, "minItems": 4, "maxItems": 4}
+
+RESULT: dict[str, Any] = {
+    "title": "edgeconsole.InferenceResult",
+    "type": "object",
+    "required": ["frame_index"],
+    "properties": {
+        "frame_index": {"type": "integer"},
+        "detections": {"type": "array", "items": {"type": "object", "properties": {
+            "box": _BOX, "label": {"type": "string"}, "score": _NUM_OR_NULL,
+            "kind": {"type": "string"}}}},
+        "classification": {"type": ["object", "null"]},
+        "anomaly": {"type": ["object", "null"]},
+        "parts": {"type": "array", "items": {"type": "object"}},
+        "overlay": {"type": "array", "items": {"type": "object"}},
+        "summary": {"type": "object"},
+    },
+}
+
+LATENCY: dict[str, Any] = {
+    "title": "edgeconsole.LatencySample",
+    "type": "object",
+    "required": ["frame_index", "stages", "e2e_ms"],
+    "properties": {
+        "frame_index": {"type": "integer"},
+        "stages": {"type": "object", "additionalProperties": _NUM_OR_NULL},
+        "e2e_ms": _NUM_OR_NULL,
+        "unaccounted_ms": _NUM_OR_NULL,
+        "first_inference": {"type": "boolean"},
+    },
+}
+
+TELEMETRY: dict[str, Any] = {
+    "title": "edgeconsole.Telemetry",
+    "type": "object",
+    "required": ["target", "values"],
+    "properties": {
+        "target": {"type": "string"},
+        "values": {"type": "object", "additionalProperties": _NUM_OR_NULL},
+    },
+}
+
+EVENT: dict[str, Any] = {
+    "title": "edgeconsole.Event",
+    "type": "object",
+    "required": ["level", "text"],
+    "properties": {
+        "level": {"type": "string"},
+        "kind": {"type": "string"},
+        "target": {"type": "string"},
+        "text": {"type": "string"},
+    },
+}
+
+#: topic -> (schema name, schema)
+CHANNELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "/camera": ("foxglove.CompressedImage", COMPRESSED_IMAGE),
+    "/overlay": ("foxglove.ImageAnnotations", IMAGE_ANNOTATIONS),
+    "/results": ("edgeconsole.InferenceResult", RESULT),
+    "/latency": ("edgeconsole.LatencySample", LATENCY),
+    "/telemetry": ("edgeconsole.Telemetry", TELEMETRY),
+    "/events": ("edgeconsole.Event", EVENT),
+}
+
+
+def schema_bytes(schema: dict[str, Any]) -> bytes:
+    return json.dumps(schema, separators=(",", ":")).encode("utf-8")
