@@ -1,0 +1,97 @@
+"""Starts the desktop app: ``edgeconsole`` (window) and ``edgeconsole demo``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+import edgeconsole
+from edgeconsole.ui.settings import APPLICATION, ORGANIZATION, user_settings
+from edgeconsole.ui.theme import apply_theme
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="edgeconsole", description="EdgeConsole window")
+    parser.add_argument(
+        "mode",
+        nargs="?",
+        default="app",
+        choices=("app", "gui", "demo"),
+        help="'demo' starts the synthetic conveyor with the label inspector",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="quit by itself after this many seconds"
+    )
+    parser.add_argument("--source", default=None, help="start at once on this source")
+    parser.add_argument("--model", default=None, help="model for --source")
+    return parser.parse_args(list(argv))
+
+
+def create_application() -> QApplication:
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication([sys.argv[0] if sys.argv else "edgeconsole"])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(edgeconsole.__version__)
+    apply_theme(app)
+    return app
+
+
+def install_sigint_handler(app: QApplication) -> QTimer:
+    """Ctrl+C in the terminal closes the window like Ctrl+Q does.
+
+    Python only runs signal handlers between bytecodes, and Qt's event loop is
+    C++; a cheap timer gives the interpreter a chance to run every 200 ms.
+    """
+
+    def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+        app.closeAllWindows()
+        app.quit()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    wake = QTimer(app)
+    wake.setInterval(200)
+    wake.timeout.connect(lambda: None)
+    wake.start()
+    return wake
+
+
+def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage line
+        return int(exc.code or 0)
+    app = create_application()
+    # Imported after QApplication exists: pyqtgraph reads the app at import.
+    from edgeconsole.session.session import Session
+    from edgeconsole.ui.main_window import MainWindow
+
+    session = Session()
+    window: MainWindow | None = None
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        window = MainWindow(session, settings if settings is not None else user_settings())
+        window.show()
+        _wake = install_sigint_handler(app)
+        if args.mode == "demo":
+            window.start_demo()
+        elif args.source:
+            window.choose_source(args.source)
+            if args.model:
+                window.choose_model(args.model)
+            window.start()
+        if args.seconds is not None:
+            QTimer.singleShot(int(args.seconds * 1000), window.close)
+        return int(app.exec())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if window is not None:
+            window.poll_loop.stop()
+        session.close()

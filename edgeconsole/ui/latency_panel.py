@@ -1,0 +1,393 @@
+"""The latency panel: where the milliseconds go, against the budget.
+
+Three views of what ``poll()`` returns:
+
+(a) stacked stage times per frame for the last N frames, end-to-end as a line
+    on top and the budget as a dashed horizontal line;
+(b) rolling p50/p90/p99/max per stage and end-to-end, run-wide p99 beside
+    them, first inference on its own line (it would poison every tail);
+(c) a histogram of end-to-end latency, bins past the budget in red.
+
+Everything is created once; updates only call ``setData``/``setText`` so a
+redraw costs the same whether the run is one minute or one day old.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from edgeconsole.core.frames import STAGES, LatencySample
+from edgeconsole.inference.latency import LatencySnapshot, SeriesStats
+from edgeconsole.ui.theme import COLOURS, STAGE_COLOURS
+
+#: Bottom to top in the stacked chart; the rows of the sample ring.
+STACK: tuple[str, ...] = (*STAGES, "unaccounted")
+ROWS: tuple[str, ...] = (*STACK, "e2e")
+TABLE_COLUMNS: tuple[str, ...] = ("p50", "p90", "p99", "max", "run p99")
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None or not np.isfinite(value):
+        return "—"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+class SampleRing:
+    """The last ``capacity`` samples as rows of a preallocated float array."""
+
+    def __init__(self, capacity: int = 300) -> None:
+        self.capacity = capacity
+        self._x = np.zeros(capacity, dtype=np.float64)
+        self._y = np.zeros((len(ROWS), capacity), dtype=np.float64)
+        self._head = 0  # next write position
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def clear(self) -> None:
+        self._head = 0
+        self._count = 0
+
+    def extend(self, samples: Sequence[LatencySample]) -> None:
+        if not samples:
+            return
+        # A batch larger than the ring only keeps its newest part.
+        batch = samples[-self.capacity :]
+        k = len(batch)
+        xs = np.fromiter((s.frame_index for s in batch), dtype=np.float64, count=k)
+        ys = np.empty((len(ROWS), k), dtype=np.float64)
+        for j, s in enumerate(batch):
+            for i, name in enumerate(STAGES):
+                ys[i, j] = s.stages.get(name, 0.0)
+            ys[len(STAGES), j] = s.unaccounted_ms
+            ys[len(STAGES) + 1, j] = s.e2e_ms
+        idx = (self._head + np.arange(k)) % self.capacity
+        self._x[idx] = xs
+        self._y[:, idx] = ys
+        self._head = (self._head + k) % self.capacity
+        self._count = min(self.capacity, self._count + k)
+
+    def ordered(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x, rows) oldest first."""
+        if self._count < self.capacity:
+            return self._x[: self._count].copy(), self._y[:, : self._count].copy()
+        order = np.r_[self._head : self.capacity, 0 : self._head]
+        return self._x[order], self._y[:, order]
+
+
+def _style(plot: pg.PlotWidget, title: str) -> pg.PlotItem:
+    """Static, dark, uncluttered: a technician reads these, nobody pans them."""
+    plot.setMenuEnabled(False)
+    plot.setMouseEnabled(x=False, y=False)
+    plot.hideButtons()
+    item = plot.getPlotItem()
+    item.setTitle(title, color=COLOURS.text, size="11pt")
+    item.showGrid(x=False, y=True, alpha=0.18)
+    font = QFont()
+    font.setPointSize(9)
+    for axis in ("left", "bottom"):
+        ax = item.getAxis(axis)
+        ax.setPen(pg.mkPen(COLOURS.border))
+        ax.setTextPen(pg.mkPen(COLOURS.text_dim))
+        ax.setStyle(tickFont=font)
+    return item
+
+
+def _budget_line(angle: int) -> pg.InfiniteLine:
+    line = pg.InfiniteLine(
+        angle=angle,
+        movable=False,
+        pen=pg.mkPen(COLOURS.warn, width=2, style=Qt.PenStyle.DashLine),
+        label="budget {value:.0f} ms",
+        labelOpts={
+            "color": COLOURS.warn,
+            "position": 0.92 if angle == 0 else 0.9,
+            "fill": pg.mkBrush(0, 0, 0, 170),
+            "anchors": [(1, 1), (1, 1)],
+        },
+    )
+    line.setZValue(50)
+    line.setVisible(False)
+    return line
+
+
+class StageChart(pg.PlotWidget):
+    """Stacked stage times per frame with end-to-end and the budget line."""
+
+    def __init__(self, capacity: int = 300, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent, background=COLOURS.panel)
+        item = _style(self, "Stage times per frame (ms)")
+        item.setClipToView(True)
+        legend = item.addLegend(
+            offset=(6, 4),
+            labelTextColor=COLOURS.text,
+            brush=pg.mkBrush(0, 0, 0, 150),
+            colCount=4,
+            labelTextSize="8pt",
+        )
+        self.legend = legend
+        self.ring = SampleRing(capacity)
+        self._fills: list[pg.PlotDataItem] = []
+        for i, name in enumerate(STACK):
+            colour = QColor(STAGE_COLOURS[name])
+            fill = QColor(colour)
+            fill.setAlpha(215)
+            curve = pg.PlotDataItem(
+                pen=pg.mkPen(colour, width=1), fillLevel=0.0, brush=QBrush(fill), name=name
+            )
+            # Lower stages are drawn over the higher (cumulative) ones.
+            curve.setZValue(len(STACK) - i)
+            item.addItem(curve)
+            self._fills.append(curve)
+        self.e2e_curve = pg.PlotDataItem(pen=pg.mkPen(STAGE_COLOURS["e2e"], width=2), name="e2e")
+        self.e2e_curve.setZValue(40)
+        item.addItem(self.e2e_curve)
+        self.budget_line = _budget_line(0)
+        item.addItem(self.budget_line, ignoreBounds=True)
+        self._budget: float | None = None
+        self.redraws = 0
+
+    def set_budget(self, ms: float | None) -> None:
+        self._budget = ms
+        if ms is None:
+            self.budget_line.setVisible(False)
+        else:
+            self.budget_line.setValue(ms)
+            self.budget_line.setVisible(True)
+
+    def clear_samples(self) -> None:
+        self.ring.clear()
+        self.redraw()
+
+    def redraw(self) -> None:
+        x, rows = self.ring.ordered()
+        self.redraws += 1
+        if x.size == 0:
+            for c in self._fills:
+                c.setData([], [])
+            self.e2e_curve.setData([], [])
+            return
+        stacked = np.cumsum(rows[: len(STACK)], axis=0)
+        for i, curve in enumerate(self._fills):
+            curve.setData(x, stacked[i])
+        self.e2e_curve.setData(x, rows[-1])
+        top = float(max(stacked[-1].max(), rows[-1].max(), self._budget or 0.0))
+        self.getPlotItem().setYRange(0.0, top * 1.12 if top > 0 else 1.0, padding=0)
+        self.getPlotItem().setXRange(float(x[0]), float(max(x[-1], x[0] + 1)), padding=0.01)
+
+
+class PercentileTable(QTableWidget):
+    """Rolling percentiles per stage and end-to-end; run-wide p99 beside them."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(len(ROWS), len(TABLE_COLUMNS), parent)
+        self.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+        self.setVerticalHeaderLabels(list(ROWS))
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setAlternatingRowColors(True)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setDefaultSectionSize(24)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setToolTip(
+            "Rolling window percentiles in milliseconds; 'run p99' covers the "
+            "whole run. First inference is excluded and shown below."
+        )
+        for r in range(len(ROWS)):
+            for c in range(len(TABLE_COLUMNS)):
+                cell = QTableWidgetItem("—")
+                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.setItem(r, c, cell)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        for c in range(len(TABLE_COLUMNS)):
+            self.item(len(ROWS) - 1, c).setFont(bold)
+        self._over = QColor(COLOURS.fail)
+        self._normal = QColor(COLOURS.text)
+        height = self.horizontalHeader().sizeHint().height() + 24 * len(ROWS) + 4
+        self.setFixedHeight(height)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def cell_text(self, row: str, column: str) -> str:
+        return self.item(ROWS.index(row), TABLE_COLUMNS.index(column)).text()
+
+    def apply(self, stats: LatencySnapshot) -> None:
+        budget = stats.budget_ms
+        for r, name in enumerate(ROWS):
+            rolling = stats.rolling.get(name) or SeriesStats(0, None, None, None, None)
+            run = stats.run.get(name) or SeriesStats(0, None, None, None, None)
+            values = (rolling.p50, rolling.p90, rolling.p99, rolling.max, run.p99)
+            for c, v in enumerate(values):
+                cell = self.item(r, c)
+                text = fmt_ms(v)
+                if cell.text() != text:
+                    cell.setText(text)
+                over = name == "e2e" and budget is not None and v is not None and v > budget
+                cell.setForeground(self._over if over else self._normal)
+
+
+class HistogramChart(pg.PlotWidget):
+    """End-to-end latency histogram (rolling window) against the budget."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent, background=COLOURS.panel)
+        item = _style(self, "End-to-end histogram (ms)")
+        ok, fail = QColor(COLOURS.ok), QColor(COLOURS.fail)
+        ok.setAlpha(200)
+        fail.setAlpha(220)
+        self.under = pg.PlotDataItem(
+            stepMode="center", fillLevel=0, pen=pg.mkPen(COLOURS.ok), brush=QBrush(ok)
+        )
+        self.over = pg.PlotDataItem(
+            stepMode="center", fillLevel=0, pen=pg.mkPen(COLOURS.fail), brush=QBrush(fail)
+        )
+        item.addItem(self.under)
+        item.addItem(self.over)
+        self.budget_line = _budget_line(90)
+        item.addItem(self.budget_line, ignoreBounds=True)
+        self.p99_line = pg.InfiniteLine(
+            angle=90,
+            movable=False,
+            pen=pg.mkPen(COLOURS.text, width=1, style=Qt.PenStyle.DotLine),
+            label="p99 {value:.1f}",
+            labelOpts={"color": COLOURS.text, "position": 0.75, "fill": pg.mkBrush(0, 0, 0, 170)},
+        )
+        self.p99_line.setVisible(False)
+        item.addItem(self.p99_line, ignoreBounds=True)
+        self.counts: list[int] = []
+
+    def set_budget(self, ms: float | None) -> None:
+        if ms is None:
+            self.budget_line.setVisible(False)
+        else:
+            self.budget_line.setValue(ms)
+            self.budget_line.setVisible(True)
+
+    def apply(self, stats: LatencySnapshot) -> None:
+        edges = np.asarray(stats.histogram_edges, dtype=np.float64)
+        counts = np.asarray(stats.histogram_counts, dtype=np.float64)
+        self.counts = [int(c) for c in counts]
+        if edges.size < 2 or counts.size != edges.size - 1:
+            self.under.setData([], [])
+            self.over.setData([], [])
+            self.p99_line.setVisible(False)
+            return
+        centres = (edges[:-1] + edges[1:]) / 2.0
+        budget = stats.budget_ms
+        is_over = centres > budget if budget is not None else np.zeros(centres.shape, bool)
+        self.under.setData(edges, np.where(is_over, 0.0, counts), stepMode="center")
+        self.over.setData(edges, np.where(is_over, counts, 0.0), stepMode="center")
+        p99 = stats.rolling.get("e2e")
+        if p99 is not None and p99.p99 is not None:
+            self.p99_line.setValue(p99.p99)
+            self.p99_line.setVisible(True)
+        hi = float(max(edges[-1], (budget or 0.0) * 1.05))
+        self.getPlotItem().setXRange(0.0, hi, padding=0.02)
+        self.getPlotItem().setYRange(0.0, float(max(counts.max(), 1.0)) * 1.1, padding=0)
+
+
+class LatencyPanel(QWidget):
+    """The three latency views in one dockable widget."""
+
+    def __init__(self, capacity: int = 300, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Latency panel")
+        self.chart = StageChart(capacity)
+        self.table = PercentileTable()
+        self.summary = QLabel("No samples yet.")
+        self.summary.setObjectName("latencySummary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.histogram = HistogramChart()
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.setSpacing(4)
+        top_layout.addWidget(self.chart, 1)
+        top_layout.addWidget(self.table)
+        top_layout.addWidget(self.summary)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(self.histogram)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(split)
+        self.chart.setMinimumHeight(200)
+        self.histogram.setMinimumHeight(150)
+        self._budget: float | None = None
+        self._dirty = False
+
+    # Cheap: only copies numbers into the ring; ``redraw`` draws.
+    def add_samples(self, samples: Sequence[LatencySample]) -> None:
+        if samples:
+            self.chart.ring.extend(samples)
+            self._dirty = True
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def redraw(self) -> None:
+        self.chart.redraw()
+        self._dirty = False
+
+    def set_budget(self, ms: float | None) -> None:
+        self._budget = ms
+        self.chart.set_budget(ms)
+        self.histogram.set_budget(ms)
+
+    def reset(self) -> None:
+        self.chart.clear_samples()
+        self.summary.setText("No samples yet.")
+
+    def apply_stats(self, stats: LatencySnapshot) -> None:
+        self.table.apply(stats)
+        self.histogram.apply(stats)
+        self.summary.setText(self._summary_text(stats))
+
+    @staticmethod
+    def _summary_text(stats: LatencySnapshot) -> str:
+        parts = []
+        if stats.first_inference_ms is not None:
+            first = f"First inference <b>{fmt_ms(stats.first_inference_ms)} ms</b>"
+            if stats.first_e2e_ms is not None:
+                first += f" (end-to-end {fmt_ms(stats.first_e2e_ms)} ms)"
+            parts.append(first)
+        else:
+            parts.append("First inference —")
+        parts.append(f"{stats.samples} frames")
+        if stats.budget_ms is not None and stats.samples:
+            share = 100.0 * stats.over_budget / stats.samples
+            colour = COLOURS.fail if stats.over_budget else COLOURS.ok
+            parts.append(
+                f"<span style='color:{colour}'><b>{stats.over_budget}</b> over "
+                f"{fmt_ms(stats.budget_ms)} ms budget ({share:.1f}%)</span>"
+            )
+        return " · ".join(parts)

@@ -1,0 +1,224 @@
+"""The live view: the newest frame scaled to fit, with the model's overlay on top.
+
+The overlay is drawn with QPainter in widget coordinates (not burnt into the
+image) so lines and text stay crisp at any window size. After a new frame has
+been painted the view reports it through ``on_shown`` so the session can stamp
+the "shown" time and close the end-to-end latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from edgeconsole.core.clock import now_ns
+from edgeconsole.core.frames import OverlayBanner, OverlayBox, OverlayItem
+from edgeconsole.session.update import LiveFrame
+from edgeconsole.ui.frame_image import FrameImage, to_qimage
+from edgeconsole.ui.theme import COLOURS, role_colour
+
+ShownCallback = Callable[[int, int], None]
+
+# Text on a filled label background: dark on the bright role colours.
+_LABEL_TEXT = QColor("#0b0d10")
+
+
+def fit_rect(image_w: int, image_h: int, area_w: float, area_h: float) -> QRectF:
+    """The largest rectangle with the image's aspect ratio centred in the area."""
+    if image_w <= 0 or image_h <= 0 or area_w <= 0 or area_h <= 0:
+        return QRectF()
+    scale = min(area_w / image_w, area_h / image_h)
+    w, h = image_w * scale, image_h * scale
+    return QRectF((area_w - w) / 2.0, (area_h - h) / 2.0, w, h)
+
+
+class LiveView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAccessibleName("Live view")
+        self._frame: FrameImage | None = None
+        self._frame_index = -1
+        self._overlay: list[OverlayItem] = []
+        self._reported_index = -1
+        self._placeholder = "No source running. Pick a source and a model, then press F5."
+        self._tag: str | None = None
+        self.on_shown: ShownCallback | None = None
+        self.frames_painted = 0
+
+    # -- data in -------------------------------------------------------------
+    def show_frame(self, live: LiveFrame) -> None:
+        """Take the newest frame; it is painted on the next repaint."""
+        self._frame = to_qimage(live.frame.image)
+        self._frame_index = live.frame.index
+        self._overlay = list(live.result.overlay) if live.result is not None else []
+        self.update()
+
+    def clear(self, placeholder: str | None = None) -> None:
+        self._frame = None
+        self._overlay = []
+        self._frame_index = -1
+        if placeholder is not None:
+            self._placeholder = placeholder
+        self.update()
+
+    def set_tag(self, text: str | None) -> None:
+        """A corner tag over the image, e.g. "STOPPED" on a frozen last frame."""
+        if text != self._tag:
+            self._tag = text
+            self.update()
+
+    @property
+    def frame_index(self) -> int:
+        return self._frame_index
+
+    @property
+    def overlay(self) -> list[OverlayItem]:
+        return list(self._overlay)
+
+    def image_rect(self) -> QRectF:
+        if self._frame is None:
+            return QRectF()
+        return fit_rect(self._frame.width, self._frame.height, self.width(), self.height())
+
+    def sizeHint(self) -> QSize:
+        return QSize(960, 600)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(320, 200)
+
+    # -- painting ------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        try:
+            p.fillRect(self.rect(), QColor("#07090b"))
+            if self._frame is None:
+                self._paint_placeholder(p)
+                return
+            target = self.image_rect()
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            p.drawImage(target, self._frame.image)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+            scale = target.width() / self._frame.width
+            banners = [o for o in self._overlay if isinstance(o, OverlayBanner)]
+            banner_font = self._banner_font(target)
+            banner_h = QFontMetricsF(banner_font).height() * 1.5
+            # Labels keep clear of the banners so neither hides the other.
+            label_top = target.top() + banner_h * len(banners)
+            for item in self._overlay:
+                if isinstance(item, OverlayBox):
+                    self._paint_box(p, item, target, scale, label_top)
+            self._paint_banners(p, banners, target, banner_font, banner_h)
+            if self._tag:
+                self._paint_tag(p, target)
+        finally:
+            p.end()
+        if self._frame is not None and self._frame_index != self._reported_index:
+            self._reported_index = self._frame_index
+            self.frames_painted += 1
+            if self.on_shown is not None:
+                self.on_shown(self._frame_index, now_ns())
+
+    def _font(self, points: float, bold: bool = True) -> QFont:
+        f = QFont(self.font())
+        f.setPointSizeF(points)
+        f.setBold(bold)
+        return f
+
+    def _paint_placeholder(self, p: QPainter) -> None:
+        p.setPen(QColor(COLOURS.text_dim))
+        p.setFont(self._font(14, bold=False))
+        p.drawText(
+            self.rect().adjusted(24, 24, -24, -24),
+            Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+            self._placeholder,
+        )
+
+    def _paint_box(
+        self, p: QPainter, item: OverlayBox, target: QRectF, scale: float, label_top: float
+    ) -> None:
+        colour = role_colour(item.role)
+        pen = QPen(colour, 4.0 if item.thick else 2.5)
+        pen.setCosmetic(True)
+        pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+
+        def to_widget(x: float, y: float) -> QPointF:
+            return QPointF(target.x() + x * scale, target.y() + y * scale)
+
+        x0, y0, x1, y1 = item.box
+        if item.polygon:
+            p.drawPolygon(QPolygonF([to_widget(x, y) for x, y in item.polygon]))
+        else:
+            p.drawRect(QRectF(to_widget(x0, y0), to_widget(x1, y1)).normalized())
+        if item.label:
+            self._paint_label(
+                p, item.label, colour, to_widget(min(x0, x1), min(y0, y1)), target, label_top
+            )
+
+    def _paint_label(
+        self, p: QPainter, text: str, colour: QColor, anchor: QPointF, target: QRectF, top: float
+    ) -> None:
+        font = self._font(10.5)
+        fm = QFontMetricsF(font)
+        pad = 4.0
+        w = fm.horizontalAdvance(text) + 2 * pad
+        h = fm.height() + 2 * pad
+        # Above the box when there is room, else just inside its top edge;
+        # never past the right edge of the image.
+        x = min(anchor.x(), target.right() - w)
+        x = max(x, target.left())
+        y = anchor.y() - h if anchor.y() - h >= top else max(anchor.y(), top)
+        rect = QRectF(x, y, w, h)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(colour)
+        p.drawRoundedRect(rect, 3, 3)
+        p.setFont(font)
+        p.setPen(_LABEL_TEXT)
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _banner_font(self, target: QRectF) -> QFont:
+        # Scales with the view but never tiny and never huge.
+        return self._font(max(14.0, min(28.0, target.height() / 22.0)))
+
+    def _paint_banners(
+        self, p: QPainter, banners: list[OverlayBanner], target: QRectF, font: QFont, h: float
+    ) -> None:
+        if not banners:
+            return
+        fm = QFontMetricsF(font)
+        y = target.top()
+        for banner in banners:
+            colour = role_colour(banner.role)
+            rect = QRectF(target.left(), y, target.width(), h)
+            fill = QColor(colour)
+            fill.setAlpha(225)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(fill)
+            p.drawRect(rect)
+            p.setFont(font)
+            p.setPen(_LABEL_TEXT)
+            text = fm.elidedText(banner.text, Qt.TextElideMode.ElideRight, rect.width() - 24)
+            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+            y += h
+
+    def _paint_tag(self, p: QPainter, target: QRectF) -> None:
+        font = self._font(12)
+        fm = QFontMetricsF(font)
+        text = self._tag or ""
+        w = fm.horizontalAdvance(text) + 20
+        h = fm.height() + 10
+        rect = QRectF(target.right() - w - 10, target.bottom() - h - 10, w, h)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 190))
+        p.drawRoundedRect(rect, 4, 4)
+        p.setFont(font)
+        p.setPen(QColor(COLOURS.warn))
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)

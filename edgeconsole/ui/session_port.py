@@ -1,0 +1,38 @@
+"""The part of ``edgeconsole.session.Session`` the window uses.
+
+Typed as a protocol so the widgets depend on the calls, not on how the session
+is built; the app always passes the real Session.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from edgeconsole.session.update import Update
+
+
+class SessionPort(Protocol):
+    def start_local(
+        self,
+        source: str,
+        model: str,
+        *,
+        budget_ms: float | None = None,
+        threads: int | None = None,
+        realtime: bool = True,
+        loop: bool = True,
+    ) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def set_budget(self, ms: float | None) -> None: ...
+
+    def mark_shown(self, frame_index: int, shown_ns: int) -> None: ...
+
+    def poll(self) -> Update: ...
+
+    def list_cameras(self) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,89 @@
+"""Status bar contents: run state, fps, dropped frames, parts, model, source, budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from edgeconsole.session.update import PipelineStatus
+from edgeconsole.ui.theme import COLOURS
+
+
+def source_label(spec: str) -> str:
+    """A short human name for a source spec."""
+    if not spec:
+        return "—"
+    if spec.startswith("synthetic:"):
+        kind = spec.split(":", 1)[1].split("?", 1)[0] or "scene"
+        return f"Synthetic {kind}"
+    if spec.startswith("camera:"):
+        return f"Camera {spec.split(':', 1)[1]}"
+    if "://" in spec:
+        return spec
+    return Path(spec).name or spec
+
+
+def model_label(path: str) -> str:
+    if not path:
+        return "—"
+    p = Path(path)
+    return p.parent.name if p.name == "model.json" else p.name
+
+
+class StatusPanel:
+    """Fills a QStatusBar with labels that are only rewritten when they change."""
+
+    def __init__(self, bar: QStatusBar) -> None:
+        self.state = QLabel("idle")
+        self.state.setObjectName("stateLabel")
+        self.state.setProperty("state", "idle")
+        self.fps = QLabel("fps —")
+        self.frames = QLabel("frames 0")
+        self.dropped = QLabel("dropped 0")
+        self.parts = QLabel("")
+        self.model = QLabel("model —")
+        self.source = QLabel("source —")
+        self.budget = QLabel("budget —")
+        for w in (self.state, self.fps, self.frames, self.dropped, self.parts):
+            bar.addWidget(w)
+        for w in (self.model, self.source, self.budget):
+            bar.addPermanentWidget(w)
+        self.fps.setToolTip("Frames shown per second")
+        self.dropped.setToolTip("Frames the pipeline skipped because a newer one was waiting")
+        self._state = "idle"
+
+    @staticmethod
+    def _set(label: QLabel, text: str) -> None:
+        if label.text() != text:
+            label.setText(text)
+
+    def apply(self, status: PipelineStatus) -> None:
+        if status.state != self._state:
+            self._state = status.state
+            self.state.setProperty("state", status.state)
+            self.state.style().unpolish(self.state)
+            self.state.style().polish(self.state)
+        self._set(self.state, status.state.upper())
+        self._set(self.fps, f"fps {status.fps:.1f}")
+        self._set(self.frames, f"frames {status.frames}")
+        self._set(self.dropped, f"dropped {status.dropped}")
+        colour = COLOURS.warn if status.dropped else COLOURS.text
+        self.dropped.setStyleSheet(f"color: {colour};")
+        if status.parts_passed or status.parts_failed:
+            self._set(
+                self.parts,
+                f"<span style='color:{COLOURS.ok}'>pass {status.parts_passed}"
+                f"</span>  <span style='color:{COLOURS.fail}'>fail "
+                f"{status.parts_failed}</span>",
+            )
+        else:
+            self._set(self.parts, "")
+        self._set(self.model, f"model {model_label(status.model)}")
+        self._set(self.source, f"source {source_label(status.source)}")
+        self.model.setToolTip(status.model)
+        self.source.setToolTip(status.source)
+        self.set_budget(status.budget_ms)
+
+    def set_budget(self, ms: float | None) -> None:
+        self._set(self.budget, "budget off" if ms is None else f"budget {ms:.0f} ms")

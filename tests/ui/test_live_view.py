@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QColor, QImage
+from pytestqt.qtbot import QtBot
+
+from edgeconsole.core.frames import Frame, InferenceResult, OverlayBanner, OverlayBox
+from edgeconsole.session.update import LiveFrame
+from edgeconsole.ui.frame_image import to_qimage
+from edgeconsole.ui.live_view import LiveView, fit_rect
+from edgeconsole.ui.theme import COLOURS
+
+from . import builders
+
+
+def close_to(c: QColor, hex_colour: str, tol: int = 40) -> bool:
+    want = QColor(hex_colour)
+    return (
+        abs(c.red() - want.red()) <= tol
+        and abs(c.green() - want.green()) <= tol
+        and abs(c.blue() - want.blue()) <= tol
+    )
+
+
+def test_to_qimage_wraps_bgr_without_copy() -> None:
+    img = np.zeros((4, 6, 3), np.uint8)
+    img[..., 2] = 255  # red in BGR
+    fi = to_qimage(img)
+    assert fi.array is img  # no copy for a contiguous uint8 image
+    assert QColor(fi.image.pixel(2, 2)) == QColor(255, 0, 0)
+
+
+def test_to_qimage_copies_non_contiguous_and_handles_grey() -> None:
+    big = np.zeros((10, 10, 3), np.uint8)
+    big[:, 5:, 1] = 255
+    crop = big[:, 4:8]
+    fi = to_qimage(crop)
+    assert fi.image.width() == 4 and QColor(fi.image.pixel(2, 0)) == QColor(0, 255, 0)
+    grey = np.full((3, 5), 128, np.uint8)
+    assert QColor(to_qimage(grey).image.pixel(1, 1)).red() == 128
+    with pytest.raises(ValueError, match="cannot show"):
+        to_qimage(np.zeros((2, 2, 2), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("area", "expected"),
+    [
+        ((1000, 360), (180.0, 0.0, 640.0, 360.0)),  # wide: bars left and right
+        ((640, 1000), (0.0, 320.0, 640.0, 360.0)),  # tall: bars top and bottom
+        ((1280, 720), (0.0, 0.0, 1280.0, 720.0)),  # same aspect: fills
+    ],
+)
+def test_fit_rect_keeps_aspect(
+    area: tuple[int, int], expected: tuple[float, float, float, float]
+) -> None:
+    r = fit_rect(640, 360, *area)
+    assert (r.x(), r.y(), r.width(), r.height()) == pytest.approx(expected)
+    assert fit_rect(0, 10, 100, 100).isEmpty()
+
+
+def _grab(view: LiveView) -> QImage:
+    return view.grab().toImage()
+
+
+def test_paints_frame_overlay_and_reports_shown_once(qtbot: QtBot) -> None:
+    view = LiveView()
+    qtbot.addWidget(view)
+    view.resize(1280, 720)
+    view.show()
+    qtbot.waitExposed(view)
+    shown: list[tuple[int, int]] = []
+    view.on_shown = lambda i, t: shown.append((i, t))
+    view.show_frame(builders.live(7))
+    img = _grab(view)
+    # The overlay banner (FAIL, red) spans the top of the image.
+    assert close_to(img.pixelColor(30, 8), COLOURS.fail, tol=50)
+    # Frame content: dark green background well below the banner.
+    c = img.pixelColor(60, 600)
+    assert c.green() > c.red() and c.green() > c.blue()
+    # The "ok" box at source (160,90)-(320,180) is drawn at 2x in widget coordinates:
+    # its left edge runs along x=320 from y=180 to y=360.
+    assert close_to(img.pixelColor(320, 300), COLOURS.ok)
+    assert not close_to(img.pixelColor(326, 300), COLOURS.ok)  # a line, not a fill
+    qtbot.waitUntil(lambda: len(shown) == 1)
+    assert shown[0][0] == 7 and shown[0][1] > 0
+    view.repaint()  # same frame again: not reported twice
+    assert len(shown) == 1 and view.frames_painted == 1
+    view.show_frame(builders.live(8))
+    qtbot.waitUntil(lambda: len(shown) == 2)
+    assert [i for i, _ in shown] == [7, 8]
+
+
+def test_overlay_stays_crisp_when_window_grows(qtbot: QtBot) -> None:
+    """Lines are drawn in widget pixels: 3x larger view, same line width."""
+    view = LiveView()
+    qtbot.addWidget(view)
+    box = OverlayBox(box=(10, 10, 50, 50), role="ok")
+    img = np.zeros((100, 100, 3), np.uint8)
+    live = LiveFrame(
+        Frame(index=1, image=img, captured_ns=0, source="t"),
+        InferenceResult(frame_index=1, overlay=[box]),
+    )
+    widths = []
+    for size in (100, 300):
+        view.resize(size, size)
+        view.show_frame(live)
+        grabbed = _grab(view)
+        y = size // 2 - size // 5  # through the box's left edge region
+        row = [close_to(grabbed.pixelColor(x, y), COLOURS.ok, tol=90) for x in range(size)]
+        widths.append(sum(row[: size // 3]))  # left edge only
+    assert widths[0] >= 1 and widths[1] >= 1
+    assert abs(widths[1] - widths[0]) <= 1, widths
+
+
+def test_placeholder_tag_and_clear(qtbot: QtBot) -> None:
+    view = LiveView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show_frame(builders.live(1))
+    view.set_tag("STOPPED")
+    tagged = _grab(view)
+    # The tag sits in the bottom-right corner of the image, amber text on black.
+    corner = [tagged.pixelColor(x, y) for x in range(250, 395) for y in range(190, 262)]
+    assert any(close_to(c, COLOURS.warn, tol=60) for c in corner)
+    view.clear("Nothing here")
+    assert view.frame_index == -1 and view.overlay == []
+    blank = _grab(view)
+    assert blank.pixelColor(5, 5) == QColor("#07090b")
+
+
+def test_banner_without_boxes_and_label_at_image_edge(qtbot: QtBot) -> None:
+    view = LiveView()
+    qtbot.addWidget(view)
+    view.resize(640, 360)
+    img = np.zeros((360, 640, 3), np.uint8)
+    overlay = [
+        OverlayBanner("PASS", "ok"),
+        OverlayBox(box=(600, 0, 640, 30), role="warn", label="a long label at the edge"),
+    ]
+    view.show_frame(
+        LiveFrame(
+            Frame(index=3, image=img, captured_ns=0, source="t"),
+            InferenceResult(frame_index=3, overlay=overlay),
+        )
+    )
+    g = _grab(view)
+    assert close_to(g.pixelColor(320, 5), COLOURS.ok, tol=50)
+    # The label was pulled back inside the image and below the banner: its right
+    # end is on screen, in the label colour, under the PASS banner.
+    label_pixels = [g.pixelColor(x, y) for x in range(560, 640) for y in range(30, 80)]
+    assert any(close_to(c, COLOURS.warn, tol=40) for c in label_pixels)
+    assert close_to(g.pixelColor(636, 5), COLOURS.ok, tol=50)  # banner not covered
