@@ -10,4 +10,5 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 pytest_plugins: list[str] = [
+    "tests.fixtures.sources",
 ]

@@ -34,7 +34,19 @@ _EXPORTS = {
     "VideoFileSource": "video_file",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CameraSource",
+    "ImageFolderSource",
+    "ReconnectPolicy",
+    "StreamSource",
+    "SyntheticConveyorSource",
+    "VideoFileSource",
+    "describe_spec",
+    "list_cameras",
+    "open_source",
+    "render_part",
+    "write_conveyor_video",
+]
 
 
 def __getattr__(name: str) -> Any:

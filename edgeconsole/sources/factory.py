@@ -13,7 +13,8 @@ from edgeconsole.sources.mjpeg_http import redact
 
 ACCEPTED_FORMS = (
     "a video file path, a folder of images, camera:N (or just N), "
-    "rtsp://..., http(s)://..., or synthetic:conveyor[?seed=0&fps=30&width=1280&height=720&frames=N]"
+    "rtsp://..., http(s)://..., or "
+    "synthetic:conveyor[?seed=0&fps=30&width=1280&height=720&frames=N]"
 )
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _CONVEYOR_KEYS = {"seed": int, "fps": float, "width": int, "height": int, "frames": int}
