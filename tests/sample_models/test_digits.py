@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
+from edgeconsole.inference.preprocess import preprocess_image
 from edgeconsole.inference.spec import load_model_spec
 
 from ._helpers import SAMPLE_MODELS, golden_arrays, load_build_script, run_model
@@ -76,3 +77,22 @@ def test_rebuild_is_deterministic(tmp_path: Path) -> None:
     )
     # Same split, same seed: the same golden sample comes out.
     np.testing.assert_array_equal(np.load(tmp_path / "golden_input.npy"), x)
+
+
+def test_description_preprocess_reads_a_dark_digit_on_a_light_picture() -> None:
+    """A 32x32 BGR picture of the golden digit, ink dark on white paper, through the
+    description's own preprocess, gives the model the golden input and the same answer."""
+    spec = load_model_spec(DIGITS)
+    x, expected, _ = golden_arrays(spec)
+    ink = x.reshape(8, 8) / 16.0
+    gray = np.round(255.0 * (1.0 - ink)).astype(np.uint8)
+    picture = np.repeat(np.repeat(gray, 4, axis=0), 4, axis=1)
+    bgr = np.dstack([picture] * 3)
+    assert np.median(picture) > 200 and picture.min() < 100  # light paper, dark ink
+    tensor, _ = preprocess_image(bgr, spec.preprocess)
+    assert tensor.shape == (1, 64) and tensor.dtype == np.float32
+    # 8-bit rounding of the picture costs at most half a grey level (16/255/2 ink units).
+    assert np.max(np.abs(tensor - x)) <= 16 / 255 / 2 + 1e-5
+    (got,) = run_model(spec.model_path, {"input": tensor})
+    assert int(np.argmax(got)) == int(np.argmax(expected))
+    np.testing.assert_allclose(got, expected, atol=0.02)
