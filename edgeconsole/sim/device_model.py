@@ -1,0 +1,185 @@
+"""What the virtual device does with the bundle in its running slot.
+
+A slot holds bytes. If they are a tar (a bundle ``.ecb`` or the factory image)
+with an ONNX model, the device loads it with onnxruntime, feeds it windows of
+its own accelerometer readings, and can run the golden self-test that the
+description (``manifest.json`` or ``model.json``) names: golden input through
+the model, output within tolerance, p95 latency within the budget. Bytes
+without a model are opaque firmware: the self-test is the hash check alone.
+
+The device is firmware, not the console: it reads the description with plain
+json/tarfile (it does not import edgeconsole.bundles; the console verified the
+signature before uploading).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_MEMBER = 32 * 1024 * 1024
+SAMPLE_MODELS = Path(__file__).resolve().parents[2] / "sample_models"
+
+
+@dataclass
+class SelfTestResult:
+    passed: bool
+    detail: str
+    max_error: float | None = None
+    p95_ms: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"passed": self.passed, "detail": self.detail}
+        if self.max_error is not None:
+            out["max_error"] = round(self.max_error, 6)
+        if self.p95_ms is not None:
+            out["p95_ms"] = round(self.p95_ms, 4)
+        return out
+
+
+def _members(payload: bytes) -> dict[str, bytes] | None:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(payload), mode="r:") as tar:
+            out: dict[str, bytes] = {}
+            for m in tar.getmembers():
+                if not m.isreg() or m.size > MAX_MEMBER or "/" in m.name or m.name in out:
+                    continue
+                fh = tar.extractfile(m)
+                if fh is not None:
+                    out[m.name] = fh.read()
+            return out
+    except (tarfile.TarError, OSError, EOFError):
+        return None
+
+
+class DeviceModel:
+    """The model of one slot, loaded (or not: ``session`` None = opaque payload)."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.session: Any = None
+        self.description: dict[str, Any] = {}
+        self.files: dict[str, bytes] = {}
+        self.error = ""
+        self.window = 0
+        members = _members(payload) if payload[257:262] == b"ustar" else None
+        if members is None:
+            self.error = "no model in payload"
+            return
+        self.files = members
+        for name in ("manifest.json", "model.json"):
+            if name in members:
+                try:
+                    desc = json.loads(members[name])
+                    self.description = desc if isinstance(desc, dict) else {}
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    self.error = f"{name} is not JSON"
+                    return
+                break
+        model_name = self.description.get("model")
+        if not isinstance(model_name, str) or model_name not in members:
+            model_name = next((n for n in members if n.endswith(".onnx")), None)
+        if model_name is None:
+            self.error = "no .onnx in bundle"
+            return
+        try:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1  # an MCU-class device has one core
+            self.session = ort.InferenceSession(
+                members[model_name], opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own zoo of types
+            self.error = f"model does not load: {str(exc).splitlines()[0][:120]}"
+            self.session = None
+            return
+        inp = self.session.get_inputs()[0]
+        size = inp.shape[-1] if isinstance(inp.shape[-1], int) else 0
+        self.window = size // 3 if size % 3 == 0 else 0
+        self.input_name = inp.name
+
+    @property
+    def threshold(self) -> float | None:
+        head = self.description.get("head")
+        value = head.get("threshold") if isinstance(head, dict) else None
+        return float(value) if isinstance(value, int | float) else None
+
+    def score(self, accel: np.ndarray) -> tuple[float, float] | None:
+        """Model output on the last ``window`` readings (n, 3) and the time it took (ms)."""
+        if self.session is None or not self.window or len(accel) < self.window:
+            return None
+        x = accel[-self.window :, :3].astype(np.float32).reshape(1, -1)
+        t0 = time.perf_counter()
+        out = self.session.run(None, {self.input_name: x})[0]
+        ms = (time.perf_counter() - t0) * 1e3
+        return float(np.asarray(out).reshape(-1)[0]), ms
+
+    def self_test(self) -> SelfTestResult:
+        if self.session is None:
+            if self.error == "no model in payload":
+                return SelfTestResult(True, "opaque payload: hash verified, nothing to run")
+            return SelfTestResult(False, self.error)
+        golden = self.description.get("golden")
+        if not isinstance(golden, dict):
+            return SelfTestResult(False, "bundle has no golden input/output")
+        try:
+            gin = np.load(io.BytesIO(self.files[str(golden["input"])]), allow_pickle=False)
+            gout = np.load(io.BytesIO(self.files[str(golden["output"])]), allow_pickle=False)
+            tol = float(golden["tolerance"])
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            return SelfTestResult(False, f"golden files unreadable ({type(exc).__name__})")
+        times = []
+        got = None
+        try:
+            for _ in range(23):
+                t0 = time.perf_counter()
+                got = self.session.run(None, {self.input_name: gin.astype(np.float32)})[0]
+                times.append((time.perf_counter() - t0) * 1e3)
+        except Exception as exc:
+            return SelfTestResult(False, f"golden run failed: {str(exc).splitlines()[0][:120]}")
+        p95 = float(np.percentile(times[3:], 95))
+        if got is None or np.shape(got) != np.shape(gout):
+            return SelfTestResult(False, f"golden output shape {np.shape(got)} != {gout.shape}")
+        err = float(np.max(np.abs(np.asarray(got, np.float64) - gout)))
+        if not err <= tol:
+            return SelfTestResult(False, f"golden output off by {err:.4g} > {tol:.4g}", err, p95)
+        budget = self.description.get("latency_budget_ms")
+        if isinstance(budget, int | float) and p95 > budget:
+            return SelfTestResult(False, f"p95 {p95:.3f} ms over budget {budget} ms", err, p95)
+        return SelfTestResult(True, "golden output within tolerance", err, p95)
+
+
+def factory_image() -> tuple[bytes, str]:
+    """The bundle a new device ships with: the vibration anomaly model (or digits)."""
+    for name in ("vibration", "digits"):
+        d = SAMPLE_MODELS / name
+        if (d / "model.json").is_file() and (d / "model.onnx").is_file():
+            return pack_dir(
+                d, ("model.json", "model.onnx", "golden_input.npy", "golden_output.npy")
+            ), f"factory-{name}"
+    # A checkout without sample models still boots: an opaque factory image.
+    return b"edgeconsole virtual device factory image\n", "factory-opaque"
+
+
+def pack_dir(directory: Path, names: tuple[str, ...]) -> bytes:
+    """A deterministic uncompressed tar of ``names`` from ``directory`` (the ones present)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name in names:
+            path = directory / name
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
