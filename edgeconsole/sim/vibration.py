@@ -209,8 +209,14 @@ class VibrationSource:
     def read(self, n: int) -> np.ndarray:
         """The next ``n`` readings, float64 ``(n, 4)``: x, y, z in g, temperature in C."""
         n = _check_int(n, "number of vibration samples", 0, MAX_READ_SAMPLES)
-        while len(self._buffer) < n:
-            self._buffer = np.concatenate([self._buffer, self._block()])
+        if len(self._buffer) < n:
+            # Collect whole blocks, join once: joining per block would copy O(n^2) samples.
+            parts = [self._buffer]
+            have = len(self._buffer)
+            while have < n:
+                parts.append(self._block())
+                have += BLOCK
+            self._buffer = np.concatenate(parts)
         out, self._buffer = self._buffer[:n], self._buffer[n:]
         return out.copy()
 
