@@ -18,6 +18,12 @@ ACCEPTED_FORMS = (
 )
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _CONVEYOR_KEYS = {"seed": int, "fps": float, "width": int, "height": int, "frames": int}
+_CONVEYOR_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "fps": (0.01, 240),
+    "width": (64, 7680),
+    "height": (48, 4320),
+    "frames": (0, None),
+}
 _STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
 
 
@@ -93,8 +99,10 @@ def _parse_synthetic(text: str) -> ParsedSpec:
             options[key] = conv(value)
         except ValueError as exc:
             raise _bad(text, f"option {key}={value!r} is not a number") from exc
-        if conv is float and not (0 < float(options[key]) < float("inf")):
-            raise _bad(text, f"option {key}={value!r} must be positive")
+        low, high = _CONVEYOR_RANGES.get(key, (None, None))
+        v = options[key]
+        if v != v or (low is not None and v < low) or (high is not None and v > high):  # NaN too
+            raise _bad(text, f"option {key}={value!r} is outside {low}..{high}")
     return ParsedSpec("synthetic", "conveyor", options)
 
 

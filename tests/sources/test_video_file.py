@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ def test_reads_every_frame_with_stamps(conveyor_video: Path) -> None:
         assert f.image.shape == (180, 320, 3) and f.image.dtype == np.uint8
         assert f.source == "conveyor.avi"
         assert f.capture_started_ns is not None and f.capture_started_ns <= f.captured_ns
-    assert all(a.captured_ns <= b.captured_ns for a, b in zip(frames, frames[1:], strict=False))
+    assert all(a.captured_ns <= b.captured_ns for a, b in itertools.pairwise(frames))
     assert src.state == "ended" and src.warnings == []
     assert src.read() is None
     src.close()
