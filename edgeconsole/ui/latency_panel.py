@@ -217,15 +217,20 @@ class PercentileTable(QTableWidget):
             "Rolling window percentiles in milliseconds; 'run p99' covers the "
             "whole run. First inference is excluded and shown below."
         )
-        for r in range(len(ROWS)):
+        bold = QFont(self.font())
+        bold.setBold(True)
+        # Our own references: updates touch these, never look items up.
+        self._cells: list[list[QTableWidgetItem]] = []
+        for r, name in enumerate(ROWS):
+            row = []
             for c in range(len(TABLE_COLUMNS)):
                 cell = QTableWidgetItem("—")
                 cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if name == "e2e":
+                    cell.setFont(bold)
                 self.setItem(r, c, cell)
-        bold = QFont(self.font())
-        bold.setBold(True)
-        for c in range(len(TABLE_COLUMNS)):
-            self.item(len(ROWS) - 1, c).setFont(bold)
+                row.append(cell)
+            self._cells.append(row)
         self._over = QColor(COLOURS.fail)
         self._normal = QColor(COLOURS.text)
         height = self.horizontalHeader().sizeHint().height() + 24 * len(ROWS) + 4
@@ -233,7 +238,10 @@ class PercentileTable(QTableWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def cell_text(self, row: str, column: str) -> str:
-        return self.item(ROWS.index(row), TABLE_COLUMNS.index(column)).text()
+        return self._cells[ROWS.index(row)][TABLE_COLUMNS.index(column)].text()
+
+    def cell(self, row: str, column: str) -> QTableWidgetItem:
+        return self._cells[ROWS.index(row)][TABLE_COLUMNS.index(column)]
 
     def apply(self, stats: LatencySnapshot) -> None:
         budget = stats.budget_ms
@@ -242,7 +250,7 @@ class PercentileTable(QTableWidget):
             run = stats.run.get(name) or SeriesStats(0, None, None, None, None)
             values = (rolling.p50, rolling.p90, rolling.p99, rolling.max, run.p99)
             for c, v in enumerate(values):
-                cell = self.item(r, c)
+                cell = self._cells[r][c]
                 text = fmt_ms(v)
                 if cell.text() != text:
                     cell.setText(text)

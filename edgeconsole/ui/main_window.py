@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import traceback
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 
 import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
+from edgeconsole.inference.latency import LatencySnapshot
 from edgeconsole.session.update import Event, PipelineStatus, Update
 from edgeconsole.ui.latency_panel import LatencyPanel
 from edgeconsole.ui.live_view import LiveView
@@ -87,8 +89,9 @@ class MainWindow(QMainWindow):
         self._pending_events: deque[Event] = deque()
         self._pending_restart = False
         self._last_stats_ns = 0
-        self._stats = None
+        self._stats: LatencySnapshot | None = None
         self._last_error_shown = ""
+        self.targets_refreshed = 0
 
         self._build_central()
         self._build_docks()
@@ -166,7 +169,7 @@ class MainWindow(QMainWindow):
         base = tip or text.replace("&", "").rstrip("…")
         action.setToolTip(f"{base} ({shown})" if shown else base)
         action.setStatusTip(base)
-        action.triggered.connect(slot)  # type: ignore[arg-type]
+        action.triggered.connect(slot)
         self.addAction(action)  # shortcuts work even with the toolbar hidden (fullscreen)
         return action
 
@@ -497,6 +500,8 @@ class MainWindow(QMainWindow):
             loop=True,
         ):
             # Show "opening" at once; the next poll confirms it.
+            self.status = replace(self.status, state="opening", error=None)
+            self.status_panel.apply(self.status)
             self._apply_state("opening")
 
     def start_demo(self) -> None:
@@ -546,6 +551,7 @@ class MainWindow(QMainWindow):
             )
         self.targets.set_cameras(cameras)
         self._rebuild_source_menu(cameras)
+        self.targets_refreshed += 1
 
     def show_shortcuts(self) -> None:
         lines = []
@@ -617,8 +623,12 @@ class MainWindow(QMainWindow):
 
     def _apply_status(self, status: PipelineStatus) -> None:
         previous = self.status.state
+        previous_budget = self.status.budget_ms
         self.status = status
         self.status_panel.apply(status)
+        # The session's budget is the truth (a model may bring its own).
+        if status.budget_ms != previous_budget and status.state != "idle":
+            self.latency.set_budget(status.budget_ms)
         if status.state != previous:
             self._apply_state(status.state)
             if status.state == "error" and status.error:

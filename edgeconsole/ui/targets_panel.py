@@ -105,8 +105,8 @@ class TargetsPanel(QTreeWidget):
         for group in self._groups.values():
             for i in range(group.childCount()):
                 child = group.child(i)
-                spec = child.data(0, SOURCE_ROLE)
-                if spec:
+                spec = child.data(0, SOURCE_ROLE) if child is not None else None
+                if child is not None and spec:
                     out.append((child.text(0), str(spec)))
         return out
 

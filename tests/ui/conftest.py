@@ -26,3 +26,24 @@ def _isolated_qsettings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 @pytest.fixture
 def settings(tmp_path: Path) -> QSettings:
     return QSettings(str(tmp_path / "edgeconsole-test.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def session() -> Iterator[object]:
+    from edgeconsole.session.session import Session
+
+    s = Session()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def window(qtbot: object, session: object, settings: QSettings) -> Iterator[object]:
+    from edgeconsole.ui.main_window import MainWindow
+
+    w = MainWindow(session, settings)  # type: ignore[arg-type]
+    qtbot.addWidget(w)  # type: ignore[attr-defined]
+    w.resize(1400, 900)
+    w.show()
+    yield w
+    w.close()

@@ -1,0 +1,44 @@
+"""The app entry point: starts, runs the demo, quits on Ctrl+C, closes the session."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from edgeconsole.ui import app as app_module
+from edgeconsole.ui.main_window import MainWindow
+
+
+def _windows() -> list[MainWindow]:
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+
+
+def test_sigint_closes_window_and_session(qapp: QApplication, settings: QSettings) -> None:
+    seen: list[str] = []
+
+    def interrupt() -> None:
+        windows = [w for w in _windows() if w.isVisible()]
+        seen.append(windows[-1].status.state if windows else "no window")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    QTimer.singleShot(300, interrupt)
+    before = signal.getsignal(signal.SIGINT)
+    assert app_module.main(["demo"], settings=settings) == 0
+    assert seen and seen[0] in ("opening", "running")
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
+    assert not any(w.isVisible() for w in _windows())
+    # The window saved its layout on the way out.
+    assert QSettings(settings.fileName(), QSettings.Format.IniFormat).value("window/state")
+
+
+def test_seconds_option_and_bad_arguments(
+    qapp: QApplication, settings: QSettings, tmp_path: Path
+) -> None:
+    assert app_module.main(["app", "--seconds", "0.2"], settings=settings) == 0
+    assert app_module.main(["--no-such-flag"], settings=settings) == 2
+    args = app_module.parse_args(["demo", "--seconds", "5"])
+    assert args.mode == "demo" and args.seconds == 5.0
