@@ -18,6 +18,8 @@ from edgeconsole.core.errors import EdgeConsoleError
 #: Modules under edgeconsole.cli that register commands. Add one line per module.
 COMMAND_MODULES: tuple[str, ...] = (
     "run_cmd",
+    "record_cmd",
+    "export_cmd",
 )
 
 
