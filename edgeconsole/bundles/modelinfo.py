@@ -15,7 +15,7 @@ import onnx
 
 from edgeconsole.bundles.onnx_check import all_tensors
 
-_DTYPES = {
+_DTYPES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
     onnx.TensorProto.FLOAT16: "float16",
     onnx.TensorProto.UINT8: "uint8",
@@ -53,7 +53,9 @@ class ModelInfo:
 
 def _value_info(v: onnx.ValueInfoProto) -> dict[str, Any]:
     tt = v.type.tensor_type
-    dtype = _DTYPES.get(tt.elem_type, onnx.TensorProto.DataType.Name(tt.elem_type).lower())
+    dtype = (
+        _DTYPES.get(int(tt.elem_type)) or str(onnx.TensorProto.DataType.Name(tt.elem_type)).lower()
+    )
     shape = [
         d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1 for d in tt.shape.dim
     ]

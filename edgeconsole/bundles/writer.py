@@ -99,7 +99,7 @@ def write_bundle(
                     entry = entries[name]
                     with _open_source(sources[name]) as f:
                         reader = _HashingReader(f)
-                        tar.addfile(_info(name, entry.length, mtime), reader)  # type: ignore[arg-type]
+                        tar.addfile(_info(name, entry.length, mtime), reader)
                     if reader.hash.hexdigest() != entry.sha256:
                         raise BundleFormatError(
                             f"{name} changed while the bundle was built",
