@@ -10,5 +10,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 pytest_plugins: list[str] = [
+    "tests.fixtures.journal",
     "tests.fixtures.sources",
+    "tests.fixtures.bundles",
+    "tests.fixtures.onnx_models",
 ]
