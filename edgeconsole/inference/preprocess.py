@@ -81,9 +81,10 @@ class Geometry:
 
 
 def _interp(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> int:
-    # INTER_AREA avoids aliasing when shrinking; LINEAR is the fast, usual choice otherwise.
-    shrinking = dst_hw[0] < src_hw[0] and dst_hw[1] < src_hw[1]
-    return cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    # INTER_AREA avoids aliasing when shrinking a lot, but at a non-integer ratio it costs
+    # ~10x LINEAR (9 ms vs 0.9 ms for 1280x720 -> 960x540); above half size LINEAR is fine.
+    heavy_shrink = dst_hw[0] * 2 < src_hw[0] and dst_hw[1] * 2 < src_hw[1]
+    return cv2.INTER_AREA if heavy_shrink else cv2.INTER_LINEAR
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -155,10 +156,12 @@ def convert_channels(img: np.ndarray, channel_order: str) -> np.ndarray:
     raise ModelShapeError(f"cannot convert a {c}-channel image to {channel_order}")
 
 
-def normalise(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """``invert``, ``x * scale``, ``(x - mean) / std`` on the last axis; float32 out.
+def normalise(pixels: np.ndarray, spec: PreprocessSpec, channel_axis: int = -1) -> np.ndarray:
+    """``invert``, ``x * scale``, ``(x - mean) / std`` per channel; float32 out.
 
-    Folded into one multiply-add per channel: ``x * (scale/std) - mean/std``.
+    Folded into one multiply-add per channel: ``x * (scale/std) - mean/std``. With
+    ``channel_axis=0`` (planar data) each plane is converted straight into its slot
+    of the output, about 8x faster than converting and broadcasting the whole array.
     """
     x = pixels
     if spec.invert:
@@ -166,13 +169,20 @@ def normalise(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
         x = 255 - x if x.dtype == np.uint8 else 255.0 - x.astype(np.float32)
     mean = np.asarray(spec.mean, dtype=np.float32)
     std = np.asarray(spec.std, dtype=np.float32)
-    channels = x.shape[-1] if x.ndim >= 1 else 1
+    channels = x.shape[channel_axis] if x.ndim >= 1 else 1
     if mean.size not in (1, channels):
         raise ModelShapeError(
             f"preprocess has {mean.size} mean values for data with {channels} channels"
         )
     a = np.float32(spec.scale) / std
     b = -mean / std
+    if channel_axis == 0 and x.ndim >= 2:
+        out = np.empty(x.shape, dtype=np.float32)
+        for c in range(channels):  # a handful of planes, each fully vectorised
+            k = c if a.size > 1 else 0
+            np.multiply(x[c], a[k], out=out[c], dtype=np.float32)
+            out[c] += b[k]
+        return out
     out = x.astype(np.float32)
     out *= a
     out += b
@@ -215,6 +225,9 @@ def to_tensor(hwc: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """Pixels already resized and in channel order → normalised, arranged, typed tensor."""
     if _is_identity(spec) and np.issubdtype(_NP_DTYPES[spec.dtype], np.integer):
         return cast(arrange(hwc, spec), spec.dtype)
+    if spec.layout == "NCHW":
+        t = normalise(hwc.transpose(2, 0, 1), spec, channel_axis=0)[None]
+        return cast(t.reshape(1, -1) if spec.flatten else t, spec.dtype)
     return cast(arrange(normalise(hwc, spec), spec), spec.dtype)
 
 

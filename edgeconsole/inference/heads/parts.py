@@ -1,8 +1,12 @@
 """Parts on a conveyor: bright blobs on a dark belt, each judged by the text on its label.
 
 Verdicts (PartVerdict.reason): ``ok`` (upright text), ``rotated 180`` (the text reads
-upside down), ``missing label`` (no text at all), ``unreadable`` (only faint or tiny
-text regions: a smudged label).
+upside down), ``unreadable`` (a label is there, or faint/tiny text, but nothing
+readable: a smudged label), ``missing label`` (no label and no text).
+
+Whether a label is there is judged from the image, not the text model: label paper is
+brighter than the part's body, which is measured on a ring just inside the part's
+outline (labels do not reach the part's edges).
 """
 
 from __future__ import annotations
@@ -28,9 +32,20 @@ class PartsConfig:
     edge_margin: int = 4  # parts closer than this to the frame edge are not judged
     weak_score: float = 0.3  # text regions scoring at least this count as (faint) text
     min_text_height: float = 6.0  # source pixels; smaller regions are not readable text
+    label_contrast: float = 25.0  # gray levels above the part's body that count as label
+    min_label_fraction: float = 0.05  # share of the part's interior that must be label
 
     FIELDS = frozenset(
-        {"min_area", "max_area", "belt_threshold", "edge_margin", "weak_score", "min_text_height"}
+        {
+            "min_area",
+            "max_area",
+            "belt_threshold",
+            "edge_margin",
+            "weak_score",
+            "min_text_height",
+            "label_contrast",
+            "min_label_fraction",
+        }
     )
 
     @classmethod
@@ -96,7 +111,32 @@ class TextEvidence:
     strong: bool  # scored at least the head's box_threshold
 
 
-def judge(evidence: list[TextEvidence], cfg: PartsConfig) -> tuple[bool, str, float]:
+def label_present(gray: np.ndarray, box: Box, cfg: PartsConfig) -> bool:
+    """Is there label paper on the part? (brighter than the body by ``label_contrast``)."""
+    x0, y0, x1, y1 = (round(v) for v in box)
+    w, h = x1 - x0, y1 - y0
+    m = max(3, round(0.04 * min(w, h)))
+    if w <= 6 * m or h <= 6 * m:
+        return False
+    part = gray[y0:y1, x0:x1]
+    # The ring between m and 2m inside the outline is body (outline and shadow excluded).
+    ring = np.concatenate(
+        [
+            part[m : 2 * m, m:-m].ravel(),
+            part[-2 * m : -m, m:-m].ravel(),
+            part[2 * m : -2 * m, m : 2 * m].ravel(),
+            part[2 * m : -2 * m, -2 * m : -m].ravel(),
+        ]
+    )
+    body = float(np.median(ring))
+    inner = part[2 * m : -2 * m, 2 * m : -2 * m]
+    frac = float(np.count_nonzero(inner > body + cfg.label_contrast)) / inner.size
+    return frac >= cfg.min_label_fraction
+
+
+def judge(
+    evidence: list[TextEvidence], cfg: PartsConfig, has_label: bool = False
+) -> tuple[bool, str, float]:
     """(passed, reason, score) for one part from the text found on it."""
     readable = [e for e in evidence if e.strong and e.height >= cfg.min_text_height]
     if readable:
@@ -107,6 +147,8 @@ def judge(evidence: list[TextEvidence], cfg: PartsConfig) -> tuple[bool, str, fl
         return True, "ok", (total - rotated) / total
     if evidence:
         return False, "unreadable", max(e.score for e in evidence)
+    if has_label:
+        return False, "unreadable", 0.0
     return False, "missing label", 1.0
 
 

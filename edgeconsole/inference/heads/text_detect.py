@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from edgeconsole.core.errors import ConfigError, ModelShapeError
@@ -31,6 +32,7 @@ from edgeconsole.inference.heads.parts import (
     find_parts,
     inside,
     judge,
+    label_present,
 )
 from edgeconsole.inference.spec import ModelSpec
 
@@ -169,12 +171,13 @@ class TextDetectHead:
                 )
             )
         partial = []
-        for part in find_parts(image, cfg):
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        for part in find_parts(gray, cfg):
             if not part.complete:
                 partial.append(part)
                 continue
             mine = [e for e in evidence if inside(part.box, e.centre)]
-            passed, reason, score = judge(mine, cfg)
+            passed, reason, score = judge(mine, cfg, label_present(gray, part.box, cfg))
             result.parts.append(
                 PartVerdict(box=part.box, passed=passed, reason=reason, score=score)
             )
