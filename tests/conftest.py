@@ -14,4 +14,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.sources",
     "tests.fixtures.bundles",
     "tests.fixtures.onnx_models",
+    "tests.fixtures.gateway",
 ]
