@@ -206,6 +206,8 @@ class VirtualSerialDevice(DeviceHooks):
     def _replug(self, reboot: bool) -> None:
         with self._lock:
             self._unplug_locked()
+        # Whatever half line was in the receive buffer went with the cable.
+        self.decoder = SmpLineDecoder(max_frame=self.buf_size)
         if reboot:
             self._boot()
         if self._stop.wait(self.replug_delay):

@@ -70,6 +70,12 @@ class SmpLineDecoder:
                 frames.append(frame)
 
     def _on_line(self, line: bytes) -> bytes | None:
+        # A start delimiter inside a line means the line before it was cut off
+        # (a dropped cable, a lost newline): the frame starts there.
+        restart = line.rfind(smppacket.START_DELIMITER)
+        if restart > 0:
+            self.stats.oversized += 1
+            line = line[restart:]
         head, body = line[:2], line[2:].rstrip(b"\r")
         if head == smppacket.START_DELIMITER:
             self._frame = None  # a new start abandons any unfinished frame

@@ -360,7 +360,7 @@ class SmpServer:
         bundle_id = body.get("bundle_id")
         if bundle_id is not None and (not isinstance(bundle_id, str) or len(bundle_id) > 200):
             raise SmpFailure(APP_GROUP_ID, AppErr.INVALID, "bundle_id must be a short string")
-        version = self._int(body, "version")
+        version = self._int(body, "bundle_version")
         attempts = self._int(body, "attempts", 3) or 3
         return self._transition(
             lambda t: t.activate(slot, attempts=attempts, bundle_id=bundle_id, version=version)

@@ -20,7 +20,7 @@ from edgeconsole.core.slots import WRITE_STEPS, SlotState, SlotStore, SlotTable
 MAX_PAYLOAD = 64 * 1024 * 1024
 
 
-class PowerLoss(BaseException):  # noqa: N818 - a simulated event, not an error
+class PowerLoss(BaseException):
     """The simulated supply failed; everything after this point never happened.
 
     A BaseException so that no ``except Exception`` in the device swallows it.
@@ -43,10 +43,10 @@ class PowerRail:
     def __call__(self, step: str) -> None:
         if step in (WRITE_STEPS[0], "payload-sync"):
             self.writes += 1
-        if self.fail_at is not None and self.writes == self.fail_at:
-            if step == self.phase or step == "payload-sync":
-                self.fail_at = None  # one cut per plan; the next boot runs normally
-                raise PowerLoss(f"power lost at persistent write {self.writes} ({step})")
+        hit = self.fail_at is not None and self.writes == self.fail_at
+        if hit and step in (self.phase, "payload-sync"):
+            self.fail_at = None  # one cut per plan; the next boot runs normally
+            raise PowerLoss(f"power lost at persistent write {self.writes} ({step})")
 
 
 class DeviceStorage:

@@ -1,0 +1,256 @@
+"""``SerialTarget``: a serial device as a :class:`~edgeconsole.devices.target.Target`.
+
+All I/O runs on one asyncio loop in a background thread (DESIGN section 3); the
+public methods are synchronous and safe to call from the CLI or a worker
+thread. A device that answers SMP is identified through the EdgeConsole app
+group (65), or the OS group when it lacks ours; a device that only prints CSV
+lines (any Arduino sketch) still connects, for telemetry only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from smpclient import SMPClient
+from smpclient.generics import error, success
+from smpclient.requests.os_management import EchoWrite, MCUMgrParametersRead
+
+from edgeconsole.core.buffers import RingBuffer
+from edgeconsole.core.errors import DeviceDisconnected, DeviceError
+from edgeconsole.devices.serial import appgroup as app
+from edgeconsole.devices.serial.ports import SerialAddress, parse_target, refind
+from edgeconsole.devices.serial.transport import EdgeSerialTransport
+from edgeconsole.devices.target import SelfTest, SlotInfo, TargetInfo
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """One asyncio loop on a daemon thread; ``run`` executes a coroutine there."""
+
+    def __init__(self, name: str = "serial-io") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        return fut.result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+def _slots(answer: Any) -> list[SlotInfo]:
+    out = []
+    for raw in answer.slots:
+        i = int(raw.get("index", len(out)))
+        out.append(
+            SlotInfo(
+                index=i,
+                state=str(raw.get("state", "")),
+                bundle_id=str(raw.get("bundle_id", "")),
+                version=int(raw.get("version", 0)),
+                sha256=str(raw.get("sha256", "")),
+                length=int(raw.get("length", 0)),
+                attempts=int(raw.get("attempts", 0)),
+                running=i == answer.running,
+                confirmed=i == answer.confirmed,
+            )
+        )
+    return out
+
+
+class SerialTarget:
+    """A device on a serial port. ``connect()`` first; ``close()`` at the end."""
+
+    def __init__(
+        self,
+        target: str | SerialAddress,
+        *,
+        timeout_s: float = 2.5,
+        loop: LoopThread | None = None,
+        text_capacity: int = 4096,
+    ) -> None:
+        self.address = parse_target(target) if isinstance(target, str) else target
+        self.url = self.address.url
+        self.timeout_s = timeout_s
+        self._own_loop = loop is None
+        self.io = loop or LoopThread()
+        #: Raw non-SMP bytes (telemetry and log), newest kept; parse them above devices.
+        self.text: RingBuffer[tuple[int, bytes]] = RingBuffer(text_capacity)
+        #: One entry per unplug the link saw (the Disconnected events).
+        self.disconnects: list[str] = []
+        self.on_disconnect: Callable[[str], None] | None = None
+        self.smp = True  # False for a plain CSV device
+        self._info: TargetInfo | None = None
+        self.transport = self._new_transport()
+        self.client = SMPClient(self.transport, self.address.path, timeout_s)
+
+    def _new_transport(self) -> EdgeSerialTransport:
+        return EdgeSerialTransport(
+            baud=self.address.baud, on_text=self._on_text, on_disconnect=self._on_lost
+        )
+
+    def _on_text(self, data: bytes) -> None:
+        self.text.append((time.perf_counter_ns(), data))
+
+    def _on_lost(self, why: str) -> None:
+        self.disconnects.append(why)
+        if self.on_disconnect is not None:
+            self.on_disconnect(why)
+
+    # -- connection --------------------------------------------------------------------
+    def connect(self, *, probe: bool = True) -> TargetInfo | None:
+        """Open the port and (with ``probe``) identify the device."""
+        path = refind(self.address) or self.address.path
+        self.client = SMPClient(self.transport, path, self.timeout_s)
+        self.io.run(self.transport.connect(path, self.timeout_s))
+        if not probe:
+            return None
+        return self.identify()
+
+    def reconnect(self, timeout_s: float = 10.0) -> TargetInfo | None:
+        """Wait for the device to come back (same VID/PID/serial, or path) and reopen it."""
+        deadline = time.monotonic() + timeout_s
+        last: Exception | None = None
+        self.io.run(self.transport.disconnect())
+        while time.monotonic() < deadline:
+            if refind(self.address) is not None:
+                try:
+                    was_smp = self.smp
+                    self.connect(probe=False)
+                    # The first exchange proves the device is really there.
+                    info = self.identify()
+                    if was_smp and not self.smp:
+                        self.smp = True
+                        raise DeviceError("no answer yet after reconnecting")
+                    return info
+                except (DeviceError, TimeoutError) as exc:
+                    last = exc
+                    self.io.run(self.transport.disconnect())
+            time.sleep(0.02)  # waiting on the OS to re-create the device node
+        raise DeviceDisconnected(
+            f"device did not come back within {timeout_s:.0f} s",
+            subject=self.address.path,
+            hint=f"plug it in again; last error: {last}" if last else "plug it in again",
+        )
+
+    def close(self) -> None:
+        try:
+            self.io.run(self.transport.disconnect(), timeout=5)
+        finally:
+            if self._own_loop:
+                self.io.stop()
+
+    def __enter__(self) -> SerialTarget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests -----------------------------------------------------------------------
+    def request(self, req: Any, timeout_s: float | None = None) -> Any:
+        async def go() -> Any:
+            return await self.client.request(req, timeout_s or self.timeout_s)
+
+        try:
+            answer = self.io.run(go())
+        except TimeoutError:
+            raise DeviceError(
+                f"no answer to {type(req).__name__} within {timeout_s or self.timeout_s:.1f} s",
+                subject=self.address.path,
+                hint="is it an SMP device at this baud rate? try `edgeconsole telemetry`",
+            ) from None
+        if error(answer):
+            reason = getattr(answer, "rsn", None) or ""
+            err = getattr(answer, "err", None)
+            rc = err.rc if err is not None else getattr(answer, "rc", "?")
+            raise DeviceError(
+                f"{type(req).__name__} refused (rc={int(rc) if not isinstance(rc, str) else rc})"
+                + (f": {reason}" if reason else ""),
+                subject=self.address.path,
+            )
+        assert success(answer)
+        return answer
+
+    def identify(self) -> TargetInfo:
+        try:
+            params = self.io.run(self.client.request(MCUMgrParametersRead(), self.timeout_s))
+        except TimeoutError:
+            self.smp = False
+            self._info = TargetInfo(self.url, "plain serial device (telemetry only)")
+            return self._info
+        if success(params):
+            self.transport.initialize(params.buf_size)
+        self.smp = True
+        try:
+            info = self.request(app.InfoRead())
+            self._info = TargetInfo(
+                self.url,
+                info.name,
+                info.serial,
+                info.hw_id,
+                info.fw_version,
+                info.buf_size,
+                {"app_group": info.app_group},
+            )
+        except DeviceError:
+            self._info = TargetInfo(
+                self.url, "SMP device (no EdgeConsole group)", buf_size=self.transport.mtu
+            )
+        return self._info
+
+    def info(self) -> TargetInfo:
+        return self._info or self.identify()
+
+    def require_smp(self) -> None:
+        if not self.smp:
+            raise DeviceError(
+                "device does not speak SMP: telemetry only",
+                subject=self.address.path,
+                hint="flash an SMP-enabled firmware (Zephyr MCUmgr) to manage bundles",
+            )
+
+    def echo(self, text: str) -> str:
+        return str(self.request(EchoWrite(d=text)).r)
+
+    def slots(self) -> list[SlotInfo]:
+        self.require_smp()
+        return _slots(self.request(app.SlotsRead()))
+
+    def activate(self, slot: int, payload: Any = None) -> list[SlotInfo]:
+        self.require_smp()
+        kwargs: dict[str, Any] = {"slot": slot}
+        if payload is not None:
+            kwargs.update(bundle_id=payload.bundle_id, bundle_version=payload.version)
+        return _slots(self.request(app.ActivateWrite(**kwargs)))
+
+    def self_test(self, slot: int | None = None) -> SelfTest:
+        self.require_smp()
+        r = self.request(app.SelfTestWrite(slot=slot), timeout_s=max(self.timeout_s, 10.0))
+        return SelfTest(r.slot, r.passed, r.detail, r.rolled_back, r.max_error, r.p95_ms)
+
+    def confirm(self, slot: int | None = None) -> list[SlotInfo]:
+        self.require_smp()
+        return _slots(self.request(app.ConfirmWrite(slot=slot)))
+
+    def rollback(self) -> list[SlotInfo]:
+        self.require_smp()
+        return _slots(self.request(app.RollbackWrite()))
+
+    def set_stream_rate(self, hz: float) -> float:
+        self.require_smp()
+        return float(self.request(app.StreamWrite(rate=hz)).rate)
+
+    def upload(self, payload: Any, progress: Any = None) -> int:
+        from edgeconsole.devices.serial.flash import upload_with_resume
+
+        return upload_with_resume(self, payload, progress)

@@ -1,0 +1,117 @@
+"""The one contract every target keeps: a serial device, a gateway, the laptop.
+
+A target holds bundles in slots (DESIGN section 5) and can report who it is,
+take a bundle into its inactive slot, put it on trial, run its health check,
+confirm it or roll back. Implementations: ``devices.serial.SerialTarget``;
+gateways and the laptop implement the same protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    url: str
+    name: str
+    serial: str = ""
+    hw_id: str = ""
+    firmware: str = ""
+    buf_size: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "name": self.name,
+            "serial": self.serial,
+            "hw_id": self.hw_id,
+            "firmware": self.firmware,
+            "buf_size": self.buf_size,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    index: int
+    state: str  # core.slots.SlotState value
+    bundle_id: str = ""
+    version: int = 0
+    sha256: str = ""
+    length: int = 0
+    attempts: int = 0
+    running: bool = False
+    confirmed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SelfTest:
+    slot: int
+    passed: bool
+    detail: str
+    rolled_back: bool = False
+    max_error: float | None = None
+    p95_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class FlashProgress:
+    """One progress report of an upload (for a bar with KB/s and ETA)."""
+
+    sent: int
+    total: int
+    bytes_per_s: float
+    eta_s: float | None
+    resumes: int = 0
+    phase: str = "upload"  # upload, verify, trial, selftest, confirm, rollback, done
+
+    @property
+    def fraction(self) -> float:
+        return self.sent / self.total if self.total else 1.0
+
+
+ProgressFn = Callable[[FlashProgress], None]
+
+
+@dataclass(frozen=True)
+class Payload:
+    """Verified bundle bytes and the manifest facts the target is told about.
+
+    Built by the caller (CLI or session) after ``bundles`` verified the file:
+    devices never reads bundles itself.
+    """
+
+    data: bytes
+    sha256: str
+    bundle_id: str
+    version: int
+
+
+@runtime_checkable
+class Target(Protocol):
+    url: str
+
+    def info(self) -> TargetInfo: ...
+
+    def slots(self) -> list[SlotInfo]: ...
+
+    def upload(self, payload: Payload, progress: ProgressFn | None = None) -> int:
+        """Put the bytes into the inactive slot; returns that slot's index."""
+        ...
+
+    def activate(self, slot: int, payload: Payload | None = None) -> list[SlotInfo]: ...
+
+    def self_test(self, slot: int | None = None) -> SelfTest: ...
+
+    def confirm(self, slot: int | None = None) -> list[SlotInfo]: ...
+
+    def rollback(self) -> list[SlotInfo]: ...
+
+    def close(self) -> None: ...
