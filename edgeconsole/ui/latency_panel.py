@@ -122,9 +122,10 @@ def _budget_line(angle: int) -> pg.InfiniteLine:
         label="budget {value:.0f} ms",
         labelOpts={
             "color": COLOURS.warn,
-            "position": 0.92 if angle == 0 else 0.9,
+            "position": 0.95 if angle == 0 else 0.8,
             "fill": pg.mkBrush(0, 0, 0, 170),
-            "anchors": [(1, 1), (1, 1)],
+            # Above-left of the line's right end; right of a vertical line.
+            "anchors": [(1, 1), (1, 1)] if angle == 0 else [(0, 0.5), (0, 0.5)],
         },
     )
     line.setZValue(50)
@@ -139,14 +140,6 @@ class StageChart(pg.PlotWidget):
         super().__init__(parent=parent, background=COLOURS.panel)
         item = _style(self, "Stage times per frame (ms)")
         item.setClipToView(True)
-        legend = item.addLegend(
-            offset=(6, 4),
-            labelTextColor=COLOURS.text,
-            brush=pg.mkBrush(0, 0, 0, 150),
-            colCount=4,
-            labelTextSize="8pt",
-        )
-        self.legend = legend
         self.ring = SampleRing(capacity)
         self._fills: list[pg.PlotDataItem] = []
         for i, name in enumerate(STACK):
@@ -173,8 +166,9 @@ class StageChart(pg.PlotWidget):
         if ms is None:
             self.budget_line.setVisible(False)
         else:
-            self.budget_line.setValue(ms)
+            # Visible first: a hidden InfiniteLine does not re-format its label.
             self.budget_line.setVisible(True)
+            self.budget_line.setValue(ms)
 
     def clear_samples(self) -> None:
         self.ring.clear()
@@ -282,7 +276,12 @@ class HistogramChart(pg.PlotWidget):
             movable=False,
             pen=pg.mkPen(COLOURS.text, width=1, style=Qt.PenStyle.DotLine),
             label="p99 {value:.1f}",
-            labelOpts={"color": COLOURS.text, "position": 0.75, "fill": pg.mkBrush(0, 0, 0, 170)},
+            labelOpts={
+                "color": COLOURS.text,
+                "position": 0.55,
+                "fill": pg.mkBrush(0, 0, 0, 170),
+                "anchors": [(1, 0.5), (1, 0.5)],  # left of the line
+            },
         )
         self.p99_line.setVisible(False)
         item.addItem(self.p99_line, ignoreBounds=True)
@@ -292,8 +291,9 @@ class HistogramChart(pg.PlotWidget):
         if ms is None:
             self.budget_line.setVisible(False)
         else:
-            self.budget_line.setValue(ms)
+            # Visible first: a hidden InfiniteLine does not re-format its label.
             self.budget_line.setVisible(True)
+            self.budget_line.setValue(ms)
 
     def apply(self, stats: LatencySnapshot) -> None:
         edges = np.asarray(stats.histogram_edges, dtype=np.float64)
@@ -311,11 +311,15 @@ class HistogramChart(pg.PlotWidget):
         self.over.setData(edges, np.where(is_over, counts, 0.0), stepMode="center")
         p99 = stats.rolling.get("e2e")
         if p99 is not None and p99.p99 is not None:
-            self.p99_line.setValue(p99.p99)
             self.p99_line.setVisible(True)
+            self.p99_line.setValue(p99.p99)
         hi = float(max(edges[-1], (budget or 0.0) * 1.05))
         self.getPlotItem().setXRange(0.0, hi, padding=0.02)
-        self.getPlotItem().setYRange(0.0, float(max(counts.max(), 1.0)) * 1.1, padding=0)
+        top = float(max(counts.max(), 1.0))
+        self.getPlotItem().setYRange(0.0, top * 1.1, padding=0)
+        # Counts are whole frames: whole-number ticks only.
+        step = max(1.0, float(np.ceil(top / 4.0)))
+        self.getPlotItem().getAxis("left").setTickSpacing(step, step)
 
 
 class LatencyPanel(QWidget):
@@ -325,32 +329,63 @@ class LatencyPanel(QWidget):
         super().__init__(parent)
         self.setAccessibleName("Latency panel")
         self.chart = StageChart(capacity)
+        # The legend sits outside the plot so it never covers the newest frames.
+        self.legend = QLabel(self._legend_html())
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.legend.setStyleSheet("font-size: 9pt;")
         self.table = PercentileTable()
         self.summary = QLabel("No samples yet.")
         self.summary.setObjectName("latencySummary")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.histogram = HistogramChart()
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.setSpacing(4)
-        top_layout.addWidget(self.chart, 1)
-        top_layout.addWidget(self.table)
-        top_layout.addWidget(self.summary)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(self.histogram)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
-        split.setChildrenCollapsible(False)
+        chart_box = QWidget()
+        chart_layout = QVBoxLayout(chart_box)
+        chart_layout.setContentsMargins(0, 0, 0, 0)
+        chart_layout.setSpacing(2)
+        chart_layout.addWidget(self.legend)
+        chart_layout.addWidget(self.chart, 1)
+        stats_box = QWidget()
+        stats_layout = QVBoxLayout(stats_box)
+        stats_layout.setContentsMargins(0, 0, 0, 0)
+        stats_layout.setSpacing(4)
+        stats_layout.addWidget(self.table)
+        stats_layout.addWidget(self.summary)
+        stats_layout.addStretch(1)
+        self.stats_box = stats_box
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(chart_box)
+        self.splitter.addWidget(stats_box)
+        self.splitter.addWidget(self.histogram)
+        self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(split)
-        self.chart.setMinimumHeight(200)
-        self.histogram.setMinimumHeight(150)
+        layout.addWidget(self.splitter)
+        self.chart.setMinimumHeight(160)
+        self.histogram.setMinimumHeight(120)
+        self.set_orientation(Qt.Orientation.Vertical)
         self._budget: float | None = None
         self._dirty = False
+
+    def set_orientation(self, orientation: Qt.Orientation) -> None:
+        """Side by side under the live view, stacked in a side dock."""
+        self.splitter.setOrientation(orientation)
+        if orientation == Qt.Orientation.Horizontal:
+            self.stats_box.setMinimumWidth(400)
+            self.stats_box.setMaximumWidth(500)
+            self.splitter.setStretchFactor(0, 3)
+            self.splitter.setStretchFactor(2, 2)
+        else:
+            self.stats_box.setMinimumWidth(0)
+            self.stats_box.setMaximumWidth(16777215)
+            self.splitter.setStretchFactor(0, 3)
+            self.splitter.setStretchFactor(2, 1)
+        self.splitter.setStretchFactor(1, 0)
+
+    @property
+    def orientation(self) -> Qt.Orientation:
+        return self.splitter.orientation()
 
     # Cheap: only copies numbers into the ring; ``redraw`` draws.
     def add_samples(self, samples: Sequence[LatencySample]) -> None:
@@ -379,6 +414,14 @@ class LatencyPanel(QWidget):
         self.table.apply(stats)
         self.histogram.apply(stats)
         self.summary.setText(self._summary_text(stats))
+
+    @staticmethod
+    def _legend_html() -> str:
+        swatches = []
+        for name in STACK:
+            swatches.append(f"<span style='color:{STAGE_COLOURS[name]}'>■</span> {name}")
+        swatches.append(f"<span style='color:{STAGE_COLOURS['e2e']}'>━</span> e2e")
+        return "&nbsp; ".join(swatches)
 
     @staticmethod
     def _summary_text(stats: LatencySnapshot) -> str:

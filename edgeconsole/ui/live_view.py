@@ -111,9 +111,16 @@ class LiveView(QWidget):
             banner_h = QFontMetricsF(banner_font).height() * 1.5
             # Labels keep clear of the banners so neither hides the other.
             label_top = target.top() + banner_h * len(banners)
+            labels: list[tuple[str, QColor, QPointF]] = []
             for item in self._overlay:
                 if isinstance(item, OverlayBox):
-                    self._paint_box(p, item, target, scale, label_top)
+                    label = self._paint_box(p, item, target, scale)
+                    if label is not None:
+                        labels.append(label)
+            # Labels after all boxes, so no box line crosses a label.
+            placed: list[QRectF] = []
+            for text, colour, anchor in labels:
+                placed.append(self._paint_label(p, text, colour, anchor, target, label_top, placed))
             self._paint_banners(p, banners, target, banner_font, banner_h)
             if self._tag:
                 self._paint_tag(p, target)
@@ -141,8 +148,8 @@ class LiveView(QWidget):
         )
 
     def _paint_box(
-        self, p: QPainter, item: OverlayBox, target: QRectF, scale: float, label_top: float
-    ) -> None:
+        self, p: QPainter, item: OverlayBox, target: QRectF, scale: float
+    ) -> tuple[str, QColor, QPointF] | None:
         colour = role_colour(item.role)
         pen = QPen(colour, 4.0 if item.thick else 2.5)
         pen.setCosmetic(True)
@@ -158,14 +165,20 @@ class LiveView(QWidget):
             p.drawPolygon(QPolygonF([to_widget(x, y) for x, y in item.polygon]))
         else:
             p.drawRect(QRectF(to_widget(x0, y0), to_widget(x1, y1)).normalized())
-        if item.label:
-            self._paint_label(
-                p, item.label, colour, to_widget(min(x0, x1), min(y0, y1)), target, label_top
-            )
+        if not item.label:
+            return None
+        return item.label, colour, to_widget(min(x0, x1), min(y0, y1))
 
     def _paint_label(
-        self, p: QPainter, text: str, colour: QColor, anchor: QPointF, target: QRectF, top: float
-    ) -> None:
+        self,
+        p: QPainter,
+        text: str,
+        colour: QColor,
+        anchor: QPointF,
+        target: QRectF,
+        top: float,
+        placed: list[QRectF],
+    ) -> QRectF:
         font = self._font(10.5)
         fm = QFontMetricsF(font)
         pad = 4.0
@@ -177,12 +190,19 @@ class LiveView(QWidget):
         x = max(x, target.left())
         y = anchor.y() - h if anchor.y() - h >= top else max(anchor.y(), top)
         rect = QRectF(x, y, w, h)
+        # Nearby regions would stack their labels on top of each other: move
+        # down a row until this one is clear (a few tries, then accept overlap).
+        for _ in range(6):
+            if not any(rect.intersects(other) for other in placed):
+                break
+            rect.translate(0, h + 1)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(colour)
         p.drawRoundedRect(rect, 3, 3)
         p.setFont(font)
         p.setPen(_LABEL_TEXT)
         p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        return rect
 
     def _banner_font(self, target: QRectF) -> QFont:
         # Scales with the view but never tiny and never huge.

@@ -146,16 +146,25 @@ class MainWindow(QMainWindow):
         self.targets_dock = self._dock(
             "Targets", "targetsDock", self.targets, Qt.DockWidgetArea.LeftDockWidgetArea
         )
+        # Left docks run full height; latency sits under the live view so a
+        # 16:9 camera image gets the width it needs.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.latency_dock = self._dock(
-            "Latency", "latencyDock", self.latency, Qt.DockWidgetArea.RightDockWidgetArea
+            "Latency", "latencyDock", self.latency, Qt.DockWidgetArea.BottomDockWidgetArea
         )
+        self.latency_dock.dockLocationChanged.connect(self._on_latency_dock_moved)
+        self.latency.set_orientation(Qt.Orientation.Horizontal)
         self.log_dock = self._dock(
             "Event log", "logDock", self.event_log, Qt.DockWidgetArea.LeftDockWidgetArea
         )
         self.splitDockWidget(self.targets_dock, self.log_dock, Qt.Orientation.Vertical)
-        self.resizeDocks(
-            [self.targets_dock, self.latency_dock], [280, 560], Qt.Orientation.Horizontal
-        )
+        self.resizeDocks([self.targets_dock], [300], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.latency_dock], [360], Qt.Orientation.Vertical)
+
+    def _on_latency_dock_moved(self, area: Qt.DockWidgetArea) -> None:
+        side = area in (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.latency.set_orientation(Qt.Orientation.Vertical if side else Qt.Orientation.Horizontal)
 
     def _action(
         self, text: str, slot: object, shortcuts: list[str] | None = None, tip: str = ""
@@ -185,7 +194,7 @@ class MainWindow(QMainWindow):
             "Cancel opening", self.cancel, [], "Cancel opening the source / loading the model"
         )
         self.source_action = self._action(
-            "Source…", self.show_source_menu, ["Ctrl+O"], "Choose a video source"
+            "Open source…", self.show_source_menu, ["Ctrl+O"], "Choose a video source"
         )
         self.file_action = self._action("Video file…", self.pick_video_file)
         self.folder_action = self._action("Image folder…", self.pick_image_folder)
@@ -198,7 +207,10 @@ class MainWindow(QMainWindow):
             tip="The generated demo scene",
         )
         self.model_action = self._action(
-            "Model…", self.pick_model_file, ["Ctrl+M"], "Choose a model description (model.json)"
+            "Open model…",
+            self.pick_model_file,
+            ["Ctrl+M"],
+            "Choose a model description (model.json)",
         )
         self.budget_action = self._action(
             "Latency budget", self.focus_budget, ["Ctrl+B"], "Set the end-to-end latency budget"

@@ -127,6 +127,9 @@ class EventLog(QListWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setUniformItemSizes(True)
         self.setWordWrap(False)
+        # Long messages are elided; the tooltip and the message bar show them whole.
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
     def add_event(self, event: Event) -> None:
         stamp = (

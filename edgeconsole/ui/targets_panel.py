@@ -52,16 +52,19 @@ class TargetsPanel(QTreeWidget):
             self._groups[kind] = item
         self.itemActivated.connect(self._on_activated)
         self.set_cameras([])
-        self._set_placeholder("serial", "None connected yet (serial support comes later)")
-        self._set_placeholder("gateway", "None found yet (gateway discovery comes later)")
+        self._set_placeholder(
+            "serial", "None connected", "Serial devices appear here when plugged in"
+        )
+        self._set_placeholder("gateway", "None found", "Gateways on the local network appear here")
         self.expandAll()
 
     def group(self, kind: str) -> QTreeWidgetItem:
         return self._groups[kind]
 
-    def _set_placeholder(self, kind: str, text: str) -> None:
+    def _set_placeholder(self, kind: str, text: str, tooltip: str = "") -> None:
         group = self._groups[kind]
         item = QTreeWidgetItem([text])
+        item.setToolTip(0, tooltip or text)
         item.setFlags(Qt.ItemFlag.NoItemFlags)
         item.setForeground(0, QColor(COLOURS.text_dim))
         group.addChild(item)
@@ -84,7 +87,7 @@ class TargetsPanel(QTreeWidget):
             group.addChild(item)
         self._add_source(
             group,
-            "Synthetic conveyor (demo scene)",
+            "Synthetic conveyor (demo)",
             SYNTHETIC_CONVEYOR,
             tooltip="A generated conveyor with labelled parts; no hardware needed",
         )

