@@ -192,7 +192,7 @@ class RecordingReader:
     ) -> Iterator[ReplayItem]:
         try:
             for _schema, channel, msg in self._reader.iter_messages(
-                topics=list(topics) if topics else None, start_time=start_ns, end_time=end_ns
+                topics=list(topics) if topics else None, starting_at=start_ns, ending_at=end_ns
             ):
                 item = self._decode(channel.topic, msg, decode_images)
                 if item is not None:
