@@ -37,7 +37,7 @@ from edgeconsole.sim.vibration import CHANNELS as VIB_CHANNELS
 from edgeconsole.sim.vibration import MachineProfile, VibrationSource
 
 TELEMETRY_CHANNELS = (*VIB_CHANNELS, "score", "infer_ms")
-HEADER_EVERY_S = 5.0
+HEADER_EVERY_S = 1.0  # a console that connects late learns the names within a second
 
 
 @dataclass
