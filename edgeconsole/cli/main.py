@@ -20,7 +20,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "run_cmd",
     "record_cmd",
     "export_cmd",
-    "agent_cmd",
     "sim_cmd",
     "devices_cmd",
 )
