@@ -20,6 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "run_cmd",
     "record_cmd",
     "export_cmd",
+    "agent_cmd",
+    "bundle_cmd",
+    "bench_cmd",
     "sim_cmd",
     "devices_cmd",
 )
