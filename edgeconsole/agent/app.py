@@ -1,0 +1,411 @@
+"""The agent's HTTP application: OIP v2 REST plus ``/v2/edgeconsole/``."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import platform
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from edgeconsole import __version__
+from edgeconsole.agent.auth import make_auth_middleware
+from edgeconsole.agent.errors import AgentRequestError, BadRequest, NotFound
+from edgeconsole.agent.journal import AgentJournal
+from edgeconsole.agent.ports import AgentPorts, ModelHandle
+from edgeconsole.agent.repository import ModelRepository
+from edgeconsole.agent.slotkeeper import SlotKeeper
+from edgeconsole.agent.stream import CameraRunner, stream_handler
+from edgeconsole.agent.tensors import encode_response, parse_request
+from edgeconsole.agent.upload import UploadManager
+from edgeconsole.core.errors import BundleError, EdgeConsoleError
+from edgeconsole.core.slots import SlotTransitionError
+
+T = TypeVar("T")
+SERVER_NAME = "edgeconsole-agent"
+EXTENSIONS = ["binary_tensor_data", "model_repository", "edgeconsole"]
+#: An upload body is handed to the writer thread in pieces of this size.
+WRITE_PIECE = 1 << 20
+
+
+@dataclass
+class AgentConfig:
+    data_dir: Path
+    token: str
+    host: str = "127.0.0.1"
+    port: int = 8470
+    cameras: list[str] = field(default_factory=list)
+    hardware_id: str = "edgeconsole-gateway"
+    name: str = field(default_factory=socket.gethostname)
+    trial_timeout_s: float = 60.0
+    reserve_bytes: int = 16 * 1024 * 1024
+    upload_idle_s: float = 120.0
+    heartbeat_s: float = 5.0
+    max_jpeg_fps: float = 15.0
+    mdns: bool = False
+    max_request_bytes: int = 256 * 1024 * 1024
+
+
+class Agent:
+    """Everything the agent owns; :meth:`make_app` serves it."""
+
+    def __init__(self, config: AgentConfig, ports: AgentPorts) -> None:
+        self.config = config
+        self.ports = ports
+        data = Path(config.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        self.started = time.time()
+        self.journal = AgentJournal(data / "journal.jsonl")
+        self.repository = ModelRepository(data / "models", ports.load_model)
+        self.slots = SlotKeeper(
+            data,
+            self.repository,
+            ports.health_check,
+            self.journal,
+            trial_timeout_s=config.trial_timeout_s,
+        )
+        self.slots.boot()
+        self.uploads = UploadManager(
+            data,
+            self.slots.store,
+            ports.verify_manifest,
+            ports.verify_bundle,
+            reserve_bytes=config.reserve_bytes,
+            idle_s=config.upload_idle_s,
+        )
+        self.cameras: list[CameraRunner] = []
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-upload")
+        self._work = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="agent-work")
+        self._slot_work = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-slots")
+        self.journal.add("agent", f"agent {__version__} started", cameras=len(config.cameras))
+
+    # -- helpers ------------------------------------------------------------------
+    async def _run(self, pool: concurrent.futures.Executor, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn)
+
+    def start_cameras(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.ports.open_source is None:
+            return
+        for i, spec in enumerate(self.config.cameras):
+            cam = CameraRunner(
+                i,
+                spec,
+                self.ports.open_source,
+                lambda: self.repository.running,
+                loop,
+                max_jpeg_fps=self.config.max_jpeg_fps,
+            )
+            cam.start()
+            self.cameras.append(cam)
+
+    def close(self) -> None:
+        for cam in self.cameras:
+            cam.stop()
+        self.cameras.clear()
+        self._writer.shutdown(wait=True)
+        self._work.shutdown(wait=True)
+        self._slot_work.shutdown(wait=True)
+        self.repository.close()
+
+    # -- the application ------------------------------------------------------------
+    def make_app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[_errors, make_auth_middleware(self.config.token)],  # type: ignore[list-item]
+            client_max_size=self.config.max_request_bytes,
+        )
+        r = app.router
+        r.add_get("/v2", self.server_metadata)
+        r.add_get("/v2/health/live", self.live)
+        r.add_get("/v2/health/ready", self.ready)
+        for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
+            r.add_get(base, self.model_metadata)
+            r.add_get(base + "/ready", self.model_ready)
+            r.add_post(base + "/infer", self.infer)
+        r.add_post("/v2/repository/index", self.repository_index)
+        r.add_post("/v2/repository/models/{model}/load", self.repository_load)
+        r.add_post("/v2/repository/models/{model}/unload", self.repository_unload)
+        e = "/v2/edgeconsole"
+        r.add_get(e + "/info", self.info)
+        r.add_get(e + "/slots", self.get_slots)
+        r.add_post(e + "/slots/{slot}/activate", self.activate)
+        r.add_post(e + "/slots/confirm", self.confirm)
+        r.add_post(e + "/slots/rollback", self.rollback)
+        r.add_post(e + "/uploads", self.begin_upload)
+        r.add_get(e + "/uploads/{sha}", self.upload_status)
+        r.add_put(e + "/uploads/{sha}", self.upload_data)
+        r.add_delete(e + "/uploads/{sha}", self.cancel_upload)
+        r.add_get(e + "/journal", self.get_journal)
+        r.add_get(e + "/stream", self.stream)
+        return app
+
+    # -- OIP: server --------------------------------------------------------------------
+    async def server_metadata(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"name": SERVER_NAME, "version": __version__, "extensions": EXTENSIONS}
+        )
+
+    async def live(self, request: web.Request) -> web.Response:
+        return web.json_response({"live": True})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        return web.json_response({"ready": True})
+
+    # -- OIP: models ----------------------------------------------------------------------
+    def _model(self, request: web.Request) -> ModelHandle:
+        handle = self.repository.get(request.match_info["model"])
+        version = request.match_info.get("version")
+        if version not in (None, "", handle.version):
+            raise NotFound(
+                f"model '{handle.name}' has no version {version}",
+                hint=f"it serves version {handle.version}",
+            )
+        return handle
+
+    async def model_metadata(self, request: web.Request) -> web.Response:
+        h = self._model(request)
+
+        def t(x: Any) -> dict[str, Any]:
+            return {"name": x.name, "datatype": x.datatype, "shape": list(x.shape)}
+
+        return web.json_response(
+            {
+                "name": request.match_info["model"],
+                "versions": [h.version],
+                "platform": h.platform,
+                "inputs": [t(i) for i in h.inputs],
+                "outputs": [t(o) for o in h.outputs],
+            }
+        )
+
+    async def model_ready(self, request: web.Request) -> web.Response:
+        try:
+            self._model(request)
+        except AgentRequestError as exc:
+            return web.json_response({"ready": False, "error": str(exc)}, status=400)
+        return web.json_response({"ready": True})
+
+    async def infer(self, request: web.Request) -> web.Response:
+        handle = self._model(request)
+        body = await request.read()
+        raw_len = request.headers.get("Inference-Header-Content-Length")
+        try:
+            header_len = None if raw_len is None else int(raw_len)
+        except ValueError:
+            raise BadRequest("Inference-Header-Content-Length must be an integer") from None
+        req, arrays = parse_request(body, header_len)
+        outputs = await self._run(self._work, lambda: handle.infer(arrays))
+        payload, json_len = encode_response(
+            req, request.match_info["model"], handle.version, outputs
+        )
+        if json_len is None:
+            return web.Response(body=payload, content_type="application/json")
+        return web.Response(
+            body=payload,
+            content_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(json_len)},
+        )
+
+    # -- OIP: repository ------------------------------------------------------------------
+    async def repository_index(self, request: web.Request) -> web.Response:
+        body = await _json_body(request, allow_empty=True)
+        rows = self.repository.index()
+        if body.get("ready") is True:
+            rows = [r for r in rows if r["state"] == "READY"]
+        return web.json_response(rows)
+
+    async def repository_load(self, request: web.Request) -> web.Response:
+        name = request.match_info["model"]
+        await self._run(self._work, lambda: self.repository.load(name))
+        self.journal.add("model", f"model {name} loaded")
+        return web.json_response({})
+
+    async def repository_unload(self, request: web.Request) -> web.Response:
+        name = request.match_info["model"]
+        self.repository.unload(name)
+        self.journal.add("model", f"model {name} unloaded")
+        return web.json_response({})
+
+    # -- /v2/edgeconsole ---------------------------------------------------------------------
+    async def info(self, request: web.Request) -> web.Response:
+        running = self.repository.running
+        c = self.config
+        return web.json_response(
+            {
+                "name": c.name,
+                "agent": SERVER_NAME,
+                "version": __version__,
+                "hardware_id": c.hardware_id,
+                "hostname": socket.gethostname(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "uptime_s": round(time.time() - self.started, 1),
+                "model": None
+                if running is None
+                else {"name": running.name, "version": running.version},
+                "slot_state": self.slots.running_state(),
+                "cameras": [cam.describe() for cam in self.cameras],
+                "upload": None if self.uploads.session is None else self.uploads.session.to_json(),
+            }
+        )
+
+    async def get_slots(self, request: web.Request) -> web.Response:
+        return web.json_response(self.slots.describe())
+
+    async def activate(self, request: web.Request) -> web.Response:
+        try:
+            index = int(request.match_info["slot"])
+        except ValueError:
+            raise BadRequest("the slot must be a number") from None
+        body = await _json_body(request, allow_empty=True)
+        confirm = body.get("confirm", False) is True
+        timeout = body.get("timeout_s")
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or not 0 < timeout <= 3600
+        ):
+            raise BadRequest("timeout_s must be a number of seconds in (0, 3600]")
+        result = await self._run(
+            self._slot_work, lambda: self.slots.activate(index, confirm=confirm, timeout_s=timeout)
+        )
+        return web.json_response(result)
+
+    async def confirm(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._run(self._slot_work, self.slots.confirm))
+
+    async def rollback(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._run(self._slot_work, self.slots.rollback))
+
+    async def begin_upload(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        sha, length = body.get("sha256"), body.get("length")
+        if not isinstance(sha, str) or not isinstance(length, int):
+            raise BadRequest("sha256 (hex string) and length (integer) are required")
+        result = await self._run(self._writer, lambda: self.uploads.begin(sha, length))
+        self.journal.add("upload", f"upload of {sha[:12]} at {result['offset']}/{length}")
+        return web.json_response(result, headers={"Upload-Offset": str(result["offset"])})
+
+    async def upload_status(self, request: web.Request) -> web.Response:
+        result = self.uploads.status(request.match_info["sha"])
+        return web.json_response(result, headers={"Upload-Offset": str(result["offset"])})
+
+    async def cancel_upload(self, request: web.Request) -> web.Response:
+        sha = request.match_info["sha"]
+        await self._run(self._writer, lambda: self.uploads.cancel(sha))
+        self.journal.add("upload", f"upload of {sha[:12]} cancelled")
+        return web.json_response({"cancelled": sha})
+
+    async def upload_data(self, request: web.Request) -> web.Response:
+        sha = request.match_info["sha"]
+        raw = request.headers.get("Upload-Offset", request.query.get("offset"))
+        try:
+            offset = int(raw) if raw is not None else -1
+        except ValueError:
+            offset = -1
+        if offset < 0:
+            raise BadRequest("send the Upload-Offset header (where these bytes start)")
+        writer = await self._run(self._writer, lambda: self.uploads.open_write(sha, offset))
+        buf = bytearray()
+        failure: BaseException | None = None
+        try:
+            try:
+                async for piece in request.content.iter_chunked(WRITE_PIECE):
+                    buf += piece
+                    if len(buf) >= WRITE_PIECE:
+                        data, buf = bytes(buf), bytearray()
+                        await self._run(self._writer, lambda d=data: writer.write(d))  # type: ignore[misc]
+            except (ConnectionError, asyncio.CancelledError, OSError) as exc:
+                failure = exc  # the link dropped: keep what arrived, the client resumes
+            except Exception as exc:
+                if isinstance(exc, EdgeConsoleError):
+                    raise
+                failure = exc
+            if buf:
+                data = bytes(buf)
+                await self._run(self._writer, lambda: writer.write(data))
+            result = None
+            if failure is None:
+                result = await self._run(self._writer, writer.finish_if_complete)
+        finally:
+            await self._run(self._writer, lambda: writer.__exit__(None, None, None))
+        if failure is not None:
+            raise (
+                failure
+                if isinstance(failure, asyncio.CancelledError)
+                else ConnectionError(str(failure))
+            )
+        if result is not None:
+            self.journal.add(
+                "upload",
+                f"bundle {result.get('bundle_id')} v{result.get('version')}"
+                f" staged in slot {result['slot']}",
+            )
+            return web.json_response(result, headers={"Upload-Offset": str(result["offset"])})
+        s = writer.s
+        return web.json_response(
+            {
+                "sha256": sha,
+                "length": s.length,
+                "offset": s.offset,
+                "slot": s.slot,
+                "state": "uploading",
+            },
+            headers={"Upload-Offset": str(s.offset)},
+        )
+
+    async def get_journal(self, request: web.Request) -> web.Response:
+        try:
+            since = int(request.query.get("since", "0"))
+            limit = int(request.query.get("limit", "200"))
+        except ValueError:
+            raise BadRequest("since and limit must be integers") from None
+        return web.json_response(
+            {"entries": self.journal.pull(since, limit), "last": self.journal.seq}
+        )
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        return await stream_handler(request, self.cameras, self.started, self.config.heartbeat_s)
+
+
+async def _json_body(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip() and allow_empty:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except AgentRequestError as exc:
+        extra = {k: v for k, v in exc.extra.items() if v is not None}
+        return web.json_response({"error": str(exc), "hint": exc.hint, **extra}, status=exc.status)
+    except SlotTransitionError as exc:
+        return web.json_response({"error": str(exc), "hint": exc.hint}, status=409)
+    except BundleError as exc:
+        return web.json_response({"error": str(exc), "hint": exc.hint}, status=422)
+    except EdgeConsoleError as exc:
+        return web.json_response({"error": str(exc), "hint": exc.hint}, status=400)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return web.json_response(
+                {"error": exc.reason},
+                status=exc.status,
+                headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+            )
+        raise

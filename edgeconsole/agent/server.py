@@ -1,0 +1,146 @@
+"""Running the agent: in the foreground (the CLI) or on a background thread (tests, demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from typing import Any
+
+from aiohttp import web
+
+from edgeconsole.agent.app import Agent, AgentConfig
+from edgeconsole.agent.ports import AgentPorts
+from edgeconsole.core.errors import ConfigError
+
+
+class AgentServer:
+    """The agent bound to a socket. ``port=0`` picks a free port (see :attr:`port`)."""
+
+    def __init__(self, config: AgentConfig, ports: AgentPorts) -> None:
+        self.config = config
+        self.agent = Agent(config, ports)
+        self._runner: web.AppRunner | None = None
+        self._advertiser: Any = None
+        self.port = config.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = self.agent.make_app()
+        # No access log: nothing about a request (least of all its headers) is logged.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ConfigError(
+                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror}",
+                hint="pick another --port or stop the other agent",
+            ) from exc
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self.agent.start_cameras(asyncio.get_running_loop())
+        if self.config.mdns:
+            from edgeconsole.agent.mdns import Advertiser
+
+            loop = asyncio.get_running_loop()
+            self._advertiser = await loop.run_in_executor(
+                None,
+                lambda: Advertiser(
+                    self.config.name,
+                    self.config.host,
+                    self.port,
+                    {"path": "/v2", "hw": self.config.hardware_id},
+                ),
+            )
+        self.agent.journal.add("agent", f"listening on {self.url}")
+
+    async def stop(self) -> None:
+        if self._advertiser is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._advertiser.close)
+            self._advertiser = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await asyncio.get_running_loop().run_in_executor(None, self.agent.close)
+
+
+def run_forever(config: AgentConfig, ports: AgentPorts, on_ready: Any = None) -> None:
+    """Serve until SIGINT/SIGTERM."""
+
+    async def main() -> None:
+        server = AgentServer(config, ports)
+        await server.start()
+        if on_ready is not None:
+            on_ready(server)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+class BackgroundAgent:
+    """The agent on its own event-loop thread (tests, the demo)."""
+
+    def __init__(self, config: AgentConfig, ports: AgentPorts) -> None:
+        self.config = config
+        self.ports = ports
+        self.loop = asyncio.new_event_loop()
+        self.server: AgentServer | None = None
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="agent-loop", daemon=True
+        )
+
+    def start(self, timeout: float = 30.0) -> BackgroundAgent:
+        self._thread.start()
+
+        async def boot() -> AgentServer:
+            server = AgentServer(self.config, self.ports)
+            await server.start()
+            return server
+
+        self.server = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(timeout)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
+
+    @property
+    def agent(self) -> Agent:
+        assert self.server is not None
+        return self.server.agent
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.server is not None:
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(timeout)
+            self.server = None
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+        self.loop.close()
+
+    def __enter__(self) -> BackgroundAgent:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

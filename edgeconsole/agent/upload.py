@@ -1,0 +1,412 @@
+"""Resumable, hash-identified bundle upload into the inactive slot.
+
+One session at a time, keyed by the SHA-256 of the whole bundle file. The client
+asks where to continue (``offset``) and sends bytes from there; each payload piece
+is checked against the signed manifest as it lands (:mod:`tarcheck`). The session
+(hash, length, slot, offset) is persisted atomically, after the data it vouches
+for was fsynced, so an agent restarted after a crash or power cut resumes at the
+persisted offset. The running and the confirmed slot are never written: bytes
+go to ``upload/<sha>.part`` and are renamed into the inactive slot's directory
+only after the full bundle verification passed.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeconsole.agent.errors import (
+    BadRequest,
+    Conflict,
+    InsufficientStorage,
+    NotFound,
+    Unprocessable,
+)
+from edgeconsole.agent.ports import ManifestView, VerifyBundle, VerifyManifest
+from edgeconsole.agent.tarcheck import ChunkMismatch, StreamChecker
+from edgeconsole.core.errors import BundleError, EdgeConsoleError
+from edgeconsole.core.slots import SlotState, SlotStore, atomic_write
+
+#: Persist the offset at least this often within one long request body.
+PERSIST_EVERY = 16 * 1024 * 1024
+#: Largest bundle the agent accepts (the manifest caps the payload anyway).
+MAX_BUNDLE_BYTES = 8 * 1024**3
+#: A session without activity for this long may be replaced by another upload.
+DEFAULT_IDLE_S = 120.0
+_HEX = set("0123456789abcdef")
+
+
+@dataclass
+class UploadSession:
+    sha256: str
+    length: int
+    slot: int
+    offset: int
+    started: float
+    updated: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_sha(sha: str) -> str:
+    if len(sha) != 64 or not set(sha) <= _HEX:
+        raise BadRequest("an upload is named by the bundle's SHA-256 (64 lowercase hex digits)")
+    return sha
+
+
+class UploadManager:
+    """Owns ``<data>/upload``. Methods are blocking; call them from a worker thread."""
+
+    SESSION_FILE = "session.json"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        slots: SlotStore,
+        verify_manifest: VerifyManifest,
+        verify_bundle: VerifyBundle,
+        *,
+        reserve_bytes: int = 16 * 1024 * 1024,
+        idle_s: float = DEFAULT_IDLE_S,
+    ) -> None:
+        self.dir = data_dir / "upload"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.slots_dir = data_dir / "slots"
+        self.slots = slots
+        self.verify_manifest = verify_manifest
+        self.verify_bundle = verify_bundle
+        self.reserve_bytes = reserve_bytes
+        self.idle_s = idle_s
+        self._lock = threading.Lock()  # guards session state
+        self._writing = threading.Lock()  # one request body at a time
+        self._checker: StreamChecker | None = None
+        self.session: UploadSession | None = self._load_session()
+
+    # -- persistence ------------------------------------------------------------
+    @property
+    def _session_path(self) -> Path:
+        return self.dir / self.SESSION_FILE
+
+    def part_path(self, sha: str) -> Path:
+        return self.dir / f"{sha}.part"
+
+    def _load_session(self) -> UploadSession | None:
+        try:
+            raw = json.loads(self._session_path.read_bytes()[:4096])
+            session = UploadSession(**{k: raw[k] for k in UploadSession.__dataclass_fields__})
+            _check_sha(session.sha256)
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, EdgeConsoleError):
+            # A torn or foreign file: the upload restarts from zero, nothing else changes.
+            self._session_path.unlink(missing_ok=True)
+            return None
+        part = self.part_path(session.sha256)
+        size = part.stat().st_size if part.exists() else 0
+        if size < session.offset:
+            session.offset = 0
+        with part.open("ab") as fh:  # bytes after the persisted offset were never vouched for
+            fh.truncate(session.offset)
+        return session
+
+    def _persist(self, session: UploadSession | None) -> None:
+        if session is None:
+            self._session_path.unlink(missing_ok=True)
+            return
+        session.updated = time.time()
+        atomic_write(self._session_path, json.dumps(session.to_json()).encode())
+
+    # -- begin / status -----------------------------------------------------------
+    def status(self, sha: str) -> dict[str, Any]:
+        _check_sha(sha)
+        with self._lock:
+            s = self.session
+            if s is not None and s.sha256 == sha:
+                return {
+                    "sha256": sha,
+                    "length": s.length,
+                    "offset": s.offset,
+                    "slot": s.slot,
+                    "state": "uploading",
+                }
+        for rec in self.slots.table.slots:
+            if (
+                rec.sha256 == sha
+                and rec.state is not SlotState.STAGING
+                and rec.state is not (SlotState.BAD)
+            ):
+                return {
+                    "sha256": sha,
+                    "length": rec.length,
+                    "offset": rec.length,
+                    "slot": rec.index,
+                    "state": rec.state.value,
+                }
+        raise NotFound(f"no upload of bundle {sha[:12]}", hint="start it with POST uploads")
+
+    def begin(self, sha: str, length: int) -> dict[str, Any]:
+        _check_sha(sha)
+        if (
+            isinstance(length, bool)
+            or not isinstance(length, int)
+            or not (0 < length <= MAX_BUNDLE_BYTES)
+        ):
+            raise BadRequest(f"length must be 1..{MAX_BUNDLE_BYTES} bytes")
+        with self._lock:
+            s = self.session
+            if s is not None and s.sha256 == sha:
+                if s.length != length:
+                    raise Conflict("this bundle hash is being uploaded with another length")
+                return self.status(sha)
+            table = self.slots.table
+            for rec in table.slots:
+                if rec.sha256 == sha and rec.state in (
+                    SlotState.STAGED,
+                    SlotState.TRIAL,
+                    SlotState.CONFIRMED,
+                ):
+                    return self.status(sha)  # already here: nothing to send
+            if s is not None:
+                idle = time.time() - s.updated
+                if self._writing.locked() or idle < self.idle_s:
+                    raise Conflict(
+                        f"another upload ({s.sha256[:12]}, {s.offset}/{s.length} bytes) is in "
+                        "progress",
+                        hint="wait for it to finish, or cancel it",
+                        upload=s.to_json(),
+                    )
+                self._discard_locked()
+            free = shutil.disk_usage(self.dir).free
+            if free < length + self.reserve_bytes:
+                raise InsufficientStorage(
+                    f"not enough space for the bundle: {length} bytes needed, {free} free "
+                    f"(keeping {self.reserve_bytes} in reserve)",
+                    subject=str(self.dir),
+                    hint="free space on the gateway; the running bundle is untouched",
+                )
+            slot = table.inactive
+            self.slots.apply(lambda t: t.begin_staging(slot, sha, length))
+            now = time.time()
+            self.session = UploadSession(sha, length, slot, 0, now, now)
+            self.part_path(sha).unlink(missing_ok=True)
+            self.part_path(sha).touch()
+            self._checker = None
+            self._persist(self.session)
+            return self.status(sha)
+
+    def cancel(self, sha: str) -> None:
+        _check_sha(sha)
+        with self._lock:
+            if self.session is None or self.session.sha256 != sha:
+                raise NotFound(f"no upload of bundle {sha[:12]}")
+            if self._writing.locked():
+                raise Conflict("the upload is receiving data; retry when it stops")
+            self._discard_locked()
+
+    def _discard_locked(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        self.part_path(s.sha256).unlink(missing_ok=True)
+        self.slots.apply(lambda t: t.discard_staging(s.slot))
+        self.session = None
+        self._checker = None
+        self._persist(None)
+
+    # -- receiving ---------------------------------------------------------------
+    def open_write(self, sha: str, offset: int, timeout: float = 5.0) -> UploadWrite:
+        _check_sha(sha)
+        if not self._writing.acquire(timeout=timeout):
+            raise Conflict(
+                "another request is sending data for this upload", hint="retry in a moment"
+            )
+        try:
+            with self._lock:
+                s = self.session
+                if s is None or s.sha256 != sha:
+                    raise NotFound(
+                        f"no upload of bundle {sha[:12]}", hint="start it with POST uploads"
+                    )
+                if offset != s.offset:
+                    raise Conflict(
+                        f"offset {offset} does not continue the upload",
+                        hint=f"send from offset {s.offset}",
+                        offset=s.offset,
+                    )
+                checker = self._checker
+                if checker is None or checker.offset != s.offset:
+                    checker = self._rescan(s)
+                self._checker = checker
+            return UploadWrite(self, s, checker)
+        except BaseException:
+            self._writing.release()
+            raise
+
+    def _rescan(self, s: UploadSession) -> StreamChecker:
+        """Rebuild the checker from the bytes on disk (after a restart or a bad chunk)."""
+        checker = StreamChecker(self.verify_manifest, subject=f"bundle {s.sha256[:12]}")
+        with self.part_path(s.sha256).open("rb") as fh:
+            left = s.offset
+            while left:
+                block = fh.read(min(left, 1 << 20))
+                if not block:
+                    break
+                checker.feed(block)
+                left -= len(block)
+        return checker
+
+    def _finish(self, s: UploadSession, checker: StreamChecker) -> dict[str, Any]:
+        part = self.part_path(s.sha256)
+        if not checker.complete:
+            raise self._fail_whole(s, "the bundle ends before its last file")
+        if checker.whole.hexdigest() != s.sha256:
+            raise self._fail_whole(s, "the received bytes do not hash to the announced SHA-256")
+        try:
+            manifest = self.verify_bundle(part)
+        except BundleError as exc:
+            raise self._fail_whole(s, f"bundle refused: {exc}") from exc
+        target = self.slots_dir / str(s.slot)
+        target.mkdir(parents=True, exist_ok=True)
+        os.replace(part, target / "bundle.ecb")
+        _fsync_dir(target)
+
+        def staged(t: Any) -> Any:
+            t = t.finish_staging(s.slot, s.sha256)
+            return t.with_slot(
+                t.slot(s.slot), bundle_id=manifest.bundle_id, version=manifest.version
+            )
+
+        self.slots.apply(staged)
+        with self._lock:
+            self.session = None
+            self._checker = None
+            self._persist(None)
+        return {
+            "sha256": s.sha256,
+            "length": s.length,
+            "offset": s.length,
+            "slot": s.slot,
+            "state": "staged",
+            "bundle_id": manifest.bundle_id,
+            "version": manifest.version,
+            "name": manifest.name,
+        }
+
+    def _fail_whole(self, s: UploadSession, why: str) -> Unprocessable:
+        with self._lock:
+            self._discard_locked()
+        return Unprocessable(
+            why,
+            subject=f"bundle {s.sha256[:12]}",
+            hint="the upload was discarded; build or copy the bundle again",
+        )
+
+
+class UploadWrite:
+    """One request body being written; use as a context manager and call :meth:`write`."""
+
+    def __init__(
+        self, manager: UploadManager, session: UploadSession, checker: StreamChecker
+    ) -> None:
+        self.m = manager
+        self.s = session
+        self.checker = checker
+        self.fh = manager.part_path(session.sha256).open("r+b")
+        self.fh.seek(session.offset)
+        self._since_persist = 0
+        self.result: dict[str, Any] | None = None
+
+    def __enter__(self) -> UploadWrite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._sync_and_persist()
+        finally:
+            self.fh.close()
+            self.m._writing.release()
+
+    def write(self, data: bytes) -> None:
+        s = self.s
+        if s.offset + len(data) > s.length:
+            raise BadRequest(f"more bytes than the announced length {s.length}", offset=s.offset)
+        try:
+            self.fh.write(data)
+            self.fh.flush()
+        except OSError as exc:
+            self.fh.seek(s.offset)
+            self.fh.truncate(s.offset)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise InsufficientStorage(
+                    f"the gateway's disk is full at offset {s.offset} of {s.length}",
+                    subject=f"bundle {s.sha256[:12]}",
+                    hint="free space on the gateway and resume; the running bundle is untouched",
+                    offset=s.offset,
+                ) from exc
+            raise
+        try:
+            self.checker.feed(data)
+        except ChunkMismatch as exc:
+            self.fh.truncate(exc.offset)
+            self.fh.seek(exc.offset)
+            s.offset = exc.offset
+            self.m._checker = None  # rebuilt from disk on the next request
+            raise Unprocessable(str(exc), offset=exc.offset) from exc
+        except BundleError as exc:
+            with self.m._lock:
+                self.m._discard_locked()
+            raise Unprocessable(
+                f"bundle refused: {exc}",
+                subject=f"bundle {s.sha256[:12]}",
+                hint="nothing was staged",
+            ) from exc
+        s.offset += len(data)
+        self._since_persist += len(data)
+        if self._since_persist >= PERSIST_EVERY:
+            self._sync_and_persist()
+
+    def _sync_and_persist(self) -> None:
+        if self.m.session is not self.s:
+            return  # discarded meanwhile
+        try:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+        except OSError:
+            return  # the offset stays at the last vouched-for value
+        self.m._persist(self.s)
+        self._since_persist = 0
+
+    def finish_if_complete(self) -> dict[str, Any] | None:
+        if self.s.offset != self.s.length:
+            return None
+        self._sync_and_persist()
+        self.result = self.m._finish(self.s, self.checker)
+        return self.result
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+__all__ = ["ManifestView", "UploadManager", "UploadSession", "UploadWrite", "file_sha256"]

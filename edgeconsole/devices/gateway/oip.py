@@ -1,0 +1,228 @@
+"""An Open Inference Protocol v2 REST client (the agent, Triton, KServe, MLServer).
+
+Tensors go as JSON or, with ``binary=True``, with the binary tensor data
+extension (a JSON header, then raw little-endian bytes), which the agent and
+Triton support; servers that do not (MLServer) get JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from edgeconsole.core.errors import DeviceError
+from edgeconsole.devices.gateway.http import GatewayHTTPError, HttpBase
+from edgeconsole.devices.gateway.loop import LoopThread, io_loop
+
+DTYPES: dict[str, Any] = {
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
+TO_OIP = {np.dtype(v): k for k, v in DTYPES.items()}
+
+
+def encode_infer(
+    inputs: dict[str, np.ndarray], binary: bool, outputs: list[str] | None = None
+) -> tuple[bytes, dict[str, str]]:
+    specs: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for name, arr in inputs.items():
+        a = np.ascontiguousarray(arr)
+        dt = TO_OIP.get(a.dtype.newbyteorder("="))
+        if dt is None:
+            raise DeviceError(f"input '{name}' has type {a.dtype}, which OIP cannot carry")
+        spec: dict[str, Any] = {"name": name, "shape": list(a.shape), "datatype": dt}
+        if binary:
+            raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+            spec["parameters"] = {"binary_data_size": len(raw)}
+            blobs.append(raw)
+        else:
+            spec["data"] = a.reshape(-1).tolist()
+        specs.append(spec)
+    req: dict[str, Any] = {"inputs": specs}
+    if outputs:
+        req["outputs"] = [{"name": o, "parameters": {"binary_data": binary}} for o in outputs]
+    elif binary:
+        req["parameters"] = {"binary_data_output": True}
+    head = json.dumps(req, separators=(",", ":")).encode()
+    if not binary:
+        return head, {"Content-Type": "application/json"}
+    return head + b"".join(blobs), {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(head)),
+    }
+
+
+def decode_infer(body: bytes, header_length: str | None) -> dict[str, np.ndarray]:
+    n = len(body) if header_length is None else int(header_length)
+    if not 0 < n <= len(body):
+        raise DeviceError("infer response header length is out of range")
+    try:
+        resp = json.loads(body[:n])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DeviceError("infer response is not JSON") from None
+    outs = resp.get("outputs") if isinstance(resp, dict) else None
+    if not isinstance(outs, list):
+        raise DeviceError("infer response has no outputs list")
+    pos = n
+    result: dict[str, np.ndarray] = {}
+    for o in outs:
+        try:
+            name, shape, dt = str(o["name"]), [int(d) for d in o["shape"]], DTYPES[o["datatype"]]
+        except (KeyError, TypeError, ValueError):
+            raise DeviceError("malformed output in the infer response") from None
+        params = o.get("parameters") or {}
+        size = params.get("binary_data_size") if isinstance(params, dict) else None
+        if size is not None:
+            if pos + int(size) > len(body):
+                raise DeviceError(f"output '{name}' binary data is truncated")
+            arr = np.frombuffer(
+                body,
+                dtype=np.dtype(dt).newbyteorder("<"),
+                count=int(size) // np.dtype(dt).itemsize,
+                offset=pos,
+            )
+            pos += int(size)
+        else:
+            arr = np.asarray(o.get("data"), dtype=dt)
+        try:
+            result[name] = arr.reshape(shape).astype(np.dtype(dt), copy=False)
+        except ValueError:
+            raise DeviceError(f"output '{name}' does not fit its shape {shape}") from None
+    return result
+
+
+class AsyncOipClient(HttpBase):
+    async def server_metadata(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self.get_json("/v2")
+        return data
+
+    async def is_live(self) -> bool:
+        try:
+            await self.request("GET", "/v2/health/live")
+        except GatewayHTTPError:
+            return False
+        return True
+
+    async def is_ready(self) -> bool:
+        try:
+            await self.request("GET", "/v2/health/ready")
+        except GatewayHTTPError as exc:
+            if exc.status == 401:
+                raise
+            return False
+        return True
+
+    async def model_metadata(self, model: str, version: str | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = await self.get_json(self._model_path(model, version))
+        return data
+
+    async def model_ready(self, model: str, version: str | None = None) -> bool:
+        try:
+            await self.request("GET", self._model_path(model, version) + "/ready")
+        except GatewayHTTPError as exc:
+            if exc.status == 401:
+                raise
+            return False
+        return True
+
+    async def infer(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        *,
+        binary: bool = True,
+        outputs: list[str] | None = None,
+        version: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        body, headers = encode_infer(inputs, binary, outputs)
+        _, rh, raw = await self.request(
+            "POST", self._model_path(model, version) + "/infer", data=body, headers=headers
+        )
+        return decode_infer(raw, rh.get("Inference-Header-Content-Length"))
+
+    async def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+        data = await self.post_json("/v2/repository/index", {"ready": True} if ready_only else {})
+        if not isinstance(data, list):
+            raise DeviceError("repository index is not a list", subject=self.base)
+        return data
+
+    async def load(self, model: str) -> None:
+        await self.post_json(f"/v2/repository/models/{model}/load")
+
+    async def unload(self, model: str) -> None:
+        await self.post_json(f"/v2/repository/models/{model}/unload")
+
+    @staticmethod
+    def _model_path(model: str, version: str | None) -> str:
+        return f"/v2/models/{model}" + (f"/versions/{version}" if version else "")
+
+
+class OipClient:
+    """The synchronous face of :class:`AsyncOipClient` (waits on the I/O loop)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout_s: float = 30.0,
+        loop: LoopThread | None = None,
+    ) -> None:
+        self._loop = loop or io_loop()
+        self.aio = AsyncOipClient(base_url, token, timeout_s=timeout_s)
+
+    def _run(self, coro: Any) -> Any:
+        return self._loop.run(coro)
+
+    def server_metadata(self) -> dict[str, Any]:
+        return dict(self._run(self.aio.server_metadata()))
+
+    def is_live(self) -> bool:
+        return bool(self._run(self.aio.is_live()))
+
+    def is_ready(self) -> bool:
+        return bool(self._run(self.aio.is_ready()))
+
+    def model_metadata(self, model: str, version: str | None = None) -> dict[str, Any]:
+        return dict(self._run(self.aio.model_metadata(model, version)))
+
+    def model_ready(self, model: str, version: str | None = None) -> bool:
+        return bool(self._run(self.aio.model_ready(model, version)))
+
+    def infer(
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray],
+        *,
+        binary: bool = True,
+        outputs: list[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        result: dict[str, np.ndarray] = self._run(
+            self.aio.infer(model, inputs, binary=binary, outputs=outputs)
+        )
+        return result
+
+    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+        return list(self._run(self.aio.repository_index(ready_only)))
+
+    def load(self, model: str) -> None:
+        self._run(self.aio.load(model))
+
+    def unload(self, model: str) -> None:
+        self._run(self.aio.unload(model))
+
+    def close(self) -> None:
+        self._run(self.aio.aclose())

@@ -1,0 +1,163 @@
+"""A gateway as a :class:`edgeconsole.devices.target.Target`: ``gateway://HOST:PORT``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from edgeconsole.core.errors import ConfigError, DeviceError
+from edgeconsole.devices.gateway.client import GatewayClient, UploadProgress
+from edgeconsole.devices.gateway.loop import LoopThread
+from edgeconsole.devices.gateway.tokens import lookup
+from edgeconsole.devices.target import (
+    FlashProgress,
+    Payload,
+    ProgressFn,
+    SelfTest,
+    SlotInfo,
+    TargetInfo,
+)
+
+DEFAULT_PORT = 8470
+
+
+def parse_gateway_url(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("gateway", "http"):
+        raise ConfigError(f"not a gateway URL: {url}", hint="use gateway://HOST:PORT")
+    if not parts.hostname:
+        raise ConfigError(f"gateway URL has no host: {url}", hint="use gateway://HOST:PORT")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ConfigError(f"gateway URL has a bad port: {url}") from None
+    return parts.hostname, port
+
+
+def slots_from_json(data: dict[str, Any]) -> list[SlotInfo]:
+    out = []
+    for s in data.get("slots") or []:
+        out.append(
+            SlotInfo(
+                index=int(s["index"]),
+                state=str(s["state"]),
+                bundle_id=str(s.get("bundle_id", "")),
+                version=int(s.get("version", 0)),
+                sha256=str(s.get("sha256", "")),
+                length=int(s.get("length", 0)),
+                attempts=int(s.get("attempts", 0)),
+                running=data.get("running") == s["index"],
+                confirmed=data.get("confirmed") == s["index"],
+            )
+        )
+    return out
+
+
+class GatewayTarget:
+    """Target protocol over the agent's HTTP API."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout_s: float = 30.0,
+        loop: LoopThread | None = None,
+    ) -> None:
+        host, port = parse_gateway_url(url)
+        self.url = f"gateway://{host}:{port}"
+        self.hostport = f"{host}:{port}"
+        self.token = token if token is not None else lookup(self.hostport)
+        if self.token is None:
+            raise ConfigError(
+                f"no token for gateway {self.hostport}",
+                hint="pass --token-file F (the agent's DATA/token)",
+            )
+        self.client = GatewayClient(
+            f"http://{host}:{port}", self.token, timeout_s=timeout_s, loop=loop
+        )
+        self.last_activation: dict[str, Any] | None = None
+
+    def info(self) -> TargetInfo:
+        d = self.client.info()
+        return TargetInfo(
+            url=self.url,
+            name=str(d.get("name", self.hostport)),
+            serial=str(d.get("hostname", "")),
+            hw_id=str(d.get("hardware_id", "")),
+            firmware=f"{d.get('agent', 'agent')} {d.get('version', '')}".strip(),
+            extra={
+                "model": d.get("model"),
+                "slot_state": d.get("slot_state"),
+                "cameras": d.get("cameras", []),
+                "uptime_s": d.get("uptime_s"),
+            },
+        )
+
+    def slots(self) -> list[SlotInfo]:
+        return slots_from_json(self.client.slots())
+
+    def upload(self, payload: Payload, progress: ProgressFn | None = None) -> int:
+        t0 = time.monotonic()
+
+        def report(p: UploadProgress) -> None:
+            if progress is None:
+                return
+            rate = p.bytes_per_s
+            eta = (p.total - p.sent) / rate if rate > 0 else None
+            progress(
+                FlashProgress(
+                    p.sent,
+                    p.total,
+                    rate,
+                    eta,
+                    p.resumes,
+                    "upload" if p.phase == "upload" else "done",
+                )
+            )
+
+        result = self.client.upload(payload.data, sha256=payload.sha256, progress=report)
+        if progress is not None:
+            dt = max(time.monotonic() - t0, 1e-6)
+            progress(
+                FlashProgress(
+                    len(payload.data), len(payload.data), len(payload.data) / dt, 0.0, 0, "verify"
+                )
+            )
+        return int(result["slot"])
+
+    def activate(self, slot: int, payload: Payload | None = None) -> list[SlotInfo]:
+        result = self.client.activate(slot)
+        self.last_activation = result
+        if result.get("state") == "rolled-back":
+            report = result.get("report") or {}
+            raise DeviceError(
+                f"slot {slot} failed its trial health check and was rolled back: "
+                f"{report.get('reason')}",
+                subject=self.url,
+                hint="the previous bundle keeps running",
+            )
+        return slots_from_json(result["slots"])
+
+    def self_test(self, slot: int | None = None) -> SelfTest:
+        data = self.client.slots()
+        report = data.get("last_health_check") or {}
+        running = data.get("running")
+        return SelfTest(
+            slot=slot if slot is not None else int(running or 0),
+            passed=bool(report.get("ok")),
+            detail=str(report.get("reason", "no health check yet")),
+            rolled_back=False,
+            max_error=report.get("max_error"),
+            p95_ms=report.get("p95_ms"),
+        )
+
+    def confirm(self, slot: int | None = None) -> list[SlotInfo]:
+        return slots_from_json(self.client.confirm())
+
+    def rollback(self) -> list[SlotInfo]:
+        return slots_from_json(self.client.rollback())
+
+    def close(self) -> None:
+        self.client.close()
