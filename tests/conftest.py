@@ -15,4 +15,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.bundles",
     "tests.fixtures.onnx_models",
     "tests.fixtures.gateway",
+    "tests.fixtures.serial",
 ]
