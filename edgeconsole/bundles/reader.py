@@ -80,6 +80,7 @@ class VerifiedBundle:
     size: int
     manifest: Manifest
     manifest_bytes: bytes
+    signature_bytes: bytes | None
     signers: tuple[SignerStatus, ...]
     trusted: bool
     description: Any
@@ -449,6 +450,29 @@ class _Verifier:
         return used
 
 
+def signer_report(
+    manifest_bytes: bytes, sig_bytes: bytes | None, trust: TrustStore
+) -> tuple[list[SignerStatus], bool, str]:
+    """Who signed, checked against ``trust`` without raising (for inspect):
+    the statuses, whether the threshold is met, and a one-line reason if not."""
+    v = _Verifier(Path("bundle"), trust, None, VerifyPolicy(), None, None)
+    try:
+        statuses, ok = v.check_signatures(manifest_bytes, sig_bytes)
+        return list(statuses), ok, ""
+    except BundleSignatureError as exc:
+        entries = [] if sig_bytes is None else parse_signatures(sig_bytes, "bundle")
+        out = []
+        for e in entries:
+            key = trust.keys.get(e.key_id)
+            if key is None:
+                out.append(SignerStatus(e.key_id, "unknown key"))
+            elif verify_one(key.public_key, e.signature, manifest_bytes):
+                out.append(SignerStatus(e.key_id, "verified", key.label))
+            else:
+                out.append(SignerStatus(e.key_id, "bad signature", key.label))
+        return out, False, exc.what
+
+
 def read_bundle(
     path: str | Path,
     trust: TrustStore | None,
@@ -527,6 +551,7 @@ def read_bundle(
             size=st.st_size,
             manifest=manifest,
             manifest_bytes=manifest_bytes,
+            signature_bytes=sig,
             signers=signers,
             trusted=trusted,
             description=described,

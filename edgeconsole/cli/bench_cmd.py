@@ -1,0 +1,121 @@
+"""``edgeconsole bench MODEL_OR_BUNDLE``: latency of one model on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeconsole.core.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    b = sub.add_parser(
+        "bench",
+        help="benchmark a model, description or bundle",
+        description="Time session.run on this machine: first inference apart, "
+        "then p50/p90/p95/p99/p99.9/min/max, throughput, CPU use, peak memory, "
+        "and pass/fail against the latency budget (p95).",
+    )
+    b.add_argument("target", type=Path, help="MODEL.onnx, model.json, a folder, or B.ecb")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--runs", type=int, help="timed runs (default 200)")
+    g.add_argument("--seconds", type=float, help="run for this long instead")
+    b.add_argument("--warmup", type=int, default=10)
+    b.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    b.add_argument("--providers", nargs="+", help="execution providers (default CPU)")
+    b.add_argument("--budget-ms", type=float, help="override the model's latency budget")
+    b.add_argument("--trust", type=Path, help="trust store (required for .ecb)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=_bench)
+
+
+def load_target(target: Path, trust: Path | None) -> tuple[bytes, Any, np.ndarray | None, str]:
+    """(model bytes, ModelSpec or None, golden input or None, label) for any target."""
+    from edgeconsole.inference.spec import load_model_spec
+
+    if target.suffix == ".ecb":
+        from edgeconsole.cli.bundle_cmd import open_verified
+
+        if trust is None:
+            raise ConfigError(
+                "benchmarking a bundle needs --trust DIR",
+                subject=str(target),
+                hint="only verified bundles are loaded",
+            )
+        vb = open_verified(target, trust, mode="memory")
+        golden = None
+        if vb.manifest.golden is not None:
+            import io
+
+            golden = np.load(
+                io.BytesIO(vb.file_bytes(vb.manifest.golden["input"])), allow_pickle=False
+            )
+        return vb.model_bytes, vb.description, golden, f"{target.name}:{vb.manifest.model}"
+    if target.suffix == ".onnx":
+        if not target.is_file():
+            raise ConfigError("model file not found", subject=str(target))
+        return target.read_bytes(), None, None, str(target)
+    spec = load_model_spec(target)
+    golden = None
+    if spec.golden and isinstance(spec.golden.get("input"), str) and spec.base_dir:
+        p = spec.base_dir / spec.golden["input"]
+        if p.is_file():
+            golden = np.load(p, allow_pickle=False)
+    if not spec.model_path.is_file():
+        raise ConfigError("model file not found", subject=str(spec.model_path))
+    return spec.model_path.read_bytes(), spec, golden, str(spec.model_path)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from edgeconsole.inference.bench import bench_session, synthetic_feeds
+    from edgeconsole.inference.providers import make_ort_session
+
+    if args.warmup < 0:
+        raise ConfigError("--warmup must not be negative")
+    model, spec, golden, label = load_target(args.target, args.trust)
+    t0 = time.perf_counter()
+    sess = make_ort_session(model, threads=args.threads, providers=args.providers, name=label)
+    load_ms = (time.perf_counter() - t0) * 1e3
+    if golden is not None and len(sess.get_inputs()) == 1:
+        feeds = {sess.get_inputs()[0].name: golden}
+    else:
+        feeds = synthetic_feeds(sess, spec)
+    budget = (
+        args.budget_ms
+        if args.budget_ms is not None
+        else (spec.latency_budget_ms if spec is not None else None)
+    )
+    r = bench_session(
+        sess,
+        feeds,
+        model=label,
+        runs=args.runs,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        threads=args.threads,
+        budget_ms=budget,
+        load_ms=load_ms,
+    )
+    if args.json:
+        print(json.dumps(r.to_json(), indent=2))
+        return 0
+    print(
+        f"{label}  providers {', '.join(r.providers)}  threads {r.threads or 'auto'}  "
+        f"input {r.input_shapes}"
+    )
+    print(f"  load {r.load_ms:.1f} ms, first inference {r.first_inference_ms:.3f} ms")
+    print(
+        f"  {r.runs} runs: p50 {r.p50_ms:.3f}  p90 {r.p90_ms:.3f}  p95 {r.p95_ms:.3f}  "
+        f"p99 {r.p99_ms:.3f}  p99.9 {r.p999_ms:.3f}  min {r.min_ms:.3f}  max {r.max_ms:.3f} ms"
+    )
+    print(
+        f"  throughput {r.throughput_per_s:.1f}/s, CPU {r.cpu_percent:.0f}% of one core, "
+        f"peak RSS {r.peak_rss_mb:.0f} MB"
+    )
+    print(f"  {r.verdict}")
+    return 0

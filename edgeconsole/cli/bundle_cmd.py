@@ -1,0 +1,546 @@
+"""``edgeconsole bundle keygen|build|verify|inspect|trust``: signed model bundles.
+
+This is where bundles and inference meet (they are sibling layers and never
+import each other): the manifest's model description is parsed with
+``ModelSpec.parse``, INT8 variants come from ``inference.quantize``, and the
+signed archive from ``bundles.builder``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeconsole.core.errors import BundleError, ConfigError
+
+HEADS = ("classify", "detect", "text-detect", "anomaly")
+
+
+def register(sub: Any) -> None:
+    bundle = sub.add_parser(
+        "bundle",
+        help="build, sign, verify and inspect model bundles",
+        description="Signed model bundles (.ecb): one tar holding a signed "
+        "manifest and the files it lists.",
+    )
+    bsub = bundle.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
+
+    kg = bsub.add_parser("keygen", help="create an Ed25519 signing key pair")
+    kg.add_argument("--out", required=True, type=Path, help="folder for NAME.key and NAME.pub")
+    kg.add_argument("--name", default="signing", help="file name stem (default: signing)")
+    kg.add_argument("--passphrase-file", type=Path, help="encrypt the private key with this")
+    kg.set_defaults(func=_keygen)
+
+    b = bsub.add_parser("build", help="turn an ONNX model into a signed bundle")
+    b.add_argument("model", type=Path, help="MODEL.onnx")
+    b.add_argument("--name", required=True)
+    b.add_argument("--version", required=True, type=int, help="integer, monotonic")
+    b.add_argument("--head", choices=HEADS, help="output head (default: the description's)")
+    b.add_argument("--labels", type=Path, help="text file, one label per line")
+    b.add_argument(
+        "--hardware-id",
+        action="append",
+        required=True,
+        dest="hardware_ids",
+        help="compatible hardware id (repeatable)",
+    )
+    b.add_argument(
+        "--sign",
+        action="append",
+        required=True,
+        type=Path,
+        help="private key file (repeatable: one signature per key)",
+    )
+    b.add_argument("--passphrase-file", type=Path, help="passphrase of the signing key(s)")
+    b.add_argument(
+        "--description", type=Path, help="model.json whose preprocess/head/budget to take"
+    )
+    b.add_argument("--preprocess", help="preprocess as a JSON object (without --description)")
+    b.add_argument("--budget-ms", type=float, help="latency budget in ms")
+    b.add_argument(
+        "--int8", action="store_true", help="ship an INT8 model (needs --calib for static)"
+    )
+    b.add_argument("--int8-mode", choices=("static", "dynamic"), default="static")
+    b.add_argument("--calib", type=Path, help="calibration folder (images or .npy)")
+    b.add_argument("--calib-limit", type=int, default=64)
+    b.add_argument(
+        "--compare-runs",
+        type=int,
+        default=200,
+        help="timed runs per variant in the FP32-vs-INT8 table",
+    )
+    b.add_argument("--golden-input", type=Path, help=".npy tensor or image for the golden pair")
+    b.add_argument("--expires-days", type=float, help="expire this many days after creation")
+    b.add_argument(
+        "--created", help="creation time (UTC, 2026-01-31T12:00:00Z); for reproducible builds"
+    )
+    b.add_argument("--min-agent-version")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.add_argument("-o", "--out", required=True, type=Path, help="OUT.ecb")
+    b.set_defaults(func=_build)
+
+    v = bsub.add_parser("verify", help="verify a bundle; exit 0 if it may be used, else 1")
+    _verify_args(v)
+    v.set_defaults(func=_verify)
+
+    i = bsub.add_parser("inspect", help="what a bundle holds and who signed it")
+    i.add_argument("bundle", type=Path)
+    i.add_argument("--trust", type=Path, help="trust store to check the signers against")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=_inspect)
+
+    t = bsub.add_parser("trust", help="manage a trust store of public keys")
+    tsub = t.add_subparsers(dest="trust_command", metavar="ACTION", required=True)
+    tl = tsub.add_parser("list", help="list trusted keys with fingerprints")
+    tl.add_argument("store", type=Path)
+    tl.add_argument("--json", action="store_true")
+    tl.set_defaults(func=_trust_list)
+    ti = tsub.add_parser("import", help="trust a public key")
+    ti.add_argument("store", type=Path)
+    ti.add_argument("key", type=Path, help="a .pub file")
+    ti.add_argument("--label")
+    ti.set_defaults(func=_trust_import)
+    tr = tsub.add_parser("remove", help="stop trusting a key (by id or label)")
+    tr.add_argument("store", type=Path)
+    tr.add_argument("key")
+    tr.set_defaults(func=_trust_remove)
+
+
+def _verify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--trust", required=True, type=Path, help="trust store folder (*.pub)")
+    p.add_argument("--threshold", type=int, help="signers required (default: the store's)")
+    p.add_argument("--hardware-id", help="refuse unless built for this hardware id")
+    p.add_argument("--installed-version", type=int, help="refuse versions lower than this")
+    p.add_argument("--json", action="store_true")
+
+
+# -- composition helpers (also used by bench_cmd and the UI) -----------------------
+
+
+def describe_manifest(obj: dict[str, Any]) -> Any:
+    from edgeconsole.inference.spec import ModelSpec
+
+    return ModelSpec.parse(obj, None, where="manifest")
+
+
+def open_verified(
+    path: Path,
+    trust_dir: Path,
+    *,
+    threshold: int | None = None,
+    hardware_id: str | None = None,
+    installed_version: int | None = None,
+    mode: str = "memory",
+) -> Any:
+    """Verify a bundle against a trust store; the one door to a bundle's bytes."""
+    from edgeconsole.bundles.reader import VerifyPolicy, read_bundle
+    from edgeconsole.bundles.trust import TrustStore
+
+    trust = TrustStore.load(trust_dir, threshold)
+    policy = VerifyPolicy(hardware_id=hardware_id, installed_version=installed_version)
+    return read_bundle(path, trust, describe=describe_manifest, policy=policy, mode=mode)  # type: ignore[arg-type]
+
+
+def _passphrase(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()[:4096].rstrip(b"\r\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read passphrase file: {exc.strerror}", subject=str(path)
+        ) from exc
+    if not data:
+        raise ConfigError("passphrase file is empty", subject=str(path))
+    return data
+
+
+# -- keygen -----------------------------------------------------------------------
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from edgeconsole.bundles.signing import fingerprint as fp
+    from edgeconsole.bundles.signing import generate_keypair, load_public_key
+
+    kp = generate_keypair(args.out, args.name, _passphrase(args.passphrase_file))
+    print(f"private key: {kp.private_path} (mode 0600; keep it secret)")
+    print(f"public key:  {kp.public_path} (give this to trust stores)")
+    print(f"key id:      {kp.key_id}")
+    print(f"fingerprint: {fp(load_public_key(kp.public_path))}")
+    return 0
+
+
+# -- build ------------------------------------------------------------------------
+
+
+def _load_description(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
+    if args.description is not None:
+        from edgeconsole.inference.spec import load_model_spec
+
+        spec = load_model_spec(args.description)  # strict parse, size cap
+        desc = spec.to_json()
+        base = spec.base_dir
+        if args.preprocess:
+            raise ConfigError("give --preprocess or --description, not both")
+        return desc, base
+    if args.head is None:
+        raise ConfigError("--head is required without --description")
+    pre = json.loads(args.preprocess) if args.preprocess else {}
+    return {"preprocess": pre, "head": {"type": args.head}}, None
+
+
+def _golden_input(
+    args: argparse.Namespace,
+    spec: Any,
+    base: Path | None,
+    calib: list[np.ndarray] | None,
+    model_bytes: bytes,
+) -> np.ndarray:
+    from edgeconsole.inference.bench import synthetic_feeds
+    from edgeconsole.inference.preprocess import preprocess_image
+    from edgeconsole.inference.providers import make_ort_session
+
+    if args.golden_input is not None:
+        p = args.golden_input
+        if p.suffix.lower() == ".npy":
+            return np.load(p, allow_pickle=False)
+        import cv2
+
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ConfigError("golden input image cannot be decoded", subject=str(p))
+        return preprocess_image(img, spec.preprocess)[0]
+    golden = spec.golden or {}
+    if base is not None and isinstance(golden.get("input"), str):
+        candidate = base / golden["input"]
+        if candidate.is_file():
+            return np.load(candidate, allow_pickle=False)
+    if calib:
+        return calib[0]
+    sess = make_ort_session(model_bytes, threads=1, name=args.model.name)
+    return next(iter(synthetic_feeds(sess, spec).values()))
+
+
+def _build(args: argparse.Namespace) -> int:
+    from edgeconsole.bundles.builder import BundleRecipe, build_bundle
+    from edgeconsole.bundles.signing import load_private_key
+    from edgeconsole.inference.spec import ModelSpec
+
+    if not args.model.is_file():
+        raise ConfigError("model file not found", subject=str(args.model))
+    desc, base = _load_description(args)
+    model_name = args.model.name
+    if not model_name.endswith(".onnx"):
+        raise ConfigError("the model must be an .onnx file", subject=str(args.model))
+    head = dict(desc["head"])
+    if args.head is not None and head.get("type") != args.head:
+        if args.description is not None:
+            raise ConfigError(
+                f"--head {args.head} contradicts the description's {head.get('type')} head"
+            )
+        head = {"type": args.head}
+    if args.labels is not None:
+        labels = [
+            ln.strip() for ln in args.labels.read_text(encoding="utf-8").splitlines() if ln.strip()
+        ]
+        head["labels"] = labels
+    desc["head"] = head
+    desc["model"] = model_name
+    if args.budget_ms is not None:
+        desc["latency_budget_ms"] = args.budget_ms
+    files: dict[str, Any] = {model_name: args.model}
+    orientation = head.get("orientation")
+    if isinstance(orientation, dict):
+        if base is None:
+            raise ConfigError("an orientation model needs --description (its folder)")
+        files[orientation["model"]] = base / orientation["model"]
+    fp32 = args.model.read_bytes()
+    # Inputs/outputs come from the model; the description supplies layouts. Parse
+    # what we have now so a bad preprocess or head fails before any heavy work.
+    probe = {
+        **desc,
+        "name": args.name,
+        "version": args.version,
+        "inputs": desc.get("inputs") or [{"name": "x", "dtype": "float32", "shape": [-1]}],
+        "outputs": desc.get("outputs") or [{"name": "y", "dtype": "float32", "shape": [-1]}],
+    }
+    probe.pop("spec", None)
+    probe.pop("golden", None)
+    spec = ModelSpec.parse(probe, base, where="build description")
+
+    calib = None
+    if args.calib is not None:
+        from edgeconsole.inference.quantize import load_calibration
+
+        calib = load_calibration(args.calib, spec, args.calib_limit)
+    shipped, quant = fp32, {"mode": "none"}
+    report = None
+    if args.int8:
+        shipped, quant, report = _int8(args, fp32, spec, calib)
+    golden = _golden_input(args, spec, base, calib, fp32)
+    keys = [load_private_key(k, _passphrase(args.passphrase_file)) for k in args.sign]
+    created = (
+        datetime.strptime(args.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if args.created
+        else datetime.now(UTC).replace(microsecond=0)
+    )
+    files[model_name] = shipped
+    recipe = BundleRecipe(
+        name=args.name,
+        version=args.version,
+        description=desc,
+        files=files,
+        hardware_ids=args.hardware_ids,
+        created=created,
+        expires=None if args.expires_days is None else created + timedelta(days=args.expires_days),
+        min_agent_version=args.min_agent_version,
+        quantization=quant,
+        golden_input=golden,
+        golden_tolerance=_tolerance(spec, quant),
+    )
+    manifest = build_bundle(recipe, keys, args.out, describe=describe_manifest)
+    result = {
+        "bundle": str(args.out),
+        "bytes": args.out.stat().st_size,
+        "name": manifest.name,
+        "version": manifest.version,
+        "files": {n: e.length for n, e in manifest.files.items()},
+        "quantization": quant,
+        "signers": len(keys),
+    }
+    if report is not None:
+        result["int8_comparison"] = report.to_json()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        if report is not None:
+            print(report.table())
+        print(
+            f"wrote {args.out} ({result['bytes']} bytes): {manifest.name} v{manifest.version}, "
+            f"{len(manifest.files)} files, quantization {quant['mode']}, "
+            f"{len(keys)} signature(s)"
+        )
+    return 0
+
+
+def _tolerance(spec: Any, quant: dict[str, Any]) -> float:
+    tol = 1e-4
+    if spec.golden and isinstance(spec.golden.get("tolerance"), int | float):
+        tol = max(tol, float(spec.golden["tolerance"]))
+    # INT8 kernels differ between CPUs more than FP32 ones do.
+    return tol if quant.get("mode") == "none" else max(tol, 1e-2)
+
+
+def _int8(
+    args: argparse.Namespace, fp32: bytes, spec: Any, calib: list[np.ndarray] | None
+) -> tuple[bytes, dict[str, Any], Any]:
+    from edgeconsole.inference.quantize import (
+        compare_variants,
+        manifest_quantization,
+        quantize_dynamic_int8,
+        quantize_static_qdq,
+    )
+
+    src_hash = hashlib.sha256(fp32).hexdigest()
+    variants = {}
+    if calib:
+        variants["int8-static"] = quantize_static_qdq(fp32, calib, source_sha256=src_hash)
+    elif args.int8_mode == "static":
+        raise ConfigError("static INT8 needs --calib DIR (or use --int8-mode dynamic)")
+    variants["int8-dynamic"] = quantize_dynamic_int8(fp32, source_sha256=src_hash)
+    eval_inputs = calib or []
+    if not eval_inputs:
+        from edgeconsole.inference.bench import synthetic_feeds
+        from edgeconsole.inference.providers import make_ort_session
+
+        sess = make_ort_session(fp32, threads=1, name=args.model.name)
+        eval_inputs = [next(iter(synthetic_feeds(sess, spec, seed=s).values())) for s in range(8)]
+    report = compare_variants(
+        fp32, {k: v.data for k, v in variants.items()}, spec, eval_inputs, runs=args.compare_runs
+    )
+    chosen = variants["int8-static" if args.int8_mode == "static" else "int8-dynamic"]
+    return chosen.data, manifest_quantization(chosen), report
+
+
+# -- verify / inspect ---------------------------------------------------------------
+
+
+def _verify(args: argparse.Namespace) -> int:
+    try:
+        vb = open_verified(
+            args.bundle,
+            args.trust,
+            threshold=args.threshold,
+            hardware_id=args.hardware_id,
+            installed_version=args.installed_version,
+            mode="verify",
+        )
+    except BundleError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "reason": str(exc)}))
+        else:
+            print(f"REFUSED {exc}")
+        return 1
+    m = vb.manifest
+    signers = ", ".join(s.label or s.key_id for s in vb.signers if s.status == "verified")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": True,
+                    "bundle": str(args.bundle),
+                    "name": m.name,
+                    "version": m.version,
+                    "signers": vb.verified_signers,
+                    "payload_bytes": m.payload_bytes,
+                }
+            )
+        )
+    else:
+        print(
+            f"OK {args.bundle.name}: {m.name} v{m.version}, signed by {signers}, "
+            f"{len(m.files)} files, {m.payload_bytes} bytes verified"
+        )
+    return 0
+
+
+def inspect_bundle(path: Path, trust_dir: Path | None) -> dict[str, Any]:
+    """Everything ``bundle inspect`` shows, as a JSON-able dict (the UI uses it too)."""
+    from edgeconsole.bundles.modelinfo import model_info
+    from edgeconsole.bundles.onnx_check import parse_model_proto
+    from edgeconsole.bundles.reader import VerifyPolicy, read_bundle, signer_report
+    from edgeconsole.bundles.trust import TrustStore
+
+    # Every structural check runs; who signed is checked separately so an
+    # untrusted bundle can still be looked at (never run).
+    vb = read_bundle(
+        path,
+        None,
+        describe=describe_manifest,
+        policy=VerifyPolicy(check_expiry=False),
+        mode="memory",
+    )
+    m = vb.manifest
+    signers: list[dict[str, Any]] = [{"key_id": s.key_id, "status": s.status} for s in vb.signers]
+    trusted, reason = False, "no trust store given"
+    if trust_dir is not None:
+        statuses, trusted, reason = signer_report(
+            vb.manifest_bytes, vb.signature_bytes, TrustStore.load(trust_dir)
+        )
+        signers = [{"key_id": s.key_id, "label": s.label, "status": s.status} for s in statuses]
+    models = {}
+    for name in [n for n in m.files if n.endswith(".onnx")]:
+        models[name] = model_info(parse_model_proto(vb.file_bytes(name), name, path.name)).to_json()
+    now = datetime.now(UTC)
+    return {
+        "bundle": str(path),
+        "size_bytes": vb.size,
+        "payload_bytes": m.payload_bytes,
+        "bundle_id": m.bundle_id,
+        "name": m.name,
+        "version": m.version,
+        "created": m.raw.get("created"),
+        "expires": m.raw.get("expires"),
+        "expired": m.expires is not None and now >= m.expires,
+        "hardware_ids": list(m.hardware_ids),
+        "min_agent_version": m.min_agent_version,
+        "chunk_size": m.chunk_size,
+        "files": {n: {"length": e.length, "sha256": e.sha256} for n, e in m.files.items()},
+        "signers": signers,
+        "trusted": trusted,
+        "trust_reason": reason,
+        "quantization": m.quantization,
+        "head": m.raw.get("head", {}).get("type"),
+        "latency_budget_ms": m.raw.get("latency_budget_ms"),
+        "preprocess": m.raw.get("preprocess"),
+        "golden": m.golden,
+        "models": models,
+    }
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    info = inspect_bundle(args.bundle, args.trust)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    out = sys.stdout
+    out.write(
+        f"{info['name']} v{info['version']}  ({info['bundle']}, {info['size_bytes']} "
+        f"bytes, payload {info['payload_bytes']})\n"
+    )
+    out.write(
+        f"  created {info['created']}, expires {info['expires'] or 'never'}"
+        f"{' (EXPIRED)' if info['expired'] else ''}\n"
+    )
+    out.write(
+        f"  hardware: {', '.join(info['hardware_ids'])}; head {info['head']}; "
+        f"budget {info['latency_budget_ms']} ms; quantization "
+        f"{info['quantization'].get('mode')}\n"
+    )
+    verdict = "TRUSTED" if info["trusted"] else f"NOT TRUSTED ({info['trust_reason']})"
+    out.write(f"  signers: {verdict}\n")
+    for s in info["signers"]:
+        out.write(f"    {s['key_id']}  {s.get('label') or ''}  {s['status']}\n")
+    for name, mi in info["models"].items():
+        out.write(
+            f"  model {name}: opsets {mi['opsets']}, IR {mi['ir_version']}, "
+            f"{mi['parameters']} parameters, producer '{mi['producer']}'"
+            f"{', quantized' if mi['quantized'] else ''}\n"
+        )
+        for kind in ("inputs", "outputs"):
+            for t in mi[kind]:
+                out.write(f"    {kind[:-1]:6} {t['name']}: {t['dtype']} {t['shape']}\n")
+        ops = ", ".join(f"{k}×{v}" for k, v in mi["operators"].items())
+        out.write(f"    operators: {ops}\n")
+        if mi["metadata_props"]:
+            out.write(f"    metadata: {mi['metadata_props']}\n")
+    for n, f in info["files"].items():
+        out.write(f"  file {n}: {f['length']} bytes sha256 {f['sha256'][:16]}…\n")
+    return 0
+
+
+# -- trust store --------------------------------------------------------------------
+
+
+def _trust_list(args: argparse.Namespace) -> int:
+    from edgeconsole.bundles.trust import list_keys
+
+    keys = list_keys(args.store)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"key_id": k.key_id, "label": k.label, "fingerprint": k.fingerprint}
+                    for k in keys
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for k in keys:
+            print(f"{k.key_id}  {k.label:20}  {k.fingerprint}")
+    return 0
+
+
+def _trust_import(args: argparse.Namespace) -> int:
+    from edgeconsole.bundles.trust import import_key
+
+    k = import_key(args.store, args.key, args.label)
+    print(f"trusted {k.label} ({k.key_id}) fingerprint {k.fingerprint}")
+    return 0
+
+
+def _trust_remove(args: argparse.Namespace) -> int:
+    from edgeconsole.bundles.trust import remove_key
+
+    k = remove_key(args.store, args.key)
+    print(f"removed {k.label} ({k.key_id})")
+    return 0
