@@ -200,6 +200,7 @@ def _load_description(args: argparse.Namespace) -> tuple[dict[str, Any], Path | 
 def _golden_input(
     args: argparse.Namespace,
     spec: Any,
+    golden: dict[str, Any],
     base: Path | None,
     calib: list[np.ndarray] | None,
     model_bytes: bytes,
@@ -218,7 +219,6 @@ def _golden_input(
         if img is None:
             raise ConfigError("golden input image cannot be decoded", subject=str(p))
         return preprocess_image(img, spec.preprocess)[0]
-    golden = spec.golden or {}
     if base is not None and isinstance(golden.get("input"), str):
         candidate = base / golden["input"]
         if candidate.is_file():
@@ -285,7 +285,7 @@ def _build(args: argparse.Namespace) -> int:
     report = None
     if args.int8:
         shipped, quant, report = _int8(args, fp32, spec, calib)
-    golden = _golden_input(args, spec, base, calib, fp32)
+    golden = _golden_input(args, spec, desc.get("golden") or {}, base, calib, fp32)
     keys = [load_private_key(k, _passphrase(args.passphrase_file)) for k in args.sign]
     created = (
         datetime.strptime(args.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -304,7 +304,7 @@ def _build(args: argparse.Namespace) -> int:
         min_agent_version=args.min_agent_version,
         quantization=quant,
         golden_input=golden,
-        golden_tolerance=_tolerance(spec, quant),
+        golden_tolerance=_tolerance(desc.get("golden") or {}, quant),
     )
     manifest = build_bundle(recipe, keys, args.out, describe=describe_manifest)
     result = {
@@ -331,10 +331,10 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tolerance(spec: Any, quant: dict[str, Any]) -> float:
+def _tolerance(golden: dict[str, Any], quant: dict[str, Any]) -> float:
     tol = 1e-4
-    if spec.golden and isinstance(spec.golden.get("tolerance"), int | float):
-        tol = max(tol, float(spec.golden["tolerance"]))
+    if isinstance(golden.get("tolerance"), int | float):
+        tol = max(tol, float(golden["tolerance"]))
     # INT8 kernels differ between CPUs more than FP32 ones do.
     return tol if quant.get("mode") == "none" else max(tol, 1e-2)
 
