@@ -29,23 +29,28 @@ def parse_time(text: str, now_ns: int | None = None) -> int:
     try:
         dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ConfigError(f"cannot read time {text!r}",
-                          hint="use ISO 8601 like 2025-03-01T08:00 or a span like 2h, 30m, 7d") from exc
+        raise ConfigError(
+            f"cannot read time {text!r}",
+            hint="use ISO 8601 like 2025-03-01T08:00 or a span like 2h, 30m, 7d",
+        ) from exc
     if dt.tzinfo is None:
         dt = dt.astimezone()  # the technician's local time
     return int(dt.astimezone(UTC).timestamp() * 1e9)
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("export", help="write a signed evidence pack, or verify one",
-                       description=__doc__)
+    p = sub.add_parser(
+        "export", help="write a signed evidence pack, or verify one", description=__doc__
+    )
     p.add_argument("verb", nargs="?", choices=["verify"], help="verify PACK instead of exporting")
     p.add_argument("pack", nargs="?", type=Path, help="pack folder to verify")
     p.add_argument("--out", type=Path, help="pack folder to create (must not exist)")
     p.add_argument("--since", help="start of the time range (ISO 8601 or 2h/30m/7d ago)")
     p.add_argument("--until", help="end of the time range")
     p.add_argument("--target", action="append", help="only these targets (repeatable)")
-    p.add_argument("--journal", type=Path, default=None, help="journal directory (default: app data)")
+    p.add_argument(
+        "--journal", type=Path, default=None, help="journal directory (default: app data)"
+    )
     p.add_argument("--no-recordings", action="store_true", help="leave recordings out")
     p.add_argument("--key", type=Path, help="verify: the console public key you trust (PEM)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -56,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if args.verb == "verify":
         return _verify(args)
     if args.out is None:
-        raise ConfigError("--out PATH is required", hint="e.g. edgeconsole export --out /media/usb/pack")
+        raise ConfigError(
+            "--out PATH is required", hint="e.g. edgeconsole export --out /media/usb/pack"
+        )
     from edgeconsole.journal.export import EvidencePackJob, ExportRequest
     from edgeconsole.journal.keys import ConsoleKey
     from edgeconsole.journal.paths import journal_dir
@@ -84,16 +91,31 @@ def run(args: argparse.Namespace) -> int:
             last[0] = frac
             print(f"  {frac * 100:5.1f}%  {stage}", file=sys.stderr)
 
-    job = EvidencePackJob(jdir, settings, key,
-                          ExportRequest(args.out, since, until, args.target, not args.no_recordings),
-                          progress=progress)
+    job = EvidencePackJob(
+        jdir,
+        settings,
+        key,
+        ExportRequest(args.out, since, until, args.target, not args.no_recordings),
+        progress=progress,
+    )
     res = job.run()
     if args.json:
-        print(json.dumps({"path": str(res.path), "files": len(res.files), "bytes": res.total_bytes,
-                          "seconds": round(res.seconds, 3), "key_fingerprint": key.fingerprint}))
+        print(
+            json.dumps(
+                {
+                    "path": str(res.path),
+                    "files": len(res.files),
+                    "bytes": res.total_bytes,
+                    "seconds": round(res.seconds, 3),
+                    "key_fingerprint": key.fingerprint,
+                }
+            )
+        )
     else:
-        print(f"evidence pack written: {res.path} ({len(res.files)} files, {res.total_bytes} bytes, "
-              f"{res.seconds:.1f} s), signed by {key.fingerprint}")
+        print(
+            f"evidence pack written: {res.path} ({len(res.files)} files, {res.total_bytes} bytes, "
+            f"{res.seconds:.1f} s), signed by {key.fingerprint}"
+        )
     return 0
 
 
@@ -104,12 +126,23 @@ def _verify(args: argparse.Namespace) -> int:
         raise ConfigError("which pack?", hint="edgeconsole export verify PACK")
     rep = verify_pack(args.pack, args.key)
     if args.json:
-        print(json.dumps({"ok": rep.ok, "problems": rep.problems, "checked_files": rep.checked_files,
-                          "key_fingerprint": rep.fingerprint, "site": rep.site,
-                          "technician": rep.technician}))
+        print(
+            json.dumps(
+                {
+                    "ok": rep.ok,
+                    "problems": rep.problems,
+                    "checked_files": rep.checked_files,
+                    "key_fingerprint": rep.fingerprint,
+                    "site": rep.site,
+                    "technician": rep.technician,
+                }
+            )
+        )
     elif rep.ok:
-        print(f"OK: {args.pack}: {rep.checked_files} files match, signature valid "
-              f"({rep.fingerprint}); site {rep.site!r}, technician {rep.technician!r}")
+        print(
+            f"OK: {args.pack}: {rep.checked_files} files match, signature valid "
+            f"({rep.fingerprint}); site {rep.site!r}, technician {rep.technician!r}"
+        )
     else:
         print(f"FAILED: {args.pack}: {len(rep.problems)} problem(s)")
         for p in rep.problems:

@@ -20,16 +20,25 @@ from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("record", help="record frames, results, latency and telemetry to an MCAP file",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "record",
+        help="record frames, results, latency and telemetry to an MCAP file",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("target", help="what to record: local:// (the laptop's pipeline)")
-    p.add_argument("--source", default="synthetic:conveyor?seed=7&fps=30",
-                   help="frame source for local:// (camera:0, video file, folder, rtsp://, synthetic:...)")
+    p.add_argument(
+        "--source",
+        default="synthetic:conveyor?seed=7&fps=30",
+        help="frame source for local:// (camera:0, video file, folder, rtsp://, synthetic:...)",
+    )
     p.add_argument("--model", default=None, help="model folder or model.json to run (local://)")
     p.add_argument("--out", required=True, type=Path, help="recording to create (FILE.mcap)")
     p.add_argument("--seconds", type=float, default=10.0, help="how long to record (default 10)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    p.add_argument("--journal", type=Path, default=None, help="journal directory (default: app data)")
+    p.add_argument(
+        "--journal", type=Path, default=None, help="journal directory (default: app data)"
+    )
     p.add_argument("--no-journal", action="store_true", help="do not write the journal")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run)
@@ -43,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if not target.startswith("local://"):
         raise ConfigError(
             f"recording from {target} is not available from the command line yet",
-            subject=target, hint="record local:// here, or use the record button in the window",
+            subject=target,
+            hint="record local:// here, or use the record button in the window",
         )
     if args.seconds <= 0:
         raise ConfigError("--seconds must be positive")
@@ -52,9 +62,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("recording file must end in .mcap", subject=str(out))
     journal = None if args.no_journal else Journal.open(args.journal)
     site = journal.site() if journal is not None else None
-    meta = RecordingMeta(site=site.site if site else "", technician=site.technician if site else "",
-                         target=target, target_identity="local", source=args.source,
-                         model=str(args.model or ""))
+    meta = RecordingMeta(
+        site=site.site if site else "",
+        technician=site.technician if site else "",
+        target=target,
+        target_identity="local",
+        source=args.source,
+        model=str(args.model or ""),
+    )
     engine = None
     manifest = None
     if args.model:
@@ -65,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
         engine = InferenceEngine.load(spec, threads=None)
         meta.bundle_id = str(getattr(spec, "name", ""))
         meta.bundle_version = str(getattr(spec, "version", ""))
-        model_json = Path(args.model) / "model.json" if Path(args.model).is_dir() else Path(args.model)
+        model_json = (
+            Path(args.model) / "model.json" if Path(args.model).is_dir() else Path(args.model)
+        )
         if model_json.is_file() and model_json.stat().st_size < 1 << 20:
             import hashlib
 
@@ -74,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     recorder = McapRecorderSink(out, meta, manifest=manifest)
     recorder.start()
     if journal is not None:
-        journal.audit.log("recording", "info", target, f"recording started: {out}", source=args.source)
+        journal.audit.log(
+            "recording", "info", target, f"recording started: {out}", source=args.source
+        )
     errors: list[str] = []
     ended = threading.Event()
     frames = [0]
@@ -93,26 +112,54 @@ def run(args: argparse.Namespace) -> int:
             stats = recorder.stop()
         finally:
             if journal is not None:
-                journal.record_recording(out.resolve(), target, recorder.started_ns,
-                                         recorder.ended_ns, recorder.stats.frames, recorder.stats.dropped)
-                journal.audit.log("recording", "info", target, f"recording stopped: {out}",
-                                  frames=recorder.stats.frames, dropped=recorder.stats.dropped)
+                journal.record_recording(
+                    out.resolve(),
+                    target,
+                    recorder.started_ns,
+                    recorder.ended_ns,
+                    recorder.stats.frames,
+                    recorder.stats.dropped,
+                )
+                journal.audit.log(
+                    "recording",
+                    "info",
+                    target,
+                    f"recording stopped: {out}",
+                    frames=recorder.stats.frames,
+                    dropped=recorder.stats.dropped,
+                )
                 journal.close()
             if engine is not None and hasattr(engine, "close"):
                 engine.close()
-    summary = {"out": str(out), "frames": stats.frames, "dropped": stats.dropped,
-               "messages": stats.messages, "bytes": stats.bytes, "errors": errors}
+    summary = {
+        "out": str(out),
+        "frames": stats.frames,
+        "dropped": stats.dropped,
+        "messages": stats.messages,
+        "bytes": stats.bytes,
+        "errors": errors,
+    }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"recorded {stats.frames} frames ({stats.dropped} dropped) to {out}, {stats.bytes} bytes")
+        print(
+            f"recorded {stats.frames} frames ({stats.dropped} dropped) to {out}, "
+            f"{stats.bytes} bytes"
+        )
         for e in errors:
             print(f"  error: {e}")
     return 1 if errors else 0
 
 
-def _record(args: argparse.Namespace, engine: Any, on_result: Any, recorder: Any,
-            errors: list[str], ended: threading.Event, frames: list[int]) -> None:
+def _record(
+    args: argparse.Namespace,
+    engine: Any,
+    on_result: Any,
+    recorder: Any,
+    errors: list[str],
+    ended: threading.Event,
+    frames: list[int],
+) -> None:
     from edgeconsole.core.clock import now_ns
     from edgeconsole.inference.latency import make_sample  # noqa: F401 - engine stamps stages
     from edgeconsole.sources.factory import open_source
@@ -129,9 +176,17 @@ def _record(args: argparse.Namespace, engine: Any, on_result: Any, recorder: Any
                 frame = source.read()
                 if frame is None:
                     break
-                sample = LatencySample(frame.index, {"capture": (frame.captured_ns - (
-                    frame.capture_started_ns or frame.captured_ns)) / 1e6},
-                    (now_ns() - (frame.capture_started_ns or frame.captured_ns)) / 1e6, 0.0)
+                sample = LatencySample(
+                    frame.index,
+                    {
+                        "capture": (
+                            frame.captured_ns - (frame.capture_started_ns or frame.captured_ns)
+                        )
+                        / 1e6
+                    },
+                    (now_ns() - (frame.capture_started_ns or frame.captured_ns)) / 1e6,
+                    0.0,
+                )
                 recorder.write_frame(frame, None, sample)
                 frames[0] += 1
         finally:
@@ -143,9 +198,12 @@ def _record(args: argparse.Namespace, engine: Any, on_result: Any, recorder: Any
         errors.append(str(exc) if isinstance(exc, EdgeConsoleError) else f"{where}: {exc!r}")
         recorder.write_event("error", errors[-1], "pipeline")
 
-    runner = LocalPipelineRunner(source, engine, PipelineOutput(
-        on_result=on_result, on_error=on_error, on_end=lambda reason: ended.set()),
-        max_frames=args.max_frames)
+    runner = LocalPipelineRunner(
+        source,
+        engine,
+        PipelineOutput(on_result=on_result, on_error=on_error, on_end=lambda reason: ended.set()),
+        max_frames=args.max_frames,
+    )
     runner.start()
     try:
         ended.wait(max(0.0, deadline - time.monotonic()))

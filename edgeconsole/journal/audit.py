@@ -65,9 +65,7 @@ class AuditJournal:
     def lock(self) -> threading.RLock:
         return self._lock
 
-    def log(
-        self, kind: str, level: str, target: str, message: str, **fields: Any
-    ) -> bool:
+    def log(self, kind: str, level: str, target: str, message: str, **fields: Any) -> bool:
         """Append one entry durably. Returns False when it is held in memory (disk refused)."""
         if level not in LEVELS:
             level = "info"
@@ -132,7 +130,9 @@ class AuditJournal:
         self._pending.clear()
         if self._failing:
             self._failing = False
-            self._notices.post("info", f"Audit journal writing again ({len(rows)} held entries saved).")
+            self._notices.post(
+                "info", f"Audit journal writing again ({len(rows)} held entries saved)."
+            )
         return True
 
     def entries(
@@ -148,7 +148,10 @@ class AuditJournal:
         sql = "SELECT id, ts_ns, level, kind, target, message, fields, site, technician FROM events"
         where, args = _filters(since_ns, until_ns, targets)
         if search:
-            where.append("(message LIKE ? ESCAPE '\\' OR target LIKE ? ESCAPE '\\' OR kind LIKE ? ESCAPE '\\')")
+            where.append(
+                "(message LIKE ? ESCAPE '\\' OR target LIKE ? ESCAPE '\\'"
+                " OR kind LIKE ? ESCAPE '\\')"
+            )
             pat = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             args += [pat, pat, pat]
         if levels:

@@ -97,7 +97,9 @@ class _HashingSink:
         self.n += len(data)
 
 
-def _where(since: int | None, until: int | None, targets: list[str] | None) -> tuple[str, list[Any]]:
+def _where(
+    since: int | None, until: int | None, targets: list[str] | None
+) -> tuple[str, list[Any]]:
     parts: list[str] = []
     args: list[Any] = []
     if since is not None:
@@ -116,8 +118,14 @@ class EvidencePackJob:
     """Build one pack from a journal directory (read-only; the journal may stay open)."""
 
     def __init__(
-        self, journal_dir: Path, settings: SiteSettings, key: ConsoleKey, request: ExportRequest,
-        *, progress: Progress | None = None, cancel: threading.Event | None = None,
+        self,
+        journal_dir: Path,
+        settings: SiteSettings,
+        key: ConsoleKey,
+        request: ExportRequest,
+        *,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.journal_dir = Path(journal_dir)
         self.settings = settings
@@ -133,8 +141,9 @@ class EvidencePackJob:
         t0 = time.perf_counter()
         out = Path(self.req.out)
         if out.exists():
-            raise JournalError("export target already exists", subject=str(out),
-                               hint="choose a new folder name")
+            raise JournalError(
+                "export target already exists", subject=str(out), hint="choose a new folder name"
+            )
         if not out.parent.is_dir():
             raise JournalError("export folder's parent does not exist", subject=str(out.parent))
         stage = out.parent / f".{out.name}.partial-{__import__('os').getpid()}"
@@ -151,7 +160,8 @@ class EvidencePackJob:
             raise
         except OSError as exc:
             raise JournalError(
-                f"export failed: {exc.strerror or exc}", subject=str(out),
+                f"export failed: {exc.strerror or exc}",
+                subject=str(out),
                 hint="check free space on the target drive; the partial folder is not a valid pack",
             ) from exc
         return ExportResult(out, self._files, time.perf_counter() - t0)
@@ -162,7 +172,9 @@ class EvidencePackJob:
             raise Cancelled("export cancelled", subject=str(self.req.out))
         self._progress(stage, frac)
 
-    def _write(self, rel: str, kind: str, chunks: Iterable[bytes], rows: int | None = None) -> PackFile:
+    def _write(
+        self, rel: str, kind: str, chunks: Iterable[bytes], rows: int | None = None
+    ) -> PackFile:
         assert self._stage_dir is not None
         path = self._stage_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +186,9 @@ class EvidencePackJob:
         self._files.append(pf)
         return pf
 
-    def _csv(self, rel: str, kind: str, header: list[str], rows: Iterator[tuple[Any, ...]]) -> PackFile:
+    def _csv(
+        self, rel: str, kind: str, header: list[str], rows: Iterator[tuple[Any, ...]]
+    ) -> PackFile:
         counter = [0]
 
         def chunks() -> Iterator[bytes]:
@@ -232,26 +246,46 @@ class EvidencePackJob:
         res = resource(self.settings.site, self.settings.technician)
         self._check("results table", 0.02)
         self._csv(
-            "tables/results.csv", "results",
+            "tables/results.csv",
+            "results",
             ["time", "ts_ns", "target", "frame_index", "summary"],
-            ((ns_to_iso(t), t, tg, fi, s) for t, tg, fi, s in self._telemetry_query(
-                f"SELECT ts_ns, target, frame_index, summary FROM results{where} ORDER BY ts_ns", args)),
+            (
+                (ns_to_iso(t), t, tg, fi, s)
+                for t, tg, fi, s in self._telemetry_query(
+                    f"SELECT ts_ns, target, frame_index, summary FROM results{where}"
+                    " ORDER BY ts_ns",
+                    args,
+                )
+            ),
         )
-        lat_cols = "ts_ns, target, frame_index, e2e_ms, unaccounted_ms, first_inference, capture_ms," \
-                   " preprocess_ms, infer_ms, postprocess_ms, overlay_ms"
+        lat_cols = (
+            "ts_ns, target, frame_index, e2e_ms, unaccounted_ms, first_inference, capture_ms,"
+            " preprocess_ms, infer_ms, postprocess_ms, overlay_ms"
+        )
         self._check("latency table", 0.1)
         self._csv(
-            "tables/latency.csv", "latency",
+            "tables/latency.csv",
+            "latency",
             ["time", *lat_cols.replace(" ", "").split(",")],
-            ((ns_to_iso(row[0]), *row) for row in self._telemetry_query(
-                f"SELECT {lat_cols} FROM latency{where} ORDER BY ts_ns", args)),
+            (
+                (ns_to_iso(row[0]), *row)
+                for row in self._telemetry_query(
+                    f"SELECT {lat_cols} FROM latency{where} ORDER BY ts_ns", args
+                )
+            ),
         )
         self._check("telemetry table", 0.2)
         self._csv(
-            "tables/telemetry.csv", "telemetry",
+            "tables/telemetry.csv",
+            "telemetry",
             ["time", "ts_ns", "target", "channel", "value"],
-            ((ns_to_iso(t), t, tg, ch, v) for t, tg, ch, v in self._telemetry_query(
-                f"SELECT ts_ns, target, channel, value FROM telemetry{where} ORDER BY ts_ns", args)),
+            (
+                (ns_to_iso(t), t, tg, ch, v)
+                for t, tg, ch, v in self._telemetry_query(
+                    f"SELECT ts_ns, target, channel, value FROM telemetry{where} ORDER BY ts_ns",
+                    args,
+                )
+            ),
         )
         audit = self._audit()
         events: list[tuple[Any, ...]] = []
@@ -260,40 +294,78 @@ class EvidencePackJob:
         if audit is not None:
             try:
                 events = audit.execute(
-                    f"SELECT ts_ns, level, kind, target, message, fields, site, technician FROM events"
-                    f"{where} ORDER BY id", args).fetchall()
+                    "SELECT ts_ns, level, kind, target, message, fields, site, technician"
+                    " FROM events"
+                    f"{where} ORDER BY id",
+                    args,
+                ).fetchall()
                 fleet = _fleet(audit)
                 recordings = audit.execute(
                     "SELECT path, target, started_ns, ended_ns FROM recordings ORDER BY started_ns"
                 ).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise JournalError(f"cannot read the audit journal: {exc}",
-                                   subject=str(self.journal_dir / "audit.db")) from exc
+                raise JournalError(
+                    f"cannot read the audit journal: {exc}",
+                    subject=str(self.journal_dir / "audit.db"),
+                ) from exc
             finally:
                 audit.close()
         self._check("audit log", 0.4)
-        self._csv("tables/audit.csv", "audit",
-                  ["time", "ts_ns", "level", "kind", "target", "message", "fields", "site", "technician"],
-                  ((ns_to_iso(e[0]), *e) for e in events))
-        self._csv("tables/fleet.csv", "fleet",
-                  ["identity", "kind", "hardware_id", "firmware", "slot", "state", "bundle_id",
-                   "bundle_version", "bundle_hash", "last_seen"],
-                  iter(_fleet_rows(fleet)))
-        self._write("fleet.json", "fleet",
-                    [json.dumps(fleet, indent=2, sort_keys=True).encode("utf-8") + b"\n"],
-                    rows=len(fleet["targets"]))
+        self._csv(
+            "tables/audit.csv",
+            "audit",
+            ["time", "ts_ns", "level", "kind", "target", "message", "fields", "site", "technician"],
+            ((ns_to_iso(e[0]), *e) for e in events),
+        )
+        self._csv(
+            "tables/fleet.csv",
+            "fleet",
+            [
+                "identity",
+                "kind",
+                "hardware_id",
+                "firmware",
+                "slot",
+                "state",
+                "bundle_id",
+                "bundle_version",
+                "bundle_hash",
+                "last_seen",
+            ],
+            iter(_fleet_rows(fleet)),
+        )
+        self._write(
+            "fleet.json",
+            "fleet",
+            [json.dumps(fleet, indent=2, sort_keys=True).encode("utf-8") + b"\n"],
+            rows=len(fleet["targets"]),
+        )
         self._check("OpenTelemetry logs", 0.45)
-        logs = self._lines("otlp/logs.jsonl", "otlp-logs",
-                           log_lines(((e[0], e[1], e[2], e[3], e[4], e[5]) for e in events), res))
+        logs = self._lines(
+            "otlp/logs.jsonl",
+            "otlp-logs",
+            log_lines(((e[0], e[1], e[2], e[3], e[4], e[5]) for e in events), res),
+        )
         logs.rows = len(events)
         self._check("OpenTelemetry metrics", 0.55)
 
         def metric_lines() -> Iterator[str]:
-            yield from latency_histogram_lines(self._telemetry_query(
-                "SELECT ts_ns, target, e2e_ms, unaccounted_ms, capture_ms, preprocess_ms, infer_ms,"
-                f" postprocess_ms, overlay_ms FROM latency{where} ORDER BY ts_ns", args), res)
-            yield from gauge_lines(self._telemetry_query(
-                f"SELECT ts_ns, target, channel, value FROM telemetry{where} ORDER BY ts_ns", args), res)
+            yield from latency_histogram_lines(
+                self._telemetry_query(
+                    "SELECT ts_ns, target, e2e_ms, unaccounted_ms, capture_ms, preprocess_ms,"
+                    " infer_ms,"
+                    f" postprocess_ms, overlay_ms FROM latency{where} ORDER BY ts_ns",
+                    args,
+                ),
+                res,
+            )
+            yield from gauge_lines(
+                self._telemetry_query(
+                    f"SELECT ts_ns, target, channel, value FROM telemetry{where} ORDER BY ts_ns",
+                    args,
+                ),
+                res,
+            )
 
         self._lines("otlp/metrics.jsonl", "otlp-metrics", metric_lines())
         if r.include_recordings:
@@ -301,8 +373,11 @@ class EvidencePackJob:
         self._check("signing", 0.95)
         self._write(PUBKEY, "key", [public_pem(self.key.public)])
         manifest = self._manifest()
-        self._write("manifest.json", "manifest",
-                    [json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8") + b"\n"])
+        self._write(
+            "manifest.json",
+            "manifest",
+            [json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8") + b"\n"],
+        )
         sums = "".join(f"{f.sha256}  {f.path}\n" for f in sorted(self._files, key=lambda f: f.path))
         sums_bytes = sums.encode("utf-8")
         from edgeconsole.journal.atomic import write_atomic
@@ -356,8 +431,12 @@ class EvidencePackJob:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "created": ns_to_iso(wall_ns()),
-            "console": {"app": "edgeconsole", "version": __version__,
-                        "key_fingerprint": self.key.fingerprint, "public_key": PUBKEY},
+            "console": {
+                "app": "edgeconsole",
+                "version": __version__,
+                "key_fingerprint": self.key.fingerprint,
+                "public_key": PUBKEY,
+            },
             "site": self.settings.site,
             "technician": self.settings.technician,
             "range": {
@@ -366,8 +445,13 @@ class EvidencePackJob:
             },
             "targets": r.targets or [],
             "contents": [
-                {"path": f.path, "kind": f.kind, "bytes": f.bytes, "sha256": f.sha256,
-                 **({"rows": f.rows} if f.rows is not None else {})}
+                {
+                    "path": f.path,
+                    "kind": f.kind,
+                    "bytes": f.bytes,
+                    "sha256": f.sha256,
+                    **({"rows": f.rows} if f.rows is not None else {}),
+                }
                 for f in self._files
             ],
         }
@@ -385,30 +469,54 @@ def _rows_only(buf: io.StringIO, rows: list[tuple[Any, ...]]) -> int:
 
 def _fleet(conn: sqlite3.Connection) -> dict[str, Any]:
     targets = conn.execute(
-        "SELECT identity, kind, hardware_id, firmware, site, first_seen_ns, last_seen_ns FROM targets"
-        " ORDER BY hardware_id, identity").fetchall()
+        "SELECT identity, kind, hardware_id, firmware, site, first_seen_ns, last_seen_ns"
+        " FROM targets"
+        " ORDER BY hardware_id, identity"
+    ).fetchall()
     slots = conn.execute(
         "SELECT identity, slot, state, bundle_id, bundle_version, bundle_hash FROM target_slots"
-        " ORDER BY identity, slot").fetchall()
+        " ORDER BY identity, slot"
+    ).fetchall()
     by: dict[str, list[dict[str, Any]]] = {}
     for ident, slot, state, bid, bver, bhash in slots:
-        by.setdefault(ident, []).append({"slot": slot, "state": state, "bundle_id": bid,
-                                         "bundle_version": bver, "bundle_hash": bhash})
+        by.setdefault(ident, []).append(
+            {
+                "slot": slot,
+                "state": state,
+                "bundle_id": bid,
+                "bundle_version": bver,
+                "bundle_hash": bhash,
+            }
+        )
     out = []
     for ident, kind, hw, fw, site, first, last in targets:
-        out.append({"identity": ident, "kind": kind, "hardware_id": hw, "firmware": fw, "site": site,
-                    "first_seen": ns_to_iso(first), "last_seen": ns_to_iso(last),
-                    "slots": by.get(ident, [])})
+        out.append(
+            {
+                "identity": ident,
+                "kind": kind,
+                "hardware_id": hw,
+                "firmware": fw,
+                "site": site,
+                "first_seen": ns_to_iso(first),
+                "last_seen": ns_to_iso(last),
+                "slots": by.get(ident, []),
+            }
+        )
     from edgeconsole.journal.fleet import RUNNING_STATES
 
     groups: dict[str, dict[str, list[str]]] = {}
     for t in out:
         if t["hardware_id"]:
             groups.setdefault(t["hardware_id"], {})[t["identity"]] = sorted(
-                f"{s['bundle_id']} v{s['bundle_version']}" for s in t["slots"]
-                if str(s["state"]).upper() in RUNNING_STATES and s["bundle_id"])
-    flags = [{"hardware_id": hw, "running": running} for hw, running in sorted(groups.items())
-             if len(running) > 1 and len({tuple(v) for v in running.values()}) > 1]
+                f"{s['bundle_id']} v{s['bundle_version']}"
+                for s in t["slots"]
+                if str(s["state"]).upper() in RUNNING_STATES and s["bundle_id"]
+            )
+    flags = [
+        {"hardware_id": hw, "running": running}
+        for hw, running in sorted(groups.items())
+        if len(running) > 1 and len({tuple(v) for v in running.values()}) > 1
+    ]
     return {"targets": out, "inconsistencies": flags}
 
 
@@ -419,6 +527,15 @@ def _fleet_rows(fleet: dict[str, Any]) -> list[tuple[Any, ...]]:
         if not t["slots"]:
             rows.append((*base, "", "", "", "", "", t["last_seen"]))
         for s in t["slots"]:
-            rows.append((*base, s["slot"], s["state"], s["bundle_id"], s["bundle_version"],
-                         s["bundle_hash"], t["last_seen"]))
+            rows.append(
+                (
+                    *base,
+                    s["slot"],
+                    s["state"],
+                    s["bundle_id"],
+                    s["bundle_version"],
+                    s["bundle_hash"],
+                    t["last_seen"],
+                )
+            )
     return rows

@@ -53,7 +53,9 @@ class FleetInconsistency:
     running: dict[str, list[str]] = field(default_factory=dict)
 
     def text(self) -> str:
-        parts = [f"{ident}: {', '.join(v) or 'nothing'}" for ident, v in sorted(self.running.items())]
+        parts = [
+            f"{ident}: {', '.join(v) or 'nothing'}" for ident, v in sorted(self.running.items())
+        ]
         return f"hardware {self.hardware_id} runs different bundles: " + "; ".join(parts)
 
 
@@ -94,8 +96,15 @@ class FleetInventory:
                         "INSERT INTO target_slots(identity, slot, state, bundle_id,"
                         " bundle_version, bundle_hash, updated_ns) VALUES (?,?,?,?,?,?,?)",
                         [
-                            (identity, s.slot, s.state, s.bundle_id, s.bundle_version,
-                             s.bundle_hash, now)
+                            (
+                                identity,
+                                s.slot,
+                                s.state,
+                                s.bundle_id,
+                                s.bundle_version,
+                                s.bundle_hash,
+                                now,
+                            )
                             for s in slots
                         ],
                     )
@@ -119,7 +128,10 @@ class FleetInventory:
         slots: dict[str, list[SlotRecord]] = {}
         for ident, slot, state, bid, bver, bhash in slot_rows:
             slots.setdefault(ident, []).append(SlotRecord(slot, state, bid, bver, bhash))
-        return [TargetRecord(*r, slots=tuple(slots.get(r[0], ()))) for r in rows]
+        return [
+            TargetRecord(i, k, hw, fw, site, first, last, tuple(slots.get(i, ())))
+            for i, k, hw, fw, site, first, last in rows
+        ]
 
     def inconsistencies(self) -> list[FleetInconsistency]:
         by_hw: dict[str, list[TargetRecord]] = {}

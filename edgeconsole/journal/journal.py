@@ -1,10 +1,10 @@
 """The journal the session owns: audit (FULL), telemetry/results/latency (NORMAL), fleet.
 
-    journal = Journal.open(journal_dir(), settings_store)
-    journal.audit.log("connection", "info", "serial:///dev/ttyACM0", "connected", fw="1.2")
-    journal.telemetry.add_latency(target, sample)
-    journal.fleet.seen(identity, hardware_id=..., slots=[...])
-    for n in journal.notices.drain(): ...   # -> session Event(level, text, kind, wall_time)
+journal = Journal.open(journal_dir(), settings_store)
+journal.audit.log("connection", "info", "serial:///dev/ttyACM0", "connected", fw="1.2")
+journal.telemetry.add_latency(target, sample)
+journal.fleet.seen(identity, hardware_id=..., slots=[...])
+for n in journal.notices.drain(): ...   # -> session Event(level, text, kind, wall_time)
 """
 
 from __future__ import annotations
@@ -42,13 +42,19 @@ class Journal:
         if self.audit.quarantined is not None:
             text = quarantine_text(self.audit.quarantined)
             self.notices.post("error", text)
-            self.audit.log("journal", "error", "", text, moved_to=str(self.audit.quarantined.moved_to))
+            self.audit.log(
+                "journal", "error", "", text, moved_to=str(self.audit.quarantined.moved_to)
+            )
         self.fleet = FleetInventory(self.audit)
         self.telemetry = TelemetrySink(self.dir, self.notices, limits, on_quarantine=self._told)
 
     @classmethod
-    def open(cls, directory: Path | None = None, settings: SettingsStore | None = None,
-             limits: TelemetryLimits | None = None) -> Journal:
+    def open(
+        cls,
+        directory: Path | None = None,
+        settings: SettingsStore | None = None,
+        limits: TelemetryLimits | None = None,
+    ) -> Journal:
         return cls(directory if directory is not None else journal_dir(), settings, limits)
 
     def _load_settings(self) -> SiteSettings:
@@ -70,14 +76,26 @@ class Journal:
         old = self._settings
         self._settings = self.settings_store.save(settings)
         self.audit.log(
-            "settings", "info", "", "site/technician changed",
-            old_site=old.site, old_technician=old.technician,
-            site=self._settings.site, technician=self._settings.technician,
+            "settings",
+            "info",
+            "",
+            "site/technician changed",
+            old_site=old.site,
+            old_technician=old.technician,
+            site=self._settings.site,
+            technician=self._settings.technician,
         )
         return self._settings
 
-    def record_recording(self, path: Path, target: str, started_ns: int, ended_ns: int | None,
-                         frames: int, dropped: int) -> None:
+    def record_recording(
+        self,
+        path: Path,
+        target: str,
+        started_ns: int,
+        ended_ns: int | None,
+        frames: int,
+        dropped: int,
+    ) -> None:
         with self.audit.lock:
             self.audit.conn.execute(
                 "INSERT INTO recordings(path, target, started_ns, ended_ns, frames, dropped)"
@@ -96,7 +114,9 @@ class Journal:
     def health(self) -> JournalHealth:
         """Call on a timer (~1 s): retries held audit entries and reports both classes."""
         self.audit.retry()
-        return JournalHealth(self.telemetry.health(), self.audit.pending, self.audit.pending_dropped)
+        return JournalHealth(
+            self.telemetry.health(), self.audit.pending, self.audit.pending_dropped
+        )
 
     def close(self) -> None:
         self.telemetry.close()

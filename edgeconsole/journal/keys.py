@@ -84,7 +84,8 @@ class ConsoleKey:
                 key = serialization.load_pem_private_key(data, password=None)
             except (ValueError, TypeError) as exc:
                 raise JournalError(
-                    "console key is unreadable", subject=str(path),
+                    "console key is unreadable",
+                    subject=str(path),
                     hint="move it aside; a new key is made on next export (tell the central "
                     "system the new fingerprint)",
                 ) from exc

@@ -37,7 +37,11 @@ COMPRESSED_IMAGE: dict[str, Any] = {
     "properties": {
         "timestamp": {**_TIME, "description": "Timestamp of image"},
         "frame_id": {"type": "string", "description": "Frame of reference for the image"},
-        "data": {"type": "string", "contentEncoding": "base64", "description": "Compressed image data"},
+        "data": {
+            "type": "string",
+            "contentEncoding": "base64",
+            "description": "Compressed image data",
+        },
         "format": {"type": "string", "description": "Image format: jpeg, png, webp, avif"},
     },
 }
@@ -114,9 +118,18 @@ RESULT: dict[str, Any] = {
     "required": ["frame_index"],
     "properties": {
         "frame_index": {"type": "integer"},
-        "detections": {"type": "array", "items": {"type": "object", "properties": {
-            "box": _BOX, "label": {"type": "string"}, "score": _NUM_OR_NULL,
-            "kind": {"type": "string"}}}},
+        "detections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "box": _BOX,
+                    "label": {"type": "string"},
+                    "score": _NUM_OR_NULL,
+                    "kind": {"type": "string"},
+                },
+            },
+        },
         "classification": {"type": ["object", "null"]},
         "anomaly": {"type": ["object", "null"]},
         "parts": {"type": "array", "items": {"type": "object"}},

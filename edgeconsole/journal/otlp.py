@@ -17,10 +17,34 @@ from edgeconsole import __version__
 
 #: Latency bucket bounds in ms: dense where budgets live (10-100 ms), sparse in the tail.
 LATENCY_BOUNDS_MS: tuple[float, ...] = (
-    0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2000, 5000,
+    0.5,
+    1,
+    2,
+    3,
+    5,
+    7.5,
+    10,
+    15,
+    20,
+    30,
+    50,
+    75,
+    100,
+    150,
+    200,
+    300,
+    500,
+    1000,
+    2000,
+    5000,
 )
 WINDOW_NS = 60 * 1_000_000_000
-SEVERITY = {"debug": (5, "DEBUG"), "info": (9, "INFO"), "warning": (13, "WARN"), "error": (17, "ERROR")}
+SEVERITY = {
+    "debug": (5, "DEBUG"),
+    "info": (9, "INFO"),
+    "warning": (13, "WARN"),
+    "error": (17, "ERROR"),
+}
 # AGGREGATION_TEMPORALITY_DELTA: each data point counts only its own window.
 DELTA = 1
 
@@ -53,13 +77,19 @@ def _scope() -> dict[str, Any]:
 
 
 def log_lines(
-    entries: Iterable[tuple[int, str, str, str, str, str]], res: dict[str, Any], per_line: int = 5000
+    entries: Iterable[tuple[int, str, str, str, str, str]],
+    res: dict[str, Any],
+    per_line: int = 5000,
 ) -> Iterator[str]:
     """entries: (ts_ns, level, kind, target, message, fields_json)."""
     batch: list[dict[str, Any]] = []
 
     def line() -> str:
-        req = {"resourceLogs": [{"resource": res, "scopeLogs": [{"scope": _scope(), "logRecords": batch}]}]}
+        req = {
+            "resourceLogs": [
+                {"resource": res, "scopeLogs": [{"scope": _scope(), "logRecords": batch}]}
+            ]
+        }
         return json.dumps(req, separators=(",", ":"), allow_nan=False) + "\n"
 
     for ts, level, kind, target, message, fields_json in entries:
@@ -71,7 +101,12 @@ def log_lines(
             fields = {"raw": fields_json}
         if isinstance(fields, dict):
             for k, v in fields.items():
-                attrs.append(_attr(f"edgeconsole.{k}", v if isinstance(v, (str, int, float, bool)) else json.dumps(v)))
+                attrs.append(
+                    _attr(
+                        f"edgeconsole.{k}",
+                        v if isinstance(v, (str, int, float, bool)) else json.dumps(v),
+                    )
+                )
         batch.append(
             {
                 "timeUnixNano": str(ts),
@@ -90,7 +125,11 @@ def log_lines(
 
 
 def _metrics_line(res: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
-    req = {"resourceMetrics": [{"resource": res, "scopeMetrics": [{"scope": _scope(), "metrics": metrics}]}]}
+    req = {
+        "resourceMetrics": [
+            {"resource": res, "scopeMetrics": [{"scope": _scope(), "metrics": metrics}]}
+        ]
+    }
     return json.dumps(req, separators=(",", ":"), allow_nan=False) + "\n"
 
 
@@ -103,8 +142,11 @@ def gauge_lines(
 
     def flush() -> str:
         metrics = [
-            {"name": "edgeconsole.telemetry." + ch, "description": f"telemetry channel {ch}",
-             "gauge": {"dataPoints": pts}}
+            {
+                "name": "edgeconsole.telemetry." + ch,
+                "description": f"telemetry channel {ch}",
+                "gauge": {"dataPoints": pts},
+            }
             for ch, pts in points.items()
         ]
         return _metrics_line(res, metrics)
@@ -113,8 +155,11 @@ def gauge_lines(
         if value is None or value != value or value in (float("inf"), float("-inf")):
             continue
         points.setdefault(channel, []).append(
-            {"timeUnixNano": str(ts), "asDouble": value,
-             "attributes": [{"key": "edgeconsole.target", "value": {"stringValue": target}}]}
+            {
+                "timeUnixNano": str(ts),
+                "asDouble": value,
+                "attributes": [{"key": "edgeconsole.target", "value": {"stringValue": target}}],
+            }
         )
         n += 1
         if n >= per_line:
@@ -180,9 +225,14 @@ def latency_histogram_lines(
     def metric(points: list[dict[str, Any]]) -> str:
         return _metrics_line(
             res,
-            [{"name": "edgeconsole.pipeline.latency", "unit": "ms",
-              "description": "per-frame latency by pipeline stage (e2e = end to end)",
-              "histogram": {"aggregationTemporality": DELTA, "dataPoints": points}}],
+            [
+                {
+                    "name": "edgeconsole.pipeline.latency",
+                    "unit": "ms",
+                    "description": "per-frame latency by pipeline stage (e2e = end to end)",
+                    "histogram": {"aggregationTemporality": DELTA, "dataPoints": points},
+                }
+            ],
         )
 
     current_window = None
@@ -201,10 +251,10 @@ def latency_histogram_lines(
             if v is None or v != v:
                 continue
             key = (target, stage, window)
-            h = open_.get(key)
-            if h is None:
-                h = open_[key] = _Hist(window * WINDOW_NS)
-            h.add(float(v))
+            hist = open_.get(key)
+            if hist is None:
+                hist = open_[key] = _Hist(window * WINDOW_NS)
+            hist.add(float(v))
     for key, h in open_.items():
         done.append(point(key, h))
     if done:

@@ -104,7 +104,12 @@ def annotations_for(result: InferenceResult, t_ns: int) -> dict[str, Any]:
                 pts = [{"x": float(x), "y": float(y)} for x, y in item.polygon]
             else:
                 x0, y0, x1, y1 = item.box
-                pts = [{"x": x0, "y": y0}, {"x": x1, "y": y0}, {"x": x1, "y": y1}, {"x": x0, "y": y1}]
+                pts = [
+                    {"x": x0, "y": y0},
+                    {"x": x1, "y": y0},
+                    {"x": x1, "y": y1},
+                    {"x": x0, "y": y1},
+                ]
             points.append(
                 {
                     "timestamp": _stamp(t_ns),
@@ -262,7 +267,8 @@ class McapRecorderSink:
         self._thread = None
         if self._error is not None:
             raise JournalError(
-                f"recording failed: {self._error}", subject=str(self.path),
+                f"recording failed: {self._error}",
+                subject=str(self.path),
                 hint="the file holds everything up to the last complete chunk",
             )
         return self.stats
@@ -272,12 +278,17 @@ class McapRecorderSink:
         return self._thread is not None
 
     # ---------------------------------------------------------------- callers
-    def on_result(self, frame: Frame, result: InferenceResult | None, sample: LatencySample | None) -> None:
+    def on_result(
+        self, frame: Frame, result: InferenceResult | None, sample: LatencySample | None
+    ) -> None:
         """Same shape as the pipeline's ``on_result`` callback: frame, result and latency."""
         self.write_frame(frame, result, sample)
 
     def write_frame(
-        self, frame: Frame, result: InferenceResult | None = None, sample: LatencySample | None = None
+        self,
+        frame: Frame,
+        result: InferenceResult | None = None,
+        sample: LatencySample | None = None,
     ) -> bool:
         """Queue one frame (+ its result and latency). False when dropped (writer behind)."""
         t = mono_to_wall_ns(frame.captured_ns)
@@ -295,12 +306,22 @@ class McapRecorderSink:
             return False
         return True
 
-    def write_telemetry(self, target: str, values: dict[str, float], ts_ns: int | None = None) -> None:
+    def write_telemetry(
+        self, target: str, values: dict[str, float], ts_ns: int | None = None
+    ) -> None:
         self._put_small("/telemetry", ts_ns, {"target": target, "values": values})
 
-    def write_event(self, level: str, text: str, kind: str = "status", target: str = "",
-                    ts_ns: int | None = None) -> None:
-        self._put_small("/events", ts_ns, {"level": level, "kind": kind, "target": target, "text": text})
+    def write_event(
+        self,
+        level: str,
+        text: str,
+        kind: str = "status",
+        target: str = "",
+        ts_ns: int | None = None,
+    ) -> None:
+        self._put_small(
+            "/events", ts_ns, {"level": level, "kind": kind, "target": target, "text": text}
+        )
 
     def write_latency(self, sample: LatencySample, ts_ns: int | None = None) -> None:
         self._put_small("/latency", ts_ns, latency_to_dict(sample))
@@ -357,7 +378,11 @@ class McapRecorderSink:
         self.stats.messages += 1
 
     def _write_frame(
-        self, w: Writer, t: int, frame: Frame, result: InferenceResult | None,
+        self,
+        w: Writer,
+        t: int,
+        frame: Frame,
+        result: InferenceResult | None,
         sample: LatencySample | None,
     ) -> None:
         with self._lock:

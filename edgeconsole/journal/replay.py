@@ -83,7 +83,9 @@ class ReplayBatch:
 
 
 def _bad(path: Path, what: str) -> JournalError:
-    return JournalError(what, subject=str(path), hint="the file is not an EdgeConsole recording or is damaged")
+    return JournalError(
+        what, subject=str(path), hint="the file is not an EdgeConsole recording or is damaged"
+    )
 
 
 def recover(src: Path, dst: Path) -> tuple[int, str | None]:
@@ -111,17 +113,26 @@ def recover(src: Path, dst: Path) -> tuple[int, str | None]:
                 elif isinstance(rec, Channel) and rec.id not in channels:
                     channels[rec.id] = rec
                     new_channel[rec.id] = w.register_channel(
-                        rec.topic, rec.message_encoding, new_schema.get(rec.schema_id, 0),
+                        rec.topic,
+                        rec.message_encoding,
+                        new_schema.get(rec.schema_id, 0),
                         dict(rec.metadata),
                     )
                 elif isinstance(rec, Message) and rec.channel_id in new_channel:
-                    w.add_message(new_channel[rec.channel_id], rec.log_time, rec.data,
-                                  rec.publish_time, rec.sequence)
+                    w.add_message(
+                        new_channel[rec.channel_id],
+                        rec.log_time,
+                        rec.data,
+                        rec.publish_time,
+                        rec.sequence,
+                    )
                     count += 1
                 elif isinstance(rec, Metadata):
                     w.add_metadata(rec.name, dict(rec.metadata))
                 elif isinstance(rec, Attachment):
-                    w.add_attachment(rec.create_time, rec.log_time, rec.name, rec.media_type, rec.data)
+                    w.add_attachment(
+                        rec.create_time, rec.log_time, rec.name, rec.media_type, rec.data
+                    )
         except (McapError, ValueError, KeyError, EOFError, OSError) as exc:
             problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         except Exception as exc:  # zstd/lz4 errors on a torn chunk have their own types
@@ -149,8 +160,9 @@ class RecordingReader:
             n, problem = recover(self.original, fixed)
             self.path = fixed
             recovered_from = self.original
-            problem = f"recording was cut short; {n} messages recovered up to the last complete chunk" + (
-                f" ({problem})" if problem else ""
+            problem = (
+                f"recording was cut short; {n} messages recovered up to the last complete chunk"
+                + (f" ({problem})" if problem else "")
             )
         self._fh = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         try:
@@ -173,9 +185,12 @@ class RecordingReader:
             raise
         except Exception as exc:
             self._fh.close()
-            raise _bad(self.original, f"cannot read recording ({type(exc).__name__}: {exc})") from exc
-        self.info = RecordingInfo(self.original, start, end, counts, metadata, attachments,
-                                  recovered_from, problem)
+            raise _bad(
+                self.original, f"cannot read recording ({type(exc).__name__}: {exc})"
+            ) from exc
+        self.info = RecordingInfo(
+            self.original, start, end, counts, metadata, attachments, recovered_from, problem
+        )
 
     @staticmethod
     def _is_whole(path: Path) -> bool:
@@ -187,8 +202,11 @@ class RecordingReader:
             return False
 
     def items(
-        self, start_ns: int | None = None, end_ns: int | None = None,
-        topics: tuple[str, ...] | None = None, decode_images: bool = True,
+        self,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        topics: tuple[str, ...] | None = None,
+        decode_images: bool = True,
     ) -> Iterator[ReplayItem]:
         try:
             for _schema, channel, msg in self._reader.iter_messages(
@@ -200,7 +218,9 @@ class RecordingReader:
         except JournalError:
             raise
         except (McapError, OSError, ValueError) as exc:
-            raise _bad(self.original, f"cannot read recording ({type(exc).__name__}: {exc})") from exc
+            raise _bad(
+                self.original, f"cannot read recording ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def _decode(self, topic: str, msg: Message, decode_images: bool) -> ReplayItem | None:
         if topic not in KNOWN_TOPICS:
@@ -340,7 +360,9 @@ class ReplaySource:
     def poll(self) -> ReplayBatch:
         with self._lock:
             pos = self._position()
-            batch = ReplayBatch(position_ns=min(pos, self.end_ns), playing=self._playing, ended=False)
+            batch = ReplayBatch(
+                position_ns=min(pos, self.end_ns), playing=self._playing, ended=False
+            )
             results: dict[int, InferenceResult] = {}
             while True:
                 item = self._next()
@@ -349,7 +371,9 @@ class ReplaySource:
                     if self._playing:
                         self._pos = self.end_ns
                         self._playing = False
-                    batch.position_ns = self.end_ns if self._ended and batch.frame is None else batch.position_ns
+                    batch.position_ns = (
+                        self.end_ns if self._ended and batch.frame is None else batch.position_ns
+                    )
                     break
                 due = item.t_ns <= pos
                 # After a seek, show the first frame even if it lies a little ahead.
@@ -386,8 +410,11 @@ class ReplaySource:
         elif item.topic == "/telemetry" and item.data is not None:
             values = item.data.get("values")
             if isinstance(values, dict):
-                clean = {str(k): float(v) for k, v in values.items()
-                         if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                clean = {
+                    str(k): float(v)
+                    for k, v in values.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                }
                 batch.telemetry.append((item.t_ns, str(item.data.get("target", "")), clean))
         elif item.topic == "/events" and item.data is not None:
             batch.events.append({**item.data, "t_ns": item.t_ns})

@@ -34,9 +34,7 @@ class SiteSettings:
 
 def _clean(value: object, field: str, path: Path) -> str:
     if not isinstance(value, str):
-        raise ConfigError(
-            f"{field} must be text", subject=str(path), hint="fix it in Preferences"
-        )
+        raise ConfigError(f"{field} must be text", subject=str(path), hint="fix it in Preferences")
     text = " ".join(value.split())  # no newlines or tabs inside a stamp
     if len(text) > _MAX_NAME:
         raise ConfigError(

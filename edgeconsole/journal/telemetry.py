@@ -111,7 +111,9 @@ class TelemetrySink:
             with self._lock:
                 self.dropped_queue += 1
 
-    def add_telemetry(self, target: str, channel: str, value: float, ts_ns: int | None = None) -> None:
+    def add_telemetry(
+        self, target: str, channel: str, value: float, ts_ns: int | None = None
+    ) -> None:
         self._put("t", (ts_ns if ts_ns is not None else wall_ns(), target, channel, float(value)))
 
     def add_telemetry_rows(self, rows: Iterable[tuple[int, str, str, float]]) -> None:
@@ -359,7 +361,8 @@ class TelemetrySink:
                 except FileNotFoundError:
                     pass
             self._notices.post(
-                "info", f"Oldest telemetry file {old.name} deleted (over the journal size limit).",
+                "info",
+                f"Oldest telemetry file {old.name} deleted (over the journal size limit).",
                 kind="journal",
             )
 

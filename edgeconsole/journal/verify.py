@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from edgeconsole.core.errors import JournalError
 from edgeconsole.journal.export import COMPLETE, FORMAT, PUBKEY, SIG, SUMS
 from edgeconsole.journal.keys import fingerprint, load_public_pem, verify_signature
-from edgeconsole.core.errors import JournalError
 
 _LINE = re.compile(r"^([0-9a-f]{64})  (.+)$")
 MAX_SUMS = 16 * 1024 * 1024
@@ -61,7 +61,9 @@ def verify_pack(pack: Path, trusted_key: Path | None = None) -> VerifyReport:
     pack = Path(pack)
     rep = VerifyReport(pack)
     if not pack.exists():
-        rep.problems.append(f"{pack}: does not exist (an interrupted export leaves only a .partial folder)")
+        rep.problems.append(
+            f"{pack}: does not exist (an interrupted export leaves only a .partial folder)"
+        )
         return rep
     if not pack.is_dir():
         rep.problems.append(f"{pack}: is not a pack folder")
@@ -69,8 +71,10 @@ def verify_pack(pack: Path, trusted_key: Path | None = None) -> VerifyReport:
     comp = pack / COMPLETE
     sums_path = pack / SUMS
     if not comp.is_file():
-        rep.problems.append("no COMPLETE marker: the export did not finish (interrupted or copied "
-                            "before it ended); do not use this pack, export again")
+        rep.problems.append(
+            "no COMPLETE marker: the export did not finish (interrupted or copied "
+            "before it ended); do not use this pack, export again"
+        )
     if not sums_path.is_file():
         rep.problems.append("SHA256SUMS is missing: nothing in the pack can be checked")
         return rep
@@ -93,7 +97,11 @@ def verify_pack(pack: Path, trusted_key: Path | None = None) -> VerifyReport:
     pub_path = pack / PUBKEY
     sig_path = pack / SIG
     try:
-        public = load_public_pem(_read_small(pub_path, 4096), str(pub_path)) if pub_path.is_file() else None
+        public = (
+            load_public_pem(_read_small(pub_path, 4096), str(pub_path))
+            if pub_path.is_file()
+            else None
+        )
     except (JournalError, OSError) as exc:
         rep.problems.append(f"{PUBKEY}: {exc}")
         public = None
@@ -103,8 +111,10 @@ def verify_pack(pack: Path, trusted_key: Path | None = None) -> VerifyReport:
         try:
             trusted = load_public_pem(trusted_key.read_bytes()[:8192], str(trusted_key))
             if public is not None and fingerprint(trusted) != fingerprint(public):
-                rep.problems.append(f"pack was signed by {fingerprint(public)}, not by the trusted "
-                                    f"console key {fingerprint(trusted)}")
+                rep.problems.append(
+                    f"pack was signed by {fingerprint(public)}, not by the trusted "
+                    f"console key {fingerprint(trusted)}"
+                )
             public = trusted
         except (JournalError, OSError) as exc:
             rep.problems.append(f"trusted key {trusted_key}: {exc}")
@@ -115,8 +125,10 @@ def verify_pack(pack: Path, trusted_key: Path | None = None) -> VerifyReport:
         else:
             sig = sig_path.read_bytes()[:1024]
             if len(sig) != 64 or not verify_signature(public, sig, sums):
-                rep.problems.append("signature does not match SHA256SUMS (the list of checksums was "
-                                    "altered, or signed by another key)")
+                rep.problems.append(
+                    "signature does not match SHA256SUMS (the list of checksums was "
+                    "altered, or signed by another key)"
+                )
     # Each listed file.
     listed: dict[str, str] = {}
     try:

@@ -34,10 +34,16 @@ def _fill(journal, recording: Path | None = None) -> None:
     journal.set_site(SiteSettings("Plant 4", "Ana"))
     journal.audit.log("connection", "info", "gateway://10.0.0.5:8470", "connected", agent="0.1")
     journal.audit.log("flash", "error", "serial:///dev/ttyACM0", "=cmd|' /C calc'!A0", slot="B")
-    journal.fleet.seen("gw-1", hardware_id="imx8", slots=[SlotRecord("A", "CONFIRMED", "li", 3, "aa")])
-    journal.fleet.seen("gw-2", hardware_id="imx8", slots=[SlotRecord("A", "CONFIRMED", "li", 4, "bb")])
+    journal.fleet.seen(
+        "gw-1", hardware_id="imx8", slots=[SlotRecord("A", "CONFIRMED", "li", 3, "aa")]
+    )
+    journal.fleet.seen(
+        "gw-2", hardware_id="imx8", slots=[SlotRecord("A", "CONFIRMED", "li", 4, "bb")]
+    )
     now = time.time_ns()
-    journal.telemetry.add_telemetry_rows((now + i * 1000, "sim://", "ax", float(i)) for i in range(3000))
+    journal.telemetry.add_telemetry_rows(
+        (now + i * 1000, "sim://", "ax", float(i)) for i in range(3000)
+    )
     journal.telemetry.add_telemetry("sim://", "label", float("nan"))
     for i in range(200):
         journal.telemetry.add_result("local://", result_for(i), ts_ns=now + i * 33_000_000)
@@ -51,7 +57,9 @@ def _fill(journal, recording: Path | None = None) -> None:
 def pack(journal, journal_home: Path, make_recording, tmp_path: Path) -> Path:
     _fill(journal, make_recording(frames=20))
     out = tmp_path / "pack"
-    EvidencePackJob(journal.dir, journal.site(), ConsoleKey.load_or_create(), ExportRequest(out)).run()
+    EvidencePackJob(
+        journal.dir, journal.site(), ConsoleKey.load_or_create(), ExportRequest(out)
+    ).run()
     return out
 
 
@@ -60,10 +68,22 @@ def test_pack_is_complete_and_verifies(pack: Path, journal_home: Path) -> None:
     assert rep.ok, rep.problems
     assert rep.site == "Plant 4" and rep.technician == "Ana"
     names = {p.relative_to(pack).as_posix() for p in pack.rglob("*") if p.is_file()}
-    assert {"COMPLETE", "SHA256SUMS", "SHA256SUMS.sig", "manifest.json", "fleet.json",
-            "tables/results.csv", "tables/latency.csv", "tables/telemetry.csv", "tables/audit.csv",
-            "tables/fleet.csv", "otlp/logs.jsonl", "otlp/metrics.jsonl", "recordings/rec.mcap",
-            "console_ed25519.pub.pem"} <= names
+    assert {
+        "COMPLETE",
+        "SHA256SUMS",
+        "SHA256SUMS.sig",
+        "manifest.json",
+        "fleet.json",
+        "tables/results.csv",
+        "tables/latency.csv",
+        "tables/telemetry.csv",
+        "tables/audit.csv",
+        "tables/fleet.csv",
+        "otlp/logs.jsonl",
+        "otlp/metrics.jsonl",
+        "recordings/rec.mcap",
+        "console_ed25519.pub.pem",
+    } <= names
     man = json.loads((pack / "manifest.json").read_text())
     rows = {c["path"]: c.get("rows") for c in man["contents"]}
     assert rows["tables/telemetry.csv"] == 3001 and rows["tables/latency.csv"] == 200
@@ -75,16 +95,25 @@ def test_pack_is_complete_and_verifies(pack: Path, journal_home: Path) -> None:
 
 
 def test_otlp_peer_parse_logs_and_metrics(pack: Path) -> None:
-    logs = [json_format.Parse(line, ExportLogsServiceRequest())
-            for line in (pack / "otlp/logs.jsonl").read_text().splitlines()]
-    records = [r for req in logs for rl in req.resource_logs for sl in rl.scope_logs
-               for r in sl.log_records]
+    logs = [
+        json_format.Parse(line, ExportLogsServiceRequest())
+        for line in (pack / "otlp/logs.jsonl").read_text().splitlines()
+    ]
+    records = [
+        r
+        for req in logs
+        for rl in req.resource_logs
+        for sl in rl.scope_logs
+        for r in sl.log_records
+    ]
     assert any(r.body.string_value == "connected" and r.severity_text == "INFO" for r in records)
     assert any(r.severity_number == 17 for r in records)
     res_attrs = {a.key: a.value.string_value for a in logs[0].resource_logs[0].resource.attributes}
     assert res_attrs["service.name"] == "edgeconsole" and res_attrs["edgeconsole.site"] == "Plant 4"
-    metrics = [json_format.Parse(line, ExportMetricsServiceRequest())
-               for line in (pack / "otlp/metrics.jsonl").read_text().splitlines()]
+    metrics = [
+        json_format.Parse(line, ExportMetricsServiceRequest())
+        for line in (pack / "otlp/metrics.jsonl").read_text().splitlines()
+    ]
     hist_points = []
     gauges = 0
     for req in metrics:
@@ -95,11 +124,16 @@ def test_otlp_peer_parse_logs_and_metrics(pack: Path) -> None:
             elif m.HasField("gauge"):
                 gauges += len(m.gauge.data_points)
     assert gauges == 3000  # the NaN reading is not a number a collector can take
-    e2e = [p for p in hist_points
-           if {a.key: a.value.string_value for a in p.attributes}["edgeconsole.stage"] == "e2e"]
+    e2e = [
+        p
+        for p in hist_points
+        if {a.key: a.value.string_value for a in p.attributes}["edgeconsole.stage"] == "e2e"
+    ]
     assert sum(p.count for p in e2e) == 200
     for p in hist_points:
-        assert len(p.bucket_counts) == len(p.explicit_bounds) + 1 and sum(p.bucket_counts) == p.count
+        assert (
+            len(p.bucket_counts) == len(p.explicit_bounds) + 1 and sum(p.bucket_counts) == p.count
+        )
 
 
 def test_csv_is_formula_safe(pack: Path) -> None:
@@ -117,10 +151,21 @@ def test_csv_is_formula_safe(pack: Path) -> None:
                         float(cell)  # only a plain negative number may start with '-'
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("=1+1", "'=1+1"), ("+SUM(A1)", "'+SUM(A1)"), ("-2+3", "'-2+3"), ("@x", "'@x"),
-    ("\t=1", "'\t=1"), ("plain", "plain"), (-1.5, -1.5), (None, ""), (True, 1), ("＝1", "'＝1"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("=1+1", "'=1+1"),
+        ("+SUM(A1)", "'+SUM(A1)"),
+        ("-2+3", "'-2+3"),
+        ("@x", "'@x"),
+        ("\t=1", "'\t=1"),
+        ("plain", "plain"),
+        (-1.5, -1.5),
+        (None, ""),
+        (True, 1),
+        ("＝1", "'＝1"),
+    ],
+)
 def test_safe_cell(value, expected) -> None:
     assert safe_cell(value) == expected
 
@@ -130,9 +175,24 @@ def test_standard_tools_check_the_pack(pack: Path) -> None:
         r = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=pack)
         assert r.returncode == 0
     if shutil.which("openssl"):
-        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey",
-                            "console_ed25519.pub.pem", "-rawin", "-in", "SHA256SUMS",
-                            "-sigfile", "SHA256SUMS.sig"], cwd=pack, capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                "openssl",
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                "console_ed25519.pub.pem",
+                "-rawin",
+                "-in",
+                "SHA256SUMS",
+                "-sigfile",
+                "SHA256SUMS.sig",
+            ],
+            cwd=pack,
+            capture_output=True,
+            text=True,
+        )
         if "unknown option" not in r.stderr.lower():  # very old openssl without -rawin
             assert r.returncode == 0, r.stderr
 
@@ -144,7 +204,8 @@ def test_tamper_one_byte(pack: Path) -> None:
     p.write_bytes(bytes(data))
     rep = verify_pack(pack)
     assert not rep.ok and rep.problems == [
-        "changed file: tables/latency.csv (checksum differs from SHA256SUMS)"]
+        "changed file: tables/latency.csv (checksum differs from SHA256SUMS)"
+    ]
 
 
 def test_tamper_remove_and_add(pack: Path) -> None:
@@ -197,15 +258,20 @@ def test_export_refuses_existing_target(journal, tmp_path: Path, journal_home: P
     out = tmp_path / "exists"
     out.mkdir()
     with pytest.raises(JournalError, match="already exists"):
-        EvidencePackJob(journal.dir, journal.site(), ConsoleKey.load_or_create(),
-                        ExportRequest(out)).run()
+        EvidencePackJob(
+            journal.dir, journal.site(), ConsoleKey.load_or_create(), ExportRequest(out)
+        ).run()
 
 
 def test_time_range_and_target_filter(journal, tmp_path: Path, journal_home: Path) -> None:
     _fill(journal)
     now = time.time_ns()
-    res = EvidencePackJob(journal.dir, journal.site(), ConsoleKey.load_or_create(),
-                          ExportRequest(tmp_path / "p", targets=["local://"], since_ns=now - 10**12)).run()
+    res = EvidencePackJob(
+        journal.dir,
+        journal.site(),
+        ConsoleKey.load_or_create(),
+        ExportRequest(tmp_path / "p", targets=["local://"], since_ns=now - 10**12),
+    ).run()
     assert res.rows("telemetry") == 0 and res.rows("latency") == 200
     assert verify_pack(res.path).ok
 
@@ -225,12 +291,16 @@ EvidencePackJob(Path(sys.argv[1]), SiteSettings("S", "T"), ConsoleKey.load_or_cr
 
 
 @pytest.mark.parametrize("stage", ["OpenTelemetry metrics", "signing"])
-def test_interrupted_export_never_looks_whole(journal, tmp_path: Path, journal_home: Path,
-                                              stage: str) -> None:
+def test_interrupted_export_never_looks_whole(
+    journal, tmp_path: Path, journal_home: Path, stage: str
+) -> None:
     _fill(journal)
     out = tmp_path / "pack"
-    r = subprocess.run([sys.executable, "-c", _KILL_EXPORT, str(journal.dir), str(out), stage],
-                       cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    r = subprocess.run(
+        [sys.executable, "-c", _KILL_EXPORT, str(journal.dir), str(out), stage],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert r.returncode == -signal.SIGKILL
     assert not out.exists()
     rep = verify_pack(out)

@@ -61,13 +61,19 @@ def test_kill9_while_recording_in_a_loop(tmp_path: Path) -> None:
     jdir = tmp_path / "journal"
     for round_ in range(4):
         out = tmp_path / f"rec{round_}.mcap"
-        proc = subprocess.Popen([sys.executable, "-c", _RECORD_FOREVER, str(jdir), str(out)],
-                                cwd=REPO, env=ENV, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _RECORD_FOREVER, str(jdir), str(out)],
+            cwd=REPO,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
             # Let it write for a varying while (chunks closing, WAL checkpoints), then kill -9.
             size0 = out.stat().st_size
-            assert _wait_for(lambda s=size0: out.stat().st_size > s + 20_000 * (round_ + 1), 20)
+            grow = size0 + 20_000 * (round_ + 1)
+            assert _wait_for(lambda p=out, g=grow: p.stat().st_size > g, 20)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
@@ -142,8 +148,14 @@ def test_file_size_limit_stops_telemetry_keeps_audit_and_resumes(tmp_path: Path)
     import json
 
     jdir = tmp_path / "journal"
-    r = subprocess.run([sys.executable, "-c", _FSIZE, str(jdir), str(400_000)], cwd=REPO, env=ENV,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", _FSIZE, str(jdir), str(400_000)],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["stopped"] and out["audit_ok"] and out["resumed"], out
@@ -164,8 +176,9 @@ def _mount_tmpfs(size: str) -> Path | None:
     if os.geteuid() != 0:
         return None
     d = Path(tempfile.mkdtemp(prefix="ec-tmpfs-"))
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)],
-                       capture_output=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], capture_output=True
+    )
     if r.returncode != 0:
         d.rmdir()
         return None
@@ -180,8 +193,10 @@ def test_real_disk_full_on_tmpfs(tmp_path: Path) -> None:
     if mnt is None:
         pytest.skip("cannot mount a tmpfs here (needs root); the RLIMIT_FSIZE test covers it")
     try:
-        j = Journal.open(mnt / "journal",
-                         limits=TelemetryLimits(headroom_bytes=1024 * 1024, flush_s=0.02, probe_s=0.05))
+        j = Journal.open(
+            mnt / "journal",
+            limits=TelemetryLimits(headroom_bytes=1024 * 1024, flush_s=0.02, probe_s=0.05),
+        )
         try:
             ballast = mnt / "ballast"
             free = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize

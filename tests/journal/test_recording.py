@@ -146,8 +146,9 @@ def test_existing_file_is_not_overwritten(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("cut", [0.2, 0.5, 0.9])
-def test_truncated_recording_is_recovered_up_to_last_chunk(make_recording, tmp_path: Path,
-                                                          cut: float) -> None:
+def test_truncated_recording_is_recovered_up_to_last_chunk(
+    make_recording, tmp_path: Path, cut: float
+) -> None:
     path = make_recording(frames=40)
     data = path.read_bytes()
     cutp = tmp_path / "cut.mcap"
@@ -198,18 +199,28 @@ def _forged(tmp_path: Path, topic: str, payload: bytes) -> Path:
         ("/camera", b"{not json", "not JSON"),
         ("/camera", b"[]", "not an object"),
         ("/camera", b'{"data": "!!!notbase64", "format": "jpeg"}', "base64"),
-        ("/camera", b'{"data": "' + base64.b64encode(b"GIF89a....") + b'", "format": "jpeg"}',
-         "cannot be decoded"),
+        (
+            "/camera",
+            b'{"data": "' + base64.b64encode(b"GIF89a....") + b'", "format": "jpeg"}',
+            "cannot be decoded",
+        ),
         ("/results", b'{"frame_index": "x"}', "frame_index"),
-        ("/results", b'{"frame_index": 1, "overlay": [{"type": "box", "box": [1,2,3], "role": "ok"}]}',
-         "four numbers"),
-        ("/results", b'{"frame_index": 1, "overlay": [{"type": "box", "box": [1,2,3,4], "role": "evil"}]}',
-         "role"),
+        (
+            "/results",
+            b'{"frame_index": 1, "overlay": [{"type": "box", "box": [1,2,3], "role": "ok"}]}',
+            "four numbers",
+        ),
+        (
+            "/results",
+            b'{"frame_index": 1, "overlay": [{"type": "box", "box": [1,2,3,4], "role": "evil"}]}',
+            "role",
+        ),
         ("/latency", b'{"frame_index": 1, "stages": {"infer": "slow"}}', "not a number"),
     ],
 )
-def test_malformed_messages_raise_clear_errors(tmp_path: Path, topic: str, payload: bytes,
-                                               match: str) -> None:
+def test_malformed_messages_raise_clear_errors(
+    tmp_path: Path, topic: str, payload: bytes, match: str
+) -> None:
     p = _forged(tmp_path, topic, payload)
     with RecordingReader(p) as rd, pytest.raises(JournalError, match=match):
         list(rd.items())
