@@ -311,7 +311,7 @@ class VirtualSerialDevice(DeviceHooks):
             for i in range(len(data)):
                 if start + i in plan.flip_rx:
                     data[i] ^= 1 << self._rng.randrange(8)
-        self.rx_bytes = end  # the lost tail was on the wire too
+        self.rx_bytes = stop_at  # a tail after a cut was lost on the wire: never received
         self._pacer_rx.consume(len(data))
         try:
             for frame in self.decoder.feed(bytes(data)):

@@ -62,7 +62,7 @@ def upload_with_resume(
     async def one_pass() -> None:
         nonlocal last
         async for off in target.client.upload(
-            payload.data, first_timeout_s=max(timeout, 5.0), subsequent_timeout_s=timeout
+            payload.data, first_timeout_s=2 * timeout, subsequent_timeout_s=timeout
         ):
             last = off
             if progress is not None:
