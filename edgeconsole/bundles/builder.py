@@ -76,7 +76,7 @@ def run_golden(model: bytes, golden_input: np.ndarray) -> np.ndarray:
     return np.asarray(sess.run(None, {name: golden_input})[0])
 
 
-def _io_from_model(
+def io_from_model(
     model_bytes: bytes, described: dict[str, Any], subject: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     info = model_info(parse_model_proto(model_bytes, subject, subject))
@@ -123,7 +123,7 @@ def build_bundle(
     for name in [n for n in files if n.endswith(".onnx")]:
         proto = parse_model_proto(_read(files[name]), name, subject)
         check_external_data(proto, name, lengths, subject)
-    desc["inputs"], desc["outputs"] = _io_from_model(model_bytes, desc, model_name)
+    desc["inputs"], desc["outputs"] = io_from_model(model_bytes, desc, model_name)
     desc["name"] = recipe.name
     desc["version"] = recipe.version
     desc.pop("golden", None)

@@ -265,12 +265,15 @@ def _build(args: argparse.Namespace) -> int:
     fp32 = args.model.read_bytes()
     # Inputs/outputs come from the model; the description supplies layouts. Parse
     # what we have now so a bad preprocess or head fails before any heavy work.
+    from edgeconsole.bundles.builder import io_from_model
+
+    inputs, outputs = io_from_model(fp32, desc, model_name)
     probe = {
         **desc,
         "name": args.name,
         "version": args.version,
-        "inputs": desc.get("inputs") or [{"name": "x", "dtype": "float32", "shape": [-1]}],
-        "outputs": desc.get("outputs") or [{"name": "y", "dtype": "float32", "shape": [-1]}],
+        "inputs": inputs,
+        "outputs": outputs,
     }
     probe.pop("spec", None)
     probe.pop("golden", None)

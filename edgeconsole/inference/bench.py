@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from edgeconsole.core.errors import Cancelled, ConfigError
+from edgeconsole.core.errors import Cancelled, ConfigError, ModelShapeError
 from edgeconsole.inference.preprocess import preprocess_array, preprocess_image
 from edgeconsole.inference.spec import ModelSpec
 
@@ -86,8 +86,13 @@ def synthetic_feeds(
     if spec is not None and len(inputs) == 1:
         pre = spec.preprocess
         if pre.resize == "none":
-            n = int(np.prod([d for d in spec.inputs[0].shape if d > 0]))
-            feeds[inputs[0].name] = preprocess_array(rng.standard_normal(n).astype(np.float32), pre)
+            shape = [d if isinstance(d, int) and d > 0 else 1 for d in inputs[0].shape]
+            raw = rng.standard_normal(shape[1:] or [1]).astype(np.float32)
+            try:
+                x = preprocess_array(raw, pre)
+                feeds[inputs[0].name] = x.reshape(shape) if x.size == np.prod(shape) else x
+            except (ConfigError, ModelShapeError, ValueError):
+                feeds[inputs[0].name] = raw.reshape(shape)
         else:
             h, w = pre.size if pre.size is not None else (min(pre.max_side or 640, 640),) * 2
             channels = 1 if pre.channel_order == "GRAY" else 3
