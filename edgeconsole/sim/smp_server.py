@@ -28,6 +28,7 @@ from smp import header as smphdr
 from smp import image_management as smpimg
 from smp import os_management as smpos
 from smp.error import MGMT_ERR
+from smpclient.mcuboot import IMAGE_TLV
 
 from edgeconsole.core.slots import SlotState, SlotTransitionError
 from edgeconsole.sim.device_model import SelfTestResult
@@ -60,6 +61,7 @@ class AppErr:
 IMG = smphdr.GroupId.IMAGE_MANAGEMENT
 OS = smphdr.GroupId.OS_MANAGEMENT
 IMG_ERR = smpimg.IMG_MGMT_ERR
+MCUBOOT_MAGIC = (0x96F3B83D).to_bytes(4, "little")
 
 
 class SmpFailure(Exception):
@@ -119,6 +121,7 @@ class SmpServer:
         self.upload: UploadSession | None = None  # RAM: lost on reboot, kept over a cable cut
         self.started = time.monotonic()
         self.requests = 0
+        self._facts: dict[str, tuple[str, bytes]] = {}
         self._handlers: dict[tuple[int, int, int], Callable[[bytes, Any], dict[str, Any]]] = {
             (OS, 0, smphdr.OP.WRITE): self._echo,
             (OS, 5, smphdr.OP.WRITE): self._reset,
@@ -210,17 +213,44 @@ class SmpServer:
         }
 
     # -- image group ----------------------------------------------------------------
+    def _image_facts(self, index: int) -> tuple[str, bytes]:
+        """Version and hash as image state reports them.
+
+        For an MCUboot image (what a Zephyr device would hold) that is the
+        header's version and the SHA256 TLV, so smpmgr's hashes mean what they
+        mean on real hardware; for a bundle, its version and the file's sha256.
+        """
+        rec = self.storage.table.slot(index)
+        key = rec.sha256
+        if key not in self._facts:
+            version, digest = f"{rec.version}.0.0", bytes.fromhex(rec.sha256)
+            path = self.storage.payload_path(index)
+            try:
+                with path.open("rb") as fh:
+                    head = fh.read(32)
+                    if len(head) == 32 and head[:4] == MCUBOOT_MAGIC:
+                        from smpclient.mcuboot import ImageInfo
+
+                        info = ImageInfo.load_file(str(path))
+                        version = str(info.header.ver)
+                        digest = bytes(info.get_tlv(IMAGE_TLV.SHA256).value)
+            except Exception:  # not a well-formed MCUboot image: report the file itself
+                pass
+            self._facts = {key: (version, digest)}
+        return self._facts[key]
+
     def _images(self) -> dict[str, Any]:
         table = self.storage.table
         images = []
         for rec in table.slots:
             if rec.state in (SlotState.EMPTY, SlotState.STAGING) or not rec.sha256:
                 continue
+            version, digest = self._image_facts(rec.index)
             entry: dict[str, Any] = {
                 "image": 0,
                 "slot": rec.index,
-                "version": f"{rec.version}.0.0",
-                "hash": bytes.fromhex(rec.sha256),
+                "version": version,
+                "hash": digest,
             }
             if rec.state in (SlotState.STAGED, SlotState.TRIAL, SlotState.CONFIRMED):
                 entry["bootable"] = True
@@ -238,7 +268,10 @@ class SmpServer:
 
     def _slot_by_hash(self, digest: bytes) -> int:
         for rec in self.storage.table.slots:
-            if rec.sha256 and bytes.fromhex(rec.sha256) == digest:
+            if rec.sha256 and digest in (
+                bytes.fromhex(rec.sha256),
+                self._image_facts(rec.index)[1],
+            ):
                 return rec.index
         raise SmpFailure(IMG, IMG_ERR.NO_IMAGE, "no slot holds that hash")
 
