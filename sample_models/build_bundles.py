@@ -140,6 +140,9 @@ def main() -> int:
 
 def _print_table(rep: dict) -> None:
     for v in rep["variants"]:
+        if v.get("error"):
+            print(f"  {v['name']:13} failed: {v['error']}")
+            continue
         agree = (
             f"top-1 {100 * v['top1_agreement']:.1f}%"
             if v["top1_agreement"] is not None

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconsole.core.errors import BundleError, ConfigError
+from edgeconsole.core.errors import BundleError, ConfigError, ModelError
 
 HEADS = ("classify", "detect", "text-detect", "anomaly")
 
@@ -353,12 +353,26 @@ def _int8(
     )
 
     src_hash = hashlib.sha256(fp32).hexdigest()
-    variants = {}
-    if calib:
-        variants["int8-static"] = quantize_static_qdq(fp32, calib, source_sha256=src_hash)
-    elif args.int8_mode == "static":
+    if args.int8_mode == "static" and not calib:
         raise ConfigError("static INT8 needs --calib DIR (or use --int8-mode dynamic)")
-    variants["int8-dynamic"] = quantize_dynamic_int8(fp32, source_sha256=src_hash)
+    made: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    makers = {"int8-dynamic": lambda: quantize_dynamic_int8(fp32, source_sha256=src_hash)}
+    if calib:
+        makers = {
+            "int8-static": lambda: quantize_static_qdq(fp32, calib, source_sha256=src_hash),
+            **makers,
+        }
+    for name, make in makers.items():
+        try:
+            made[name] = make()
+        except ModelError as exc:
+            failed[name] = exc.what
+    wanted = "int8-static" if args.int8_mode == "static" else "int8-dynamic"
+    if wanted in failed:
+        raise ModelError(
+            failed[wanted], subject=str(args.model), hint="try the other --int8-mode, or ship FP32"
+        )
     eval_inputs = calib or []
     if not eval_inputs:
         from edgeconsole.inference.bench import synthetic_feeds
@@ -366,10 +380,9 @@ def _int8(
 
         sess = make_ort_session(fp32, threads=1, name=args.model.name)
         eval_inputs = [next(iter(synthetic_feeds(sess, spec, seed=s).values())) for s in range(8)]
-    report = compare_variants(
-        fp32, {k: v.data for k, v in variants.items()}, spec, eval_inputs, runs=args.compare_runs
-    )
-    chosen = variants["int8-static" if args.int8_mode == "static" else "int8-dynamic"]
+    variants: dict[str, bytes | str] = {k: made[k].data if k in made else failed[k] for k in makers}
+    report = compare_variants(fp32, variants, spec, eval_inputs, runs=args.compare_runs)
+    chosen = made[wanted]
     return chosen.data, manifest_quantization(chosen), report
 
 

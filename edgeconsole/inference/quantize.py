@@ -165,18 +165,22 @@ def quantize_static_qdq(
 def quantize_dynamic_int8(model: bytes, source_sha256: str | None = None) -> QuantizedModel:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ec-quant-") as d:
         src, out = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
         src.write_bytes(model)
+        # Pre-processing folds Constant weights into initializers, which dynamic
+        # quantization needs (the PP-OCR detector keeps some conv weights as nodes).
+        pre = _pre_process(src, Path(d) / "pre.onnx", notes)
         try:
-            quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8)
+            quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8)
         except Exception as exc:
             raise ModelError(f"dynamic quantization failed: {type(exc).__name__}: {exc}") from exc
         data = out.read_bytes()
     info: dict[str, Any] = {"mode": "dynamic", "weight_type": "int8"}
     if source_sha256:
         info["source_sha256"] = source_sha256
-    return QuantizedModel("dynamic", data, info)
+    return QuantizedModel("dynamic", data, {**info, "notes": notes})
 
 
 def manifest_quantization(q: QuantizedModel) -> dict[str, Any]:
@@ -293,7 +297,7 @@ def _output_index(spec: ModelSpec, session: ort.InferenceSession) -> int:
 
 def compare_variants(
     fp32: bytes,
-    variants: dict[str, bytes],
+    variants: dict[str, bytes | str],
     spec: ModelSpec,
     eval_inputs: list[np.ndarray],
     *,
@@ -301,10 +305,13 @@ def compare_variants(
     threads: int | None = None,
 ) -> QuantReport:
     """FP32 and each INT8 variant side by side, measured in this one run."""
-    models = {"fp32": fp32, **variants}
+    models: dict[str, bytes | str] = {"fp32": fp32, **variants}
     sessions: dict[str, ort.InferenceSession] = {}
     reports: dict[str, VariantReport] = {}
     for name, data in models.items():
+        if isinstance(data, str):  # the variant could not be made: say why, in the table
+            reports[name] = VariantReport(name, 0, float("nan"), float("nan"), error=data)
+            continue
         try:
             t0 = time.perf_counter()
             sessions[name] = make_ort_session(data, threads=threads, name=name)
