@@ -65,6 +65,8 @@ def load_model(path: str | Path) -> ModelSpec:
             subject=str(p),
             hint="open it from the model picker or `edgeconsole run --model`",
         )
+    if p.suffix.lower() == ".json":
+        return load_model_spec(p)  # the strict parser says exactly what is wrong
     kind = _sniff(p)
     if p.suffix.lower() == ".onnx" or kind == "onnx":
         raise ConfigError(

@@ -47,7 +47,7 @@ def test_classifier_end_to_end_with_stamps(tmp_path: Path) -> None:
     r = eng.process(f)
     assert r.frame_index == 7
     assert r.classification is not None and r.classification.label == "blue"
-    assert [label for label, _ in r.classification.topk][0] == "blue"
+    assert next(label for label, _ in r.classification.topk) == "blue"
     assert sum(s for _, s in r.classification.topk) == pytest.approx(1.0, abs=1e-5)
     assert any(isinstance(o, OverlayBanner) and "blue" in o.text for o in r.overlay)
     keys = [
@@ -213,13 +213,13 @@ def test_unknown_provider_through_the_engine(tmp_path: Path) -> None:
 def test_not_onnx_model_file_through_the_engine(tmp_path: Path) -> None:
     spec_path = colour_classifier_json(tmp_path)
     (tmp_path / "colour.onnx").write_text("this is not onnx")
-    with pytest.raises(ModelLoadError, match="colour.onnx"):
+    with pytest.raises(ModelLoadError, match=r"colour\.onnx"):
         InferenceEngine.load(load_model_spec(spec_path))
 
 
 def test_head_output_must_be_declared(tmp_path: Path) -> None:
     head = {"type": "classify", "labels": ["r", "g", "b"], "output": "nope"}
-    with pytest.raises(ConfigError, match="head.output 'nope'"):
+    with pytest.raises(ConfigError, match=r"head\.output 'nope'"):
         InferenceEngine.load(load_model_spec(colour_classifier_json(tmp_path, head=head)))
 
 

@@ -4,9 +4,10 @@ Verdicts (PartVerdict.reason): ``ok`` (upright text), ``rotated 180`` (the text 
 upside down), ``unreadable`` (a label is there, or faint/tiny text, but nothing
 readable: a smudged label), ``missing label`` (no label and no text).
 
-Whether a label is there is judged from the image, not the text model: label paper is
-brighter than the part's body, which is measured on a ring just inside the part's
-outline (labels do not reach the part's edges).
+Whether a label is there is judged from the image, not the text model: a bare part is
+smooth (body colour and lighting gradients only), a label adds edges, print and grime.
+Text regions taller than ``max_text_fraction`` of the part are not text lines (the
+detector sometimes fires on a whole blank label or panel) and count for nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class PartsConfig:
     weak_score: float = 0.3  # text regions scoring at least this count as (faint) text
     min_text_height: float = 6.0  # source pixels; smaller regions are not readable text
     label_contrast: float = 25.0  # gray levels above the part's body that count as label
-    min_label_fraction: float = 0.05  # share of the part's interior that must be label
+    min_label_fraction: float = 0.03  # share of the part's interior that must be label
+    max_text_fraction: float = 0.4  # a text line is at most this share of the part's height
 
     FIELDS = frozenset(
         {
@@ -45,6 +47,7 @@ class PartsConfig:
             "min_text_height",
             "label_contrast",
             "min_label_fraction",
+            "max_text_fraction",
         }
     )
 
@@ -112,25 +115,22 @@ class TextEvidence:
 
 
 def label_present(gray: np.ndarray, box: Box, cfg: PartsConfig) -> bool:
-    """Is there label paper on the part? (brighter than the body by ``label_contrast``)."""
+    """Is there a label (print, paper edge, grime) on the part, readable or not?
+
+    A bare part is smooth: its body colour plus lighting gradients. The interior
+    (outline and a margin excluded) is detrended by removing each row's and then each
+    column's median, which takes out gradients, tape strips and the body colour; what
+    is left over ``label_contrast`` gray levels is structure that a label brings.
+    """
     x0, y0, x1, y1 = (round(v) for v in box)
     w, h = x1 - x0, y1 - y0
     m = max(3, round(0.04 * min(w, h)))
     if w <= 6 * m or h <= 6 * m:
         return False
-    part = gray[y0:y1, x0:x1]
-    # The ring between m and 2m inside the outline is body (outline and shadow excluded).
-    ring = np.concatenate(
-        [
-            part[m : 2 * m, m:-m].ravel(),
-            part[-2 * m : -m, m:-m].ravel(),
-            part[2 * m : -2 * m, m : 2 * m].ravel(),
-            part[2 * m : -2 * m, -2 * m : -m].ravel(),
-        ]
-    )
-    body = float(np.median(ring))
-    inner = part[2 * m : -2 * m, 2 * m : -2 * m]
-    frac = float(np.count_nonzero(inner > body + cfg.label_contrast)) / inner.size
+    inner = gray[y0 + 2 * m : y1 - 2 * m, x0 + 2 * m : x1 - 2 * m].astype(np.float32)
+    residual = inner - np.median(inner, axis=1, keepdims=True)
+    residual -= np.median(residual, axis=0, keepdims=True)
+    frac = float(np.count_nonzero(np.abs(residual) > cfg.label_contrast)) / residual.size
     return frac >= cfg.min_label_fraction
 
 

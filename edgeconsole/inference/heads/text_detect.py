@@ -176,7 +176,8 @@ class TextDetectHead:
             if not part.complete:
                 partial.append(part)
                 continue
-            mine = [e for e in evidence if inside(part.box, e.centre)]
+            tallest = cfg.max_text_fraction * (part.box[3] - part.box[1])
+            mine = [e for e in evidence if inside(part.box, e.centre) and e.height <= tallest]
             passed, reason, score = judge(mine, cfg, label_present(gray, part.box, cfg))
             result.parts.append(
                 PartVerdict(box=part.box, passed=passed, reason=reason, score=score)
