@@ -84,7 +84,7 @@ class UploadSession:
 class Identity:
     name: str = "edgeconsole-virtual"
     serial: str = "VIRT0001"
-    hw_id: str = "edgeconsole-sim-mcu"
+    hw_id: str = "mcu-sim"  # the hardware id sample bundles list for this device
     fw_version: str = "1.0.0"
 
 
@@ -285,9 +285,10 @@ class SmpServer:
                     self.storage.slots.apply(lambda t: t.activate(slot))
                     self.hooks.running_changed()
             elif req.confirm:
-                slot = table.running if req.hash is None else self._slot_by_hash(req.hash)
-                if slot is None:
+                which = table.running if req.hash is None else self._slot_by_hash(req.hash)
+                if which is None:
                     raise SmpFailure(IMG, IMG_ERR.NO_IMAGE, "nothing running")
+                slot = which
                 self.storage.slots.apply(lambda t: t.confirm(slot))
             else:
                 raise SmpFailure(IMG, IMG_ERR.INVALID_HASH, "hash required")

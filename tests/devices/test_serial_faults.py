@@ -17,7 +17,10 @@ from edgeconsole.devices.serial.client import SerialTarget
 from edgeconsole.devices.serial.flash import SerialFlashJob, upload_with_resume
 from edgeconsole.devices.target import FlashProgress, Payload
 from edgeconsole.sim.device import FaultPlan, VirtualSerialDevice
+from edgeconsole.sim.device_model import factory_image
 from edgeconsole.sim.storage import PowerRail
+
+FACTORY_ID = factory_image()[1]
 
 Make = Callable[..., VirtualSerialDevice]
 Connect = Callable[..., SerialTarget]
@@ -54,7 +57,7 @@ def test_cut_at_22_seeded_offsets_resumes_and_old_bundle_runs(
     slots = t.slots()
     assert slots[slot].state == "staged" and slots[slot].sha256 == p.sha256
     running = next(s for s in slots if s.running)
-    assert running.index != slot and running.bundle_id.startswith("factory")
+    assert running.index != slot and running.bundle_id == FACTORY_ID
     assert dev.storage.read_payload(slot) == p.data
     # Until confirmed, the new bundle does not become the fallback.
     t.activate(slot, p)
@@ -92,7 +95,7 @@ def test_reboot_mid_upload_restarts_correctly(serial_device: Make, serial_target
     # RAM upload state died with the reboot: the device restarted it from the beginning.
     assert any(b < a for a, b in itertools.pairwise(offs))
     assert dev.storage.read_payload(slot) == p.data
-    assert next(s for s in t.slots() if s.running).bundle_id.startswith("factory")
+    assert next(s for s in t.slots() if s.running).bundle_id == FACTORY_ID
 
 
 def test_power_loss_during_flash_keeps_a_confirmed_bundle(
@@ -125,7 +128,7 @@ def test_selftest_failure_rolls_back_automatically(
     with pytest.raises(DeviceError, match="rolled back"):
         SerialFlashJob(t, payload(5000, seed=4)).run()
     slots = t.slots()
-    assert next(s for s in slots if s.running).bundle_id.startswith("factory")
+    assert next(s for s in slots if s.running).bundle_id == FACTORY_ID
     assert any(s.state == "bad" for s in slots)
 
 

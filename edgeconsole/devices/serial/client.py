@@ -10,6 +10,7 @@ lines (any Arduino sketch) still connects, for telemetry only.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -38,7 +39,10 @@ class LoopThread:
         self._thread.start()
 
     def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        fut: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
+            coro,  # type: ignore[arg-type]
+            self.loop,
+        )
         return fut.result(timeout)
 
     def stop(self) -> None:
@@ -49,7 +53,7 @@ class LoopThread:
 
 
 def _slots(answer: Any) -> list[SlotInfo]:
-    out = []
+    out: list[SlotInfo] = []
     for raw in answer.slots:
         i = int(raw.get("index", len(out)))
         out.append(

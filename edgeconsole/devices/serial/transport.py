@@ -24,6 +24,7 @@ import os
 import termios
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import serial
 from smp import packet as smppacket
@@ -93,7 +94,7 @@ class ClientLineDecoder:
                 line = line[restart:]
             head = line[:2]
             if head == smppacket.START_DELIMITER or head == smppacket.CONTINUE_DELIMITER:
-                frame = self._smp_line(head, bytes(line[2:]))
+                frame = self._smp_line(bytes(head), bytes(line[2:]))
                 if frame is not None:
                     frames.append(frame)
             else:
@@ -264,12 +265,18 @@ class EdgeSerialTransport(SMPTransport):
             self.stats.tx_bytes += n
             view = view[n:]
             if view:
-                ready = self._loop.create_future()
+                ready: asyncio.Future[None] = self._loop.create_future()
                 fd = port.fd
-                self._loop.add_writer(fd, lambda f=ready: f.done() or f.set_result(None))
+
+                def wake(f: asyncio.Future[None] = ready) -> None:
+                    if not f.done():
+                        f.set_result(None)
+
+                self._loop.add_writer(fd, wake)
                 try:
                     lost = asyncio.ensure_future(self._lost_event.wait())
-                    await asyncio.wait({ready, lost}, return_when=asyncio.FIRST_COMPLETED)
+                    waits: set[asyncio.Future[Any]] = {ready, lost}
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                     lost.cancel()
                 finally:
                     with contextlib.suppress(Exception):
