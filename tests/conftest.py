@@ -5,9 +5,23 @@ sample bundles or the signing keys."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 # Qt aborts without a display; every test runs offscreen unless told otherwise.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _private_app_home(tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Journal, keys, settings and recordings of every test stay in a temp folder,
+    never in the person's own app data (subprocesses inherit it)."""
+    home = tmp_path_factory.mktemp("edgeconsole-home")
+    monkeypatch.setenv("EDGECONSOLE_HOME", str(home))
+    yield home
 
 pytest_plugins: list[str] = [
     "tests.fixtures.journal",

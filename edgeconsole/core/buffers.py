@@ -30,8 +30,25 @@ class LatestSlot(Generic[T]):
             self._item = item
             self._has_item = True
             self.put_count += 1
-            self._cond.notify()
+            self._cond.notify_all()
             return not replaced
+
+    def put_when_free(self, item: T, timeout: float | None = None) -> bool:
+        """Wait until the previous item was taken, then store ``item`` (no drop).
+
+        For offline work (a file read as fast as the model allows) every frame
+        counts; returns False when closed or timed out without storing.
+        """
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._has_item or self._closed, timeout):
+                return False
+            if self._closed:
+                return False
+            self._item = item
+            self._has_item = True
+            self.put_count += 1
+            self._cond.notify_all()
+            return True
 
     def take(self, timeout: float | None = None) -> T | None:
         """Wait up to ``timeout`` for an item; None on timeout or when closed and empty."""
@@ -43,6 +60,7 @@ class LatestSlot(Generic[T]):
             item = self._item
             self._item = None
             self._has_item = False
+            self._cond.notify_all()  # a put_when_free may be waiting for the slot
             return item
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from edgeconsole.core.errors import EdgeConsoleError, SourceError
 from edgeconsole.core.frames import STAGES
 from edgeconsole.inference.latency import LatencySnapshot
+from edgeconsole.journal.journal import Journal
 from edgeconsole.session.session import Session
 from edgeconsole.session.update import Event
 
@@ -45,12 +46,13 @@ def summarise(snapshot: LatencySnapshot, *, frames: int, dropped: int, elapsed_s
 def run_headless(source: str, model: str | Path, *, frames: int | None = None,
                  seconds: float | None = None, budget_ms: float | None = None,
                  threads: int | None = None, realtime: bool = False, loop: bool = False,
-                 open_timeout_s: float = 120.0) -> tuple[dict[str, Any], list[Event]]:
+                 open_timeout_s: float = 120.0, journal: bool = True,
+                 record: Path | None = None) -> tuple[dict[str, Any], list[Event]]:
     """Run until ``frames`` processed, ``seconds`` elapsed or the source ends.
 
     Raises the first error the pipeline reported (as an EdgeConsoleError).
     """
-    session = Session()
+    session = Session(journal=Journal.open() if journal else None)
     events: list[Event] = []
     try:
         session.start_local(source, model, budget_ms=budget_ms, threads=threads,
@@ -66,6 +68,8 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
                 raise _as_error(last.error or "pipeline failed")
             if last.state in ("running", "reconnecting") and started is None:
                 started = time.monotonic()
+                if record is not None:
+                    session.start_recording(record)
             if last.state == "stopped" and started is not None:
                 break
             if started is None and time.monotonic() > deadline:
@@ -80,6 +84,7 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
                 session.wait_for_change(POLL_INTERVAL_S)
         elapsed = time.monotonic() - (started or time.monotonic())
         session.stop()
+        recording = session.stop_recording()
         update = session.poll()
         events.extend(update.events)
         status = update.status
@@ -88,6 +93,8 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
                             elapsed_s=elapsed, detections=status.detections,
                             parts_passed=status.parts_passed, parts_failed=status.parts_failed,
                             model=status.model, source=status.source)
+        if recording is not None:
+            summary["recording"] = str(recording)
         return summary, events
     finally:
         session.close()

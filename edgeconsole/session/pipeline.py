@@ -36,8 +36,11 @@ class PipelineOutput:
 
 class LocalPipelineRunner:
     def __init__(self, source: FrameSource, processor: FrameProcessor, output: PipelineOutput,
-                 *, max_frames: int | None = None) -> None:
+                 *, max_frames: int | None = None, lossless: bool = False) -> None:
+        """``lossless``: the capture thread waits for inference instead of replacing the
+        unread frame (offline files: every frame is processed; live sources: False)."""
         self.source = source
+        self.lossless = lossless
         self.processor = processor
         self.output = output
         self.max_frames = max_frames
@@ -92,7 +95,12 @@ class LocalPipelineRunner:
                     frame.capture_started_ns if frame.capture_started_ns is not None else started)
                 frame.stamps["captured"] = frame.captured_ns
                 self.captured += 1
-                self.slot.put(frame)
+                if self.lossless:
+                    while not self.slot.put_when_free(frame, timeout=0.5):
+                        if self._stop.is_set() or self.slot.closed:
+                            break
+                else:
+                    self.slot.put(frame)
         except SourceDisconnected as exc:
             if not self._stop.is_set():
                 reason = "source disconnected"

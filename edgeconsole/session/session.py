@@ -8,6 +8,7 @@ call commands (``start_local``, ``stop``, ...) that return at once, and call
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.latency import LatencyStats
+from edgeconsole.journal.journal import Journal
+from edgeconsole.journal.paths import recordings_dir
+from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
 from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
 
@@ -48,7 +52,12 @@ class _Live:
 class Session:
     """One person's working session: the local pipeline today, devices and gateways later."""
 
-    def __init__(self, *, stats_window: int = 300) -> None:
+    def __init__(self, *, stats_window: int = 300, journal: Journal | None = None) -> None:
+        """``journal``: where audit entries, results, latency and recordings go (None: nowhere;
+        the app and the CLI pass ``Journal.open()``, which lives in the app data folder)."""
+        self.journal = journal
+        self._recorder: McapRecorderSink | None = None
+        self._last_health = 0.0
         self._lock = threading.Lock()
         self._status = PipelineStatus()
         self._events: deque[Event] = deque(maxlen=500)
@@ -114,6 +123,7 @@ class Session:
             with self._lock:
                 self._status.state = "stopped"
                 self._status.dropped = runner.dropped
+                self._status.frames = runner.processed
             self._event("info", "stopped", "pipeline")
         if engine is not None and hasattr(engine, "close"):
             engine.close()
@@ -138,6 +148,58 @@ class Session:
     def close(self) -> None:
         self.cancel()
         self.stop()
+        self.stop_recording()
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    # ---------------------------------------------------------------- recording
+    def start_recording(self, path: str | Path | None = None, *,
+                        manifest: bytes | None = None) -> Path:
+        """Record every processed frame, result, latency sample and event to MCAP."""
+        if self._recorder is not None:
+            return self._recorder.path
+        if path is None:
+            stamp = wall_iso().replace(":", "").replace("-", "")[:15]
+            path = recordings_dir() / f"recording-{stamp}.mcap"
+        site = self.journal.site() if self.journal is not None else None
+        with self._lock:
+            meta = RecordingMeta(site=site.site if site else "",
+                                 technician=site.technician if site else "",
+                                 target="local://", model=self._status.model,
+                                 source=self._status.source)
+        recorder = McapRecorderSink(Path(path), meta, manifest=manifest)
+        recorder.start()  # raises JournalError with the reason (exists, no space, ...)
+        with self._lock:
+            self._recorder = recorder
+        self._event("info", f"recording to {recorder.path}", "recording")
+        self._audit("recording", "info", f"recording started: {recorder.path}")
+        return recorder.path
+
+    def stop_recording(self) -> Path | None:
+        with self._lock:
+            recorder = self._recorder
+            self._recorder = None
+        if recorder is None:
+            return None
+        stats = recorder.stop()
+        if self.journal is not None:
+            self.journal.record_recording(recorder.path, "local://", recorder.started_ns,
+                                          recorder.ended_ns, stats.frames, stats.dropped)
+        self._event("info", f"recording saved: {recorder.path} ({stats.frames} frames, "
+                    f"{stats.dropped} dropped)", "recording")
+        self._audit("recording", "info", f"recording stopped: {recorder.path}",
+                    frames=stats.frames, dropped=stats.dropped)
+        return recorder.path
+
+    @property
+    def recording_path(self) -> Path | None:
+        rec = self._recorder
+        return None if rec is None else rec.path
+
+    def _audit(self, kind: str, level: str, message: str, **fields: Any) -> None:
+        if self.journal is not None:
+            self.journal.audit.log(kind, level, "local://", message, **fields)
 
     # --------------------------------------------------------------------- poll
     def poll(self) -> Update:
@@ -166,10 +228,23 @@ class Session:
             self._status.fps = self._fps()
             events = list(self._events)
             self._events.clear()
+        events.extend(self._journal_events())
+        with self._lock:
             stats = self._stats.snapshot() if (samples or live or events
                                                or self._status.state != "running") else None
             status = PipelineStatus(**self._status.to_json())
         return Update(status=status, live=live, latency=samples, stats=stats, events=events)
+
+    def _journal_events(self) -> list[Event]:
+        journal = self.journal
+        if journal is None:
+            return []
+        now = time.monotonic()
+        if now - self._last_health >= 1.0:
+            self._last_health = now
+            journal.health()  # retries held audit entries; telemetry resumes by itself
+        return [Event(level=n.level, text=n.text, kind=n.kind, wall_time=n.wall_time)
+                for n in journal.notices.drain()]
 
     def stats_snapshot(self) -> Any:
         with self._lock:
@@ -195,7 +270,7 @@ class Session:
                     PipelineOutput(on_result=lambda f, r, s: self._on_result(gen, f, r, s),
                                    on_error=lambda where, e: self._on_error(gen, where, e),
                                    on_end=lambda reason: self._on_end(gen, reason)),
-                    max_frames=max_frames)
+                    max_frames=max_frames, lossless=not realtime and _is_offline(source_spec))
                 self._runner = runner
                 runner.start()
                 self._status.state = "running"
@@ -244,6 +319,12 @@ class Session:
             self._live = _Live(frame, result)
             self._live_new = True
             self._samples.append(sample)
+            recorder = self._recorder
+            if recorder is not None:
+                recorder.on_result(frame, result, sample)
+            if self.journal is not None:  # both only enqueue: never block inference
+                self.journal.telemetry.add_result("local://", result)
+                self.journal.telemetry.add_latency("local://", sample)
             self._fps_times.append(frame.stamps.get("overlay_end", now_ns()))
             self._status.detections += len(result.detections)
             for part in result.parts:
@@ -268,6 +349,11 @@ class Session:
     def _event(self, level: Level, text: str, kind: str) -> None:
         with self._lock:
             self._events.append(Event(level=level, text=text, kind=kind, wall_time=wall_iso()))
+            recorder = self._recorder
+        if recorder is not None:
+            recorder.write_event(level, text, kind, "local://")
+        if level != "info" or kind == "pipeline":
+            self._audit(kind, level, text)
         self._changed.set()
 
     def wait_for_change(self, timeout: float) -> bool:
@@ -294,6 +380,13 @@ class Session:
         if runner is None:
             return True
         return runner.wait_ended(timeout)
+
+
+def _is_offline(source_spec: str) -> bool:
+    """Sources that can wait for the model: files, folders, the synthetic scene."""
+    lowered = source_spec.lower()
+    return not lowered.startswith(("camera:", "rtsp://", "rtsps://", "http://", "https://")) \
+        and not lowered.isdigit()
 
 
 class _Abandoned(Exception):

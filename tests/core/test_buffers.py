@@ -66,3 +66,31 @@ def test_ring_buffer_concurrent_writer_loses_nothing_within_capacity() -> None:
         t.join()
     assert sorted(ring.drain()) == list(range(40_000))
     assert ring.dropped == 0
+
+
+def test_put_when_free_waits_for_the_taker_and_drops_nothing() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    got: list[int] = []
+
+    def taker() -> None:
+        while True:
+            item = slot.take(timeout=5)
+            if item is None:
+                return
+            got.append(item)
+
+    t = threading.Thread(target=taker)
+    t.start()
+    for i in range(2000):
+        assert slot.put_when_free(i, timeout=5)
+    slot.close()
+    t.join(5)
+    assert got == list(range(2000))
+    assert slot.dropped == 0
+
+
+def test_put_when_free_returns_false_when_closed() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    slot.put(1)
+    slot.close()
+    assert slot.put_when_free(2, timeout=1) is False
