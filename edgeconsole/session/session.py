@@ -141,7 +141,7 @@ class Session:
                 self._stats.add_shown((shown_ns - start) / 1e6)
 
     def list_cameras(self) -> list[dict[str, Any]]:
-        from edgeconsole.sources.factory import list_cameras
+        from edgeconsole.sources.camera import list_cameras
 
         return list_cameras()
 

@@ -91,7 +91,7 @@ def test_missing_video_file_is_a_clear_error_and_session_survives(tmp_path: Path
 def test_not_onnx_model_is_a_clear_error(tmp_path: Path) -> None:
     colour_classifier_json(tmp_path)
     (tmp_path / "colour.onnx").write_bytes(b"this is not a model")
-    with pytest.raises(EdgeConsoleError, match="colour.onnx"):
+    with pytest.raises(EdgeConsoleError, match=r"colour\.onnx"):
         run_headless(SMALL_CONVEYOR, tmp_path, frames=2, journal=False)
 
 
