@@ -111,6 +111,26 @@ def _pre_process(src: Path, dst: Path, notes: list[str]) -> Path:
         return src
 
 
+def _opset_for_qdq(model: bytes, per_channel: bool, notes: list[str]) -> tuple[bytes, bool]:
+    """Per-channel QDQ needs DequantizeLinear's ``axis`` (opset 13+). Older graphs
+    (the PP-OCR detector is opset 11) are converted first; if that fails, fall back
+    to per-tensor scales rather than emit a model onnxruntime refuses."""
+    import onnx
+    from onnx import version_converter
+
+    proto = onnx.load_model_from_string(model)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
+    if opset >= 13:
+        return model, per_channel
+    try:
+        converted = version_converter.convert_version(proto, 13)
+        notes.append(f"converted opset {opset} -> 13 for per-channel QDQ")
+        return converted.SerializeToString(), per_channel
+    except Exception as exc:
+        notes.append(f"opset {opset} kept ({type(exc).__name__}); per-tensor scales")
+        return model, False
+
+
 def quantize_static_qdq(
     model: bytes,
     samples: list[np.ndarray],
@@ -129,6 +149,7 @@ def quantize_static_qdq(
         raise ConfigError("static quantization needs at least one calibration sample")
     notes: list[str] = []
     logging.getLogger("root").setLevel(logging.ERROR)
+    model, per_channel = _opset_for_qdq(model, per_channel, notes)
     with tempfile.TemporaryDirectory(prefix="ec-quant-") as d:
         src = Path(d) / "fp32.onnx"
         src.write_bytes(model)
@@ -177,10 +198,20 @@ def quantize_dynamic_int8(model: bytes, source_sha256: str | None = None) -> Qua
         except Exception as exc:
             raise ModelError(f"dynamic quantization failed: {type(exc).__name__}: {exc}") from exc
         data = out.read_bytes()
+    _check_loads(data, "dynamic")
     info: dict[str, Any] = {"mode": "dynamic", "weight_type": "int8"}
     if source_sha256:
         info["source_sha256"] = source_sha256
     return QuantizedModel("dynamic", data, {**info, "notes": notes})
+
+
+def _check_loads(data: bytes, what: str) -> None:
+    # Never hand on a quantized model onnxruntime itself refuses.
+    try:
+        ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{what} quantization made a model onnxruntime refuses: {line}") from exc
 
 
 def manifest_quantization(q: QuantizedModel) -> dict[str, Any]:
