@@ -159,6 +159,7 @@ class StageChart(pg.PlotWidget):
         self.budget_line = _budget_line(0)
         item.addItem(self.budget_line, ignoreBounds=True)
         self._budget: float | None = None
+        self._ranges: tuple[float, float, float] | None = None
         self.redraws = 0
 
     def set_budget(self, ms: float | None) -> None:
@@ -187,8 +188,12 @@ class StageChart(pg.PlotWidget):
             curve.setData(x, stacked[i])
         self.e2e_curve.setData(x, rows[-1])
         top = float(max(stacked[-1].max(), rows[-1].max(), self._budget or 0.0))
-        self.getPlotItem().setYRange(0.0, top * 1.12 if top > 0 else 1.0, padding=0)
-        self.getPlotItem().setXRange(float(x[0]), float(max(x[-1], x[0] + 1)), padding=0.01)
+        ranges = (float(x[0]), float(max(x[-1], x[0] + 1)), top * 1.12 if top > 0 else 1.0)
+        if ranges != self._ranges:  # an unchanged range would still relayout the axes
+            self._ranges = ranges
+            self.getPlotItem().setRange(
+                xRange=ranges[:2], yRange=(0.0, ranges[2]), padding=0, update=False
+            )
 
 
 class PercentileTable(QTableWidget):

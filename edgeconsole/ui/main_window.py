@@ -49,6 +49,8 @@ ACTIVE_STATES = frozenset({"opening", "running", "reconnecting"})
 IDLE_STATES = frozenset({"idle", "stopped", "error"})
 #: Stats change slowly to the eye; the table and histogram redraw at most this often.
 STATS_INTERVAL_NS = 250_000_000
+#: The stage chart follows new samples at most this often (10 Hz looks live).
+CHART_INTERVAL_NS = 100_000_000
 MAX_EVENTS_PER_TICK = 50
 
 
@@ -89,7 +91,11 @@ class MainWindow(QMainWindow):
         self._pending_events: deque[Event] = deque()
         self._pending_restart = False
         self._last_stats_ns = 0
+        self._last_chart_ns = 0
         self._stats: LatencySnapshot | None = None
+        self._stats_new = False
+        self.chart_interval_ns = CHART_INTERVAL_NS
+        self.stats_interval_ns = STATS_INTERVAL_NS
         self._last_error_shown = ""
         self.targets_refreshed = 0
 
@@ -622,15 +628,26 @@ class MainWindow(QMainWindow):
         self.latency.add_samples(update.latency)
         if update.stats is not None:
             self._stats = update.stats
-        if self.latency.dirty and now_ns() < deadline_ns:
+            self._stats_new = True
+        # pyqtgraph repaints cost milliseconds of Python on the UI thread; a
+        # fast model would otherwise redraw at the full tick rate.
+        t = now_ns()
+        if (
+            self.latency.dirty
+            and t < deadline_ns
+            and t - self._last_chart_ns >= self.chart_interval_ns
+        ):
+            self._last_chart_ns = t
             self.latency.redraw()
         t = now_ns()
         if (
             self._stats is not None
-            and t - self._last_stats_ns >= STATS_INTERVAL_NS
+            and self._stats_new
+            and t - self._last_stats_ns >= self.stats_interval_ns
             and t < deadline_ns
         ):
             self._last_stats_ns = t
+            self._stats_new = False
             self.latency.apply_stats(self._stats)
 
     def _apply_status(self, status: PipelineStatus) -> None:

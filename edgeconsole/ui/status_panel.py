@@ -52,6 +52,7 @@ class StatusPanel:
         self.fps.setToolTip("Frames shown per second")
         self.dropped.setToolTip("Frames the pipeline skipped because a newer one was waiting")
         self._state = "idle"
+        self._has_drops = False
 
     @staticmethod
     def _set(label: QLabel, text: str) -> None:
@@ -68,8 +69,10 @@ class StatusPanel:
         self._set(self.fps, f"fps {status.fps:.1f}")
         self._set(self.frames, f"frames {status.frames}")
         self._set(self.dropped, f"dropped {status.dropped}")
-        colour = COLOURS.warn if status.dropped else COLOURS.text
-        self.dropped.setStyleSheet(f"color: {colour};")
+        has_drops = bool(status.dropped)
+        if has_drops != self._has_drops:  # restyling is not free: only on change
+            self._has_drops = has_drops
+            self.dropped.setStyleSheet(f"color: {COLOURS.warn};" if has_drops else "")
         if status.parts_passed or status.parts_failed:
             self._set(
                 self.parts,

@@ -162,6 +162,7 @@ def test_apply_update_errors_events_and_budgeted_drawing(qtbot: QtBot, window: M
     qtbot.waitUntil(lambda: window.targets_refreshed > 0)  # its own events come first
     window.event_log.clear()
     window.message_bar.dismiss()
+    window.chart_interval_ns = 0  # no redraw throttling: each call below is "a tick later"
     err = Event(level="error", text="camera 3: no such camera (check the cable)", kind="source")
     warn = Event(level="warning", text="source stalled", kind="source")
     window.apply_update(builders.update(index=5, n_samples=40, events=[err, warn]))
@@ -207,3 +208,17 @@ def test_latency_panel_follows_its_dock(window: MainWindow) -> None:
     assert window.latency.orientation == Qt.Orientation.Vertical
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, window.latency_dock)
     assert window.latency.orientation == Qt.Orientation.Horizontal
+
+
+def test_chart_redraws_are_throttled_but_never_lost(qtbot: QtBot, window: MainWindow) -> None:
+    window.poll_loop.stop()
+    window.chart_interval_ns = 10**12  # far longer than the test
+    window.apply_update(builders.update(index=10, n_samples=5))
+    assert window.latency.chart.redraws >= 1 and not window.latency.dirty
+    redraws = window.latency.chart.redraws
+    window.apply_update(builders.update(index=20, n_samples=10))
+    assert window.latency.chart.redraws == redraws and window.latency.dirty
+    assert len(window.latency.chart.ring) == 15  # kept, drawn later
+    window.chart_interval_ns = 0
+    window.apply_update(builders.update(index=None))
+    assert window.latency.chart.redraws == redraws + 1 and not window.latency.dirty
