@@ -33,6 +33,11 @@ class LatestSlot(Generic[T]):
             self._cond.notify_all()
             return not replaced
 
+    def wait_free(self, timeout: float | None = None) -> bool:
+        """Wait until the slot is empty (or closed); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._has_item or self._closed, timeout)
+
     def put_when_free(self, item: T, timeout: float | None = None) -> bool:
         """Wait until the previous item was taken, then store ``item`` (no drop).
 

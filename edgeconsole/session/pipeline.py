@@ -85,6 +85,14 @@ class LocalPipelineRunner:
         reason = "stopped"
         try:
             while not self._stop.is_set():
+                if self.lossless:
+                    # Read only once the previous frame was taken, so a frame's time
+                    # in the hand-off is at most one inference, not two.
+                    while not self.slot.wait_free(timeout=0.5):
+                        if self._stop.is_set():
+                            break
+                    if self._stop.is_set() or self.slot.closed:
+                        break
                 started = now_ns()
                 frame = self.source.read()
                 if frame is None:
