@@ -145,6 +145,7 @@ def verify_vs_sha256sum(size_mb: int = 200, repeats: int = 3) -> dict[str, Any]:
 def run_all() -> dict[str, Any]:
     return {
         "bench_vs_bare_loop": [
+            bench_vs_bare(BUNDLES / "digits-1.ecb", runs=3000),
             bench_vs_bare(BUNDLES / "vibration-anomaly-1.ecb", runs=3000),
             bench_vs_bare(BUNDLES / "label-inspector-1.ecb", runs=100, rounds=6),
         ],
