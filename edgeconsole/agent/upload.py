@@ -86,7 +86,7 @@ class UploadManager:
         self.verify_bundle = verify_bundle
         self.reserve_bytes = reserve_bytes
         self.idle_s = idle_s
-        self._lock = threading.Lock()  # guards session state
+        self._lock = threading.RLock()  # guards session state
         self._writing = threading.Lock()  # one request body at a time
         self._checker: StreamChecker | None = None
         self.session: UploadSession | None = self._load_session()
@@ -343,8 +343,11 @@ class UploadWrite:
             self.fh.write(data)
             self.fh.flush()
         except OSError as exc:
-            self.fh.seek(s.offset)
-            self.fh.truncate(s.offset)
+            try:  # drop the partial write; the offset stays where the data is whole
+                self.fh.seek(s.offset)
+                self.fh.truncate(s.offset)
+            except OSError:
+                pass
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise InsufficientStorage(
                     f"the gateway's disk is full at offset {s.offset} of {s.length}",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
-from edgeconsole.devices.gateway.http import GatewayHTTPError
+from edgeconsole.devices.gateway.http import AuthError, GatewayHTTPError
 from edgeconsole.devices.gateway.loop import LoopThread, io_loop
 from edgeconsole.devices.gateway.oip import AsyncOipClient, OipClient
 
@@ -155,10 +155,12 @@ class AsyncGatewayClient(AsyncOipClient):
                     state = {"state": "uploading", "offset": off}
                     if time.monotonic() - start > deadline_s:
                         raise UploadFailed(
-                            f"upload kept failing: {exc}", subject=self.base
+                            f"upload kept failing: {exc.what}", subject=self.base
                         ) from exc
                     continue
-                raise UploadFailed(str(exc), subject=self.base, hint=exc.hint) from exc
+                if isinstance(exc, AuthError):
+                    raise
+                raise UploadFailed(exc.what, subject=self.base, hint=exc.hint) from exc
             except (DeviceDisconnected, _Stalled) as exc:
                 resumes += 1
                 if time.monotonic() - start > deadline_s:

@@ -1,0 +1,242 @@
+"""Resumable bundle upload over real HTTP on 127.0.0.1, through the console's client."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from edgeconsole.core.slots import SlotState
+from edgeconsole.devices.gateway.client import GatewayClient, UploadFailed
+from edgeconsole.devices.gateway.http import AuthError
+from tests.fixtures.gateway import GatewayKit, RunningAgent, StartAgent
+
+
+_clients: list[GatewayClient] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Any:
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
+def client_for(agent: RunningAgent, token: str | None = None, port: int | None = None
+               ) -> GatewayClient:
+    c = GatewayClient(f"http://127.0.0.1:{port or agent.port}",
+                      agent.token if token is None else token, timeout_s=10)
+    _clients.append(c)
+    return c
+
+
+def files_under(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "journal.jsonl"}
+
+
+def test_upload_stages_into_the_inactive_slot(gateway_agent: RunningAgent,
+                                              gateway_kit: GatewayKit) -> None:
+    bundle = gateway_kit.bundle(version=1)
+    c = client_for(gateway_agent)
+    progress: list[Any] = []
+    result = c.upload(bundle, progress=progress.append)
+    assert result["state"] == "staged" and result["slot"] == 0
+    assert result["bundle_id"] == "digits-mlp" and result["version"] == 1
+    staged = gateway_agent.data_dir / "slots" / "0" / "bundle.ecb"
+    assert staged.read_bytes() == bundle.read_bytes()
+    slots = c.slots()
+    assert slots["slots"][0]["state"] == "staged"
+    assert progress and progress[-1].sent == bundle.stat().st_size
+    # Uploading the same bytes again sends nothing and changes nothing.
+    again = c.upload(bundle)
+    assert again["state"] == "staged" and again["offset"] == bundle.stat().st_size
+
+
+def test_swap_trial_confirm_then_rollback(gateway_agent: RunningAgent,
+                                         gateway_kit: GatewayKit) -> None:
+    c = client_for(gateway_agent)
+    v1, v2 = gateway_kit.bundle(version=1), gateway_kit.bundle(version=2)
+    c.upload(v1)
+    r = c.activate(0, confirm=True)
+    assert r["state"] == "confirmed", r
+    assert r["report"]["ok"] and r["report"]["max_error"] <= 1e-4
+    assert c.info()["model"] == {"name": "digits-mlp", "version": "1"}
+    up = c.upload(v2)
+    assert up["slot"] == 1  # the confirmed slot 0 is never written
+    r = c.activate(1)
+    assert r["state"] == "trial"
+    assert c.info()["model"]["version"] == "2"
+    table = c.confirm()
+    assert table["confirmed"] == 1
+    table = c.rollback()  # back to the previous confirmed bundle
+    assert table["confirmed"] == 0 and c.info()["model"]["version"] == "1"
+    kinds = [e["text"] for e in c.journal()["entries"]]
+    assert any("passed its health check" in t for t in kinds)
+
+
+def test_wrong_or_missing_token_is_401_and_nothing_changes(gateway_agent: RunningAgent,
+                                                           gateway_kit: GatewayKit) -> None:
+    bundle = gateway_kit.bundle(version=1)
+    before = files_under(gateway_agent.data_dir)
+    for token in ("", "wrong-token-0123456789", gateway_agent.token + "x"):
+        c = client_for(gateway_agent, token=token)
+        with pytest.raises(AuthError):
+            c.upload(bundle)
+        with pytest.raises(AuthError):
+            c.activate(0)
+        with pytest.raises(AuthError):
+            c.rollback()
+        with pytest.raises(AuthError):
+            c.info()
+        assert c.is_live()
+    assert files_under(gateway_agent.data_dir) == before
+
+
+def test_second_concurrent_upload_is_refused(gateway_agent: RunningAgent,
+                                             gateway_kit: GatewayKit) -> None:
+    a, b = gateway_kit.bundle(version=1), gateway_kit.bundle(version=2)
+    c = client_for(gateway_agent)
+    sha_a = hashlib.sha256(a.read_bytes()).hexdigest()
+    started = c.aio  # announce A without sending it: a session in progress
+    first = c._run(started.post_json("/v2/edgeconsole/uploads",
+                                     {"sha256": sha_a, "length": a.stat().st_size}))
+    assert first["state"] == "uploading" and first["offset"] == 0
+    with pytest.raises(UploadFailed, match="another upload"):
+        c.upload(b)
+    # the first one still completes
+    assert c.upload(a)["state"] == "staged"
+
+
+def test_disk_full_is_a_clear_error_and_the_active_slot_is_untouched(
+        start_gateway_agent: StartAgent, gateway_kit: GatewayKit, tmp_path: Path) -> None:
+    agent = start_gateway_agent()
+    c = client_for(agent)
+    c.upload(gateway_kit.bundle(version=1))
+    c.activate(0, confirm=True)
+    active = agent.data_dir / "slots" / "0" / "bundle.ecb"
+    before = active.read_bytes()
+    # Real ENOSPC from the kernel: the staging file is /dev/full.
+    v2 = gateway_kit.bundle(version=2)
+    sha = hashlib.sha256(v2.read_bytes()).hexdigest()
+    (agent.data_dir / "upload").mkdir(exist_ok=True)
+    agent.agent.uploads.part_path(sha).symlink_to("/dev/full")
+    agent.agent.uploads.begin  # noqa: B018 - the session below is created by the client
+
+    real_begin = agent.agent.uploads.begin
+
+    def begin_keep_link(s: str, n: int) -> dict[str, Any]:
+        # begin() recreates the part file; put /dev/full back under it.
+        out = real_begin(s, n)
+        p = agent.agent.uploads.part_path(s)
+        p.unlink()
+        p.symlink_to("/dev/full")
+        return out
+
+    agent.agent.uploads.begin = begin_keep_link  # type: ignore[method-assign]
+    with pytest.raises(UploadFailed, match="disk is full"):
+        c.upload(v2)
+    assert active.read_bytes() == before
+    assert c.info()["model"]["version"] == "1"
+    slots = c.slots()
+    assert slots["confirmed"] == 0 and slots["slots"][0]["state"] == "confirmed"
+
+
+def test_not_enough_free_space_is_refused_before_any_byte(start_gateway_agent: StartAgent,
+                                                          gateway_kit: GatewayKit) -> None:
+    agent = start_gateway_agent(reserve_bytes=1 << 60)  # more than any disk has free
+    c = client_for(agent)
+    with pytest.raises(UploadFailed, match="not enough space"):
+        c.upload(gateway_kit.bundle(version=1))
+    assert c.slots()["slots"][0]["state"] == "empty"
+
+
+def test_bad_signature_refused_before_payload(gateway_agent: RunningAgent,
+                                              gateway_kit: GatewayKit, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tests.fixtures.gateway import GatewayKit as Kit
+
+    stranger = Kit(tmp_path, Ed25519PrivateKey.generate(), gateway_kit.trust_dir)
+    c = client_for(gateway_agent)
+    with pytest.raises(UploadFailed, match="unknown key"):
+        c.upload(stranger.bundle(version=1))
+    assert c.slots()["slots"][0]["state"] in ("empty", "bad")
+    assert not (gateway_agent.data_dir / "slots" / "0" / "bundle.ecb").exists()
+
+
+def test_wrong_hardware_refused(gateway_agent: RunningAgent, gateway_kit: GatewayKit) -> None:
+    c = client_for(gateway_agent)
+    with pytest.raises(UploadFailed, match="hardware"):
+        c.upload(gateway_kit.bundle(version=1, hardware_ids=("mcu-m4",)))
+
+
+def _put(agent: RunningAgent, sha: str, offset: int, data: bytes) -> tuple[int, dict[str, Any]]:
+    import asyncio
+
+    async def go() -> tuple[int, dict[str, Any]]:
+        async with aiohttp.ClientSession() as s, s.put(
+                f"{agent.url}/v2/edgeconsole/uploads/{sha}", data=data,
+                headers={**agent.headers(), "Upload-Offset": str(offset)}) as r:
+            return r.status, json.loads(await r.read())
+
+    return asyncio.run(go())
+
+
+def _post(agent: RunningAgent, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    import asyncio
+
+    async def go() -> tuple[int, dict[str, Any]]:
+        async with aiohttp.ClientSession() as s, s.post(
+                f"{agent.url}{path}", data=body,
+                headers={**agent.headers(), "Content-Type": "application/json"}) as r:
+            return r.status, json.loads(await r.read())
+
+    return asyncio.run(go())
+
+
+def test_corrupted_chunk_is_refused_with_the_offset_to_resend(
+        gateway_agent: RunningAgent, gateway_kit: GatewayKit) -> None:
+    data = gateway_kit.bundle(version=1, padding=300_000).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    status, body = _post(gateway_agent, "/v2/edgeconsole/uploads",
+                         json.dumps({"sha256": sha, "length": len(data)}).encode())
+    assert status == 200
+    bad = bytearray(data)
+    bad[-20_000] ^= 0xFF  # inside the last payload chunk
+    status, body = _put(gateway_agent, sha, 0, bytes(bad))
+    assert status == 422 and "chunk" in body["error"]
+    resend = body["offset"]
+    assert 0 < resend < len(data) - 20_000
+    status, body = _put(gateway_agent, sha, resend, data[resend:])
+    assert status == 200 and body["state"] == "staged"
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b"{", b'{"sha256": "zz", "length": 5}',
+                                  b'{"sha256": "' + b"a" * 64 + b'", "length": -1}',
+                                  b'{"sha256": "' + b"a" * 64 + b'", "length": true}',
+                                  b'{"sha256": "' + b"a" * 64 + b'", "length": 1e30}'])
+def test_hostile_upload_announcements_are_400(gateway_agent: RunningAgent, body: bytes) -> None:
+    status, reply = _post(gateway_agent, "/v2/edgeconsole/uploads", body)
+    assert status == 400 and reply["error"]
+    assert gateway_agent.agent.uploads.session is None
+
+
+def test_garbage_and_overlong_bodies_are_refused(gateway_agent: RunningAgent) -> None:
+    junk = b"\x00not a tar" * 100
+    sha = hashlib.sha256(junk).hexdigest()
+    assert _post(gateway_agent, "/v2/edgeconsole/uploads",
+                 json.dumps({"sha256": sha, "length": len(junk)}).encode())[0] == 200
+    status, body = _put(gateway_agent, sha, 5, junk)
+    assert status == 409 and body["offset"] == 0  # not where the upload stands
+    status, body = _put(gateway_agent, sha, 0, junk + b"x")
+    assert status == 400 and "length" in body["error"]
+    status, body = _put(gateway_agent, sha, 0, junk)
+    assert status == 422
+    assert gateway_agent.agent.uploads.session is None  # discarded, nothing staged
+    slots = gateway_agent.agent.slots.table
+    assert all(s.state in (SlotState.EMPTY, SlotState.BAD) for s in slots.slots)
