@@ -208,6 +208,12 @@ class PercentileTable(QTableWidget):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setAlternatingRowColors(True)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setSectionResizeMode(
+            len(TABLE_COLUMNS) - 1, QHeaderView.ResizeMode.ResizeToContents
+        )
+        # Five numeric columns share a narrow box: tight header padding keeps
+        # "run p99" whole.
+        self.setStyleSheet("QHeaderView::section { padding: 3px 1px; }")
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.verticalHeader().setDefaultSectionSize(24)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -377,7 +383,7 @@ class LatencyPanel(QWidget):
         """Side by side under the live view, stacked in a side dock."""
         self.splitter.setOrientation(orientation)
         if orientation == Qt.Orientation.Horizontal:
-            self.stats_box.setMinimumWidth(400)
+            self.stats_box.setMinimumWidth(420)
             self.stats_box.setMaximumWidth(500)
             self.splitter.setStretchFactor(0, 3)
             self.splitter.setStretchFactor(2, 2)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -98,6 +98,8 @@ class MainWindow(QMainWindow):
         self.stats_interval_ns = STATS_INTERVAL_NS
         self._last_error_shown = ""
         self.targets_refreshed = 0
+        self._layout_restored = False
+        self._default_layout_done = False
 
         self._build_central()
         self._build_docks()
@@ -165,8 +167,6 @@ class MainWindow(QMainWindow):
             "Event log", "logDock", self.event_log, Qt.DockWidgetArea.LeftDockWidgetArea
         )
         self.splitDockWidget(self.targets_dock, self.log_dock, Qt.Orientation.Vertical)
-        self.resizeDocks([self.targets_dock], [300], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.latency_dock], [360], Qt.Orientation.Vertical)
 
     def _on_latency_dock_moved(self, area: Qt.DockWidgetArea) -> None:
         side = area in (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -241,7 +241,7 @@ class MainWindow(QMainWindow):
 
         tb.addWidget(QLabel(" Source "))
         self.source_combo = QComboBox()
-        self.source_combo.setMinimumContentsLength(22)
+        self.source_combo.setMinimumContentsLength(16)
         self.source_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
@@ -250,6 +250,9 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.source_combo)
         self.source_menu = QMenu("Source", self)
         self.source_button = QToolButton()
+        # Short toolbar text (next to its labelled combo); menus keep the long one.
+        self.source_action.setIconText("Open…")
+        self.model_action.setIconText("Open…")
         self.source_button.setDefaultAction(self.source_action)
         self.source_button.setMenu(self.source_menu)
         self.source_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -258,7 +261,7 @@ class MainWindow(QMainWindow):
 
         tb.addWidget(QLabel(" Model "))
         self.model_combo = QComboBox()
-        self.model_combo.setMinimumContentsLength(16)
+        self.model_combo.setMinimumContentsLength(12)
         self.model_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
@@ -335,10 +338,25 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1600, 1000)
+            screen = self.screen().availableGeometry() if self.screen() else None
+            if screen is not None and screen.width() < 1600:
+                self.resize(int(screen.width() * 0.95), int(screen.height() * 0.92))
+            else:
+                self.resize(1600, 1000)
         state = self.settings.window_state()
-        if state is not None:
-            self.restoreState(state)
+        self._layout_restored = state is not None and self.restoreState(state)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._layout_restored and not self._default_layout_done:
+            self._default_layout_done = True
+            self.apply_default_layout()
+
+    def apply_default_layout(self) -> None:
+        """Dock sizes in proportion to the window: the live view keeps most of it."""
+        w, h = self.width(), self.height()
+        self.resizeDocks([self.targets_dock], [max(260, int(w * 0.18))], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.latency_dock], [max(250, int(h * 0.36))], Qt.Orientation.Vertical)
 
     def save_settings(self) -> None:
         self.settings.save_window(self.saveGeometry(), self.saveState())
