@@ -122,31 +122,20 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-# -- composition helpers (also used by bench_cmd and the UI) -----------------------
+# -- composition: the one door to a bundle's bytes is edgeconsole.session.bundle_access,
+# imported on use so that building the parser stays light.
 
 
 def describe_manifest(obj: dict[str, Any]) -> Any:
-    from edgeconsole.inference.spec import ModelSpec
+    from edgeconsole.session.bundle_access import describe_manifest as describe
 
-    return ModelSpec.parse(obj, None, where="manifest")
+    return describe(obj)
 
 
-def open_verified(
-    path: Path,
-    trust_dir: Path,
-    *,
-    threshold: int | None = None,
-    hardware_id: str | None = None,
-    installed_version: int | None = None,
-    mode: str = "memory",
-) -> Any:
-    """Verify a bundle against a trust store; the one door to a bundle's bytes."""
-    from edgeconsole.bundles.reader import VerifyPolicy, read_bundle
-    from edgeconsole.bundles.trust import TrustStore
+def open_verified(path: Path, trust_dir: Path, **kwargs: Any) -> Any:
+    from edgeconsole.session.bundle_access import open_verified as door
 
-    trust = TrustStore.load(trust_dir, threshold)
-    policy = VerifyPolicy(hardware_id=hardware_id, installed_version=installed_version)
-    return read_bundle(path, trust, describe=describe_manifest, policy=policy, mode=mode)  # type: ignore[arg-type]
+    return door(path, trust_dir, **kwargs)
 
 
 def _passphrase(path: Path | None) -> bytes | None:

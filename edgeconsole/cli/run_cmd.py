@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:
-    run = sub.add_parser("run", help="run a model on a source headless and print a summary",
-                         description="Run the live pipeline without a window and print a "
-                         "latency summary. Files and folders are read as fast as possible "
-                         "unless --realtime is given.")
-    run.add_argument("--source", required=True,
-                     help="video file, image folder, camera:N, rtsp/http URL, "
-                     "or synthetic:conveyor[?seed=N&fps=F]")
+    run = sub.add_parser(
+        "run",
+        help="run a model on a source headless and print a summary",
+        description="Run the live pipeline without a window and print a "
+        "latency summary. Files and folders are read as fast as possible "
+        "unless --realtime is given.",
+    )
+    run.add_argument(
+        "--source",
+        required=True,
+        help="video file, image folder, camera:N, rtsp/http URL, "
+        "or synthetic:conveyor[?seed=N&fps=F]",
+    )
     run.add_argument("--model", required=True, help="model.json, a folder holding one, or .ecb")
     run.add_argument("--frames", type=int, help="stop after N processed frames")
     run.add_argument("--seconds", type=float, help="stop after S seconds")
@@ -24,12 +31,18 @@ def register(sub: Any) -> None:
     run.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
     run.add_argument("--realtime", action="store_true", help="pace files at their frame rate")
     run.add_argument("--loop", action="store_true", help="restart files at their end")
+    run.add_argument("--trust", type=Path,
+                     help="trust store for .ecb bundles (default: the app's own)")
+    run.add_argument("--record", type=Path, help="also record the run to this .mcap file")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=_run)
 
-    demo = sub.add_parser("demo", help="the embedded demo (window; --headless for none)",
-                          description="Run the embedded demo: the synthetic conveyor with the "
-                          "label inspector. Without --headless it opens the window.")
+    demo = sub.add_parser(
+        "demo",
+        help="the embedded demo (window; --headless for none)",
+        description="Run the embedded demo: the synthetic conveyor with the "
+        "label inspector. Without --headless it opens the window.",
+    )
     demo.add_argument("--headless", action="store_true", help="no window; print a summary")
     demo.add_argument("--seconds", type=float, default=10.0)
     demo.add_argument("--json", action="store_true")
@@ -47,24 +60,35 @@ def _run(args: argparse.Namespace) -> int:
     _check_positive("frames", args.frames)
     _check_positive("seconds", args.seconds)
     _check_positive("threads", args.threads)
-    summary, _ = run_headless(args.source, args.model, frames=args.frames,
-                                   seconds=args.seconds, budget_ms=args.budget_ms,
-                                   threads=args.threads, realtime=args.realtime,
-                                   loop=args.loop)
+    summary, _ = run_headless(
+        args.source,
+        args.model,
+        frames=args.frames,
+        seconds=args.seconds,
+        budget_ms=args.budget_ms,
+        threads=args.threads,
+        realtime=args.realtime,
+        loop=args.loop,
+        trust_dir=args.trust,
+        record=args.record,
+    )
     _print(summary, args.json)
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
     if not args.headless:
-        raise ConfigError("the demo window is opened by the launcher",
-                          hint="run `edgeconsole demo` (without --headless)")
+        raise ConfigError(
+            "the demo window is opened by the launcher",
+            hint="run `edgeconsole demo` (without --headless)",
+        )
     from edgeconsole.session.headless import run_headless
     from edgeconsole.session.session import DEMO_SOURCE, default_demo_model
 
     _check_positive("seconds", args.seconds)
-    summary, _ = run_headless(DEMO_SOURCE, default_demo_model(), seconds=args.seconds,
-                              realtime=True, loop=True)
+    summary, _ = run_headless(
+        DEMO_SOURCE, default_demo_model(), seconds=args.seconds, realtime=True, loop=True
+    )
     _print(summary, args.json)
     return 0
 
@@ -74,14 +98,19 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(summary, indent=2))
         return
     print(f"model {summary['model']} on {summary['source']}")
-    print(f"frames {summary['frames']}  fps {summary['fps']}  dropped {summary['dropped']}  "
-          f"first inference {summary['first_inference_ms']} ms")
+    print(
+        f"frames {summary['frames']}  fps {summary['fps']}  dropped {summary['dropped']}  "
+        f"first inference {summary['first_inference_ms']} ms"
+    )
     print(f"{'stage':<12}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms)")
     for name, st in {**summary["stages"], "e2e": summary["e2e"]}.items():
-        cells = "".join(f"{'-' if st[k] is None else f'{st[k]:.2f}':>9}"
-                        for k in ("p50", "p90", "p99", "max"))
+        cells = "".join(
+            f"{'-' if st[k] is None else f'{st[k]:.2f}':>9}" for k in ("p50", "p90", "p99", "max")
+        )
         print(f"{name:<12}{cells}")
     if summary["budget_ms"] is not None:
         print(f"budget {summary['budget_ms']} ms, over budget: {summary['over_budget']} frames")
-    print(f"detections {summary['detections']}  parts passed {summary['parts']['passed']} "
-          f"failed {summary['parts']['failed']}")
+    print(
+        f"detections {summary['detections']}  parts passed {summary['parts']['passed']} "
+        f"failed {summary['parts']['failed']}"
+    )

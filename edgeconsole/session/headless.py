@@ -47,12 +47,13 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
                  seconds: float | None = None, budget_ms: float | None = None,
                  threads: int | None = None, realtime: bool = False, loop: bool = False,
                  open_timeout_s: float = 120.0, journal: bool = True,
-                 record: Path | None = None) -> tuple[dict[str, Any], list[Event]]:
+                 record: Path | None = None,
+                 trust_dir: Path | None = None) -> tuple[dict[str, Any], list[Event]]:
     """Run until ``frames`` processed, ``seconds`` elapsed or the source ends.
 
     Raises the first error the pipeline reported (as an EdgeConsoleError).
     """
-    session = Session(journal=Journal.open() if journal else None)
+    session = Session(journal=Journal.open() if journal else None, trust_dir=trust_dir)
     events: list[Event] = []
     try:
         session.start_local(source, model, budget_ms=budget_ms, threads=threads,

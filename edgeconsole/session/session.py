@@ -7,6 +7,7 @@ call commands (``start_local``, ``stop``, ...) that return at once, and call
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import traceback
@@ -52,10 +53,14 @@ class _Live:
 class Session:
     """One person's working session: the local pipeline today, devices and gateways later."""
 
-    def __init__(self, *, stats_window: int = 300, journal: Journal | None = None) -> None:
+    def __init__(self, *, stats_window: int = 300, journal: Journal | None = None,
+                 trust_dir: Path | None = None) -> None:
         """``journal``: where audit entries, results, latency and recordings go (None: nowhere;
         the app and the CLI pass ``Journal.open()``, which lives in the app data folder)."""
         self.journal = journal
+        #: Where bundle signers' public keys are (None: the app's own trust store).
+        self.trust_dir = trust_dir
+        self._bundle: Any = None
         self._recorder: McapRecorderSink | None = None
         self._last_health = 0.0
         self._lock = threading.Lock()
@@ -168,6 +173,14 @@ class Session:
                                  technician=site.technician if site else "",
                                  target="local://", model=self._status.model,
                                  source=self._status.source)
+        bundle = self._bundle
+        if bundle is not None:
+            # The manifest's hash names the bundle exactly: it lists every file's SHA-256.
+            meta.bundle_id = bundle.manifest.bundle_id
+            meta.bundle_version = str(bundle.manifest.version)
+            meta.bundle_hash = hashlib.sha256(bundle.manifest_bytes).hexdigest()
+            if manifest is None:
+                manifest = bundle.manifest_bytes
         recorder = McapRecorderSink(Path(path), meta, manifest=manifest)
         recorder.start()  # raises JournalError with the reason (exists, no space, ...)
         with self._lock:
@@ -299,7 +312,18 @@ class Session:
     def _load_model(self, model: str, threads: int | None) -> tuple[Any, Any]:
         from edgeconsole.inference.engine import InferenceEngine
         from edgeconsole.inference.loader import load_model
+        from edgeconsole.session.bundle_access import is_bundle, open_verified
 
+        if is_bundle(model):
+            # Verified in memory; the engine gets the checked bytes, never the path.
+            bundle = open_verified(Path(model), self.trust_dir, mode="memory")
+            self._bundle = bundle
+            self._audit("bundle", "info", f"bundle verified: {model}",
+                        bundle_id=bundle.manifest.bundle_id, version=bundle.manifest.version,
+                        signers=[s.key_id for s in bundle.signers if s.status == "verified"])
+            return bundle.description, InferenceEngine.load(bundle.description, threads=threads,
+                                                            model_bytes=bundle.files)
+        self._bundle = None
         spec = load_model(model)
         return spec, InferenceEngine.load(spec, threads=threads)
 

@@ -167,3 +167,46 @@ def test_cli_errors_exit_non_zero_with_one_line(args: tuple[str, ...], needle: s
 def test_cli_version_is_fast_and_plain() -> None:
     r = _cli("--version")
     assert r.returncode == 0 and r.stdout.startswith("edgeconsole ")
+
+
+SAMPLES = default_demo_model().parent
+DEMO_TRUST = SAMPLES / "trust"
+LABEL_BUNDLE = SAMPLES / "bundles" / "label-inspector-1.ecb"
+
+
+def test_signed_bundle_runs_and_is_stamped_on_the_recording(tmp_path: Path) -> None:
+    summary, events = run_headless(SMALL_CONVEYOR, LABEL_BUNDLE, frames=2, journal=False,
+                                   trust_dir=DEMO_TRUST, record=tmp_path / "b.mcap")
+    assert summary["frames"] == 2
+    with (tmp_path / "b.mcap").open("rb") as fh:
+        reader = make_reader(fh)
+        meta = {m.name: m.metadata for m in reader.iter_metadata()}
+        attachments = [a.name for a in reader.iter_attachments()]
+    assert meta["edgeconsole.recording"]["bundle_id"] == "label-inspector"
+    assert len(meta["edgeconsole.recording"]["bundle_hash"]) == 64
+    assert "manifest.json" in attachments
+
+
+def test_bundle_without_trust_store_is_refused_with_the_fix() -> None:
+    with pytest.raises(EdgeConsoleError, match="trust"):
+        run_headless(SMALL_CONVEYOR, LABEL_BUNDLE, frames=1, journal=False)
+
+
+def test_tampered_bundle_is_refused_before_running(tmp_path: Path) -> None:
+    data = bytearray(LABEL_BUNDLE.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit inside the detector's payload
+    bad = tmp_path / "label-inspector-1.ecb"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(EdgeConsoleError, match="signed hash"):
+        run_headless(SMALL_CONVEYOR, bad, frames=1, journal=False, trust_dir=DEMO_TRUST)
+
+
+def test_bundle_signed_by_unknown_key_is_refused(tmp_path: Path) -> None:
+    from edgeconsole.bundles.signing import generate_keypair
+
+    other = tmp_path / "other"
+    generate_keypair(other, "stranger", None)
+    for priv in other.glob("*.key"):
+        priv.unlink()  # a store with only the stranger's public key
+    with pytest.raises(EdgeConsoleError, match="(?i)sign|trust|key"):
+        run_headless(SMALL_CONVEYOR, LABEL_BUNDLE, frames=1, journal=False, trust_dir=other)
