@@ -175,7 +175,7 @@ LABEL_BUNDLE = SAMPLES / "bundles" / "label-inspector-1.ecb"
 
 
 def test_signed_bundle_runs_and_is_stamped_on_the_recording(tmp_path: Path) -> None:
-    summary, events = run_headless(SMALL_CONVEYOR, LABEL_BUNDLE, frames=2, journal=False,
+    summary, _ = run_headless(SMALL_CONVEYOR, LABEL_BUNDLE, frames=2, journal=False,
                                    trust_dir=DEMO_TRUST, record=tmp_path / "b.mcap")
     assert summary["frames"] == 2
     with (tmp_path / "b.mcap").open("rb") as fh:
@@ -208,5 +208,5 @@ def test_bundle_signed_by_unknown_key_is_refused(tmp_path: Path) -> None:
     generate_keypair(other, "stranger", None)
     for priv in other.glob("*.key"):
         priv.unlink()  # a store with only the stranger's public key
-    with pytest.raises(EdgeConsoleError, match="(?i)sign|trust|key"):
+    with pytest.raises(EdgeConsoleError, match=r"(?i)sign|trust|key"):
         run_headless(SMALL_CONVEYOR, LABEL_BUNDLE, frames=1, journal=False, trust_dir=other)
