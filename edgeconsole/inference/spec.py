@@ -253,6 +253,12 @@ class HeadSpec:
                 raise ConfigError(f"{where}.orientation must have a classify head")
         if kind == "classify" and not labels_raw:
             raise ConfigError(f"{where}.labels is required for a classify head")
+        if "parts" in params:
+            # Checked here too (not only when the head is built) so that a bundle's
+            # schema check refuses a bad parts stage before anything is installed.
+            from edgeconsole.inference.heads.parts import PartsConfig
+
+            PartsConfig.parse(params["parts"], f"{where}.parts")
         return cls(type=kind, labels=tuple(labels_raw), params=params, orientation=orientation)
 
     def to_json(self) -> dict[str, Any]:

@@ -221,3 +221,10 @@ def test_find_parts_on_a_dark_belt() -> None:
         ((20.0, 50.0, 121.0, 151.0), True),
         ((300.0, 60.0, 400.0, 141.0), False),
     ]
+
+
+def test_the_description_parser_checks_the_parts_stage() -> None:
+    with pytest.raises(ConfigError, match=r"colour in model description\.head\.parts"):
+        model_spec({"type": "text-detect", "parts": {"colour": "red"}})
+    spec = model_spec({"type": "text-detect", "parts": {"min_area": 10, "max_area": 20}})
+    assert spec.head.params["parts"] == {"min_area": 10, "max_area": 20}

@@ -199,7 +199,7 @@ class TextDetectHead:
                 OverlayBox(
                     box=d.box,
                     role="warn" if rotated else "text",
-                    label=f"180 {d.score:.2f}" if rotated else "",
+                    label="180" if rotated else "",
                     polygon=d.polygon,
                 )
             )
