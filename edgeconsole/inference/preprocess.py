@@ -231,6 +231,17 @@ def to_tensor(hwc: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return cast(arrange(normalise(hwc, spec), spec), spec.dtype)
 
 
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Any 8-bit gray, BGR or BGRA image as 3-channel BGR (no copy when it already is)."""
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return cv2.cvtColor(image.reshape(image.shape[0], image.shape[1]), cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    raise ModelShapeError(f"cannot use an image of shape {image.shape} as BGR")
+
+
 def preprocess_image(image: np.ndarray, spec: PreprocessSpec) -> tuple[np.ndarray, Geometry]:
     """A BGR (or gray) image to the input tensor and the Geometry to map results back."""
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):

@@ -175,3 +175,19 @@ def test_rebuild_from_a_wheel_file(tmp_path: Path) -> None:
             zf.writestr(member, b"not the model")
     with pytest.raises(SystemExit, match="does not match"):
         build.extract(wheel)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((1, 1, 3), np.uint8),
+        np.full((720, 1280), 40, np.uint8),  # gray
+        np.full((720, 1280, 4), 40, np.uint8),  # BGRA
+        np.full((20, 3000, 3), 200, np.uint8),  # a thin strip
+        np.full((2160, 3840, 3), 40, np.uint8),  # 4K: shrunk to 960 on the long side
+    ],
+)
+def test_odd_frames_are_handled(engine: InferenceEngine, image: np.ndarray) -> None:
+    r = engine.process(Frame(index=0, image=image, captured_ns=0, source="test"))
+    assert r.parts == [] or all(p.box[2] <= image.shape[1] for p in r.parts)
+    assert any(isinstance(o, OverlayBanner) for o in r.overlay)

@@ -34,6 +34,7 @@ from edgeconsole.inference.heads.parts import (
     judge,
     label_present,
 )
+from edgeconsole.inference.preprocess import as_bgr
 from edgeconsole.inference.spec import ModelSpec
 
 Quad = tuple[tuple[float, float], ...]
@@ -100,6 +101,7 @@ class TextDetectHead:
     def decode(self, ctx: HeadContext, result: InferenceResult) -> _Extras:
         if ctx.image is None or ctx.geometry is None:
             raise ModelShapeError("a text-detect head needs an image input")
+        image = as_bgr(ctx.image)  # crops and the parts stage work on BGR
         prob = self._probability_map(ctx)
         regions = regions_from_probability(
             prob,
@@ -124,7 +126,7 @@ class TextDetectHead:
             scores.append(r.score)
         strong = [i for i, s in enumerate(scores) if s >= self.box_threshold]
         orient = (
-            self.orientation.classify(ctx.image, [quads[i] for i in strong])
+            self.orientation.classify(image, [quads[i] for i in strong])
             if self.orientation is not None
             else []
         )
@@ -141,7 +143,7 @@ class TextDetectHead:
                 Detection(box=_bbox(quad), label=label, score=scores[i], kind="text", polygon=poly)
             )
         if self.parts is not None:
-            extras.partial = self._judge_parts(ctx.image, quads, scores, rotated, result)
+            extras.partial = self._judge_parts(image, quads, scores, rotated, result)
         return extras
 
     def _judge_parts(
