@@ -21,6 +21,11 @@ def wants_window(args: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--self-test"]:
+        # Checks this installation (bundle, pipeline, journal, window); Qt only if needed.
+        from edgeconsole.selftest import main as selftest_main
+
+        return selftest_main(args[1:])
     if wants_window(args):
         from edgeconsole.ui.app import main as ui_main
 
