@@ -218,7 +218,9 @@ class HeadSpec:
     detect:      labels, threshold, iou_threshold, format ("xyxy_score_class"), output
     text-detect: threshold (pixel prob), box_threshold (mean prob), min_size, unclip_ratio,
                  max_candidates, orientation (a nested ModelSpec object, optional),
-                 parts (object: min_area, max_area, belt_threshold, optional)
+                 parts (object, optional: min_area, max_area, belt_threshold, edge_margin,
+                 weak_score, min_text_height, max_text_fraction, label_contrast,
+                 min_label_fraction; see inference/heads/parts.py)
     anomaly:     threshold, output, score ("value" | "mse"), labels
     """
 

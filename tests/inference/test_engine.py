@@ -230,3 +230,24 @@ def test_two_inputs_are_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(obj))
     with pytest.raises(ModelShapeError, match="exactly one"):
         InferenceEngine.load(load_model_spec(path))
+
+
+def test_calls_from_two_threads_are_serialised(tmp_path: Path) -> None:
+    import threading
+
+    eng = InferenceEngine.load(load_model_spec(colour_classifier_json(tmp_path)))
+    colours = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
+    errors: list[str] = []
+
+    def worker(name: str) -> None:
+        for _ in range(50):
+            r = eng.process(frame(solid(colours[name])))
+            if r.classification is None or r.classification.label != name:
+                errors.append(name)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in colours]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors and not any(t.is_alive() for t in threads)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgeconsole.core.errors import ConfigError, ModelShapeError
 from edgeconsole.core.frames import InferenceResult, OverlayBanner, OverlayBox
@@ -228,3 +230,17 @@ def test_the_description_parser_checks_the_parts_stage() -> None:
         model_spec({"type": "text-detect", "parts": {"colour": "red"}})
     spec = model_spec({"type": "text-detect", "parts": {"min_area": 10, "max_area": 20}})
     assert spec.head.params["parts"] == {"min_area": 10, "max_area": 20}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 64),
+    w=st.integers(1, 64),
+    seed=st.integers(0, 2**31),
+    ratio=st.floats(0.0, 5.0),
+)
+def test_db_never_crashes_on_arbitrary_maps(h: int, w: int, seed: int, ratio: float) -> None:
+    rng = np.random.default_rng(seed)
+    prob = rng.random((h, w), dtype=np.float32) ** rng.integers(1, 4)
+    for r in regions_from_probability(prob, threshold=0.3, min_score=0.0, unclip_ratio=ratio):
+        assert r.quad.shape == (4, 2) and np.isfinite(r.quad).all() and 0.0 <= r.score <= 1.0
