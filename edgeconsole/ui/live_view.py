@@ -22,6 +22,8 @@ from edgeconsole.ui.theme import COLOURS, role_colour
 
 ShownCallback = Callable[[int, int], None]
 
+IDLE_PLACEHOLDER = "No source running. Pick a source and a model, then press F5."
+
 # Text on a filled label background: dark on the bright role colours.
 _LABEL_TEXT = QColor("#0b0d10")
 
@@ -46,7 +48,7 @@ class LiveView(QWidget):
         self._frame_index = -1
         self._overlay: list[OverlayItem] = []
         self._reported_index = -1
-        self._placeholder = "No source running. Pick a source and a model, then press F5."
+        self._placeholder = IDLE_PLACEHOLDER
         self._tag: str | None = None
         self.on_shown: ShownCallback | None = None
         self.frames_painted = 0
@@ -66,6 +68,12 @@ class LiveView(QWidget):
         if placeholder is not None:
             self._placeholder = placeholder
         self.update()
+
+    def set_placeholder(self, text: str) -> None:
+        """What the view says while it has no frame."""
+        if text != self._placeholder:
+            self._placeholder = text
+            self.update()
 
     def set_tag(self, text: str | None) -> None:
         """A corner tag over the image, e.g. "STOPPED" on a frozen last frame."""

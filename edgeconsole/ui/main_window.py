@@ -37,7 +37,7 @@ from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.inference.latency import LatencySnapshot
 from edgeconsole.session.update import Event, PipelineStatus, Update
 from edgeconsole.ui.latency_panel import LatencyPanel
-from edgeconsole.ui.live_view import LiveView
+from edgeconsole.ui.live_view import IDLE_PLACEHOLDER, LiveView
 from edgeconsole.ui.messages import BusyBar, EventLog, MessageBar
 from edgeconsole.ui.poll_loop import PollLoop
 from edgeconsole.ui.session_port import SessionPort
@@ -52,6 +52,12 @@ STATS_INTERVAL_NS = 250_000_000
 #: The stage chart follows new samples at most this often (10 Hz looks live).
 CHART_INTERVAL_NS = 100_000_000
 MAX_EVENTS_PER_TICK = 50
+#: What the live view says while it has no frame to show.
+PLACEHOLDERS = {
+    "opening": "Opening the source and loading the model…",
+    "error": "Not running: see the message above. Fix the source or model, then press F5.",
+    "reconnecting": "Source lost: reconnecting…",
+}
 
 
 def sample_models_dir() -> Path:
@@ -637,10 +643,12 @@ class MainWindow(QMainWindow):
         """Apply one poll() batch; drawing that does not fit the deadline waits a tick."""
         if deadline_ns is None:
             deadline_ns = now_ns() + 12_000_000
+        # Events before status: the error event explains the "error" state, and
+        # the status line is only a fallback when no event said it.
         self._pending_events.extend(update.events)
-        self._apply_status(update.status)
         for _ in range(min(len(self._pending_events), MAX_EVENTS_PER_TICK)):
             self._report(self._pending_events.popleft())
+        self._apply_status(update.status)
         if update.live is not None:
             self.live_view.show_frame(update.live)
         self.latency.add_samples(update.latency)
@@ -678,7 +686,12 @@ class MainWindow(QMainWindow):
             self.latency.set_budget(status.budget_ms)
         if status.state != previous:
             self._apply_state(status.state)
-            if status.state == "error" and status.error:
+            if (
+                status.state == "error"
+                and status.error
+                and not self.message_bar.is_showing(status.error)
+                and not any(e.text == status.error for e in self._pending_events)
+            ):
                 self._report(
                     Event(level="error", text=status.error, kind="pipeline", wall_time=wall_iso()),
                     log=False,
@@ -705,6 +718,7 @@ class MainWindow(QMainWindow):
             "stopping": "STOPPING…",
         }
         self.live_view.set_tag(tags.get(state))
+        self.live_view.set_placeholder(PLACEHOLDERS.get(state, IDLE_PLACEHOLDER))
 
     def _report(self, event: Event, log: bool = True) -> None:
         if log:

@@ -76,6 +76,9 @@ class MessageBar(QFrame):
             self.style().polish(self)
         self.show()
 
+    def is_showing(self, text: str) -> bool:
+        return self.isVisibleTo(self.parentWidget() or self) and self._last == text
+
     def show_event(self, event: Event) -> None:
         self.show_message(event.level, event.text)
 

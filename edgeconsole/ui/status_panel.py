@@ -51,6 +51,8 @@ class StatusPanel:
             bar.addPermanentWidget(w)
         self.fps.setToolTip("Frames shown per second")
         self.dropped.setToolTip("Frames the pipeline skipped because a newer one was waiting")
+        self.parts.setToolTip("Inspected parts that passed / failed in this run")
+        self.parts.setVisible(False)
         self._state = "idle"
         self._has_drops = False
 
@@ -80,8 +82,10 @@ class StatusPanel:
                 f"</span>  <span style='color:{COLOURS.fail}'>fail "
                 f"{status.parts_failed}</span>",
             )
+            self.parts.setVisible(True)
         else:
             self._set(self.parts, "")
+            self.parts.setVisible(False)
         self._set(self.model, f"model {model_label(status.model)}")
         self._set(self.source, f"source {source_label(status.source)}")
         self.model.setToolTip(status.model)

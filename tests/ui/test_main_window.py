@@ -56,6 +56,7 @@ def test_missing_video_file_shows_error_and_window_stays_usable(
     qtbot.waitUntil(window.message_bar.isVisible, timeout=WAIT_MS)
     assert window.message_bar.level == "error"
     assert "no-such-video.mp4" in window.message_bar.text.text()
+    assert "×" not in window.message_bar.text.text()  # one failure, shown once
     assert any("no-such-video.mp4" in t for t in window.event_log.texts())
     # Still usable: Start is enabled and the next run starts.
     assert window.start_action.isEnabled()
@@ -77,9 +78,10 @@ def test_model_that_is_not_a_model_shows_error(
     window.choose_source(SYNTHETIC_CONVEYOR)
     window.choose_model(str(bogus))
     window.start()
-    qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT_MS)
-    assert window.message_bar.level == "error"
-    assert window.status.state == "error" and window.start_action.isEnabled()
+    qtbot.waitUntil(lambda: window.status.state == "error", timeout=WAIT_MS)
+    assert window.message_bar.isVisible() and window.message_bar.level == "error"
+    assert window.start_action.isEnabled()
+    assert window.live_view.frame_index == -1  # nothing stale on screen
 
 
 def test_busy_bar_cancel_button(qtbot: QtBot, window: MainWindow) -> None:
