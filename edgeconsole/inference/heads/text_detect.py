@@ -200,7 +200,7 @@ class TextDetectHead:
             items.append(
                 OverlayBox(
                     box=d.box,
-                    role="warn" if rotated else "text",
+                    role="warn" if rotated else "info",
                     label="180" if rotated else "",
                     polygon=d.polygon,
                 )
