@@ -47,6 +47,7 @@ class AgentConfig:
     trial_timeout_s: float = 60.0
     reserve_bytes: int = 16 * 1024 * 1024
     upload_idle_s: float = 120.0
+    upload_body_idle_s: float = 60.0  # a request body that stops for this long is dropped
     heartbeat_s: float = 5.0
     max_jpeg_fps: float = 15.0
     mdns: bool = False
@@ -81,6 +82,7 @@ class Agent:
             idle_s=config.upload_idle_s,
         )
         self.cameras: list[CameraRunner] = []
+        self._put_tasks: dict[str, asyncio.Task[Any]] = {}
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-upload")
         self._work = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="agent-work")
         self._slot_work = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-slots")
@@ -309,17 +311,30 @@ class Agent:
             offset = -1
         if offset < 0:
             raise BadRequest("send the Upload-Offset header (where these bytes start)")
+        old = self._put_tasks.get(sha)
+        if old is not None and not old.done():
+            # A new request for the same upload means the sender gave up on the old
+            # one (a cut it noticed first, a half-open link): the newest one wins.
+            old.cancel()
+            await asyncio.wait({old}, timeout=10)
+        me = asyncio.current_task()
+        assert me is not None
+        self._put_tasks[sha] = me
         writer = await self._run(self._writer, lambda: self.uploads.open_write(sha, offset))
         buf = bytearray()
         failure: BaseException | None = None
+        idle = self.config.upload_body_idle_s
         try:
             try:
-                async for piece in request.content.iter_chunked(WRITE_PIECE):
+                while True:
+                    piece = await asyncio.wait_for(request.content.readany(), idle)
+                    if not piece:
+                        break
                     buf += piece
                     if len(buf) >= WRITE_PIECE:
                         data, buf = bytes(buf), bytearray()
                         await self._run(self._writer, lambda d=data: writer.write(d))  # type: ignore[misc]
-            except (ConnectionError, asyncio.CancelledError, OSError) as exc:
+            except (ConnectionError, asyncio.CancelledError, OSError, TimeoutError) as exc:
                 failure = exc  # the link dropped: keep what arrived, the client resumes
             except Exception as exc:
                 if isinstance(exc, EdgeConsoleError):
@@ -333,12 +348,13 @@ class Agent:
                 result = await self._run(self._writer, writer.finish_if_complete)
         finally:
             await self._run(self._writer, lambda: writer.__exit__(None, None, None))
+            if self._put_tasks.get(sha) is me:
+                del self._put_tasks[sha]
+        if isinstance(failure, asyncio.CancelledError):
+            raise failure
         if failure is not None:
-            raise (
-                failure
-                if isinstance(failure, asyncio.CancelledError)
-                else ConnectionError(str(failure))
-            )
+            # The sender is gone; this answer only reaches a client that is still there.
+            self.journal.add("upload", f"upload of {sha[:12]} interrupted at {writer.s.offset}")
         if result is not None:
             self.journal.add(
                 "upload",

@@ -16,6 +16,12 @@ from typing import Any
 
 def _child(fn: Callable[[str], dict[str, Any]], arg: str, conn: Connection) -> None:
     try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file
+    except (ImportError, ValueError, OSError):
+        pass
+    try:
         report = fn(arg)
         if not isinstance(report, dict):
             report = {"ok": False, "reason": f"health check returned {type(report).__name__}"}
@@ -46,7 +52,8 @@ def run_isolated(fn: Callable[[str], dict[str, Any]], arg: str, timeout_s: float
                 try:
                     report = parent.recv()
                 except (EOFError, OSError):
-                    break  # the child died before answering
+                    proc.join(5)  # the pipe closed: the child is dying; let it finish
+                    break
             elif not proc.is_alive() and not parent.poll(0):
                 break
         elapsed = time.monotonic() - started

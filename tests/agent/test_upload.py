@@ -26,21 +26,29 @@ def _close_clients() -> Any:
         _clients.pop().close()
 
 
-def client_for(agent: RunningAgent, token: str | None = None, port: int | None = None
-               ) -> GatewayClient:
-    c = GatewayClient(f"http://127.0.0.1:{port or agent.port}",
-                      agent.token if token is None else token, timeout_s=10)
+def client_for(
+    agent: RunningAgent, token: str | None = None, port: int | None = None
+) -> GatewayClient:
+    c = GatewayClient(
+        f"http://127.0.0.1:{port or agent.port}",
+        agent.token if token is None else token,
+        timeout_s=10,
+    )
     _clients.append(c)
     return c
 
 
 def files_under(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "journal.jsonl"}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "journal.jsonl"
+    }
 
 
-def test_upload_stages_into_the_inactive_slot(gateway_agent: RunningAgent,
-                                              gateway_kit: GatewayKit) -> None:
+def test_upload_stages_into_the_inactive_slot(
+    gateway_agent: RunningAgent, gateway_kit: GatewayKit
+) -> None:
     bundle = gateway_kit.bundle(version=1)
     c = client_for(gateway_agent)
     progress: list[Any] = []
@@ -57,8 +65,9 @@ def test_upload_stages_into_the_inactive_slot(gateway_agent: RunningAgent,
     assert again["state"] == "staged" and again["offset"] == bundle.stat().st_size
 
 
-def test_swap_trial_confirm_then_rollback(gateway_agent: RunningAgent,
-                                         gateway_kit: GatewayKit) -> None:
+def test_swap_trial_confirm_then_rollback(
+    gateway_agent: RunningAgent, gateway_kit: GatewayKit
+) -> None:
     c = client_for(gateway_agent)
     v1, v2 = gateway_kit.bundle(version=1), gateway_kit.bundle(version=2)
     c.upload(v1)
@@ -79,8 +88,9 @@ def test_swap_trial_confirm_then_rollback(gateway_agent: RunningAgent,
     assert any("passed its health check" in t for t in kinds)
 
 
-def test_wrong_or_missing_token_is_401_and_nothing_changes(gateway_agent: RunningAgent,
-                                                           gateway_kit: GatewayKit) -> None:
+def test_wrong_or_missing_token_is_401_and_nothing_changes(
+    gateway_agent: RunningAgent, gateway_kit: GatewayKit
+) -> None:
     bundle = gateway_kit.bundle(version=1)
     before = files_under(gateway_agent.data_dir)
     for token in ("", "wrong-token-0123456789", gateway_agent.token + "x"):
@@ -97,14 +107,16 @@ def test_wrong_or_missing_token_is_401_and_nothing_changes(gateway_agent: Runnin
     assert files_under(gateway_agent.data_dir) == before
 
 
-def test_second_concurrent_upload_is_refused(gateway_agent: RunningAgent,
-                                             gateway_kit: GatewayKit) -> None:
+def test_second_concurrent_upload_is_refused(
+    gateway_agent: RunningAgent, gateway_kit: GatewayKit
+) -> None:
     a, b = gateway_kit.bundle(version=1), gateway_kit.bundle(version=2)
     c = client_for(gateway_agent)
     sha_a = hashlib.sha256(a.read_bytes()).hexdigest()
     started = c.aio  # announce A without sending it: a session in progress
-    first = c._run(started.post_json("/v2/edgeconsole/uploads",
-                                     {"sha256": sha_a, "length": a.stat().st_size}))
+    first = c._run(
+        started.post_json("/v2/edgeconsole/uploads", {"sha256": sha_a, "length": a.stat().st_size})
+    )
     assert first["state"] == "uploading" and first["offset"] == 0
     with pytest.raises(UploadFailed, match="another upload"):
         c.upload(b)
@@ -113,7 +125,8 @@ def test_second_concurrent_upload_is_refused(gateway_agent: RunningAgent,
 
 
 def test_disk_full_is_a_clear_error_and_the_active_slot_is_untouched(
-        start_gateway_agent: StartAgent, gateway_kit: GatewayKit, tmp_path: Path) -> None:
+    start_gateway_agent: StartAgent, gateway_kit: GatewayKit, tmp_path: Path
+) -> None:
     agent = start_gateway_agent()
     c = client_for(agent)
     c.upload(gateway_kit.bundle(version=1))
@@ -146,8 +159,9 @@ def test_disk_full_is_a_clear_error_and_the_active_slot_is_untouched(
     assert slots["confirmed"] == 0 and slots["slots"][0]["state"] == "confirmed"
 
 
-def test_not_enough_free_space_is_refused_before_any_byte(start_gateway_agent: StartAgent,
-                                                          gateway_kit: GatewayKit) -> None:
+def test_not_enough_free_space_is_refused_before_any_byte(
+    start_gateway_agent: StartAgent, gateway_kit: GatewayKit
+) -> None:
     agent = start_gateway_agent(reserve_bytes=1 << 60)  # more than any disk has free
     c = client_for(agent)
     with pytest.raises(UploadFailed, match="not enough space"):
@@ -155,8 +169,9 @@ def test_not_enough_free_space_is_refused_before_any_byte(start_gateway_agent: S
     assert c.slots()["slots"][0]["state"] == "empty"
 
 
-def test_bad_signature_refused_before_payload(gateway_agent: RunningAgent,
-                                              gateway_kit: GatewayKit, tmp_path: Path) -> None:
+def test_bad_signature_refused_before_payload(
+    gateway_agent: RunningAgent, gateway_kit: GatewayKit, tmp_path: Path
+) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from tests.fixtures.gateway import GatewayKit as Kit
@@ -179,9 +194,14 @@ def _put(agent: RunningAgent, sha: str, offset: int, data: bytes) -> tuple[int, 
     import asyncio
 
     async def go() -> tuple[int, dict[str, Any]]:
-        async with aiohttp.ClientSession() as s, s.put(
-                f"{agent.url}/v2/edgeconsole/uploads/{sha}", data=data,
-                headers={**agent.headers(), "Upload-Offset": str(offset)}) as r:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.put(
+                f"{agent.url}/v2/edgeconsole/uploads/{sha}",
+                data=data,
+                headers={**agent.headers(), "Upload-Offset": str(offset)},
+            ) as r,
+        ):
             return r.status, json.loads(await r.read())
 
     return asyncio.run(go())
@@ -191,20 +211,29 @@ def _post(agent: RunningAgent, path: str, body: bytes) -> tuple[int, dict[str, A
     import asyncio
 
     async def go() -> tuple[int, dict[str, Any]]:
-        async with aiohttp.ClientSession() as s, s.post(
-                f"{agent.url}{path}", data=body,
-                headers={**agent.headers(), "Content-Type": "application/json"}) as r:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(
+                f"{agent.url}{path}",
+                data=body,
+                headers={**agent.headers(), "Content-Type": "application/json"},
+            ) as r,
+        ):
             return r.status, json.loads(await r.read())
 
     return asyncio.run(go())
 
 
 def test_corrupted_chunk_is_refused_with_the_offset_to_resend(
-        gateway_agent: RunningAgent, gateway_kit: GatewayKit) -> None:
+    gateway_agent: RunningAgent, gateway_kit: GatewayKit
+) -> None:
     data = gateway_kit.bundle(version=1, padding=300_000).read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    status, body = _post(gateway_agent, "/v2/edgeconsole/uploads",
-                         json.dumps({"sha256": sha, "length": len(data)}).encode())
+    status, body = _post(
+        gateway_agent,
+        "/v2/edgeconsole/uploads",
+        json.dumps({"sha256": sha, "length": len(data)}).encode(),
+    )
     assert status == 200
     bad = bytearray(data)
     bad[-20_000] ^= 0xFF  # inside the last payload chunk
@@ -216,10 +245,18 @@ def test_corrupted_chunk_is_refused_with_the_offset_to_resend(
     assert status == 200 and body["state"] == "staged"
 
 
-@pytest.mark.parametrize("body", [b"", b"[]", b"{", b'{"sha256": "zz", "length": 5}',
-                                  b'{"sha256": "' + b"a" * 64 + b'", "length": -1}',
-                                  b'{"sha256": "' + b"a" * 64 + b'", "length": true}',
-                                  b'{"sha256": "' + b"a" * 64 + b'", "length": 1e30}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"[]",
+        b"{",
+        b'{"sha256": "zz", "length": 5}',
+        b'{"sha256": "' + b"a" * 64 + b'", "length": -1}',
+        b'{"sha256": "' + b"a" * 64 + b'", "length": true}',
+        b'{"sha256": "' + b"a" * 64 + b'", "length": 1e30}',
+    ],
+)
 def test_hostile_upload_announcements_are_400(gateway_agent: RunningAgent, body: bytes) -> None:
     status, reply = _post(gateway_agent, "/v2/edgeconsole/uploads", body)
     assert status == 400 and reply["error"]
@@ -229,8 +266,14 @@ def test_hostile_upload_announcements_are_400(gateway_agent: RunningAgent, body:
 def test_garbage_and_overlong_bodies_are_refused(gateway_agent: RunningAgent) -> None:
     junk = b"\x00not a tar" * 100
     sha = hashlib.sha256(junk).hexdigest()
-    assert _post(gateway_agent, "/v2/edgeconsole/uploads",
-                 json.dumps({"sha256": sha, "length": len(junk)}).encode())[0] == 200
+    assert (
+        _post(
+            gateway_agent,
+            "/v2/edgeconsole/uploads",
+            json.dumps({"sha256": sha, "length": len(junk)}).encode(),
+        )[0]
+        == 200
+    )
     status, body = _put(gateway_agent, sha, 5, junk)
     assert status == 409 and body["offset"] == 0  # not where the upload stands
     status, body = _put(gateway_agent, sha, 0, junk + b"x")

@@ -33,6 +33,7 @@ class UploadProgress:
     bytes_per_s: float
     resumes: int
     phase: str = "upload"
+    transmitted: int = 0  # bytes put on the wire over all attempts
 
 
 ProgressCb = Callable[[UploadProgress], None]
@@ -132,6 +133,8 @@ class AsyncGatewayClient(AsyncOipClient):
         start = time.monotonic()
         resumes = 0
         sent_total = 0
+        self._transmitted = 0
+        starts: list[int] = []
         state: dict[str, Any] | None = None
         while True:
             try:
@@ -141,9 +144,12 @@ class AsyncGatewayClient(AsyncOipClient):
                     )
                 if state.get("state") != "uploading":
                     if progress:
-                        progress(UploadProgress(src.length, src.length, 0.0, resumes, "done"))
-                    return state
+                        progress(UploadProgress(src.length, src.length, 0.0, resumes, "done",
+                                                self._transmitted))
+                    return {**state, "resumes": resumes, "transmitted": self._transmitted,
+                            "starts": starts}
                 offset = int(state["offset"])
+                starts.append(offset)
                 state = await self._put(
                     sha, src, offset, stall_s, progress, start, resumes, lambda n: None
                 )
@@ -205,9 +211,11 @@ class AsyncGatewayClient(AsyncOipClient):
             nonlocal last, sent
             last = time.monotonic()
             sent += n
+            self._transmitted += n
             if progress:
                 elapsed = max(time.monotonic() - t0, 1e-6)
-                progress(UploadProgress(sent, src.length, (sent - offset) / elapsed, resumes))
+                progress(UploadProgress(sent, src.length, (sent - offset) / elapsed, resumes,
+                                        transmitted=self._transmitted))
 
         async def send() -> dict[str, Any]:
             _, _, body = await self.request(
@@ -228,8 +236,12 @@ class AsyncGatewayClient(AsyncOipClient):
                 done, _ = await asyncio.wait({task}, timeout=min(stall_s / 4, 1.0))
                 if done:
                     return task.result()
-                # Once every byte went out, the agent verifies the bundle: allow that.
-                if sent < src.length and time.monotonic() - last > stall_s:
+                # Once every byte went out, the agent verifies the bundle: allow for
+                # that (about 20 MB/s of hashing at worst), then call the link dead.
+                quiet = time.monotonic() - last
+                if sent < src.length and quiet > stall_s:
+                    raise _Stalled()
+                if sent >= src.length and quiet > 4 * stall_s + src.length / 20e6:
                     raise _Stalled()
         finally:
             if not task.done():
