@@ -1,0 +1,172 @@
+"""``edgeconsole validate``: run a labelled set through a target and sign a report.
+
+    edgeconsole validate TARGET --bundle B --dataset DIR --report OUT.html
+        [--trust DIR] [--budget-ms X] [--line-rate PARTS_PER_MIN] [--pdf] [--json]
+    edgeconsole validate verify REPORT.html [--pubkey PEM]
+
+Exit codes: 0 the run passed every criterion (verify: signature valid), 1 it
+failed a criterion or could not run, 3 the run was PARTIAL (target failed or
+cancelled part way; the report says so on top).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+EXIT_PARTIAL = 3
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="commission a target: labelled set -> accuracy, latency, signed report",
+        description="Run every sample of a labelled dataset through the target (and through "
+        "local:// as a shadow reference), judge accuracy, latency against the budget and the "
+        "line rate, and write a signed self-contained HTML report. "
+        "`edgeconsole validate verify REPORT` checks a report's signature.",
+    )
+    p.add_argument("target", help="local://, gateway://HOST:PORT[?model=NAME], or 'verify'")
+    p.add_argument("report_to_verify", nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("--bundle", help="signed bundle (.ecb) or, for local runs, a model folder")
+    p.add_argument("--dataset", help="folder with one subfolder per class, or a file,label CSV")
+    p.add_argument("--report", help="where to write the HTML report")
+    p.add_argument("--trust", help="trust store of bundle signing keys (needed for .ecb)")
+    p.add_argument("--budget-ms", type=float, help="latency budget (default: the bundle's)")
+    p.add_argument("--line-rate", type=float, help="parts per minute the line runs at")
+    p.add_argument("--min-accuracy", type=float, default=0.95, help="default 0.95")
+    p.add_argument("--min-recall", type=float, default=0.90, help="every class; default 0.90")
+    p.add_argument("--min-agreement", type=float, default=0.99, help="shadow; default 0.99")
+    p.add_argument("--no-shadow", action="store_true", help="skip the local:// shadow run")
+    p.add_argument("--shadow-bundle", help="reference model for the shadow (default: same)")
+    p.add_argument("--threads", type=int, help="onnxruntime threads on the laptop")
+    p.add_argument("--token-file", help="gateway bearer token file (the agent's DATA/token)")
+    p.add_argument("--pdf", action="store_true", help="also print the report to PDF (Chromium)")
+    p.add_argument(
+        "--no-keep", action="store_true", help="do not keep a copy for the evidence pack"
+    )
+    p.add_argument("--pubkey", action="append", help="verify: the signer must be this key")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from edgeconsole.core.errors import ConfigError
+
+    if args.target == "verify":
+        if not args.report_to_verify:
+            raise ConfigError("which report?", hint="edgeconsole validate verify REPORT.html")
+        return _verify(args)
+    if args.report_to_verify:
+        raise ConfigError(f"unexpected argument {args.report_to_verify!r}")
+    missing = [n for n in ("bundle", "dataset", "report") if not getattr(args, n)]
+    if missing:
+        raise ConfigError(
+            "missing " + ", ".join(f"--{m}" for m in missing),
+            hint="edgeconsole validate TARGET --bundle B --dataset DIR --report OUT.html",
+        )
+    return _validate(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from edgeconsole.session.commission import verify_report
+
+    outcome = verify_report(args.report_to_verify, args.pubkey)
+    if args.json:
+        print(json.dumps(outcome.to_json(), indent=2))
+    else:
+        word = "VALID" if outcome.valid else "INVALID"
+        print(f"{word}: {outcome.reason}")
+        if outcome.key_fingerprint:
+            who = (
+                f" ({outcome.known_key})"
+                if outcome.known_key
+                else (
+                    " (not this console's key: compare with the signing console's fingerprint)"
+                    if outcome.valid
+                    else ""
+                )
+            )
+            print(f"signed by {outcome.key_fingerprint}{who}")
+    return 0 if outcome.valid else 1
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from edgeconsole.session.commission import ValidationJob, ValidationRequest, write_report
+
+    req = ValidationRequest(
+        target=args.target,
+        model=args.bundle,
+        dataset=args.dataset,
+        trust_dir=args.trust,
+        budget_ms=args.budget_ms,
+        line_rate=args.line_rate,
+        min_accuracy=args.min_accuracy,
+        min_recall=args.min_recall,
+        min_agreement=args.min_agreement,
+        shadow=False if args.no_shadow else None,
+        shadow_model=args.shadow_bundle,
+        threads=args.threads,
+        token_file=args.token_file,
+    )
+    job = ValidationJob(req)
+    job.prepare()
+    if not args.json:
+        assert job.dataset is not None and job.model is not None
+        print(
+            f"validating {job.model.label} on {args.target}: {len(job.dataset.samples)} samples "
+            f"in {len(job.dataset.classes)} classes",
+            file=sys.stderr,
+        )
+    res = job.run()
+    written = write_report(res, args.report, pdf=args.pdf, keep_for_pack=not args.no_keep)
+    d = res.data
+    if args.json:
+        out = {k: v for k, v in d.items() if k != "records"}
+        out["report"] = str(written.html)
+        out["pdf"] = None if written.pdf is None else str(written.pdf)
+        out["pdf_error"] = written.pdf_error or None
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        _print(d, written)
+    if d["verdict"] == "PARTIAL":
+        return EXIT_PARTIAL
+    return 0 if d["verdict"] == "PASS" else 1
+
+
+def _print(d: dict[str, Any], written: Any) -> None:
+    print(f"verdict: {d['verdict']}")
+    if d["partial"]:
+        print(f"PARTIAL: {d['partial_reason']}")
+    acc = d["accuracy"]
+    print(
+        f"accuracy {'-' if acc is None else f'{acc:.1%}'} over {d['samples']['scored']} samples; "
+        f"unreadable {len(d['samples']['unreadable'])}"
+    )
+    e2e = d["latency"].get("e2e")
+    if e2e:
+        print(
+            f"latency ms  p50 {e2e['p50']:.2f}  p95 {e2e['p95']:.2f}  p99 {e2e['p99']:.2f}  "
+            f"max {e2e['max']:.2f}  (budget {d['thresholds']['budget_ms']})"
+        )
+    if d["line_rate"]:
+        print(d["line_rate"])
+    if d["shadow"] is not None:
+        sh = d["shadow"]
+        rate = sh["agreement"]
+        print(
+            f"shadow agreement {'-' if rate is None else f'{rate:.1%}'} "
+            f"({len(sh['disagreements'])} disagreements)"
+        )
+    for c in d["criteria"]:
+        print(
+            f"  {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['value']} "
+            f"(required {c['limit']}, margin {c['margin']})"
+        )
+    print(f"report: {written.html}")
+    if written.pdf is not None:
+        print(f"pdf: {written.pdf}")
+    elif written.pdf_error:
+        print(f"pdf not written: {written.pdf_error}")

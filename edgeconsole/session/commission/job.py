@@ -1,0 +1,474 @@
+"""The validation run: every sample through the target (and the local shadow), then figures.
+
+``ValidationJob.prepare()`` does everything that can refuse the run before the
+first inference: the dataset is read, the bundle verified, the dataset's classes
+checked against what the model can output, the target and the shadow opened.
+``run()`` then goes sample by sample. An unreadable image is counted and listed,
+never fatal. If the target fails mid-run (gateway gone, link dropped, model
+error), the run stops there and the result is marked PARTIAL with the reason:
+the figures cover only what was measured, and the report says so on top.
+
+Thread use: ``start()`` runs ``run()`` on a worker thread; ``snapshot()`` may be
+called from any thread (the window polls it); ``cancel()`` stops after the
+current sample.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgeconsole import __version__
+from edgeconsole.core.errors import ConfigError, EdgeConsoleError
+from edgeconsole.core.frames import InferenceResult
+from edgeconsole.inference.latency import make_sample
+from edgeconsole.session.commission import metrics as mx
+from edgeconsole.session.commission.classes import ClassMapper, mapper_for
+from edgeconsole.session.commission.dataset import Dataset, Sample, load_dataset
+from edgeconsole.session.commission.model_ref import ModelRef, open_model_ref
+from edgeconsole.session.commission.runners import SampleRunner, open_runner, target_kind
+
+MAX_IMAGE_BYTES = 32 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+@dataclass
+class ValidationRequest:
+    target: str
+    model: str | Path
+    dataset: str | Path
+    trust_dir: str | Path | None = None
+    budget_ms: float | None = None  # None: the bundle's latency_budget_ms
+    line_rate: float | None = None  # parts per minute
+    min_accuracy: float = 0.95
+    min_recall: float = 0.90
+    min_agreement: float = 0.99
+    shadow: bool | None = None  # None: shadow unless the target is itself local://
+    shadow_model: str | Path | None = None  # reference model for the shadow (default: same)
+    threads: int | None = None
+    token_file: str | Path | None = None
+    worst: int = 6
+
+    def check(self) -> None:
+        for name, v in (("budget-ms", self.budget_ms), ("line-rate", self.line_rate)):
+            if v is not None and not (v > 0 and np.isfinite(v)):
+                raise ConfigError(f"--{name} must be a positive number, got {v}")
+        for name, v in (
+            ("min-accuracy", self.min_accuracy),
+            ("min-recall", self.min_recall),
+            ("min-agreement", self.min_agreement),
+        ):
+            if not 0.0 <= v <= 1.0:
+                raise ConfigError(f"--{name} must be between 0 and 1, got {v}")
+
+
+@dataclass
+class ValidationResult:
+    """Everything the report shows; ``to_json()`` is what gets signed."""
+
+    request: ValidationRequest
+    dataset: Dataset
+    model: ModelRef
+    target_identity: dict[str, Any]
+    shadow_identity: dict[str, Any] | None
+    classes: list[str]
+    records: list[mx.SampleRecord]
+    results: dict[int, InferenceResult]
+    started: datetime
+    finished: datetime
+    wall_s: float
+    partial: bool
+    partial_reason: str
+    budget_ms: float | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.data.get("verdict") == "PASS")
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """BGR image or a ConfigError saying why not (counted as unreadable by the run)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            raise ConfigError(f"image file is {size} bytes (limit {MAX_IMAGE_BYTES})")
+        raw = np.fromfile(str(path), dtype=np.uint8)
+    except FileNotFoundError:
+        raise ConfigError("file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}") from exc
+    if raw.size == 0:
+        raise ConfigError("empty file")
+    img = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ConfigError("not a decodable image (truncated or not an image)")
+    if img.shape[0] * img.shape[1] > MAX_IMAGE_PIXELS:
+        raise ConfigError(f"image is {img.shape[1]}x{img.shape[0]} pixels (too large)")
+    return img
+
+
+class ValidationJob:
+    def __init__(self, request: ValidationRequest) -> None:
+        request.check()
+        self.req = request
+        self.dataset: Dataset | None = None
+        self.model: ModelRef | None = None
+        self.mapper: ClassMapper | None = None
+        self.runner: SampleRunner | None = None
+        self.shadow: SampleRunner | None = None
+        self.records: list[mx.SampleRecord] = []
+        self.results: dict[int, InferenceResult] = {}
+        self.result: ValidationResult | None = None
+        self.error: str = ""
+        self.state = "idle"  # idle, preparing, running, done, failed
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._prepared = False
+        self._identity: dict[str, Any] = {}
+        self._shadow_identity: dict[str, Any] | None = None
+
+    # ---------------------------------------------------------------- set-up
+    def prepare(self) -> None:
+        """Everything that can refuse the run, before the first sample."""
+        if self._prepared:
+            return
+        self.state = "preparing"
+        req = self.req
+        kind = target_kind(req.target)
+        self.dataset = load_dataset(req.dataset)
+        self.model = open_model_ref(req.model, req.trust_dir)
+        self.mapper = mapper_for(self.model.spec, self.dataset.verdict_map)
+        self.mapper.check_labels(self.dataset.classes, str(self.dataset.root))
+        self.runner = open_runner(
+            req.target, self.model, threads=req.threads, token_file=req.token_file
+        )
+        try:
+            want_shadow = req.shadow if req.shadow is not None else kind != "local"
+            if req.shadow_model is not None:
+                want_shadow = True
+            if want_shadow:
+                ref = (
+                    open_model_ref(req.shadow_model, req.trust_dir)
+                    if req.shadow_model is not None
+                    else self.model
+                )
+                self.shadow = open_runner("local://", ref, threads=req.threads)
+            # Asked now: after a mid-run failure the target may no longer answer.
+            self._identity = self.runner.identity()
+            self._shadow_identity = self.shadow.identity() if self.shadow is not None else None
+        except BaseException:
+            self.runner.close()
+            if self.shadow is not None:
+                self.shadow.close()
+            raise
+        self._prepared = True
+
+    @property
+    def budget_ms(self) -> float | None:
+        if self.req.budget_ms is not None:
+            return self.req.budget_ms
+        return self.model.spec.latency_budget_ms if self.model is not None else None
+
+    # ---------------------------------------------------------------- running
+    def start(self) -> None:
+        """Prepare and run on a worker thread (errors end up in ``state``/``error``)."""
+
+        def work() -> None:
+            try:
+                self.run()
+            except EdgeConsoleError as exc:
+                self.error = str(exc)
+                self.state = "failed"
+            except Exception as exc:  # a bug: show it rather than hang the window
+                self.error = f"unexpected error: {exc!r}"
+                self.state = "failed"
+
+        self._thread = threading.Thread(target=work, name="validation", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> ValidationResult:
+        self.prepare()
+        assert self.dataset is not None and self.model is not None
+        assert self.mapper is not None and self.runner is not None
+        self.state = "running"
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        partial_reason = ""
+        first_done = False
+        try:
+            for i, sample in enumerate(self.dataset.samples):
+                if self._cancel.is_set():
+                    partial_reason = "cancelled by the person"
+                    break
+                rec = mx.SampleRecord(i, sample.rel, sample.label)
+                try:
+                    image = decode_image(sample.path)
+                except ConfigError as exc:
+                    rec.error = exc.what
+                    self._add(rec)
+                    continue
+                try:
+                    result, stamps = self.runner.run(image, i)
+                except EdgeConsoleError as exc:
+                    partial_reason = f"target failed at sample {i + 1} ({sample.rel}): {exc}"
+                    break
+                except OSError as exc:
+                    partial_reason = f"target failed at sample {i + 1} ({sample.rel}): {exc}"
+                    break
+                self._fill(rec, result, stamps, first=not first_done)
+                first_done = True
+                if self.shadow is not None:
+                    self._run_shadow(rec, image, i, sample)
+                self._add(rec, result)
+        finally:
+            self.runner.close()
+            if self.shadow is not None:
+                self.shadow.close()
+        wall = time.perf_counter() - t0
+        done = len(self.records)
+        partial = bool(partial_reason) or done < len(self.dataset.samples)
+        if partial and not partial_reason:
+            partial_reason = f"only {done} of {len(self.dataset.samples)} samples ran"
+        res = ValidationResult(
+            request=self.req,
+            dataset=self.dataset,
+            model=self.model,
+            target_identity=self._identity,
+            shadow_identity=self._shadow_identity,
+            classes=list(self.mapper.classes),
+            records=list(self.records),
+            results=dict(self.results),
+            started=started,
+            finished=datetime.now(UTC),
+            wall_s=wall,
+            partial=partial,
+            partial_reason=partial_reason,
+            budget_ms=self.budget_ms,
+        )
+        res.data = summarize(res)
+        self.result = res
+        self.state = "done"
+        return res
+
+    def _fill(
+        self,
+        rec: mx.SampleRecord,
+        result: InferenceResult,
+        stamps: dict[str, int],
+        *,
+        first: bool,
+    ) -> None:
+        assert self.mapper is not None
+        rec.predicted, rec.score = self.mapper.predict(result)
+        st = dict(stamps)
+        st["captured"] = st.get("preprocess_start", 0)
+        sample = make_sample(rec.index, st, first=first)
+        rec.e2e_ms = sample.e2e_ms
+        rec.stages_ms = {k: v for k, v in sample.stages.items() if k != "capture"}
+        rec.first = first
+
+    def _run_shadow(self, rec: mx.SampleRecord, image: np.ndarray, i: int, sample: Sample) -> None:
+        assert self.shadow is not None and self.mapper is not None
+        try:
+            sresult, _ = self.shadow.run(image, i)
+        except EdgeConsoleError as exc:
+            rec.shadow = f"(error: {exc.what})"
+            return
+        rec.shadow, rec.shadow_score = self.mapper.predict(sresult)
+
+    def _add(self, rec: mx.SampleRecord, result: InferenceResult | None = None) -> None:
+        with self._lock:
+            self.records.append(rec)
+            if result is not None:
+                self.results[rec.index] = result
+
+    # ---------------------------------------------------------------- live view
+    def snapshot(self) -> dict[str, Any]:
+        """Progress, running confusion matrix and latency histogram (any thread)."""
+        with self._lock:
+            records = list(self.records)
+        total = len(self.dataset.samples) if self.dataset is not None else 0
+        classes = list(self.mapper.classes) if self.mapper is not None else []
+        rows, cols, m = mx.confusion(records, classes)
+        edges, counts = mx.histogram(records, self.budget_ms)
+        scored = [r for r in records if r.predicted is not None]
+        return {
+            "state": self.state,
+            "error": self.error,
+            "done": len(records),
+            "total": total,
+            "unreadable": sum(1 for r in records if r.predicted is None),
+            "correct": sum(1 for r in scored if r.correct),
+            "scored": len(scored),
+            "confusion": {"rows": rows, "cols": cols, "matrix": m},
+            "histogram": {"edges": edges, "counts": counts},
+            "budget_ms": self.budget_ms,
+            "line_rate": self.req.line_rate,
+        }
+
+
+def summarize(res: ValidationResult) -> dict[str, Any]:
+    """All figures, criteria and verdict of a run (the JSON the report signs)."""
+    req = res.request
+    records = res.records
+    scored = [r for r in records if r.predicted is not None]
+    unreadable = [r for r in records if r.predicted is None]
+    rows, cols, m = mx.confusion(scored, res.classes)
+    pc = mx.per_class(rows, cols, m)
+    accuracy = sum(1 for r in scored if r.correct) / len(scored) if scored else None
+    lat = mx.latency(scored)
+    budget = res.budget_ms
+    criteria: list[mx.Criterion] = []
+    if accuracy is None:
+        criteria.append(
+            mx.Criterion("accuracy", False, "no scored samples", f">= {req.min_accuracy:.1%}", "-")
+        )
+    else:
+        criteria.append(
+            mx.Criterion(
+                "accuracy",
+                accuracy >= req.min_accuracy,
+                f"{accuracy:.1%} ({sum(1 for r in scored if r.correct)}/{len(scored)})",
+                f">= {req.min_accuracy:.1%}",
+                f"{(accuracy - req.min_accuracy) * 100:+.1f} pts",
+            )
+        )
+    present = {c: v for c, v in pc.items() if v["support"]}
+    recalls = {c: float(v["recall"] or 0.0) for c, v in present.items()}
+    if recalls:
+        worst_c = min(recalls, key=lambda c: recalls[c])
+        criteria.append(
+            mx.Criterion(
+                "recall, every class",
+                recalls[worst_c] >= req.min_recall,
+                f"lowest {recalls[worst_c]:.1%} ({worst_c})",
+                f">= {req.min_recall:.1%}",
+                f"{(recalls[worst_c] - req.min_recall) * 100:+.1f} pts",
+            )
+        )
+    e2e = lat.get("e2e")
+    if budget is not None:
+        if e2e is None:
+            criteria.append(
+                mx.Criterion("latency p99", False, "no timed samples", f"<= {budget:g} ms", "-")
+            )
+        else:
+            criteria.append(
+                mx.Criterion(
+                    "latency p99 vs budget",
+                    e2e["p99"] <= budget,
+                    f"{e2e['p99']:.1f} ms",
+                    f"<= {budget:g} ms",
+                    f"{budget - e2e['p99']:+.1f} ms",
+                    note=f"max {e2e['max']:.1f} ms"
+                    + ("" if e2e["max"] <= budget else " (over budget)"),
+                )
+            )
+    line_text = ""
+    if req.line_rate is not None:
+        crit, line_text = mx.line_rate_check(lat, req.line_rate, budget)
+        criteria.append(crit)
+    shadow: dict[str, Any] | None = None
+    if res.shadow_identity is not None:
+        compared = [r for r in scored if r.shadow is not None]
+        agree = [r for r in compared if r.shadow == r.predicted]
+        rate = len(agree) / len(compared) if compared else None
+        shadow = {
+            "compared": len(compared),
+            "agreed": len(agree),
+            "agreement": rate,
+            "disagreements": [
+                {
+                    "index": r.index,
+                    "file": r.rel,
+                    "truth": r.truth,
+                    "target": r.predicted,
+                    "target_score": round(r.score, 4),
+                    "shadow": r.shadow,
+                    "shadow_score": None if r.shadow_score is None else round(r.shadow_score, 4),
+                }
+                for r in compared
+                if r.shadow != r.predicted
+            ],
+        }
+        criteria.append(
+            mx.Criterion(
+                "shadow agreement (target vs local://)",
+                rate is not None and rate >= req.min_agreement,
+                "-" if rate is None else f"{rate:.1%} ({len(agree)}/{len(compared)})",
+                f">= {req.min_agreement:.1%}",
+                "-" if rate is None else f"{(rate - req.min_agreement) * 100:+.1f} pts",
+            )
+        )
+    criteria.append(
+        mx.Criterion(
+            "run complete",
+            not res.partial,
+            f"{len(records)}/{len(res.dataset.samples)} samples",
+            "all samples",
+            "-" if not res.partial else f"{len(res.dataset.samples) - len(records)} not run",
+            note=res.partial_reason,
+        )
+    )
+    if res.partial:
+        verdict = "PARTIAL"
+    else:
+        verdict = "PASS" if all(c.passed for c in criteria) else "FAIL"
+    edges, counts = mx.histogram(scored, budget)
+    dom = mx.dominant_stage(lat)
+    return {
+        "format": "edgeconsole-commissioning-report",
+        "format_version": 1,
+        "console_version": __version__,
+        "verdict": verdict,
+        "partial": res.partial,
+        "partial_reason": res.partial_reason,
+        "started": res.started.isoformat(timespec="seconds"),
+        "finished": res.finished.isoformat(timespec="seconds"),
+        "wall_s": round(res.wall_s, 3),
+        "target": res.target_identity,
+        "shadow_target": res.shadow_identity,
+        "bundle": res.model.identity,
+        "dataset": {**res.dataset.to_json(), "sha256": res.dataset.fingerprint()},
+        "thresholds": {
+            "budget_ms": budget,
+            "line_rate_per_min": req.line_rate,
+            "min_accuracy": req.min_accuracy,
+            "min_recall": req.min_recall,
+            "min_agreement": req.min_agreement,
+        },
+        "samples": {
+            "total": len(res.dataset.samples),
+            "run": len(records),
+            "scored": len(scored),
+            "unreadable": [{"file": r.rel, "truth": r.truth, "error": r.error} for r in unreadable],
+        },
+        "accuracy": accuracy,
+        "per_class": pc,
+        "confusion": {"rows": rows, "cols": cols, "matrix": m},
+        "latency": lat,
+        "dominant_stage": None if dom is None else {"stage": dom[0], "share": dom[1]},
+        "histogram": {"edges": edges, "counts": counts},
+        "line_rate": line_text,
+        "shadow": shadow,
+        "criteria": [c.to_json() for c in criteria],
+        "records": [r.to_json() for r in records],
+    }

@@ -1,0 +1,204 @@
+"""Figures of a validation run: accuracy, confusion, latency against budget and line rate.
+
+Pure functions over the per-sample records, so the live view (a partial list) and
+the final report compute the same numbers the same way. Percentiles use numpy's
+``method="higher"`` like the rest of EdgeConsole: a reported tail was really seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeconsole.core.frames import STAGES
+
+#: Stages the target's decision is made of (the dataset file read is not one).
+DECISION_STAGES: tuple[str, ...] = tuple(s for s in STAGES if s != "capture")
+
+
+@dataclass
+class SampleRecord:
+    index: int
+    rel: str
+    truth: str
+    predicted: str | None = None  # None: the image could not be read
+    score: float = 0.0
+    e2e_ms: float | None = None
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    first: bool = False  # first inference: held out of the latency figures
+    error: str = ""
+    shadow: str | None = None
+    shadow_score: float | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.predicted is not None and self.predicted == self.truth
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "index": self.index,
+            "file": self.rel,
+            "truth": self.truth,
+            "predicted": self.predicted,
+            "score": round(self.score, 4),
+            "e2e_ms": None if self.e2e_ms is None else round(self.e2e_ms, 3),
+            "stages_ms": {k: round(v, 3) for k, v in self.stages_ms.items()},
+        }
+        if self.first:
+            out["first_inference"] = True
+        if self.error:
+            out["error"] = self.error
+        if self.shadow is not None:
+            out["shadow"] = self.shadow
+        return out
+
+
+def pct(values: np.ndarray, p: float) -> float:
+    return float(np.percentile(values, p, method="higher"))
+
+
+def confusion(
+    records: list[SampleRecord], classes: list[str]
+) -> tuple[list[str], list[str], list[list[int]]]:
+    """(row labels = truth, column labels = predicted, counts). Predictions outside
+    the classes (``(no part)``) get their own columns after the classes."""
+    rows = list(classes)
+    extra = sorted(
+        {r.predicted for r in records if r.predicted is not None and r.predicted not in classes}
+    )
+    cols = rows + extra
+    ri = {c: i for i, c in enumerate(rows)}
+    ci = {c: i for i, c in enumerate(cols)}
+    m = [[0] * len(cols) for _ in rows]
+    for r in records:
+        if r.predicted is None or r.truth not in ri:
+            continue
+        m[ri[r.truth]][ci[r.predicted]] += 1
+    return rows, cols, m
+
+
+def per_class(
+    rows: list[str], cols: list[str], m: list[list[int]]
+) -> dict[str, dict[str, float | int | None]]:
+    out: dict[str, dict[str, float | int | None]] = {}
+    for i, c in enumerate(rows):
+        tp = m[i][i]
+        support = sum(m[i])
+        predicted = sum(m[k][i] for k in range(len(rows)))
+        out[c] = {
+            "support": support,
+            "precision": None if predicted == 0 else tp / predicted,
+            "recall": None if support == 0 else tp / support,
+        }
+    return out
+
+
+def latency(records: list[SampleRecord]) -> dict[str, Any]:
+    """Percentiles of end-to-end decision time and of each stage (first inference apart)."""
+    timed = [r for r in records if r.e2e_ms is not None and not r.first]
+    first = next((r.e2e_ms for r in records if r.first and r.e2e_ms is not None), None)
+    out: dict[str, Any] = {"count": len(timed), "first_inference_ms": first}
+    if not timed:
+        out.update({"e2e": None, "stages": {}})
+        return out
+    e2e = np.array([r.e2e_ms for r in timed], dtype=np.float64)
+
+    def series(v: np.ndarray) -> dict[str, float]:
+        return {
+            "p50": pct(v, 50),
+            "p95": pct(v, 95),
+            "p99": pct(v, 99),
+            "max": float(v.max()),
+            "mean": float(v.mean()),
+        }
+
+    out["e2e"] = series(e2e)
+    stages: dict[str, dict[str, float]] = {}
+    for s in DECISION_STAGES:
+        vals = [r.stages_ms[s] for r in timed if s in r.stages_ms]
+        if vals:
+            stages[s] = series(np.array(vals, dtype=np.float64))
+    out["stages"] = stages
+    # Sequential throughput: what one-at-a-time decisions sustain on this target.
+    out["throughput_per_s"] = 1000.0 / float(e2e.mean()) if e2e.mean() > 0 else None
+    return out
+
+
+def histogram(
+    records: list[SampleRecord], budget_ms: float | None, bins: int = 30
+) -> tuple[list[float], list[int]]:
+    vals = np.array(
+        [r.e2e_ms for r in records if r.e2e_ms is not None and not r.first], dtype=np.float64
+    )
+    if vals.size == 0:
+        return [], []
+    hi = max(float(vals.max()), budget_ms or 0.0) * 1.08 or 1.0
+    counts, edges = np.histogram(vals, bins=bins, range=(0.0, hi))
+    return [float(e) for e in edges], [int(c) for c in counts]
+
+
+def dominant_stage(lat: dict[str, Any]) -> tuple[str, float] | None:
+    """The stage with the largest share of the mean decision time."""
+    stages = lat.get("stages") or {}
+    e2e = lat.get("e2e")
+    if not stages or not e2e or e2e["mean"] <= 0:
+        return None
+    name = max(stages, key=lambda s: stages[s]["mean"])
+    return name, stages[name]["mean"] / e2e["mean"]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    passed: bool
+    value: str
+    limit: str
+    margin: str
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def line_rate_check(
+    lat: dict[str, Any], parts_per_min: float, budget_ms: float | None
+) -> tuple[Criterion, str]:
+    """Does the target keep up with the line? One criterion and one plain sentence."""
+    interval = 60000.0 / parts_per_min
+    limit = min(interval, budget_ms) if budget_ms is not None else interval
+    e2e = lat.get("e2e")
+    dom = dominant_stage(lat)
+    dom_text = f"; {dom[0]} dominates ({dom[1] * 100:.0f}%)" if dom else ""
+    head = f"{parts_per_min:g} parts/min leaves {interval:.0f} ms per part"
+    if budget_ms is not None and budget_ms < interval:
+        head += f" (decision budget {budget_ms:g} ms)"
+    if e2e is None:
+        return (
+            Criterion("line rate", False, "no timed samples", f"{limit:.1f} ms", "-"),
+            f"{head}; no sample was timed, so whether the target keeps up is unknown.",
+        )
+    p99 = e2e["p99"]
+    margin = limit - p99
+    keeps = margin >= 0
+    worst = e2e["max"]
+    tail = ""
+    if keeps and worst > limit:
+        tail = f" (the slowest part took {worst:.0f} ms: isolated misses)"
+    verdict = (
+        f"keeps up with {margin:.0f} ms margin" if keeps else f"FALLS BEHIND by {-margin:.0f} ms"
+    )
+    capacity = 60000.0 / e2e["mean"] if e2e["mean"] > 0 else float("inf")
+    sentence = (
+        f"{head}; p99 is {p99:.0f} ms: {verdict}{tail}{dom_text}. "
+        f"Sequential capacity about {capacity:.0f} parts/min."
+    )
+    crit = Criterion(
+        f"line rate {parts_per_min:g}/min",
+        keeps,
+        f"p99 {p99:.1f} ms",
+        f"<= {limit:.1f} ms",
+        f"{margin:+.1f} ms",
+    )
+    return crit, sentence
