@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bench_cmd",
     "sim_cmd",
     "devices_cmd",
+    "validate_cmd",
 )
 
 
