@@ -7,6 +7,7 @@
       otlp/metrics.jsonl       OTLP/JSON ExportMetricsServiceRequest per line
       fleet.json               inventory and consistency flags
       recordings/*.mcap
+      reports/*                signed commissioning reports (html, json, pdf)
       console_ed25519.pub.pem  the console's public key
       SHA256SUMS               sha256sum -c compatible, covers every file above
       SHA256SUMS.sig           Ed25519 signature over the exact bytes of SHA256SUMS
@@ -49,6 +50,7 @@ SUMS = "SHA256SUMS"
 SIG = "SHA256SUMS.sig"
 COMPLETE = "COMPLETE"
 PUBKEY = "console_ed25519.pub.pem"
+REPORT_SUFFIXES = frozenset({".html", ".json", ".pdf"})
 
 Progress = Callable[[str, float], None]
 
@@ -370,6 +372,7 @@ class EvidencePackJob:
         self._lines("otlp/metrics.jsonl", "otlp-metrics", metric_lines())
         if r.include_recordings:
             self._copy_recordings(recordings)
+        self._copy_reports()
         self._check("signing", 0.95)
         self._write(PUBKEY, "key", [public_pem(self.key.public)])
         manifest = self._manifest()
@@ -424,6 +427,22 @@ class EvidencePackJob:
                         yield block
 
             self._write(f"recordings/{name}", "recording", chunks())
+
+    def _copy_reports(self) -> None:
+        """Commissioning reports kept by ``edgeconsole validate`` (in the time range)."""
+        folder = self.journal_dir.parent / "reports"
+        if not folder.is_dir():
+            return
+        r = self.req
+        for src in sorted(folder.iterdir()):
+            if not src.is_file() or src.name.startswith(".") or src.suffix not in REPORT_SUFFIXES:
+                continue
+            mtime = src.stat().st_mtime_ns
+            if (r.since_ns is not None and mtime < r.since_ns) or (
+                r.until_ns is not None and mtime > r.until_ns
+            ):
+                continue
+            self._write(f"reports/{src.name}", "report", [src.read_bytes()])
 
     def _manifest(self) -> dict[str, Any]:
         r = self.req

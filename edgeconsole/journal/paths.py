@@ -27,6 +27,11 @@ def recordings_dir() -> Path:
     return app_data_dir() / "recordings"
 
 
+def reports_dir() -> Path:
+    """Signed commissioning reports; the evidence pack exporter takes them (reports/)."""
+    return app_data_dir() / "reports"
+
+
 def ensure_dir(path: Path, mode: int = 0o700) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=mode)
     return path
