@@ -312,7 +312,7 @@ def check_bundle(
             **row,
         )
     who = ", ".join(s.label or s.key_id[:8] for s in vb.signers if s.status == "verified")
-    return BundleRow(status=VERIFIED, reason=f"signed by {who}; all files match", **row)
+    return BundleRow(status=VERIFIED, reason=f"all files match the manifest signed by {who}", **row)
 
 
 def list_bundle_files(folder: Path) -> list[Path]:
