@@ -84,7 +84,7 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
             else:
                 session.wait_for_change(POLL_INTERVAL_S)
         elapsed = time.monotonic() - (started or time.monotonic())
-        session.stop()
+        session.stop(wait=True)
         recording = session.stop_recording()
         update = session.poll()
         events.extend(update.events)

@@ -8,6 +8,7 @@ call commands (``start_local``, ``stop``, ...) that return at once, and call
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 import traceback
@@ -54,10 +55,13 @@ class Session:
     """One person's working session: the local pipeline today, devices and gateways later."""
 
     def __init__(self, *, stats_window: int = 300, journal: Journal | None = None,
-                 trust_dir: Path | None = None) -> None:
+                 trust_dir: Path | None = None, interactive: bool = False) -> None:
         """``journal``: where audit entries, results, latency and recordings go (None: nowhere;
         the app and the CLI pass ``Journal.open()``, which lives in the app data folder)."""
         self.journal = journal
+        #: A window is attached: workers run at lower priority and onnxruntime leaves
+        #: one core to the event loop, so the display stays smooth under full load.
+        self.interactive = interactive
         #: Where bundle signers' public keys are (None: the app's own trust store).
         self.trust_dir = trust_dir
         self._bundle: Any = None
@@ -113,7 +117,9 @@ class Session:
         else:
             self.stop()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = False) -> None:
+        """Stop the pipeline. Returns at once unless ``wait``: the frame in flight finishes
+        on a worker, state goes "stopping" then "stopped" (the window never freezes)."""
         with self._lock:
             runner = self._runner
             self._runner = None
@@ -122,16 +128,27 @@ class Session:
             if runner is not None:
                 self._generation += 1
                 self._status.state = "stopping"
-        if runner is not None:
-            runner.stop()
-            runner.join(timeout=5.0)
-            with self._lock:
-                self._status.state = "stopped"
-                self._status.dropped = runner.dropped
-                self._status.frames = runner.processed
-            self._event("info", "stopped", "pipeline")
+        if runner is None:
+            if engine is not None:
+                engine.close()
+            return
+        runner.stop()
+        t = threading.Thread(target=self._finish_stop, args=(runner, engine),
+                             name="edgeconsole-stop", daemon=True)
+        t.start()
+        if wait:
+            t.join()
+
+    def _finish_stop(self, runner: LocalPipelineRunner, engine: Any) -> None:
+        runner.join(timeout=30.0)
         if engine is not None and hasattr(engine, "close"):
             engine.close()
+        with self._lock:
+            if self._runner is None and self._status.state == "stopping":
+                self._status.state = "stopped"
+            self._status.dropped = runner.dropped
+            self._status.frames = runner.processed
+        self._event("info", "stopped", "pipeline")
 
     def set_budget(self, ms: float | None) -> None:
         with self._lock:
@@ -152,7 +169,7 @@ class Session:
 
     def close(self) -> None:
         self.cancel()
-        self.stop()
+        self.stop(wait=True)
         self.stop_recording()
         if self.journal is not None:
             self.journal.close()
@@ -268,6 +285,10 @@ class Session:
                       realtime: bool, loop: bool, max_frames: int | None) -> None:
         source: FrameSource | None = None
         engine: Any = None
+        if self.interactive:
+            _lower_thread_priority()  # inherited by onnxruntime's and the pipeline's threads
+            if threads is None:
+                threads = max(1, (os.cpu_count() or 2) - 1)
         try:
             from edgeconsole.sources.factory import describe_spec, open_source
 
@@ -404,6 +425,16 @@ class Session:
         if runner is None:
             return True
         return runner.wait_ended(timeout)
+
+
+def _lower_thread_priority(increment: int = 10) -> None:
+    """Nice the calling thread (Linux: per thread); threads it starts inherit it."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid)
+                                                  + increment))
+    except (AttributeError, OSError):
+        pass  # not supported here: run at normal priority
 
 
 def _is_offline(source_spec: str) -> bool:

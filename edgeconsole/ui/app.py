@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
@@ -72,6 +73,18 @@ def install_sigint_handler(app: QApplication) -> QTimer:
     return wake
 
 
+def open_journal() -> tuple[Any, str | None]:
+    """The app's journal, or None and the reason: a journal that cannot open must not
+    keep the technician from working (the window says so)."""
+    from edgeconsole.core.errors import EdgeConsoleError
+    from edgeconsole.journal.journal import Journal
+
+    try:
+        return Journal.open(), None
+    except (EdgeConsoleError, OSError) as exc:
+        return None, f"journal unavailable, nothing will be recorded: {exc}"
+
+
 def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
     try:
         args = parse_args(argv)
@@ -80,14 +93,18 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
     app = create_application()
     # Imported after QApplication exists: pyqtgraph reads the app at import.
     from edgeconsole.session.session import Session
+    from edgeconsole.session.update import Event
     from edgeconsole.ui.main_window import MainWindow
 
-    session = Session()
+    journal, journal_error = open_journal()
+    session = Session(journal=journal, interactive=True)
     window: MainWindow | None = None
     previous = signal.getsignal(signal.SIGINT)
     try:
         window = MainWindow(session, settings if settings is not None else user_settings())
         window.show()
+        if journal_error is not None:
+            window.report(Event(level="error", text=journal_error, kind="journal"))
         _wake = install_sigint_handler(app)
         if args.mode == "demo":
             window.start_demo()

@@ -720,6 +720,10 @@ class MainWindow(QMainWindow):
         self.live_view.set_tag(tags.get(state))
         self.live_view.set_placeholder(PLACEHOLDERS.get(state, IDLE_PLACEHOLDER))
 
+    def report(self, event: Event) -> None:
+        """Show something the app itself (not the session) needs to tell the person."""
+        self._report(event)
+
     def _report(self, event: Event, log: bool = True) -> None:
         if log:
             self.event_log.add_event(event)

@@ -14,12 +14,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
+from edgeconsole.session.session import DEMO_SOURCE
 from edgeconsole.ui.theme import COLOURS
 
 SOURCE_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 
-SYNTHETIC_CONVEYOR = "synthetic:conveyor?seed=1&fps=30"
+SYNTHETIC_CONVEYOR = DEMO_SOURCE
 
 GROUPS: tuple[tuple[str, str], ...] = (
     ("laptop", "This laptop"),

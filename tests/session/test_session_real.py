@@ -55,7 +55,7 @@ def test_label_inspector_on_conveyor_records_journal_and_mcap(tmp_path: Path) ->
         _poll_until(session, lambda u: (got.extend(u.latency) or len(got) >= 3))
         path = session.stop_recording()
         assert path == rec
-        session.stop()
+        session.stop(wait=True)
         update = session.poll()
         assert update.status.state == "stopped"
         assert update.status.frames >= 3
@@ -210,3 +210,31 @@ def test_bundle_signed_by_unknown_key_is_refused(tmp_path: Path) -> None:
         priv.unlink()  # a store with only the stranger's public key
     with pytest.raises(EdgeConsoleError, match=r"(?i)sign|trust|key"):
         run_headless(SMALL_CONVEYOR, LABEL_BUNDLE, frames=1, journal=False, trust_dir=other)
+
+
+def test_stop_returns_at_once_and_reaches_stopped() -> None:
+    session = Session()
+    try:
+        session.start_local(SMALL_CONVEYOR, default_demo_model(), realtime=False)
+        _poll_until(session, lambda u: u.status.frames >= 1)
+        session.stop()  # must not wait for the frame in flight
+        assert session.poll().status.state in ("stopping", "stopped")
+        _poll_until(session, lambda u: u.status.state == "stopped")
+    finally:
+        session.close()
+
+
+def test_interactive_session_lowers_worker_priority() -> None:
+    import os
+    import threading
+
+    session = Session(interactive=True)
+    try:
+        session.start_local(SMALL_CONVEYOR, default_demo_model(), realtime=False)
+        _poll_until(session, lambda u: u.status.frames >= 1)
+        workers = [t for t in threading.enumerate() if t.name == "edgeconsole-inference"]
+        assert workers
+        nice = os.getpriority(os.PRIO_PROCESS, workers[0].native_id)
+        assert nice > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    finally:
+        session.close()

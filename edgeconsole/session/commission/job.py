@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,9 +117,16 @@ def decode_image(path: Path) -> np.ndarray:
 
 
 class ValidationJob:
-    def __init__(self, request: ValidationRequest) -> None:
+    def __init__(
+        self,
+        request: ValidationRequest,
+        on_sample: Callable[[mx.SampleRecord, int, int], None] | None = None,
+    ) -> None:
+        """``on_sample(record, done, total)`` is called on the run's thread after each
+        sample (CLI progress; tests use it to pull a target's plug at a known point)."""
         request.check()
         self.req = request
+        self._on_sample = on_sample
         self.dataset: Dataset | None = None
         self.model: ModelRef | None = None
         self.mapper: ClassMapper | None = None
@@ -299,6 +307,10 @@ class ValidationJob:
             self.records.append(rec)
             if result is not None:
                 self.results[rec.index] = result
+            done = len(self.records)
+        if self._on_sample is not None:
+            total = len(self.dataset.samples) if self.dataset is not None else done
+            self._on_sample(rec, done, total)
 
     # ---------------------------------------------------------------- live view
     def snapshot(self) -> dict[str, Any]:

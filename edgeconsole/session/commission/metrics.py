@@ -162,6 +162,12 @@ class Criterion:
         return dict(self.__dict__)
 
 
+def _ms(v: float) -> str:
+    """Milliseconds readable at any scale: 143, 4.7, 0.31."""
+    a = abs(v)
+    return f"{v:.0f}" if a >= 10 else f"{v:.1f}" if a >= 1 else f"{v:.2f}"
+
+
 def line_rate_check(
     lat: dict[str, Any], parts_per_min: float, budget_ms: float | None
 ) -> tuple[Criterion, str]:
@@ -185,13 +191,13 @@ def line_rate_check(
     worst = e2e["max"]
     tail = ""
     if keeps and worst > limit:
-        tail = f" (the slowest part took {worst:.0f} ms: isolated misses)"
+        tail = f" (the slowest part took {_ms(worst)} ms: isolated misses)"
     verdict = (
-        f"keeps up with {margin:.0f} ms margin" if keeps else f"FALLS BEHIND by {-margin:.0f} ms"
+        f"keeps up with {_ms(margin)} ms margin" if keeps else f"FALLS BEHIND by {_ms(-margin)} ms"
     )
     capacity = 60000.0 / e2e["mean"] if e2e["mean"] > 0 else float("inf")
     sentence = (
-        f"{head}; p99 is {p99:.0f} ms: {verdict}{tail}{dom_text}. "
+        f"{head}; p99 is {_ms(p99)} ms: {verdict}{tail}{dom_text}. "
         f"Sequential capacity about {capacity:.0f} parts/min."
     )
     crit = Criterion(
