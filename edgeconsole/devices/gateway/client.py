@@ -144,10 +144,17 @@ class AsyncGatewayClient(AsyncOipClient):
                     )
                 if state.get("state") != "uploading":
                     if progress:
-                        progress(UploadProgress(src.length, src.length, 0.0, resumes, "done",
-                                                self._transmitted))
-                    return {**state, "resumes": resumes, "transmitted": self._transmitted,
-                            "starts": starts}
+                        progress(
+                            UploadProgress(
+                                src.length, src.length, 0.0, resumes, "done", self._transmitted
+                            )
+                        )
+                    return {
+                        **state,
+                        "resumes": resumes,
+                        "transmitted": self._transmitted,
+                        "starts": starts,
+                    }
                 offset = int(state["offset"])
                 starts.append(offset)
                 state = await self._put(
@@ -214,8 +221,15 @@ class AsyncGatewayClient(AsyncOipClient):
             self._transmitted += n
             if progress:
                 elapsed = max(time.monotonic() - t0, 1e-6)
-                progress(UploadProgress(sent, src.length, (sent - offset) / elapsed, resumes,
-                                        transmitted=self._transmitted))
+                progress(
+                    UploadProgress(
+                        sent,
+                        src.length,
+                        (sent - offset) / elapsed,
+                        resumes,
+                        transmitted=self._transmitted,
+                    )
+                )
 
         async def send() -> dict[str, Any]:
             _, _, body = await self.request(

@@ -88,7 +88,8 @@ class GatewayTarget:
             hw_id=str(d.get("hardware_id", "")),
             firmware=f"{d.get('agent', 'agent')} {d.get('version', '')}".strip(),
             extra={
-                "model": d.get("model"),
+                "model": (d.get("model") or {}).get("name"),
+                "model_version": (d.get("model") or {}).get("version"),
                 "slot_state": d.get("slot_state"),
                 "cameras": d.get("cameras", []),
                 "uptime_s": d.get("uptime_s"),
