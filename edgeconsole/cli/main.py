@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "record_cmd",
     "export_cmd",
     "agent_cmd",
+    "stream_cmd",
     "bundle_cmd",
     "bench_cmd",
     "sim_cmd",
