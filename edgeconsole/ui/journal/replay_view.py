@@ -183,9 +183,21 @@ class ReplayView(QWidget):
             self.message.show_message("error", f"Cannot replay this recording: {exc}")
             self.live_view.clear(PLACEHOLDER)
             return False
+        info = reader.info
+        if info.problem and not sum(info.counts.values()):
+            # The reader "recovers" garbage as an empty recording: say it plainly instead.
+            reader.close()
+            self.message.show_message(
+                "error",
+                f"Cannot replay {Path(path).name}: nothing in it could be read. It is not an "
+                f"MCAP recording, or it was cut off before its first second was written "
+                f"({info.problem.partition(' chunk (')[2].removesuffix(')') or info.problem}).",
+            )
+            self.live_view.clear(PLACEHOLDER)
+            self.info_label.setText("No recording open.")
+            return False
         self.reader = reader
         self.source = ReplaySource(reader)
-        info = reader.info
         if info.problem:
             self.message.show_message(
                 "warning",

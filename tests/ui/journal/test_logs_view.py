@@ -19,14 +19,12 @@ def _fill(journal: Journal) -> None:
     journal.audit.log("slot", "warning", "http://10.0.0.5:8000", "trial slot not confirmed")
     journal.audit.log("debug", "debug", "", "internal detail")
     # Hostile text: must stay text in a spreadsheet.
-    journal.audit.log("connection", "error", "=cmd|' /C calc'!A0", "=HYPERLINK(\"x\")")
+    journal.audit.log("connection", "error", "=cmd|' /C calc'!A0", '=HYPERLINK("x")')
 
 
 def _rows(view: LogsView) -> list[list[str]]:
     m = view.model
-    return [
-        [m.data(m.index(r, c)) for c in range(len(COLUMNS))] for r in range(m.rowCount())
-    ]
+    return [[m.data(m.index(r, c)) for c in range(len(COLUMNS))] for r in range(m.rowCount())]
 
 
 def test_shows_entries_and_filters(qtbot: QtBot, journal: Journal) -> None:
@@ -109,7 +107,7 @@ def test_export_selected_rows_to_safe_csv(qtbot: QtBot, journal: Journal, tmp_pa
     with open(out, encoding="utf-8-sig", newline="") as fh:
         data = list(csv.reader(fh))
     assert data[0] == ["time", "level", "target", "kind", "message", "fields", "site", "technician"]
-    assert [d[4] for d in data[1:]] == ["upload failed: CRC mismatch", "'=HYPERLINK(\"x\")"]
+    assert [d[4] for d in data[1:]] == ["upload failed: CRC mismatch", '\'=HYPERLINK("x")']
     assert data[2][2] == "'=cmd|' /C calc'!A0"  # formula-injection safe
     assert data[1][6:] == ["Plant 4", "Ana"]
     assert data[1][0][:4].isdigit() and "T" in data[1][0]  # ISO 8601
