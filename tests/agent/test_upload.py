@@ -15,7 +15,6 @@ from edgeconsole.devices.gateway.client import GatewayClient, UploadFailed
 from edgeconsole.devices.gateway.http import AuthError
 from tests.fixtures.gateway import GatewayKit, RunningAgent, StartAgent
 
-
 _clients: list[GatewayClient] = []
 
 
