@@ -92,12 +92,16 @@ def verify_report_bytes(
     end = data.find(END, at)
     if end < 0:
         return _fail("the signature block is damaged")
+    raw_block = data[at + len(MARKER) : end]
     try:
-        sig = json.loads(data[at + len(MARKER) : end])
+        sig = json.loads(raw_block)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return _fail("the signature block is not valid JSON")
     if not isinstance(sig, dict) or sorted(sig) != sorted(_FIELDS) or sig.get("alg") != "Ed25519":
         return _fail("the signature block has unexpected fields")
+    # Only the exact text sign_report writes is accepted: no spacing or base64 variants.
+    if json.dumps(sig, sort_keys=True).encode() != raw_block:
+        return _fail("the signature block was edited (not in its signed form)")
     fp = str(sig.get("key_fingerprint", ""))
     try:
         raw_pub = base64.b64decode(str(sig["public_key"]), validate=True)
@@ -105,6 +109,11 @@ def verify_report_bytes(
         pub = Ed25519PublicKey.from_public_bytes(raw_pub)
     except (ValueError, TypeError):
         return _fail("the signature block holds a malformed key or signature", fp)
+    if (
+        base64.b64encode(raw_pub).decode() != sig["public_key"]
+        or base64.b64encode(signature).decode() != sig["signature"]
+    ):
+        return _fail("the signature block was edited (non-canonical base64)", fp)
     if fingerprint(pub) != fp:
         return _fail("the key fingerprint does not match the embedded key", fp)
     if data[end + len(END) :] != _tail(sig):

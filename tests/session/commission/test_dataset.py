@@ -39,7 +39,9 @@ def test_csv_layout_with_header_comments_and_relative_paths(tmp_path: Path) -> N
     (tmp_path / "img").mkdir()
     for n in ("a.png", "b.png"):
         (tmp_path / "img" / n).write_bytes(b"x")
-    (tmp_path / "labels.csv").write_text("file,label\n# a comment\nimg/a.png,cat\n\nimg/b.png, dog \n")
+    (tmp_path / "labels.csv").write_text(
+        "file,label\n# a comment\nimg/a.png,cat\n\nimg/b.png, dog \n"
+    )
     d = load_dataset(tmp_path)
     assert d.layout == "csv"
     assert [(s.rel, s.label) for s in d.samples] == [("img/a.png", "cat"), ("img/b.png", "dog")]
@@ -77,8 +79,10 @@ def _image(p: Path) -> None:
         (lambda p: (p / "labels.csv").write_bytes(b"\xff\xfe\x00bad"), "not UTF-8"),
         (lambda p: (_image(p), (p / "dataset.json").write_text("{nope")), "not valid JSON"),
         (lambda p: (_image(p), (p / "dataset.json").write_text('{"evil": 1}')), "unknown field"),
-        (lambda p: (_image(p), (p / "dataset.json").write_text('{"verdict_map": [1]}')),
-         "verdict_map"),
+        (
+            lambda p: (_image(p), (p / "dataset.json").write_text('{"verdict_map": [1]}')),
+            "verdict_map",
+        ),
     ],
 )
 def test_refusals_say_what_is_wrong(
