@@ -90,10 +90,9 @@ class JobRunner(QObject):
             else:
                 self.failed.emit(plain_error(exc))
         else:
-            if cancel.is_set():
-                self.cancelled.emit()  # finished anyway, but the person said stop
-            else:
-                self.succeeded.emit(result)
+            # Finished before it saw the Cancel: the work is done (a file may have
+            # been written), so say so rather than claim it was stopped.
+            self.succeeded.emit(result)
         self.finished.emit()
 
 
