@@ -1,0 +1,12 @@
+"""Entry point of the frozen app (PyInstaller runs this file as __main__)."""
+
+import multiprocessing
+
+if __name__ == "__main__":
+    # The gateway agent runs health checks in a spawned child; in a frozen app
+    # that child re-runs this executable, and freeze_support() turns it into the
+    # worker instead of a second app.
+    multiprocessing.freeze_support()
+    from edgeconsole.launcher import main
+
+    raise SystemExit(main())
