@@ -44,13 +44,17 @@ table.cm td{text-align:center;min-width:56px} table.cm td.zero{color:#bbb}
 table.cm th.corner{font-size:11px;color:var(--muted)}
 .grid{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 .examples{display:flex;flex-wrap:wrap;gap:14px}
-.examples figure{margin:0;border:1px solid #ccc;padding:6px;width:372px;break-inside:avoid}
-.examples img{max-width:360px;display:block;image-rendering:auto}
+.examples figure{margin:0;border:1px solid #ccc;padding:6px;width:31%;max-width:372px;
+break-inside:avoid}
+.examples img{width:100%;max-width:360px;display:block}
 .examples figcaption{font-size:12px;margin-top:4px}
 .line{font-size:15px;background:#f4f7fb;border-left:4px solid #3b7dd8;padding:8px 12px}
 code{font-family:"DejaVu Sans Mono",monospace;font-size:12px;word-break:break-all}
 code.sig{font-size:10px}
-section{break-inside:auto} tr,figure,svg{break-inside:avoid}
+section{break-inside:auto} tr,figure,svg,.grid>div{break-inside:avoid}
+h2,h3{break-after:avoid}
+.signature table{table-layout:fixed;width:100%} .signature th{width:140px}
+td code{overflow-wrap:anywhere}
 @page{size:A4;margin:12mm}
 @media print{main{padding:0;max-width:none} body{font-size:12px}}
 """
