@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QFont, QGuiApplication, QPixmap
@@ -225,7 +226,7 @@ def gather_licences(dists: Sequence[str]) -> list[Licence]:
 def _app_licence() -> Licence:
     expr = "Apache-2.0"
     try:
-        meta = metadata.distribution("edgeconsole").metadata
+        meta: Any = metadata.distribution("edgeconsole").metadata
         expr = meta.get("License-Expression") or meta.get("License") or expr
     except metadata.PackageNotFoundError:
         pass
@@ -249,7 +250,7 @@ def _dist_licence(name: str) -> Licence | None:
         dist = metadata.distribution(name)
     except metadata.PackageNotFoundError:
         return None
-    meta = dist.metadata
+    meta: Any = dist.metadata
     expr = meta.get("License-Expression") or ""
     if not expr:
         raw = (meta.get("License") or "").strip()
