@@ -198,7 +198,7 @@ def line_rate_check(
     capacity = 60000.0 / e2e["mean"] if e2e["mean"] > 0 else float("inf")
     sentence = (
         f"{head}; p99 is {_ms(p99)} ms: {verdict}{tail}{dom_text}. "
-        f"Sequential capacity about {capacity:.0f} parts/min."
+        f"Sequential capacity about {capacity:,.0f} parts/min."
     )
     crit = Criterion(
         f"line rate {parts_per_min:g}/min",

@@ -1,0 +1,86 @@
+"""The Commission flow in a real (offscreen) Qt window, on the real digits model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from edgeconsole.session.commission import verify_report
+from edgeconsole.ui.commission import CommissionPanel
+from tests.session.commission.helpers import DIGITS_BUNDLE, DIGITS_SET, TRUST, subset
+
+SCREENSHOT = os.environ.get("EDGECONSOLE_COMMISSION_SCREENSHOT")
+
+
+def _done(panel: CommissionPanel) -> bool:
+    return not panel.running and not panel.timer.isActive()
+
+
+def test_run_shows_live_matrix_histogram_and_a_signed_report(qtbot: QtBot, tmp_path: Path) -> None:
+    if SCREENSHOT:
+        from PySide6.QtWidgets import QApplication
+
+        from edgeconsole.ui.theme import apply_theme
+
+        apply_theme(QApplication.instance())  # type: ignore[arg-type]
+    panel = CommissionPanel(reports_dir=tmp_path)
+    qtbot.addWidget(panel)
+    panel.resize(1100, 1000)
+    panel.show()
+    data = subset(DIGITS_SET, tmp_path / "d", 6) if not SCREENSHOT else DIGITS_SET
+    panel.bundle.setText(str(DIGITS_BUNDLE))
+    panel.trust.setText(str(TRUST))
+    panel.dataset.setText(str(data))
+    panel.line_rate.setValue(600)
+    panel.budget.setValue(5)
+    assert panel.start()
+    qtbot.waitUntil(lambda: _done(panel), timeout=60_000)
+    assert panel.progress.value() == panel.progress.maximum() == (200 if SCREENSHOT else 60)
+    assert panel.matrix.rowCount() == 10 and panel.matrix.columnCount() >= 10
+    total = sum(
+        int(panel.matrix.item(i, j).text())
+        for i in range(panel.matrix.rowCount())
+        for j in range(panel.matrix.columnCount())
+    )
+    assert total == panel.progress.value()
+    assert panel.budget_line.isVisible() and panel.budget_line.value() == 5
+    assert panel.interval_line.value() == pytest.approx(100.0)
+    assert panel.verdict.text() in ("PASS", "FAIL")
+    assert "600 parts/min leaves 100 ms per part" in panel.summary.toPlainText()
+    assert panel.view_button.isEnabled() and panel.export_button.isEnabled()
+    assert panel.written is not None and verify_report(panel.written.html).valid
+    exported = panel.export_to(tmp_path / "export" / "site-report.html")
+    assert [p.suffix for p in exported] == [".html", ".json"]
+    assert verify_report(exported[0]).valid
+    if SCREENSHOT:
+        panel.grab().save(SCREENSHOT)
+
+
+def test_bad_inputs_are_said_in_the_window(qtbot: QtBot, tmp_path: Path) -> None:
+    panel = CommissionPanel(reports_dir=tmp_path)
+    qtbot.addWidget(panel)
+    assert not panel.start()
+    assert "Pick a bundle and a dataset" in panel.status.text()
+    (tmp_path / "empty").mkdir()
+    panel.bundle.setText(str(DIGITS_BUNDLE))
+    panel.trust.setText(str(TRUST))
+    panel.dataset.setText(str(tmp_path / "empty"))
+    assert panel.start()
+    qtbot.waitUntil(lambda: _done(panel), timeout=30_000)
+    assert "dataset has no images" in panel.status.text()
+    assert panel.run_button.isEnabled() and not panel.view_button.isEnabled()
+
+
+def test_cancel_marks_the_run_partial(qtbot: QtBot, tmp_path: Path) -> None:
+    panel = CommissionPanel(reports_dir=tmp_path)
+    qtbot.addWidget(panel)
+    panel.bundle.setText(str(DIGITS_BUNDLE))
+    panel.trust.setText(str(TRUST))
+    panel.dataset.setText(str(DIGITS_SET))
+    panel.start()
+    panel.cancel()  # before or during the run: either way it ends PARTIAL
+    qtbot.waitUntil(lambda: _done(panel), timeout=60_000)
+    assert panel.verdict.text().startswith("PARTIAL: cancelled by the person")
