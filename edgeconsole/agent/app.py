@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import json
 import platform
@@ -32,7 +33,7 @@ T = TypeVar("T")
 SERVER_NAME = "edgeconsole-agent"
 EXTENSIONS = ["binary_tensor_data", "model_repository", "edgeconsole"]
 #: An upload body is handed to the writer thread in pieces of this size.
-WRITE_PIECE = 1 << 20
+WRITE_PIECE = 4 << 20
 
 
 @dataclass
@@ -321,32 +322,47 @@ class Agent:
         assert me is not None
         self._put_tasks[sha] = me
         writer = await self._run(self._writer, lambda: self.uploads.open_write(sha, offset))
-        buf = bytearray()
+        pieces: list[bytes] = []
+        held = 0
         failure: BaseException | None = None
         idle = self.config.upload_body_idle_s
+        loop = asyncio.get_running_loop()
+        # Up to two pieces are written and checked on the writer thread while the
+        # next one arrives: receiving and hashing overlap. The writer thread is a
+        # single FIFO, so the bytes land in order.
+        pending: collections.deque[asyncio.Future[None]] = collections.deque()
+
+        async def drain(limit: int) -> None:
+            while len(pending) > limit:
+                await pending.popleft()
+
         try:
             try:
                 while True:
                     piece = await asyncio.wait_for(request.content.readany(), idle)
                     if not piece:
                         break
-                    buf += piece
-                    if len(buf) >= WRITE_PIECE:
-                        data, buf = bytes(buf), bytearray()
-                        await self._run(self._writer, lambda d=data: writer.write(d))  # type: ignore[misc]
+                    pieces.append(piece)
+                    held += len(piece)
+                    if held >= WRITE_PIECE:
+                        data, pieces, held = b"".join(pieces), [], 0
+                        pending.append(loop.run_in_executor(self._writer, writer.write, data))
+                        await drain(1)
             except (ConnectionError, asyncio.CancelledError, OSError, TimeoutError) as exc:
                 failure = exc  # the link dropped: keep what arrived, the client resumes
             except Exception as exc:
                 if isinstance(exc, EdgeConsoleError):
                     raise
                 failure = exc
-            if buf:
-                data = bytes(buf)
-                await self._run(self._writer, lambda: writer.write(data))
+            if pieces:
+                pending.append(loop.run_in_executor(self._writer, writer.write, b"".join(pieces)))
+            await drain(0)
             result = None
             if failure is None:
                 result = await self._run(self._writer, writer.finish_if_complete)
         finally:
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
             await self._run(self._writer, lambda: writer.__exit__(None, None, None))
             if self._put_tasks.get(sha) is me:
                 del self._put_tasks[sha]

@@ -324,6 +324,7 @@ class UploadWrite:
         self.fh.seek(session.offset)
         self._since_persist = 0
         self.result: dict[str, Any] | None = None
+        self.error: EdgeConsoleError | None = None
 
     def __enter__(self) -> UploadWrite:
         return self
@@ -336,6 +337,15 @@ class UploadWrite:
             self.m._writing.release()
 
     def write(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error  # a queued piece after a refused one is never written
+        try:
+            self._write(data)
+        except EdgeConsoleError as exc:
+            self.error = exc
+            raise
+
+    def _write(self, data: bytes) -> None:
         s = self.s
         if s.offset + len(data) > s.length:
             raise BadRequest(f"more bytes than the announced length {s.length}", offset=s.offset)

@@ -123,7 +123,13 @@ def test_agent_killed_mid_upload_and_restarted_resumes(
     restarted: list[subprocess.Popen[str]] = []
 
     def on_progress(p: UploadProgress) -> None:
-        if p.sent > 28_000_000 and not killed.is_set():
+        if p.sent < 20_000_000 or killed.is_set():
+            return
+        try:  # kill once the agent vouched for some data (it lags the sender by buffers)
+            persisted = json.loads((data / "upload" / "session.json").read_text())["offset"]
+        except (OSError, ValueError, KeyError):
+            return
+        if persisted > 0:
             killed.set()
             at_kill["sent"] = p.sent
             os.kill(proc.pid, signal.SIGKILL)
