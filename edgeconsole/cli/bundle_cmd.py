@@ -418,57 +418,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def inspect_bundle(path: Path, trust_dir: Path | None) -> dict[str, Any]:
-    """Everything ``bundle inspect`` shows, as a JSON-able dict (the UI uses it too)."""
-    from edgeconsole.bundles.modelinfo import model_info
-    from edgeconsole.bundles.onnx_check import parse_model_proto
-    from edgeconsole.bundles.reader import VerifyPolicy, read_bundle, signer_report
-    from edgeconsole.bundles.trust import TrustStore
+    """Everything ``bundle inspect`` shows; the window shows the same dict."""
+    from edgeconsole.session.bundles_jobs import inspect_bundle as inspect
 
-    # Every structural check runs; who signed is checked separately so an
-    # untrusted bundle can still be looked at (never run).
-    vb = read_bundle(
-        path,
-        None,
-        describe=describe_manifest,
-        policy=VerifyPolicy(check_expiry=False),
-        mode="memory",
-    )
-    m = vb.manifest
-    signers: list[dict[str, Any]] = [{"key_id": s.key_id, "status": s.status} for s in vb.signers]
-    trusted, reason = False, "no trust store given"
-    if trust_dir is not None:
-        statuses, trusted, reason = signer_report(
-            vb.manifest_bytes, vb.signature_bytes, TrustStore.load(trust_dir)
-        )
-        signers = [{"key_id": s.key_id, "label": s.label, "status": s.status} for s in statuses]
-    models = {}
-    for name in [n for n in m.files if n.endswith(".onnx")]:
-        models[name] = model_info(parse_model_proto(vb.file_bytes(name), name, path.name)).to_json()
-    now = datetime.now(UTC)
-    return {
-        "bundle": str(path),
-        "size_bytes": vb.size,
-        "payload_bytes": m.payload_bytes,
-        "bundle_id": m.bundle_id,
-        "name": m.name,
-        "version": m.version,
-        "created": m.raw.get("created"),
-        "expires": m.raw.get("expires"),
-        "expired": m.expires is not None and now >= m.expires,
-        "hardware_ids": list(m.hardware_ids),
-        "min_agent_version": m.min_agent_version,
-        "chunk_size": m.chunk_size,
-        "files": {n: {"length": e.length, "sha256": e.sha256} for n, e in m.files.items()},
-        "signers": signers,
-        "trusted": trusted,
-        "trust_reason": reason,
-        "quantization": m.quantization,
-        "head": m.raw.get("head", {}).get("type"),
-        "latency_budget_ms": m.raw.get("latency_budget_ms"),
-        "preprocess": m.raw.get("preprocess"),
-        "golden": m.golden,
-        "models": models,
-    }
+    return inspect(path, trust_dir)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -486,7 +439,7 @@ def _inspect(args: argparse.Namespace) -> int:
         f"{' (EXPIRED)' if info['expired'] else ''}\n"
     )
     out.write(
-        f"  hardware: {', '.join(info['hardware_ids'])}; head {info['head']}; "
+        f"  hardware: {', '.join(info['hardware_ids'])}; head {info['head_type']}; "
         f"budget {info['latency_budget_ms']} ms; quantization "
         f"{info['quantization'].get('mode')}\n"
     )

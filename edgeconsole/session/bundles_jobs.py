@@ -56,7 +56,9 @@ from edgeconsole.bundles.tarstream import TarHeaderReader
 from edgeconsole.bundles.trust import TrustStore, import_key, remove_key
 from edgeconsole.core.errors import BundleError, Cancelled, ConfigError, EdgeConsoleError
 from edgeconsole.inference.spec import ModelSpec, load_model_spec
-from edgeconsole.journal.paths import app_data_dir, ensure_dir
+from edgeconsole.journal.paths import ensure_dir
+from edgeconsole.session import bundle_access
+from edgeconsole.session.bundle_access import describe_manifest
 
 #: ``progress(fraction 0..1, what is happening)``; ``cancel()`` -> True to stop.
 ProgressFn = Callable[[float, str], None]
@@ -87,12 +89,6 @@ def default_library_dir() -> Path:
     return sample_models_dir() / "bundles"
 
 
-def default_trust_dir() -> Path:
-    return app_data_dir() / "trust"
-
-
-def describe_manifest(obj: dict[str, Any]) -> ModelSpec:
-    return ModelSpec.parse(obj, None, where="manifest")
 
 
 # -- trust store ---------------------------------------------------------------------
@@ -381,6 +377,8 @@ def inspect_bundle(path: Path, trust_dir: Path | None) -> dict[str, Any]:
         except TrustStoreError as exc:
             reason = _reason(exc)
     statuses = _statuses(vb.manifest_bytes, vb.signature_bytes, trust)
+    if trust is None:  # nobody to check against: say so rather than "unknown"
+        statuses = [SignerStatus(s.key_id, "not checked") for s in statuses]
     trusted = False
     if trust is not None:
         statuses, trusted, reason = signer_report(vb.manifest_bytes, vb.signature_bytes, trust)
@@ -408,6 +406,9 @@ def inspect_bundle(path: Path, trust_dir: Path | None) -> dict[str, Any]:
         "trust_reason": reason,
         "quantization": m.quantization,
         "head": m.raw.get("head", {}),
+        "head_type": m.raw.get("head", {}).get("type"),
+        "chunk_size": m.chunk_size,
+        "golden": m.golden,
         "latency_budget_ms": m.raw.get("latency_budget_ms"),
         "preprocess": m.raw.get("preprocess"),
         "model": m.model,
@@ -436,16 +437,7 @@ def open_verified(
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelFn = _never,
 ) -> VerifiedBundle:
-    trust = load_trust(trust_dir)
-    if trust is None:
-        raise BundleSignatureError(
-            "the trust store holds no keys, so no bundle can be run",
-            subject=path.name,
-            hint="import the signer's public key in Trust store",
-        )
-    return read_bundle(
-        path, trust, describe=describe_manifest, mode="memory", progress=progress, cancel=cancel
-    )
+    return bundle_access.open_verified(path, trust_dir, progress=progress, cancel=cancel)
 
 
 def bench_bundle(
