@@ -19,7 +19,7 @@ from typing import Any
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
 from edgeconsole.devices.gateway.http import AuthError, GatewayHTTPError
-from edgeconsole.devices.gateway.loop import LoopThread, io_loop
+from edgeconsole.devices.gateway.loop import LoopThread
 from edgeconsole.devices.gateway.oip import AsyncOipClient, OipClient
 
 PIECE = 256 * 1024
@@ -281,7 +281,7 @@ class GatewayClient(OipClient):
         timeout_s: float = 30.0,
         loop: LoopThread | None = None,
     ) -> None:
-        self._loop = loop or io_loop()
+        super().__init__(base_url, token, timeout_s=timeout_s, loop=loop)
         self.aio: AsyncGatewayClient = AsyncGatewayClient(base_url, token, timeout_s=timeout_s)
 
     def info(self) -> dict[str, Any]:

@@ -7,12 +7,15 @@ Triton support; servers that do not (MLServer) get JSON.
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
-from edgeconsole.core.errors import DeviceError
+from edgeconsole.core.errors import DeviceDisconnected, DeviceError
 from edgeconsole.devices.gateway.http import GatewayHTTPError, HttpBase
 from edgeconsole.devices.gateway.loop import LoopThread, io_loop
 
@@ -170,8 +173,59 @@ class AsyncOipClient(HttpBase):
         return f"/v2/models/{model}" + (f"/versions/{version}" if version else "")
 
 
+class _DirectInfer:
+    """Infer on a kept-alive ``http.client`` connection per calling thread.
+
+    The hot path of a frame loop: no hop to the I/O loop and back, one request on
+    an open socket. A broken connection is reopened once, then reported.
+    """
+
+    def __init__(self, base: str, headers: dict[str, str], timeout_s: float) -> None:
+        parts = urlsplit(base)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.https = parts.scheme == "https"
+        self.headers = headers
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+            conn = cls(self.host, self.port, timeout=self.timeout_s)
+            self._local.conn = conn
+        return conn
+
+    def post(
+        self, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, str | None, bytes]:
+        for attempt in (0, 1):
+            conn = self._conn()
+            try:
+                conn.request("POST", path, body=body, headers={**self.headers, **headers})
+                resp = conn.getresponse()
+                data = resp.read()
+                return resp.status, resp.getheader("Inference-Header-Content-Length"), data
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                self._local.conn = None
+                if attempt:
+                    raise DeviceDisconnected(
+                        f"no answer from the gateway ({exc})", subject=f"{self.host}:{self.port}"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
 class OipClient:
-    """The synchronous face of :class:`AsyncOipClient` (waits on the I/O loop)."""
+    """The synchronous face of :class:`AsyncOipClient` (waits on the I/O loop);
+    ``infer`` goes straight over a kept-alive connection (the frame-rate path)."""
 
     def __init__(
         self,
@@ -183,6 +237,7 @@ class OipClient:
     ) -> None:
         self._loop = loop or io_loop()
         self.aio = AsyncOipClient(base_url, token, timeout_s=timeout_s)
+        self._direct = _DirectInfer(self.aio.base, self.aio.headers(), timeout_s)
 
     def _run(self, coro: Any) -> Any:
         return self._loop.run(coro)
@@ -210,10 +265,12 @@ class OipClient:
         binary: bool = True,
         outputs: list[str] | None = None,
     ) -> dict[str, np.ndarray]:
-        result: dict[str, np.ndarray] = self._run(
-            self.aio.infer(model, inputs, binary=binary, outputs=outputs)
-        )
-        return result
+        body, headers = encode_infer(inputs, binary, outputs)
+        path = AsyncOipClient._model_path(model, None) + "/infer"
+        status, header_len, raw = self._direct.post(path, body, headers)
+        if status != 200:
+            raise self.aio.error(status, raw)
+        return decode_infer(raw, header_len)
 
     def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
         return list(self._run(self.aio.repository_index(ready_only)))
@@ -225,4 +282,5 @@ class OipClient:
         self._run(self.aio.unload(model))
 
     def close(self) -> None:
+        self._direct.close()
         self._run(self.aio.aclose())
