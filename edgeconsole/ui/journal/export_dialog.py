@@ -83,7 +83,7 @@ class ExportDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export evidence pack")
-        self.setMinimumWidth(620)
+        self.setMinimumWidth(760)
         self.journal = journal
         self.key_factory = key_factory
         self.state = "idle"  # idle | running | cancelling | done | failed | cancelled
@@ -135,6 +135,7 @@ class ExportDialog(QDialog):
         self.all_targets = QCheckBox("All targets")
         self.all_targets.setChecked(True)
         self.targets_list = QListWidget()
+        self.targets_list.setMinimumHeight(88)
         self.targets_list.setMaximumHeight(110)
         for t in self._known_targets():
             item = QListWidgetItem(t)
@@ -371,7 +372,7 @@ class ExportDialog(QDialog):
                 "ok",
                 f"✔ Pack written and verified: <b>{res.path}</b><br>{len(res.files)} files, "
                 f"{mb:.1f} MB in {res.seconds:.1f} s · {rep.checked_files} checksums match · "
-                f"signature valid (console key {rep.fingerprint}).",
+                f"signature valid.<br>Console key {rep.fingerprint}",
             )
         else:
             self.state = "failed"
@@ -386,6 +387,10 @@ class ExportDialog(QDialog):
         colour = {"ok": COLOURS.ok, "fail": COLOURS.fail, "warn": COLOURS.warn}[role]
         self.result_label.setStyleSheet(f"color: {colour};")
         self.result_label.setText(text)
+        # Grow to fit the result rather than squeeze the form under it.
+        need = self.sizeHint().height()
+        if self.height() < need:
+            self.resize(self.width(), need)
 
     # -- closing -----------------------------------------------------------------
     def reject(self) -> None:

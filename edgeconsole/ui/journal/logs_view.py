@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -43,6 +43,7 @@ from edgeconsole.journal.audit import LEVELS, AuditEntry
 from edgeconsole.journal.csvsafe import write_csv
 from edgeconsole.journal.journal import Journal
 from edgeconsole.ui.journal.common import fmt_iso, fmt_local, level_colour
+from edgeconsole.ui.theme import COLOURS
 
 COLUMNS: tuple[str, ...] = ("Time", "Level", "Target", "Kind", "Message")
 CSV_HEADER: tuple[str, ...] = (
@@ -171,6 +172,7 @@ class LogsView(QWidget):
             b.setCheckable(True)
             b.setChecked(level != "debug")
             b.setToolTip(f"Show {level} entries")
+            b.setObjectName("levelToggle")
             b.toggled.connect(self.refresh)
             self.level_buttons[level] = b
             bar.addWidget(b)
@@ -213,8 +215,14 @@ class LogsView(QWidget):
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.status = QLabel()
         self.status.setObjectName("logsStatus")
-        self.status.setStyleSheet("color: #a9b3c1;")
 
+        # A toggle must read as on/off at a glance, not only by a thin border.
+        self.setStyleSheet(
+            f"QToolButton#levelToggle {{ padding: 4px 12px; border: 1px solid {COLOURS.border};"
+            f" border-radius: 4px; color: {COLOURS.text_dim}; }}"
+            f"QToolButton#levelToggle:checked {{ background: {COLOURS.selection};"
+            f" border-color: {COLOURS.info}; color: {COLOURS.text}; font-weight: bold; }}"
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(bar)
@@ -227,6 +235,12 @@ class LogsView(QWidget):
         self._search_timer.setInterval(250)
         self._search_timer.timeout.connect(self.refresh)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        find = QShortcut(
+            QKeySequence(QKeySequence.StandardKey.Find),
+            self,
+            context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
+        )
+        find.activated.connect(self._focus_search)
         self.timer = QTimer(self)
         self.timer.setInterval(refresh_ms)
         self.timer.timeout.connect(self.poll)
@@ -346,6 +360,10 @@ class LogsView(QWidget):
         self.kind_combo.setCurrentText(current)
         self.kind_combo.blockSignals(False)
 
+    def _focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
     def _follow_changed(self, on: bool) -> None:
         if on:
             self.poll()
@@ -355,7 +373,7 @@ class LogsView(QWidget):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet("color: #ff4747;" if error else "color: #a9b3c1;")
+        self.status.setStyleSheet(f"color: {COLOURS.fail if error else COLOURS.text_dim};")
 
     # -- export ------------------------------------------------------------------
     def selected_entries(self) -> list[AuditEntry]:

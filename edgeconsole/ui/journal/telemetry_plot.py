@@ -32,7 +32,7 @@ class TelemetryPlot(pg.PlotWidget):
             ax.setPen(pg.mkPen(COLOURS.border))
             ax.setTextPen(pg.mkPen(COLOURS.text_dim))
             ax.setStyle(tickFont=font)
-        self.legend = item.addLegend(offset=(8, 8), labelTextColor=COLOURS.text)
+        self.legend = item.addLegend(offset=(-8, 4), labelTextColor=COLOURS.text)
         self.legend.setBrush(pg.mkBrush(0, 0, 0, 150))
         self.points = points
         self.origin_ns = 0
