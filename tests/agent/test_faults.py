@@ -159,7 +159,7 @@ def test_agent_killed_mid_upload_and_restarted_resumes(
     [
         (faulty_checks.crash, "crashed"),
         (faulty_checks.exit_quietly, "crashed"),
-        (faulty_checks.hang, "hung"),
+        pytest.param(faulty_checks.hang, "hung", marks=pytest.mark.slow),
     ],
 )
 def test_model_that_crashes_or_hangs_on_trial_rolls_back_and_agent_stays_up(
