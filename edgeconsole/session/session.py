@@ -27,6 +27,7 @@ from edgeconsole.journal.journal import Journal
 from edgeconsole.journal.paths import recordings_dir
 from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
 from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
+from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
 
 #: Latency samples kept between two polls; a window that stalls for minutes loses
@@ -82,6 +83,11 @@ class Session:
         self._fps_times: deque[int] = deque(maxlen=120)
         self._shown_pending: dict[int, int] = {}
         self._changed = threading.Event()
+        #: Serial devices (and gateways): connect, flash, telemetry; see session/targets.py.
+        self.targets = TargetManager(journal=journal, trust_dir=trust_dir,
+                                     recorder=lambda: self._recorder)
+        #: The demo's virtual devices (session/demo.py DemoJob), stopped on close.
+        self.demo: Any = None
 
     # ----------------------------------------------------------------- commands
     def start_local(self, source: str, model: str | Path, *, budget_ms: float | None = None,
@@ -170,6 +176,10 @@ class Session:
     def close(self) -> None:
         self.cancel()
         self.stop(wait=True)
+        if self.demo is not None:
+            self.demo.close()
+            self.demo = None
+        self.targets.close()
         self.stop_recording()
         if self.journal is not None:
             self.journal.close()
@@ -258,12 +268,15 @@ class Session:
             self._status.fps = self._fps()
             events = list(self._events)
             self._events.clear()
+        targets = self.targets.poll()
+        events.extend(targets.events)
         events.extend(self._journal_events())
         with self._lock:
             stats = self._stats.snapshot() if (samples or live or events
                                                or self._status.state != "running") else None
             status = PipelineStatus(**self._status.to_json())
-        return Update(status=status, live=live, latency=samples, stats=stats, events=events)
+        return Update(status=status, live=live, latency=samples, stats=stats, events=events,
+                      targets=targets.targets, telemetry=targets.telemetry, jobs=targets.jobs)
 
     def _journal_events(self) -> list[Event]:
         journal = self.journal

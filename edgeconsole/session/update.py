@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
 from edgeconsole.inference.latency import LatencySnapshot
+
+if TYPE_CHECKING:  # defined beside the target manager (which imports this module)
+    from edgeconsole.session.targets import JobProgress, TargetView
+    from edgeconsole.session.telemetry import TelemetryBatch
 
 RunState = Literal["idle", "opening", "running", "reconnecting", "stopping", "stopped", "error"]
 Level = Literal["info", "warning", "error"]
@@ -55,3 +59,9 @@ class Update:
     latency: list[LatencySample] = field(default_factory=list)  # new since the last poll
     stats: LatencySnapshot | None = None
     events: list[Event] = field(default_factory=list)
+    #: Every device and gateway (TargetView) when any of them changed; None: no change.
+    targets: list[TargetView] | None = None
+    #: New telemetry per device since the last poll.
+    telemetry: list[TelemetryBatch] = field(default_factory=list)
+    #: Progress of device jobs (flash, confirm, rollback) that changed since the last poll.
+    jobs: list[JobProgress] = field(default_factory=list)
