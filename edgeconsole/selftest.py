@@ -9,8 +9,9 @@ It checks what a technician relies on, in the order they would notice it:
               pipeline (capture thread, inference thread, overlay) with the
               verified model;
 3. journal  - an audit entry is written to the app's journal and read back;
-4. about    - the versions and licences of everything bundled can be listed;
-5. window   - the main window opens and closes (offscreen unless
+4. serial   - pyserial's URL handlers are present (loop:// echoes);
+5. about    - the versions and licences of everything bundled can be listed;
+6. window   - the main window opens and closes (offscreen unless
               ``QT_QPA_PLATFORM`` says otherwise).
 
 Each check prints one PASS/FAIL line; the exit code is 0 when all pass, 1
@@ -101,7 +102,8 @@ def check_bundle(ctx: SelfTestContext) -> str:
     ctx.spec = vb.description
     golden = _golden_check(vb)
     m = vb.manifest
-    return f"{path.name}: {m.name} v{m.version} verified, signed by {len(vb.verified_signers)} trusted key(s); {golden}"
+    signers = len(vb.verified_signers)
+    return f"{path.name}: {m.name} v{m.version} verified, {signers} trusted signer(s); {golden}"
 
 
 def _golden_check(vb: Any) -> str:
@@ -227,6 +229,24 @@ def check_journal(ctx: SelfTestContext) -> str:
     return f"audit entry written and read back ({db_path})"
 
 
+def check_serial(ctx: SelfTestContext) -> str:
+    # pyserial resolves URL schemes by importing serial.urlhandler.protocol_<scheme>
+    # at run time; a frozen app without those modules cannot open socket:// or rfc2217://.
+    import serial
+
+    port = serial.serial_for_url("loop://", timeout=2)
+    try:
+        port.write(b"edgeconsole-selftest")
+        echoed = port.read(20)
+    finally:
+        port.close()
+    if echoed != b"edgeconsole-selftest":
+        raise CheckFailed(f"loop:// echoed {echoed!r}")
+    for scheme in ("socket", "rfc2217", "spy", "alt"):
+        __import__(f"serial.urlhandler.protocol_{scheme}")
+    return "pyserial loop:// echoes; socket://, rfc2217://, spy://, alt:// handlers present"
+
+
 def check_about(ctx: SelfTestContext) -> str:
     _prepare_qt_env()
     from edgeconsole.ui.about import collect_licences, collect_versions
@@ -301,6 +321,7 @@ CHECKS: tuple[tuple[str, Callable[[SelfTestContext], str]], ...] = (
     ("bundle", check_bundle),
     ("pipeline", check_pipeline),
     ("journal", check_journal),
+    ("serial", check_serial),
     ("about", check_about),
     ("window", check_window),
 )
@@ -436,7 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "all checks passed"
             if not failed
             else (
-                f"{len(failed)} of {len(results)} checks failed: {', '.join(r.name for r in failed)}"
+                f"{len(failed)} of {len(results)} checks failed: "
+                + ", ".join(r.name for r in failed)
             )
         )
         print(f"self-test: {summary} in {time.perf_counter() - started:.1f} s")

@@ -1,0 +1,168 @@
+"""Start-up time: ``edgeconsole --version`` and time to the first shown main window.
+
+Each figure is compared with a baseline measured in the same run, alternating:
+``python -c pass`` for --version, a bare PySide6 QMainWindow for the window.
+Goals (issue 8): --version under 0.3 s; window at most 1.5x the bare window.
+Also lists the heaviest imports on the way to the window (python -X importtime).
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/bench_startup.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SHOWN = "SHOWN"
+
+# Both drivers print SHOWN once the window is shown and the event loop has
+# turned once (its first paint is queued), then quit.
+BARE = f"""
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+app = QApplication(sys.argv[:1])
+w = QMainWindow(); w.resize(1400, 900); w.show()
+QTimer.singleShot(0, lambda: (print({SHOWN!r}, flush=True), app.quit()))
+app.exec()
+"""
+# The same steps as edgeconsole.ui.app.main, with throwaway settings.
+APP = f"""
+import sys
+from PySide6.QtCore import QTimer, QSettings
+from edgeconsole.ui.app import create_application
+app = create_application()
+from edgeconsole.session.session import Session
+from edgeconsole.ui.main_window import MainWindow
+w = MainWindow(Session(), QSettings(sys.argv[1], QSettings.Format.IniFormat)); w.show()
+QTimer.singleShot(0, lambda: (print({SHOWN!r}, flush=True), app.quit()))
+app.exec()
+"""
+#: Modules whose cumulative import time is reported when they load before the window.
+WATCH = (
+    "onnxruntime",
+    "cv2",
+    "pyqtgraph",
+    "mcap",
+    "numpy",
+    "PySide6.QtWidgets",
+    "edgeconsole.ui.main_window",
+    "edgeconsole.session.session",
+    "cryptography",
+    "aiohttp",
+    "onnx",
+    "serial",
+    "zeroconf",
+)
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e.setdefault("QT_QPA_PLATFORM", "offscreen")
+    e["EDGECONSOLE_HOME"] = tempfile.mkdtemp(prefix="bench-startup-home-")
+    return e
+
+
+def time_to_marker(code: str, *args: str) -> float:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env(),
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == SHOWN:
+            elapsed = time.perf_counter() - started
+            proc.wait(timeout=60)
+            return elapsed
+    proc.wait(timeout=60)
+    raise RuntimeError(f"driver exited {proc.returncode} without showing a window")
+
+
+def time_command(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env=env(), timeout=60)
+    return time.perf_counter() - started
+
+
+def import_profile(code: str, *args: str) -> dict[str, float]:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=REPO,
+        timeout=120,
+    )
+    out: dict[str, float] = {}
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        parts = [p.strip() for p in line[len("import time:") :].split("|")]
+        try:
+            cumulative_us = int(parts[1])
+        except ValueError:
+            continue
+        name = parts[2]
+        if name in WATCH and name not in out:
+            out[name] = round(cumulative_us / 1000, 1)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    exe = str(Path(sys.executable).with_name("edgeconsole"))
+    settings = str(Path(tempfile.mkdtemp(prefix="bench-startup-")) / "s.ini")
+
+    version, python_pass, bare, app = [], [], [], []
+    time_to_marker(BARE)  # warm the page cache for both before measuring
+    time_to_marker(APP, settings)
+    for i in range(args.rounds):
+        # Alternate the order so drift (other engineers' load) hits both sides.
+        pairs = [(version, [exe, "--version"]), (python_pass, [sys.executable, "-c", "pass"])]
+        for bucket, cmd in pairs if i % 2 == 0 else pairs[::-1]:
+            bucket.append(time_command(cmd))
+        runs = [(bare, (BARE,)), (app, (APP, settings))]
+        for bucket, drv in runs if i % 2 == 0 else runs[::-1]:
+            bucket.append(time_to_marker(*drv))
+
+    med = statistics.median
+    profile = import_profile(APP, settings)
+    result = {
+        "rounds": args.rounds,
+        "version_s": round(med(version), 3),
+        "python_pass_s": round(med(python_pass), 3),
+        "version_goal_s": 0.3,
+        "version_ok": med(version) < 0.3,
+        "bare_window_s": round(med(bare), 3),
+        "app_window_s": round(med(app), 3),
+        "window_ratio": round(med(app) / med(bare), 2),
+        "window_goal_ratio": 1.5,
+        "window_ok": med(app) / med(bare) <= 1.5,
+        "app_window_runs_s": [round(x, 3) for x in app],
+        "bare_window_runs_s": [round(x, 3) for x in bare],
+        "imports_before_window_ms": dict(sorted(profile.items(), key=lambda kv: -kv[1])),
+        "not_imported_before_window": [
+            m for m in ("onnxruntime", "cv2", "onnx", "aiohttp") if m not in profile
+        ],
+    }
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
