@@ -9,24 +9,14 @@ payload hashes) and only then are its bytes handed to the serial flash job.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.errors import ConfigError, DeviceError
-
-
-def _default_trust() -> str:
-    env = os.environ.get("EDGECONSOLE_TRUST_DIR")
-    if env:
-        return env
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return str(Path(base) / "edgeconsole" / "trust")
 
 
 def register(sub: Any) -> None:
@@ -64,7 +54,12 @@ def register(sub: Any) -> None:
         const="confirm",
         help="confirm after a passing health check (default)",
     )
-    p.add_argument("--trust-dir", default=_default_trust(), help="public keys that may sign")
+    p.add_argument(
+        "--trust-dir",
+        type=Path,
+        default=None,
+        help="public keys that may sign (default: the app's trust store, <app data>/trust)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_flash, mode="confirm")
 
@@ -146,29 +141,15 @@ def cmd_slots(args: argparse.Namespace) -> int:
     return 0
 
 
-def verified_payload(bundle: Path, trust_dir: str, hardware_id: str, installed: int | None) -> Any:
-    """Verify the bundle file with edgeconsole.bundles; return the bytes to upload."""
-    from edgeconsole.bundles.reader import VerifyPolicy, read_bundle
-    from edgeconsole.bundles.trust import TrustStore
-    from edgeconsole.devices.target import Payload
-    from edgeconsole.inference.spec import ModelSpec
+def verified_payload(
+    bundle: Path, trust_dir: Path | None, hardware_id: str, installed: int | None
+) -> Any:
+    """Verify the bundle through the session's one door to bundle bytes
+    (``bundle_access.open_verified``); return the exact bytes that were checked."""
+    from edgeconsole.session.targets import verified_payload as session_verified_payload
 
-    trust = TrustStore.load(Path(trust_dir))
-    policy = VerifyPolicy(hardware_id=hardware_id, installed_version=installed)
-    vb = read_bundle(
-        bundle,
-        trust,
-        describe=lambda obj: ModelSpec.parse(obj, None, where="manifest"),
-        policy=policy,
-        mode="verify",
-    )
-    # Read the file once more and check it is the one verified (same size and
-    # manifest bytes): the upload must be exactly what was checked.
-    data = bundle.read_bytes()
-    if len(data) != vb.size or vb.manifest_bytes not in data[:1_100_000]:
-        raise DeviceError("bundle changed while it was being verified", subject=str(bundle))
-    return Payload(
-        data, hashlib.sha256(data).hexdigest(), vb.manifest.bundle_id, vb.manifest.version
+    return session_verified_payload(
+        bundle, trust_dir, hardware_id=hardware_id, installed_version=installed
     )
 
 
