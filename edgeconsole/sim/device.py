@@ -237,6 +237,9 @@ class VirtualSerialDevice(DeviceHooks):
         running = self.storage.table.running
         self.model = self._model(running) if running is not None else None
 
+    def running_model(self) -> DeviceModel | None:
+        return getattr(self, "model", None)
+
     def self_test(self, slot: int) -> SelfTestResult:
         if self.selftest_fail:
             return SelfTestResult(False, "health check failed (injected fault)")

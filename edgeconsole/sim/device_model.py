@@ -27,6 +27,29 @@ import numpy as np
 MAX_MEMBER = 32 * 1024 * 1024
 SAMPLE_MODELS = Path(__file__).resolve().parents[2] / "sample_models"
 
+#: onnxruntime's tensor types the device accepts for console-sent samples (numpy names).
+ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+}
+
+
+class InferError(Exception):
+    """Why a console-sent sample did not run: ``kind`` is ``no_model`` (nothing
+    runnable in the active slot), ``invalid`` (the tensor does not fit the model's
+    input) or ``failed`` (the model raised, or gave something that is not a tensor)."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
 
 @dataclass
 class SelfTestResult:
@@ -120,6 +143,46 @@ class DeviceModel:
         out = self.session.run(None, {self.input_name: x})[0]
         ms = (time.perf_counter() - t0) * 1e3
         return float(np.asarray(out).reshape(-1)[0]), ms
+
+    def check_input(self, name: str | None, dtype: str, shape: tuple[int, ...]) -> str:
+        """The model's input name if a tensor of ``dtype``/``shape`` fits it, else InferError.
+
+        Checked before the first byte is stored, so a sample that can never run
+        is refused at its first chunk instead of after the whole upload."""
+        if self.session is None:
+            raise InferError("no_model", f"active slot has no runnable model ({self.error})")
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise InferError("invalid", f"model takes {len(inputs)} inputs; infer sends one")
+        inp = inputs[0]
+        if name is not None and name != inp.name:
+            raise InferError("invalid", f"model input is '{inp.name}', not '{name}'")
+        want = ORT_DTYPES.get(inp.type, inp.type)
+        if want != dtype:
+            raise InferError("invalid", f"input '{inp.name}' is {want}, got {dtype}")
+        dims = list(inp.shape)
+        if len(dims) != len(shape) or any(
+            isinstance(d, int) and d != g for d, g in zip(dims, shape, strict=True)
+        ):
+            shown = [d if isinstance(d, int) else -1 for d in dims]
+            raise InferError("invalid", f"input '{inp.name}' has shape {shown}, got {list(shape)}")
+        return str(inp.name)
+
+    def infer(self, name: str | None, x: np.ndarray) -> tuple[list[tuple[str, np.ndarray]], int]:
+        """All outputs (name, array) of one run on ``x`` and the run's own time in µs."""
+        input_name = self.check_input(name, x.dtype.name, tuple(x.shape))
+        try:
+            t0 = time.perf_counter_ns()
+            outs = self.session.run(None, {input_name: x})
+            us = (time.perf_counter_ns() - t0) // 1000
+        except Exception as exc:  # onnxruntime raises its own zoo of types
+            raise InferError("failed", f"model failed: {str(exc).splitlines()[0][:100]}") from None
+        named = []
+        for meta, out in zip(self.session.get_outputs(), outs, strict=True):
+            if not isinstance(out, np.ndarray) or out.dtype.name not in ORT_DTYPES.values():
+                raise InferError("failed", f"output '{meta.name}' is not a numeric tensor")
+            named.append((str(meta.name), np.ascontiguousarray(out)))
+        return named, int(us)
 
     def self_test(self) -> SelfTestResult:
         if self.session is None:

@@ -2,7 +2,9 @@
 
 Wire format (CBOR maps; see README.md): read 0 = slots, write 1 = activate,
 write 2 = confirm, write 3 = rollback, write 4 = self-test, write 5 = stream
-rate, read 6 = device info. Errors: ``{"err": {"group": 65, "rc": N}, "rsn": text}``.
+rate, read 6 = device info, write 7 = infer (input in chunks), read 7 = infer
+result bytes (when the outputs did not fit one response).
+Errors: ``{"err": {"group": 65, "rc": N}, "rsn": text}``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ class APP_ERR(IntEnum):  # noqa: N801 - named like smp's error enums
     NO_SLOT = 2
     SELFTEST_FAILED = 3
     INVALID = 4
+    NO_MODEL = 5
+    TOO_LARGE = 6
+    INFER_FAILED = 7
 
 
 class AppErrorV1(smperr.ErrorV1):
@@ -141,6 +146,42 @@ class _InfoBase(smpmsg.ReadRequest):
     _COMMAND_ID = 6
 
 
+class InferResponse(smpmsg.WriteResponse):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    _GROUP_ID = APP_GROUP_ID
+    _COMMAND_ID = 7
+    off: int
+    infer_us: int | None = None
+    out_len: int | None = None
+    outputs: list[dict[str, Any]] | None = None
+
+
+class _InferBase(smpmsg.WriteRequest):
+    _GROUP_ID = APP_GROUP_ID
+    _COMMAND_ID = 7
+    off: int
+    data: bytes
+    len: int | None = None
+    dtype: str | None = None
+    shape: list[int] | None = None
+    name: str | None = None
+
+
+class InferResultResponse(smpmsg.ReadResponse):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    _GROUP_ID = APP_GROUP_ID
+    _COMMAND_ID = 7
+    off: int
+    len: int
+    data: bytes
+
+
+class _InferResultBase(smpmsg.ReadRequest):
+    _GROUP_ID = APP_GROUP_ID
+    _COMMAND_ID = 7
+    off: int
+
+
 class SlotsRead(_SlotsReadBase, _Errors):
     _Response = SlotsResponse
 
@@ -167,3 +208,11 @@ class StreamWrite(_StreamBase, _Errors):
 
 class InfoRead(_InfoBase, _Errors):
     _Response = InfoResponse
+
+
+class InferWrite(_InferBase, _Errors):
+    _Response = InferResponse
+
+
+class InferResultRead(_InferResultBase, _Errors):
+    _Response = InferResultResponse

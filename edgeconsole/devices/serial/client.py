@@ -13,9 +13,10 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+import numpy as np
 from smpclient import SMPClient
 from smpclient.generics import error, success
 from smpclient.requests.os_management import EchoWrite, MCUMgrParametersRead
@@ -253,6 +254,14 @@ class SerialTarget:
     def set_stream_rate(self, hz: float) -> float:
         self.require_smp()
         return float(self.request(app.StreamWrite(rate=hz)).rate)
+
+    def infer(
+        self, inputs: Mapping[str, np.ndarray] | np.ndarray, timeout_s: float | None = None
+    ) -> tuple[dict[str, np.ndarray], int]:
+        """Run the active slot's model on one input tensor: (outputs by name, device µs)."""
+        from edgeconsole.devices.serial.infer import run_infer
+
+        return run_infer(self, inputs, timeout_s=timeout_s)
 
     def upload(self, payload: Any, progress: Any = None) -> int:
         from edgeconsole.devices.serial.flash import upload_with_resume
