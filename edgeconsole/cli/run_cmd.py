@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
         "demo",
         help="the embedded demo (window; --headless for none)",
         description="Run the embedded demo: the synthetic conveyor with the "
-        "label inspector. Without --headless it opens the window.",
+        "label inspector, and a virtual serial device streaming telemetry. "
+        "Without --headless it opens the window.",
     )
     demo.add_argument("--headless", action="store_true", help="no window; print a summary")
     demo.add_argument("--seconds", type=float, default=10.0)
@@ -87,7 +88,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     _check_positive("seconds", args.seconds)
     summary, _ = run_headless(
-        DEMO_SOURCE, default_demo_model(), seconds=args.seconds, realtime=True, loop=True
+        DEMO_SOURCE,
+        default_demo_model(),
+        seconds=args.seconds,
+        realtime=True,
+        loop=True,
+        demo_devices=True,
     )
     _print(summary, args.json)
     return 0
@@ -114,3 +120,11 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
         f"detections {summary['detections']}  parts passed {summary['parts']['passed']} "
         f"failed {summary['parts']['failed']}"
     )
+    for dev in summary.get("devices", []):
+        print(
+            f"device {dev.get('name') or dev['url']}: {dev['state']}, telemetry "
+            f"{dev.get('rate_hz', 0)} lines/s ({dev.get('samples', 0)} samples, "
+            f"{dev.get('dropped_lines', 0)} dropped), shadow compared "
+            f"{dev.get('shadow', {}).get('compared', 0)}, divergent "
+            f"{dev.get('shadow', {}).get('divergent', 0)}"
+        )

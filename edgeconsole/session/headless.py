@@ -48,14 +48,21 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
                  threads: int | None = None, realtime: bool = False, loop: bool = False,
                  open_timeout_s: float = 120.0, journal: bool = True,
                  record: Path | None = None,
-                 trust_dir: Path | None = None) -> tuple[dict[str, Any], list[Event]]:
+                 trust_dir: Path | None = None,
+                 demo_devices: bool = False) -> tuple[dict[str, Any], list[Event]]:
     """Run until ``frames`` processed, ``seconds`` elapsed or the source ends.
 
     Raises the first error the pipeline reported (as an EdgeConsoleError).
+    ``demo_devices``: also start the demo's virtual serial device (session/demo.py);
+    the summary then has ``devices`` (state, telemetry rate, drops, shadow).
     """
     session = Session(journal=Journal.open() if journal else None, trust_dir=trust_dir)
     events: list[Event] = []
     try:
+        if demo_devices:
+            from edgeconsole.session.demo import start_demo_devices
+
+            start_demo_devices(session)
         session.start_local(source, model, budget_ms=budget_ms, threads=threads,
                             realtime=realtime, loop=loop, max_frames=frames)
         deadline = time.monotonic() + open_timeout_s
@@ -96,6 +103,8 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
                             model=status.model, source=status.source)
         if recording is not None:
             summary["recording"] = str(recording)
+        if session.demo is not None:
+            summary["devices"] = session.demo.summary()["devices"]
         return summary, events
     finally:
         session.close()
