@@ -23,7 +23,7 @@ PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0)
 # 1% wide buckets from 1 microsecond to about 1000 seconds.
 _MIN_MS = 1e-3
 _GROWTH = 1.01
-_NBUCKETS = int(math.ceil(math.log(1e6 / _MIN_MS) / math.log(_GROWTH))) + 2
+_NBUCKETS = math.ceil(math.log(1e6 / _MIN_MS) / math.log(_GROWTH)) + 2
 
 
 class LogHistogram:
