@@ -58,6 +58,7 @@ from edgeconsole.core.errors import BundleError, Cancelled, ConfigError, EdgeCon
 from edgeconsole.inference.spec import ModelSpec, load_model_spec
 from edgeconsole.journal.paths import ensure_dir
 from edgeconsole.session import bundle_access
+from edgeconsole.session.bundle_access import default_trust_dir as default_trust_dir  # the window's
 from edgeconsole.session.bundle_access import describe_manifest
 
 #: ``progress(fraction 0..1, what is happening)``; ``cancel()`` -> True to stop.

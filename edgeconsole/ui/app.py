@@ -95,6 +95,7 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
     from edgeconsole.session.session import Session
     from edgeconsole.session.update import Event
     from edgeconsole.ui.main_window import MainWindow
+    from edgeconsole.ui.workspaces import ask_site_if_missing
 
     journal, journal_error = open_journal()
     session = Session(journal=journal, interactive=True)
@@ -105,6 +106,8 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
         window.show()
         if journal_error is not None:
             window.report(Event(level="error", text=journal_error, kind="journal"))
+        elif args.mode != "demo" and args.seconds is None:
+            ask_site_if_missing(window)
         _wake = install_sigint_handler(app)
         if args.mode == "demo":
             window.start_demo()

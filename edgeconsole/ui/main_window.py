@@ -13,6 +13,7 @@ import traceback
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
@@ -44,6 +45,7 @@ from edgeconsole.ui.session_port import SessionPort
 from edgeconsole.ui.settings import WindowSettings
 from edgeconsole.ui.status_panel import StatusPanel, model_label, source_label
 from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR, TargetsPanel
+from edgeconsole.ui.workspaces import mount_workspaces
 
 ACTIVE_STATES = frozenset({"opening", "running", "reconnecting"})
 IDLE_STATES = frozenset({"idle", "stopped", "error"})
@@ -113,6 +115,9 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
         self.status_panel = StatusPanel(self.statusBar())
+        self.bundles_panel: Any = None
+        self.record_action: Any = None
+        self.workspaces = mount_workspaces(self)
         self.status_panel.set_budget(self._budget)
         self.latency.set_budget(self._budget)
         self._restore_geometry()
@@ -231,7 +236,7 @@ class MainWindow(QMainWindow):
         self.fullscreen_action.setCheckable(True)
         self.quit_action = self._action("Quit", self.close, ["Ctrl+Q"])
         self.refresh_action = self._action(
-            "Refresh targets", self.refresh_targets, ["Ctrl+R"], "Look for cameras again"
+            "Refresh targets", self.refresh_targets, ["F6"], "Look for cameras again"
         )
         self.shortcuts_action = self._action("Keyboard shortcuts", self.show_shortcuts, ["F1"])
 
@@ -737,5 +742,7 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- close
     def closeEvent(self, event: QCloseEvent) -> None:
         self.poll_loop.stop()
+        if self.bundles_panel is not None:
+            self.bundles_panel.shutdown()
         self.save_settings()
         super().closeEvent(event)
