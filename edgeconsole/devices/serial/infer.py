@@ -13,6 +13,7 @@ clear :class:`DeviceError`, never a wrong-shaped result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -90,10 +91,10 @@ def decode_outputs(
             or any(type(d) is not int or d < 0 for d in shape)
         ):
             raise _malformed(target, f"output '{name}' has shape {shape!r}")
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        itemsize = np.dtype(dtype).itemsize
-        if type(n) is not int or n != count * itemsize:
-            raise _malformed(target, f"output '{name}' is {n!r} B, shape {shape} needs more/less")
+        count = math.prod(shape)  # Python ints: a hostile shape cannot overflow
+        need = count * np.dtype(dtype).itemsize
+        if type(n) is not int or n != need:
+            raise _malformed(target, f"output '{name}' says {n!r} B, shape {shape} needs {need}")
         if pos + n > len(data):
             raise _malformed(target, f"output '{name}' runs past the {len(data)} bytes sent")
         wire = np.dtype(dtype).newbyteorder("<")
