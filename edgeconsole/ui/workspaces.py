@@ -149,7 +149,24 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
             [f"Ctrl+{i + 1}"],
         )
     _add_journal_actions(window, tabs)
+    _latency_follows_live(window, tabs)
     return tabs
+
+
+def _latency_follows_live(window: MainWindow, tabs: Workspaces) -> None:
+    """The latency dock belongs to the live view: other tabs get its room back."""
+    state = {"visible": True, "on_live": True}
+
+    def changed(index: int) -> None:
+        on_live = index == 0
+        if state["on_live"] and not on_live:
+            state["visible"] = window.latency_dock.isVisible()
+            window.latency_dock.hide()
+        elif on_live and not state["on_live"] and state["visible"]:
+            window.latency_dock.show()
+        state["on_live"] = on_live
+
+    tabs.currentChanged.connect(changed)
 
 
 def _add_journal_actions(window: MainWindow, tabs: Workspaces) -> None:

@@ -76,3 +76,12 @@ def test_tab_shortcuts(qtbot: QtBot, journal_window: MainWindow) -> None:
     assert journal_window.workspaces.tabText(journal_window.workspaces.currentIndex()) == "Fleet"
     texts["Show Live"].trigger()
     assert journal_window.workspaces.currentIndex() == 0
+
+
+def test_latency_dock_only_on_live(qtbot: QtBot, journal_window: MainWindow) -> None:
+    w = journal_window
+    assert w.latency_dock.isVisible()
+    w.workspaces.show_panel("Fleet")
+    assert not w.latency_dock.isVisible()
+    w.workspaces.setCurrentIndex(0)
+    assert w.latency_dock.isVisible()
