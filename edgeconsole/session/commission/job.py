@@ -36,6 +36,9 @@ from edgeconsole.session.commission.dataset import Dataset, Sample, load_dataset
 from edgeconsole.session.commission.model_ref import ModelRef, open_model_ref
 from edgeconsole.session.commission.runners import SampleRunner, open_runner, target_kind
 
+#: Stages a runner may stamp beyond core.frames.STAGES: ``transfer`` is the link
+#: time of a device that reports its own inference time (round trip minus it).
+EXTRA_STAGES: tuple[str, ...] = ("transfer",)
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
 
@@ -291,6 +294,10 @@ class ValidationJob:
         sample = make_sample(rec.index, st, first=first)
         rec.e2e_ms = sample.e2e_ms
         rec.stages_ms = {k: v for k, v in sample.stages.items() if k != "capture"}
+        for name in EXTRA_STAGES:
+            a, b = st.get(f"{name}_start"), st.get(f"{name}_end")
+            if a is not None and b is not None:
+                rec.stages_ms[name] = (b - a) / 1e6
         rec.first = first
 
     def _run_shadow(self, rec: mx.SampleRecord, image: np.ndarray, i: int, sample: Sample) -> None:
@@ -337,6 +344,28 @@ class ValidationJob:
         }
 
 
+def _extra_stage_latency(lat: dict[str, Any], records: list[mx.SampleRecord]) -> None:
+    """Add EXTRA_STAGES to ``lat["stages"]`` (same percentiles), ``transfer`` before ``infer``."""
+    from dataclasses import replace
+
+    stages = lat.get("stages")
+    if not stages:
+        return
+    for name in EXTRA_STAGES:
+        proxy = [replace(r, e2e_ms=r.stages_ms[name]) for r in records if name in r.stages_ms]
+        series = mx.latency(proxy).get("e2e") if proxy else None
+        if series is None:
+            continue
+        ordered: dict[str, Any] = {}
+        for k, v in stages.items():
+            if k == "infer":
+                ordered[name] = series
+            ordered[k] = v
+        ordered.setdefault(name, series)
+        stages = ordered
+    lat["stages"] = stages
+
+
 def summarize(res: ValidationResult) -> dict[str, Any]:
     """All figures, criteria and verdict of a run (the JSON the report signs)."""
     req = res.request
@@ -347,6 +376,7 @@ def summarize(res: ValidationResult) -> dict[str, Any]:
     pc = mx.per_class(rows, cols, m)
     accuracy = sum(1 for r in scored if r.correct) / len(scored) if scored else None
     lat = mx.latency(scored)
+    _extra_stage_latency(lat, scored)
     budget = res.budget_ms
     criteria: list[mx.Criterion] = []
     if accuracy is None:

@@ -10,13 +10,15 @@ stage stamps of that run. Kinds:
   the "infer" stage is the gateway's round trip as the line would see it. A
   head's own helper models (the label inspector's orientation classifier) run
   on the laptop.
-- ``serial://`` and ``sim://``: refused with the reason: the device's SMP
-  application group (devices/serial/README.md, group 65) has no command that
-  runs a model on a sample sent by the console (it has list/activate/confirm/
-  rollback/self-test/stream/info). Adding one (e.g. cmd 7 "infer": CBOR
-  ``{input: bytes, shape, dtype}`` -> ``{outputs: {name: bytes}, infer_us}``,
-  chunked like image upload for inputs above the SMP buffer) plugs in here as a
-  ``SerialSampleRunner`` without touching the job or the report.
+- ``serial:///dev/ttyX``: an SMP device runs the model in its active slot on
+  a tensor the console sends (app group 65, command 7 "infer",
+  devices/serial/README.md). Preprocessing and decoding stay on the console,
+  as for a gateway. The SMP round trip is split in two stages: ``infer`` is
+  the time the device reports for its own model run, ``transfer`` the rest
+  (framing, the link both ways, CBOR): the line sees their sum. The device
+  must be running the bundle under test (same file hash): flash it first.
+- ``sim://`` (the embedded simulator) is refused with the way round: start
+  ``edgeconsole sim serial`` and validate ``serial://`` its path.
 """
 
 from __future__ import annotations
@@ -167,6 +169,112 @@ class GatewaySampleRunner:
         self.target.close()
 
 
+class SerialSampleRunner:
+    """A serial device runs the model (SMP app group 65, cmd 7); the console pre- and
+    post-processes. Stages: ``transfer`` = round trip minus the device's own time,
+    ``infer`` = the device's own inference time as it reports it."""
+
+    def __init__(self, url: str, ref: ModelRef, *, timeout_s: float = 5.0) -> None:
+        from edgeconsole.devices.serial.client import SerialTarget
+        from edgeconsole.inference.heads import make_head
+
+        self.ref = ref
+        self.target = SerialTarget(url, timeout_s=timeout_s)
+        self.url = self.target.url
+        self._helper: InferenceEngine | None = None
+        try:
+            self._info = self.target.connect()
+            if not self.target.smp:
+                raise ConfigError(
+                    "the device does not speak SMP: it cannot run a sample",
+                    subject=self.url,
+                    hint="flash an SMP-enabled firmware, or validate on local://",
+                )
+            self._slots = self.target.slots()
+            self._check_running()
+            self.input_name = ref.spec.inputs[0].name
+            orientation_run = None
+            if ref.spec.head.orientation is not None:
+                self._helper = InferenceEngine.load(
+                    ref.spec.head.orientation, model_bytes=ref.files
+                )
+                orientation_run = self._helper.run_tensor
+            self.head = make_head(ref.spec, orientation_run)
+        except BaseException:
+            if self._helper is not None:
+                self._helper.close()
+            self.target.close()
+            raise
+
+    def _check_running(self) -> None:
+        """The device must run exactly the bundle under test (or say what it runs)."""
+        running = next((s for s in self._slots if s.running), None)
+        want = self.ref.identity.get("bundle_sha256")
+        flash = f"edgeconsole flash {self.url} {self.ref.path} --trust DIR"
+        if running is None:
+            raise ConfigError("the device runs no bundle", subject=self.url, hint=flash)
+        if want is not None and running.sha256 != want:
+            raise ConfigError(
+                f"the device runs {running.bundle_id} v{running.version} (slot "
+                f"{running.index}, sha256 {running.sha256[:12]}), not {self.ref.label} "
+                f"(sha256 {str(want)[:12]})",
+                subject=self.url,
+                hint=f"flash the bundle under test first: {flash}",
+            )
+        if want is None and running.bundle_id not in (self.ref.spec.name, ""):
+            raise ConfigError(
+                f"the device runs {running.bundle_id} v{running.version}, not {self.ref.label}",
+                subject=self.url,
+                hint="validate a signed bundle the device runs, or flash it first",
+            )
+
+    def identity(self) -> dict[str, Any]:
+        assert self._info is not None
+        running = next((s for s in self._slots if s.running), None)
+        return {
+            "kind": "serial",
+            **self._info.to_json(),
+            "running": None if running is None else running.to_json(),
+            "slots": [s.to_json() for s in self._slots],
+            "note": "tensor inference on the device over SMP (app group 65, cmd 7); "
+            "preprocessing, decoding"
+            + (" and the orientation helper" if self._helper is not None else "")
+            + " on the console. Latency is the SMP round trip: stage 'infer' is the "
+            "device's own inference time as it reports it, stage 'transfer' the rest "
+            "(framing and the serial link, both ways)",
+        }
+
+    def run(self, image: np.ndarray, index: int) -> tuple[InferenceResult, dict[str, int]]:
+        from edgeconsole.inference.heads import HeadContext
+        from edgeconsole.inference.preprocess import preprocess_image
+
+        st: dict[str, int] = {}
+        st["preprocess_start"] = now_ns()
+        tensor, geometry = preprocess_image(image, self.ref.spec.preprocess)
+        st["preprocess_end"] = sent = now_ns()
+        outputs, device_us = self.target.infer({self.input_name: tensor})
+        back = now_ns()
+        # The device's clock measured its part; the link is what is left of the round trip.
+        device_ns = min(device_us * 1000, back - sent)
+        st["transfer_start"] = sent
+        st["transfer_end"] = st["infer_start"] = back - device_ns
+        st["infer_end"] = st["postprocess_start"] = back
+        result = InferenceResult(frame_index=index)
+        ctx = HeadContext(outputs=outputs, inputs=tensor, image=image, geometry=geometry)
+        extras = self.head.decode(ctx, result)
+        st["postprocess_end"] = st["overlay_start"] = now_ns()
+        result.overlay = self.head.overlay(result, extras)
+        st["overlay_end"] = now_ns()
+        return result, st
+
+    def close(self) -> None:
+        if hasattr(self, "head"):
+            self.head.close()
+        if self._helper is not None:
+            self._helper.close()
+        self.target.close()
+
+
 def target_kind(url: str) -> str:
     scheme = urlsplit(url).scheme
     if not scheme:
@@ -197,15 +305,16 @@ def open_runner(
         models = parse_qs(urlsplit(url).query).get("model")
         model = models[0] if models else None
         return GatewaySampleRunner(url.split("?", 1)[0], ref, token=token, model=model)
-    if kind in ("serial", "sim"):
+    if kind == "serial":
+        return SerialSampleRunner(url, ref)
+    if kind == "sim":
         raise ConfigError(
-            "serial devices cannot run a console-supplied sample yet",
+            "validate the virtual device through its serial port",
             subject=url,
-            hint="the SMP app group (65) has no infer command; validate the same bundle on "
-            "local:// or a gateway, the device checks its golden output on `edgeconsole flash`",
+            hint="start `edgeconsole sim serial` and use the serial:// URL of the path it prints",
         )
     raise ConfigError(
         f"unknown target kind '{kind}'",
         subject=url,
-        hint="use local://, gateway://HOST:PORT",
+        hint="use local://, gateway://HOST:PORT or serial:///dev/ttyX",
     )
