@@ -97,6 +97,9 @@ def test_tarball_unpacks_and_runs_as_a_normal_user(built: Path, tmp_path: Path) 
         user = "nobody"
         tmp_path = Path(tempfile.mkdtemp(prefix="edgeconsole-unpack-", dir="/tmp"))
         os.chmod(tmp_path, 0o777)
+        # ... and the tarball with it, as if copied off a USB stick.
+        tarball = Path(shutil.copy2(tarball, tmp_path / tarball.name))
+        os.chmod(tarball, 0o644)
     home = tmp_path / "home"
     env = {
         "PATH": "/usr/bin:/bin",
