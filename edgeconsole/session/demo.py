@@ -94,6 +94,15 @@ def spawn_sim_serial(
     timeout_s: float = START_TIMEOUT_S,
 ) -> DemoChild:
     """Start ``edgeconsole sim serial`` and wait for the port path on its first line."""
+    child = launch_sim_serial(data_dir, rate=rate, baud=baud, extra=extra)
+    wait_port(child, timeout_s)
+    return child
+
+
+def launch_sim_serial(
+    data_dir: Path, *, rate: float = 50.0, baud: int | None = None, extra: list[str] | None = None
+) -> DemoChild:
+    """Start ``edgeconsole sim serial`` (on a long-lived thread: see PDEATHSIG above)."""
     cmd = [
         sys.executable,
         "-c",
@@ -120,7 +129,12 @@ def spawn_sim_serial(
         start_new_session=True,
         env=env,
     )
-    child = DemoChild("virtual serial device", proc, "")
+    return DemoChild("virtual serial device", proc, "")
+
+
+def wait_port(child: DemoChild, timeout_s: float = START_TIMEOUT_S) -> str:
+    """Read the port path the simulator prints first; sets ``child.url``."""
+    proc = child.proc
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -156,7 +170,7 @@ def spawn_sim_serial(
         target=_drain, args=(proc, child), daemon=True, name="edgeconsole-demo-child"
     ).start()
     child.url = f"serial://{path}"
-    return child
+    return child.url
 
 
 def _drain(proc: subprocess.Popen[bytes], child: DemoChild) -> None:
@@ -177,13 +191,41 @@ class DemoJob:
         self._closed = False
         atexit.register(self.close)
 
-    def start_serial(self, *, rate: float = 50.0, baud: int | None = None) -> str:
-        """Start the virtual serial device and connect to it; returns its URL."""
-        child = spawn_sim_serial(self.root / "serial", rate=rate, baud=baud)
+    def start_serial(
+        self, *, rate: float = 50.0, baud: int | None = None, background: bool = False
+    ) -> str:
+        """Start the virtual serial device and connect to it; returns its URL.
+
+        ``background``: return at once (the window must not wait for the child's
+        interpreter to start); the device then appears through poll()."""
+        child = launch_sim_serial(self.root / "serial", rate=rate, baud=baud)
         self.children.append(child)
-        url = self.targets.connect(child.url, trust_dir=sample_trust_dir())
+        url = self.targets.normalise(str(self.root / "serial" / "tty"))
         self.urls.append(url)
+        if not background:
+            self._connect(child)
+            return url
+        threading.Thread(
+            target=self._connect_reporting, args=(child,), daemon=True, name="edgeconsole-demo"
+        ).start()
         return url
+
+    def _connect(self, child: DemoChild) -> None:
+        wait_port(child)
+        if not self._closed:
+            self.targets.connect(child.url, trust_dir=sample_trust_dir())
+
+    def _connect_reporting(self, child: DemoChild) -> None:
+        try:
+            self._connect(child)
+        except Exception as exc:  # shown in the window's message bar through poll()
+            report = getattr(self.targets, "report", None)
+            if report is not None:
+                report("error", f"demo device: {exc}")
+
+    @staticmethod
+    def sample_bundles_dir() -> Path:
+        return Path(__file__).resolve().parents[2] / "sample_models" / "bundles"
 
     @property
     def serial(self) -> DemoChild | None:
@@ -210,12 +252,12 @@ class DemoJob:
             atexit.unregister(self.close)
 
 
-def start_demo_devices(session: Any, *, rate: float = 50.0) -> DemoJob:
+def start_demo_devices(session: Any, *, rate: float = 50.0, background: bool = False) -> DemoJob:
     """Give ``session`` its demo hardware (once); the session stops it on close."""
     if session.demo is None:
         job = DemoJob(session.targets)
         try:
-            job.start_serial(rate=rate)
+            job.start_serial(rate=rate, background=background)
         except BaseException:
             job.close()
             raise

@@ -79,7 +79,8 @@ class TargetView:
     slots: tuple[SlotInfo, ...] = ()
     error: str = ""
     disconnects: int = 0
-    log: tuple[str, ...] = ()
+    log: tuple[str, ...] = ()  # the newest device log lines
+    log_total: int = 0  # lines ever logged (tells a viewer how many of ``log`` are new)
     shadow: str = ""
     busy: str = ""  # the kind of job running on it ("flash", ...), "" when idle
 
@@ -166,6 +167,7 @@ class _Managed:
         self.slots: tuple[SlotInfo, ...] = ()
         self.error = ""
         self.log: deque[str] = deque(maxlen=LOG_LINES)
+        self.log_total = 0
         self.lost = threading.Event()  # set by the link when it goes away
         self.want = True  # the person wants it connected
         self.io_lock = threading.Lock()  # one SMP exchange at a time
@@ -327,6 +329,10 @@ class TargetManager:
         job.cancel.set()
         return True
 
+    def report(self, level: Level, text: str) -> None:
+        """Tell the person something about devices (shown through poll())."""
+        self._event(level, text, "device")
+
     def discover(self) -> list[dict[str, Any]]:
         """Serial ports the OS knows (for a port picker)."""
         from edgeconsole.devices.serial.ports import discover
@@ -435,6 +441,7 @@ class TargetManager:
             error=m.error,
             disconnects=len(getattr(m.target, "disconnects", ()) or ()),
             log=tuple(m.log),
+            log_total=m.log_total,
             shadow=m.shadow_text,
             busy=m.job.progress.kind if m.job is not None else "",
         )
@@ -558,7 +565,9 @@ class TargetManager:
             with m.io_lock:
                 target.close()
         except Exception as exc:  # closing a dead port may fail; it is closed either way
-            m.log.append(f"close: {exc}")
+            with self._lock:
+                m.log.append(f"close: {exc}")
+                m.log_total += 1
 
     def _reconnect(self, m: _Managed) -> None:
         """Wait for the device to come back and reopen it (until it does or is dropped)."""
@@ -608,6 +617,7 @@ class TargetManager:
                         if logs:
                             with self._lock:
                                 m.log.extend(logs)
+                                m.log_total += len(logs)
                                 self._changed = True
                 if m.lost.is_set() and m.state == "connected" and m.job is None:
                     if _link_up(target):

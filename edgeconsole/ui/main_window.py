@@ -37,6 +37,7 @@ import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.inference.latency import LatencySnapshot
 from edgeconsole.session.update import Event, PipelineStatus, Update
+from edgeconsole.ui.devices.mount import mount_devices
 from edgeconsole.ui.latency_panel import LatencyPanel
 from edgeconsole.ui.live_view import IDLE_PLACEHOLDER, LiveView
 from edgeconsole.ui.messages import BusyBar, EventLog, MessageBar
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self.bundles_panel: Any = None
         self.record_action: Any = None
         self.workspaces = mount_workspaces(self)
+        self.devices = mount_devices(self)  # serial devices: tree rows, panel, telemetry
         self.status_panel.set_budget(self._budget)
         self.latency.set_budget(self._budget)
         self._restore_geometry()
@@ -559,6 +561,8 @@ class MainWindow(QMainWindow):
         if model:
             self._model = model
             self._refresh_model_combo()
+        if self.devices is not None:
+            self.devices.start_demo()  # the virtual serial device, connected and streaming
         self.start()
 
     def stop(self) -> None:
@@ -657,6 +661,8 @@ class MainWindow(QMainWindow):
         if update.live is not None:
             self.live_view.show_frame(update.live)
         self.latency.add_samples(update.latency)
+        if self.devices is not None:
+            self.devices.apply(update, deadline_ns)
         if update.stats is not None:
             self._stats = update.stats
             self._stats_new = True

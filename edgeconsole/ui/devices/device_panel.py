@@ -1,0 +1,382 @@
+"""The device panel: who the device is, what its slots hold, and the buttons to
+flash, confirm or roll back, with a progress bar (KB/s, ETA, Cancel) and the
+device's own log lines. It shows a :class:`TargetView` and :class:`JobProgress`
+from ``session.poll()``; every button calls ``session.targets`` and returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from edgeconsole.session.targets import JobProgress, TargetView
+from edgeconsole.ui.devices.format import (
+    PHASE_TEXT,
+    SLOT_COLOUR,
+    STATE_COLOUR,
+    STATE_TEXT,
+    eta_text,
+    rate_text,
+    size_text,
+)
+from edgeconsole.ui.devices.port import TargetsPort
+from edgeconsole.ui.theme import COLOURS
+
+SLOT_COLUMNS = ("Slot", "State", "Runs", "Bundle", "Version", "SHA-256", "Size")
+NO_CHECK_WARNING = (
+    "Confirm the bundle on trial WITHOUT running its health check?\n\n"
+    "The golden self-test proves the model gives the expected output within its "
+    "latency budget. Without it, a broken bundle becomes the device's confirmed "
+    "bundle; Rollback then returns to the previous one."
+)
+
+
+class DevicePanel(QWidget):
+    def __init__(
+        self,
+        targets: TargetsPort,
+        report: Callable[[str, str], None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("devicePanel")
+        self.setAccessibleName("Device panel")
+        self.targets = targets
+        self._report = report or (lambda level, text: None)
+        self.view: TargetView | None = None
+        self.job: JobProgress | None = None
+        self.bundle_dir = ""
+        self._log_len = 0
+
+        self.title = QLabel("No device selected")
+        font = QFont(self.title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.35)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.state_label = QLabel("")
+        self.state_label.setObjectName("deviceState")
+        self.state_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.state_label.setMinimumWidth(160)
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.state_label)
+
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {COLOURS.fail};")
+        self.error_label.hide()
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setHorizontalSpacing(12)
+        form.setVerticalSpacing(3)
+        self.fields: dict[str, QLabel] = {}
+        for key, label in (
+            ("url", "Port"),
+            ("serial", "Serial number"),
+            ("hw_id", "Hardware id"),
+            ("firmware", "Firmware"),
+            ("protocol", "Protocol"),
+            ("running", "Runs"),
+            ("shadow", "Shadow run"),
+        ):
+            value = QLabel("–")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            self.fields[key] = value
+            form.addRow(label + ":", value)
+
+        self.slots = QTableWidget(0, len(SLOT_COLUMNS))
+        self.slots.setObjectName("slotsTable")
+        self.slots.setHorizontalHeaderLabels(list(SLOT_COLUMNS))
+        self.slots.verticalHeader().hide()
+        self.slots.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.slots.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.slots.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = self.slots.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.slots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+
+        self.flash_button = QPushButton("Flash…")
+        self.flash_button.setObjectName("flashButton")
+        self.flash_button.setToolTip(
+            "Upload a signed bundle into the inactive slot, activate it on trial and run "
+            "its health check"
+        )
+        self.flash_button.clicked.connect(self.pick_and_flash)
+        self.confirm_button = QToolButton()
+        self.confirm_button.setObjectName("confirmButton")
+        self.confirm_button.setText("Confirm")
+        self.confirm_button.setToolTip("Run the health check, then keep the bundle on trial")
+        self.confirm_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.confirm_button.clicked.connect(self.confirm)
+        menu = QMenu(self.confirm_button)
+        self.no_check_action = menu.addAction("Confirm without health check…")
+        self.no_check_action.triggered.connect(self.confirm_without_check)
+        self.confirm_button.setMenu(menu)
+        self.rollback_button = QPushButton("Rollback")
+        self.rollback_button.setObjectName("rollbackButton")
+        self.rollback_button.setToolTip("Leave the trial, or go back to the previous bundle")
+        self.rollback_button.clicked.connect(self.rollback)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Read identity and slots again")
+        self.refresh_button.clicked.connect(self.refresh)
+        buttons = QHBoxLayout()
+        for b in (self.flash_button, self.confirm_button, self.rollback_button):
+            b.setMinimumHeight(32)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.refresh_button)
+
+        self.progress_box = QFrame()
+        self.progress_box.setObjectName("flashProgress")
+        pl = QVBoxLayout(self.progress_box)
+        pl.setContentsMargins(0, 4, 0, 4)
+        row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelFlashButton")
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        self.progress_text = QLabel("")
+        self.progress_text.setWordWrap(True)
+        pl.addLayout(row)
+        pl.addWidget(self.progress_text)
+        self.progress_box.hide()
+
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("deviceLog")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(1000)
+        self.log.setPlaceholderText("The device's own log lines appear here")
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.log.setFont(mono)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(head)
+        layout.addWidget(self.error_label)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("<b>Slots</b>"))
+        layout.addWidget(self.slots)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_box)
+        layout.addWidget(QLabel("<b>Device log</b>"))
+        layout.addWidget(self.log, 1)
+        self._apply_buttons()
+
+    # ---------------------------------------------------------------- showing
+    def show_target(self, view: TargetView | None) -> None:
+        new_device = view is None or self.view is None or view.url != self.view.url
+        self.view = view
+        if view is None:
+            self.title.setText("No device selected")
+            self.state_label.setText("")
+            self.state_label.setStyleSheet("")
+            for label in self.fields.values():
+                label.setText("–")
+            self.slots.setRowCount(0)
+            self.log.clear()
+            self._log_len = 0
+            self._apply_buttons()
+            return
+        self.title.setText(view.name or "Serial device")
+        colour = STATE_COLOUR.get(view.state, COLOURS.text_dim)
+        self.state_label.setText(STATE_TEXT.get(view.state, view.state))
+        self.state_label.setStyleSheet(
+            f"QLabel {{ color: {COLOURS.window}; background: {colour}; border-radius: 4px;"
+            " padding: 3px 10px; font-weight: bold; }"
+        )
+        self.error_label.setText(view.error)
+        self.error_label.setVisible(bool(view.error) and view.state != "connected")
+        f = self.fields
+        f["url"].setText(view.url)
+        f["serial"].setText(view.serial or "–")
+        f["hw_id"].setText(view.hw_id or "–")
+        f["firmware"].setText(view.firmware or "–")
+        protocol = "SMP (MCUmgr)" if view.smp else "plain text lines: telemetry only"
+        if view.disconnects:
+            protocol += f"  ·  {view.disconnects} unplug(s) so far"
+        f["protocol"].setText(protocol)
+        running = view.running
+        f["running"].setText(
+            f"{running.bundle_id} v{running.version} (slot {running.index}, {running.state})"
+            if running
+            else "–"
+        )
+        f["shadow"].setText(view.shadow or "–")
+        self._show_slots(view)
+        self._show_log(view, new_device)
+        self._apply_buttons()
+
+    def _show_slots(self, view: TargetView) -> None:
+        self.slots.setRowCount(len(view.slots))
+        for r, s in enumerate(view.slots):
+            state = f"{s.state} ({s.attempts} left)" if s.state == "trial" else s.state
+            runs = "▶ running" if s.running else ("confirmed" if s.confirmed else "")
+            cells = (
+                str(s.index),
+                state,
+                runs,
+                s.bundle_id or "–",
+                str(s.version) if s.bundle_id else "–",
+                s.sha256[:16] + "…" if s.sha256 else "–",
+                size_text(s.length) if s.length else "–",
+            )
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c == 1:
+                    item.setForeground(QColor(SLOT_COLOUR.get(s.state, COLOURS.text)))
+                if c == 5 and s.sha256:
+                    item.setToolTip(s.sha256)
+                if s.running:
+                    f = item.font()
+                    f.setBold(True)
+                    item.setFont(f)
+                self.slots.setItem(r, c, item)
+        h = self.slots.horizontalHeader().height() + 4
+        h += sum(self.slots.rowHeight(r) for r in range(self.slots.rowCount()))
+        self.slots.setFixedHeight(h)
+
+    def _show_log(self, view: TargetView, new_device: bool) -> None:
+        if new_device or view.log_total < self._log_len:
+            self.log.clear()
+            self._log_len = 0
+        fresh = view.log_total - self._log_len
+        if fresh <= 0:
+            return
+        # The view carries the newest lines only; append the ones not shown yet.
+        for line in view.log[-min(fresh, len(view.log)) :] if view.log else ():
+            self.log.appendPlainText(line)
+        self._log_len = view.log_total
+
+    def show_job(self, job: JobProgress) -> None:
+        if self.view is None or job.url != self.view.url:
+            return
+        self.job = job
+        self.progress_box.show()
+        phase = PHASE_TEXT.get(job.phase, job.phase)
+        if job.state == "running":
+            self.progress.setValue(int(1000 * job.fraction))
+            if job.phase == "upload" and job.total:
+                self.progress.setFormat(f"{job.fraction * 100:.1f} %")
+                text = (
+                    f"{phase} {job.bundle}: {size_text(job.sent)} of {size_text(job.total)}"
+                    f"  ·  {rate_text(job.bytes_per_s)}  ·  {eta_text(job.eta_s)}"
+                )
+                if job.resumes:
+                    text += f"  ·  resumed {job.resumes}×"
+            else:
+                self.progress.setFormat(phase)
+                text = f"{job.kind.capitalize()}: {phase}" + (
+                    f" ({job.bundle})" if job.bundle else ""
+                )
+            self.progress_text.setStyleSheet("")
+        else:
+            self.progress.setValue(1000 if job.state == "done" else self.progress.value())
+            self.progress.setFormat(
+                {"done": "Done", "failed": "Failed"}.get(job.state, "Cancelled")
+            )
+            colour = {"done": COLOURS.ok, "failed": COLOURS.fail}.get(job.state, COLOURS.warn)
+            self.progress_text.setStyleSheet(f"color: {colour};")
+            text = f"{job.kind.capitalize()} {job.state}: {job.message}"
+        self.progress_text.setText(text)
+        self.cancel_button.setVisible(job.state == "running")
+        self.cancel_button.setEnabled(job.cancellable)
+        self._apply_buttons()
+
+    def _apply_buttons(self) -> None:
+        v = self.view
+        ready = v is not None and v.state == "connected" and v.smp and not v.busy
+        self.flash_button.setEnabled(ready)
+        trial = v.trial if v is not None else None
+        self.confirm_button.setEnabled(ready and trial is not None)
+        others = [s for s in v.slots if s.bundle_id and not s.running] if v else []
+        self.rollback_button.setEnabled(ready and (trial is not None or bool(others)))
+        self.refresh_button.setEnabled(ready)
+
+    # --------------------------------------------------------------- commands
+    def _call(self, doing: str, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            self._report("error", f"Could not {doing}: {exc}")
+
+    def pick_and_flash(self) -> None:
+        if self.view is None:
+            return
+        start = self.bundle_dir or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Flash a bundle", start, "EdgeConsole bundles (*.ecb);;All files (*)"
+        )
+        if path:
+            self.flash(path)
+
+    def flash(self, path: str) -> None:
+        view = self.view
+        if view is None:
+            return
+        self.bundle_dir = str(Path(path).parent)
+        self.progress.setValue(0)
+        self._call("flash", lambda: self.targets.flash(view.url, path))
+
+    def confirm(self) -> None:
+        view = self.view
+        if view is not None:
+            self._call("confirm", lambda: self.targets.confirm(view.url, health_check=True))
+
+    def confirm_without_check(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        answer = QMessageBox.warning(
+            self,
+            "Confirm without health check",
+            NO_CHECK_WARNING,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self._call("confirm", lambda: self.targets.confirm(view.url, health_check=False))
+
+    def rollback(self) -> None:
+        view = self.view
+        if view is not None:
+            self._call("roll back", lambda: self.targets.rollback(view.url))
+
+    def refresh(self) -> None:
+        view = self.view
+        if view is not None:
+            self._call("refresh", lambda: self.targets.refresh(view.url))
+
+    def cancel(self) -> None:
+        job = self.job
+        if job is not None and job.state == "running":
+            self._call("cancel", lambda: self.targets.cancel(job.job_id))
