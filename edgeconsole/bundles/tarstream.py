@@ -175,7 +175,9 @@ class TarHeaderReader:
             if "path" in pax:
                 name = pax["path"]
             if "size" in pax:
-                if not pax["size"].isdigit():
+                # ASCII digits only: str.isdigit() also passes "²" (int() then raises) and
+                # 5000-digit strings exceed int()'s limit; 20 digits is any real size.
+                if not (pax["size"].isascii() and pax["size"].isdigit()) or len(pax["size"]) > 20:
                     raise BundleFormatError("pax size is not a number", subject=self.subject)
                 size = int(pax["size"])
             if typeflag not in (b"0", b"\0"):
