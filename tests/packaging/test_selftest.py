@@ -40,6 +40,7 @@ def test_full_self_test_passes_and_journals_its_outcome(tmp_path: Path) -> None:
         "bundle",
         "pipeline",
         "journal",
+        "serial",
         "about",
         "window",
     ]
