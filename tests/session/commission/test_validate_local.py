@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeconsole.core.errors import BundleError, ConfigError
+from edgeconsole.core.errors import BundleError, ConfigError, DeviceError
 from edgeconsole.journal.keys import ConsoleKey
 from edgeconsole.journal.settings import SettingsStore, SiteSettings
 from edgeconsole.session.commission import (
@@ -133,8 +133,9 @@ def test_bundle_needs_trust_and_a_tampered_bundle_is_refused(tmp_path: Path) -> 
         ValidationJob(ValidationRequest("local://", bad, DIGITS_SET, trust_dir=TRUST)).prepare()
 
 
-def test_serial_targets_are_refused_with_the_reason(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot run a console-supplied sample"):
+def test_serial_target_without_a_port_is_refused_with_the_reason(tmp_path: Path) -> None:
+    # Serial devices run samples now (test_serial_validate.py); a missing port is explained.
+    with pytest.raises(DeviceError, match="no such port"):
         ValidationJob(
             ValidationRequest("serial:///dev/ttyACM0", DIGITS_MODEL, DIGITS_SET)
         ).prepare()
