@@ -15,7 +15,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeconsole.core.buffers import RingBuffer
 from edgeconsole.core.clock import now_ns, wall_iso
@@ -23,12 +23,14 @@ from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.latency import LatencyStats
-from edgeconsole.journal.journal import Journal
 from edgeconsole.journal.paths import recordings_dir
-from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
 from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
 from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
+
+if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when recording starts
+    from edgeconsole.journal.journal import Journal
+    from edgeconsole.journal.recorder import McapRecorderSink
 
 #: Latency samples kept between two polls; a window that stalls for minutes loses
 #: the oldest samples from the graphs (counted), never the pipeline's own stats.
@@ -194,6 +196,8 @@ class Session:
         if path is None:
             stamp = wall_iso().replace(":", "").replace("-", "")[:15]
             path = recordings_dir() / f"recording-{stamp}.mcap"
+        from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
+
         site = self.journal.site() if self.journal is not None else None
         with self._lock:
             meta = RecordingMeta(site=site.site if site else "",

@@ -101,6 +101,10 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
     session = Session(journal=journal, interactive=True)
     window: MainWindow | None = None
     previous = signal.getsignal(signal.SIGINT)
+    from edgeconsole.ui.crash import install_crash_handler
+
+    # Installed before the window exists: an error while building it is shown too.
+    crash = install_crash_handler(session, lambda: window)
     try:
         window = MainWindow(session, settings if settings is not None else user_settings())
         window.show()
@@ -123,4 +127,5 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
         signal.signal(signal.SIGINT, previous)
         if window is not None:
             window.poll_loop.stop()
+        crash.uninstall()
         session.close()

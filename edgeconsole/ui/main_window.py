@@ -321,6 +321,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.fullscreen_action)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self._action("&About EdgeConsole", self.show_about))
         for menu in (file_menu, run_menu, view_menu, help_menu):
             menu.setToolTipsVisible(True)
         self._rebuild_source_menu([])
@@ -730,6 +731,11 @@ class MainWindow(QMainWindow):
         }
         self.live_view.set_tag(tags.get(state))
         self.live_view.set_placeholder(PLACEHOLDERS.get(state, IDLE_PLACEHOLDER))
+
+    def show_about(self) -> None:
+        from edgeconsole.ui.about import show_about
+
+        show_about(self)
 
     def report(self, event: Event) -> None:
         """Show something the app itself (not the session) needs to tell the person."""
