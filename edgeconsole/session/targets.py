@@ -404,7 +404,7 @@ class TargetManager:
                 if m.job is not None:
                     m.job.cancel.set()
         for m in items:
-            self._close_target(m)
+            self._close_target(m, wait_s=0.5 if m.job is not None else 2.0)
             if m.stream is not None:
                 m.stream.set_shadow(None, "closed")
         pool, self._pool = self._pool, None
@@ -557,17 +557,22 @@ class TargetManager:
         with self._lock:
             self._changed = True
 
-    def _close_target(self, m: _Managed) -> None:
+    def _close_target(self, m: _Managed, wait_s: float = 2.0) -> None:
         target = m.target
         if target is None:
             return
+        # Wait briefly for an exchange in flight; a job still busy after that is ended
+        # by closing its port under it (it fails at once instead of timing out).
+        locked = m.io_lock.acquire(timeout=wait_s)
         try:
-            with m.io_lock:
-                target.close()
+            target.close()
         except Exception as exc:  # closing a dead port may fail; it is closed either way
             with self._lock:
                 m.log.append(f"close: {exc}")
                 m.log_total += 1
+        finally:
+            if locked:
+                m.io_lock.release()
 
     def _reconnect(self, m: _Managed) -> None:
         """Wait for the device to come back and reopen it (until it does or is dropped)."""
