@@ -19,6 +19,7 @@ from edgeconsole.devices.target import FlashProgress, Payload
 from edgeconsole.sim.device import FaultPlan, VirtualSerialDevice
 from edgeconsole.sim.device_model import factory_image
 from edgeconsole.sim.storage import PowerRail
+from tests.fixtures.sources import wait_for
 
 FACTORY_ID = factory_image()[1]
 
@@ -109,7 +110,8 @@ def test_power_loss_during_flash_keeps_a_confirmed_bundle(
     slot = upload_with_resume(t, p)
     with pytest.raises((DeviceDisconnected, DeviceError)):
         t.activate(slot, p)
-    assert dev.boots == 2
+    # The link drops at the power cut; the device finishes its reboot a moment later.
+    assert wait_for(lambda: dev.boots == 2, timeout=10)
     t.reconnect(10)
     slots = t.slots()
     running = next(s for s in slots if s.running)
