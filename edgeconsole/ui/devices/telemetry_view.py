@@ -98,7 +98,9 @@ class _Ring:
 def _style_plot(plot: pg.PlotItem, name: str) -> None:
     font = QFont()
     font.setPointSize(8)
-    plot.showGrid(x=True, y=True, alpha=0.15)
+    # No grid: grid lines are part of the axis picture, redrawn whenever the view
+    # scrolls, and cost more than the curves (tests/benchmarks/bench_telemetry_ui.py).
+    plot.showGrid(x=False, y=False)
     for axis in ("left", "bottom"):
         ax = plot.getAxis(axis)
         ax.setPen(pg.mkPen(COLOURS.border))
@@ -233,14 +235,15 @@ class TelemetryView(QWidget):
             plot = self.graphics.addPlot(row=row, col=0)
             _style_plot(plot, name)
             colour = PALETTE[i % len(PALETTE)]
-            self._curves[name] = plot.plot(pen=pg.mkPen(colour, width=1.5))
+            # Width 1: wider pens take Qt's slow stroker path at thousands of points.
+            self._curves[name] = plot.plot(pen=pg.mkPen(colour, width=1))
             self._plots[name] = plot
             row += 1
             first = first or plot
         if self.model_channel is not None:
             plot = self.graphics.addPlot(row=row, col=0)
             _style_plot(plot, f"{self.model_channel} (device)")
-            self._curves[self.model_channel] = plot.plot(pen=pg.mkPen(COLOURS.text, width=2))
+            self._curves[self.model_channel] = plot.plot(pen=pg.mkPen(COLOURS.text, width=1))
             self._threshold_line = pg.InfiniteLine(
                 angle=0,
                 pen=pg.mkPen(COLOURS.warn, width=1.5, style=Qt.PenStyle.DashLine),
@@ -385,10 +388,11 @@ class TelemetryView(QWidget):
             return False
         self._last_redraw = t
         end = self._ring.last_t
-        self._draw(since=end - self.window_s)
         if self._plots:
+            # Range first: setData then clips and downsamples once, for the new view.
             first = next(iter(self._plots.values()))
             first.setXRange(max(0.0, end - self.window_s), max(end, self.window_s), padding=0)
+        self._draw(since=end - self.window_s)
         self.dirty = False
         self.redraws += 1
         return True
