@@ -30,4 +30,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.onnx_models",
     "tests.fixtures.gateway",
     "tests.fixtures.serial",
+    "tests.fixtures.faults",
 ]

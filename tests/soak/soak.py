@@ -151,8 +151,8 @@ class SoakDemo:
         from edgeconsole.agent.server import BackgroundAgent
         from edgeconsole.bundles.signing import public_pem
         from edgeconsole.cli.agent_cmd import build_ports
-        from edgeconsole.devices.gateway.stream import StreamReceiver
         from edgeconsole.devices.gateway.flash import GatewayFlashJob
+        from edgeconsole.devices.gateway.stream import StreamReceiver
         from edgeconsole.devices.gateway.target import GatewayTarget
         from edgeconsole.devices.target import Payload
         from tests.fixtures.gateway import DIGITS, GatewayKit
