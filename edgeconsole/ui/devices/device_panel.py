@@ -116,9 +116,12 @@ class DevicePanel(QWidget):
         self.slots.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.slots.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.slots.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # The table is sized to its rows: scroll bars would only hide the last one.
+        self.slots.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.slots.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.slots.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
         self.slots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
 
         self.flash_button = QPushButton("Flash…")
@@ -151,6 +154,12 @@ class DevicePanel(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.refresh_button)
+
+        self.trial_hint = QLabel("")
+        self.trial_hint.setObjectName("trialHint")
+        self.trial_hint.setWordWrap(True)
+        self.trial_hint.setStyleSheet(f"color: {COLOURS.warn};")
+        self.trial_hint.hide()
 
         self.progress_box = QFrame()
         self.progress_box.setObjectName("flashProgress")
@@ -187,6 +196,7 @@ class DevicePanel(QWidget):
         layout.addWidget(QLabel("<b>Slots</b>"))
         layout.addWidget(self.slots)
         layout.addLayout(buttons)
+        layout.addWidget(self.trial_hint)
         layout.addWidget(self.progress_box)
         layout.addWidget(QLabel("<b>Device log</b>"))
         layout.addWidget(self.log, 1)
@@ -247,7 +257,7 @@ class DevicePanel(QWidget):
                 runs,
                 s.bundle_id or "–",
                 str(s.version) if s.bundle_id else "–",
-                s.sha256[:16] + "…" if s.sha256 else "–",
+                s.sha256[:10] + "…" if s.sha256 else "–",
                 size_text(s.length) if s.length else "–",
             )
             for c, text in enumerate(cells):
@@ -321,6 +331,13 @@ class DevicePanel(QWidget):
         others = [s for s in v.slots if s.bundle_id and not s.running] if v else []
         self.rollback_button.setEnabled(ready and (trial is not None or bool(others)))
         self.refresh_button.setEnabled(ready)
+        back = next((s for s in v.slots if s.confirmed and not s.running), None) if v else None
+        if trial is not None:
+            self.trial_hint.setText(
+                f"{trial.bundle_id} v{trial.version} is on trial: Confirm keeps it"
+                + (f"; Rollback returns to {back.bundle_id} v{back.version}." if back else ".")
+            )
+        self.trial_hint.setVisible(trial is not None)
 
     # --------------------------------------------------------------- commands
     def _call(self, doing: str, fn: Callable[[], object]) -> None:

@@ -106,8 +106,14 @@ def _style_plot(plot: pg.PlotItem, name: str) -> None:
         ax.setPen(pg.mkPen(COLOURS.border))
         ax.setTextPen(pg.mkPen(COLOURS.text_dim))
         ax.setStyle(tickFont=font)
-    plot.getAxis("left").setWidth(58)
-    plot.setLabel("left", name, color=COLOURS.text, size="9pt")
+    plot.getAxis("left").setWidth(52)
+    # The channel name sits inside the plot, top left: a rotated axis label does not
+    # fit a short plot and cannot be read at a glance.
+    label = pg.TextItem(name, color=COLOURS.text, anchor=(0, 0))
+    label.setFont(QFont(font.family(), 9, QFont.Weight.Bold))
+    label.setParentItem(plot.getViewBox())
+    label.setPos(4, 0)
+    plot.channel_label = label
     plot.setMenuEnabled(False)
     plot.hideButtons()
     plot.setClipToView(True)
@@ -248,7 +254,7 @@ class TelemetryView(QWidget):
                 angle=0,
                 pen=pg.mkPen(COLOURS.warn, width=1.5, style=Qt.PenStyle.DashLine),
                 label="threshold {value:.4g}",
-                labelOpts={"color": COLOURS.warn, "position": 0.05, "anchors": [(0, 1), (0, 1)]},
+                labelOpts={"color": COLOURS.warn, "position": 0.6, "anchors": [(0, 0), (0, 0)]},
             )
             self._threshold_line.setVisible(False)
             plot.addItem(self._threshold_line)
@@ -409,6 +415,7 @@ class TelemetryView(QWidget):
             line.setVisible(self.threshold is not None)
             if self.threshold is not None:
                 line.setValue(self.threshold)
+                self._fit_with_threshold(v)
         st, sv = self._shadow.view(since)
         curve = self._curves.get("__shadow__")
         if curve is not None:
@@ -427,6 +434,18 @@ class TelemetryView(QWidget):
             if tol is not None:
                 band.setRegion((-tol, tol))
 
+    def _fit_with_threshold(self, v: np.ndarray) -> None:
+        """The model plot's y range holds the visible output and the threshold line."""
+        name = self.model_channel
+        if name is None or name not in self.channels or self.threshold is None:
+            return
+        col = v[:, self.channels.index(name)] if len(v) else np.zeros(0)
+        col = col[np.isfinite(col)]
+        lo = min(float(col.min()) if len(col) else self.threshold, self.threshold)
+        hi = max(float(col.max()) if len(col) else self.threshold, self.threshold)
+        pad = 0.12 * (hi - lo or 1.0)
+        self._plots[name].setYRange(lo - pad, hi + pad, padding=0)
+
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """What a curve holds now (tests, screenshots)."""
         curve = self._curves.get(name)
@@ -436,4 +455,4 @@ class TelemetryView(QWidget):
         return (np.zeros(0) if x is None else x), (np.zeros(0) if y is None else y)
 
     def plot_names(self) -> list[str]:
-        return [str(p.getAxis("left").labelText) for p in self._plots.values()]
+        return [str(p.channel_label.toPlainText()) for p in self._plots.values()]
