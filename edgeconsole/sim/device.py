@@ -362,14 +362,18 @@ class VirtualSerialDevice(DeviceHooks):
                 self._header_due = now + HEADER_EVERY_S
                 self._send(("# " + ",".join(TELEMETRY_CHANNELS) + "\n").encode(), droppable=True)
             rows = source.read(n)
-            history = np.concatenate([history, rows[:, :3]])[-256:]
+            base = len(history)
+            joined = np.concatenate([history, rows[:, :3]])
+            history = joined[-256:]
             lines = []
             model = getattr(self, "model", None)
-            for row in rows:
+            for i, row in enumerate(rows):
                 since_score += 1
                 if model is not None and model.window and since_score >= model.window // 2:
                     since_score = 0
-                    result = model.score(history)
+                    # Score the window that ends at this very reading, so the score printed
+                    # on a line belongs to that line even when a late batch catches up.
+                    result = model.score(joined[: base + i + 1][-256:])
                     if result is not None:
                         score, infer_ms = result
                 lines.append(
