@@ -122,7 +122,10 @@ class LatencySnapshot:
         }
 
 
-SERIES: tuple[str, ...] = (*STAGES, "unaccounted", "e2e", "shown")
+#: Stages only some runs have (a gateway's stream adds the network hop); kept out of
+#: ``core.frames.STAGES`` so the journal's fixed stage columns stay as they are.
+OPTIONAL_STAGES: tuple[str, ...] = ("network",)
+SERIES: tuple[str, ...] = (*STAGES, *OPTIONAL_STAGES, "unaccounted", "e2e", "shown")
 
 
 class LatencyStats:
@@ -146,7 +149,7 @@ class LatencyStats:
             self.first_e2e_ms = sample.e2e_ms
             return
         self.samples += 1
-        for name in STAGES:
+        for name in (*STAGES, *OPTIONAL_STAGES):
             v = sample.stages.get(name)
             if v is not None:
                 self._rolling[name].append(v)

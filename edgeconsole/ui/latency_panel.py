@@ -33,13 +33,21 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.frames import STAGES, LatencySample
-from edgeconsole.inference.latency import LatencySnapshot, SeriesStats
+from edgeconsole.inference.latency import OPTIONAL_STAGES, LatencySnapshot, SeriesStats
 from edgeconsole.ui.theme import COLOURS, STAGE_COLOURS
 
-#: Bottom to top in the stacked chart; the rows of the sample ring.
-STACK: tuple[str, ...] = (*STAGES, "unaccounted")
+#: Bottom to top in the stacked chart; the rows of the sample ring. Optional stages
+#: (a gateway's network hop) stay zero, and out of the legend and table, until a
+#: sample carries them.
+STACK: tuple[str, ...] = (*STAGES, *OPTIONAL_STAGES, "unaccounted")
 ROWS: tuple[str, ...] = (*STACK, "e2e")
 TABLE_COLUMNS: tuple[str, ...] = ("p50", "p90", "p99", "max", "run p99")
+#: Colours of optional stages the theme does not name.
+_EXTRA_COLOURS = {"network": "#e8863a"}
+
+
+def stage_colour(name: str) -> str:
+    return STAGE_COLOURS.get(name) or _EXTRA_COLOURS.get(name, COLOURS.text_dim)
 
 
 def fmt_ms(value: float | None) -> str:
@@ -78,10 +86,10 @@ class SampleRing:
         xs = np.fromiter((s.frame_index for s in batch), dtype=np.float64, count=k)
         ys = np.empty((len(ROWS), k), dtype=np.float64)
         for j, s in enumerate(batch):
-            for i, name in enumerate(STAGES):
+            for i, name in enumerate(STACK[:-1]):
                 ys[i, j] = s.stages.get(name, 0.0)
-            ys[len(STAGES), j] = s.unaccounted_ms
-            ys[len(STAGES) + 1, j] = s.e2e_ms
+            ys[len(STACK) - 1, j] = s.unaccounted_ms
+            ys[len(STACK), j] = s.e2e_ms
         idx = (self._head + np.arange(k)) % self.capacity
         self._x[idx] = xs
         self._y[:, idx] = ys
@@ -143,7 +151,7 @@ class StageChart(pg.PlotWidget):
         self.ring = SampleRing(capacity)
         self._fills: list[pg.PlotDataItem] = []
         for i, name in enumerate(STACK):
-            colour = QColor(STAGE_COLOURS[name])
+            colour = QColor(stage_colour(name))
             fill = QColor(colour)
             fill.setAlpha(215)
             curve = pg.PlotDataItem(
@@ -238,9 +246,15 @@ class PercentileTable(QTableWidget):
             self._cells.append(row)
         self._over = QColor(COLOURS.fail)
         self._normal = QColor(COLOURS.text)
-        height = self.horizontalHeader().sizeHint().height() + 24 * len(ROWS) + 4
-        self.setFixedHeight(height)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.show_optional(())
+
+    def show_optional(self, names: Sequence[str]) -> None:
+        """Show the rows of these optional stages (others stay hidden)."""
+        for name in OPTIONAL_STAGES:
+            self.setRowHidden(ROWS.index(name), name not in names)
+        visible = len(ROWS) - len(OPTIONAL_STAGES) + len([n for n in names if n in ROWS])
+        self.setFixedHeight(self.horizontalHeader().sizeHint().height() + 24 * visible + 4)
 
     def cell_text(self, row: str, column: str) -> str:
         return self._cells[ROWS.index(row)][TABLE_COLUMNS.index(column)].text()
@@ -378,6 +392,8 @@ class LatencyPanel(QWidget):
         self.set_orientation(Qt.Orientation.Vertical)
         self._budget: float | None = None
         self._dirty = False
+        #: Optional stages seen since the last reset (shown in the legend and table).
+        self.optional: tuple[str, ...] = ()
 
     def set_orientation(self, orientation: Qt.Orientation) -> None:
         """Side by side under the live view, stacked in a side dock."""
@@ -403,6 +419,18 @@ class LatencyPanel(QWidget):
         if samples:
             self.chart.ring.extend(samples)
             self._dirty = True
+            missing = [n for n in OPTIONAL_STAGES if n not in self.optional]
+            if missing and any(n in samples[-1].stages for n in missing):
+                self._set_optional(
+                    tuple(
+                        n for n in OPTIONAL_STAGES if n in self.optional or n in samples[-1].stages
+                    )
+                )
+
+    def _set_optional(self, names: tuple[str, ...]) -> None:
+        self.optional = names
+        self.legend.setText(self._legend_html(names))
+        self.table.show_optional(names)
 
     @property
     def dirty(self) -> bool:
@@ -420,6 +448,8 @@ class LatencyPanel(QWidget):
     def reset(self) -> None:
         self.chart.clear_samples()
         self.summary.setText("No samples yet.")
+        if self.optional:
+            self._set_optional(())
 
     def apply_stats(self, stats: LatencySnapshot) -> None:
         self.table.apply(stats)
@@ -427,10 +457,12 @@ class LatencyPanel(QWidget):
         self.summary.setText(self._summary_text(stats))
 
     @staticmethod
-    def _legend_html() -> str:
+    def _legend_html(optional: Sequence[str] = ()) -> str:
         swatches = []
         for name in STACK:
-            swatches.append(f"<span style='color:{STAGE_COLOURS[name]}'>■</span> {name}")
+            if name in OPTIONAL_STAGES and name not in optional:
+                continue
+            swatches.append(f"<span style='color:{stage_colour(name)}'>■</span> {name}")
         swatches.append(f"<span style='color:{STAGE_COLOURS['e2e']}'>━</span> e2e")
         return "&nbsp; ".join(swatches)
 
