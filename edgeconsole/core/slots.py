@@ -364,7 +364,16 @@ class SlotStore:
         if table == self._table and self.exists():
             return table  # nothing changed: no write, nothing to lose
         body = json.dumps(table.to_json(), indent=1, sort_keys=True).encode()
-        atomic_write(self.path, body, self.hook)
+        try:
+            atomic_write(self.path, body, self.hook)
+        except OSError as exc:
+            # Disk full, a failing fsync, a read-only mount: the old table is still whole
+            # on disk (temp file + rename); say so instead of surfacing a bare OSError.
+            raise SlotStoreError(
+                f"cannot save slot table: {exc.strerror or exc}",
+                subject=str(self.path),
+                hint="free space or check the storage; the previous slot state is kept",
+            ) from exc
         self._table = table
         self.writes += 1
         return table
