@@ -10,8 +10,9 @@ Directions: ``"up"`` is host → device/server, ``"down"`` device/server → hos
 
 Faults (each may be set and cleared while traffic flows, from any thread):
 
-- ``cut_after(n)``: forward exactly ``n`` more bytes, then cut the link (TCP:
-  abort both sockets; pty: the cable is pulled and plugged back);
+- ``cut_after(n)`` / ``cut_at([offsets])``: forward exactly up to that byte, then
+  cut the link (TCP: abort both sockets; pty: the cable is pulled and plugged back;
+  the rest of that chunk is lost, as on a real cut);
 - ``stall(after=0)``: stop forwarding (after ``after`` more bytes) but keep the
   link open, a half-open link; ``resume()`` lets the held bytes go;
 - ``flip(rate=..., at=...)``: flip one random bit of a byte, at absolute offsets
@@ -68,7 +69,7 @@ class _Dir:
     dup_gaps: random.Random
     dup_lens: random.Random
     offset: int = 0  # bytes of this direction seen so far (before duplication)
-    cut_at: int | None = None
+    cuts: list[int] = field(default_factory=list)  # absolute offsets, sorted
     stall_at: int | None = None
     stalled: bool = False
     flip_at: set[int] = field(default_factory=set)
@@ -97,7 +98,14 @@ class FaultPlan:
     def cut_after(self, n: int, direction: Direction = "up") -> FaultPlan:
         with self._lock:
             d = self._dirs[direction]
-            d.cut_at = d.offset + max(0, n)
+            d.cuts = sorted([*d.cuts, d.offset + max(0, n)])
+        return self
+
+    def cut_at(self, offsets: list[int], direction: Direction = "up") -> FaultPlan:
+        """Cut when the stream reaches each of these absolute offsets (one cut each)."""
+        with self._lock:
+            d = self._dirs[direction]
+            d.cuts = sorted([*d.cuts, *offsets])
         return self
 
     def stall(self, direction: Direction | Literal["both"] = "both", after: int = 0) -> FaultPlan:
@@ -151,7 +159,8 @@ class FaultPlan:
         """No more faults (offsets keep counting); held bytes are let go."""
         with self._lock:
             for d in self._dirs.values():
-                d.cut_at = d.stall_at = d.next_flip = d.next_dup = None
+                d.stall_at = d.next_flip = d.next_dup = None
+                d.cuts.clear()
                 d.stalled = False
                 d.flip_at.clear()
                 d.flip_rate = d.dup_rate = d.delay_s = 0.0
@@ -196,8 +205,8 @@ class FaultPlan:
                 self.injected.append(Injected("flip", direction, o, f"bit {bit}"))
             # Then the cut points of this chunk: where it is cut, stalled or a run repeated.
             stops: list[tuple[int, str]] = []
-            if d.cut_at is not None and d.cut_at <= end:
-                stops.append((max(d.cut_at, start), "cut"))
+            if d.cuts and d.cuts[0] <= end:
+                stops.append((max(d.cuts[0], start), "cut"))
             if d.stall_at is not None and d.stall_at <= end:
                 stops.append((max(d.stall_at, start), "stall"))
             while d.next_dup is not None and d.next_dup < end:
@@ -221,7 +230,7 @@ class FaultPlan:
                     ops.append(STALL)
                     self.injected.append(Injected("stall", direction, at))
                 else:
-                    d.cut_at = None
+                    d.cuts.pop(0)
                     ops.append(CUT)
                     self.injected.append(Injected("cut", direction, at))
                     d.offset = at
