@@ -22,6 +22,7 @@ from tests.faults.proxy import PtyFaultProxy
 
 Make = Callable[..., VirtualSerialDevice]
 Proxy = Callable[..., PtyFaultProxy]
+Link = Callable[..., tuple[VirtualSerialDevice, PtyFaultProxy, SerialTarget]]
 
 
 def payload(size: int, seed: int) -> Payload:
@@ -50,7 +51,7 @@ def link(
         t.close()
 
 
-def test_cable_cuts_on_the_laptop_side_resume_the_upload(link) -> None:  # type: ignore[no-untyped-def]
+def test_cable_cuts_on_the_laptop_side_resume_the_upload(link: Link) -> None:
     dev, proxy, t = link(seed=41)
     p = payload(60_000, seed=41)
     rng = random.Random(41)
@@ -64,7 +65,7 @@ def test_cable_cuts_on_the_laptop_side_resume_the_upload(link) -> None:  # type:
     assert all(b >= a for a, b in itertools.pairwise(offs))  # resumed, never restarted
 
 
-def test_flips_and_duplicates_both_ways_never_store_corrupt_data(link) -> None:  # type: ignore[no-untyped-def]
+def test_flips_and_duplicates_both_ways_never_store_corrupt_data(link: Link) -> None:
     dev, proxy, t = link(seed=7, timeout_s=0.5)
     proxy.plan.flip("both", rate=1 / 20_000).duplicate("both", rate=1 / 40_000, max_len=16)
     p = payload(50_000, seed=7)
@@ -75,8 +76,8 @@ def test_flips_and_duplicates_both_ways_never_store_corrupt_data(link) -> None: 
     assert t.echo("clean again") == "clean again"
 
 
-def test_a_stalled_link_times_out_plainly_and_recovers(link) -> None:  # type: ignore[no-untyped-def]
-    dev, proxy, t = link(seed=3, timeout_s=0.5)
+def test_a_stalled_link_times_out_plainly_and_recovers(link: Link) -> None:
+    _dev, proxy, t = link(seed=3, timeout_s=0.5)
     assert t.echo("before") == "before"
     proxy.plan.stall("down")  # the device's answers stop; nothing is closed
     t0 = time.monotonic()
@@ -95,7 +96,7 @@ def test_a_stalled_link_times_out_plainly_and_recovers(link) -> None:  # type: i
         pytest.fail("the link did not recover after the stall")
 
 
-def test_a_slow_link_still_completes(link) -> None:  # type: ignore[no-untyped-def]
+def test_a_slow_link_still_completes(link: Link) -> None:
     dev, proxy, t = link(seed=5, timeout_s=2.0)
     proxy.plan.delay(0.01)
     p = payload(8_000, seed=5)
