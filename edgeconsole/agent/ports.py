@@ -8,7 +8,7 @@ the agent is always exercised with the real parts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +25,17 @@ class FileChunks:
 
     length: int
     chunks: tuple[str, ...]  # SHA-256 hex of consecutive chunk_size pieces
+    sha256: str = ""  # SHA-256 hex of the whole file ("" when the manifest gave none)
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """A payload file as the upload checker hashed it: where its data starts in
+    the archive, how long it is, and the SHA-256 of exactly those bytes."""
+
+    offset: int
+    length: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -65,8 +76,11 @@ class ModelHandle(Protocol):
 #: ``(manifest_bytes, signature_bytes) -> ManifestView``; raises a BundleError
 #: subclass when the signature, hardware id, version or schema is refused.
 VerifyManifest = Callable[[bytes, bytes], ManifestView]
-#: ``(path) -> ManifestView``: the full verification of a staged bundle file.
-VerifyBundle = Callable[[Path], ManifestView]
+#: ``(path, hashed) -> ManifestView``: the full verification of a staged bundle
+#: file. ``hashed`` (or None) names payload files whose bytes the upload checker
+#: already hashed while writing them (their chunk and whole-file hashes matched
+#: the signed manifest), so the verifier need not hash them again.
+VerifyBundle = Callable[[Path, Mapping[str, FileDigest] | None], ManifestView]
 #: ``(path) -> ModelHandle``: a bundle (``.ecb``) or a model folder.
 LoadModel = Callable[[Path], ModelHandle]
 #: ``(bundle_path) -> report``; runs in a child process, so it must be a

@@ -14,6 +14,9 @@ from edgeconsole.agent.app import Agent, AgentConfig
 from edgeconsole.agent.ports import AgentPorts
 from edgeconsole.core.errors import ConfigError
 
+#: aiohttp's request-body buffer (its default is 64 KiB).
+READ_BUFSIZE = 1 << 20
+
 
 class AgentServer:
     """The agent bound to a socket. ``port=0`` picks a free port (see :attr:`port`)."""
@@ -32,7 +35,10 @@ class AgentServer:
     async def start(self) -> None:
         app = self.agent.make_app()
         # No access log: nothing about a request (least of all its headers) is logged.
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # Larger request-body buffers: an upload arrives in fewer, bigger pieces.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, read_bufsize=READ_BUFSIZE
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         try:

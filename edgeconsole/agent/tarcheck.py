@@ -7,24 +7,72 @@ byte is accepted; each payload file is then hashed in ``chunk_size`` pieces and
 every piece compared with its signed hash as soon as it is complete, so a
 corrupted chunk is refused at once and the uploader resends from its start.
 
+Three hashes run over the bytes as they arrive: the signed chunk hashes (on the
+caller's thread, so a bad chunk is refused before the next one is taken), and on
+two helper threads, in order, the whole-archive SHA-256 (the upload's identity)
+and each payload file's signed SHA-256. hashlib releases the GIL on large
+buffers, so the three run side by side on separate cores.
+
 This is a push parser over the tar headers only (the full pull reader with every
 safety rule is ``bundles``; it runs again on the finished file before the slot
-is marked staged). Anything it does not expect is refused, never guessed.
+is marked staged, and is told which files' bytes were already hashed here so it
+need not hash them again). Anything it does not expect is refused, never guessed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from edgeconsole.agent.ports import ManifestView, VerifyManifest
+from edgeconsole.agent.ports import FileDigest, ManifestView, VerifyManifest
 from edgeconsole.core.errors import BundleError
 
 BLOCK = 512
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_SIG_BYTES = 64 * 1024
 MAX_PAX_BYTES = 64 * 1024
+
+# One FIFO thread per hash stream keeps each stream's updates in arrival order.
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(name: str) -> ThreadPoolExecutor:
+    with _pools_lock:
+        pool = _pools.get(name)
+        if pool is None:
+            pool = _pools[name] = ThreadPoolExecutor(1, thread_name_prefix=f"upload-{name}")
+        return pool
+
+
+class _OrderedHash:
+    """A SHA-256 fed on a helper thread; :meth:`hexdigest` waits for what was queued."""
+
+    def __init__(self, pool: str) -> None:
+        self._h = hashlib.sha256()
+        self._pool = _pool(pool)
+
+    def update(self, data: bytes | memoryview) -> None:
+        # ``data`` must not change afterwards: callers pass views of immutable bytes.
+        self._pool.submit(self._h.update, data)
+
+    def digest_future(self) -> Future[str]:
+        return self._pool.submit(self._h.hexdigest)
+
+    def hexdigest(self) -> str:
+        return self.digest_future().result()
+
+
+@dataclass
+class _FileHash:
+    name: str
+    offset: int
+    length: int
+    expected: str
+    digest: Future[str]
 
 
 class ChunkMismatch(BundleError):
@@ -63,7 +111,7 @@ class StreamChecker:
         self._verify = verify_manifest
         self.subject = subject
         self.offset = 0  # bytes accepted so far
-        self.whole = hashlib.sha256()
+        self.whole = _OrderedHash("whole")
         self.manifest: ManifestView | None = None
         self._pending = bytearray()  # header / collected-member bytes
         self._member: _Member | None = None
@@ -78,6 +126,12 @@ class StreamChecker:
         self._chunk_fill = 0
         self._chunk_index = 0
         self._chunk_start = 0  # archive offset where the current chunk began
+        self._file: _OrderedHash | None = None
+        self._file_start = 0  # archive offset of the current payload file's data
+        self._files: list[_FileHash] = []
+        self._view: memoryview = memoryview(b"")  # the piece being fed
+        self._pos = 0  # where in it the current step starts
+        self._run: tuple[int, int] | None = None  # payload bytes of it not yet file-hashed
 
     # -- public -------------------------------------------------------------
     @property
@@ -91,12 +145,43 @@ class StreamChecker:
         return self._chunk_start if self._member and self._member.kind == "payload" else self.offset
 
     def feed(self, data: bytes | memoryview) -> None:
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the helper threads hash it later: it must not change
         view = memoryview(data)
-        while view:
-            used = self._step(view)
-            self.whole.update(view[:used])
-            self.offset += used
-            view = view[used:]
+        self._view, self._pos = view, 0
+        try:
+            while self._pos < len(view):
+                used = self._step(view[self._pos :])
+                self.offset += used
+                self._pos += used
+        finally:
+            self._flush_run()
+            # Only what the parser accepted counts toward the archive's hash.
+            self.whole.update(view[: self._pos])
+            self._view = memoryview(b"")
+
+    def hexdigest(self) -> str:
+        """SHA-256 of every byte accepted so far (waits for the helper thread)."""
+        return self.whole.hexdigest()
+
+    def file_digests(self) -> dict[str, FileDigest]:
+        """Each finished payload file as hashed here, after checking it against its
+        signed SHA-256 (waits for the helper thread)."""
+        out: dict[str, FileDigest] = {}
+        for f in self._files:
+            got = f.digest.result()
+            if f.expected and got != f.expected:
+                raise UploadRefused(
+                    f"{f.name} does not match its signed SHA-256", subject=self.subject
+                )
+            out[f.name] = FileDigest(f.offset, f.length, got)
+        return out
+
+    def _flush_run(self) -> None:
+        if self._run is not None and self._file is not None:
+            a, b = self._run
+            self._file.update(self._view[a:b])
+        self._run = None
 
     # -- the state machine ----------------------------------------------------
     def _step(self, view: memoryview) -> int:
@@ -180,11 +265,13 @@ class StreamChecker:
                     f"member {name!r} is {size} bytes, the manifest says {entry.length}",
                     subject=self.subject,
                 )
-            self._open_member(_Member(name, size, "payload"))
             self._chunk = hashlib.sha256()
             self._chunk_fill = 0
             self._chunk_index = 0
             self._chunk_start = data_start
+            self._file = _OrderedHash("files")
+            self._file_start = data_start
+            self._open_member(_Member(name, size, "payload"))
         self._seen.add(name)
 
     def _open_member(self, member: _Member) -> None:
@@ -210,6 +297,8 @@ class StreamChecker:
         size = self.manifest.chunk_size
         n = min(self._left, len(view), size - self._chunk_fill)
         self._chunk.update(view[:n])
+        a = self._pos if self._run is None else self._run[0]
+        self._run = (a, self._pos + n)
         self._chunk_fill += n
         self._left -= n
         if self._chunk_fill == size or self._left == 0:
@@ -234,6 +323,19 @@ class StreamChecker:
         assert member is not None
         self._member = None
         self._pad = -member.size % BLOCK
+        if member.kind == "payload" and self._file is not None:
+            self._flush_run()
+            assert self.manifest is not None
+            self._files.append(
+                _FileHash(
+                    member.name,
+                    self._file_start,
+                    member.size,
+                    self.manifest.files[member.name].sha256,
+                    self._file.digest_future(),
+                )
+            )
+            self._file = None
         data = bytes(self._pending)
         self._pending.clear()
         if member.kind == "manifest":

@@ -12,6 +12,7 @@ only after the full bundle verification passed.
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import hashlib
 import json
@@ -19,7 +20,7 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -268,10 +269,12 @@ class UploadManager:
         part = self.part_path(s.sha256)
         if not checker.complete:
             raise self._fail_whole(s, "the bundle ends before its last file")
-        if checker.whole.hexdigest() != s.sha256:
+        if checker.hexdigest() != s.sha256:
             raise self._fail_whole(s, "the received bytes do not hash to the announced SHA-256")
         try:
-            manifest = self.verify_bundle(part)
+            # Every payload byte was hashed (chunks and whole files) as it was written:
+            # the reader re-checks everything else without hashing those bytes again.
+            manifest = self.verify_bundle(part, checker.file_digests())
         except BundleError as exc:
             raise self._fail_whole(s, f"bundle refused: {exc}") from exc
         target = self.slots_dir / str(s.slot)
@@ -312,7 +315,13 @@ class UploadManager:
 
 
 class UploadWrite:
-    """One request body being written; use as a context manager and call :meth:`write`."""
+    """One request body being written; use as a context manager and call :meth:`write`.
+
+    Bytes go to the part file with ``os.pwrite`` at the session offset (no user-space
+    buffer, no copy). Every ``PERSIST_EVERY`` bytes the file is fsynced and the
+    offset persisted on a helper thread, so writing and checking go on meanwhile;
+    the persisted offset only ever names bytes that were synced before it.
+    """
 
     def __init__(
         self, manager: UploadManager, session: UploadSession, checker: StreamChecker
@@ -320,9 +329,9 @@ class UploadWrite:
         self.m = manager
         self.s = session
         self.checker = checker
-        self.fh = manager.part_path(session.sha256).open("r+b")
-        self.fh.seek(session.offset)
+        self.fd = os.open(manager.part_path(session.sha256), os.O_WRONLY)
         self._since_persist = 0
+        self._syncing: concurrent.futures.Future[None] | None = None
         self.result: dict[str, Any] | None = None
         self.error: EdgeConsoleError | None = None
 
@@ -333,7 +342,7 @@ class UploadWrite:
         try:
             self._sync_and_persist()
         finally:
-            self.fh.close()
+            os.close(self.fd)
             self.m._writing.release()
 
     def write(self, data: bytes) -> None:
@@ -345,17 +354,30 @@ class UploadWrite:
             self.error = exc
             raise
 
+    def _pwrite_all(self, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(self.fd, view, offset)
+            view, offset = view[n:], offset + n
+
     def _write(self, data: bytes) -> None:
         s = self.s
         if s.offset + len(data) > s.length:
             raise BadRequest(f"more bytes than the announced length {s.length}", offset=s.offset)
+        # The disk write runs on its own thread while this one checks the chunk
+        # hashes of the same bytes; a refused chunk is cut off again below.
+        writing = _pool("write").submit(self._pwrite_all, data, s.offset)
+        fault: BundleError | None = None
         try:
-            self.fh.write(data)
-            self.fh.flush()
+            self.checker.feed(data)
+        except BundleError as exc:
+            fault = exc
+        try:
+            writing.result()
         except OSError as exc:
+            self.m._checker = None  # it saw bytes the disk did not take: rebuilt from disk
             try:  # drop the partial write; the offset stays where the data is whole
-                self.fh.seek(s.offset)
-                self.fh.truncate(s.offset)
+                os.ftruncate(self.fd, s.offset)
             except OSError:
                 pass
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
@@ -366,36 +388,54 @@ class UploadWrite:
                     offset=s.offset,
                 ) from exc
             raise
-        try:
-            self.checker.feed(data)
-        except ChunkMismatch as exc:
-            self.fh.truncate(exc.offset)
-            self.fh.seek(exc.offset)
-            s.offset = exc.offset
+        if isinstance(fault, ChunkMismatch):
+            self._wait_sync()
+            os.ftruncate(self.fd, fault.offset)
+            s.offset = fault.offset
             self.m._checker = None  # rebuilt from disk on the next request
-            raise Unprocessable(str(exc), offset=exc.offset) from exc
-        except BundleError as exc:
+            raise Unprocessable(str(fault), offset=fault.offset) from fault
+        if fault is not None:
+            self._wait_sync()
             with self.m._lock:
                 self.m._discard_locked()
             raise Unprocessable(
-                f"bundle refused: {exc}",
+                f"bundle refused: {fault}",
                 subject=f"bundle {s.sha256[:12]}",
                 hint="nothing was staged",
-            ) from exc
+            ) from fault
         s.offset += len(data)
         self._since_persist += len(data)
         if self._since_persist >= PERSIST_EVERY:
-            self._sync_and_persist()
+            self._since_persist = 0
+            self._sync_in_background()
 
-    def _sync_and_persist(self) -> None:
-        if self.m.session is not self.s:
-            return  # discarded meanwhile
+    def _wait_sync(self) -> None:
+        if self._syncing is not None:
+            self._syncing.result()
+            self._syncing = None
+
+    def _sync_in_background(self) -> None:
+        # One sync at a time: if the last one is still running, this one waits for it
+        # (the disk sets the pace, as it would for a synchronous fsync).
+        self._wait_sync()
+        self._syncing = _pool("sync").submit(self._sync_offset, self.s.offset)
+
+    def _sync_offset(self, offset: int) -> None:
+        """fsync, then persist ``offset`` (all bytes below it are on disk now)."""
         try:
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
+            os.fsync(self.fd)
         except OSError:
             return  # the offset stays at the last vouched-for value
-        self.m._persist(self.s)
+        with self.m._lock:
+            if self.m.session is not self.s:
+                return  # discarded meanwhile
+            # A copy: the writer thread keeps moving ``s.offset`` on meanwhile.
+            self.m._persist(replace(self.s, offset=offset))
+            self.s.updated = time.time()
+
+    def _sync_and_persist(self) -> None:
+        self._wait_sync()
+        self._sync_offset(self.s.offset)
         self._since_persist = 0
 
     def finish_if_complete(self) -> dict[str, Any] | None:
@@ -404,6 +444,21 @@ class UploadWrite:
         self._sync_and_persist()
         self.result = self.m._finish(self.s, self.checker)
         return self.result
+
+
+_pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(name: str) -> concurrent.futures.ThreadPoolExecutor:
+    """One FIFO helper thread per job kind (disk writes, fsync + persist)."""
+    with _pools_lock:
+        pool = _pools.get(name)
+        if pool is None:
+            pool = _pools[name] = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix=f"upload-{name}"
+            )
+        return pool
 
 
 def _fsync_dir(path: Path) -> None:

@@ -19,7 +19,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -72,6 +72,23 @@ class SignerStatus:
     key_id: str
     status: str  # "verified", "unknown key", "bad signature", "duplicate", "not checked"
     label: str | None = None
+
+
+@dataclass(frozen=True)
+class PrehashedFile:
+    """A payload file whose exact bytes the caller already hashed, in this archive.
+
+    ``offset`` is where the member's data starts in the archive file and ``length``
+    its size; ``sha256`` is the digest of those bytes, computed while the caller
+    wrote them there (e.g. the agent receiving an upload, every chunk already
+    compared with the signed chunk hashes). :func:`read_bundle` skips re-hashing
+    a member only when all three match what it finds and what is signed, so a
+    stale or misplaced digest simply means the member is hashed again.
+    """
+
+    offset: int
+    length: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -323,7 +340,13 @@ class _Verifier:
         return manifest, described
 
     def stream_payload(
-        self, f: BinaryIO, hdr: TarHeaderReader, manifest: Manifest, sink: _Sink
+        self,
+        f: BinaryIO,
+        hdr: TarHeaderReader,
+        manifest: Manifest,
+        sink: _Sink,
+        prehashed: Mapping[str, PrehashedFile] | None = None,
+        keep: Callable[[str], bool] | None = None,
     ) -> None:
         seen: set[str] = set()
         folded: set[str] = set()
@@ -335,6 +358,23 @@ class _Verifier:
             while (m := hdr.next_member()) is not None:
                 self._check_member(m, manifest, seen, folded)
                 entry = manifest.files[m.name]
+                known = None if prehashed is None else prehashed.get(m.name)
+                if (
+                    known is not None
+                    and known.offset == m.data_offset
+                    and known.length == m.size
+                    and known.sha256 == entry.sha256
+                    and (keep is None or not keep(m.name))
+                ):
+                    # These exact bytes were hashed to the signed value as they were
+                    # written (the caller vouches for it): step over them.
+                    f.seek(m.size, os.SEEK_CUR)
+                    hdr.advance(m.size)
+                    hdr.skip_padding(m.size)
+                    done += m.size
+                    if self.progress is not None:
+                        self.progress(done, total)
+                    continue
                 sink.open(m.name)
                 file_hash = hashlib.sha256()
                 pending: list[Future[int | None] | None] = [None, None]
@@ -450,6 +490,48 @@ class _Verifier:
         return used
 
 
+def _check_head(
+    v: _Verifier, manifest_bytes: bytes, sig: bytes | None
+) -> tuple[tuple[SignerStatus, ...], bool, Manifest, Any]:
+    """signatures -> hardware id -> version -> expiry -> schema (DESIGN section 5)."""
+    signers, trusted = v.check_signatures(manifest_bytes, sig)
+    try:
+        obj = json.loads(manifest_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleSchemaError("manifest.json is not valid JSON", subject=v.subject) from exc
+    v.check_policy(obj)
+    manifest, described = v.check_schema(obj)
+    return signers, trusted, manifest, described
+
+
+def verify_head(
+    manifest_bytes: bytes,
+    sig_bytes: bytes | None,
+    trust: TrustStore,
+    *,
+    describe: DescribeFn | None,
+    policy: VerifyPolicy | None = None,
+    subject: str = "bundle",
+) -> Manifest:
+    """The checks :func:`read_bundle` runs before the payload, on the first two
+    members given as bytes (e.g. as they arrive over the network), in the same
+    order and with the same messages: size caps -> signatures (``trust`` is
+    required: there is no unchecked mode here) -> hardware id -> version ->
+    expiry -> schema. Returns the parsed manifest; raises a BundleError subclass.
+    """
+    if len(manifest_bytes) > MAX_MANIFEST_BYTES:
+        raise BundleFormatError(
+            f"manifest is {len(manifest_bytes)} bytes, over the {MAX_MANIFEST_BYTES}-byte cap",
+            subject=subject,
+        )
+    if sig_bytes is not None and len(sig_bytes) > MAX_SIG_BYTES:
+        raise BundleSignatureError("manifest.sig is larger than 64 KiB", subject=subject)
+    v = _Verifier(Path(subject), trust, describe, policy or VerifyPolicy(), None, None)
+    v.subject = subject
+    _, _, manifest, _ = _check_head(v, manifest_bytes, sig_bytes)
+    return manifest
+
+
 def signer_report(
     manifest_bytes: bytes, sig_bytes: bytes | None, trust: TrustStore
 ) -> tuple[list[SignerStatus], bool, str]:
@@ -483,8 +565,13 @@ def read_bundle(
     dest: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    prehashed: Mapping[str, PrehashedFile] | None = None,
 ) -> VerifiedBundle:
     """Verify a bundle and return it; raise a BundleError subclass on any refusal.
+
+    ``prehashed`` (see :class:`PrehashedFile`) lets a caller that hashed payload
+    files while writing them skip their second hashing; every other check (head,
+    member names, layout, ONNX) still runs, and files kept in memory are read.
 
     ``trust=None`` checks everything except who signed it (for ``inspect``): the
     result then has ``trusted=False`` and must not be run.
@@ -513,13 +600,7 @@ def read_bundle(
             raise BundleFormatError("not a regular file", subject=str(p))
         hdr = TarHeaderReader(f, v.subject)
         manifest_bytes, sig = v.read_head(f, hdr)
-        signers, trusted = v.check_signatures(manifest_bytes, sig)
-        try:
-            obj = json.loads(manifest_bytes)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleSchemaError("manifest.json is not valid JSON", subject=v.subject) from exc
-        v.check_policy(obj)
-        manifest, described = v.check_schema(obj)
+        signers, trusted, manifest, described = _check_head(v, manifest_bytes, sig)
         sink: _Sink
         if mode == "extract":
             assert dest is not None
@@ -533,7 +614,9 @@ def read_bundle(
                     hint="extract it instead",
                 )
             sink = _MemorySink(lambda n: mode == "memory" or n.endswith(".onnx"))
-        v.stream_payload(f, hdr, manifest, sink)
+        # Files the sink keeps (every file when extracting) are always read.
+        keep = sink.keep if isinstance(sink, _MemorySink) else None
+        v.stream_payload(f, hdr, manifest, sink, None if mode == "extract" else prehashed, keep)
         mem = sink.files if isinstance(sink, _MemorySink) else None
         used = v.check_models(manifest, mem, tmp_root)
         root = None

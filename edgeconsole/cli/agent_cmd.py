@@ -15,13 +15,20 @@ import functools
 import io
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeconsole import __version__
-from edgeconsole.agent.ports import AgentPorts, FileChunks, ManifestView, TensorInfo
+from edgeconsole.agent.ports import (
+    AgentPorts,
+    FileChunks,
+    FileDigest,
+    ManifestView,
+    TensorInfo,
+)
 from edgeconsole.core.errors import ConfigError, EdgeConsoleError, ModelError
 from edgeconsole.core.frames import Frame, InferenceResult
 
@@ -66,38 +73,51 @@ def _view(manifest: Any) -> ManifestView:
         name=manifest.name,
         version=manifest.version,
         chunk_size=manifest.chunk_size,
-        files={n: FileChunks(e.length, tuple(e.chunks)) for n, e in manifest.files.items()},
+        files={
+            n: FileChunks(e.length, tuple(e.chunks), e.sha256) for n, e in manifest.files.items()
+        },
     )
 
 
 def verify_manifest(
     manifest_bytes: bytes, sig_bytes: bytes, *, trust_dir: str, hardware_id: str
 ) -> ManifestView:
-    """The head checks of the bundle reader, in its order, on the first two members.
+    """The bundle reader's head checks, in its order, on the first two members."""
+    from edgeconsole.bundles.reader import verify_head
 
-    Uses the reader's own step object so the order and messages are the reader's.
-    """
-    from edgeconsole.bundles.errors import BundleSchemaError
-    from edgeconsole.bundles.reader import _Verifier
-
-    v = _Verifier(
-        Path("upload.ecb"), _trust(trust_dir), _describe, _policy(hardware_id), None, None
+    manifest = verify_head(
+        manifest_bytes,
+        sig_bytes,
+        _trust(trust_dir),
+        describe=_describe,
+        policy=_policy(hardware_id),
+        subject="upload",
     )
-    v.check_signatures(manifest_bytes, sig_bytes)
-    try:
-        obj = json.loads(manifest_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleSchemaError("manifest.json is not valid JSON", subject="upload") from exc
-    v.check_policy(obj)
-    manifest, _ = v.check_schema(obj)
     return _view(manifest)
 
 
-def verify_bundle(path: Path, *, trust_dir: str, hardware_id: str) -> ManifestView:
-    from edgeconsole.bundles.reader import read_bundle
+def verify_bundle(
+    path: Path,
+    hashed: Mapping[str, FileDigest] | None = None,
+    *,
+    trust_dir: str,
+    hardware_id: str,
+) -> ManifestView:
+    """The full bundle verification of a staged file. ``hashed``: payload files the
+    agent already hashed (whole file and every chunk) while writing them; the
+    reader then checks everything else without hashing those bytes again."""
+    from edgeconsole.bundles.reader import PrehashedFile, read_bundle
 
+    prehashed = None
+    if hashed:
+        prehashed = {n: PrehashedFile(d.offset, d.length, d.sha256) for n, d in hashed.items()}
     vb = read_bundle(
-        path, _trust(trust_dir), describe=_describe, policy=_policy(hardware_id), mode="verify"
+        path,
+        _trust(trust_dir),
+        describe=_describe,
+        policy=_policy(hardware_id),
+        mode="verify",
+        prehashed=prehashed,
     )
     return _view(vb.manifest)
 
