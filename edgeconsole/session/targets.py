@@ -18,8 +18,15 @@ Bundles reach a device only through ``session.bundle_access.open_verified``
 (signatures, hardware id, version, expiry, payload hashes) against the app's
 trust store unless the caller names another (the demo names the DEMO key's).
 
-Gateways plug into the same place: a kind with its own ``_open`` (a
-``Target``), the same views, jobs and journal entries.
+Gateways plug into the same place: ``gateway://HOST:PORT`` is the EdgeConsole
+agent (a ``GatewayTarget``: info, slots, health, resumable upload through
+``GatewayFlashJob``), ``oip://HOST:PORT`` any Open Inference Protocol v2 server
+(Triton, KServe, MLServer: metadata, health and models; no slots). Both take a
+token (given, read from a token file, or the one remembered for that host:port;
+a token that worked is remembered). A gateway is watched by asking its health
+every ``GATEWAY_WATCH_S``: no answer makes it ``disconnected``, the first answer
+after that ``reconnecting`` then ``connected`` again. Same views, jobs, journal
+and fleet entries as a serial device.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import Cancelled, ConfigError, DeviceError, EdgeConsoleError
@@ -58,6 +65,9 @@ STATS_EVERY_NS = 250_000_000
 #: Phases during which a flash can still be cancelled (nothing runs the new bundle yet).
 CANCELLABLE_PHASES = frozenset({"verify-bundle", "upload", "verify", "trial"})
 MAX_LIBRARY_HASH = 64 * 1024 * 1024
+#: How often a connected gateway's health is asked (and a lost one retried).
+GATEWAY_WATCH_S = 1.0
+NETWORK_KINDS = frozenset({"gateway", "oip"})
 
 
 def sample_bundles_dir() -> Path:
@@ -83,6 +93,12 @@ class TargetView:
     log_total: int = 0  # lines ever logged (tells a viewer how many of ``log`` are new)
     shadow: str = ""
     busy: str = ""  # the kind of job running on it ("flash", ...), "" when idle
+    #: Gateways: "live, ready" (or what is not), the server's name and version, the
+    #: models it serves ("name vX (STATE)") and its cameras ("0: source · state · fps").
+    health: str = ""
+    server: str = ""
+    models: tuple[str, ...] = ()
+    cameras: tuple[str, ...] = ()
 
     @property
     def running(self) -> SlotInfo | None:
@@ -110,6 +126,10 @@ class TargetView:
             "slots": [s.to_json() for s in self.slots],
             "error": self.error,
             "disconnects": self.disconnects,
+            "health": self.health,
+            "server": self.server,
+            "models": list(self.models),
+            "cameras": list(self.cameras),
         }
 
 
@@ -176,6 +196,17 @@ class _Managed:
         self.stream: TelemetryStream | None = None
         self.shadow_sha = ""
         self.shadow_text = ""
+        # Gateways only.
+        self.token: str | None = None
+        self.token_file: Path | None = None
+        self.health = ""
+        self.server = ""
+        self.models: tuple[str, ...] = ()
+        self.cameras: tuple[str, ...] = ()
+        self.camera_count = 0
+        self.watching = False  # a health check is in flight
+        self.next_watch = 0.0
+        self.disconnects = 0
 
 
 class TargetManager:
@@ -251,29 +282,69 @@ class TargetManager:
         url = url.strip()
         if not url:
             raise ConfigError("no device given", hint="a port path or serial:///dev/ttyACM0")
-        if url.startswith("gateway://"):
-            return url
+        if url.startswith(("gateway://", "oip://")):
+            return gateway_key(url)
         from edgeconsole.devices.serial.ports import parse_target
 
         return parse_target(url).url
 
-    def connect(self, url: str, *, trust_dir: Path | None = None) -> str:
-        """Start connecting to ``url``; returns its canonical URL at once."""
+    def connect(
+        self,
+        url: str,
+        *,
+        trust_dir: Path | None = None,
+        token: str | None = None,
+        token_file: Path | str | None = None,
+    ) -> str:
+        """Start connecting to ``url``; returns its canonical URL at once.
+
+        Gateways take ``token`` or ``token_file`` (else the token remembered for
+        that host:port); the token is remembered once the gateway accepted it."""
         key = self.normalise(url)
-        kind = "gateway" if key.startswith("gateway://") else "serial"
+        kind = key.split("://", 1)[0] if key.startswith(("gateway://", "oip://")) else "serial"
         with self._lock:
             m = self._targets.get(key)
             if m is not None and m.state in ("connecting", "connected", "reconnecting"):
-                return key
+                if token is None and token_file is None:
+                    return key
+                m.want = False  # new credentials: reconnect with them
+                self._close_target(m)
+                m.target = None
             if m is None:
                 m = _Managed(key, kind, trust_dir)
                 self._targets[key] = m
             elif trust_dir is not None:
                 m.trust_dir = trust_dir
+            if token is not None or token_file is not None:
+                m.token = token
+                m.token_file = Path(token_file) if token_file is not None else None
             m.state, m.error, m.want = "connecting", "", True
             self._changed = True
-        self._submit(self._connect, m)
+        self._submit(self._connect_gateway if kind in NETWORK_KINDS else self._connect, m)
         return key
+
+    def token_for(self, url: str) -> str | None:
+        """The token a gateway was connected with (or the one remembered for it)."""
+        from edgeconsole.devices.gateway.tokens import lookup
+
+        key = self.normalise(url)
+        with self._lock:
+            m = self._targets.get(key)
+            if m is not None and m.token is not None:
+                return m.token
+        return lookup(key.split("://", 1)[1])
+
+    def discover_gateways(
+        self, timeout_s: float = 2.0, *, interfaces: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Agents advertising ``_edgeconsole._tcp`` on mDNS (blocks ``timeout_s``;
+        ``interfaces`` limits where the query goes, e.g. ``["127.0.0.1"]``)."""
+        from edgeconsole.devices.gateway.discovery import discover
+
+        return [
+            {"name": g.name, "url": g.url, "host": g.host, "port": g.port, **g.properties}
+            for g in discover(timeout_s, interfaces=interfaces)
+        ]
 
     def disconnect(self, url: str, *, forget: bool = False) -> None:
         """Close the link (no reconnect); ``forget`` also removes it from the list."""
@@ -316,9 +387,9 @@ class TargetManager:
         return job.progress.job_id
 
     def refresh(self, url: str) -> None:
-        """Read identity and slots again."""
+        """Read identity and slots again (a gateway: its health and models too)."""
         m = self._require(url)
-        self._submit(self._refresh_slots, m)
+        self._submit(self._refresh_gateway if m.kind in NETWORK_KINDS else self._refresh_slots, m)
 
     def cancel(self, job_id: int) -> bool:
         """Ask a job to stop; a flash stops before the new bundle runs, never after."""
@@ -370,6 +441,16 @@ class TargetManager:
                 "state": m.state,
                 "name": m.info.name if m.info else "",
             }
+            if m.kind in NETWORK_KINDS:
+                running = next((s for s in m.slots if s.running), None)
+                d.update(
+                    kind=m.kind,
+                    health=m.health,
+                    server=m.server,
+                    models=list(m.models),
+                    running=f"{running.bundle_id} v{running.version}" if running else None,
+                    disconnects=m.disconnects,
+                )
             if m.stream is not None:
                 d.update(StreamSummary.of(m.stream).__dict__)
             out.append(d)
@@ -436,14 +517,20 @@ class TargetManager:
             serial=info.serial if info else "",
             hw_id=info.hw_id if info else "",
             firmware=info.firmware if info else "",
-            smp=bool(getattr(m.target, "smp", True)),
+            smp=m.kind == "gateway" or bool(getattr(m.target, "smp", m.kind == "serial")),
             slots=m.slots,
             error=m.error,
-            disconnects=len(getattr(m.target, "disconnects", ()) or ()),
+            disconnects=m.disconnects
+            if m.kind in NETWORK_KINDS
+            else len(getattr(m.target, "disconnects", ()) or ()),
             log=tuple(m.log),
             log_total=m.log_total,
             shadow=m.shadow_text,
             busy=m.job.progress.kind if m.job is not None else "",
+            health=m.health,
+            server=m.server,
+            models=m.models,
+            cameras=m.cameras,
         )
 
     def _set(self, m: _Managed, **changes: Any) -> None:
@@ -609,9 +696,25 @@ class TargetManager:
         while not self._closing.is_set():
             with self._lock:
                 items = list(self._targets.values())
+            now = time.monotonic()
             for m in items:
                 target = m.target
                 if target is None:
+                    continue
+                if m.kind in NETWORK_KINDS:
+                    if (
+                        m.want
+                        and not m.watching
+                        and m.job is None
+                        and now >= m.next_watch
+                        and m.state in ("connected", "disconnected", "reconnecting")
+                    ):
+                        m.watching = True
+                        m.next_watch = now + GATEWAY_WATCH_S
+                        try:
+                            self._submit(self._watch_gateway, m)
+                        except ConfigError:
+                            m.watching = False
                     continue
                 text = getattr(target, "text", None)
                 if text is not None and m.stream is not None:
@@ -644,6 +747,174 @@ class TargetManager:
         except ConfigError:
             m.reconnecting = False
 
+    # ------------------------------------------------------------- gateways
+    def _open_gateway(self, m: _Managed) -> tuple[Any, str | None]:
+        """A client for ``m`` and the token it uses (given, from a file, remembered)."""
+        from edgeconsole.devices.gateway.tokens import lookup, read_token_file
+
+        hostport = m.url.split("://", 1)[1]
+        token = m.token
+        if token is None and m.token_file is not None:
+            token = read_token_file(m.token_file)
+        if token is None:
+            token = lookup(hostport)
+        if m.kind == "gateway":
+            from edgeconsole.devices.gateway.target import GatewayTarget
+
+            if token is None:
+                raise ConfigError(
+                    f"no token for gateway {hostport}",
+                    subject=m.url,
+                    hint="give the agent's token or its token file (the agent's DATA/token)",
+                )
+            return GatewayTarget(m.url, token, timeout_s=10.0, loop=self.io), token
+        from edgeconsole.devices.gateway.oip import OipClient
+
+        return OipClient(f"http://{hostport}", token, timeout_s=10.0, loop=self.io), token
+
+    def _read_gateway(self, m: _Managed, target: Any) -> dict[str, Any]:
+        """Identity, slots, health, models and cameras (worker thread)."""
+        from edgeconsole.devices.gateway.http import AuthError, GatewayHTTPError
+        from edgeconsole.devices.target import TargetInfo
+
+        if m.kind == "gateway":
+            info = target.info()
+            slots = tuple(target.slots())
+            client = target.client
+            server = info.firmware
+        else:
+            client = target
+            meta = client.server_metadata()
+            name = str(meta.get("name") or "OIP server")
+            server = f"{name} {meta.get('version') or ''}".strip()
+            info = TargetInfo(
+                url=m.url,
+                name=name,
+                firmware=server,
+                extra={"extensions": list(meta.get("extensions") or [])},
+            )
+            slots = ()
+        health = _health_text(client.is_live(), client.is_ready())
+        models: list[str] = []
+        try:
+            for row in client.repository_index():
+                if isinstance(row, dict) and row.get("name"):
+                    version = f" v{row['version']}" if row.get("version") else ""
+                    state = f" ({row['state']})" if row.get("state") else ""
+                    models.append(f"{row['name']}{version}{state}")
+        except AuthError:
+            raise
+        except GatewayHTTPError:
+            pass  # no repository extension (KServe, MLServer without it): no list
+        cameras = _cameras_of(info)
+        return {
+            "info": info,
+            "slots": slots,
+            "health": health,
+            "server": server,
+            "models": tuple(models),
+            "cameras": cameras,
+            "camera_count": len(cameras),
+        }
+
+    def _connect_gateway(self, m: _Managed) -> None:
+        from edgeconsole.devices.gateway.tokens import remember
+
+        target = None
+        try:
+            target, token = self._open_gateway(m)
+            data = self._read_gateway(m, target)
+        except EdgeConsoleError as exc:
+            if target is not None:
+                _close_quietly(target)
+            self._set(m, state="error", error=str(exc), health="")
+            self._audit("connection", "error", m, f"could not connect: {exc}")
+            return
+        if not m.want or self._closing.is_set():
+            _close_quietly(target)
+            return
+        if token is not None and (m.token is not None or m.token_file is not None):
+            try:
+                remember(m.url.split("://", 1)[1], token)
+            except OSError as exc:
+                self._event("warning", f"{m.url}: could not remember its token: {exc}")
+        m.token = token
+        self._set(m, target=target, state="connected", error="", next_watch=0.0, **data)
+        info = m.info
+        self._audit(
+            "connection",
+            "info",
+            m,
+            f"connected: {info.name} {info.firmware} ({m.health})".strip(),
+            hw_id=info.hw_id,
+            firmware=info.firmware,
+            target_kind=m.kind,
+        )
+        self._seen(m)
+
+    def _refresh_gateway(self, m: _Managed) -> None:
+        target = m.target
+        if target is None or m.state != "connected":
+            return
+        try:
+            data = self._read_gateway(m, target)
+        except EdgeConsoleError as exc:
+            self._event("warning", f"{m.url}: could not read it again: {exc}")
+            return
+        before = {(s.index, s.state, s.sha256) for s in m.slots}
+        self._set(m, **data)
+        if {(s.index, s.state, s.sha256) for s in m.slots} != before:
+            self._seen(m)
+
+    def _watch_gateway(self, m: _Managed) -> None:
+        """Ask a gateway how it is; notice it going away and coming back."""
+        from edgeconsole.devices.gateway.http import AuthError
+
+        try:
+            target = m.target
+            if target is None or not m.want:
+                return
+            if m.state == "connected":
+                client = target.client if m.kind == "gateway" else target
+                try:
+                    health = _health_text(client.is_live(), client.is_ready())
+                    changes: dict[str, Any] = {"health": health}
+                    if m.kind == "gateway":
+                        info = target.info()
+                        changes.update(info=info, cameras=_cameras_of(info))
+                except AuthError as exc:
+                    self._set(m, state="error", error=str(exc), health="token refused")
+                    self._audit("connection", "error", m, f"the gateway refused the token: {exc}")
+                    return
+                except EdgeConsoleError as exc:
+                    with self._lock:
+                        m.disconnects += 1
+                    self._set(m, state="disconnected", error=f"disconnected ({exc})", health="")
+                    self._audit(
+                        "connection",
+                        "warning",
+                        m,
+                        "disconnected: the gateway does not answer",
+                        reason=str(exc),
+                    )
+                    return
+                if any(getattr(m, k) != v for k, v in changes.items()):
+                    self._set(m, **changes)
+                return
+            try:
+                data = self._read_gateway(m, target)
+            except EdgeConsoleError as exc:
+                if m.state != "disconnected" or m.error != f"disconnected ({exc})":
+                    self._set(m, state="disconnected", error=f"disconnected ({exc})")
+                return
+            if not m.want:
+                return
+            self._set(m, state="connected", error="", **data)
+            self._audit("connection", "info", m, "reconnected", disconnects=m.disconnects)
+            self._seen(m)
+        finally:
+            m.watching = False
+
     # ---------------------------------------------------------------- slots
     def _refresh_slots(self, m: _Managed) -> None:
         target = m.target
@@ -659,6 +930,8 @@ class TargetManager:
 
     def _slot_change(self, m: _Managed, slots: list[SlotInfo], message: str, **fields: Any) -> None:
         self._set(m, slots=tuple(slots))
+        if m.kind in NETWORK_KINDS:
+            self._submit(self._refresh_gateway, m)  # the model it serves changed
         running = next((s for s in slots if s.running), None)
         self._audit(
             "slot",
@@ -687,6 +960,12 @@ class TargetManager:
             if m.state != "connected":
                 raise DeviceError(
                     f"device is {m.state}", subject=m.url, hint="wait until it is connected"
+                )
+            if m.kind == "oip":
+                raise DeviceError(
+                    f"{kind}: an Open Inference Protocol server has no slots",
+                    subject=m.url,
+                    hint="bundles are flashed to EdgeConsole agents (gateway://)",
                 )
             job = _Job(
                 JobProgress(
@@ -773,7 +1052,15 @@ class TargetManager:
                 mode=mode,
             )
             with m.io_lock:
-                result = SerialFlashJob(target, payload, mode=mode, progress=progress).run()
+                if m.kind == "gateway":
+                    from edgeconsole.devices.gateway.flash import GatewayFlashJob
+
+                    adapter = _CancellableUpload(target, self.io, job.cancel)
+                    result = GatewayFlashJob(
+                        cast(Any, adapter), payload, mode=mode, progress=progress
+                    ).run()
+                else:
+                    result = SerialFlashJob(target, payload, mode=mode, progress=progress).run()
         except Cancelled:
             self._audit(
                 "flash",
@@ -991,6 +1278,94 @@ def verified_payload(
     return Payload(
         data, hashlib.sha256(data).hexdigest(), vb.manifest.bundle_id, vb.manifest.version
     )
+
+
+class _CancellableUpload:
+    """A gateway target whose upload stops at once on Cancel.
+
+    The upload runs as a task on the I/O loop; Cancel cancels that task (the
+    client's own resume logic would otherwise retry a callback's exception as a
+    broken link) and tells the agent to drop the partial upload, so the next
+    flash is not refused as a second upload. Everything else is the target's."""
+
+    def __init__(self, target: Any, io: Any, cancel: threading.Event) -> None:
+        self._target = target
+        self._io = io
+        self._cancel = cancel
+        self.url = target.url
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+    def upload(self, payload: Payload, progress: Any = None) -> int:
+        import asyncio
+
+        t0 = time.monotonic()
+
+        def report(p: Any) -> None:
+            if progress is None or p.phase != "upload":
+                return
+            rate = p.bytes_per_s
+            eta = (p.total - p.sent) / rate if rate > 0 else None
+            try:
+                progress(FlashProgress(p.sent, p.total, rate, eta, p.resumes, "upload"))
+            except Cancelled:
+                pass  # seen by the loop below, which cancels the task
+
+        client = self._target.client
+        fut = asyncio.run_coroutine_threadsafe(
+            client.aio.upload(payload.data, sha256=payload.sha256, progress=report), self._io.loop
+        )
+        while True:
+            try:
+                result = fut.result(0.05)
+                break
+            except concurrent.futures.TimeoutError:
+                if not self._cancel.is_set():
+                    continue
+                fut.cancel()
+                try:
+                    client.cancel_upload(payload.sha256)
+                except EdgeConsoleError:
+                    pass  # the agent forgets an idle upload by itself
+                raise Cancelled("flash cancelled", subject=self.url) from None
+        if progress is not None:
+            n = len(payload.data)
+            rate = n / max(time.monotonic() - t0, 1e-6)
+            progress(FlashProgress(n, n, rate, 0.0, int(result.get("resumes", 0)), "verify"))
+        return int(result["slot"])
+
+
+def gateway_key(url: str) -> str:
+    """``gateway://HOST:PORT`` or ``oip://HOST:PORT`` with the default port filled in."""
+    from edgeconsole.devices.gateway.target import parse_gateway_url
+
+    scheme = url.split("://", 1)[0]
+    host, port = parse_gateway_url("gateway://" + url.split("://", 1)[1])
+    return f"{scheme}://{host}:{port}"
+
+
+def _health_text(live: bool, ready: bool) -> str:
+    return f"{'live' if live else 'NOT live'}, {'ready' if ready else 'NOT ready'}"
+
+
+def _cameras_of(info: Any) -> tuple[str, ...]:
+    out: list[str] = []
+    for c in (info.extra or {}).get("cameras") or []:
+        if isinstance(c, dict):
+            fps = c.get("fps")
+            out.append(
+                f"{c.get('index', len(out))}: {c.get('source', '?')} · {c.get('state', '?')}"
+                + (f" · {fps:g} fps" if isinstance(fps, int | float) else "")
+            )
+    return tuple(out)
+
+
+def _close_quietly(target: Any) -> None:
+    try:
+        target.close()
+    except Exception:  # closing a link that never worked: nothing to keep
+        pass
 
 
 def _float_or_none(value: Any) -> float | None:
