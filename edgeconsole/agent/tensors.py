@@ -8,6 +8,7 @@ tensors, in order, of every input whose parameters carry ``binary_data_size``.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ DTYPES: dict[str, np.dtype[Any]] = {
 NUMPY_TO_OIP = {v: k for k, v in DTYPES.items()}
 MAX_ELEMENTS = 64 * 1024 * 1024
 MAX_TENSORS = 64
+MAX_DIMS = 32  # numpy's own limit on older versions
 
 
 def oip_datatype(dtype: np.dtype[Any]) -> str:
@@ -75,7 +77,14 @@ def parse_request(
                 f"input '{name}': datatype {dt!r} is not supported",
                 hint=f"use one of {', '.join(DTYPES)}",
             )
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        # Each dimension on its own too: [0, 2**31, 2**31] has no elements, yet numpy
+        # refuses to reshape to it, and np.prod in int64 silently wraps around.
+        if len(shape) > MAX_DIMS or any(d > MAX_ELEMENTS for d in shape):
+            raise BadRequest(
+                f"input '{name}': shape is out of range (at most {MAX_DIMS} dimensions "
+                f"of at most {MAX_ELEMENTS} each)"
+            )
+        count = math.prod(shape)
         if count > MAX_ELEMENTS:
             raise BadRequest(f"input '{name}' has too many elements ({count})")
         dtype = DTYPES[dt]
