@@ -24,6 +24,7 @@ from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.latency import LatencyStats
 from edgeconsole.journal.paths import recordings_dir
+from edgeconsole.session.gateway_stream import GatewayStreamRunner, is_stream_spec
 from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
 from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
@@ -78,7 +79,7 @@ class Session:
         self._live_new = False
         self._stats_window = stats_window
         self._stats = LatencyStats(window=stats_window)
-        self._runner: LocalPipelineRunner | None = None
+        self._runner: LocalPipelineRunner | GatewayStreamRunner | None = None
         self._engine: Any = None
         self._generation = 0  # bumps on every start/stop so stale workers cannot publish
         self._open_thread: threading.Thread | None = None
@@ -95,7 +96,13 @@ class Session:
     def start_local(self, source: str, model: str | Path, *, budget_ms: float | None = None,
                     threads: int | None = None, realtime: bool = True, loop: bool = True,
                     max_frames: int | None = None) -> None:
-        """Open ``source`` and ``model`` on a worker thread, then run the pipeline."""
+        """Open ``source`` and ``model`` on a worker thread, then run the pipeline.
+
+        A gateway camera (``gateway://HOST:PORT?camera=N``) is watched instead: its
+        own model runs there; its stream feeds the same live outputs."""
+        if is_stream_spec(source):
+            self.start_stream(source, budget_ms=budget_ms)
+            return
         self.stop()
         with self._lock:
             self._generation += 1
@@ -112,6 +119,91 @@ class Session:
                              args=(gen, source, str(model), threads, realtime, loop, max_frames))
         self._open_thread = t
         t.start()
+
+    def start_stream(self, spec: str, *, budget_ms: float | None = None) -> None:
+        """Watch a gateway camera's stream (``gateway://HOST:PORT?camera=N``) in the
+        live outputs: frames with the gateway's overlays, its stage times plus the
+        network. The gateway must be known to ``targets`` (its token)."""
+        self.stop()
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+            self._stats = LatencyStats(window=self._stats_window, budget_ms=budget_ms)
+            self._samples.drain()
+            self._live = None
+            self._fps_times.clear()
+            self._shown_pending.clear()
+            self._status = PipelineStatus(state="opening", source=spec, model="(on the gateway)",
+                                          budget_ms=budget_ms)
+        self._event("info", f"opening the stream of {spec}", "pipeline")
+        t = threading.Thread(target=self._open_stream, name="edgeconsole-open", daemon=True,
+                             args=(gen, spec))
+        self._open_thread = t
+        t.start()
+
+    def _open_stream(self, gen: int, spec: str) -> None:
+        from edgeconsole.session.gateway_stream import (
+            StreamOutput,
+            describe_stream,
+            open_stream_runner,
+            parse_stream_spec,
+        )
+
+        try:
+            url, camera = parse_stream_spec(spec)
+            runner = open_stream_runner(
+                url, camera, self.targets.token_for(url),
+                StreamOutput(on_sample=lambda r, s: self._on_sample(gen, url, r, s),
+                             on_frame=lambda f, r: self._on_frame(gen, f, r),
+                             on_model=lambda text: self._on_model(gen, text),
+                             on_error=lambda where, e: self._on_error(gen, where, e),
+                             on_end=lambda reason: self._on_end(gen, reason)),
+                loop=self.targets.io, cancelled=lambda: gen != self._generation)
+            with self._lock:
+                if gen != self._generation:  # cancelled or restarted while opening
+                    runner.source.close()
+                    return
+                self._runner = runner
+                runner.start()
+                self._status.state = "running"
+                self._status.source = describe_stream(spec)
+            self._event("info", f"watching {self._status.source}", "pipeline")
+        except EdgeConsoleError as exc:
+            self._fail(gen, str(exc))
+        except Exception as exc:  # an unexpected bug: show it, keep the app alive
+            self._fail(gen, f"unexpected error while opening the stream: {exc!r}")
+            traceback.print_exc()
+
+    def _on_sample(self, gen: int, target: str, result: InferenceResult,
+                   sample: LatencySample) -> None:
+        """A gateway's result (its frame may follow as a JPEG, or not: rate-capped)."""
+        with self._lock:
+            if gen != self._generation:
+                return
+            self._samples.append(sample)
+            if self.journal is not None:  # both only enqueue
+                self.journal.telemetry.add_result(target, result)
+                self.journal.telemetry.add_latency(target, sample)
+            self._fps_times.append(now_ns())
+            self._status.detections += len(result.detections)
+            for part in result.parts:
+                if part.passed:
+                    self._status.parts_passed += 1
+                else:
+                    self._status.parts_failed += 1
+
+    def _on_frame(self, gen: int, frame: Frame, result: InferenceResult) -> None:
+        with self._lock:
+            if gen != self._generation:
+                return
+            self._live = _Live(frame, result)
+            self._live_new = True
+
+    def _on_model(self, gen: int, text: str) -> None:
+        with self._lock:
+            if gen != self._generation:
+                return
+            self._status.model = f"{text} (on the gateway)"
 
     def cancel(self) -> None:
         """Abandon an opening in progress (its result is discarded) or stop a run."""
@@ -147,7 +239,8 @@ class Session:
         if wait:
             t.join()
 
-    def _finish_stop(self, runner: LocalPipelineRunner, engine: Any) -> None:
+    def _finish_stop(self, runner: LocalPipelineRunner | GatewayStreamRunner,
+                     engine: Any) -> None:
         runner.join(timeout=30.0)
         if engine is not None and hasattr(engine, "close"):
             engine.close()

@@ -1,0 +1,451 @@
+"""A gateway's live stream as the session's live pipeline (no Qt here).
+
+:class:`GatewayStreamRunner` follows a ``StreamReceiver`` (the agent's WebSocket:
+results with the agent's stage times, JPEG frames, telemetry) and feeds the same
+outputs the local pipeline feeds: a :class:`LatencySample` per result (the
+agent's stages plus ``network``, the hop from the agent sending to this console
+receiving, on clocks aligned by the receiver), and for each JPEG the decoded
+frame with the result the agent computed for that frame (its overlay primitives
+included). ``Session.start_local`` runs it for a stream spec
+``gateway://HOST:PORT?camera=N`` so the live view and the latency panel show a
+gateway exactly as they show the laptop.
+
+The runner duck-types ``LocalPipelineRunner`` for the session (``start``,
+``stop``, ``join``, ``wait_ended``, ``processed``, ``dropped``, and ``source.state``
+"open"/"reconnecting" while the link is down).
+
+:class:`StreamMonitor` runs the same runner into a latency collector: the demo's
+summary of a gateway (results per second, network p50/p99) without a window.
+
+:class:`RemoteOipRunner` is the other way round, for any OIP v2 server (Triton,
+KServe, MLServer): the laptop's frames are preprocessed here, inferred on the
+server over OIP, and decoded here; the ``infer`` stage is the remote round trip.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from edgeconsole.core.clock import now_ns
+from edgeconsole.core.errors import ConfigError, DeviceError, EdgeConsoleError
+from edgeconsole.core.frames import STAGES, Frame, InferenceResult, LatencySample
+from edgeconsole.inference.latency import OPTIONAL_STAGES, LatencyStats
+
+#: Results kept to pair with the JPEG of the same frame (JPEGs follow their result).
+PAIR_WINDOW = 64
+#: How long opening a stream waits for the first connection.
+CONNECT_TIMEOUT_S = 10.0
+#: JPEG frame rate asked of the agent: enough to look live, light on the link.
+DEFAULT_MAX_FPS = 15.0
+_KEEP = frozenset((*STAGES, *OPTIONAL_STAGES))
+
+
+# ------------------------------------------------------------------------ specs
+def stream_spec(url: str, camera: int = 0) -> str:
+    """The source spec of a gateway camera: ``gateway://HOST:PORT?camera=N``."""
+    return f"{url.split('?', 1)[0].rstrip('/')}?camera={int(camera)}"
+
+
+def is_stream_spec(spec: str) -> bool:
+    return spec.strip().lower().startswith("gateway://")
+
+
+def parse_stream_spec(spec: str) -> tuple[str, int]:
+    """(``gateway://HOST:PORT``, camera) of a stream spec; ConfigError if malformed."""
+    from edgeconsole.devices.gateway.target import parse_gateway_url
+
+    parts = urlsplit(spec.strip())
+    host, port = parse_gateway_url(f"gateway://{parts.netloc}")
+    values = parse_qs(parts.query).get("camera", ["0"])
+    try:
+        camera = int(values[-1])
+    except ValueError:
+        raise ConfigError(
+            f"camera must be a number, got {values[-1]!r}",
+            subject=spec,
+            hint="gateway://HOST:PORT?camera=0",
+        ) from None
+    if not 0 <= camera < 1024:
+        raise ConfigError(f"camera {camera} is out of range", subject=spec)
+    return f"gateway://{host}:{port}", camera
+
+
+def describe_stream(spec: str) -> str:
+    url, camera = parse_stream_spec(spec)
+    return f"{url.removeprefix('gateway://')} camera {camera}"
+
+
+# ------------------------------------------------------------------------ runner
+@dataclass
+class StreamOutput:
+    """Callbacks from the runner's thread; quick and thread-safe, like PipelineOutput."""
+
+    on_sample: Callable[[InferenceResult, LatencySample], None]
+    on_frame: Callable[[Frame, InferenceResult], None]
+    on_model: Callable[[str], None]
+    on_error: Callable[[str, Exception], None]
+    on_end: Callable[[str], None]
+
+
+class _LinkState:
+    """``runner.source`` for the session: the link's state, and close()."""
+
+    def __init__(self, receiver: Any) -> None:
+        self._rx = receiver
+
+    @property
+    def state(self) -> str:
+        return "open" if self._rx.stats.connected else "reconnecting"
+
+    def close(self) -> None:
+        self._rx.stop()
+
+
+def decode_jpeg(data: bytes) -> np.ndarray | None:
+    """BGR image of a JPEG, or None when it does not decode (counted by the caller)."""
+    import cv2
+
+    if not data:
+        return None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    return image if isinstance(image, np.ndarray) and image.ndim == 3 else None
+
+
+class GatewayStreamRunner:
+    def __init__(self, receiver: Any, output: StreamOutput, *, url: str) -> None:
+        self.receiver = receiver
+        self.source = _LinkState(receiver)
+        self.output = output
+        self.url = url
+        self.processed = 0  # results turned into samples
+        self.unsynced = 0  # results before the clocks were aligned (no network stage)
+        self.frames = 0  # JPEGs decoded and handed on
+        self.bad_jpegs = 0
+        self.agent_errors = 0
+        self.last_agent_error = ""
+        self._model = ""
+        self._pairs: OrderedDict[int, tuple[InferenceResult, int]] = OrderedDict()
+        self._frame_times: deque[int] = deque(maxlen=60)
+        self._stop = threading.Event()
+        self._ended = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name="edgeconsole-gateway-stream", daemon=True
+        )
+
+    # ------------------------------------------------------------- control
+    @property
+    def dropped(self) -> int:
+        """Results lost on the way: the agent's queue for us and our own ring."""
+        stats = self.receiver.stats
+        tel = stats.telemetry or {}
+        agent = tel.get("results_dropped")
+        return int(stats.results_dropped) + (int(agent) if isinstance(agent, int) else 0)
+
+    @property
+    def frame_fps(self) -> float:
+        t = self._frame_times
+        if len(t) < 2 or t[-1] <= t[0]:
+            return 0.0
+        return (len(t) - 1) / ((t[-1] - t[0]) / 1e9)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        # Returns at once: the runner's thread closes the link on its way out.
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def wait_ended(self, timeout: float | None = None) -> bool:
+        return self._ended.wait(timeout)
+
+    # ---------------------------------------------------------------- loop
+    def _loop(self) -> None:
+        rx = self.receiver
+        reason = "stopped"
+        try:
+            while not self._stop.is_set():
+                with rx.changed:
+                    rx.changed.wait(0.05)
+                for item in rx.take_results():
+                    self._on_item(item)
+                frame = rx.take_frame()
+                if frame is not None:
+                    self._on_jpeg(frame)
+        except Exception as exc:  # a decoder bug must reach the person, not end silently
+            reason = "stream error"
+            self.output.on_error("stream", exc)
+        finally:
+            rx.stop()
+            self._ended.set()
+            self.output.on_end(reason)
+
+    def _on_item(self, item: Any) -> None:
+        result = item.result if item.result is not None else InferenceResult(item.frame_index)
+        if item.error:
+            self.agent_errors += 1
+            self.last_agent_error = str(item.error)
+        if item.model:
+            text = f"{item.model.get('name', '?')} v{item.model.get('version', '?')}"
+            if text != self._model:
+                self._model = text
+                self.output.on_model(text)
+        capture_start = item.received_ns - int(item.e2e_ms * 1e6)
+        self._pairs[item.frame_index] = (result, capture_start)
+        while len(self._pairs) > PAIR_WINDOW:
+            self._pairs.popitem(last=False)
+        if "network" not in item.stages:
+            # Before the clocks are aligned e2e ends on the agent: not comparable.
+            self.unsynced += 1
+            return
+        stages = {k: float(v) for k, v in item.stages.items() if k in _KEEP}
+        # agent_queue, encode and our own hand-off stay in "unaccounted".
+        unaccounted = max(item.e2e_ms - sum(stages.values()), 0.0)
+        sample = LatencySample(item.frame_index, stages, float(item.e2e_ms), unaccounted)
+        self.processed += 1
+        self.output.on_sample(result, sample)
+
+    def _on_jpeg(self, f: Any) -> None:
+        image = decode_jpeg(f.jpeg)
+        if image is None:
+            self.bad_jpegs += 1
+            return
+        pair = self._pairs.get(f.frame_index)
+        result, capture_start = pair if pair is not None else (None, f.received_ns)
+        frame = Frame(
+            index=f.frame_index,
+            image=image,
+            captured_ns=capture_start,
+            source=self.url,
+            capture_started_ns=capture_start,
+            stamps={"capture_start": capture_start, "captured": capture_start},
+        )
+        frame.stamps["decoded"] = now_ns()
+        self.frames += 1
+        self._frame_times.append(frame.stamps["decoded"])
+        if result is None:
+            result = InferenceResult(f.frame_index)  # its result was dropped: no overlay
+        self.output.on_frame(frame, result)
+
+
+def open_stream_runner(
+    url: str,
+    camera: int,
+    token: str | None,
+    output: StreamOutput,
+    *,
+    loop: Any = None,
+    frames: bool = True,
+    max_fps: float = DEFAULT_MAX_FPS,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> GatewayStreamRunner:
+    """Connect to a gateway camera's stream (waits for the first connection) and
+    return its runner, not started yet."""
+    from edgeconsole.devices.gateway.stream import StreamReceiver
+
+    if token is None:
+        raise ConfigError(
+            "no token for this gateway",
+            subject=url,
+            hint="add the gateway first (Devices → Add gateway…) with its token",
+        )
+    host = url.removeprefix("gateway://")
+    rx = StreamReceiver(
+        f"http://{host}", token, camera=camera, frames=frames, max_fps=max_fps, loop=loop
+    ).start()
+    deadline = time.monotonic() + connect_timeout_s
+    while rx.stats.connects == 0:
+        left = deadline - time.monotonic()
+        if left <= 0 or cancelled():
+            rx.stop()
+            raise DeviceError(
+                f"cannot open the stream of camera {camera}: {rx.stats.last_error or 'no answer'}",
+                subject=url,
+                hint="check that the gateway is connected, its token, and the camera number",
+            )
+        rx.wait_for(lambda s: s.connects > 0 or s.last_error is not None, min(left, 0.25))
+        refused = _refusal(rx.stats.last_error) if rx.stats.connects == 0 else None
+        if refused is not None:
+            rx.stop()
+            raise DeviceError(
+                f"the gateway refused the stream of camera {camera}: {refused}",
+                subject=url,
+                hint="check the camera number and the gateway's token",
+            )
+    return GatewayStreamRunner(rx, output, url=url)
+
+
+def _refusal(error: str | None) -> str | None:
+    """An answer that retrying will not change (4xx), from the receiver's last error."""
+    if not error:
+        return None
+    for status, text in (
+        ("401", "token refused (401)"),
+        ("403", "forbidden (403)"),
+        ("404", "no such camera (404)"),
+        ("400", "bad request (400)"),
+    ):
+        if f"{status}," in error or f"status={status}" in error or f" {status} " in error:
+            return text
+    return None
+
+
+# ------------------------------------------------------------------------ monitor
+class StreamMonitor:
+    """A gateway stream summarised without a window (the headless demo)."""
+
+    def __init__(self, url: str, camera: int, token: str | None, *, loop: Any = None) -> None:
+        self.url = url
+        self.camera = camera
+        self.stats = LatencyStats(window=2000)
+        self.model = ""
+        self.results = 0
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._times: deque[int] = deque(maxlen=4000)
+        self.runner = open_stream_runner(
+            url,
+            camera,
+            token,
+            StreamOutput(
+                on_sample=self._sample,
+                on_frame=lambda f, r: None,
+                on_model=self._model,
+                on_error=lambda where, e: self.errors.append(f"{where}: {e}"),
+                on_end=lambda reason: None,
+            ),
+            loop=loop,
+            frames=False,
+        )
+        self.runner.start()
+
+    def _sample(self, result: InferenceResult, sample: LatencySample) -> None:
+        with self._lock:
+            self.stats.add(sample)
+            self.results += 1
+            self._times.append(now_ns())
+
+    def _model(self, text: str) -> None:
+        self.model = text
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            snap = self.stats.snapshot()
+            times = list(self._times)
+        rx = self.runner.receiver.stats
+        span = (times[-1] - times[0]) / 1e9 if len(times) >= 2 else 0.0
+
+        def pick(name: str) -> dict[str, float | None]:
+            d = snap.run[name].to_json()
+            return {"p50": d["p50"], "p99": d["p99"], "max": d["max"]}
+
+        return {
+            "url": self.url,
+            "camera": self.camera,
+            "connected": bool(rx.connected),
+            "model": self.model,
+            "results": self.results,
+            "fps": round((len(times) - 1) / span, 2) if span > 0 else 0.0,
+            "network_ms": pick("network"),
+            "e2e_ms": pick("e2e"),
+            "reconnects": rx.reconnects,
+            "dropped": self.runner.dropped,
+            "errors": self.errors[-3:],
+        }
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.runner.join(5.0)
+
+
+# ------------------------------------------------------------------ remote OIP
+class _RemoteModel:
+    """The ``ModelRunner`` face the engine calls: ``run(tensor)`` goes over OIP."""
+
+    def __init__(self, client: Any, model: str, input_name: str, outputs: list[str]) -> None:
+        self.client = client
+        self.model = model
+        self.input_name = input_name
+        self.outputs = outputs
+
+    def run(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = self.client.infer(
+            self.model, {self.input_name: tensor}, outputs=self.outputs or None
+        )
+        missing = [n for n in self.outputs if n not in out]
+        if missing:
+            raise DeviceError(
+                f"the server's answer lacks output(s) {', '.join(missing)}",
+                subject=self.model,
+                hint="the model served there is not the one described on the laptop",
+            )
+        return out
+
+
+class RemoteOipRunner:
+    """Pre- and post-processing on the laptop, inference on an OIP v2 server.
+
+    ``process(frame)`` stamps the same stages as the local engine; ``infer`` is
+    the round trip to the server (the status calls it "infer (remote)")."""
+
+    def __init__(self, spec: Any, client: Any, model: str) -> None:
+        from edgeconsole.inference.heads import make_head
+
+        self.spec = spec
+        self.client = client
+        self.model = model
+        self._remote = _RemoteModel(
+            client, model, spec.inputs[0].name, [o.name for o in spec.outputs]
+        )
+        self._head = make_head(spec, None)
+        self._lock = threading.Lock()
+
+    def check(self) -> dict[str, Any]:
+        """The server's metadata of the model; refuses one whose input does not match."""
+        meta = self.client.model_metadata(self.model)
+        names = [str(i.get("name")) for i in meta.get("inputs") or [] if isinstance(i, dict)]
+        if names and self.spec.inputs[0].name not in names:
+            raise DeviceError(
+                f"model '{self.model}' takes {', '.join(names)}, not '{self.spec.inputs[0].name}'",
+                subject=self.model,
+                hint="pick the model.json that describes the model on the server",
+            )
+        return meta
+
+    def process(self, frame: Frame) -> InferenceResult:
+        from edgeconsole.inference.heads import HeadContext
+        from edgeconsole.inference.preprocess import preprocess_image
+
+        with self._lock:
+            st = frame.stamps
+            st["preprocess_start"] = now_ns()
+            tensor, geometry = preprocess_image(frame.image, self.spec.preprocess)
+            st["preprocess_end"] = st["infer_start"] = now_ns()
+            outputs = self._remote.run(tensor)
+            st["infer_end"] = st["postprocess_start"] = now_ns()
+            result = InferenceResult(frame_index=frame.index)
+            ctx = HeadContext(outputs=outputs, inputs=tensor, image=frame.image, geometry=geometry)
+            extras = self._head.decode(ctx, result)
+            st["postprocess_end"] = st["overlay_start"] = now_ns()
+            result.overlay = self._head.overlay(result, extras)
+            st["overlay_end"] = now_ns()
+            return result
+
+    def close(self) -> None:
+        try:
+            self._head.close()
+        except EdgeConsoleError:
+            pass
