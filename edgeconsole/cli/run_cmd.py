@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
         "demo",
         help="the embedded demo (window; --headless for none)",
         description="Run the embedded demo: the synthetic conveyor with the "
-        "label inspector, and a virtual serial device streaming telemetry. "
+        "label inspector, a virtual serial device streaming telemetry, and a "
+        "local gateway agent (its own camera, flashed with the label inspector). "
         "Without --headless it opens the window.",
     )
     demo.add_argument("--headless", action="store_true", help="no window; print a summary")
@@ -121,6 +122,9 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
         f"failed {summary['parts']['failed']}"
     )
     for dev in summary.get("devices", []):
+        if dev.get("kind") == "gateway":
+            _print_gateway(dev)
+            continue
         print(
             f"device {dev.get('name') or dev['url']}: {dev['state']}, telemetry "
             f"{dev.get('rate_hz', 0)} lines/s ({dev.get('samples', 0)} samples, "
@@ -128,3 +132,14 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
             f"{dev.get('shadow', {}).get('compared', 0)}, divergent "
             f"{dev.get('shadow', {}).get('divergent', 0)}"
         )
+
+
+def _print_gateway(dev: dict[str, Any]) -> None:
+    st = dev.get("stream") or {}
+    net = st.get("network_ms") or {}
+    print(
+        f"gateway {dev.get('name') or dev['url']}: {dev['state']}, {dev.get('health', '')}, "
+        f"runs {dev.get('running') or '-'}; stream {st.get('fps', 0)} results/s "
+        f"({st.get('results', 0)} results), network p50 {net.get('p50')} ms "
+        f"p99 {net.get('p99')} ms" + (f"; {dev['error']}" if dev.get("error") else "")
+    )

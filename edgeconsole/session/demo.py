@@ -1,4 +1,4 @@
-"""The demo's simulated hardware: a virtual serial device (a gateway agent later).
+"""The demo's simulated hardware: a virtual serial device and a gateway agent.
 
 ``edgeconsole demo`` (window or ``--headless``) starts ``edgeconsole sim serial``
 as a child process in a temporary folder, reads the port path it prints on its
@@ -12,15 +12,22 @@ Linux: start it from the main thread), and
 ``close()`` (called when the session closes, and by ``atexit``) terminates the
 group, then kills it if it does not stop.
 
-Room for more: the gateway agent is started and connected the same way
-(``DemoJob`` keeps a list of children and of target URLs).
+The gateway: ``edgeconsole agent --host 127.0.0.1 --port 0`` (the kernel picks a
+free port; the agent prints it on its first line) with a temporary data folder
+and token file, the demo trust key, hardware id ``gateway-x86_64`` and a
+synthetic conveyor camera. Once connected, the demo flashes (and confirms) the
+sample label inspector bundle on it, so its camera has a model and its stream
+has results; headless, a :class:`StreamMonitor` measures that stream. Same
+child rules as the serial device.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
+import secrets
 import selectors
 import shutil
 import signal
@@ -36,6 +43,13 @@ from typing import Any
 from edgeconsole.core.errors import DeviceError
 
 START_TIMEOUT_S = 20.0
+#: The demo gateway's camera: the conveyor again, another seed, a gentler rate (the
+#: laptop runs the same model on its own conveyor at the same time).
+DEMO_GATEWAY_CAMERA = "synthetic:conveyor?seed=11&fps=12"
+DEMO_GATEWAY_HARDWARE = "gateway-x86_64"
+DEMO_GATEWAY_BUNDLE = "label-inspector-1.ecb"
+#: Connecting and flashing the demo gateway (health check included) may take this long.
+GATEWAY_READY_TIMEOUT_S = 90.0
 
 
 def sample_trust_dir() -> Path:
@@ -85,6 +99,118 @@ class DemoChild:
             self.proc.wait(timeout_s)
 
 
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def launch_agent(
+    data_dir: Path, token_file: Path, *, camera: str = DEMO_GATEWAY_CAMERA
+) -> DemoChild:
+    """Start ``edgeconsole agent`` on 127.0.0.1 and a free port (read it with
+    :func:`wait_agent`). Like the simulator: own process group, PDEATHSIG."""
+    cmd = [
+        sys.executable,
+        "-c",
+        _CHILD_PRELUDE,
+        str(os.getpid()),
+        "agent",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--token-file",
+        str(token_file),
+        "--trust-dir",
+        str(sample_trust_dir()),
+        "--hardware-id",
+        DEMO_GATEWAY_HARDWARE,
+        "--camera",
+        camera,
+        "--name",
+        "demo-gateway",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env=_child_env(),
+    )
+    return DemoChild("gateway agent", proc, "")
+
+
+def make_token_file(path: Path) -> str:
+    """A fresh token in a 0600 file (the agent reads it; never printed)."""
+    token = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+def wait_agent(child: DemoChild, timeout_s: float = START_TIMEOUT_S) -> str:
+    """Read the agent's "listening" line; sets and returns ``child.url`` (gateway://)."""
+    line = _first_line(child, timeout_s)
+    try:
+        event = json.loads(line)
+        url = str(event["url"])
+    except (ValueError, KeyError, TypeError):
+        url = ""
+    if not url.startswith("http://127.0.0.1:"):
+        _fail_start(child, "the demo gateway agent did not start", "edgeconsole agent")
+    child.url = "gateway://" + url.removeprefix("http://")
+    return child.url
+
+
+def _first_line(child: DemoChild, timeout_s: float) -> str:
+    proc = child.proc
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    line = b""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or proc.poll() is not None:
+                break
+            if sel.select(min(left, 0.2)):
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                line += chunk
+    finally:
+        sel.close()
+    text = line.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    if text:
+        # Nobody reads the child's pipes from now on: a chatty child must not block.
+        threading.Thread(
+            target=_drain, args=(proc, child), daemon=True, name="edgeconsole-demo-child"
+        ).start()
+    return text
+
+
+def _fail_start(child: DemoChild, what: str, command: str) -> None:
+    err = b""
+    child.stop()
+    if child.proc.stderr is not None:
+        err = child.proc.stderr.read()[-2000:]
+    raise DeviceError(
+        what,
+        subject=command,
+        hint=err.decode("utf-8", "replace").strip().splitlines()[-1]
+        if err.strip()
+        else f"run `{command}` by hand to see why",
+    )
+
+
 def spawn_sim_serial(
     data_dir: Path,
     *,
@@ -118,57 +244,22 @@ def launch_sim_serial(
     if baud:
         cmd += ["--baud", str(baud)]
     cmd += extra or []
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        env=env,
+        env=_child_env(),
     )
     return DemoChild("virtual serial device", proc, "")
 
 
 def wait_port(child: DemoChild, timeout_s: float = START_TIMEOUT_S) -> str:
     """Read the port path the simulator prints first; sets ``child.url``."""
-    proc = child.proc
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    line = b""
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or proc.poll() is not None:
-                break
-            if sel.select(min(left, 0.2)):
-                chunk = os.read(proc.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                line += chunk
-    finally:
-        sel.close()
-    path = line.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    path = _first_line(child, timeout_s)
     if not path:
-        err = b""
-        child.stop()
-        if proc.stderr is not None:
-            err = proc.stderr.read()[-2000:]
-        raise DeviceError(
-            "the virtual serial device did not start",
-            subject="edgeconsole sim serial",
-            hint=err.decode("utf-8", "replace").strip().splitlines()[-1]
-            if err.strip()
-            else "run `edgeconsole sim serial` by hand to see why",
-        )
-    # Nobody reads the child's pipes from now on: a chatty child must not block.
-    threading.Thread(
-        target=_drain, args=(proc, child), daemon=True, name="edgeconsole-demo-child"
-    ).start()
+        _fail_start(child, "the virtual serial device did not start", "edgeconsole sim serial")
     child.url = f"serial://{path}"
     return child.url
 
@@ -189,6 +280,12 @@ class DemoJob:
         self.children: list[DemoChild] = []
         self.urls: list[str] = []
         self._closed = False
+        #: The demo gateway: its URL once the agent listens, set "ready" once its
+        #: camera runs the sample bundle; ``monitor`` measures its stream (headless).
+        self.gateway_url = ""
+        self.gateway_ready = threading.Event()
+        self.gateway_error = ""
+        self.monitor: Any = None
         atexit.register(self.close)
 
     def start_serial(
@@ -223,6 +320,87 @@ class DemoJob:
             if report is not None:
                 report("error", f"demo device: {exc}")
 
+    def start_gateway(self, *, background: bool = False, monitor: bool = False) -> None:
+        """Start the gateway agent, connect it, flash the sample label inspector
+        and (``monitor``) measure its stream. ``background``: return at once; the
+        gateway appears through poll() and ``gateway_ready`` is set when it runs."""
+        data = self.root / "agent"
+        token = make_token_file(self.root / "agent-token")
+        child = launch_agent(data, self.root / "agent-token")
+        self.children.append(child)
+        if not background:
+            self._bring_up_gateway(child, token, monitor)
+            return
+        threading.Thread(
+            target=self._gateway_reporting,
+            args=(child, token, monitor),
+            daemon=True,
+            name="edgeconsole-demo-gateway",
+        ).start()
+
+    def _bring_up_gateway(self, child: DemoChild, token: str, monitor: bool) -> None:
+        from edgeconsole.session.gateway_stream import StreamMonitor
+        from edgeconsole.session.targets import wait_for
+
+        url = wait_agent(child)
+        if self._closed:
+            return
+        key = self.targets.connect(url, trust_dir=sample_trust_dir(), token=token, remember=False)
+        self.gateway_url = key
+        self.urls.append(key)
+        deadline = time.monotonic() + GATEWAY_READY_TIMEOUT_S
+
+        def state() -> str:
+            view = self.targets.view(key)
+            return view.state if view is not None else "closed"
+
+        if not wait_for(lambda: self._closed or state() in ("connected", "error"), 30.0):
+            raise DeviceError("the demo gateway did not answer", subject=key)
+        if self._closed:
+            return
+        view = self.targets.view(key)
+        if view is None or view.state != "connected":
+            raise DeviceError(f"the demo gateway did not connect: {view.error if view else ''}")
+        if view.running is None:
+            job = self.targets.flash(
+                key, self.sample_bundles_dir() / DEMO_GATEWAY_BUNDLE, mode="confirm"
+            )
+
+            def finished() -> bool:
+                p = self.targets.job(job)
+                return self._closed or (p is not None and p.finished)
+
+            left = max(deadline - time.monotonic(), 1.0)
+            if not wait_for(finished, left, step_s=0.1):
+                raise DeviceError("flashing the demo gateway took too long", subject=key)
+            p = self.targets.job(job)
+            if self._closed:
+                return
+            if p is None or p.state != "done":
+                raise DeviceError(
+                    f"the demo gateway could not take the sample bundle: {p.message if p else ''}",
+                    subject=key,
+                )
+        if monitor:
+            self.monitor = StreamMonitor(key, 0, token, loop=self.targets.io)
+        self.gateway_ready.set()
+
+    def _gateway_reporting(self, child: DemoChild, token: str, monitor: bool) -> None:
+        try:
+            self._bring_up_gateway(child, token, monitor)
+        except Exception as exc:  # shown in the window's message bar through poll()
+            self.gateway_error = str(exc)
+            report = getattr(self.targets, "report", None)
+            if report is not None and not self._closed:
+                report("error", f"demo gateway: {exc}")
+
+    @property
+    def gateway(self) -> DemoChild | None:
+        return next((c for c in self.children if c.name == "gateway agent"), None)
+
+    def wait_gateway(self, timeout_s: float = GATEWAY_READY_TIMEOUT_S) -> bool:
+        return self.gateway_ready.wait(timeout_s)
+
     @staticmethod
     def sample_bundles_dir() -> Path:
         return Path(__file__).resolve().parents[2] / "sample_models" / "bundles"
@@ -232,15 +410,24 @@ class DemoJob:
         return next((c for c in self.children if c.name == "virtual serial device"), None)
 
     def summary(self) -> dict[str, Any]:
+        devices = [d for d in self.targets.summaries() if d["url"] in self.urls]
+        for d in devices:
+            if d["url"] == self.gateway_url:
+                d["stream"] = self.monitor.summary() if self.monitor is not None else None
+                if self.gateway_error:
+                    d["error"] = self.gateway_error
         return {
             "children": [{"name": c.name, "url": c.url, "alive": c.alive()} for c in self.children],
-            "devices": [d for d in self.targets.summaries() if d["url"] in self.urls],
+            "devices": devices,
         }
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self.monitor is not None:
+            with contextlib.suppress(Exception):
+                self.monitor.close()
         for url in self.urls:
             with contextlib.suppress(Exception):
                 self.targets.disconnect(url)
@@ -252,12 +439,19 @@ class DemoJob:
             atexit.unregister(self.close)
 
 
-def start_demo_devices(session: Any, *, rate: float = 50.0, background: bool = False) -> DemoJob:
-    """Give ``session`` its demo hardware (once); the session stops it on close."""
+def start_demo_devices(
+    session: Any, *, rate: float = 50.0, background: bool = False, gateway: bool = True
+) -> DemoJob:
+    """Give ``session`` its demo hardware (once); the session stops it on close.
+
+    ``gateway``: also the gateway agent, flashed with the label inspector; not in
+    the background its stream is measured (``summary()``) once it runs."""
     if session.demo is None:
         job = DemoJob(session.targets)
         try:
             job.start_serial(rate=rate, background=background)
+            if gateway:
+                job.start_gateway(background=background, monitor=not background)
         except BaseException:
             job.close()
             raise

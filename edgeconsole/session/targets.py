@@ -199,6 +199,7 @@ class _Managed:
         # Gateways only.
         self.token: str | None = None
         self.token_file: Path | None = None
+        self.remember = True  # keep a token that worked for the next time
         self.health = ""
         self.server = ""
         self.models: tuple[str, ...] = ()
@@ -295,11 +296,13 @@ class TargetManager:
         trust_dir: Path | None = None,
         token: str | None = None,
         token_file: Path | str | None = None,
+        remember: bool = True,
     ) -> str:
         """Start connecting to ``url``; returns its canonical URL at once.
 
         Gateways take ``token`` or ``token_file`` (else the token remembered for
-        that host:port); the token is remembered once the gateway accepted it."""
+        that host:port); the token is remembered once the gateway accepted it
+        (unless ``remember`` is False: the demo's throw-away agent)."""
         key = self.normalise(url)
         kind = key.split("://", 1)[0] if key.startswith(("gateway://", "oip://")) else "serial"
         with self._lock:
@@ -318,6 +321,7 @@ class TargetManager:
             if token is not None or token_file is not None:
                 m.token = token
                 m.token_file = Path(token_file) if token_file is not None else None
+            m.remember = remember
             m.state, m.error, m.want = "connecting", "", True
             self._changed = True
         self._submit(self._connect_gateway if kind in NETWORK_KINDS else self._connect, m)
@@ -833,7 +837,7 @@ class TargetManager:
         if not m.want or self._closing.is_set():
             _close_quietly(target)
             return
-        if token is not None and (m.token is not None or m.token_file is not None):
+        if token is not None and m.remember and (m.token is not None or m.token_file is not None):
             try:
                 remember(m.url.split("://", 1)[1], token)
             except OSError as exc:
