@@ -64,7 +64,7 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
 
             start_demo_devices(session)
         session.start_local(source, model, budget_ms=budget_ms, threads=threads,
-                            realtime=realtime, loop=loop, max_frames=frames)
+                            realtime=realtime, loop=loop, max_frames=frames, record_to=record)
         deadline = time.monotonic() + open_timeout_s
         started: float | None = None
         last = None
@@ -74,10 +74,9 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
             last = update.status
             if last.state == "error":
                 raise _as_error(last.error or "pipeline failed")
-            if last.state in ("running", "reconnecting") and started is None:
+            if last.state != "opening" and started is None:
+                # A short file can open, run and end between two polls.
                 started = time.monotonic()
-                if record is not None:
-                    session.start_recording(record)
             if last.state == "stopped" and started is not None:
                 break
             if started is None and time.monotonic() > deadline:

@@ -95,8 +95,9 @@ class Session:
     # ----------------------------------------------------------------- commands
     def start_local(self, source: str, model: str | Path, *, budget_ms: float | None = None,
                     threads: int | None = None, realtime: bool = True, loop: bool = True,
-                    max_frames: int | None = None) -> None:
-        """Open ``source`` and ``model`` on a worker thread, then run the pipeline.
+                    max_frames: int | None = None, record_to: Path | None = None) -> None:
+        """Open ``source`` and ``model`` on a worker thread, then run the pipeline
+        (recording from the very first frame when ``record_to`` is given).
 
         A gateway camera (``gateway://HOST:PORT?camera=N``) is watched instead: its
         own model runs there; its stream feeds the same live outputs."""
@@ -116,7 +117,8 @@ class Session:
                                           budget_ms=budget_ms)
         self._event("info", f"opening {source} with {model}", "pipeline")
         t = threading.Thread(target=self._open_and_run, name="edgeconsole-open", daemon=True,
-                             args=(gen, source, str(model), threads, realtime, loop, max_frames))
+                             args=(gen, source, str(model), threads, realtime, loop, max_frames,
+                                   record_to))
         self._open_thread = t
         t.start()
 
@@ -286,17 +288,25 @@ class Session:
         """Record every processed frame, result, latency sample and event to MCAP."""
         if self._recorder is not None:
             return self._recorder.path
+        with self._lock:
+            model, source = self._status.model, self._status.source
+        recorder = self._new_recorder(path, manifest, model, source)
+        with self._lock:
+            self._recorder = recorder
+        self._recording_started(recorder)
+        return recorder.path
+
+    def _new_recorder(self, path: str | Path | None, manifest: bytes | None, model: str,
+                      source: str) -> McapRecorderSink:
+        from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
+
         if path is None:
             stamp = wall_iso().replace(":", "").replace("-", "")[:15]
             path = recordings_dir() / f"recording-{stamp}.mcap"
-        from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
-
         site = self.journal.site() if self.journal is not None else None
-        with self._lock:
-            meta = RecordingMeta(site=site.site if site else "",
-                                 technician=site.technician if site else "",
-                                 target="local://", model=self._status.model,
-                                 source=self._status.source)
+        meta = RecordingMeta(site=site.site if site else "",
+                             technician=site.technician if site else "",
+                             target="local://", model=model, source=source)
         bundle = self._bundle
         if bundle is not None:
             # The manifest's hash names the bundle exactly: it lists every file's SHA-256.
@@ -305,13 +315,17 @@ class Session:
             meta.bundle_hash = hashlib.sha256(bundle.manifest_bytes).hexdigest()
             if manifest is None:
                 manifest = bundle.manifest_bytes
+        with self._lock:
+            budget = self._status.budget_ms
+        if budget is not None:
+            meta.extra["latency_budget_ms"] = str(budget)
         recorder = McapRecorderSink(Path(path), meta, manifest=manifest)
         recorder.start()  # raises JournalError with the reason (exists, no space, ...)
-        with self._lock:
-            self._recorder = recorder
+        return recorder
+
+    def _recording_started(self, recorder: McapRecorderSink) -> None:
         self._event("info", f"recording to {recorder.path}", "recording")
         self._audit("recording", "info", f"recording started: {recorder.path}")
-        return recorder.path
 
     def stop_recording(self) -> Path | None:
         with self._lock:
@@ -392,9 +406,11 @@ class Session:
 
     # ------------------------------------------------------------------ workers
     def _open_and_run(self, gen: int, source_spec: str, model: str, threads: int | None,
-                      realtime: bool, loop: bool, max_frames: int | None) -> None:
+                      realtime: bool, loop: bool, max_frames: int | None,
+                      record_to: Path | None = None) -> None:
         source: FrameSource | None = None
         engine: Any = None
+        recorder: McapRecorderSink | None = None
         if self.interactive:
             _lower_thread_priority()  # inherited by onnxruntime's and the pipeline's threads
             if threads is None:
@@ -405,9 +421,16 @@ class Session:
             spec, engine = self._load_model(model, threads)
             source = open_source(source_spec, realtime=realtime, loop=loop)
             source.open()
+            if self._status.budget_ms is None and spec.latency_budget_ms is not None:
+                self.set_budget(spec.latency_budget_ms)
+            if record_to is not None:
+                recorder = self._new_recorder(record_to, None, f"{spec.name} v{spec.version}",
+                                              describe_spec(source_spec))
             with self._lock:
                 if gen != self._generation:  # cancelled or restarted while opening
                     raise _Abandoned()
+                if recorder is not None:
+                    self._recorder = recorder
                 self._engine = engine
                 runner = LocalPipelineRunner(
                     source, engine,
@@ -420,21 +443,26 @@ class Session:
                 self._status.state = "running"
                 self._status.source = describe_spec(source_spec)
                 self._status.model = f"{spec.name} v{spec.version}"
-                if self._status.budget_ms is None and spec.latency_budget_ms is not None:
-                    self._status.budget_ms = spec.latency_budget_ms
-                    self._stats.budget_ms = spec.latency_budget_ms
+            if recorder is not None:
+                self._recording_started(recorder)
             self._event("info", f"running {self._status.model} on {self._status.source}",
                         "pipeline")
         except _Abandoned:
+            if recorder is not None:
+                recorder.stop()
             if source is not None:
                 source.close()
             if engine is not None and hasattr(engine, "close"):
                 engine.close()
         except EdgeConsoleError as exc:
+            if recorder is not None:
+                recorder.stop()
             if source is not None:
                 source.close()
             self._fail(gen, str(exc))
         except Exception as exc:  # an unexpected bug: show it, keep the app alive
+            if recorder is not None:
+                recorder.stop()
             if source is not None:
                 source.close()
             self._fail(gen, f"unexpected error while opening: {exc!r}")

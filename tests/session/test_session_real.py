@@ -238,3 +238,23 @@ def test_interactive_session_lowers_worker_priority() -> None:
         assert nice > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     finally:
         session.close()
+
+
+def test_short_file_that_ends_between_polls_is_summarised(tmp_path: Path) -> None:
+    from edgeconsole.sources.demo_video import write_conveyor_video
+
+    video = tmp_path / "tiny.avi"
+    write_conveyor_video(video, 0.2, 10, 1, (48, 64))  # 2 frames: done before the first poll
+    colour_classifier_json(tmp_path)
+    summary, _ = run_headless(str(video), tmp_path, journal=False, open_timeout_s=20)
+    assert summary["frames"] == 2
+
+
+def test_record_from_the_first_frame(tmp_path: Path, conveyor_video: Path) -> None:
+    colour_classifier_json(tmp_path)
+    summary, _ = run_headless(str(conveyor_video), tmp_path, journal=False,
+                              record=tmp_path / "all.mcap")
+    with (tmp_path / "all.mcap").open("rb") as fh:
+        frames = sum(1 for _, ch, _ in make_reader(fh).iter_messages()
+                     if ch.topic == "/camera")
+    assert frames == summary["frames"] == 60
