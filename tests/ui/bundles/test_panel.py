@@ -283,14 +283,30 @@ def test_wizard_int8_comparison_and_build(make_panel: Any, tmp_path: Path, qtbot
     wiz.close()
 
 
-def test_wizard_build_cancel_writes_nothing(make_panel: Any, tmp_path: Path, qtbot: Any) -> None:
+def test_wizard_build_cancel_writes_nothing(
+    make_panel: Any, tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from edgeconsole.ui.bundles import wizard as wizard_module
+
     panel = make_panel((DEMO_PUB,))
     out = tmp_path / "cancelled-1.ecb"
     wiz, _ = _drive_wizard(panel, tmp_path, out)
     page = wiz.build_page
-    # Cancel before the job's first check: the build stops at its first safe point.
+    # Hold the real build until Cancel was pressed, so a fast build cannot win the race;
+    # it must then stop at its first safe point.
+    pressed = threading.Event()
+    real_build = wizard_module.bj.build
+
+    def held_build(*args: Any, **kwargs: Any) -> Any:
+        assert pressed.wait(30)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(wizard_module.bj, "build", held_build)
     assert page.start_build()
     wiz.runner.cancel()
+    pressed.set()
     qtbot.waitUntil(lambda: not wiz.runner.running and page.error_text != "", timeout=60_000)
     assert page.error_text == "cancelled" and page.outcome is None
     assert not out.exists()
