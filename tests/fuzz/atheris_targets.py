@@ -3,7 +3,7 @@
     .venv/bin/python tests/fuzz/atheris_targets.py TARGET -runs=100000 [libFuzzer flags]
 
 TARGET: smp_host | smp_device | telemetry | tar | onnx | agent_infer | manifest
-(``manifest`` starts from the real digits manifest: pass ``tests/fuzz/corpus/manifest``).
+(``manifest`` and ``tar`` start from seeds: pass ``tests/fuzz/corpus/manifest`` or ``.../tar``).
 Any exception other than the project's own refusals (EdgeConsoleError) is a finding: atheris stops,
 prints the input and writes it as crash-<sha1>. ``./run fuzz`` runs every target.
 """
@@ -32,7 +32,10 @@ with atheris.instrument_imports(include=["edgeconsole"]):
     from edgeconsole.sim.smp_lines import SmpLineDecoder
     from edgeconsole.sources.telemetry import TelemetryParser
 
-_TMP = Path(tempfile.mkdtemp(prefix="ec-atheris-"))
+# The tar reader needs a real file (it fstat()s it): keep it in RAM when /dev/shm exists.
+_TMP = Path(
+    tempfile.mkdtemp(prefix="ec-atheris-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
+)
 
 
 def _split(data: bytes) -> list[bytes]:
