@@ -86,6 +86,7 @@ class Session:
         self._fps_times: deque[int] = deque(maxlen=120)
         self._shown_pending: dict[int, int] = {}
         self._changed = threading.Event()
+        self._stop_threads: list[threading.Thread] = []
         #: Serial devices (and gateways): connect, flash, telemetry; see session/targets.py.
         self.targets = TargetManager(journal=journal, trust_dir=trust_dir,
                                      recorder=lambda: self._recorder)
@@ -233,13 +234,18 @@ class Session:
         if runner is None:
             if engine is not None:
                 engine.close()
-            return
-        runner.stop()
-        t = threading.Thread(target=self._finish_stop, args=(runner, engine),
-                             name="edgeconsole-stop", daemon=True)
-        t.start()
+        else:
+            runner.stop()
+            t = threading.Thread(target=self._finish_stop, args=(runner, engine),
+                                 name="edgeconsole-stop", daemon=True)
+            self._stop_threads.append(t)
+            t.start()
         if wait:
-            t.join()
+            # Also any stop still finishing from before: onnxruntime must not be mid-run
+            # when the interpreter exits (it aborts the process).
+            for t in list(self._stop_threads):
+                t.join()
+            self._stop_threads = [t for t in self._stop_threads if t.is_alive()]
 
     def _finish_stop(self, runner: LocalPipelineRunner | GatewayStreamRunner,
                      engine: Any) -> None:

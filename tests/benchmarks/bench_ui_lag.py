@@ -109,6 +109,11 @@ def main() -> int:
         "(what the session could do for its workers)",
     )
     parser.add_argument(
+        "--plain-session",
+        action="store_true",
+        help="a session without the window's interactive settings (baseline)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="print where the UI thread spent the running phase (stderr)",
@@ -123,7 +128,8 @@ def main() -> int:
     from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR
 
     with tempfile.TemporaryDirectory() as tmp:
-        session = Session()
+        # As the app does: workers niced, onnxruntime leaves a core to the event loop.
+        session = Session(interactive=not args.plain_session)
         window = MainWindow(session, file_settings(Path(tmp) / "s.ini"))
         window.resize(1600, 1000)
         window.show()

@@ -258,3 +258,24 @@ def test_record_from_the_first_frame(tmp_path: Path, conveyor_video: Path) -> No
         frames = sum(1 for _, ch, _ in make_reader(fh).iter_messages()
                      if ch.topic == "/camera")
     assert frames == summary["frames"] == 60
+
+
+def test_close_waits_for_the_frame_in_flight_so_exit_is_clean() -> None:
+    # close() once returned while onnxruntime was still running on a worker thread;
+    # the interpreter then exited under it and the process aborted.
+    code = (
+        "import time\n"
+        "from edgeconsole.session.session import Session, default_demo_model\n"
+        "s = Session(interactive=True)\n"
+        f"s.start_local({SMALL_CONVEYOR!r}, default_demo_model(), realtime=False)\n"
+        "deadline = time.monotonic() + 90\n"
+        "while s.poll().status.frames < 2 and time.monotonic() < deadline:\n"
+        "    s.wait_for_change(0.1)\n"
+        "s.close()\n"
+        "print('closed')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "closed" in r.stdout
+    assert "terminate called" not in r.stderr
