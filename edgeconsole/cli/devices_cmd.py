@@ -1,9 +1,11 @@
-"""Serial device commands: devices, slots, flash, confirm, rollback, telemetry.
+"""Device commands: devices, slots, flash, confirm, rollback, telemetry.
 
-TARGET is ``serial:///dev/ttyACM0?baud=115200`` or a port path. Flashing is
-composed here because devices and bundles are sibling layers: the bundle is
-verified by ``edgeconsole.bundles`` (signatures, hardware id, version, expiry,
-payload hashes) and only then are its bytes handed to the serial flash job.
+TARGET is ``serial:///dev/ttyACM0?baud=115200``, a port path, or (for slots,
+flash, confirm and rollback) ``gateway://HOST:PORT`` with ``--token-file F`` or
+the token remembered for that gateway. Flashing is composed here because devices
+and bundles are sibling layers: the bundle is verified by ``edgeconsole.bundles``
+(signatures, hardware id, version, expiry, payload hashes) and only then are its
+bytes handed to the serial or gateway flash job.
 """
 
 from __future__ import annotations
@@ -31,14 +33,16 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_devices)
 
-    p = sub.add_parser("slots", help="show the bundle slots of a device")
+    p = sub.add_parser("slots", help="show the bundle slots of a device or gateway")
     p.add_argument("target")
+    _token_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_slots)
 
     p = sub.add_parser("flash", help="upload a verified bundle, trial it, health-check, confirm")
     p.add_argument("target")
     p.add_argument("bundle", type=Path)
+    _token_arg(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--trial",
@@ -65,6 +69,7 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("confirm", help="confirm the bundle on trial (after its health check)")
     p.add_argument("target")
+    _token_arg(p)
     p.add_argument(
         "--no-check", action="store_true", help="confirm without running the health check (warned)"
     )
@@ -72,6 +77,7 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("rollback", help="leave the trial or go back to the previous bundle")
     p.add_argument("target")
+    _token_arg(p)
     p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("telemetry", help="read a device's telemetry lines")
@@ -79,6 +85,33 @@ def register(sub: Any) -> None:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--json", action="store_true", help="one JSON summary at the end")
     p.set_defaults(func=cmd_telemetry)
+
+
+def _token_arg(p: Any) -> None:
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="gateway:// targets: the agent's bearer token (default: the token "
+        "remembered for that gateway)",
+    )
+
+
+def _is_gateway(target: str) -> bool:
+    from edgeconsole.devices.targets import is_gateway
+
+    return is_gateway(target)
+
+
+def _open_any(args: argparse.Namespace) -> Any:
+    """A connected serial or gateway target for ``args.target``."""
+    if _is_gateway(args.target):
+        from edgeconsole.devices.targets import open_target
+
+        return open_target(args.target, token_file=args.token_file)
+    if args.token_file is not None:
+        raise ConfigError("--token-file is only for gateway:// targets", subject=args.target)
+    return _open(args.target)
 
 
 def _open(target: str, probe: bool = True, timeout_s: float = 2.5) -> Any:
@@ -128,7 +161,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_slots(args: argparse.Namespace) -> int:
-    t = _open(args.target)
+    t = _open_any(args)
     try:
         info, slots = t.info(), t.slots()
     finally:
@@ -180,12 +213,20 @@ class _Bar:
             print(file=sys.stderr)
 
 
-def cmd_flash(args: argparse.Namespace) -> int:
+def _flash_job(t: Any, payload: Any, mode: str, progress: Any) -> Any:
+    if _is_gateway(t.url):
+        from edgeconsole.devices.gateway.flash import GatewayFlashJob
+
+        return GatewayFlashJob(t, payload, mode=mode, progress=progress)  # type: ignore[arg-type]
     from edgeconsole.devices.serial.flash import SerialFlashJob
 
+    return SerialFlashJob(t, payload, mode=mode, progress=progress)  # type: ignore[arg-type]
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
     if not args.bundle.is_file():
         raise ConfigError("no such bundle file", subject=str(args.bundle))
-    t = _open(args.target)
+    t = _open_any(args)
     try:
         info = t.info()
         running = next((s for s in t.slots() if s.running), None)
@@ -197,7 +238,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
             f"to {info.name} {info.serial}",
             file=sys.stderr,
         )
-        result = SerialFlashJob(t, payload, mode=args.mode, progress=_Bar(args.json)).run()
+        result = _flash_job(t, payload, args.mode, _Bar(args.json)).run()
     finally:
         t.close()
     test = result.self_test
@@ -223,7 +264,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    t = _open(args.target)
+    t = _open_any(args)
     try:
         slots = t.slots()
         trial = next((s for s in slots if s.state == "trial"), None)
@@ -243,7 +284,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
                 raise DeviceError(
                     f"health check failed: {test.detail}"
                     + ("; the device rolled back" if test.rolled_back else ""),
-                    subject=t.address.path,
+                    subject=t.url,
                     hint="not confirmed; run `edgeconsole rollback` if still on trial",
                 )
             print(f"health check passed: {test.detail}", file=sys.stderr)
@@ -254,7 +295,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    t = _open(args.target)
+    t = _open_any(args)
     try:
         _print_slots(t.rollback())
     finally:
