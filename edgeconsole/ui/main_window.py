@@ -717,7 +717,10 @@ class MainWindow(QMainWindow):
         self.start_action.setEnabled(state in IDLE_STATES)
         self.stop_action.setEnabled(active)
         self.cancel_action.setEnabled(state == "opening")
-        if state == "opening":
+        if state == "opening" and self._source.startswith("gateway://"):
+            # The gateway runs its own model: only its stream is being opened.
+            self.busy.start(f"Connecting to the stream of {source_label(self._source)}…")
+        elif state == "opening":
             self.busy.start(
                 f"Opening {source_label(self._source)} with model {model_label(self._model)}…"
             )

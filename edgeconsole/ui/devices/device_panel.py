@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -46,6 +47,14 @@ from edgeconsole.ui.devices.port import TargetsPort
 from edgeconsole.ui.theme import COLOURS
 
 SLOT_COLUMNS = ("Slot", "State", "Runs", "Bundle", "Version", "SHA-256", "Size")
+#: Field labels per kind of target (a gateway has an address, an agent, cameras).
+FIELD_LABELS = {
+    "serial": {"url": "Port", "serial": "Serial number", "firmware": "Firmware"},
+    "gateway": {"url": "Address", "serial": "Host", "firmware": "Agent"},
+    "oip": {"url": "Address", "serial": "Host", "firmware": "Server"},
+}
+GATEWAY_FIELDS = ("health", "models", "cameras")
+SERIAL_FIELDS = ("shadow",)
 NO_CHECK_WARNING = (
     "Confirm the bundle on trial WITHOUT running its health check?\n\n"
     "The golden self-test proves the model gives the expected output within its "
@@ -66,6 +75,8 @@ class DevicePanel(QWidget):
         self.setAccessibleName("Device panel")
         self.targets = targets
         self._report = report or (lambda level, text: None)
+        #: Called with (gateway URL, camera) by "Watch stream"; set by the window.
+        self.on_watch: Callable[[str, int], None] | None = None
         self.view: TargetView | None = None
         self.job: JobProgress | None = None
         self.bundle_dir = ""
@@ -90,6 +101,7 @@ class DevicePanel(QWidget):
         self.error_label.hide()
 
         form = QFormLayout()
+        self.form = form
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setHorizontalSpacing(12)
         form.setVerticalSpacing(3)
@@ -100,7 +112,10 @@ class DevicePanel(QWidget):
             ("hw_id", "Hardware id"),
             ("firmware", "Firmware"),
             ("protocol", "Protocol"),
+            ("health", "Health"),
             ("running", "Runs"),
+            ("models", "Models"),
+            ("cameras", "Cameras"),
             ("shadow", "Shadow run"),
         ):
             value = QLabel("–")
@@ -145,6 +160,23 @@ class DevicePanel(QWidget):
         self.rollback_button.setObjectName("rollbackButton")
         self.rollback_button.setToolTip("Leave the trial, or go back to the previous bundle")
         self.rollback_button.clicked.connect(self.rollback)
+        self.watch_box = QWidget()
+        watch_row = QHBoxLayout(self.watch_box)
+        watch_row.setContentsMargins(0, 0, 0, 0)
+        self.camera_combo = QComboBox()
+        self.camera_combo.setObjectName("gatewayCamera")
+        self.camera_combo.setToolTip("The gateway's camera to watch")
+        self.watch_button = QPushButton("Watch stream")
+        self.watch_button.setObjectName("watchStreamButton")
+        self.watch_button.setToolTip(
+            "Show this camera's stream in the live view: the gateway's frames with its "
+            "model's overlays, and its latency with the network hop (Stop ends it)"
+        )
+        self.watch_button.setMinimumHeight(32)
+        self.watch_button.clicked.connect(self.watch)
+        watch_row.addWidget(self.camera_combo, 1)
+        watch_row.addWidget(self.watch_button)
+        self.watch_box.hide()
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Read identity and slots again")
         self.refresh_button.clicked.connect(self.refresh)
@@ -196,6 +228,7 @@ class DevicePanel(QWidget):
         layout.addWidget(QLabel("<b>Slots</b>"))
         layout.addWidget(self.slots)
         layout.addLayout(buttons)
+        layout.addWidget(self.watch_box)
         layout.addWidget(self.trial_hint)
         layout.addWidget(self.progress_box)
         layout.addWidget(QLabel("<b>Device log</b>"))
@@ -215,9 +248,11 @@ class DevicePanel(QWidget):
             self.slots.setRowCount(0)
             self.log.clear()
             self._log_len = 0
+            self.watch_box.hide()
             self._apply_buttons()
             return
-        self.title.setText(view.name or "Serial device")
+        self.title.setText(view.name or ("Gateway" if view.kind != "serial" else "Serial device"))
+        self._label_fields(view.kind)
         colour = STATE_COLOUR.get(view.state, COLOURS.text_dim)
         self.state_label.setText(STATE_TEXT.get(view.state, view.state))
         self.state_label.setStyleSheet(
@@ -231,10 +266,24 @@ class DevicePanel(QWidget):
         f["serial"].setText(view.serial or "–")
         f["hw_id"].setText(view.hw_id or "–")
         f["firmware"].setText(view.firmware or "–")
-        protocol = "SMP (MCUmgr)" if view.smp else "plain text lines: telemetry only"
+        if view.kind == "gateway":
+            protocol = "HTTP: Open Inference Protocol v2 + EdgeConsole slots and stream"
+        elif view.kind == "oip":
+            protocol = "HTTP: Open Inference Protocol v2 (no slots)"
+        else:
+            protocol = "SMP (MCUmgr)" if view.smp else "plain text lines: telemetry only"
         if view.disconnects:
-            protocol += f"  ·  {view.disconnects} unplug(s) so far"
+            lost = "link loss(es)" if view.kind != "serial" else "unplug(s)"
+            protocol += f"  ·  {view.disconnects} {lost} so far"
         f["protocol"].setText(protocol)
+        f["health"].setText(view.health or "–")
+        healthy = view.health.startswith("live, ready")
+        f["health"].setStyleSheet(
+            f"color: {COLOURS.ok if healthy else COLOURS.warn};" if view.health else ""
+        )
+        f["models"].setText("\n".join(view.models) or "–")
+        f["cameras"].setText("\n".join(view.cameras) or "none")
+        self._show_cameras(view)
         running = view.running
         f["running"].setText(
             f"{running.bundle_id} v{running.version} (slot {running.index}, {running.state})"
@@ -245,6 +294,41 @@ class DevicePanel(QWidget):
         self._show_slots(view)
         self._show_log(view, new_device)
         self._apply_buttons()
+
+    def _label_fields(self, kind: str) -> None:
+        labels = FIELD_LABELS.get(kind, FIELD_LABELS["serial"])
+        for key, text in labels.items():
+            label = self.form.labelForField(self.fields[key])
+            if isinstance(label, QLabel):
+                label.setText(text + ":")
+        network = kind != "serial"
+        for key in GATEWAY_FIELDS:
+            self.form.setRowVisible(self.fields[key], network)
+        for key in SERIAL_FIELDS:
+            self.form.setRowVisible(self.fields[key], not network)
+
+    def _show_cameras(self, view: TargetView) -> None:
+        watchable = view.kind == "gateway" and bool(view.cameras)
+        self.watch_box.setVisible(watchable)
+        if not watchable:
+            return
+        texts = [f"Camera {c}" for c in view.cameras]
+        current = [self.camera_combo.itemText(i) for i in range(self.camera_combo.count())]
+        if [t.split(" · ")[0] for t in texts] != [t.split(" · ")[0] for t in current]:
+            keep = self.camera_combo.currentIndex()
+            self.camera_combo.clear()
+            for i, text in enumerate(texts):
+                self.camera_combo.addItem(text.split(" · ")[0], i)
+            self.camera_combo.setCurrentIndex(max(0, min(keep, len(texts) - 1)))
+        self.watch_button.setEnabled(view.state == "connected" and self.on_watch is not None)
+
+    def watch(self) -> None:
+        view = self.view
+        if view is None or self.on_watch is None:
+            return
+        camera = self.camera_combo.currentData()
+        on_watch = self.on_watch
+        self._call("watch the stream", lambda: on_watch(view.url, int(camera or 0)))
 
     def _show_slots(self, view: TargetView) -> None:
         self.slots.setRowCount(len(view.slots))

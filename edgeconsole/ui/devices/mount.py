@@ -1,10 +1,13 @@
-"""Mounts the serial-device parts into the main window and feeds them each poll.
+"""Mounts the device and gateway parts into the main window and feeds them each poll.
 
-``DevicesUi(window)`` adds the "Serial devices" rows of the targets tree (with
-their state), the "Connect serial device…" action (Devices menu), the device
-panel dock and the telemetry dock; ``apply(update)`` routes the poll's target
-views, job progress and telemetry to them. The window only calls these two
-(and ``start_demo``).
+``DevicesUi(window)`` adds the "Serial devices" and "Gateways" rows of the
+targets tree (with their state; a gateway's cameras below it), the "Connect
+serial device…" and "Add gateway…" actions (Devices menu), the device panel
+dock and the telemetry dock; ``apply(update)`` routes the poll's target views,
+job progress and telemetry to them. Picking a gateway camera in the tree (or
+"Watch stream" in the device panel) makes it the window's source: the live view
+and the latency panel then show the gateway's stream; Stop ends it. The window
+only calls these two (and ``start_demo``).
 """
 
 from __future__ import annotations
@@ -16,15 +19,20 @@ from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import QDialog, QDockWidget, QMainWindow, QMenu, QTreeWidgetItem
 
 from edgeconsole.core.clock import now_ns, wall_iso
+from edgeconsole.session.gateway_stream import is_stream_spec, stream_spec
 from edgeconsole.session.targets import TargetView
 from edgeconsole.session.update import Event, Update
 from edgeconsole.ui.devices.connect_dialog import ConnectDialog
 from edgeconsole.ui.devices.device_panel import DevicePanel
 from edgeconsole.ui.devices.format import STATE_COLOUR, STATE_TEXT
 from edgeconsole.ui.devices.telemetry_view import TelemetryView
+from edgeconsole.ui.gateway.add_dialog import AddGatewayDialog
+from edgeconsole.ui.targets_panel import SOURCE_ROLE
 from edgeconsole.ui.theme import COLOURS
 
 URL_ROLE = Qt.ItemDataRole.UserRole + 2
+#: How long the "Add gateway…" dialog listens for mDNS answers.
+DISCOVER_S = 2.0
 
 
 class DevicesUi(QObject):
@@ -36,6 +44,11 @@ class DevicesUi(QObject):
         self.selected: str | None = None
         self._shown_once = False
         self.panel = DevicePanel(targets, report=self._report)
+        self.panel.on_watch = self.watch_stream
+        #: The gateway discovery the dialog runs (tests point it at loopback only).
+        self.discover_gateways: Any = lambda: targets.discover_gateways(DISCOVER_S)
+        self._demo: Any = None
+        self._demo_watched = False
         self.telemetry = TelemetryView()
         self.panel_dock: QDockWidget = window._dock(
             "Device", "deviceDock", self.panel, Qt.DockWidgetArea.RightDockWidgetArea
@@ -54,6 +67,14 @@ class DevicesUi(QObject):
         self.connect_action.setToolTip("Connect a device on a serial port (Ctrl+Shift+D)")
         self.connect_action.triggered.connect(self.show_connect_dialog)
         window.addAction(self.connect_action)
+        self.gateway_action = QAction("Add gateway…", window)
+        self.gateway_action.setObjectName("addGatewayAction")
+        self.gateway_action.setShortcut("Ctrl+Shift+G")
+        self.gateway_action.setToolTip(
+            "Connect a gateway by address or from the ones found on the network (Ctrl+Shift+G)"
+        )
+        self.gateway_action.triggered.connect(self.show_gateway_dialog)
+        window.addAction(self.gateway_action)
         self._build_menu(window)
         tree = window.targets
         tree.currentItemChanged.connect(self._on_tree_pick)
@@ -64,6 +85,7 @@ class DevicesUi(QObject):
         menu = QMenu("&Devices", window)
         menu.setToolTipsVisible(True)
         menu.addAction(self.connect_action)
+        menu.addAction(self.gateway_action)
         menu.addSeparator()
         menu.addAction(self.panel_dock.toggleViewAction())
         menu.addAction(self.telemetry_dock.toggleViewAction())
@@ -83,6 +105,31 @@ class DevicesUi(QObject):
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.url():
             self.connect_url(dialog.url())
 
+    def show_gateway_dialog(self) -> None:
+        dialog = AddGatewayDialog(self.discover_gateways, self.window)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.url():
+            self.connect_gateway(dialog.url(), dialog.token_text(), dialog.token_file or None)
+
+    def connect_gateway(
+        self, url: str, token: str | None = None, token_file: str | None = None
+    ) -> str | None:
+        try:
+            key = str(self.targets.connect(url, token=token, token_file=token_file))
+        except Exception as exc:
+            self._report("error", f"Could not connect {url}: {exc}")
+            return None
+        self.select(key)
+        return key
+
+    def watch_stream(self, url: str, camera: int = 0) -> None:
+        """Make the gateway camera the window's source and start (or switch to) it."""
+        spec = stream_spec(url, camera)
+        window = self.window
+        active = window.status.state in ("opening", "running", "reconnecting", "stopping")
+        window.choose_source(spec)  # restarts with it when something runs
+        if not active:
+            window.start()
+
     def connect_url(self, url: str) -> str | None:
         try:
             key = str(self.targets.connect(url))
@@ -101,6 +148,7 @@ class DevicesUi(QObject):
         except Exception as exc:
             self._report("error", f"Could not start the demo device: {exc}")
             return
+        self._demo = job
         if job.urls:
             self.select(job.urls[0])
             self.panel.bundle_dir = str(job.sample_bundles_dir())
@@ -109,8 +157,10 @@ class DevicesUi(QObject):
         self.selected = url
         view = self.views.get(url)
         self.panel.show_target(view)
-        self.telemetry.set_device(url, view.label if view else url)
         self.panel_dock.show()
+        if view is not None and view.kind != "serial":
+            return  # no telemetry lines from a gateway
+        self.telemetry.set_device(url, view.label if view else url)
         if not self._shown_once:
             self._shown_once = True
             self.telemetry_dock.show()
@@ -120,17 +170,30 @@ class DevicesUi(QObject):
         url = item.data(0, URL_ROLE) if item is not None else None
         if url:
             self.select(str(url))
+        spec = item.data(0, SOURCE_ROLE) if item is not None else None
+        if spec and is_stream_spec(str(spec)):
+            if str(spec) != self.window.source:
+                self.window.choose_source(str(spec))  # restarts with it when something runs
+            if self.window.status.state in ("idle", "stopped", "error"):
+                self.window.start()
 
     # ---------------------------------------------------------------- apply
     def apply(self, update: Update, deadline_ns: int | None = None) -> None:
         if update.targets is not None:
             self.views = {v.url: v for v in update.targets}
             self._show_tree()
+            self._show_gateways()
             if self.selected is not None:
                 view = self.views.get(self.selected)
                 self.panel.show_target(view)
-                if view is not None:
+                if view is not None and view.kind == "serial":
                     self.telemetry.set_device(view.url, view.label)
+        demo = self._demo
+        if demo is not None and not self._demo_watched and demo.gateway_ready.is_set():
+            # The demo shows its gateway with the stream once the sample bundle runs there.
+            self._demo_watched = True
+            self.select(demo.gateway_url)
+            self.watch_stream(demo.gateway_url, 0)
         for job in update.jobs:
             self.panel.show_job(job)
         for batch in update.telemetry:
@@ -168,6 +231,66 @@ class DevicesUi(QObject):
                 self.window.targets.setCurrentItem(item)
                 self.window.targets.blockSignals(False)
         group.setExpanded(True)
+
+    def _show_gateways(self) -> None:
+        tree = self.window.targets
+        group = tree.group("gateway")
+        current = tree.currentItem()
+        keep = (
+            (current.data(0, URL_ROLE), current.data(0, SOURCE_ROLE))
+            if current is not None
+            else None
+        )
+        gateways = [
+            v for v in self.views.values() if v.kind in ("gateway", "oip") and v.state != "closed"
+        ]
+        # Rebuilding removes the current row: the tree must not take that for a pick.
+        tree.blockSignals(True)
+        try:
+            group.takeChildren()
+            if not gateways:
+                item = QTreeWidgetItem(["None connected"])
+                item.setFlags(Qt.ItemFlag.NoItemFlags)
+                item.setForeground(0, QColor(COLOURS.text_dim))
+                item.setToolTip(0, "Devices → Add gateway… (Ctrl+Shift+G)")
+                group.addChild(item)
+            for v in gateways:
+                state = STATE_TEXT.get(v.state, v.state)
+                if v.kind != "gateway" and v.state == "connected":
+                    state = "OIP server"
+                label = f"● {v.name or v.url}  ·  {state}"
+                if v.state == "connected" and v.health and v.health != "live, ready":
+                    label += f"  ·  {v.health}"
+                item = QTreeWidgetItem([label])
+                item.setData(0, URL_ROLE, v.url)
+                item.setForeground(0, QColor(STATE_COLOUR.get(v.state, COLOURS.text)))
+                running = v.running
+                tip = f"{v.url}\n{v.server}  ·  {v.health or '-'}"
+                if running:
+                    tip += f"\nruns {running.bundle_id} v{running.version}"
+                if v.error and v.state != "connected":
+                    tip += f"\n{v.error}"
+                item.setToolTip(0, tip)
+                group.addChild(item)
+                if keep == (v.url, None):
+                    tree.setCurrentItem(item)
+                for i, cam in enumerate(v.cameras):
+                    spec = stream_spec(v.url, i)
+                    child = QTreeWidgetItem([f"Camera {cam}"])
+                    child.setData(0, URL_ROLE, v.url)
+                    child.setData(0, SOURCE_ROLE, spec)
+                    child.setToolTip(0, f"{spec}\nSelect to watch its stream in the live view")
+                    if spec == self.window.source:
+                        f = child.font(0)
+                        f.setBold(True)
+                        child.setFont(0, f)
+                    item.addChild(child)
+                    if keep == (v.url, spec):
+                        tree.setCurrentItem(child)
+                item.setExpanded(True)
+            group.setExpanded(True)
+        finally:
+            tree.blockSignals(False)
 
 
 def mount_devices(window: Any) -> DevicesUi | None:

@@ -1,0 +1,1 @@
+"""Gateway parts of the window: the "Add gateway…" dialog."""
