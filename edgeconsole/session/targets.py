@@ -1358,8 +1358,12 @@ def _cameras_of(info: Any) -> tuple[str, ...]:
     for c in (info.extra or {}).get("cameras") or []:
         if isinstance(c, dict):
             fps = c.get("fps")
+            # The source without its options: "synthetic:conveyor", "rtsp://cam1/stream".
+            source = str(c.get("source", "?")).split("?", 1)[0]
+            state = str(c.get("state", "?"))
             out.append(
-                f"{c.get('index', len(out))}: {c.get('source', '?')} · {c.get('state', '?')}"
+                f"{c.get('index', len(out))}: {source}"
+                + ("" if state == "running" else f" · {state}")
                 + (f" · {fps:g} fps" if isinstance(fps, int | float) else "")
             )
     return tuple(out)

@@ -732,7 +732,11 @@ class MainWindow(QMainWindow):
             "reconnecting": "RECONNECTING…",
             "stopping": "STOPPING…",
         }
-        self.live_view.set_tag(tags.get(state))
+        tag = tags.get(state)
+        if tag is None and state == "running" and self._source.startswith("gateway://"):
+            where = self._source.removeprefix("gateway://").replace("?camera=", " · camera ")
+            tag = f"GATEWAY {where}"
+        self.live_view.set_tag(tag)
         self.live_view.set_placeholder(PLACEHOLDERS.get(state, IDLE_PLACEHOLDER))
 
     def show_about(self) -> None:

@@ -267,9 +267,9 @@ class DevicePanel(QWidget):
         f["hw_id"].setText(view.hw_id or "–")
         f["firmware"].setText(view.firmware or "–")
         if view.kind == "gateway":
-            protocol = "HTTP: Open Inference Protocol v2 + EdgeConsole slots and stream"
+            protocol = "HTTP · OIP v2 + EdgeConsole agent"
         elif view.kind == "oip":
-            protocol = "HTTP: Open Inference Protocol v2 (no slots)"
+            protocol = "HTTP · OIP v2 (no slots)"
         else:
             protocol = "SMP (MCUmgr)" if view.smp else "plain text lines: telemetry only"
         if view.disconnects:

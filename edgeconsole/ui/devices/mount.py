@@ -125,6 +125,9 @@ class DevicesUi(QObject):
         """Make the gateway camera the window's source and start (or switch to) it."""
         spec = stream_spec(url, camera)
         window = self.window
+        latency_dock = getattr(window, "latency_dock", None)
+        if latency_dock is not None:
+            latency_dock.raise_()  # the network stage is what this view adds
         active = window.status.state in ("opening", "running", "reconnecting", "stopping")
         window.choose_source(spec)  # restarts with it when something runs
         if not active:

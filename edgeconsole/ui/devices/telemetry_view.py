@@ -279,6 +279,10 @@ class TelemetryView(QWidget):
                 symbolBrush=COLOURS.info,
                 symbolPen=None,
             )
+            # One brush per point: clipping or downsampling this sparse curve would
+            # hand the scatter fewer points than brushes (pyqtgraph raises on that).
+            self._curves["__shadow__"].setClipToView(False)
+            self._curves["__shadow__"].setDownsampling(auto=False)
             self._plots["__shadow__"] = shadow
             row += 1
         plots = list(self._plots.values())
