@@ -449,3 +449,7 @@ class RemoteOipRunner:
             self._head.close()
         except EdgeConsoleError:
             pass
+        try:
+            self.client.close()
+        except EdgeConsoleError:
+            pass  # the server is gone already: nothing left to close there

@@ -96,9 +96,14 @@ class Session:
     # ----------------------------------------------------------------- commands
     def start_local(self, source: str, model: str | Path, *, budget_ms: float | None = None,
                     threads: int | None = None, realtime: bool = True, loop: bool = True,
-                    max_frames: int | None = None, record_to: Path | None = None) -> None:
+                    max_frames: int | None = None, record_to: Path | None = None,
+                    remote: tuple[str, str] | None = None) -> None:
         """Open ``source`` and ``model`` on a worker thread, then run the pipeline
         (recording from the very first frame when ``record_to`` is given).
+
+        ``remote`` = (``oip://HOST:PORT``, model name): infer on that Open Inference
+        Protocol server (Triton, KServe, MLServer, an agent) instead of the laptop;
+        ``model`` (its description) still preprocesses and decodes here.
 
         A gateway camera (``gateway://HOST:PORT?camera=N``) is watched instead: its
         own model runs there; its stream feeds the same live outputs."""
@@ -119,7 +124,7 @@ class Session:
         self._event("info", f"opening {source} with {model}", "pipeline")
         t = threading.Thread(target=self._open_and_run, name="edgeconsole-open", daemon=True,
                              args=(gen, source, str(model), threads, realtime, loop, max_frames,
-                                   record_to))
+                                   record_to, remote))
         self._open_thread = t
         t.start()
 
@@ -413,7 +418,8 @@ class Session:
     # ------------------------------------------------------------------ workers
     def _open_and_run(self, gen: int, source_spec: str, model: str, threads: int | None,
                       realtime: bool, loop: bool, max_frames: int | None,
-                      record_to: Path | None = None) -> None:
+                      record_to: Path | None = None,
+                      remote: tuple[str, str] | None = None) -> None:
         source: FrameSource | None = None
         engine: Any = None
         recorder: McapRecorderSink | None = None
@@ -424,7 +430,10 @@ class Session:
         try:
             from edgeconsole.sources.factory import describe_spec, open_source
 
-            spec, engine = self._load_model(model, threads)
+            if remote is not None:
+                spec, engine = self._remote_model(model, remote)
+            else:
+                spec, engine = self._load_model(model, threads)
             source = open_source(source_spec, realtime=realtime, loop=loop)
             source.open()
             if self._status.budget_ms is None and spec.latency_budget_ms is not None:
@@ -449,6 +458,8 @@ class Session:
                 self._status.state = "running"
                 self._status.source = describe_spec(source_spec)
                 self._status.model = f"{spec.name} v{spec.version}"
+                if remote is not None:
+                    self._status.model += f" · infer (remote) {remote[1]} on {remote[0]}"
             if recorder is not None:
                 self._recording_started(recorder)
             self._event("info", f"running {self._status.model} on {self._status.source}",
@@ -491,6 +502,29 @@ class Session:
         self._bundle = None
         spec = load_model(model)
         return spec, InferenceEngine.load(spec, threads=threads)
+
+    def _remote_model(self, model: str, remote: tuple[str, str]) -> tuple[Any, Any]:
+        """The model's description from the laptop, its inference on an OIP server."""
+        from edgeconsole.devices.gateway.oip import OipClient
+        from edgeconsole.inference.loader import load_model
+        from edgeconsole.session.bundle_access import is_bundle, open_verified
+        from edgeconsole.session.gateway_stream import RemoteOipRunner
+        from edgeconsole.session.targets import gateway_key
+
+        if is_bundle(model):
+            spec = open_verified(Path(model), self.trust_dir, mode="verify").description
+        else:
+            spec = load_model(model)
+        server = gateway_key(remote[0])
+        client = OipClient("http://" + server.split("://", 1)[1], self.targets.token_for(server),
+                           timeout_s=10.0, loop=self.targets.io)
+        runner = RemoteOipRunner(spec, client, remote[1])
+        try:
+            runner.check()
+        except BaseException:
+            client.close()
+            raise
+        return spec, runner
 
     def _fail(self, gen: int, message: str) -> None:
         with self._lock:
