@@ -95,7 +95,7 @@ def upload_with_resume(
         )
     if progress is not None:
         progress(FlashProgress(total, total, meter.add(total), 0.0, resumes, "verify"))
-    for s in target.slots():
+    for s in _read_slots(target, reconnect_timeout_s):
         if s.sha256 == payload.sha256 and s.state == "staged":
             return s.index
     raise DeviceError(
@@ -103,6 +103,22 @@ def upload_with_resume(
         subject=target.address.path,
         hint="flash again",
     )
+
+
+def _read_slots(target: SerialTarget, reconnect_timeout_s: float, tries: int = 3) -> list[SlotInfo]:
+    """Read the slot table, asking again after a lost or corrupted answer: a read is safe
+    to repeat, and one bad frame on a noisy link must not fail a finished upload."""
+    for attempt in range(tries):
+        try:
+            return list(target.slots())
+        except DeviceDisconnected:
+            if attempt == tries - 1:
+                raise
+            target.reconnect(reconnect_timeout_s)
+        except DeviceError:
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 @dataclass
