@@ -48,7 +48,7 @@ def test_seeded_cuts_both_directions_mid_upload_resume(
     bundle = gateway_kit.bundle(version=1, padding=2_000_000)
     size = bundle.stat().st_size
     proxy = tcp_fault_proxy(gateway_agent.port, seed=19)
-    rng = random.Random(19)
+    rng = random.Random(proxy.plan.seed)  # EDGECONSOLE_FAULT_SEED moves the cuts too
     proxy.plan.cut_at(sorted(rng.sample(range(10_000, size), 3)), "up")
     proxy.plan.cut_at([proxy.plan.offset("down") + 300], "down")  # an answer cut short
     result = client(proxy.port, gateway_agent.token, timeout_s=5).upload(bundle, stall_s=3)
