@@ -77,6 +77,8 @@ class DevicePanel(QWidget):
         self._report = report or (lambda level, text: None)
         #: Called with (gateway URL, camera) by "Watch stream"; set by the window.
         self.on_watch: Callable[[str, int], None] | None = None
+        #: Called with (server URL, model name) by "Infer the live source here".
+        self.on_remote: Callable[[str, str], None] | None = None
         self.view: TargetView | None = None
         self.job: JobProgress | None = None
         self.bundle_dir = ""
@@ -177,6 +179,23 @@ class DevicePanel(QWidget):
         watch_row.addWidget(self.camera_combo, 1)
         watch_row.addWidget(self.watch_button)
         self.watch_box.hide()
+        self.remote_box = QWidget()
+        remote_row = QHBoxLayout(self.remote_box)
+        remote_row.setContentsMargins(0, 0, 0, 0)
+        self.model_combo = QComboBox()
+        self.model_combo.setObjectName("remoteModel")
+        self.model_combo.setToolTip("The server's model to send the laptop's frames to")
+        self.remote_button = QPushButton("Infer the live source here")
+        self.remote_button.setObjectName("remoteInferButton")
+        self.remote_button.setToolTip(
+            "Run the window's source and model with inference on this server: frames are "
+            "preprocessed and decoded on the laptop, inferred over OIP (Stop ends it)"
+        )
+        self.remote_button.setMinimumHeight(32)
+        self.remote_button.clicked.connect(self.infer_remote)
+        remote_row.addWidget(self.model_combo, 1)
+        remote_row.addWidget(self.remote_button)
+        self.remote_box.hide()
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Read identity and slots again")
         self.refresh_button.clicked.connect(self.refresh)
@@ -229,6 +248,7 @@ class DevicePanel(QWidget):
         layout.addWidget(self.slots)
         layout.addLayout(buttons)
         layout.addWidget(self.watch_box)
+        layout.addWidget(self.remote_box)
         layout.addWidget(self.trial_hint)
         layout.addWidget(self.progress_box)
         layout.addWidget(QLabel("<b>Device log</b>"))
@@ -249,6 +269,7 @@ class DevicePanel(QWidget):
             self.log.clear()
             self._log_len = 0
             self.watch_box.hide()
+            self.remote_box.hide()
             self._apply_buttons()
             return
         self.title.setText(view.name or ("Gateway" if view.kind != "serial" else "Serial device"))
@@ -284,6 +305,7 @@ class DevicePanel(QWidget):
         f["models"].setText("\n".join(view.models) or "–")
         f["cameras"].setText("\n".join(view.cameras) or "none")
         self._show_cameras(view)
+        self._show_models(view)
         running = view.running
         f["running"].setText(
             f"{running.bundle_id} v{running.version} (slot {running.index}, {running.state})"
@@ -321,6 +343,28 @@ class DevicePanel(QWidget):
                 self.camera_combo.addItem(text.split(" · ")[0], i)
             self.camera_combo.setCurrentIndex(max(0, min(keep, len(texts) - 1)))
         self.watch_button.setEnabled(view.state == "connected" and self.on_watch is not None)
+
+    def _show_models(self, view: TargetView) -> None:
+        usable = view.kind == "oip" and bool(view.models)
+        self.remote_box.setVisible(usable)
+        if not usable:
+            return
+        names = [m.split(" ", 1)[0] for m in view.models]
+        if names != [self.model_combo.itemText(i) for i in range(self.model_combo.count())]:
+            keep = self.model_combo.currentText()
+            self.model_combo.clear()
+            self.model_combo.addItems(names)
+            if keep in names:
+                self.model_combo.setCurrentText(keep)
+        self.remote_button.setEnabled(view.state == "connected" and self.on_remote is not None)
+
+    def infer_remote(self) -> None:
+        view = self.view
+        name = self.model_combo.currentText()
+        if view is None or self.on_remote is None or not name:
+            return
+        on_remote = self.on_remote
+        self._call("infer on the server", lambda: on_remote(view.url, name))
 
     def watch(self) -> None:
         view = self.view

@@ -45,6 +45,7 @@ class DevicesUi(QObject):
         self._shown_once = False
         self.panel = DevicePanel(targets, report=self._report)
         self.panel.on_watch = self.watch_stream
+        self.panel.on_remote = self.infer_remote
         #: The gateway discovery the dialog runs (tests point it at loopback only).
         self.discover_gateways: Any = lambda: targets.discover_gateways(DISCOVER_S)
         self._demo: Any = None
@@ -132,6 +133,23 @@ class DevicesUi(QObject):
         window.choose_source(spec)  # restarts with it when something runs
         if not active:
             window.start()
+
+    def infer_remote(self, server: str, model: str) -> None:
+        """Run the window's source and model description with inference on an OIP
+        server (the laptop preprocesses and decodes)."""
+        window = self.window
+        source = window.source
+        if source.startswith("gateway://"):
+            self._report("warning", "Pick a laptop source first: a gateway stream has its model")
+            return
+        window.latency.reset()  # the session stops what runs and starts this instead
+        window.live_view.clear()
+        try:
+            window.session.start_local(
+                source, window.model, budget_ms=window.budget_ms, remote=(server, model)
+            )
+        except Exception as exc:
+            self._report("error", f"Could not infer on {server}: {exc}")
 
     def connect_url(self, url: str) -> str | None:
         try:

@@ -197,3 +197,32 @@ def test_agent_killed_then_back_reconnects(
         assert "1 link loss(es)" in panel.fields["protocol"].text()
     finally:
         again.stop()
+
+
+def test_oip_server_infers_the_laptop_source(
+    qtbot: QtBot, win: MainWindow, gateway_agent: Any
+) -> None:
+    from edgeconsole.devices.gateway.oip import OipClient
+    from edgeconsole.session.session import DEMO_SOURCE
+
+    client = OipClient(gateway_agent.url, gateway_agent.token)
+    client.load("digits")
+    client.close()
+    ui = win.devices
+    assert ui is not None
+    ui.connect_gateway(f"oip://127.0.0.1:{gateway_agent.port}", gateway_agent.token)
+    panel = ui.panel
+    qtbot.waitUntil(lambda: panel.state_label.text() == "Connected", timeout=WAIT_MS)
+    assert panel.form.labelForField(panel.fields["firmware"]).text() == "Server:"  # type: ignore[union-attr]
+    assert "no slots" in panel.fields["protocol"].text() and not panel.flash_button.isEnabled()
+    assert panel.remote_box.isVisible() and not panel.watch_box.isVisible()
+    panel.model_combo.setCurrentText("digits")
+    win.choose_source(DEMO_SOURCE)
+    win.choose_model(str(Path(__file__).resolve().parents[3] / "sample_models" / "digits"))
+    panel.remote_button.click()
+    qtbot.waitUntil(lambda: win.status.state == "running", timeout=WAIT_MS)
+    assert "infer (remote) digits on oip://" in win.status.model
+    qtbot.waitUntil(lambda: win.live_view.frame_index > 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.latency.table.cell_text("infer", "p50") != "—", timeout=WAIT_MS)
+    win.stop()
+    qtbot.waitUntil(lambda: win.status.state == "stopped", timeout=WAIT_MS)
