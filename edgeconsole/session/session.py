@@ -189,6 +189,9 @@ class Session:
             if gen != self._generation:
                 return
             self._samples.append(sample)
+            recorder = self._recorder
+            if recorder is not None:  # every result's latency, also when no JPEG follows
+                recorder.write_latency(sample)
             if self.journal is not None:  # both only enqueue
                 self.journal.telemetry.add_result(target, result)
                 self.journal.telemetry.add_latency(target, sample)
@@ -206,6 +209,9 @@ class Session:
                 return
             self._live = _Live(frame, result)
             self._live_new = True
+            recorder = self._recorder
+            if recorder is not None:  # the gateway's frame with its overlays
+                recorder.write_frame(frame, result)
 
     def _on_model(self, gen: int, text: str) -> None:
         with self._lock:

@@ -128,3 +128,26 @@ def test_monitor_summarises_fps_and_network(running_gateway: Any) -> None:
         mon.close()
     assert s["connected"] and s["fps"] > 5 and s["model"] == "digits-mlp v1"
     assert s["network_ms"]["p50"] is not None and s["network_ms"]["p99"] >= s["network_ms"]["p50"]
+
+
+def test_gateway_stream_is_recorded(running_gateway: Any, tmp_path: Path) -> None:
+    from mcap.reader import make_reader
+
+    session, agent = running_gateway
+    session.start_local(stream_spec(agent.gateway_url, 0), "ignored: the gateway runs its own")
+    assert wait_for(lambda: session.poll().status.state == "running", 30)
+    path = session.start_recording(tmp_path / "gw.mcap")
+    seen = {"frames": 0}
+
+    def step() -> bool:
+        if session.poll().live is not None:
+            seen["frames"] += 1
+        return seen["frames"] >= 3
+
+    assert wait_for(step, 30)
+    session.stop_recording()
+    session.stop(wait=True)
+    with path.open("rb") as fh:
+        topics = [ch.topic for _, ch, _ in make_reader(fh).iter_messages()]
+    assert topics.count("/latency") >= 3
+    assert "/camera" in topics
