@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
-from edgeconsole.devices.gateway.http import GatewayHTTPError, HttpBase
+from edgeconsole.devices.gateway.http import AuthError, GatewayHTTPError, HttpBase
 from edgeconsole.devices.gateway.loop import LoopThread, io_loop
 
 DTYPES: dict[str, Any] = {
@@ -107,7 +107,13 @@ def decode_infer(body: bytes, header_length: str | None) -> dict[str, np.ndarray
     return result
 
 
+#: The OIP extension name a server lists when it takes binary tensor data.
+BINARY_EXTENSION = "binary_tensor_data"
+
+
 class AsyncOipClient(HttpBase):
+    _binary: bool | None = None  # asked of the server once (speaks_binary)
+
     async def server_metadata(self) -> dict[str, Any]:
         data: dict[str, Any] = await self.get_json("/v2")
         return data
@@ -146,15 +152,26 @@ class AsyncOipClient(HttpBase):
         model: str,
         inputs: dict[str, np.ndarray],
         *,
-        binary: bool = True,
+        binary: bool | None = None,
         outputs: list[str] | None = None,
         version: str | None = None,
     ) -> dict[str, np.ndarray]:
+        """``binary=None``: binary tensors only if the server lists the extension."""
+        if binary is None:
+            binary = await self.speaks_binary()
         body, headers = encode_infer(inputs, binary, outputs)
         _, rh, raw = await self.request(
             "POST", self._model_path(model, version) + "/infer", data=body, headers=headers
         )
         return decode_infer(raw, rh.get("Inference-Header-Content-Length"))
+
+    async def speaks_binary(self) -> bool:
+        """Whether the server advertises the binary tensor extension (asked once)."""
+        if self._binary is None:
+            meta = await self.server_metadata()
+            extensions = meta.get("extensions") or []
+            self._binary = isinstance(extensions, list) and BINARY_EXTENSION in extensions
+        return self._binary
 
     async def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
         data = await self.post_json("/v2/repository/index", {"ready": True} if ready_only else {})
@@ -262,14 +279,23 @@ class OipClient:
         model: str,
         inputs: dict[str, np.ndarray],
         *,
-        binary: bool = True,
+        binary: bool | None = None,
         outputs: list[str] | None = None,
     ) -> dict[str, np.ndarray]:
+        """``binary=None``: binary tensors only if the server lists the extension
+        (our agent and Triton do; MLServer and KServe take JSON only)."""
+        if binary is None:
+            binary = bool(self._run(self.aio.speaks_binary()))
         body, headers = encode_infer(inputs, binary, outputs)
         path = AsyncOipClient._model_path(model, None) + "/infer"
         status, header_len, raw = self._direct.post(path, body, headers)
         if status != 200:
-            raise self.aio.error(status, raw)
+            err = self.aio.error(status, raw)
+            if isinstance(err, AuthError):
+                raise err
+            raise GatewayHTTPError(f"infer on model '{model}' failed (HTTP {status}): {err.what}",
+                                   status=status, body=err.body, subject=err.subject,
+                                   hint=err.hint)
         return decode_infer(raw, header_len)
 
     def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:

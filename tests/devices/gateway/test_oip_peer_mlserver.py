@@ -197,14 +197,14 @@ def test_bad_input_shape_is_a_clear_error_and_the_client_goes_on(
 
 
 def test_binary_tensors_are_not_spoken_by_mlserver(client: OipClient, spec: ModelSpec) -> None:
-    """MLServer's REST has no binary tensor extension and does not advertise one; a binary
-    request (the client's default) fails as an EdgeConsoleError, nothing decoded wrongly.
-    Callers must send JSON unless ``server_metadata()['extensions']`` has
-    ``binary_tensor_data`` (the agent's and Triton's do)."""
+    """MLServer's REST has no binary tensor extension and does not advertise one: by
+    default the client asks and sends JSON; a forced binary request fails as an
+    EdgeConsoleError naming the model, nothing decoded wrongly."""
     assert "binary_tensor_data" not in client.server_metadata()["extensions"]
     x, _ = _frames(spec)
-    with pytest.raises(GatewayHTTPError) as e:
-        client.infer(spec.name, {"input": x[:1]})
+    assert client.infer(spec.name, {"input": x[:1]})["probabilities"].shape == (1, 10)
+    with pytest.raises(GatewayHTTPError, match=f"infer on model '{spec.name}' failed") as e:
+        client.infer(spec.name, {"input": x[:1]}, binary=True)
     assert e.value.status >= 400
     assert client.infer(spec.name, {"input": x[:1]}, binary=False)["probabilities"].shape == (1, 10)
 
@@ -225,3 +225,25 @@ def test_repository_index_unload_load(client: OipClient, spec: ModelSpec) -> Non
     finally:
         client.load("adder")
     assert client.model_ready("adder")
+
+
+def test_remote_runner_infers_live_frames_on_mlserver(client: OipClient, spec: ModelSpec) -> None:
+    """What the window does for "Infer the live source here" on a third-party server:
+    the laptop preprocesses and decodes, MLServer infers (JSON tensors: it has no
+    binary extension, so the client must not send binary)."""
+    from edgeconsole.core.clock import now_ns
+    from edgeconsole.core.frames import Frame
+    from edgeconsole.session.gateway_stream import RemoteOipRunner
+
+    assert client.aio._binary is None or client.aio._binary is False
+    runner = RemoteOipRunner(spec, client, spec.name)
+    runner.check()
+    correct = 0
+    for label in range(10):
+        path = sorted((DATASET / str(label)).glob("*.png"))[0]
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        result = runner.process(Frame(index=label, image=image, captured_ns=now_ns(),
+                                      source="dataset"))
+        assert result.classification is not None
+        correct += result.classification.label == str(label)
+    assert correct >= 8
