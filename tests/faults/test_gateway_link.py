@@ -62,7 +62,10 @@ def test_bit_flips_and_duplicates_on_the_upload_never_stage_corrupt_data(
 ) -> None:
     bundle = gateway_kit.bundle(version=1, padding=1_000_000)
     proxy = tcp_fault_proxy(gateway_agent.port, seed=23)
-    proxy.plan.flip("up", rate=1 / 400_000).duplicate("up", rate=1 / 800_000, max_len=32)
+    # One flip at a seeded offset inside the payload for sure, more at a rate.
+    at = random.Random(proxy.plan.seed).randrange(10_000, bundle.stat().st_size)
+    proxy.plan.flip("up", rate=1 / 400_000, at=[at])
+    proxy.plan.duplicate("up", rate=1 / 800_000, max_len=32)
     c = client(proxy.port, gateway_agent.token, timeout_s=5)
     try:
         result = c.upload(bundle, stall_s=3, deadline_s=120)

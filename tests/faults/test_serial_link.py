@@ -67,7 +67,10 @@ def test_cable_cuts_on_the_laptop_side_resume_the_upload(link: Link) -> None:
 
 def test_flips_and_duplicates_both_ways_never_store_corrupt_data(link: Link) -> None:
     dev, proxy, t = link(seed=7, timeout_s=0.5)
-    proxy.plan.flip("both", rate=1 / 20_000).duplicate("both", rate=1 / 40_000, max_len=16)
+    # One flip at a seeded offset of the request stream for sure, more at a rate.
+    at = proxy.plan.offset("up") + random.Random(proxy.plan.seed).randrange(1_000, 60_000)
+    proxy.plan.flip("both", rate=1 / 20_000).flip("up", rate=1 / 20_000, at=[at])
+    proxy.plan.duplicate("both", rate=1 / 40_000, max_len=16)
     p = payload(50_000, seed=7)
     slot = upload_with_resume(t, p)
     assert proxy.plan.count("flip") >= 1
