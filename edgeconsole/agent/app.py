@@ -32,8 +32,11 @@ from edgeconsole.core.slots import SlotTransitionError
 T = TypeVar("T")
 SERVER_NAME = "edgeconsole-agent"
 EXTENSIONS = ["binary_tensor_data", "model_repository", "edgeconsole"]
-#: An upload body is handed to the writer thread in pieces of this size.
-WRITE_PIECE = 4 << 20
+#: An upload body is handed to the writer thread in batches of about this many bytes
+#: (small enough that the last batch of a request is checked quickly) ...
+WRITE_PIECE = 1 << 20
+#: ... or this many received pieces, whichever comes first.
+WRITE_PIECES = 256
 
 
 @dataclass
@@ -327,9 +330,11 @@ class Agent:
         failure: BaseException | None = None
         idle = self.config.upload_body_idle_s
         loop = asyncio.get_running_loop()
-        # Up to two pieces are written and checked on the writer thread while the
+        content = request.content
+        # Up to two batches are written and checked on the writer thread while the
         # next one arrives: receiving and hashing overlap. The writer thread is a
-        # single FIFO, so the bytes land in order.
+        # single FIFO, so the bytes land in order. A batch is the list of pieces as
+        # the server received them (written with pwritev: never joined or copied).
         pending: collections.deque[asyncio.Future[None]] = collections.deque()
 
         async def drain(limit: int) -> None:
@@ -338,16 +343,20 @@ class Agent:
 
         try:
             try:
-                while True:
-                    piece = await asyncio.wait_for(request.content.readany(), idle)
-                    if not piece:
-                        break
-                    pieces.append(piece)
-                    held += len(piece)
-                    if held >= WRITE_PIECE:
-                        data, pieces, held = b"".join(pieces), [], 0
-                        pending.append(loop.run_in_executor(self._writer, writer.write, data))
-                        await drain(1)
+                # One idle timer for the whole body, pushed on by every piece (not a
+                # timer per read: that cost more CPU than the reading).
+                async with asyncio.timeout(idle) as body_idle:
+                    while True:
+                        piece = await content.readany()
+                        if not piece:
+                            break
+                        body_idle.reschedule(loop.time() + idle)
+                        pieces.append(piece)
+                        held += len(piece)
+                        if held >= WRITE_PIECE or len(pieces) >= WRITE_PIECES:
+                            batch, pieces, held = pieces, [], 0
+                            pending.append(loop.run_in_executor(self._writer, writer.write, batch))
+                            await drain(1)
             except (ConnectionError, asyncio.CancelledError, OSError, TimeoutError) as exc:
                 failure = exc  # the link dropped: keep what arrived, the client resumes
             except Exception as exc:
@@ -355,7 +364,7 @@ class Agent:
                     raise
                 failure = exc
             if pieces:
-                pending.append(loop.run_in_executor(self._writer, writer.write, b"".join(pieces)))
+                pending.append(loop.run_in_executor(self._writer, writer.write, pieces))
             await drain(0)
             result = None
             if failure is None:

@@ -14,8 +14,10 @@ from edgeconsole.agent.app import Agent, AgentConfig
 from edgeconsole.agent.ports import AgentPorts
 from edgeconsole.core.errors import ConfigError
 
-#: aiohttp's request-body buffer (its default is 64 KiB).
-READ_BUFSIZE = 1 << 20
+#: aiohttp's request-body buffer (its default, 64 KiB). Bytes in it when a TCP
+#: connection drops are lost (aiohttp discards them), so a bigger buffer makes a
+#: resume after a cut start further back; measured, a 1 MiB buffer saved no CPU.
+READ_BUFSIZE = 1 << 16
 
 
 class AgentServer:
@@ -53,6 +55,9 @@ class AgentServer:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         self.agent.start_cameras(asyncio.get_running_loop())
+        # Off the loop, behind the listening socket: the first upload then does not
+        # pay for importing the verifier (about 0.1 s) while its bytes arrive.
+        asyncio.get_running_loop().run_in_executor(None, _prime_verifier, self.agent.ports)
         if self.config.mdns:
             from edgeconsole.agent.mdns import Advertiser
 
@@ -76,6 +81,13 @@ class AgentServer:
             await self._runner.cleanup()
             self._runner = None
         await asyncio.get_running_loop().run_in_executor(None, self.agent.close)
+
+
+def _prime_verifier(ports: AgentPorts) -> None:
+    """Load the bundle verifier's code now by asking it about an empty manifest
+    (which it refuses); nothing is verified or kept."""
+    with contextlib.suppress(Exception):
+        ports.verify_manifest(b"{}", b"")
 
 
 def run_forever(config: AgentConfig, ports: AgentPorts, on_ready: Any = None) -> None:

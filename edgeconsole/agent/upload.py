@@ -20,6 +20,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ class UploadManager:
         self._lock = threading.RLock()  # guards session state
         self._writing = threading.Lock()  # one request body at a time
         self._checker: StreamChecker | None = None
+        self._last_sync: concurrent.futures.Future[None] | None = None  # of the last request
         self.session: UploadSession | None = self._load_session()
 
     # -- persistence ------------------------------------------------------------
@@ -317,10 +319,12 @@ class UploadManager:
 class UploadWrite:
     """One request body being written; use as a context manager and call :meth:`write`.
 
-    Bytes go to the part file with ``os.pwrite`` at the session offset (no user-space
-    buffer, no copy). Every ``PERSIST_EVERY`` bytes the file is fsynced and the
-    offset persisted on a helper thread, so writing and checking go on meanwhile;
-    the persisted offset only ever names bytes that were synced before it.
+    Bytes go to the part file with ``os.pwritev`` at the session offset, straight from
+    the pieces the HTTP server received (no joined copy, no user-space buffer). Every
+    ``PERSIST_EVERY`` bytes, and when the request ends, the file is fsynced and the
+    offset persisted on the FIFO sync thread, so writing and checking go on
+    meanwhile (and the next request need not wait for the disk); the persisted offset
+    only ever names bytes that were synced before it.
     """
 
     def __init__(
@@ -331,7 +335,10 @@ class UploadWrite:
         self.checker = checker
         self.fd = os.open(manager.part_path(session.sha256), os.O_WRONLY)
         self._since_persist = 0
-        self._syncing: concurrent.futures.Future[None] | None = None
+        # The previous request's last sync may still run: the first sync of this
+        # one waits for it (one sync at a time, whatever the request sizes).
+        self._syncing: concurrent.futures.Future[None] | None = manager._last_sync
+        self._queued = -1  # the offset of the newest sync queued by this request
         self.result: dict[str, Any] | None = None
         self.error: EdgeConsoleError | None = None
 
@@ -340,36 +347,53 @@ class UploadWrite:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._sync_and_persist()
+            # The last sync of this request runs behind the answer; it owns the fd
+            # from here on and closes it. A finished upload was synced already.
+            fd, self.fd = self.fd, -1
+            self._syncing = None
+            if self.result is None and self._queued != self.s.offset:
+                self.m._last_sync = _pool("sync").submit(self._sync_offset, self.s.offset, fd, True)
+            elif self.result is None:
+                self.m._last_sync = _pool("sync").submit(os.close, fd)
+            else:
+                os.close(fd)
         finally:
-            os.close(self.fd)
             self.m._writing.release()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | Sequence[bytes]) -> None:
+        """Write and check one piece, or several consecutive pieces at once."""
         if self.error is not None:
             raise self.error  # a queued piece after a refused one is never written
+        pieces = [data] if isinstance(data, bytes) else list(data)
         try:
-            self._write(data)
+            self._write(pieces)
         except EdgeConsoleError as exc:
             self.error = exc
             raise
 
-    def _pwrite_all(self, data: bytes, offset: int) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.pwrite(self.fd, view, offset)
-            view, offset = view[n:], offset + n
+    def _pwrite_all(self, pieces: list[bytes], offset: int) -> None:
+        views = [memoryview(p) for p in pieces if len(p)]
+        while views:
+            n = os.pwritev(self.fd, views[:_IOV_MAX], offset)
+            offset += n
+            while views and n >= len(views[0]):  # drop what went out, keep the rest
+                n -= len(views[0])
+                views.pop(0)
+            if n:
+                views[0] = views[0][n:]
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, pieces: list[bytes]) -> None:
         s = self.s
-        if s.offset + len(data) > s.length:
+        size = sum(len(p) for p in pieces)
+        if s.offset + size > s.length:
             raise BadRequest(f"more bytes than the announced length {s.length}", offset=s.offset)
         # The disk write runs on its own thread while this one checks the chunk
         # hashes of the same bytes; a refused chunk is cut off again below.
-        writing = _pool("write").submit(self._pwrite_all, data, s.offset)
+        writing = _pool("write").submit(self._pwrite_all, pieces, s.offset)
         fault: BundleError | None = None
         try:
-            self.checker.feed(data)
+            for piece in pieces:
+                self.checker.feed(piece)
         except BundleError as exc:
             fault = exc
         try:
@@ -403,39 +427,48 @@ class UploadWrite:
                 subject=f"bundle {s.sha256[:12]}",
                 hint="nothing was staged",
             ) from fault
-        s.offset += len(data)
-        self._since_persist += len(data)
+        s.offset += size
+        self._since_persist += size
         if self._since_persist >= PERSIST_EVERY:
             self._since_persist = 0
             self._sync_in_background()
 
     def _wait_sync(self) -> None:
-        if self._syncing is not None:
-            self._syncing.result()
-            self._syncing = None
+        """Wait for every sync queued so far, this request's and earlier ones'.
+
+        Needed before the file is cut shorter: a queued sync must not persist an
+        offset beyond the new end."""
+        _pool("sync").submit(_nothing).result()
+        self._syncing = None
 
     def _sync_in_background(self) -> None:
         # One sync at a time: if the last one is still running, this one waits for it
         # (the disk sets the pace, as it would for a synchronous fsync).
-        self._wait_sync()
-        self._syncing = _pool("sync").submit(self._sync_offset, self.s.offset)
+        if self._syncing is not None:
+            self._syncing.result()
+        self._queued = self.s.offset
+        self._syncing = _pool("sync").submit(self._sync_offset, self.s.offset, self.fd, False)
 
-    def _sync_offset(self, offset: int) -> None:
+    def _sync_offset(self, offset: int, fd: int, close: bool) -> None:
         """fsync, then persist ``offset`` (all bytes below it are on disk now)."""
         try:
-            os.fsync(self.fd)
-        except OSError:
-            return  # the offset stays at the last vouched-for value
-        with self.m._lock:
-            if self.m.session is not self.s:
-                return  # discarded meanwhile
-            # A copy: the writer thread keeps moving ``s.offset`` on meanwhile.
-            self.m._persist(replace(self.s, offset=offset))
-            self.s.updated = time.time()
+            try:
+                os.fsync(fd)
+            except OSError:
+                return  # the offset stays at the last vouched-for value
+            with self.m._lock:
+                if self.m.session is not self.s or offset > self.s.offset:
+                    return  # discarded, or cut shorter (a refused chunk) meanwhile
+                # A copy: the writer thread keeps moving ``s.offset`` on meanwhile.
+                self.m._persist(replace(self.s, offset=offset))
+                self.s.updated = time.time()
+        finally:
+            if close:
+                os.close(fd)
 
     def _sync_and_persist(self) -> None:
         self._wait_sync()
-        self._sync_offset(self.s.offset)
+        self._sync_offset(self.s.offset, self.fd, False)
         self._since_persist = 0
 
     def finish_if_complete(self) -> dict[str, Any] | None:
@@ -444,6 +477,14 @@ class UploadWrite:
         self._sync_and_persist()
         self.result = self.m._finish(self.s, self.checker)
         return self.result
+
+
+def _nothing() -> None:
+    return None
+
+
+#: Most pieces one pwritev call takes (Linux IOV_MAX).
+_IOV_MAX = 1024
 
 
 _pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}

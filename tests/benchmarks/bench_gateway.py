@@ -324,18 +324,17 @@ def bench_e2e(root: Path, kit: GatewayKit, seconds: float = 8.0) -> dict[str, An
     }
 
 
-def main() -> dict[str, Any]:
+def main(only: str | None = None, rounds: int = 3) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     try:
         key = Ed25519PrivateKey.generate()
         (root / "trust").mkdir()
         (root / "trust" / "bench.pub").write_bytes(public_pem(key.public_key()))
         kit = GatewayKit(root, key, root / "trust")
-        out = {
-            "upload_100MB": bench_upload(root, kit),
-            "infer_round_trip": bench_infer(root, kit),
-            "e2e_network_vs_local": bench_e2e(root, kit),
-        }
+        out: dict[str, Any] = {"upload_100MB": bench_upload(root, kit, rounds=rounds)}
+        if only != "upload":
+            out["infer_round_trip"] = bench_infer(root, kit)
+            out["e2e_network_vs_local"] = bench_e2e(root, kit)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(out, indent=2))
@@ -348,4 +347,10 @@ def test_bench_gateway() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=["upload"], help="run only this benchmark")
+    ap.add_argument("--rounds", type=int, default=3, help="upload rounds (alternating)")
+    args = ap.parse_args()
+    main(args.only, args.rounds)
