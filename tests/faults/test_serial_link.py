@@ -65,6 +65,7 @@ def test_cable_cuts_on_the_laptop_side_resume_the_upload(link: Link) -> None:
     assert all(b >= a for a, b in itertools.pairwise(offs))  # resumed, never restarted
 
 
+@pytest.mark.slow  # ~10 s: every corrupted frame costs a 0.5 s timeout
 def test_flips_and_duplicates_both_ways_never_store_corrupt_data(link: Link) -> None:
     dev, proxy, t = link(seed=7, timeout_s=0.5)
     # One flip at a seeded offset of the request stream for sure, more at a rate.
