@@ -4,8 +4,10 @@ payload hashes hold, or a BundleError; nothing else, nothing left behind."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from tests.fuzz._bundle import bundle_bytes, describe
 from tests.fuzz._settings import count, fuzz
 
 _DIR = Path(tempfile.mkdtemp(prefix="ec-fuzz-tar-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 
 
 def _mutate(data: bytes, draw: st.DataObject) -> bytes:
