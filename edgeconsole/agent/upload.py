@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconsole.agent.errors import (
+    AgentRequestError,
     BadRequest,
     Conflict,
     InsufficientStorage,
@@ -92,6 +93,8 @@ class UploadManager:
         self._writing = threading.Lock()  # one request body at a time
         self._checker: StreamChecker | None = None
         self._last_sync: concurrent.futures.Future[None] | None = None  # of the last request
+        self._persisted = 0  # the offset session.json names (synced bytes only)
+        self._sync_error: OSError | None = None  # a background fsync that failed
         self.session: UploadSession | None = self._load_session()
 
     # -- persistence ------------------------------------------------------------
@@ -117,6 +120,7 @@ class UploadManager:
         size = part.stat().st_size if part.exists() else 0
         if size < session.offset:
             session.offset = 0
+        self._persisted = session.offset
         with part.open("ab") as fh:  # bytes after the persisted offset were never vouched for
             fh.truncate(session.offset)
         return session
@@ -127,6 +131,7 @@ class UploadManager:
             return
         session.updated = time.time()
         atomic_write(self._session_path, json.dumps(session.to_json()).encode())
+        self._persisted = session.offset
 
     # -- begin / status -----------------------------------------------------------
     def status(self, sha: str) -> dict[str, Any]:
@@ -245,6 +250,10 @@ class UploadManager:
                         hint=f"send from offset {s.offset}",
                         offset=s.offset,
                     )
+                failed = self._sync_error
+                if failed is not None:
+                    self._roll_back_to_persisted(s)
+                    raise self._storage_error(s, failed)
                 checker = self._checker
                 if checker is None or checker.offset != s.offset:
                     checker = self._rescan(s)
@@ -253,6 +262,30 @@ class UploadManager:
         except BaseException:
             self._writing.release()
             raise
+
+    def _roll_back_to_persisted(self, s: UploadSession) -> None:
+        """A failed fsync may have lost any byte after the persisted offset: forget
+        them (call with ``_lock`` held and no sync queued)."""
+        self._sync_error = None
+        self._checker = None
+        s.offset = min(s.offset, self._persisted)
+        with self.part_path(s.sha256).open("ab") as fh:
+            fh.truncate(s.offset)
+
+    def _storage_error(self, s: UploadSession, exc: OSError) -> AgentRequestError:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return InsufficientStorage(
+                f"the gateway's disk is full at offset {s.offset} of {s.length}",
+                subject=f"bundle {s.sha256[:12]}",
+                hint="free space on the gateway and resume; the running bundle is untouched",
+                offset=s.offset,
+            )
+        return InsufficientStorage(
+            f"the gateway could not store the bundle ({exc.strerror or exc})",
+            subject=f"bundle {s.sha256[:12]}",
+            hint="check the gateway's disk and resume; the running bundle is untouched",
+            offset=s.offset,
+        )
 
     def _rescan(self, s: UploadSession) -> StreamChecker:
         """Rebuild the checker from the bytes on disk (after a restart or a bad chunk)."""
@@ -454,9 +487,14 @@ class UploadWrite:
         try:
             try:
                 os.fsync(fd)
-            except OSError:
-                return  # the offset stays at the last vouched-for value
+            except OSError as exc:
+                # The offset stays at the last vouched-for value; the bytes after it
+                # are written again (the next request or the finish rolls back).
+                self.m._sync_error = exc
+                return
             with self.m._lock:
+                if self.m._sync_error is not None:
+                    return  # an earlier fsync failed: synced-now proves nothing before it
                 if self.m.session is not self.s or offset > self.s.offset:
                     return  # discarded, or cut shorter (a refused chunk) meanwhile
                 # A copy: the writer thread keeps moving ``s.offset`` on meanwhile.
@@ -466,15 +504,22 @@ class UploadWrite:
             if close:
                 os.close(fd)
 
-    def _sync_and_persist(self) -> None:
-        self._wait_sync()
-        self._sync_offset(self.s.offset, self.fd, False)
-        self._since_persist = 0
-
     def finish_if_complete(self) -> dict[str, Any] | None:
         if self.s.offset != self.s.length:
             return None
-        self._sync_and_persist()
+        # Every byte on disk before the file is renamed into its slot. The offset is
+        # not persisted again: the session ends here, and the one on disk still
+        # names synced bytes if the agent dies before it does.
+        self._wait_sync()
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            self.m._sync_error = exc
+        with self.m._lock:
+            failed = self.m._sync_error
+            if failed is not None:
+                self.m._roll_back_to_persisted(self.s)
+                raise self.m._storage_error(self.s, failed)
         self.result = self.m._finish(self.s, self.checker)
         return self.result
 

@@ -282,3 +282,45 @@ def test_garbage_and_overlong_bodies_are_refused(gateway_agent: RunningAgent) ->
     assert gateway_agent.agent.uploads.session is None  # discarded, nothing staged
     slots = gateway_agent.agent.slots.table
     assert all(s.state in (SlotState.EMPTY, SlotState.BAD) for s in slots.slots)
+
+
+@pytest.mark.parametrize("request_bytes", [1 << 20, 32 << 20], ids=["mid-upload", "at-finish"])
+def test_failed_fsync_of_the_part_file_rolls_back_to_synced_bytes(
+    gateway_agent: RunningAgent,
+    gateway_kit: GatewayKit,
+    monkeypatch: pytest.MonkeyPatch,
+    request_bytes: int,
+) -> None:
+    """An fsync that fails (EIO) may have lost any byte after the persisted offset:
+    the agent says so, forgets those bytes, and a retry sends them again."""
+    import errno
+    import os
+
+    import edgeconsole.devices.gateway.client as client_mod
+
+    monkeypatch.setattr(client_mod, "REQUEST_BYTES", request_bytes)
+    bundle = gateway_kit.bundle(version=1, padding=3_000_000)
+    real_fsync = os.fsync
+    failed: list[int] = []
+
+    def fsync(fd: int) -> None:
+        if not failed and os.readlink(f"/proc/self/fd/{fd}").endswith(".part"):
+            failed.append(fd)
+            raise OSError(errno.EIO, "Input/output error (injected)")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    c = client_for(gateway_agent)
+    with pytest.raises(UploadFailed, match="could not store the bundle"):
+        c.upload(bundle)
+    assert failed
+    uploads = gateway_agent.agent.uploads
+    assert uploads.session is not None
+    persisted = json.loads((gateway_agent.data_dir / "upload" / "session.json").read_text())
+    # Nothing after the persisted offset is kept: the part file ends there.
+    assert uploads.session.offset == persisted["offset"]
+    assert uploads.part_path(uploads.session.sha256).stat().st_size == persisted["offset"]
+    result = c.upload(bundle)
+    assert result["state"] == "staged"
+    staged = gateway_agent.data_dir / "slots" / "0" / "bundle.ecb"
+    assert staged.read_bytes() == bundle.read_bytes()
