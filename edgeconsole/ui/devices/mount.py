@@ -211,10 +211,11 @@ class DevicesUi(QObject):
                     self.telemetry.set_device(view.url, view.label)
         demo = self._demo
         if demo is not None and not self._demo_watched and demo.gateway_ready.is_set():
-            # The demo shows its gateway with the stream once the sample bundle runs there.
+            # The demo's gateway is ready (sample bundle running there): say how to watch
+            # it, but never switch away from what the person is watching by itself.
             self._demo_watched = True
-            self.select(demo.gateway_url)
-            self.watch_stream(demo.gateway_url, 0)
+            self._report("info", "The demo gateway runs the label inspector: select its "
+                         "camera under Gateways (or Watch stream) to see its stream")
         for job in update.jobs:
             self.panel.show_job(job)
         for batch in update.telemetry:

@@ -86,13 +86,15 @@ def test_pause_and_seek(qtbot: QtBot, tmp_path: Path, make_recording: Callable[.
     view.play()
     qtbot.waitUntil(lambda: view.live_view.frame_index >= 3, timeout=3000)
     view.pause()
+    # The frame due at the paused position may still arrive on the next tick; after
+    # that one, nothing may move any more.
+    view.tick()
     frozen = view.live_view.frame_index
     pos = view.source.position_ns if view.source else 0
     qtbot.wait(60)
     assert view.live_view.frame_index == frozen
     assert view.source is not None and view.source.position_ns == pos
     assert view.live_view._tag == "REPLAY · PAUSED"
-    assert mid != frozen or mid > 3
     # Left/Right step 5 s: clamp to the ends of a 1 s recording.
     view.step(5.0)
     assert view.live_view.frame_index == 29
