@@ -34,7 +34,7 @@ SERVER_NAME = "edgeconsole-agent"
 EXTENSIONS = ["binary_tensor_data", "model_repository", "edgeconsole"]
 #: An upload body is handed to the writer thread in batches of about this many bytes
 #: (small enough that the last batch of a request is checked quickly) ...
-WRITE_PIECE = 1 << 20
+WRITE_PIECE = int(__import__("os").environ.get("EC_WP", 1 << 20))
 #: ... or this many received pieces, whichever comes first.
 WRITE_PIECES = 256
 
@@ -356,7 +356,7 @@ class Agent:
                         if held >= WRITE_PIECE or len(pieces) >= WRITE_PIECES:
                             batch, pieces, held = pieces, [], 0
                             pending.append(loop.run_in_executor(self._writer, writer.write, batch))
-                            await drain(1)
+                            await drain(int(__import__("os").environ.get("EC_DR", 1)))
             except (ConnectionError, asyncio.CancelledError, OSError, TimeoutError) as exc:
                 failure = exc  # the link dropped: keep what arrived, the client resumes
             except Exception as exc:
@@ -435,13 +435,14 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except AgentRequestError as exc:
         extra = {k: v for k, v in exc.extra.items() if v is not None}
-        return web.json_response({"error": str(exc), "hint": exc.hint, **extra}, status=exc.status)
+        body = {"error": _without_hint(exc), "hint": exc.hint, **extra}
+        return web.json_response(body, status=exc.status)
     except SlotTransitionError as exc:
-        return web.json_response({"error": str(exc), "hint": exc.hint}, status=409)
+        return web.json_response({"error": _without_hint(exc), "hint": exc.hint}, status=409)
     except BundleError as exc:
-        return web.json_response({"error": str(exc), "hint": exc.hint}, status=422)
+        return web.json_response({"error": _without_hint(exc), "hint": exc.hint}, status=422)
     except EdgeConsoleError as exc:
-        return web.json_response({"error": str(exc), "hint": exc.hint}, status=400)
+        return web.json_response({"error": _without_hint(exc), "hint": exc.hint}, status=400)
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             return web.json_response(
@@ -450,3 +451,9 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                 headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
             )
         raise
+
+
+def _without_hint(exc: EdgeConsoleError) -> str:
+    """The error line without its hint: the hint travels in its own field (a client
+    that joins them must not print it twice)."""
+    return f"{exc.subject}: {exc.what}" if exc.subject else exc.what

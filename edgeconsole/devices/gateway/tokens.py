@@ -1,6 +1,7 @@
 """Tokens remembered per gateway (``host:port``), in a 0600 JSON file.
 
-Location: ``$EDGECONSOLE_CONFIG_DIR`` or ``~/.config/edgeconsole``. The file is
+Location: ``$EDGECONSOLE_CONFIG_DIR``, else ``$EDGECONSOLE_HOME/config`` (portable
+installs and tests), else ``~/.config/edgeconsole``. The file is
 replaced atomically; a token is never printed or logged.
 """
 
@@ -17,7 +18,10 @@ FILE = "gateway-tokens.json"
 
 def config_dir() -> Path:
     env = os.environ.get("EDGECONSOLE_CONFIG_DIR")
-    return Path(env) if env else Path.home() / ".config" / "edgeconsole"
+    if env:
+        return Path(env)
+    home = os.environ.get("EDGECONSOLE_HOME")
+    return Path(home) / "config" if home else Path.home() / ".config" / "edgeconsole"
 
 
 def _load(path: Path) -> dict[str, str]:
