@@ -34,7 +34,7 @@ SERVER_NAME = "edgeconsole-agent"
 EXTENSIONS = ["binary_tensor_data", "model_repository", "edgeconsole"]
 #: An upload body is handed to the writer thread in batches of about this many bytes
 #: (small enough that the last batch of a request is checked quickly) ...
-WRITE_PIECE = int(__import__("os").environ.get("EC_WP", 1 << 20))
+WRITE_PIECE = 1 << 20
 #: ... or this many received pieces, whichever comes first.
 WRITE_PIECES = 256
 
@@ -356,7 +356,7 @@ class Agent:
                         if held >= WRITE_PIECE or len(pieces) >= WRITE_PIECES:
                             batch, pieces, held = pieces, [], 0
                             pending.append(loop.run_in_executor(self._writer, writer.write, batch))
-                            await drain(int(__import__("os").environ.get("EC_DR", 1)))
+                            await drain(1)
             except (ConnectionError, asyncio.CancelledError, OSError, TimeoutError) as exc:
                 failure = exc  # the link dropped: keep what arrived, the client resumes
             except Exception as exc:
