@@ -37,8 +37,10 @@ class PipelineOutput:
 class LocalPipelineRunner:
     def __init__(self, source: FrameSource, processor: FrameProcessor, output: PipelineOutput,
                  *, max_frames: int | None = None, lossless: bool = False) -> None:
-        """``lossless``: the capture thread waits for inference instead of replacing the
-        unread frame (offline files: every frame is processed; live sources: False)."""
+        """``lossless``: offline work (a file read as fast as the model allows). Every
+        frame is processed, and the next frame is read only once the previous one is
+        done, so a frame's latency is its own work, not a queue behind the one before
+        (live sources: False, newest frame wins and drops are counted)."""
         self.source = source
         self.lossless = lossless
         self.processor = processor
@@ -48,6 +50,7 @@ class LocalPipelineRunner:
         self.captured = 0
         self.processed = 0
         self._stop = threading.Event()
+        self._turn = threading.Semaphore(1)  # lossless: one frame in flight at a time
         self._capture_done = threading.Event()
         self._ended = threading.Event()
         self._capture_thread = threading.Thread(target=self._capture_loop,
@@ -86,9 +89,7 @@ class LocalPipelineRunner:
         try:
             while not self._stop.is_set():
                 if self.lossless:
-                    # Read only once the previous frame was taken, so a frame's time
-                    # in the hand-off is at most one inference, not two.
-                    while not self.slot.wait_free(timeout=0.5):
+                    while not self._turn.acquire(timeout=0.5):
                         if self._stop.is_set():
                             break
                     if self._stop.is_set() or self.slot.closed:
@@ -137,7 +138,11 @@ class LocalPipelineRunner:
                         self._end(getattr(self, "_capture_reason", "stopped"))
                         return
                     continue
-                result = self.processor.process(frame)
+                try:
+                    result = self.processor.process(frame)
+                finally:
+                    if self.lossless:
+                        self._turn.release()  # the capture may read the next frame
                 sample = make_sample(frame.index, frame.stamps, first=first)
                 first = False
                 self.processed += 1
