@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,41 @@ class Payload:
     sha256: str
     bundle_id: str
     version: int
+
+
+class FlashJobBase:
+    """What every flash job shares: its payload, its mode and its progress reports.
+
+    ``mode="trial"`` stops after a passing health check and leaves the bundle on
+    trial for the person to confirm later; ``"confirm"`` confirms it.
+    """
+
+    #: Only upload progress is passed on as it comes (the rest is reported by phase).
+    forward_phases: frozenset[str] | None = None
+
+    def __init__(
+        self,
+        payload: Payload,
+        *,
+        mode: Literal["trial", "confirm"] = "confirm",
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.payload = payload
+        self.mode = mode
+        self.progress = progress
+        self.resumes = 0
+
+    def _report(self, phase: str) -> None:
+        if self.progress is not None:
+            n = len(self.payload.data)
+            self.progress(FlashProgress(n, n, 0.0, 0.0, self.resumes, phase))
+
+    def _count(self, p: FlashProgress) -> None:
+        self.resumes = p.resumes
+        if self.progress is not None and (
+            self.forward_phases is None or p.phase in self.forward_phases
+        ):
+            self.progress(p)
 
 
 @runtime_checkable

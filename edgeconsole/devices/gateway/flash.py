@@ -9,10 +9,12 @@ from typing import Literal
 from edgeconsole.core.errors import DeviceError
 from edgeconsole.devices.gateway.target import GatewayTarget
 from edgeconsole.devices.serial.flash import FlashResult
-from edgeconsole.devices.target import FlashProgress, Payload, ProgressFn
+from edgeconsole.devices.target import FlashJobBase, Payload, ProgressFn
 
 
-class GatewayFlashJob:
+class GatewayFlashJob(FlashJobBase):
+    forward_phases = frozenset({"upload"})
+
     def __init__(
         self,
         target: GatewayTarget,
@@ -21,21 +23,8 @@ class GatewayFlashJob:
         mode: Literal["trial", "confirm"] = "confirm",
         progress: ProgressFn | None = None,
     ) -> None:
+        super().__init__(payload, mode=mode, progress=progress)
         self.target = target
-        self.payload = payload
-        self.mode = mode
-        self.progress = progress
-        self.resumes = 0
-
-    def _report(self, phase: str) -> None:
-        if self.progress is not None:
-            n = len(self.payload.data)
-            self.progress(FlashProgress(n, n, 0.0, 0.0, self.resumes, phase))
-
-    def _count(self, p: FlashProgress) -> None:
-        self.resumes = p.resumes
-        if self.progress is not None and p.phase == "upload":
-            self.progress(p)
 
     def run(self) -> FlashResult:
         t0 = time.perf_counter()

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Literal
 from smpclient.exceptions import SMPUploadError
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
-from edgeconsole.devices.target import FlashProgress, Payload, ProgressFn, SelfTest, SlotInfo
+from edgeconsole.devices.target import (
+    FlashJobBase,
+    FlashProgress,
+    Payload,
+    ProgressFn,
+    SelfTest,
+    SlotInfo,
+)
 
 if TYPE_CHECKING:
     from edgeconsole.devices.serial.client import SerialTarget
@@ -133,12 +140,8 @@ class FlashResult:
     notes: list[str] = field(default_factory=list)
 
 
-class SerialFlashJob:
-    """Upload, verify, trial, health check, then confirm (or roll back).
-
-    ``mode="trial"`` stops after a passing health check and leaves the bundle
-    on trial for the person to confirm later; ``"confirm"`` confirms it.
-    """
+class SerialFlashJob(FlashJobBase):
+    """Upload, verify, trial, health check, then confirm (or roll back)."""
 
     def __init__(
         self,
@@ -148,21 +151,8 @@ class SerialFlashJob:
         mode: Literal["trial", "confirm"] = "confirm",
         progress: ProgressFn | None = None,
     ) -> None:
+        super().__init__(payload, mode=mode, progress=progress)
         self.target = target
-        self.payload = payload
-        self.mode = mode
-        self.progress = progress
-        self.resumes = 0
-
-    def _report(self, phase: str) -> None:
-        if self.progress is not None:
-            n = len(self.payload.data)
-            self.progress(FlashProgress(n, n, 0.0, 0.0, self.resumes, phase))
-
-    def _count(self, p: FlashProgress) -> None:
-        self.resumes = p.resumes
-        if self.progress is not None:
-            self.progress(p)
 
     def run(self) -> FlashResult:
         t0 = time.perf_counter()
