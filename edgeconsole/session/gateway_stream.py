@@ -402,6 +402,7 @@ class RemoteOipRunner:
     the round trip to the server (the status calls it "infer (remote)")."""
 
     def __init__(self, spec: Any, client: Any, model: str) -> None:
+        from edgeconsole.inference.engine import InferenceEngine
         from edgeconsole.inference.heads import make_head
 
         self.spec = spec
@@ -410,8 +411,8 @@ class RemoteOipRunner:
         self._remote = _RemoteModel(
             client, model, spec.inputs[0].name, [o.name for o in spec.outputs]
         )
-        self._head = make_head(spec, None)
-        self._lock = threading.Lock()
+        # The local engine's stages and head, with the server as its model.
+        self._engine = InferenceEngine(spec, self._remote, make_head(spec, None), [])  # type: ignore[arg-type]
 
     def check(self) -> dict[str, Any]:
         """The server's metadata of the model; refuses one whose input does not match."""
@@ -426,27 +427,12 @@ class RemoteOipRunner:
         return meta
 
     def process(self, frame: Frame) -> InferenceResult:
-        from edgeconsole.inference.heads import HeadContext
-        from edgeconsole.inference.preprocess import preprocess_image
-
-        with self._lock:
-            st = frame.stamps
-            st["preprocess_start"] = now_ns()
-            tensor, geometry = preprocess_image(frame.image, self.spec.preprocess)
-            st["preprocess_end"] = st["infer_start"] = now_ns()
-            outputs = self._remote.run(tensor)
-            st["infer_end"] = st["postprocess_start"] = now_ns()
-            result = InferenceResult(frame_index=frame.index)
-            ctx = HeadContext(outputs=outputs, inputs=tensor, image=frame.image, geometry=geometry)
-            extras = self._head.decode(ctx, result)
-            st["postprocess_end"] = st["overlay_start"] = now_ns()
-            result.overlay = self._head.overlay(result, extras)
-            st["overlay_end"] = now_ns()
-            return result
+        result: InferenceResult = self._engine.process(frame)
+        return result
 
     def close(self) -> None:
         try:
-            self._head.close()
+            self._engine.close()
         except EdgeConsoleError:
             pass
         try:
