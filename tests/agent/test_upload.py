@@ -324,3 +324,54 @@ def test_failed_fsync_of_the_part_file_rolls_back_to_synced_bytes(
     assert result["state"] == "staged"
     staged = gateway_agent.data_dir / "slots" / "0" / "bundle.ecb"
     assert staged.read_bytes() == bundle.read_bytes()
+
+
+def test_upload_goes_in_bounded_sized_requests_each_resuming_at_the_agents_offset(
+    gateway_agent: RunningAgent, gateway_kit: GatewayKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgeconsole.devices.gateway.client as client_mod
+
+    monkeypatch.setattr(client_mod, "REQUEST_BYTES", 1 << 20)
+    bundle = gateway_kit.bundle(version=1, padding=3_000_000)
+    size = bundle.stat().st_size
+    result = client_for(gateway_agent).upload(bundle)
+    assert result["state"] == "staged" and result["resumes"] == 0
+    assert result["starts"] == list(range(0, size, 1 << 20))
+    assert result["transmitted"] == size
+    staged = gateway_agent.data_dir / "slots" / "0" / "bundle.ecb"
+    assert staged.read_bytes() == bundle.read_bytes()
+
+
+def test_a_chunked_body_in_odd_pieces_is_still_accepted(
+    gateway_agent: RunningAgent, gateway_kit: GatewayKit
+) -> None:
+    """Older clients stream one chunked PUT; piece boundaries never matter."""
+    import asyncio
+
+    data = gateway_kit.bundle(version=1, padding=600_000).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    body = json.dumps({"sha256": sha, "length": len(data)}).encode()
+    assert _post(gateway_agent, "/v2/edgeconsole/uploads", body)[0] == 200
+
+    async def pieces() -> Any:
+        pos, n = 0, 1
+        while pos < len(data):
+            yield data[pos : pos + n]
+            pos, n = pos + n, (n * 7 + 3) % 70_001 + 1  # 1 byte up to ~70 KB
+
+    async def go() -> tuple[int, dict[str, Any]]:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.put(
+                f"{gateway_agent.url}/v2/edgeconsole/uploads/{sha}",
+                data=pieces(),
+                headers={**gateway_agent.headers(), "Upload-Offset": "0"},
+            ) as r,
+        ):
+            assert r.request_info.headers.get("Transfer-Encoding") == "chunked"
+            return r.status, json.loads(await r.read())
+
+    status, result = asyncio.run(go())
+    assert status == 200 and result["state"] == "staged"
+    staged = gateway_agent.data_dir / "slots" / "0" / "bundle.ecb"
+    assert staged.read_bytes() == data

@@ -67,19 +67,25 @@ def _agent(root: Path, kit: GatewayKit, **kw: Any) -> tuple[BackgroundAgent, str
 
 PLAIN_SERVER = r"""
 import asyncio, hashlib, json, os, sys
+from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
-path, durable = sys.argv[1], sys.argv[2] == "1"
+path, hashes = sys.argv[1], int(sys.argv[2])
+# One thread per SHA-256 stream, as the agent does (hashlib releases the GIL).
+pools = [ThreadPoolExecutor(1) for _ in range(hashes if hashes > 1 else 0)]
 async def put(request):
-    h = hashlib.sha256()
+    hs = [hashlib.sha256() for _ in range(hashes)]
     with open(path, "wb") as fh:
         async for piece in request.content.iter_chunked(1 << 20):
             fh.write(piece)
-            if durable:
-                h.update(piece)
-        if durable:
+            if hashes == 1:
+                hs[0].update(piece)
+            for h, pool in zip(hs, pools):
+                pool.submit(h.update, piece)
+        if hashes:
             fh.flush()
             os.fsync(fh.fileno())
-    return web.json_response({"sha256": h.hexdigest() if durable else None})
+    digests = [pool.submit(h.hexdigest).result() for h, pool in zip(hs, pools)]
+    return web.json_response({"sha256": digests or [h.hexdigest() for h in hs]})
 app = web.Application(client_max_size=1 << 30)
 app.router.add_put("/put", put)
 async def main():
@@ -93,9 +99,10 @@ asyncio.run(main())
 """
 
 
-def _spawn_plain(path: Path, durable: bool) -> tuple[subprocess.Popen[str], int]:
+def _spawn_plain(path: Path, hashes: int) -> tuple[subprocess.Popen[str], int]:
+    """A plain PUT server; ``hashes`` SHA-256 passes over the body (then an fsync)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", PLAIN_SERVER, str(path), "1" if durable else "0"],
+        [sys.executable, "-c", PLAIN_SERVER, str(path), str(hashes)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -161,12 +168,14 @@ def bench_upload(
     bundle = kit.bundle(version=1, padding=size_mb * 1_000_000)
     size = bundle.stat().st_size
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-    plain, plain_port = _spawn_plain(root / "plain.bin", False)
-    durable, durable_port = _spawn_plain(root / "durable.bin", True)
+    plain, plain_port = _spawn_plain(root / "plain.bin", 0)
+    durable, durable_port = _spawn_plain(root / "durable.bin", 1)
+    triple, triple_port = _spawn_plain(root / "triple.bin", 3)
     ours: list[float] = []
     base: list[float] = []
     base_durable: list[float] = []
-    cpu: dict[str, list[float]] = {"plain": [], "durable": [], "agent": []}
+    base_triple: list[float] = []
+    cpu: dict[str, list[float]] = {"plain": [], "durable": [], "three_sha256": [], "agent": []}
     try:
         for _ in range(rounds):  # alternate so machine noise hits all alike
             c0 = _cpu_s(plain.pid)
@@ -175,6 +184,9 @@ def bench_upload(
             c0 = _cpu_s(durable.pid)
             base_durable.append(_plain_put(durable_port, bundle))
             cpu["durable"].append(_cpu_s(durable.pid) - c0)
+            c0 = _cpu_s(triple.pid)
+            base_triple.append(_plain_put(triple_port, bundle))
+            cpu["three_sha256"].append(_cpu_s(triple.pid) - c0)
             proc, port, token = _spawn_agent(root, kit)
             c = GatewayClient(f"http://127.0.0.1:{port}", token)
             try:
@@ -189,10 +201,10 @@ def bench_upload(
                 proc.terminate()
                 proc.wait(30)
     finally:
-        for p in (plain, durable):
+        for p in (plain, durable, triple):
             p.terminate()
             p.wait(10)
-    b, bd, o = min(base), min(base_durable), min(ours)
+    b, bd, bt, o = min(base), min(base_durable), min(base_triple), min(ours)
     return {
         "bundle_bytes": size,
         "plain_put_MBps": round(size / b / 1e6, 1),
@@ -200,11 +212,14 @@ def bench_upload(
         "console_upload_MBps": round(size / o / 1e6, 1),
         "ratio_vs_plain_put": round(b / o, 3),
         "ratio_vs_plain_put_with_sha256_and_fsync": round(bd / o, 3),
+        "plain_put_3x_sha256_fsync_MBps": round(size / bt / 1e6, 1),
+        "ratio_vs_plain_put_with_3x_sha256_and_fsync": round(bt / o, 3),
         "goal": ">= 0.85 vs plain PUT",
         "server_cpu_s": {k: round(min(v), 3) for k, v in cpu.items()},
         "all_seconds": {
             "plain": [round(x, 3) for x in base],
             "durable": [round(x, 3) for x in base_durable],
+            "three_sha256": [round(x, 3) for x in base_triple],
             "agent": [round(x, 3) for x in ours],
         },
         "rounds": rounds,
@@ -214,7 +229,10 @@ def bench_upload(
         "hashes the whole archive, fsyncs and persists its offset every 16 MB, and "
         "re-checks the finished bundle with the bundle reader (head, names, layout, "
         "ONNX; payload bytes hashed on arrival are not hashed again) before staging; "
-        "the plain PUT only writes to the page cache",
+        "the plain PUT only writes to the page cache. The agent must run three SHA-256 "
+        "passes over the bytes (signed chunk hashes, signed file hashes, the archive's "
+        "identity); the 3x_sha256 baseline runs the same three passes on three threads "
+        "and one fsync, and nothing else: the cost of the hashing alone on this machine",
     }
 
 

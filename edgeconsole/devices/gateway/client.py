@@ -1,7 +1,8 @@
 """The agent's own endpoints: info, slots, resumable upload, trial, journal.
 
 Upload: the client announces (hash, length), asks where to continue and sends the
-rest in one streamed PUT. A dropped TCP connection, a restarted agent or a link
+rest in sized PUTs of at most ``REQUEST_BYTES``, each starting where the agent's
+answer to the previous one said. A dropped TCP connection, a restarted agent or a link
 that silently stops carrying bytes (half-open: a watchdog notices that no byte
 was taken for ``stall_s``) all end the same way: ask the agent for its offset
 and continue from there, until ``deadline_s`` runs out.
