@@ -1,7 +1,5 @@
 """Entry point of the frozen app (PyInstaller runs this file as __main__)."""
 
-import multiprocessing
-
 if __name__ == "__main__":
     import sys
 
@@ -12,6 +10,8 @@ if __name__ == "__main__":
 
         print(f"edgeconsole {__version__}")
         raise SystemExit(0)
+    import multiprocessing
+
     # The gateway agent runs health checks in a spawned child; in a frozen app
     # that child re-runs this executable, and freeze_support() turns it into the
     # worker instead of a second app.
