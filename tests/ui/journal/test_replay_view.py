@@ -75,7 +75,6 @@ def test_pause_and_seek(qtbot: QtBot, tmp_path: Path, make_recording: Callable[.
     # Paused: the seek shows the frame at the middle at once (30 frames, 33 ms apart).
     assert 13 <= view.live_view.frame_index <= 16
     assert 450 <= view.slider.value() <= 550
-    mid = view.live_view.frame_index
     # The slider (as a person drags it) seeks too.
     view.slider.setValue(0)
     assert view.live_view.frame_index == 0
