@@ -310,6 +310,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--trust-dir",
+        "--trust",  # the same name run, bench and validate use
         type=Path,
         help="public keys bundles must be signed with (default: DATA/trust)",
     )

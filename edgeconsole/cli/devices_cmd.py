@@ -60,6 +60,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--trust-dir",
+        "--trust",  # the same name run, bench and validate use
         type=Path,
         default=None,
         help="public keys that may sign (default: the app's trust store, <app data>/trust)",
