@@ -167,7 +167,8 @@ def test_apply_update_errors_events_and_budgeted_drawing(qtbot: QtBot, window: M
     window.chart_interval_ns = 0  # no redraw throttling: each call below is "a tick later"
     err = Event(level="error", text="camera 3: no such camera (check the cable)", kind="source")
     warn = Event(level="warning", text="source stalled", kind="source")
-    window.apply_update(builders.update(index=5, n_samples=40, events=[err, warn]))
+    far = now_ns() + 10**11  # a deadline a loaded machine cannot overrun by accident
+    window.apply_update(builders.update(index=5, n_samples=40, events=[err, warn]), far)
     assert window.message_bar.isVisible() and window.message_bar.level == "error"
     assert "camera 3" in window.message_bar.text.text()  # the warning did not hide it
     assert len(window.event_log.texts()) == 2
@@ -177,7 +178,7 @@ def test_apply_update_errors_events_and_budgeted_drawing(qtbot: QtBot, window: M
     # Past the deadline: the samples are kept but the drawing waits for a tick.
     window.apply_update(builders.update(index=50, n_samples=10), deadline_ns=now_ns() - 1)
     assert window.latency.dirty and len(window.latency.chart.ring) == 50
-    window.apply_update(builders.update(index=None, n_samples=0))
+    window.apply_update(builders.update(index=None, n_samples=0), far)
     assert not window.latency.dirty
     # An event flood is bounded per tick and nothing is lost.
     flood = [Event(level="info", text=f"e{i}") for i in range(120)]
