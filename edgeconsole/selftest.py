@@ -27,7 +27,6 @@ import json
 import os
 import sqlite3
 import sys
-import tempfile
 import time
 import traceback
 import uuid
@@ -270,45 +269,13 @@ def check_about(ctx: SelfTestContext) -> str:
 
 def check_window(ctx: SelfTestContext) -> str:
     _prepare_qt_env()
-    from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings
+    # Qt stays inside edgeconsole.ui: the check itself lives there.
+    from edgeconsole.ui.selftest_window import WindowCheckFailed, open_and_close_main_window
 
-    from edgeconsole.session.session import Session
-    from edgeconsole.ui.app import create_application
-
-    app = create_application()
-    from edgeconsole.ui.main_window import MainWindow
-
-    with tempfile.TemporaryDirectory(prefix="edgeconsole-selftest-") as tmp:
-        # A throwaway settings file: the self-test must not move the person's window.
-        settings = QSettings(str(Path(tmp) / "selftest.ini"), QSettings.Format.IniFormat)
-        session = Session()
-        try:
-            window = MainWindow(session, settings)
-            started = time.perf_counter()
-            window.show()
-            deadline = started + WINDOW_TIMEOUT_S
-            while not window.isVisible() and time.perf_counter() < deadline:
-                app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-            if not window.isVisible():
-                raise CheckFailed("main window did not become visible")
-            # Let the first poll ticks and the deferred target refresh run.
-            until = time.perf_counter() + 0.5
-            while time.perf_counter() < until:
-                app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-            shown_ms = (time.perf_counter() - started) * 1000
-            title = window.windowTitle()
-            if not window.close():
-                raise CheckFailed("main window refused to close")
-            QCoreApplication.sendPostedEvents()
-            app.processEvents()
-            if window.isVisible():
-                raise CheckFailed("main window still visible after close")
-            window.deleteLater()
-            app.processEvents()
-        finally:
-            session.close()
-    platform = app.platformName()
-    return f"'{title}' opened and closed on the '{platform}' platform ({shown_ms:.0f} ms)"
+    try:
+        return open_and_close_main_window(WINDOW_TIMEOUT_S)
+    except WindowCheckFailed as exc:
+        raise CheckFailed(str(exc)) from exc
 
 
 def _prepare_qt_env() -> None:
