@@ -237,16 +237,7 @@ class DevicesUi(QObject):
             group.addChild(item)
         for v in serial:
             label = f"● {v.name or v.url}  ·  {STATE_TEXT.get(v.state, v.state)}"
-            item = QTreeWidgetItem([label])
-            item.setData(0, URL_ROLE, v.url)
-            item.setForeground(0, QColor(STATE_COLOUR.get(v.state, COLOURS.text)))
-            running = v.running
-            tip = f"{v.url}\n{v.serial} fw {v.firmware}"
-            if running:
-                tip += f"\nruns {running.bundle_id} v{running.version}"
-            if v.error and v.state != "connected":
-                tip += f"\n{v.error}"
-            item.setToolTip(0, tip)
+            item = _target_item(v, label, f"{v.serial} fw {v.firmware}")
             group.addChild(item)
             if v.url == keep:
                 self.window.targets.blockSignals(True)
@@ -283,16 +274,7 @@ class DevicesUi(QObject):
                 label = f"● {v.name or v.url}  ·  {state}"
                 if v.state == "connected" and v.health and v.health != "live, ready":
                     label += f"  ·  {v.health}"
-                item = QTreeWidgetItem([label])
-                item.setData(0, URL_ROLE, v.url)
-                item.setForeground(0, QColor(STATE_COLOUR.get(v.state, COLOURS.text)))
-                running = v.running
-                tip = f"{v.url}\n{v.server}  ·  {v.health or '-'}"
-                if running:
-                    tip += f"\nruns {running.bundle_id} v{running.version}"
-                if v.error and v.state != "connected":
-                    tip += f"\n{v.error}"
-                item.setToolTip(0, tip)
+                item = _target_item(v, label, f"{v.server}  ·  {v.health or '-'}")
                 group.addChild(item)
                 if keep == (v.url, None):
                     tree.setCurrentItem(item)
@@ -313,6 +295,20 @@ class DevicesUi(QObject):
             group.setExpanded(True)
         finally:
             tree.blockSignals(False)
+
+
+def _target_item(v: Any, label: str, detail: str) -> QTreeWidgetItem:
+    """A target's row in the tree: its state colour and a tooltip with what runs there."""
+    item = QTreeWidgetItem([label])
+    item.setData(0, URL_ROLE, v.url)
+    item.setForeground(0, QColor(STATE_COLOUR.get(v.state, COLOURS.text)))
+    tip = f"{v.url}\n{detail}"
+    if v.running:
+        tip += f"\nruns {v.running.bundle_id} v{v.running.version}"
+    if v.error and v.state != "connected":
+        tip += f"\n{v.error}"
+    item.setToolTip(0, tip)
+    return item
 
 
 def mount_devices(window: Any) -> DevicesUi | None:
