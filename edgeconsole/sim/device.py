@@ -204,6 +204,11 @@ class VirtualSerialDevice(DeviceHooks):
         self._master = self._slave = None
 
     def _replug(self, reboot: bool) -> None:
+        # The node goes first, as udev removes /dev/ttyACM0 on unplug: a stale link
+        # would point at a freed pty number that another process may get next, and a
+        # host reconnecting by path would talk to a stranger.
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
         with self._lock:
             self._unplug_locked()
         # Whatever half line was in the receive buffer went with the cable.

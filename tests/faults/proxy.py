@@ -272,6 +272,10 @@ class PtyFaultProxy:
             self._plug_cond.notify_all()
 
     def _unplug(self) -> None:
+        # Like udev, the node goes with the cable (a stale link to a freed pty number
+        # led a reconnecting host into another test's pty).
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
         for fd in (self._master, self._slave):
             if fd is not None:
                 with contextlib.suppress(OSError):
