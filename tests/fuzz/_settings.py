@@ -22,6 +22,7 @@ def fuzz(quick: int = 200) -> settings:
         return settings(
             max_examples=LONG_EXAMPLES,
             deadline=10_000,
+            derandomize=False,
             database=None,
             suppress_health_check=list(HealthCheck),
             print_blob=True,
