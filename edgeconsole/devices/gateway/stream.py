@@ -177,6 +177,9 @@ class StreamReceiver:
                     self.stats.connects += 1
                     self.changed.notify_all()
                 sync = asyncio.ensure_future(self._sync_clock(ws))
+                # A cut link fails its pings; the receive loop reports the cut, so the
+                # ping task's own error is read here and not logged as "never retrieved".
+                sync.add_done_callback(lambda t: t.cancelled() or t.exception())
                 try:
                     await self._receive(ws)
                 finally:
