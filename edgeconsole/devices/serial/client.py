@@ -172,7 +172,12 @@ class SerialTarget:
             raise DeviceError(
                 f"no answer to {type(req).__name__} within {timeout_s or self.timeout_s:.1f} s",
                 subject=self.address.path,
-                hint="is it an SMP device at this baud rate? try `edgeconsole telemetry`",
+                hint=(
+                    # A link that answered a moment ago stalled; the baud rate was right.
+                    "it answered before: check the cable, or whether the device is busy"
+                    if self._info is not None and self.smp
+                    else "is it an SMP device at this baud rate? try `edgeconsole telemetry`"
+                ),
             ) from None
         if error(answer):
             reason = getattr(answer, "rsn", None) or ""
