@@ -10,14 +10,20 @@ Three views of what ``poll()`` returns:
 
 Everything is created once; updates only call ``setData``/``setText`` so a
 redraw costs the same whether the run is one minute or one day old.
+
+The two charts are pyqtgraph plots built after the window's first paint
+(:mod:`edgeconsole.ui.deferred_plots`): until then their places show a
+placeholder, and samples, budget and stats accumulate in plain state
+(``StageChart.ring``, ``HistogramChart``) that the build then draws. pyqtgraph
+is imported by that build only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
@@ -34,7 +40,11 @@ from PySide6.QtWidgets import (
 
 from edgeconsole.core.frames import STAGES, LatencySample
 from edgeconsole.inference.latency import OPTIONAL_STAGES, LatencySnapshot, SeriesStats
+from edgeconsole.ui.deferred_plots import DeferredPlots
 from edgeconsole.ui.theme import COLOURS, STAGE_COLOURS
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 #: Bottom to top in the stacked chart; the rows of the sample ring. Optional stages
 #: (a gateway's network hop) stay zero, and out of the legend and table, until a
@@ -106,6 +116,8 @@ class SampleRing:
 
 def _style(plot: pg.PlotWidget, title: str) -> pg.PlotItem:
     """Static, dark, uncluttered: a technician reads these, nobody pans them."""
+    import pyqtgraph as pg
+
     plot.setMenuEnabled(False)
     plot.setMouseEnabled(x=False, y=False)
     plot.hideButtons()
@@ -123,6 +135,8 @@ def _style(plot: pg.PlotWidget, title: str) -> pg.PlotItem:
 
 
 def _budget_line(angle: int) -> pg.InfiniteLine:
+    import pyqtgraph as pg
+
     line = pg.InfiniteLine(
         angle=angle,
         movable=False,
@@ -141,15 +155,40 @@ def _budget_line(angle: int) -> pg.InfiniteLine:
     return line
 
 
-class StageChart(pg.PlotWidget):
-    """Stacked stage times per frame with end-to-end and the budget line."""
+def _show_budget(line: pg.InfiniteLine, ms: float | None) -> None:
+    if ms is None:
+        line.setVisible(False)
+    else:
+        # Visible first: a hidden InfiniteLine does not re-format its label.
+        line.setVisible(True)
+        line.setValue(ms)
 
-    def __init__(self, capacity: int = 300, parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent, background=COLOURS.panel)
-        item = _style(self, "Stage times per frame (ms)")
-        item.setClipToView(True)
+
+class StageChart:
+    """Stacked stage times per frame with end-to-end and the budget line.
+
+    The samples (``ring``) and the budget are plain state, kept from the start;
+    ``build`` makes the pyqtgraph plot (after the window's first paint) and draws
+    that state, later ``redraw`` calls draw into it.
+    """
+
+    def __init__(self, capacity: int = 300) -> None:
         self.ring = SampleRing(capacity)
+        self.plot: pg.PlotWidget | None = None
         self._fills: list[pg.PlotDataItem] = []
+        self.e2e_curve: pg.PlotDataItem | None = None
+        self.budget_line: pg.InfiniteLine | None = None
+        self._budget: float | None = None
+        self._ranges: tuple[float, float, float] | None = None
+        #: ``redraw`` calls; before the build they draw nothing (the build draws the ring).
+        self.redraws = 0
+
+    def build(self) -> pg.PlotWidget:
+        import pyqtgraph as pg
+
+        plot = pg.PlotWidget(background=COLOURS.panel)
+        item = _style(plot, "Stage times per frame (ms)")
+        item.setClipToView(True)
         for i, name in enumerate(STACK):
             colour = QColor(stage_colour(name))
             fill = QColor(colour)
@@ -166,26 +205,28 @@ class StageChart(pg.PlotWidget):
         item.addItem(self.e2e_curve)
         self.budget_line = _budget_line(0)
         item.addItem(self.budget_line, ignoreBounds=True)
-        self._budget: float | None = None
-        self._ranges: tuple[float, float, float] | None = None
-        self.redraws = 0
+        self.plot = plot
+        _show_budget(self.budget_line, self._budget)
+        self._draw()
+        return plot
 
     def set_budget(self, ms: float | None) -> None:
         self._budget = ms
-        if ms is None:
-            self.budget_line.setVisible(False)
-        else:
-            # Visible first: a hidden InfiniteLine does not re-format its label.
-            self.budget_line.setVisible(True)
-            self.budget_line.setValue(ms)
+        if self.budget_line is not None:
+            _show_budget(self.budget_line, ms)
 
     def clear_samples(self) -> None:
         self.ring.clear()
         self.redraw()
 
     def redraw(self) -> None:
-        x, rows = self.ring.ordered()
         self.redraws += 1
+        self._draw()
+
+    def _draw(self) -> None:
+        if self.plot is None or self.e2e_curve is None:
+            return
+        x, rows = self.ring.ordered()
         if x.size == 0:
             for c in self._fills:
                 c.setData([], [])
@@ -199,7 +240,7 @@ class StageChart(pg.PlotWidget):
         ranges = (float(x[0]), float(max(x[-1], x[0] + 1)), top * 1.12 if top > 0 else 1.0)
         if ranges != self._ranges:  # an unchanged range would still relayout the axes
             self._ranges = ranges
-            self.getPlotItem().setRange(
+            self.plot.getPlotItem().setRange(
                 xRange=ranges[:2], yRange=(0.0, ranges[2]), padding=0, update=False
             )
 
@@ -277,12 +318,29 @@ class PercentileTable(QTableWidget):
                 cell.setForeground(self._over if over else self._normal)
 
 
-class HistogramChart(pg.PlotWidget):
-    """End-to-end latency histogram (rolling window) against the budget."""
+class HistogramChart:
+    """End-to-end latency histogram (rolling window) against the budget.
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent, background=COLOURS.panel)
-        item = _style(self, "End-to-end histogram (ms)")
+    Keeps the last stats and the budget; ``build`` makes the plot and shows them,
+    later ``apply`` calls draw into it.
+    """
+
+    def __init__(self) -> None:
+        self.plot: pg.PlotWidget | None = None
+        self.under: pg.PlotDataItem | None = None
+        self.over: pg.PlotDataItem | None = None
+        self.budget_line: pg.InfiniteLine | None = None
+        self.p99_line: pg.InfiniteLine | None = None
+        self._budget: float | None = None
+        self._stats: LatencySnapshot | None = None
+        #: Counts of the last stats applied (whole frames).
+        self.counts: list[int] = []
+
+    def build(self) -> pg.PlotWidget:
+        import pyqtgraph as pg
+
+        plot = pg.PlotWidget(background=COLOURS.panel)
+        item = _style(plot, "End-to-end histogram (ms)")
         ok, fail = QColor(COLOURS.ok), QColor(COLOURS.fail)
         ok.setAlpha(200)
         fail.setAlpha(220)
@@ -310,41 +368,50 @@ class HistogramChart(pg.PlotWidget):
         )
         self.p99_line.setVisible(False)
         item.addItem(self.p99_line, ignoreBounds=True)
-        self.counts: list[int] = []
+        self.plot = plot
+        _show_budget(self.budget_line, self._budget)
+        if self._stats is not None:
+            self._draw(self._stats)
+        return plot
 
     def set_budget(self, ms: float | None) -> None:
-        if ms is None:
-            self.budget_line.setVisible(False)
-        else:
-            # Visible first: a hidden InfiniteLine does not re-format its label.
-            self.budget_line.setVisible(True)
-            self.budget_line.setValue(ms)
+        self._budget = ms
+        if self.budget_line is not None:
+            _show_budget(self.budget_line, ms)
 
     def apply(self, stats: LatencySnapshot) -> None:
+        self._stats = stats
+        self.counts = [int(c) for c in stats.histogram_counts]
+        self._draw(stats)
+
+    def _draw(self, stats: LatencySnapshot) -> None:
+        plot, under, over, p99_line = self.plot, self.under, self.over, self.p99_line
+        if plot is None or under is None or over is None or p99_line is None:
+            return
         edges = np.asarray(stats.histogram_edges, dtype=np.float64)
         counts = np.asarray(stats.histogram_counts, dtype=np.float64)
-        self.counts = [int(c) for c in counts]
         if edges.size < 2 or counts.size != edges.size - 1:
-            self.under.setData([], [])
-            self.over.setData([], [])
-            self.p99_line.setVisible(False)
+            under.setData([], [])
+            over.setData([], [])
+            p99_line.setVisible(False)
             return
         centres = (edges[:-1] + edges[1:]) / 2.0
         budget = stats.budget_ms
         is_over = centres > budget if budget is not None else np.zeros(centres.shape, bool)
-        self.under.setData(edges, np.where(is_over, 0.0, counts), stepMode="center")
-        self.over.setData(edges, np.where(is_over, counts, 0.0), stepMode="center")
+        under.setData(edges, np.where(is_over, 0.0, counts), stepMode="center")
+        over.setData(edges, np.where(is_over, counts, 0.0), stepMode="center")
         p99 = stats.rolling.get("e2e")
         if p99 is not None and p99.p99 is not None:
-            self.p99_line.setVisible(True)
-            self.p99_line.setValue(p99.p99)
+            p99_line.setVisible(True)
+            p99_line.setValue(p99.p99)
+        item = plot.getPlotItem()
         hi = float(max(edges[-1], (budget or 0.0) * 1.05))
-        self.getPlotItem().setXRange(0.0, hi, padding=0.02)
+        item.setXRange(0.0, hi, padding=0.02)
         top = float(max(counts.max(), 1.0))
-        self.getPlotItem().setYRange(0.0, top * 1.1, padding=0)
+        item.setYRange(0.0, top * 1.1, padding=0)
         # Counts are whole frames: whole-number ticks only.
         step = max(1.0, float(np.ceil(top / 4.0)))
-        self.getPlotItem().getAxis("left").setTickSpacing(step, step)
+        item.getAxis("left").setTickSpacing(step, step)
 
 
 class LatencyPanel(QWidget):
@@ -354,6 +421,11 @@ class LatencyPanel(QWidget):
         super().__init__(parent)
         self.setAccessibleName("Latency panel")
         self.chart = StageChart(capacity)
+        self.histogram = HistogramChart()
+        #: The two plots, built after the window's first paint (placeholders until then).
+        self.deferred = DeferredPlots(self._build_plots, self)
+        chart_slot = self.deferred.slot()
+        histogram_slot = self.deferred.slot()
         # The legend sits outside the plot so it never covers the newest frames.
         self.legend = QLabel(self._legend_html())
         self.legend.setTextFormat(Qt.TextFormat.RichText)
@@ -364,13 +436,12 @@ class LatencyPanel(QWidget):
         self.summary.setObjectName("latencySummary")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        self.histogram = HistogramChart()
         chart_box = QWidget()
         chart_layout = QVBoxLayout(chart_box)
         chart_layout.setContentsMargins(0, 0, 0, 0)
         chart_layout.setSpacing(2)
         chart_layout.addWidget(self.legend)
-        chart_layout.addWidget(self.chart, 1)
+        chart_layout.addWidget(chart_slot, 1)
         stats_box = QWidget()
         stats_layout = QVBoxLayout(stats_box)
         stats_layout.setContentsMargins(0, 0, 0, 0)
@@ -382,18 +453,31 @@ class LatencyPanel(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(chart_box)
         self.splitter.addWidget(stats_box)
-        self.splitter.addWidget(self.histogram)
+        self.splitter.addWidget(histogram_slot)
         self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.splitter)
-        self.chart.setMinimumHeight(160)
-        self.histogram.setMinimumHeight(120)
+        chart_slot.setMinimumHeight(160)
+        histogram_slot.setMinimumHeight(120)
         self.set_orientation(Qt.Orientation.Vertical)
         self._budget: float | None = None
         self._dirty = False
         #: Optional stages seen since the last reset (shown in the legend and table).
         self.optional: tuple[str, ...] = ()
+
+    def _build_plots(self) -> tuple[QWidget, QWidget]:
+        plots = self.chart.build(), self.histogram.build()
+        self._dirty = False  # the build drew the whole ring
+        return plots
+
+    def build_plots(self) -> None:
+        """Build the plots now; otherwise they come after the panel is first painted."""
+        self.deferred.build()
+
+    @property
+    def plots_built(self) -> bool:
+        return self.deferred.built
 
     def set_orientation(self, orientation: Qt.Orientation) -> None:
         """Side by side under the live view, stacked in a side dock."""

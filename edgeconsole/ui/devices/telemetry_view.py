@@ -6,12 +6,18 @@ It only shows :class:`~edgeconsole.session.telemetry.TelemetryBatch` es from
 ``setData`` (peak downsampling, clip to view); the window keeps a bounded
 scroll-back buffer. Pause freezes the picture (new samples keep arriving into
 the buffer) and lets the person drag and zoom back in time.
+
+The pyqtgraph plots are built after the panel is first painted
+(:mod:`edgeconsole.ui.deferred_plots`): until then a placeholder stands in their
+place while batches keep filling the rings, labels and stats table; the build
+then draws what arrived. pyqtgraph is imported by that build only.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
@@ -30,8 +36,12 @@ from PySide6.QtWidgets import (
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.session.telemetry import ShadowStatus, TelemetryBatch
+from edgeconsole.ui.deferred_plots import DeferredPlots
 from edgeconsole.ui.devices.format import number_text
 from edgeconsole.ui.theme import COLOURS
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 #: Distinct from the ok/fail/warn verdict colours (as in the other plots).
 PALETTE = ("#4cc3ff", "#c792ea", "#21b3a4", "#f78c6c", "#d96bb0", "#c7a25a", "#82aaff", "#9ccc65")
@@ -96,6 +106,8 @@ class _Ring:
 
 
 def _style_plot(plot: pg.PlotItem, name: str) -> None:
+    import pyqtgraph as pg
+
     font = QFont()
     font.setPointSize(8)
     # No grid: grid lines are part of the axis picture, redrawn whenever the view
@@ -178,9 +190,9 @@ class TelemetryView(QWidget):
         bar.addWidget(self.window_combo)
         bar.addWidget(self.pause_button)
 
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground(COLOURS.panel)
-        self.graphics.ci.setSpacing(2)
+        #: The plots' canvas, built after the first paint (a placeholder until then).
+        self.graphics: pg.GraphicsLayoutWidget | None = None
+        self.deferred = DeferredPlots(self._build_graphics, self)
         self.stats = QTableWidget(0, len(STATS_COLUMNS))
         self.stats.setObjectName("telemetryStats")
         self.stats.setHorizontalHeaderLabels(list(STATS_COLUMNS))
@@ -200,7 +212,7 @@ class TelemetryView(QWidget):
         sl.addWidget(QLabel("<b>Shadow run on the laptop</b>"))
         sl.addWidget(self.shadow_text)
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.graphics)
+        split.addWidget(self.deferred.slot())
         split.addWidget(side)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
@@ -225,11 +237,42 @@ class TelemetryView(QWidget):
         self.channels = channels
         self._ring = _Ring(self.capacity, len(channels))
         self._shadow = _Ring(SHADOW_CAPACITY, 3)
-        self._build_plots()
+        self.stats.setRowCount(0)
+        if self.graphics is not None:
+            self._build_plots(self.graphics)
         self.dirty = True
 
-    def _build_plots(self) -> None:
-        self.graphics.clear()
+    def _build_graphics(self) -> tuple[QWidget]:
+        import pyqtgraph as pg
+
+        graphics = pg.GraphicsLayoutWidget()
+        graphics.setBackground(COLOURS.panel)
+        graphics.ci.setSpacing(2)
+        self.graphics = graphics
+        self._build_plots(graphics)
+        # What arrived before the build: the whole scroll-back when paused (as
+        # set_paused hands it) showing the last window; the followed window otherwise.
+        if self.paused:
+            self._show_x(self._ring.last_t)
+            self._draw(since=None)
+        else:
+            self.dirty = True
+            self.redraw(force=True)
+        return (graphics,)
+
+    def build_plots(self) -> None:
+        """Build the plots now; otherwise they come after the view is first painted."""
+        self.deferred.build()
+
+    @property
+    def plots_built(self) -> bool:
+        return self.deferred.built
+
+    def _build_plots(self, graphics: pg.GraphicsLayoutWidget) -> None:
+        """One plot per channel (the model output and the shadow difference last)."""
+        import pyqtgraph as pg
+
+        graphics.clear()
         self._curves.clear()
         self._plots.clear()
         self._threshold_line = None
@@ -238,7 +281,7 @@ class TelemetryView(QWidget):
         row = 0
         signals = [c for c in self.channels if c != self.model_channel]
         for i, name in enumerate(signals):
-            plot = self.graphics.addPlot(row=row, col=0)
+            plot = graphics.addPlot(row=row, col=0)
             _style_plot(plot, name)
             colour = PALETTE[i % len(PALETTE)]
             # Width 1: wider pens take Qt's slow stroker path at thousands of points.
@@ -247,7 +290,7 @@ class TelemetryView(QWidget):
             row += 1
             first = first or plot
         if self.model_channel is not None:
-            plot = self.graphics.addPlot(row=row, col=0)
+            plot = graphics.addPlot(row=row, col=0)
             _style_plot(plot, f"{self.model_channel} (device)")
             self._curves[self.model_channel] = plot.plot(pen=pg.mkPen(COLOURS.text, width=1))
             self._threshold_line = pg.InfiniteLine(
@@ -261,7 +304,7 @@ class TelemetryView(QWidget):
             self._plots[self.model_channel] = plot
             row += 1
             first = first or plot
-            shadow = self.graphics.addPlot(row=row, col=0)
+            shadow = graphics.addPlot(row=row, col=0)
             _style_plot(shadow, "device − laptop")
             self._band = pg.LinearRegionItem(
                 (0.0, 0.0),
@@ -293,7 +336,6 @@ class TelemetryView(QWidget):
             p.setMouseEnabled(x=self.paused, y=False)
         if plots:
             plots[-1].setLabel("bottom", "seconds", color=COLOURS.text_dim)
-        self.stats.setRowCount(0)
 
     # ----------------------------------------------------------------- data
     def add_batch(self, batch: TelemetryBatch) -> None:
@@ -390,24 +432,33 @@ class TelemetryView(QWidget):
         self.dirty = True
 
     def redraw(self, force: bool = False) -> bool:
-        """Update the curves (at most every REDRAW_INTERVAL_NS unless ``force``)."""
+        """Update the curves (at most every REDRAW_INTERVAL_NS unless ``force``).
+
+        Before the plots are built nothing is drawn and the view stays dirty: the
+        build draws it."""
         t = now_ns()
-        if self.paused or not self.dirty:
+        if self.paused or not self.dirty or self.graphics is None:
             return False
         if not force and t - self._last_redraw < REDRAW_INTERVAL_NS:
             return False
         self._last_redraw = t
         end = self._ring.last_t
-        if self._plots:
-            # Range first: setData then clips and downsamples once, for the new view.
-            first = next(iter(self._plots.values()))
-            first.setXRange(max(0.0, end - self.window_s), max(end, self.window_s), padding=0)
+        # Range first: setData then clips and downsamples once, for the new view.
+        self._show_x(end)
         self._draw(since=end - self.window_s)
         self.dirty = False
         self.redraws += 1
         return True
 
+    def _show_x(self, end: float) -> None:
+        """The linked plots' x range: the window up to ``end``."""
+        if self._plots:
+            first = next(iter(self._plots.values()))
+            first.setXRange(max(0.0, end - self.window_s), max(end, self.window_s), padding=0)
+
     def _draw(self, since: float | None) -> None:
+        if self.graphics is None:
+            return  # the build draws what arrived meanwhile
         t, v = self._ring.view(since)
         t = t.copy()  # the ring compacts in place; plots keep what they are given
         for j, name in enumerate(self.channels):
