@@ -97,9 +97,12 @@ class Session:
     def start_local(self, source: str, model: str | Path, *, budget_ms: float | None = None,
                     threads: int | None = None, realtime: bool = True, loop: bool = True,
                     max_frames: int | None = None, record_to: Path | None = None,
-                    remote: tuple[str, str] | None = None) -> None:
+                    remote: tuple[str, str] | None = None, model_budget: bool = True) -> None:
         """Open ``source`` and ``model`` on a worker thread, then run the pipeline
         (recording from the very first frame when ``record_to`` is given).
+
+        Without ``budget_ms`` the model's own latency budget applies, if it has one;
+        ``model_budget=False`` with no ``budget_ms`` means no budget at all.
 
         ``remote`` = (``oip://HOST:PORT``, model name): infer on that Open Inference
         Protocol server (Triton, KServe, MLServer, an agent) instead of the laptop;
@@ -124,7 +127,7 @@ class Session:
         self._event("info", f"opening {source} with {model}", "pipeline")
         t = threading.Thread(target=self._open_and_run, name="edgeconsole-open", daemon=True,
                              args=(gen, source, str(model), threads, realtime, loop, max_frames,
-                                   record_to, remote))
+                                   record_to, remote, model_budget))
         self._open_thread = t
         t.start()
 
@@ -425,7 +428,8 @@ class Session:
     def _open_and_run(self, gen: int, source_spec: str, model: str, threads: int | None,
                       realtime: bool, loop: bool, max_frames: int | None,
                       record_to: Path | None = None,
-                      remote: tuple[str, str] | None = None) -> None:
+                      remote: tuple[str, str] | None = None,
+                      model_budget: bool = True) -> None:
         source: FrameSource | None = None
         engine: Any = None
         recorder: McapRecorderSink | None = None
@@ -442,7 +446,8 @@ class Session:
                 spec, engine = self._load_model(model, threads)
             source = open_source(source_spec, realtime=realtime, loop=loop)
             source.open()
-            if self._status.budget_ms is None and spec.latency_budget_ms is not None:
+            if (model_budget and self._status.budget_ms is None
+                    and spec.latency_budget_ms is not None):
                 self.set_budget(spec.latency_budget_ms)
             if record_to is not None:
                 recorder = self._new_recorder(record_to, None, f"{spec.name} v{spec.version}",

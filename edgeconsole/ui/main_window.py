@@ -20,7 +20,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
-    QDoubleSpinBox,
     QFileDialog,
     QInputDialog,
     QLabel,
@@ -37,6 +36,7 @@ import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.inference.latency import LatencySnapshot
 from edgeconsole.session.update import Event, PipelineStatus, Update
+from edgeconsole.ui.budget_spin import FOLLOW_MODEL, BudgetSpinBox
 from edgeconsole.ui.devices.mount import mount_devices
 from edgeconsole.ui.latency_panel import LatencyPanel
 from edgeconsole.ui.live_view import IDLE_PLACEHOLDER, LiveView
@@ -96,7 +96,9 @@ class MainWindow(QMainWindow):
         self.status = PipelineStatus()
         self._source = self.settings.source or SYNTHETIC_CONVEYOR
         self._model = self.settings.model or default_model()
-        self._budget: float | None = self.settings.budget_ms
+        # Until the person sets one, each model's own budget applies.
+        self._budget_auto = self.settings.budget_follows_model
+        self._budget: float | None = None if self._budget_auto else self.settings.budget_ms
         self._pending_events: deque[Event] = deque()
         self._pending_restart = False
         self._last_stats_ns = 0
@@ -285,15 +287,8 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
 
         tb.addWidget(QLabel(" Budget "))
-        self.budget_spin = QDoubleSpinBox()
-        self.budget_spin.setRange(0.0, 10000.0)
-        self.budget_spin.setDecimals(0)
-        self.budget_spin.setSingleStep(5.0)
-        self.budget_spin.setSuffix(" ms")
-        self.budget_spin.setSpecialValueText("off")
-        self.budget_spin.setKeyboardTracking(False)
-        self.budget_spin.setToolTip("End-to-end latency budget; 0 = off (Ctrl+B)")
-        self.budget_spin.setValue(self._budget or 0.0)
+        self.budget_spin = BudgetSpinBox()
+        self.budget_spin.setValue(FOLLOW_MODEL if self._budget_auto else (self._budget or 0.0))
         self.budget_spin.valueChanged.connect(self._on_budget_changed)
         tb.addWidget(self.budget_spin)
         spacer = QWidget()
@@ -499,7 +494,13 @@ class MainWindow(QMainWindow):
         self.budget_spin.selectAll()
 
     def _on_budget_changed(self, value: float) -> None:
+        if value < 0:
+            # Back to the model's own budget: it applies from the next start.
+            self._budget_auto = True
+            self.settings.follow_model_budget()
+            return
         budget = value if value > 0 else None
+        self._budget_auto = False
         self._budget = budget
         self.settings.budget_ms = budget
         self.latency.set_budget(budget)
@@ -508,6 +509,13 @@ class MainWindow(QMainWindow):
 
     def set_budget(self, ms: float | None) -> None:
         self.budget_spin.setValue(ms or 0.0)
+
+    def follow_model_budget(self) -> None:
+        self.budget_spin.setValue(FOLLOW_MODEL)
+
+    @property
+    def budget_follows_model(self) -> bool:
+        return self._budget_auto
 
     # ------------------------------------------------------------- commands
     def _call(self, doing: str, fn: object, *args: object, **kwargs: object) -> bool:
@@ -545,9 +553,10 @@ class MainWindow(QMainWindow):
             self.session.start_local,
             self._source,
             self._model,
-            budget_ms=self._budget,
+            budget_ms=None if self._budget_auto else self._budget,
             realtime=True,
             loop=True,
+            model_budget=self._budget_auto,
         ):
             # Show "opening" at once; the next poll confirms it.
             self.status = replace(self.status, state="opening", error=None)
@@ -696,6 +705,9 @@ class MainWindow(QMainWindow):
         # The session's budget is the truth (a model may bring its own).
         if status.budget_ms != previous_budget and status.state != "idle":
             self.latency.set_budget(status.budget_ms)
+            if self._budget_auto:
+                self._budget = status.budget_ms
+                self.budget_spin.set_model_budget(status.budget_ms)
         if status.state != previous:
             self._apply_state(status.state)
             if (

@@ -16,6 +16,8 @@ ORGANIZATION = "EdgeConsole"
 APPLICATION = "EdgeConsole"
 MAX_RECENT = 10
 DEFAULT_BUDGET_MS = 100.0
+#: Stored budget value meaning "whatever the running model asks for".
+MODEL_BUDGET = "model"
 
 
 def user_settings() -> QSettings:
@@ -87,6 +89,8 @@ class WindowSettings:
             return DEFAULT_BUDGET_MS
         if str(raw) == "off":
             return None
+        if str(raw) == MODEL_BUDGET:
+            return DEFAULT_BUDGET_MS
         try:
             value = float(str(raw))
         except ValueError:
@@ -96,6 +100,15 @@ class WindowSettings:
     @budget_ms.setter
     def budget_ms(self, value: float | None) -> None:
         self.qsettings.setValue("run/budget_ms", "off" if value is None else float(value))
+
+    @property
+    def budget_follows_model(self) -> bool:
+        """True until the person sets a budget (or "off"): each model's own budget applies."""
+        raw = self.qsettings.value("run/budget_ms")
+        return raw is None or raw == "" or str(raw) == MODEL_BUDGET
+
+    def follow_model_budget(self) -> None:
+        self.qsettings.setValue("run/budget_ms", MODEL_BUDGET)
 
     def geometry(self) -> QByteArray | None:
         value = self.qsettings.value("window/geometry")

@@ -279,3 +279,20 @@ def test_close_waits_for_the_frame_in_flight_so_exit_is_clean() -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     assert "closed" in r.stdout
     assert "terminate called" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("kw", "expected"),
+    [({}, 250.0), ({"budget_ms": 40.0}, 40.0), ({"model_budget": False}, None)],
+    ids=["model's own", "explicit", "explicitly off"],
+)
+def test_budget_is_the_models_unless_one_is_given_or_switched_off(
+    kw: dict[str, Any], expected: float | None
+) -> None:
+    session = Session()
+    try:
+        session.start_local(SMALL_CONVEYOR, default_demo_model(), realtime=False, loop=False, **kw)
+        updates = _poll_until(session, lambda u: u.status.state == "running")
+        assert updates[-1].status.budget_ms == expected
+    finally:
+        session.close()

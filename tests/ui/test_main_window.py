@@ -27,6 +27,8 @@ needs_model = pytest.mark.skipif(
 @needs_model
 def test_demo_shows_frames_and_latency_then_stops(qtbot: QtBot, window: MainWindow) -> None:
     assert Path(default_model()) == LABEL_INSPECTOR
+    # First run: no budget chosen yet, so the model's own (250 ms) applies.
+    assert window.budget_follows_model and window.budget_spin.text() == "model"
     window.start_demo()
     assert window.busy.isVisible()  # opening happens off the UI thread
     qtbot.waitUntil(lambda: window.status.state == "running", timeout=WAIT_MS)
@@ -39,6 +41,11 @@ def test_demo_shows_frames_and_latency_then_stops(qtbot: QtBot, window: MainWind
     qtbot.waitUntil(lambda: window.latency.table.cell_text("e2e", "p50") != "—", timeout=WAIT_MS)
     assert "frames" in window.status_panel.frames.text()
     assert window.status_panel.state.text() == "RUNNING"
+    assert window.budget_ms == 250.0
+    qtbot.waitUntil(lambda: window.latency.chart.budget_line is not None, timeout=WAIT_MS)
+    assert window.latency.chart.budget_line.value() == 250.0
+    assert window.budget_spin.text() == "model · 250 ms"
+    assert window.status_panel.budget.text() == "budget 250 ms"
     window.stop()
     qtbot.waitUntil(lambda: window.status.state == "stopped", timeout=WAIT_MS)
     assert window.start_action.isEnabled() and not window.stop_action.isEnabled()
@@ -127,6 +134,14 @@ def test_settings_persist_across_windows(
     qtbot.addWidget(third)
     assert third.budget_ms is None
     third.close()
+    # Back to the model's own budget: remembered, and the next run asks the model.
+    third.follow_model_budget()
+    assert third.budget_follows_model
+    third.close()
+    fourth = MainWindow(session, QSettings(settings.fileName(), QSettings.Format.IniFormat))
+    qtbot.addWidget(fourth)
+    assert fourth.budget_follows_model and fourth.budget_spin.text() == "model"
+    fourth.close()
     # Settings went to the test's file, nowhere else.
     assert Path(settings.fileName()).parent == tmp_path
 
