@@ -7,14 +7,31 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeconsole.devices.serial.transport import MAX_LINE, ClientLineDecoder, LinkStats
+from edgeconsole.devices.serial.transport import (
+    MAX_LINE,
+    ClientLineDecoder,
+    LinkStats,
+    _starts_a_frame,
+)
 from edgeconsole.sim.smp_lines import SmpLineDecoder, encode_frame
 from tests.fuzz._settings import count, fuzz
 
 MAX_FRAME = 2048
 
-# Text lines a device prints between frames: never starting with an SMP delimiter byte.
-text_line = st.binary(max_size=80).map(lambda b: b.replace(b"\n", b" ").lstrip(b"\x06\x04") + b"\n")
+START = b"\x06\x09"
+
+
+def _as_text_line(raw: bytes) -> bytes:
+    """A text line a device may print: never starting with an SMP delimiter byte, and
+    a start delimiter inside it is not followed by a frame's base64 (that is a frame
+    interrupting the line, covered by tests/devices/test_serial_lines.py)."""
+    line = raw.replace(b"\n", b" ").lstrip(b"\x06\x04")
+    if START in line and _starts_a_frame(line[line.rfind(START) + 2 :]):
+        line = line.replace(START, b"\x06 ")
+    return line + b"\n"
+
+
+text_line = st.binary(max_size=80).map(_as_text_line)
 bodies = st.binary(min_size=0, max_size=MAX_FRAME - 2)
 
 

@@ -52,6 +52,15 @@ class LinkStats:
     tx_bytes: int = 0
 
 
+def _starts_a_frame(body: bytes | bytearray) -> bool:
+    """Whether ``body`` (after a start delimiter) can open an SMP frame: base64 that
+    holds at least the two-byte length."""
+    try:
+        return len(binascii.a2b_base64(body.rstrip(b"\r"), strict_mode=True)) >= 2
+    except (binascii.Error, ValueError):
+        return False
+
+
 class ClientLineDecoder:
     """Splits the byte stream into SMP frames (checked) and plain text lines."""
 
@@ -89,7 +98,9 @@ class ClientLineDecoder:
                 self._skip = False
                 continue
             restart = line.rfind(smppacket.START_DELIMITER)
-            if restart > 0:  # the line before a start delimiter was cut short
+            if restart > 0 and _starts_a_frame(line[restart + 2 :]):
+                # A frame interrupted a text line: the text before it was cut short. (A
+                # delimiter followed by anything else is just bytes of that text line.)
                 text += line[:restart] + b"\n"
                 line = line[restart:]
             head = line[:2]
