@@ -54,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif args.demo:
                 window.start_demo()
 
+            def front_latency() -> None:
+                # The live view's picture: latency in front even if the demo device's
+                # telemetry tab was raised when it connected.
+                window.latency_dock.raise_()
+
             def grab() -> None:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 ok = window.grab().save(str(args.out))
@@ -66,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 window.close()
                 app.quit()
 
+            QTimer.singleShot(max(0, int(args.seconds * 1000) - 1500), front_latency)
             QTimer.singleShot(int(args.seconds * 1000), grab)
             app.exec()
         finally:
