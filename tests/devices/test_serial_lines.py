@@ -44,10 +44,20 @@ def test_a_frame_interrupting_a_text_line_is_decoded_and_the_text_kept() -> None
     frames, text, _ = feed(b"accel_x=0.01,acc" + frame + b"el_y=0.02\n")
     assert frames == [b"\x01\x02payload"]
     assert text == b"accel_x=0.01,acc\nel_y=0.02\n"
-    # Across reads: the text already handed on continues after the frame.
+    # Across reads (the first part already handed on): the same.
     frames, text, _ = feed(b"accel_x=0.01,acc", frame, b"el_y=0.02\n")
     assert frames == [b"\x01\x02payload"]
-    assert text == b"accel_x=0.01,accel_y=0.02\n"
+    assert text == b"accel_x=0.01,acc\nel_y=0.02\n"
+
+
+@pytest.mark.parametrize("cut", range(1, 12))
+def test_a_read_boundary_inside_a_text_line_never_turns_its_rest_into_smp(cut: int) -> None:
+    # Found by the long fuzz run: a read ending just before a mid-line b"\x04\x14" made
+    # the rest of the line look like an SMP continuation, and it was dropped.
+    line = b"\x00\x00\x00\x04\x14\x00\x06\t\x06\x00\n"
+    frames, text, stats = feed(line[:cut], line[cut:], encode_frame(b"after"))
+    assert frames == [b"after"] and text == line
+    assert stats.orphan == 0 and stats.bad_base64 == 0
 
 
 def test_a_corrupt_frame_after_text_is_refused_not_delivered() -> None:

@@ -69,6 +69,9 @@ class ClientLineDecoder:
         self.max_frame = max_frame
         self._line = bytearray()
         self._skip = False
+        # Part of a text line was handed on and its newline has not come yet: what
+        # follows is more of that line, whatever bytes it starts with.
+        self._text_open = False
         self._frame: bytearray | None = None
         self._expect = 0
 
@@ -87,22 +90,31 @@ class ClientLineDecoder:
                 elif len(rest) > MAX_LINE:
                     self._skip = True
                     self.stats.oversized += 1
-                elif rest[:1] in (b"\x06", b"\x04") or not rest:
+                elif (
+                    not rest or rest[:1] == b"\x06" or (rest[:1] == b"\x04" and not self._text_open)
+                ):
                     self._line = bytearray(rest)  # maybe SMP: wait for its end
                 else:
                     text += rest  # text: hand on now, the parser keeps partial lines
+                    self._text_open = True
                 return frames, bytes(text)
             line = buf[start:nl]
             start = nl + 1
+            continuing, self._text_open = self._text_open, False
             if self._skip:
                 self._skip = False
                 continue
             restart = line.rfind(smppacket.START_DELIMITER)
-            if restart > 0 and _starts_a_frame(line[restart + 2 :]):
+            if (restart > 0 or (restart == 0 and continuing)) and _starts_a_frame(
+                line[restart + 2 :]
+            ):
                 # A frame interrupted a text line: the text before it was cut short. (A
                 # delimiter followed by anything else is just bytes of that text line.)
                 text += line[:restart] + b"\n"
                 line = line[restart:]
+            elif continuing:
+                text += line + b"\n"
+                continue
             head = line[:2]
             if head == smppacket.START_DELIMITER or head == smppacket.CONTINUE_DELIMITER:
                 frame = self._smp_line(bytes(head), bytes(line[2:]))
