@@ -61,7 +61,7 @@ class BudgetSpinBox(QDoubleSpinBox):
         m = _NUMBER.match(t)
         return min(float(round(float(m.group(1)))), MAX_MS) if m else self.value()
 
-    def validate(self, text: str, pos: int) -> object:
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
         t = text.strip().lower()
         if t.startswith("model") or t == "off" or _NUMBER.match(t):
             return QValidator.State.Acceptable, text, pos
