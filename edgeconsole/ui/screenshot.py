@@ -29,6 +29,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--size", default="1600x1000", help="window size WxH")
     p.add_argument("--source", default=None, help="start on this source instead of the demo")
     p.add_argument("--model", default=None, help="model for --source")
+    p.add_argument(
+        "--front", choices=("latency", "telemetry"), default="latency", help="dock tab in front"
+    )
     return p.parse_args(list(argv))
 
 
@@ -55,9 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 window.start_demo()
 
             def front_latency() -> None:
-                # The live view's picture: latency in front even if the demo device's
-                # telemetry tab was raised when it connected.
-                window.latency_dock.raise_()
+                # The live view's picture: latency in front (unless asked otherwise) even
+                # if the demo device's telemetry tab was raised when it connected.
+                if args.front == "telemetry":
+                    window.devices.telemetry_dock.raise_()
+                else:
+                    window.latency_dock.raise_()
 
             def grab() -> None:
                 args.out.parent.mkdir(parents=True, exist_ok=True)

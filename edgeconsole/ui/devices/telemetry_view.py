@@ -105,6 +105,10 @@ class _Ring:
         return float(self.t[self.start + self.n - 1]) if self.n else 0.0
 
 
+#: Plot rows shorter than this show no tick values on their y axis.
+MIN_TICK_ROW_PX = 60
+
+
 def _style_plot(plot: pg.PlotItem, name: str) -> None:
     import pyqtgraph as pg
 
@@ -119,6 +123,17 @@ def _style_plot(plot: pg.PlotItem, name: str) -> None:
         ax.setTextPen(pg.mkPen(COLOURS.text_dim))
         ax.setStyle(tickFont=font)
     plot.getAxis("left").setWidth(52)
+    # In a short dock a row gets ~30 px and its tick values pile on top of each other;
+    # the stats table beside the plots gives the numbers then.
+    vb = plot.getViewBox()
+    left = plot.getAxis("left")
+
+    def fit_ticks() -> None:
+        show = vb.height() >= MIN_TICK_ROW_PX
+        if left.style.get("showValues") != show:
+            left.setStyle(showValues=show)
+
+    vb.sigResized.connect(fit_ticks)
     # The channel name sits inside the plot, top left: a rotated axis label does not
     # fit a short plot and cannot be read at a glance.
     label = pg.TextItem(name, color=COLOURS.text, anchor=(0, 0))

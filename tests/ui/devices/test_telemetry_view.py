@@ -127,3 +127,21 @@ def test_shown_view_builds_its_plots_after_its_first_paint(qtbot: QtBot) -> None
     qtbot.waitUntil(lambda: view.plots_built, timeout=10_000)
     assert view.graphics is not None and view.graphics.isVisible()
     assert len(view.series("accel_x_g")[0]) == 200
+
+
+def test_short_rows_hide_their_tick_values_and_tall_rows_show_them(qtbot: QtBot) -> None:
+    view = TelemetryView()
+    qtbot.addWidget(view)
+    view.build_plots()
+    view.set_device(URL, "virtual device")
+    feed(view, 0.0, 4.0)
+    assert len(view._plots) == 4  # three channels and the shadow difference
+    view.resize(900, 200)  # a short dock: each of the rows gets a few dozen pixels
+    view.show()
+
+    def values_shown() -> list[bool]:
+        return [p.getAxis("left").style["showValues"] for p in view._plots.values()]
+
+    qtbot.waitUntil(lambda: not any(values_shown()), timeout=10_000)
+    view.resize(900, 1000)  # tall enough for readable ticks on every row
+    qtbot.waitUntil(lambda: all(values_shown()), timeout=10_000)
