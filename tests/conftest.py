@@ -25,13 +25,15 @@ settings.load_profile(
 
 
 @pytest.fixture(autouse=True)
-def _private_app_home(tmp_path_factory: pytest.TempPathFactory,
-                      monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def _private_app_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """Journal, keys, settings and recordings of every test stay in a temp folder,
     never in the person's own app data (subprocesses inherit it)."""
     home = tmp_path_factory.mktemp("edgeconsole-home")
     monkeypatch.setenv("EDGECONSOLE_HOME", str(home))
     yield home
+
 
 pytest_plugins: list[str] = [
     "tests.fixtures.journal",

@@ -31,8 +31,9 @@ def register(sub: Any) -> None:
     run.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
     run.add_argument("--realtime", action="store_true", help="pace files at their frame rate")
     run.add_argument("--loop", action="store_true", help="restart files at their end")
-    run.add_argument("--trust", type=Path,
-                     help="trust store for .ecb bundles (default: the app's own)")
+    run.add_argument(
+        "--trust", type=Path, help="trust store for .ecb bundles (default: the app's own)"
+    )
     run.add_argument("--record", type=Path, help="also record the run to this .mcap file")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=_run)

@@ -94,8 +94,16 @@ class SeriesStats:
         def r(v: float | None) -> float | None:
             return None if v is None else round(v, 3)
 
-        return {"count": self.count, "p50": r(self.p50), "p90": r(self.p90), "p95": r(self.p95),
-                "p99": r(self.p99), "p999": r(self.p999), "min": r(self.min), "max": r(self.max)}
+        return {
+            "count": self.count,
+            "p50": r(self.p50),
+            "p90": r(self.p90),
+            "p95": r(self.p95),
+            "p99": r(self.p99),
+            "p999": r(self.p999),
+            "min": r(self.min),
+            "max": r(self.max),
+        }
 
 
 @dataclass
@@ -113,7 +121,8 @@ class LatencySnapshot:
     def to_json(self) -> dict[str, Any]:
         return {
             "samples": self.samples,
-            "first_inference_ms": None if self.first_inference_ms is None
+            "first_inference_ms": None
+            if self.first_inference_ms is None
             else round(self.first_inference_ms, 3),
             "budget_ms": self.budget_ms,
             "over_budget": self.over_budget,
@@ -131,8 +140,9 @@ SERIES: tuple[str, ...] = (*STAGES, *OPTIONAL_STAGES, "unaccounted", "e2e", "sho
 class LatencyStats:
     """Accumulates LatencySamples; not thread-safe (owned by one thread)."""
 
-    def __init__(self, window: int = 300, budget_ms: float | None = None,
-                 histogram_bins: int = 40) -> None:
+    def __init__(
+        self, window: int = 300, budget_ms: float | None = None, histogram_bins: int = 40
+    ) -> None:
         self.window = window
         self.budget_ms = budget_ms
         self.histogram_bins = histogram_bins
@@ -173,15 +183,27 @@ class LatencyStats:
                 continue
             arr = np.fromiter(values, dtype=np.float64, count=len(values))
             rolling[name] = SeriesStats(
-                count=len(arr), p50=_pct(arr, 50), p90=_pct(arr, 90), p99=_pct(arr, 99),
-                max=float(arr.max()), min=float(arr.min()), p95=_pct(arr, 95),
-                p999=_pct(arr, 99.9))
+                count=len(arr),
+                p50=_pct(arr, 50),
+                p90=_pct(arr, 90),
+                p99=_pct(arr, 99),
+                max=float(arr.max()),
+                min=float(arr.min()),
+                p95=_pct(arr, 95),
+                p999=_pct(arr, 99.9),
+            )
         run: dict[str, SeriesStats] = {}
         for name, h in self._run.items():
             run[name] = SeriesStats(
-                count=h.n, p50=h.percentile(50), p90=h.percentile(90), p99=h.percentile(99),
-                max=None if h.n == 0 else h.max, min=None if h.n == 0 else h.min,
-                p95=h.percentile(95), p999=h.percentile(99.9))
+                count=h.n,
+                p50=h.percentile(50),
+                p90=h.percentile(90),
+                p99=h.percentile(99),
+                max=None if h.n == 0 else h.max,
+                min=None if h.n == 0 else h.min,
+                p95=h.percentile(95),
+                p999=h.percentile(99.9),
+            )
         edges: list[float] = []
         counts: list[int] = []
         e2e = self._rolling["e2e"]
@@ -191,9 +213,16 @@ class LatencyStats:
             c, e = np.histogram(arr, bins=self.histogram_bins, range=(0.0, hi))
             edges, counts = [float(x) for x in e], [int(x) for x in c]
         return LatencySnapshot(
-            rolling=rolling, run=run, first_inference_ms=self.first_inference_ms,
-            first_e2e_ms=self.first_e2e_ms, samples=self.samples, budget_ms=self.budget_ms,
-            over_budget=self.over_budget, histogram_edges=edges, histogram_counts=counts)
+            rolling=rolling,
+            run=run,
+            first_inference_ms=self.first_inference_ms,
+            first_e2e_ms=self.first_e2e_ms,
+            samples=self.samples,
+            budget_ms=self.budget_ms,
+            over_budget=self.over_budget,
+            histogram_edges=edges,
+            histogram_counts=counts,
+        )
 
 
 def make_sample(frame_index: int, stamps: dict[str, int], *, first: bool = False) -> LatencySample:
@@ -215,5 +244,10 @@ def make_sample(frame_index: int, stamps: dict[str, int], *, first: bool = False
     end = stamps.get("shown", max(end_candidates) if end_candidates else stamps["captured"])
     e2e = (end - start) / 1e6
     unaccounted = max(0.0, e2e - sum(stages.values()))
-    return LatencySample(frame_index=frame_index, stages=stages, e2e_ms=e2e,
-                         unaccounted_ms=unaccounted, first_inference=first)
+    return LatencySample(
+        frame_index=frame_index,
+        stages=stages,
+        e2e_ms=e2e,
+        unaccounted_ms=unaccounted,
+        first_inference=first,
+    )

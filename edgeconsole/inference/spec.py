@@ -39,8 +39,18 @@ HEAD_TYPES = ("classify", "detect", "text-detect", "anomaly")
 HEAD_FIELDS: dict[str, frozenset[str]] = {
     "classify": frozenset({"labels", "top_k", "threshold", "output", "softmax"}),
     "detect": frozenset({"labels", "threshold", "iou_threshold", "format", "output"}),
-    "text-detect": frozenset({"threshold", "box_threshold", "min_size", "unclip_ratio",
-                              "max_candidates", "orientation", "parts", "output"}),
+    "text-detect": frozenset(
+        {
+            "threshold",
+            "box_threshold",
+            "min_size",
+            "unclip_ratio",
+            "max_candidates",
+            "orientation",
+            "parts",
+            "output",
+        }
+    ),
     "anomaly": frozenset({"threshold", "output", "score", "labels"}),
 }
 
@@ -148,8 +158,21 @@ class PreprocessSpec:
     invert: bool = False
 
     FIELDS = frozenset(
-        {"resize", "size", "channel_order", "layout", "scale", "mean", "std", "dtype",
-         "pad_value", "multiple_of", "max_side", "flatten", "invert"}
+        {
+            "resize",
+            "size",
+            "channel_order",
+            "layout",
+            "scale",
+            "mean",
+            "std",
+            "dtype",
+            "pad_value",
+            "multiple_of",
+            "max_side",
+            "flatten",
+            "invert",
+        }
     )
 
     @classmethod
@@ -157,15 +180,18 @@ class PreprocessSpec:
         if not isinstance(obj, dict):
             raise ConfigError(f"{where} must be an object")
         _refuse_unknown(obj, set(cls.FIELDS), where)
-        channel_order = _as_str(obj.get("channel_order", "RGB"), f"{where}.channel_order",
-                                CHANNEL_ORDERS)
+        channel_order = _as_str(
+            obj.get("channel_order", "RGB"), f"{where}.channel_order", CHANNEL_ORDERS
+        )
         channels = 1 if channel_order == "GRAY" else 3
         size = obj.get("size")
         parsed_size: tuple[int, int] | None = None
         if size is not None:
-            if (not isinstance(size, list) or len(size) != 2
-                    or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                               for v in size)):
+            if (
+                not isinstance(size, list)
+                or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+            ):
                 raise ConfigError(f"{where}.size must be [height, width] of positive integers")
             parsed_size = (size[0], size[1])
         resize = _as_str(obj.get("resize", "none"), f"{where}.resize", RESIZE_MODES)
@@ -198,10 +224,17 @@ class PreprocessSpec:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "resize": self.resize, "channel_order": self.channel_order, "layout": self.layout,
-            "scale": self.scale, "mean": list(self.mean), "std": list(self.std),
-            "dtype": self.dtype, "pad_value": self.pad_value, "multiple_of": self.multiple_of,
-            "flatten": self.flatten, "invert": self.invert,
+            "resize": self.resize,
+            "channel_order": self.channel_order,
+            "layout": self.layout,
+            "scale": self.scale,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "dtype": self.dtype,
+            "pad_value": self.pad_value,
+            "multiple_of": self.multiple_of,
+            "flatten": self.flatten,
+            "invert": self.invert,
         }
         if self.size is not None:
             out["size"] = list(self.size)
@@ -249,8 +282,9 @@ class HeadSpec:
                 params[key] = _as_int(params[key], f"{where}.{key}", 0)
         orientation = None
         if "orientation" in params:
-            orientation = ModelSpec.parse(params.pop("orientation"), base_dir,
-                                          where=f"{where}.orientation")
+            orientation = ModelSpec.parse(
+                params.pop("orientation"), base_dir, where=f"{where}.orientation"
+            )
             if orientation.head.type != "classify":
                 raise ConfigError(f"{where}.orientation must have a classify head")
         if kind == "classify" and not labels_raw:
@@ -286,8 +320,21 @@ class ModelSpec:
     description: str = ""
     base_dir: Path | None = field(default=None, compare=False)
 
-    FIELDS = frozenset({"spec", "name", "version", "model", "inputs", "outputs", "preprocess",
-                        "head", "latency_budget_ms", "golden", "description"})
+    FIELDS = frozenset(
+        {
+            "spec",
+            "name",
+            "version",
+            "model",
+            "inputs",
+            "outputs",
+            "preprocess",
+            "head",
+            "latency_budget_ms",
+            "golden",
+            "description",
+        }
+    )
 
     @property
     def model_path(self) -> Path:
@@ -320,12 +367,14 @@ class ModelSpec:
             version=_as_int(obj.get("version", 1), f"{where}.version", 0),
             model=model,
             inputs=tuple(TensorSpec.parse(t, f"{where}.inputs[{i}]") for i, t in enumerate(inputs)),
-            outputs=tuple(TensorSpec.parse(t, f"{where}.outputs[{i}]")
-                          for i, t in enumerate(outputs)),
+            outputs=tuple(
+                TensorSpec.parse(t, f"{where}.outputs[{i}]") for i, t in enumerate(outputs)
+            ),
             preprocess=PreprocessSpec.parse(obj.get("preprocess", {}), f"{where}.preprocess"),
             head=HeadSpec.parse(_require(obj, "head", where), base_dir, f"{where}.head"),
-            latency_budget_ms=None if budget is None else _as_float(budget,
-                                                                    f"{where}.latency_budget_ms"),
+            latency_budget_ms=None
+            if budget is None
+            else _as_float(budget, f"{where}.latency_budget_ms"),
             golden=golden,
             description=_as_str(obj.get("description", ""), f"{where}.description"),
             base_dir=base_dir,
@@ -333,10 +382,14 @@ class ModelSpec:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "spec": SPEC_ID, "name": self.name, "version": self.version, "model": self.model,
+            "spec": SPEC_ID,
+            "name": self.name,
+            "version": self.version,
+            "model": self.model,
             "inputs": [t.to_json() for t in self.inputs],
             "outputs": [t.to_json() for t in self.outputs],
-            "preprocess": self.preprocess.to_json(), "head": self.head.to_json(),
+            "preprocess": self.preprocess.to_json(),
+            "head": self.head.to_json(),
         }
         if self.latency_budget_ms is not None:
             out["latency_budget_ms"] = self.latency_budget_ms
@@ -353,8 +406,11 @@ def load_model_spec(path: str | Path) -> ModelSpec:
     if p.is_dir():
         p = p / "model.json"
     if not p.exists():
-        raise ConfigError("model description not found", subject=str(p),
-                          hint="give a model.json, a folder holding one, or an .onnx file")
+        raise ConfigError(
+            "model description not found",
+            subject=str(p),
+            hint="give a model.json, a folder holding one, or an .onnx file",
+        )
     if p.stat().st_size > MAX_DESCRIPTION_BYTES:
         raise ConfigError("model description is larger than 1 MiB", subject=str(p))
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconsole.bundles.errors import BundleSignatureError
-from edgeconsole.bundles.reader import VerifiedBundle, VerifyPolicy, read_bundle
+from edgeconsole.bundles.reader import Mode, VerifiedBundle, VerifyPolicy, read_bundle
 from edgeconsole.bundles.trust import TrustStore
 from edgeconsole.inference.spec import ModelSpec
 from edgeconsole.journal.paths import app_data_dir
@@ -33,17 +33,33 @@ def is_bundle(path: str | Path) -> bool:
     return str(path).lower().endswith(BUNDLE_SUFFIX)
 
 
-def open_verified(path: Path, trust_dir: Path | None = None, *, threshold: int | None = None,
-                  hardware_id: str | None = None, installed_version: int | None = None,
-                  mode: str = "memory", progress: Callable[[int, int], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> VerifiedBundle:
+def open_verified(
+    path: Path,
+    trust_dir: Path | None = None,
+    *,
+    threshold: int | None = None,
+    hardware_id: str | None = None,
+    installed_version: int | None = None,
+    mode: Mode = "memory",
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> VerifiedBundle:
     """Verify ``path`` (DESIGN section 5 order) and return its verified contents."""
     trust_dir = trust_dir if trust_dir is not None else default_trust_dir()
     if not trust_dir.is_dir() or not any(trust_dir.glob("*.pub")):
         raise BundleSignatureError(
-            "the trust store holds no keys, so no bundle can be run", subject=str(trust_dir),
-            hint="import the signer's public key (Bundles > Trust store) or pass --trust DIR")
+            "the trust store holds no keys, so no bundle can be run",
+            subject=str(trust_dir),
+            hint="import the signer's public key (Bundles > Trust store) or pass --trust DIR",
+        )
     trust = TrustStore.load(trust_dir, threshold)
     policy = VerifyPolicy(hardware_id=hardware_id, installed_version=installed_version)
-    return read_bundle(path, trust, describe=describe_manifest, policy=policy,
-                       mode=mode, progress=progress, cancel=cancel)  # type: ignore[arg-type]
+    return read_bundle(
+        path,
+        trust,
+        describe=describe_manifest,
+        policy=policy,
+        mode=mode,
+        progress=progress,
+        cancel=cancel,
+    )

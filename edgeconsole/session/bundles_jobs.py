@@ -90,8 +90,6 @@ def default_library_dir() -> Path:
     return sample_models_dir() / "bundles"
 
 
-
-
 # -- trust store ---------------------------------------------------------------------
 
 

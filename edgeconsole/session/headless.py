@@ -16,9 +16,18 @@ from edgeconsole.session.update import Event
 POLL_INTERVAL_S = 0.05
 
 
-def summarise(snapshot: LatencySnapshot, *, frames: int, dropped: int, elapsed_s: float,
-              detections: int, parts_passed: int, parts_failed: int, model: str,
-              source: str) -> dict[str, Any]:
+def summarise(
+    snapshot: LatencySnapshot,
+    *,
+    frames: int,
+    dropped: int,
+    elapsed_s: float,
+    detections: int,
+    parts_passed: int,
+    parts_failed: int,
+    model: str,
+    source: str,
+) -> dict[str, Any]:
     run = snapshot.run
 
     def pick(name: str, keys: tuple[str, ...]) -> dict[str, float | None]:
@@ -30,7 +39,8 @@ def summarise(snapshot: LatencySnapshot, *, frames: int, dropped: int, elapsed_s
         "elapsed_s": round(elapsed_s, 3),
         "fps": round(frames / elapsed_s, 2) if elapsed_s > 0 else 0.0,
         "dropped": dropped,
-        "first_inference_ms": None if snapshot.first_inference_ms is None
+        "first_inference_ms": None
+        if snapshot.first_inference_ms is None
         else round(snapshot.first_inference_ms, 3),
         "stages": {s: pick(s, ("p50", "p90", "p99", "max")) for s in (*STAGES, "unaccounted")},
         "e2e": pick("e2e", ("p50", "p90", "p99", "max")),
@@ -43,13 +53,22 @@ def summarise(snapshot: LatencySnapshot, *, frames: int, dropped: int, elapsed_s
     }
 
 
-def run_headless(source: str, model: str | Path, *, frames: int | None = None,
-                 seconds: float | None = None, budget_ms: float | None = None,
-                 threads: int | None = None, realtime: bool = False, loop: bool = False,
-                 open_timeout_s: float = 120.0, journal: bool = True,
-                 record: Path | None = None,
-                 trust_dir: Path | None = None,
-                 demo_devices: bool = False) -> tuple[dict[str, Any], list[Event]]:
+def run_headless(
+    source: str,
+    model: str | Path,
+    *,
+    frames: int | None = None,
+    seconds: float | None = None,
+    budget_ms: float | None = None,
+    threads: int | None = None,
+    realtime: bool = False,
+    loop: bool = False,
+    open_timeout_s: float = 120.0,
+    journal: bool = True,
+    record: Path | None = None,
+    trust_dir: Path | None = None,
+    demo_devices: bool = False,
+) -> tuple[dict[str, Any], list[Event]]:
     """Run until ``frames`` processed, ``seconds`` elapsed or the source ends.
 
     Raises the first error the pipeline reported (as an EdgeConsoleError).
@@ -63,8 +82,16 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
             from edgeconsole.session.demo import start_demo_devices
 
             start_demo_devices(session)
-        session.start_local(source, model, budget_ms=budget_ms, threads=threads,
-                            realtime=realtime, loop=loop, max_frames=frames, record_to=record)
+        session.start_local(
+            source,
+            model,
+            budget_ms=budget_ms,
+            threads=threads,
+            realtime=realtime,
+            loop=loop,
+            max_frames=frames,
+            record_to=record,
+        )
         deadline = time.monotonic() + open_timeout_s
         started: float | None = None
         last = None
@@ -80,10 +107,14 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
             if last.state == "stopped" and started is not None:
                 break
             if started is None and time.monotonic() > deadline:
-                raise SourceError(f"opening took longer than {open_timeout_s:.0f} s",
-                                  subject=source)
-            if started is not None and seconds is not None \
-                    and time.monotonic() - started >= seconds:
+                raise SourceError(
+                    f"opening took longer than {open_timeout_s:.0f} s", subject=source
+                )
+            if (
+                started is not None
+                and seconds is not None
+                and time.monotonic() - started >= seconds
+            ):
                 break
             if started is not None:
                 session.wait_until_finished(POLL_INTERVAL_S)
@@ -96,10 +127,17 @@ def run_headless(source: str, model: str | Path, *, frames: int | None = None,
         events.extend(update.events)
         status = update.status
         snap = session.stats_snapshot()
-        summary = summarise(snap, frames=status.frames, dropped=status.dropped,
-                            elapsed_s=elapsed, detections=status.detections,
-                            parts_passed=status.parts_passed, parts_failed=status.parts_failed,
-                            model=status.model, source=status.source)
+        summary = summarise(
+            snap,
+            frames=status.frames,
+            dropped=status.dropped,
+            elapsed_s=elapsed,
+            detections=status.detections,
+            parts_passed=status.parts_passed,
+            parts_failed=status.parts_failed,
+            model=status.model,
+            source=status.source,
+        )
         if recording is not None:
             summary["recording"] = str(recording)
         if session.demo is not None:

@@ -35,8 +35,15 @@ class PipelineOutput:
 
 
 class LocalPipelineRunner:
-    def __init__(self, source: FrameSource, processor: FrameProcessor, output: PipelineOutput,
-                 *, max_frames: int | None = None, lossless: bool = False) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        processor: FrameProcessor,
+        output: PipelineOutput,
+        *,
+        max_frames: int | None = None,
+        lossless: bool = False,
+    ) -> None:
         """``lossless``: offline work (a file read as fast as the model allows). Every
         frame is processed, and the next frame is read only once the previous one is
         done, so a frame's latency is its own work, not a queue behind the one before
@@ -53,10 +60,12 @@ class LocalPipelineRunner:
         self._turn = threading.Semaphore(1)  # lossless: one frame in flight at a time
         self._capture_done = threading.Event()
         self._ended = threading.Event()
-        self._capture_thread = threading.Thread(target=self._capture_loop,
-                                                name="edgeconsole-capture", daemon=True)
-        self._infer_thread = threading.Thread(target=self._infer_loop,
-                                              name="edgeconsole-inference", daemon=True)
+        self._capture_thread = threading.Thread(
+            target=self._capture_loop, name="edgeconsole-capture", daemon=True
+        )
+        self._infer_thread = threading.Thread(
+            target=self._infer_loop, name="edgeconsole-inference", daemon=True
+        )
 
     @property
     def dropped(self) -> int:
@@ -101,7 +110,8 @@ class LocalPipelineRunner:
                     break
                 frame.stamps.setdefault(
                     "capture_start",
-                    frame.capture_started_ns if frame.capture_started_ns is not None else started)
+                    frame.capture_started_ns if frame.capture_started_ns is not None else started,
+                )
                 frame.stamps["captured"] = frame.captured_ns
                 self.captured += 1
                 if self.lossless:

@@ -58,8 +58,14 @@ class _Live:
 class Session:
     """One person's working session: the local pipeline today, devices and gateways later."""
 
-    def __init__(self, *, stats_window: int = 300, journal: Journal | None = None,
-                 trust_dir: Path | None = None, interactive: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        stats_window: int = 300,
+        journal: Journal | None = None,
+        trust_dir: Path | None = None,
+        interactive: bool = False,
+    ) -> None:
         """``journal``: where audit entries, results, latency and recordings go (None: nowhere;
         the app and the CLI pass ``Journal.open()``, which lives in the app data folder)."""
         self.journal = journal
@@ -88,16 +94,27 @@ class Session:
         self._changed = threading.Event()
         self._stop_threads: list[threading.Thread] = []
         #: Serial devices (and gateways): connect, flash, telemetry; see session/targets.py.
-        self.targets = TargetManager(journal=journal, trust_dir=trust_dir,
-                                     recorder=lambda: self._recorder)
+        self.targets = TargetManager(
+            journal=journal, trust_dir=trust_dir, recorder=lambda: self._recorder
+        )
         #: The demo's virtual devices (session/demo.py DemoJob), stopped on close.
         self.demo: Any = None
 
     # ----------------------------------------------------------------- commands
-    def start_local(self, source: str, model: str | Path, *, budget_ms: float | None = None,
-                    threads: int | None = None, realtime: bool = True, loop: bool = True,
-                    max_frames: int | None = None, record_to: Path | None = None,
-                    remote: tuple[str, str] | None = None, model_budget: bool = True) -> None:
+    def start_local(
+        self,
+        source: str,
+        model: str | Path,
+        *,
+        budget_ms: float | None = None,
+        threads: int | None = None,
+        realtime: bool = True,
+        loop: bool = True,
+        max_frames: int | None = None,
+        record_to: Path | None = None,
+        remote: tuple[str, str] | None = None,
+        model_budget: bool = True,
+    ) -> None:
         """Open ``source`` and ``model`` on a worker thread, then run the pipeline
         (recording from the very first frame when ``record_to`` is given).
 
@@ -122,12 +139,27 @@ class Session:
             self._live = None
             self._fps_times.clear()
             self._shown_pending.clear()
-            self._status = PipelineStatus(state="opening", source=source, model=str(model),
-                                          budget_ms=budget_ms)
+            self._status = PipelineStatus(
+                state="opening", source=source, model=str(model), budget_ms=budget_ms
+            )
         self._event("info", f"opening {source} with {model}", "pipeline")
-        t = threading.Thread(target=self._open_and_run, name="edgeconsole-open", daemon=True,
-                             args=(gen, source, str(model), threads, realtime, loop, max_frames,
-                                   record_to, remote, model_budget))
+        t = threading.Thread(
+            target=self._open_and_run,
+            name="edgeconsole-open",
+            daemon=True,
+            args=(
+                gen,
+                source,
+                str(model),
+                threads,
+                realtime,
+                loop,
+                max_frames,
+                record_to,
+                remote,
+                model_budget,
+            ),
+        )
         self._open_thread = t
         t.start()
 
@@ -144,11 +176,13 @@ class Session:
             self._live = None
             self._fps_times.clear()
             self._shown_pending.clear()
-            self._status = PipelineStatus(state="opening", source=spec, model="(on the gateway)",
-                                          budget_ms=budget_ms)
+            self._status = PipelineStatus(
+                state="opening", source=spec, model="(on the gateway)", budget_ms=budget_ms
+            )
         self._event("info", f"opening the stream of {spec}", "pipeline")
-        t = threading.Thread(target=self._open_stream, name="edgeconsole-open", daemon=True,
-                             args=(gen, spec))
+        t = threading.Thread(
+            target=self._open_stream, name="edgeconsole-open", daemon=True, args=(gen, spec)
+        )
         self._open_thread = t
         t.start()
 
@@ -163,13 +197,19 @@ class Session:
         try:
             url, camera = parse_stream_spec(spec)
             runner = open_stream_runner(
-                url, camera, self.targets.token_for(url),
-                StreamOutput(on_sample=lambda r, s: self._on_sample(gen, url, r, s),
-                             on_frame=lambda f, r: self._on_frame(gen, f, r),
-                             on_model=lambda text: self._on_model(gen, text),
-                             on_error=lambda where, e: self._on_error(gen, where, e),
-                             on_end=lambda reason: self._on_end(gen, reason)),
-                loop=self.targets.io, cancelled=lambda: gen != self._generation)
+                url,
+                camera,
+                self.targets.token_for(url),
+                StreamOutput(
+                    on_sample=lambda r, s: self._on_sample(gen, url, r, s),
+                    on_frame=lambda f, r: self._on_frame(gen, f, r),
+                    on_model=lambda text: self._on_model(gen, text),
+                    on_error=lambda where, e: self._on_error(gen, where, e),
+                    on_end=lambda reason: self._on_end(gen, reason),
+                ),
+                loop=self.targets.io,
+                cancelled=lambda: gen != self._generation,
+            )
             with self._lock:
                 if gen != self._generation:  # cancelled or restarted while opening
                     runner.source.close()
@@ -185,8 +225,9 @@ class Session:
             self._fail(gen, f"unexpected error while opening the stream: {exc!r}")
             traceback.print_exc()
 
-    def _on_sample(self, gen: int, target: str, result: InferenceResult,
-                   sample: LatencySample) -> None:
+    def _on_sample(
+        self, gen: int, target: str, result: InferenceResult, sample: LatencySample
+    ) -> None:
         """A gateway's result (its frame may follow as a JPEG, or not: rate-capped)."""
         with self._lock:
             if gen != self._generation:
@@ -250,8 +291,12 @@ class Session:
                 engine.close()
         else:
             runner.stop()
-            t = threading.Thread(target=self._finish_stop, args=(runner, engine),
-                                 name="edgeconsole-stop", daemon=True)
+            t = threading.Thread(
+                target=self._finish_stop,
+                args=(runner, engine),
+                name="edgeconsole-stop",
+                daemon=True,
+            )
             self._stop_threads.append(t)
             t.start()
         if wait:
@@ -261,8 +306,7 @@ class Session:
                 t.join()
             self._stop_threads = [t for t in self._stop_threads if t.is_alive()]
 
-    def _finish_stop(self, runner: LocalPipelineRunner | GatewayStreamRunner,
-                     engine: Any) -> None:
+    def _finish_stop(self, runner: LocalPipelineRunner | GatewayStreamRunner, engine: Any) -> None:
         runner.join(timeout=30.0)
         if engine is not None and hasattr(engine, "close"):
             engine.close()
@@ -303,8 +347,9 @@ class Session:
             self.journal = None
 
     # ---------------------------------------------------------------- recording
-    def start_recording(self, path: str | Path | None = None, *,
-                        manifest: bytes | None = None) -> Path:
+    def start_recording(
+        self, path: str | Path | None = None, *, manifest: bytes | None = None
+    ) -> Path:
         """Record every processed frame, result, latency sample and event to MCAP."""
         if self._recorder is not None:
             return self._recorder.path
@@ -316,17 +361,22 @@ class Session:
         self._recording_started(recorder)
         return recorder.path
 
-    def _new_recorder(self, path: str | Path | None, manifest: bytes | None, model: str,
-                      source: str) -> McapRecorderSink:
+    def _new_recorder(
+        self, path: str | Path | None, manifest: bytes | None, model: str, source: str
+    ) -> McapRecorderSink:
         from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
 
         if path is None:
             stamp = wall_iso().replace(":", "").replace("-", "")[:15]
             path = recordings_dir() / f"recording-{stamp}.mcap"
         site = self.journal.site() if self.journal is not None else None
-        meta = RecordingMeta(site=site.site if site else "",
-                             technician=site.technician if site else "",
-                             target="local://", model=model, source=source)
+        meta = RecordingMeta(
+            site=site.site if site else "",
+            technician=site.technician if site else "",
+            target="local://",
+            model=model,
+            source=source,
+        )
         bundle = self._bundle
         if bundle is not None:
             # The manifest's hash names the bundle exactly: it lists every file's SHA-256.
@@ -355,12 +405,26 @@ class Session:
             return None
         stats = recorder.stop()
         if self.journal is not None:
-            self.journal.record_recording(recorder.path, "local://", recorder.started_ns,
-                                          recorder.ended_ns, stats.frames, stats.dropped)
-        self._event("info", f"recording saved: {recorder.path} ({stats.frames} frames, "
-                    f"{stats.dropped} dropped)", "recording")
-        self._audit("recording", "info", f"recording stopped: {recorder.path}",
-                    frames=stats.frames, dropped=stats.dropped)
+            self.journal.record_recording(
+                recorder.path,
+                "local://",
+                recorder.started_ns,
+                recorder.ended_ns,
+                stats.frames,
+                stats.dropped,
+            )
+        self._event(
+            "info",
+            f"recording saved: {recorder.path} ({stats.frames} frames, {stats.dropped} dropped)",
+            "recording",
+        )
+        self._audit(
+            "recording",
+            "info",
+            f"recording stopped: {recorder.path}",
+            frames=stats.frames,
+            dropped=stats.dropped,
+        )
         return recorder.path
 
     @property
@@ -383,7 +447,8 @@ class Session:
                 live = LiveFrame(frame=self._live.frame, result=self._live.result)
                 self._live_new = False
                 self._shown_pending[live.frame.index] = live.frame.stamps.get(
-                    "capture_start", live.frame.captured_ns)
+                    "capture_start", live.frame.captured_ns
+                )
                 if len(self._shown_pending) > 64:
                     for k in sorted(self._shown_pending)[:-64]:
                         del self._shown_pending[k]
@@ -403,11 +468,22 @@ class Session:
         events.extend(targets.events)
         events.extend(self._journal_events())
         with self._lock:
-            stats = self._stats.snapshot() if (samples or live or events
-                                               or self._status.state != "running") else None
+            stats = (
+                self._stats.snapshot()
+                if (samples or live or events or self._status.state != "running")
+                else None
+            )
             status = PipelineStatus(**self._status.to_json())
-        return Update(status=status, live=live, latency=samples, stats=stats, events=events,
-                      targets=targets.targets, telemetry=targets.telemetry, jobs=targets.jobs)
+        return Update(
+            status=status,
+            live=live,
+            latency=samples,
+            stats=stats,
+            events=events,
+            targets=targets.targets,
+            telemetry=targets.telemetry,
+            jobs=targets.jobs,
+        )
 
     def _journal_events(self) -> list[Event]:
         journal = self.journal
@@ -417,19 +493,29 @@ class Session:
         if now - self._last_health >= 1.0:
             self._last_health = now
             journal.health()  # retries held audit entries; telemetry resumes by itself
-        return [Event(level=n.level, text=n.text, kind=n.kind, wall_time=n.wall_time)
-                for n in journal.notices.drain()]
+        return [
+            Event(level=n.level, text=n.text, kind=n.kind, wall_time=n.wall_time)
+            for n in journal.notices.drain()
+        ]
 
     def stats_snapshot(self) -> Any:
         with self._lock:
             return self._stats.snapshot()
 
     # ------------------------------------------------------------------ workers
-    def _open_and_run(self, gen: int, source_spec: str, model: str, threads: int | None,
-                      realtime: bool, loop: bool, max_frames: int | None,
-                      record_to: Path | None = None,
-                      remote: tuple[str, str] | None = None,
-                      model_budget: bool = True) -> None:
+    def _open_and_run(
+        self,
+        gen: int,
+        source_spec: str,
+        model: str,
+        threads: int | None,
+        realtime: bool,
+        loop: bool,
+        max_frames: int | None,
+        record_to: Path | None = None,
+        remote: tuple[str, str] | None = None,
+        model_budget: bool = True,
+    ) -> None:
         source: FrameSource | None = None
         engine: Any = None
         recorder: McapRecorderSink | None = None
@@ -446,12 +532,16 @@ class Session:
                 spec, engine = self._load_model(model, threads)
             source = open_source(source_spec, realtime=realtime, loop=loop)
             source.open()
-            if (model_budget and self._status.budget_ms is None
-                    and spec.latency_budget_ms is not None):
+            if (
+                model_budget
+                and self._status.budget_ms is None
+                and spec.latency_budget_ms is not None
+            ):
                 self.set_budget(spec.latency_budget_ms)
             if record_to is not None:
-                recorder = self._new_recorder(record_to, None, f"{spec.name} v{spec.version}",
-                                              describe_spec(source_spec))
+                recorder = self._new_recorder(
+                    record_to, None, f"{spec.name} v{spec.version}", describe_spec(source_spec)
+                )
             with self._lock:
                 if gen != self._generation:  # cancelled or restarted while opening
                     raise _Abandoned()
@@ -459,11 +549,16 @@ class Session:
                     self._recorder = recorder
                 self._engine = engine
                 runner = LocalPipelineRunner(
-                    source, engine,
-                    PipelineOutput(on_result=lambda f, r, s: self._on_result(gen, f, r, s),
-                                   on_error=lambda where, e: self._on_error(gen, where, e),
-                                   on_end=lambda reason: self._on_end(gen, reason)),
-                    max_frames=max_frames, lossless=not realtime and _is_offline(source_spec))
+                    source,
+                    engine,
+                    PipelineOutput(
+                        on_result=lambda f, r, s: self._on_result(gen, f, r, s),
+                        on_error=lambda where, e: self._on_error(gen, where, e),
+                        on_end=lambda reason: self._on_end(gen, reason),
+                    ),
+                    max_frames=max_frames,
+                    lossless=not realtime and _is_offline(source_spec),
+                )
                 self._runner = runner
                 runner.start()
                 self._status.state = "running"
@@ -473,8 +568,9 @@ class Session:
                     self._status.model += f" · infer (remote) {remote[1]} on {remote[0]}"
             if recorder is not None:
                 self._recording_started(recorder)
-            self._event("info", f"running {self._status.model} on {self._status.source}",
-                        "pipeline")
+            self._event(
+                "info", f"running {self._status.model} on {self._status.source}", "pipeline"
+            )
         except _Abandoned:
             if recorder is not None:
                 recorder.stop()
@@ -505,11 +601,17 @@ class Session:
             # Verified in memory; the engine gets the checked bytes, never the path.
             bundle = open_verified(Path(model), self.trust_dir, mode="memory")
             self._bundle = bundle
-            self._audit("bundle", "info", f"bundle verified: {model}",
-                        bundle_id=bundle.manifest.bundle_id, version=bundle.manifest.version,
-                        signers=[s.key_id for s in bundle.signers if s.status == "verified"])
-            return bundle.description, InferenceEngine.load(bundle.description, threads=threads,
-                                                            model_bytes=bundle.files)
+            self._audit(
+                "bundle",
+                "info",
+                f"bundle verified: {model}",
+                bundle_id=bundle.manifest.bundle_id,
+                version=bundle.manifest.version,
+                signers=[s.key_id for s in bundle.signers if s.status == "verified"],
+            )
+            return bundle.description, InferenceEngine.load(
+                bundle.description, threads=threads, model_bytes=bundle.files
+            )
         self._bundle = None
         spec = load_model(model)
         return spec, InferenceEngine.load(spec, threads=threads)
@@ -527,8 +629,12 @@ class Session:
         else:
             spec = load_model(model)
         server = gateway_key(remote[0])
-        client = OipClient("http://" + server.split("://", 1)[1], self.targets.token_for(server),
-                           timeout_s=10.0, loop=self.targets.io)
+        client = OipClient(
+            "http://" + server.split("://", 1)[1],
+            self.targets.token_for(server),
+            timeout_s=10.0,
+            loop=self.targets.io,
+        )
         runner = RemoteOipRunner(spec, client, remote[1])
         try:
             runner.check()
@@ -545,8 +651,9 @@ class Session:
             self._status.error = message
         self._event("error", message, "pipeline")
 
-    def _on_result(self, gen: int, frame: Frame, result: InferenceResult,
-                   sample: LatencySample) -> None:
+    def _on_result(
+        self, gen: int, frame: Frame, result: InferenceResult, sample: LatencySample
+    ) -> None:
         with self._lock:
             if gen != self._generation:
                 return
@@ -620,8 +727,9 @@ def _lower_thread_priority(increment: int = 10) -> None:
     """Nice the calling thread (Linux: per thread); threads it starts inherit it."""
     try:
         tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid)
-                                                  + increment))
+        os.setpriority(
+            os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+        )
     except (AttributeError, OSError):
         pass  # not supported here: run at normal priority
 
@@ -629,8 +737,10 @@ def _lower_thread_priority(increment: int = 10) -> None:
 def _is_offline(source_spec: str) -> bool:
     """Sources that can wait for the model: files, folders, the synthetic scene."""
     lowered = source_spec.lower()
-    return not lowered.startswith(("camera:", "rtsp://", "rtsps://", "http://", "https://")) \
+    return (
+        not lowered.startswith(("camera:", "rtsp://", "rtsps://", "http://", "https://"))
         and not lowered.isdigit()
+    )
 
 
 class _Abandoned(Exception):

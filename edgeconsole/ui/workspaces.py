@@ -182,8 +182,9 @@ def _add_journal_actions(window: MainWindow, tabs: Workspaces) -> None:
     window.statusBar().addPermanentWidget(record.status_label)
 
     def open_recording() -> None:
-        path, _ = QFileDialog.getOpenFileName(window, "Open recording", str(Path.home()),
-                                              "Recordings (*.mcap)")
+        path, _ = QFileDialog.getOpenFileName(
+            window, "Open recording", str(Path.home()), "Recordings (*.mcap)"
+        )
         if path:
             view: Any = tabs.show_panel("Replay")
             view.open(path)
@@ -231,4 +232,3 @@ def ask_site_if_missing(window: MainWindow) -> None:
     from edgeconsole.ui.journal.site_dialog import SiteDialog
 
     SiteDialog(journal, window, first_run=True).open()
-

@@ -79,30 +79,37 @@ def main() -> None:
         video = Path(tmp) / "conveyor.avi"
         write_conveyor_video(video, args.frames / 10, 10, 5, (args.height, args.width))
         bare, batch = bare_fps(video, args.frames, args.threads)
-        summary, _ = run_headless(str(video), default_demo_model(), threads=args.threads,
-                                  journal=False)
+        summary, _ = run_headless(
+            str(video), default_demo_model(), threads=args.threads, journal=False
+        )
         # The pipeline's first frame includes graph warm-up; count it out like the bare loop.
         timed = summary["frames"] - 1
         e2e_fps = summary["fps"]
         infer_p50 = summary["stages"]["infer"]["p50"]
         post_p50 = summary["stages"]["postprocess"]["p50"]
-        print(json.dumps({
-            "benchmark": "pipeline_vs_bare_session_run",
-            "model": "label-inspector (det + orientation)",
-            "frame_size": [args.width, args.height],
-            "threads": args.threads,
-            "frames": summary["frames"],
-            "classifier_batch": batch,
-            "bare_fps": round(bare, 2),
-            "pipeline_fps": round(e2e_fps, 2),
-            "ratio_pipeline_over_bare": round(e2e_fps / bare, 3),
-            "timed_frames": timed,
-            "pipeline_stage_p50_ms": {k: v["p50"] for k, v in summary["stages"].items()},
-            "infer_share_of_stages": round(infer_p50 / sum(
-                v["p50"] or 0 for v in summary["stages"].values()), 3),
-            "postprocess_p50_ms": post_p50,
-            "dropped": summary["dropped"],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "benchmark": "pipeline_vs_bare_session_run",
+                    "model": "label-inspector (det + orientation)",
+                    "frame_size": [args.width, args.height],
+                    "threads": args.threads,
+                    "frames": summary["frames"],
+                    "classifier_batch": batch,
+                    "bare_fps": round(bare, 2),
+                    "pipeline_fps": round(e2e_fps, 2),
+                    "ratio_pipeline_over_bare": round(e2e_fps / bare, 3),
+                    "timed_frames": timed,
+                    "pipeline_stage_p50_ms": {k: v["p50"] for k, v in summary["stages"].items()},
+                    "infer_share_of_stages": round(
+                        infer_p50 / sum(v["p50"] or 0 for v in summary["stages"].values()), 3
+                    ),
+                    "postprocess_p50_ms": post_p50,
+                    "dropped": summary["dropped"],
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,10 @@ def test_ring_buffer_rejects_zero_capacity() -> None:
 
 def test_ring_buffer_concurrent_writer_loses_nothing_within_capacity() -> None:
     ring: RingBuffer[int] = RingBuffer(100_000)
-    threads = [threading.Thread(target=lambda k=k: ring.extend(range(k * 10_000, (k + 1) * 10_000)))
-               for k in range(4)]
+    threads = [
+        threading.Thread(target=lambda k=k: ring.extend(range(k * 10_000, (k + 1) * 10_000)))
+        for k in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -8,9 +8,14 @@ from edgeconsole.inference.latency import LatencyStats, LogHistogram, make_sampl
 
 
 def _sample(i: int, infer: float, first: bool = False) -> LatencySample:
-    stamps = {"capture_start": 0, "captured": 1_000_000,
-              "preprocess_start": 1_500_000, "preprocess_end": 2_000_000,
-              "infer_start": 2_000_000, "infer_end": 2_000_000 + int(infer * 1e6)}
+    stamps = {
+        "capture_start": 0,
+        "captured": 1_000_000,
+        "preprocess_start": 1_500_000,
+        "preprocess_end": 2_000_000,
+        "infer_start": 2_000_000,
+        "infer_end": 2_000_000 + int(infer * 1e6),
+    }
     return make_sample(i, stamps, first=first)
 
 

@@ -10,11 +10,18 @@ from edgeconsole.inference.spec import ModelSpec, load_model_spec
 
 def _desc(**over: Any) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "spec": "edgeconsole.model/1", "name": "m", "version": 2, "model": "m.onnx",
+        "spec": "edgeconsole.model/1",
+        "name": "m",
+        "version": 2,
+        "model": "m.onnx",
         "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 3, 32, 32], "layout": "NCHW"}],
         "outputs": [{"name": "y", "dtype": "float32", "shape": [1, 2]}],
-        "preprocess": {"resize": "letterbox", "size": [32, 32], "mean": [0.5, 0.5, 0.5],
-                       "std": [0.5, 0.5, 0.5]},
+        "preprocess": {
+            "resize": "letterbox",
+            "size": [32, 32],
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.5, 0.5, 0.5],
+        },
         "head": {"type": "classify", "labels": ["ok", "bad"], "top_k": 1},
         "latency_budget_ms": 10,
     }
@@ -29,25 +36,28 @@ def test_round_trip() -> None:
     assert spec.head.labels == ("ok", "bad")
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.update(extra=1), "unknown field"),
-    (lambda d: d["preprocess"].update(meam=[0, 0, 0]), "unknown field"),
-    (lambda d: d["head"].update(thresh=0.5), "unknown field"),
-    (lambda d: d.update(spec="edgeconsole.model/9"), "unsupported spec"),
-    (lambda d: d.update(model="../evil.onnx"), "plain file name"),
-    (lambda d: d.update(model="/etc/passwd"), "plain file name"),
-    (lambda d: d.update(inputs=[]), "non-empty"),
-    (lambda d: d["inputs"][0].update(dtype="complex128"), "dtype"),
-    (lambda d: d["inputs"][0].update(shape=[1, "x"]), "shape"),
-    (lambda d: d["preprocess"].update(std=[1, 0, 1]), "zero"),
-    (lambda d: d["preprocess"].update(mean=[1, 2]), "3 values"),
-    (lambda d: d["preprocess"].update(size=[0, 32]), "positive"),
-    (lambda d: d["head"].update(type="segment"), "head.type"),
-    (lambda d: d["head"].update(labels=["a", "A"]), "duplicates"),
-    (lambda d: d["head"].update(top_k=True), "integer"),
-    (lambda d: d.update(version="2"), "integer"),
-    (lambda d: d.pop("head"), "missing field 'head'"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(extra=1), "unknown field"),
+        (lambda d: d["preprocess"].update(meam=[0, 0, 0]), "unknown field"),
+        (lambda d: d["head"].update(thresh=0.5), "unknown field"),
+        (lambda d: d.update(spec="edgeconsole.model/9"), "unsupported spec"),
+        (lambda d: d.update(model="../evil.onnx"), "plain file name"),
+        (lambda d: d.update(model="/etc/passwd"), "plain file name"),
+        (lambda d: d.update(inputs=[]), "non-empty"),
+        (lambda d: d["inputs"][0].update(dtype="complex128"), "dtype"),
+        (lambda d: d["inputs"][0].update(shape=[1, "x"]), "shape"),
+        (lambda d: d["preprocess"].update(std=[1, 0, 1]), "zero"),
+        (lambda d: d["preprocess"].update(mean=[1, 2]), "3 values"),
+        (lambda d: d["preprocess"].update(size=[0, 32]), "positive"),
+        (lambda d: d["head"].update(type="segment"), "head.type"),
+        (lambda d: d["head"].update(labels=["a", "A"]), "duplicates"),
+        (lambda d: d["head"].update(top_k=True), "integer"),
+        (lambda d: d.update(version="2"), "integer"),
+        (lambda d: d.pop("head"), "missing field 'head'"),
+    ],
+)
 def test_bad_descriptions_are_refused(mutate: Any, message: str) -> None:
     d = _desc()
     mutate(d)

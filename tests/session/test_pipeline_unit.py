@@ -21,8 +21,13 @@ from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
 class ListSource:
     name = "list"
 
-    def __init__(self, n: int, fail_at: int | None = None, gate: threading.Event | None = None,
-                 lockstep: threading.Semaphore | None = None):
+    def __init__(
+        self,
+        n: int,
+        fail_at: int | None = None,
+        gate: threading.Event | None = None,
+        lockstep: threading.Semaphore | None = None,
+    ):
         self.lockstep = lockstep
         self.n = n
         self.i = 0
@@ -48,8 +53,13 @@ class ListSource:
         if self.fail_at is not None and self.i == self.fail_at:
             raise SourceDisconnected("cable pulled", subject="list")
         start = now_ns()
-        f = Frame(index=self.i, image=np.zeros((4, 4, 3), np.uint8), captured_ns=now_ns(),
-                  source=self.name, capture_started_ns=start)
+        f = Frame(
+            index=self.i,
+            image=np.zeros((4, 4, 3), np.uint8),
+            captured_ns=now_ns(),
+            source=self.name,
+            capture_started_ns=start,
+        )
         self.i += 1
         return f
 
@@ -58,8 +68,12 @@ class ListSource:
 
 
 class Processor:
-    def __init__(self, delay_s: float = 0.0, nan_at: int | None = None,
-                 lockstep: threading.Semaphore | None = None):
+    def __init__(
+        self,
+        delay_s: float = 0.0,
+        nan_at: int | None = None,
+        lockstep: threading.Semaphore | None = None,
+    ):
         self.lockstep = lockstep
         self.delay_s = delay_s
         self.nan_at = nan_at
@@ -91,8 +105,11 @@ class Collector:
             self.reason = reason
             self.ended.set()
 
-        return PipelineOutput(on_result=lambda f, r, s: self.results.append((f, r, s)),
-                              on_error=lambda w, e: self.errors.append((w, e)), on_end=end)
+        return PipelineOutput(
+            on_result=lambda f, r, s: self.results.append((f, r, s)),
+            on_error=lambda w, e: self.errors.append((w, e)),
+            on_end=end,
+        )
 
 
 def test_all_frames_processed_when_inference_keeps_up() -> None:
@@ -137,8 +154,9 @@ def test_source_disconnect_reports_error_and_ends() -> None:
 def test_nan_output_stops_with_error() -> None:
     c = Collector()
     step = threading.Semaphore(1)
-    runner = LocalPipelineRunner(ListSource(100, lockstep=step), Processor(nan_at=3, lockstep=step),
-                                 c.output())
+    runner = LocalPipelineRunner(
+        ListSource(100, lockstep=step), Processor(nan_at=3, lockstep=step), c.output()
+    )
     runner.start()
     assert c.ended.wait(10)
     assert c.reason == "inference error"
@@ -160,8 +178,9 @@ def test_stop_unblocks_a_blocked_source() -> None:
 def test_max_frames() -> None:
     c = Collector()
     step = threading.Semaphore(1)
-    runner = LocalPipelineRunner(ListSource(1000, lockstep=step), Processor(lockstep=step),
-                                 c.output(), max_frames=7)
+    runner = LocalPipelineRunner(
+        ListSource(1000, lockstep=step), Processor(lockstep=step), c.output(), max_frames=7
+    )
     runner.start()
     assert c.ended.wait(10)
     assert c.reason == "frame limit reached"

@@ -52,7 +52,7 @@ def test_label_inspector_on_conveyor_records_journal_and_mcap(tmp_path: Path) ->
         _poll_until(session, lambda u: u.status.state == "running")
         rec = session.start_recording(tmp_path / "run.mcap")
         got: list[Any] = []
-        _poll_until(session, lambda u: (got.extend(u.latency) or len(got) >= 3))
+        _poll_until(session, lambda u: got.extend(u.latency) or len(got) >= 3)
         path = session.stop_recording()
         assert path == rec
         session.stop(wait=True)
@@ -103,12 +103,21 @@ def test_shape_mismatch_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_nan_outputs_stop_with_a_clear_error(tmp_path: Path) -> None:
     nan_model(tmp_path / "nan.onnx", n=4)
-    describe(tmp_path, name="nan", model="nan.onnx",
-             inputs=[{"name": "x", "dtype": "float32", "shape": [1, 4]}],
-             outputs=[{"name": "y", "dtype": "float32", "shape": [1, 4]}],
-             preprocess={"resize": "stretch", "size": [2, 2], "channel_order": "GRAY",
-                         "layout": "NC", "flatten": True},
-             head={"type": "classify", "labels": ["a", "b", "c", "d"]})
+    describe(
+        tmp_path,
+        name="nan",
+        model="nan.onnx",
+        inputs=[{"name": "x", "dtype": "float32", "shape": [1, 4]}],
+        outputs=[{"name": "y", "dtype": "float32", "shape": [1, 4]}],
+        preprocess={
+            "resize": "stretch",
+            "size": [2, 2],
+            "channel_order": "GRAY",
+            "layout": "NC",
+            "flatten": True,
+        },
+        head={"type": "classify", "labels": ["a", "b", "c", "d"]},
+    )
     with pytest.raises(EdgeConsoleError, match="NaN"):
         run_headless(SMALL_CONVEYOR, tmp_path, frames=5, journal=False)
 
@@ -129,17 +138,34 @@ def test_cancel_while_opening_discards_the_run(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgeconsole", *args], capture_output=True,
-                          text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "edgeconsole", *args], capture_output=True, text=True, timeout=240
+    )
 
 
 def test_cli_run_json_prints_every_summary_field(conveyor_video: Path) -> None:
-    r = _cli("run", "--source", str(conveyor_video), "--model", str(default_demo_model()),
-             "--frames", "3", "--json")
+    r = _cli(
+        "run",
+        "--source",
+        str(conveyor_video),
+        "--model",
+        str(default_demo_model()),
+        "--frames",
+        "3",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    for key in ("frames", "fps", "dropped", "stages", "e2e", "first_inference_ms",
-                "detections", "parts"):
+    for key in (
+        "frames",
+        "fps",
+        "dropped",
+        "stages",
+        "e2e",
+        "first_inference_ms",
+        "detections",
+        "parts",
+    ):
         assert key in summary
     assert summary["frames"] == 3
     for stage in ("preprocess", "infer", "postprocess"):
@@ -147,13 +173,16 @@ def test_cli_run_json_prints_every_summary_field(conveyor_video: Path) -> None:
     assert set(summary["e2e"]) >= {"p50", "p99"}
 
 
-@pytest.mark.parametrize("args, needle", [
-    (("run", "--source", "/no/such.avi", "--model", "MODEL"), "such.avi"),
-    (("run", "--source", "synthetic:conveyor", "--model", "/no/model"), "not found"),
-    (("run", "--source", "camera:99", "--model", "MODEL"), "99"),
-    (("run", "--source", "bogus:thing", "--model", "MODEL"), "source"),
-    (("run", "--source", "synthetic:conveyor", "--model", "MODEL", "--frames", "0"), "frames"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("run", "--source", "/no/such.avi", "--model", "MODEL"), "such.avi"),
+        (("run", "--source", "synthetic:conveyor", "--model", "/no/model"), "not found"),
+        (("run", "--source", "camera:99", "--model", "MODEL"), "99"),
+        (("run", "--source", "bogus:thing", "--model", "MODEL"), "source"),
+        (("run", "--source", "synthetic:conveyor", "--model", "MODEL", "--frames", "0"), "frames"),
+    ],
+)
 def test_cli_errors_exit_non_zero_with_one_line(args: tuple[str, ...], needle: str) -> None:
     args = tuple(str(default_demo_model()) if a == "MODEL" else a for a in args)
     r = _cli(*args)
@@ -175,8 +204,14 @@ LABEL_BUNDLE = SAMPLES / "bundles" / "label-inspector-1.ecb"
 
 
 def test_signed_bundle_runs_and_is_stamped_on_the_recording(tmp_path: Path) -> None:
-    summary, _ = run_headless(SMALL_CONVEYOR, LABEL_BUNDLE, frames=2, journal=False,
-                                   trust_dir=DEMO_TRUST, record=tmp_path / "b.mcap")
+    summary, _ = run_headless(
+        SMALL_CONVEYOR,
+        LABEL_BUNDLE,
+        frames=2,
+        journal=False,
+        trust_dir=DEMO_TRUST,
+        record=tmp_path / "b.mcap",
+    )
     assert summary["frames"] == 2
     with (tmp_path / "b.mcap").open("rb") as fh:
         reader = make_reader(fh)
@@ -252,11 +287,11 @@ def test_short_file_that_ends_between_polls_is_summarised(tmp_path: Path) -> Non
 
 def test_record_from_the_first_frame(tmp_path: Path, conveyor_video: Path) -> None:
     colour_classifier_json(tmp_path)
-    summary, _ = run_headless(str(conveyor_video), tmp_path, journal=False,
-                              record=tmp_path / "all.mcap")
+    summary, _ = run_headless(
+        str(conveyor_video), tmp_path, journal=False, record=tmp_path / "all.mcap"
+    )
     with (tmp_path / "all.mcap").open("rb") as fh:
-        frames = sum(1 for _, ch, _ in make_reader(fh).iter_messages()
-                     if ch.topic == "/camera")
+        frames = sum(1 for _, ch, _ in make_reader(fh).iter_messages() if ch.topic == "/camera")
     assert frames == summary["frames"] == 60
 
 
@@ -274,8 +309,7 @@ def test_close_waits_for_the_frame_in_flight_so_exit_is_clean() -> None:
         "s.close()\n"
         "print('closed')\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=180)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "closed" in r.stdout
     assert "terminate called" not in r.stderr

@@ -50,8 +50,9 @@ def test_logs_tab_without_journal_says_why(qtbot: QtBot, window: MainWindow) -> 
     assert "journal is not open" in texts
 
 
-def test_record_button_records_the_live_run(qtbot: QtBot, journal_window: MainWindow,
-                                            tmp_path: Path) -> None:
+def test_record_button_records_the_live_run(
+    qtbot: QtBot, journal_window: MainWindow, tmp_path: Path
+) -> None:
     w = journal_window
     w.choose_source(CONVEYOR)
     w.start()

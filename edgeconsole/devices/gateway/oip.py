@@ -293,9 +293,13 @@ class OipClient:
             err = self.aio.error(status, raw)
             if isinstance(err, AuthError):
                 raise err
-            raise GatewayHTTPError(f"infer on model '{model}' failed (HTTP {status}): {err.what}",
-                                   status=status, body=err.body, subject=err.subject,
-                                   hint=err.hint)
+            raise GatewayHTTPError(
+                f"infer on model '{model}' failed (HTTP {status}): {err.what}",
+                status=status,
+                body=err.body,
+                subject=err.subject,
+                hint=err.hint,
+            )
         return decode_infer(raw, header_len)
 
     def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:

@@ -214,8 +214,11 @@ class DevicesUi(QObject):
             # The demo's gateway is ready (sample bundle running there): say how to watch
             # it, but never switch away from what the person is watching by itself.
             self._demo_watched = True
-            self._report("info", "The demo gateway runs the label inspector: select its "
-                         "camera under Gateways (or Watch stream) to see its stream")
+            self._report(
+                "info",
+                "The demo gateway runs the label inspector: select its "
+                "camera under Gateways (or Watch stream) to see its stream",
+            )
         for job in update.jobs:
             self.panel.show_job(job)
         for batch in update.telemetry:

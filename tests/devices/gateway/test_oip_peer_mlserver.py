@@ -242,8 +242,9 @@ def test_remote_runner_infers_live_frames_on_mlserver(client: OipClient, spec: M
     for label in range(10):
         path = sorted((DATASET / str(label)).glob("*.png"))[0]
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        result = runner.process(Frame(index=label, image=image, captured_ns=now_ns(),
-                                      source="dataset"))
+        result = runner.process(
+            Frame(index=label, image=image, captured_ns=now_ns(), source="dataset")
+        )
         assert result.classification is not None
         correct += result.classification.label == str(label)
     assert correct >= 8
