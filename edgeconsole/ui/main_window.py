@@ -571,9 +571,9 @@ class MainWindow(QMainWindow):
         if model:
             self._model = model
             self._refresh_model_combo()
+        self.start()  # first, so the device's telemetry tab does not take the front
         if self.devices is not None:
             self.devices.start_demo()  # the virtual serial device, connected and streaming
-        self.start()
 
     def stop(self) -> None:
         self._pending_restart = False

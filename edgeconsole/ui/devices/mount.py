@@ -35,6 +35,10 @@ URL_ROLE = Qt.ItemDataRole.UserRole + 2
 DISCOVER_S = 2.0
 
 
+#: Pipeline states in which the latency tab keeps the front.
+PIPELINE_ACTIVE = frozenset({"opening", "running", "reconnecting"})
+
+
 class DevicesUi(QObject):
     def __init__(self, window: Any, targets: Any) -> None:
         super().__init__(window)
@@ -185,7 +189,11 @@ class DevicesUi(QObject):
         if not self._shown_once:
             self._shown_once = True
             self.telemetry_dock.show()
-            self.telemetry_dock.raise_()
+            # While the live pipeline runs its latency stays in front (the telemetry
+            # tab is one click away); otherwise the device's telemetry is what matters.
+            status = getattr(self.window, "status", None)
+            if getattr(status, "state", "idle") not in PIPELINE_ACTIVE:
+                self.telemetry_dock.raise_()
 
     def _on_tree_pick(self, item: QTreeWidgetItem | None, _prev: object) -> None:
         url = item.data(0, URL_ROLE) if item is not None else None

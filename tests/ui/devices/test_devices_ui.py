@@ -195,3 +195,17 @@ def test_demo_device_is_shown_connected_and_streaming(qtbot: QtBot, win: MainWin
     qtbot.waitUntil(lambda: len(tv.series("accel_x_g")[0]) > 20, timeout=WAIT_MS)
     assert panel.flash_button.isEnabled()
     assert win.devices.telemetry_dock.isVisible() and win.devices.panel_dock.isVisible()
+
+
+def test_window_demo_keeps_latency_in_front_of_the_device_telemetry(
+    qtbot: QtBot, win: MainWindow
+) -> None:
+    assert win.devices is not None
+    win.start_demo()  # the laptop pipeline and the virtual device together
+    qtbot.waitUntil(lambda: win.devices.panel.state_label.text() == "Connected", timeout=30_000)
+    assert win.status.state in ("opening", "running")
+    # The latency tab is the one on screen; the telemetry tab sits behind it.
+    assert not win.latency.visibleRegion().isEmpty()
+    assert win.devices.telemetry.visibleRegion().isEmpty()
+    win.stop()
+    qtbot.waitUntil(lambda: win.status.state == "stopped", timeout=WAIT_MS)
