@@ -43,13 +43,16 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._thread: threading.Thread | None = None
+        # Cleared by the worker before it emits ``finished``: the thread itself is still
+        # alive for a moment after, and a handler of ``finished`` must see "not running".
+        self._active = False
         self._cancel = threading.Event()
         self._last_progress = 0.0
         self.name = ""
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._active
 
     def start(self, name: str, work: Work) -> bool:
         if self.running:
@@ -57,6 +60,7 @@ class JobRunner(QObject):
         self.name = name
         self._cancel = threading.Event()
         cancel = self._cancel
+        self._active = True
         self._thread = threading.Thread(
             target=self._run, args=(work, cancel), name=f"bundles-{name}", daemon=True
         )
@@ -93,6 +97,7 @@ class JobRunner(QObject):
             # Finished before it saw the Cancel: the work is done (a file may have
             # been written), so say so rather than claim it was stopped.
             self.succeeded.emit(result)
+        self._active = False
         self.finished.emit()
 
 
