@@ -75,6 +75,11 @@ class TcpFaultProxy:
                 self._server.close()
             for c in self._conns:
                 _abort(c)
+            # Frozen and stalled pipes wait forever: end them before the loop closes.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         if self._thread.is_alive():
             self.plan.clear()

@@ -147,14 +147,18 @@ def test_flash_progress_confirm_and_rollback(
 
 
 def test_cancel_mid_upload_leaves_the_running_bundle(
-    manager: TargetManager, gateway_agent: Any, gateway_kit: Any
+    manager: TargetManager, gateway_agent: Any, gateway_kit: Any, tcp_fault_proxy: Any
 ) -> None:
-    url = manager.connect(gateway_agent.gateway_url, token=gateway_agent.token)
+    proxy = tcp_fault_proxy(gateway_agent.port)
+    url = manager.connect(f"gateway://127.0.0.1:{proxy.port}", token=gateway_agent.token)
     until_state(manager, url, "connected")
     assert (
         run_job(manager, manager.flash(url, gateway_kit.bundle(1), mode="confirm")).state == "done"
     )
-    job = manager.flash(url, gateway_kit.bundle(3, padding=60_000_000), mode="confirm")
+    # Paced (20 ms per 64 KiB read, ~2 s for 6 MB), so the cancel lands mid-upload
+    # however fast loopback is on the day.
+    proxy.plan.delay(0.02, "up")
+    job = manager.flash(url, gateway_kit.bundle(3, padding=6_000_000), mode="confirm")
 
     def uploading() -> bool:
         manager.poll()
@@ -164,6 +168,7 @@ def test_cancel_mid_upload_leaves_the_running_bundle(
     assert wait_for(uploading, WAIT_S)
     assert manager.cancel(job)
     p = run_job(manager, job)
+    proxy.plan.clear()
     assert p.state == "cancelled", (p.state, p.message)
     assert wait_for(lambda: (r := view(manager, url).running) is not None and r.version == 1, 10)
     assert view(manager, url).state == "connected"
