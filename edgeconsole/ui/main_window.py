@@ -101,8 +101,10 @@ class MainWindow(QMainWindow):
         self._budget: float | None = None if self._budget_auto else self.settings.budget_ms
         self._pending_events: deque[Event] = deque()
         self._pending_restart = False
-        self._last_stats_ns = 0
-        self._last_chart_ns = 0
+        # Not 0: the monotonic clock counts from boot, so on a machine up for less than
+        # an interval the first chart or stats draw would wait (CI machines are fresh).
+        self._last_stats_ns = -(1 << 62)
+        self._last_chart_ns = -(1 << 62)
         self._stats: LatencySnapshot | None = None
         self._stats_new = False
         self.chart_interval_ns = CHART_INTERVAL_NS
