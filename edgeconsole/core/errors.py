@@ -76,3 +76,11 @@ class Cancelled(EdgeConsoleError):
 
     def __init__(self, what: str = "cancelled", *, subject: str | None = None) -> None:
         super().__init__(what, subject=subject)
+
+
+class PlcError(DeviceError):
+    """A line PLC refused a request, broke the handshake, or its map is wrong."""
+
+
+class PlcDisconnected(PlcError, DeviceDisconnected):
+    """The link to the line PLC went away (or never came up)."""

@@ -24,19 +24,18 @@ from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.core.frames import Frame
 from edgeconsole.sources._base import Pacer, SourceBase
+from edgeconsole.sources.belt import PART_W, REF_H, REF_W, BeltTiming
 
 LabelState = Literal["upright", "rotated", "missing", "smudged"]
 LABEL_STATES: tuple[LabelState, ...] = ("upright", "rotated", "missing", "smudged")
 #: Share of parts in each label state (same order as LABEL_STATES).
 LABEL_WEIGHTS = (0.60, 0.15, 0.15, 0.10)
 
-# Geometry at the reference size 1280x720; everything scales with the frame.
-REF_W, REF_H = 1280, 720
-PART_W, PART_H = 260, 180
+# Geometry at the reference size 1280x720; everything scales with the frame. Where
+# parts are along the belt, and when, is the belt timing model's (sources/belt.py).
+PART_H = 180
 LABEL_W, LABEL_H = 210, 92
-PITCH = 430  # distance between the left edges of consecutive parts
 BELT_TOP, BELT_BOTTOM = 150, 570
-SPEED_PX_S = 240.0  # belt speed in reference pixels per second
 BELT_PERIOD = 48  # the belt texture repeats every this many reference pixels
 FONT = cv2.FONT_HERSHEY_DUPLEX
 FONT_SCALE = 0.9  # gives ~24 px tall capitals at the reference size
@@ -199,7 +198,13 @@ class ConveyorScene:
     """Renders frame ``i`` of the conveyor for a seed and size; no I/O, no clock."""
 
     def __init__(
-        self, seed: int = 0, fps: float = 30.0, width: int = REF_W, height: int = REF_H
+        self,
+        seed: int = 0,
+        fps: float = 30.0,
+        width: int = REF_W,
+        height: int = REF_H,
+        *,
+        parts_per_min: float | None = None,
     ) -> None:
         if width < 64 or height < 48 or width > 7680 or height > 4320:
             raise ConfigError(
@@ -217,11 +222,12 @@ class ConveyorScene:
         self.fps = float(fps)
         self.width = int(width)
         self.height = int(height)
-        self.scale = min(width / REF_W, height / REF_H)
+        self.belt = BeltTiming.for_frame(width, height, parts_per_min=parts_per_min)
+        self.scale = self.belt.scale
         s = self.scale
-        self.part_w, self.part_h = max(8, round(PART_W * s)), max(6, round(PART_H * s))
-        self.pitch = max(self.part_w + 4, round(PITCH * s))
-        self.speed_px_frame = SPEED_PX_S * s / self.fps
+        self.part_w, self.part_h = self.belt.part_w, max(6, round(PART_H * s))
+        self.pitch = self.belt.pitch
+        self.speed_px_frame = self.belt.speed_px_s / self.fps
         self.belt_mid = round((BELT_TOP + BELT_BOTTOM) / 2 * s)
         self.period = max(4, round(BELT_PERIOD * s))
         self._strip = _belt_strip(height, width + self.period, s, self.seed)
@@ -235,7 +241,7 @@ class ConveyorScene:
         )
         # Where part 0 starts: fully in view near the right edge, so frame 0
         # already shows a full belt.
-        self._x_start = width - self.part_w - round(40 * s)
+        self._x_start = self.belt.x_start
 
     def _sprite(self, part_id: int) -> tuple[PartSpec, np.ndarray, list[int] | None]:
         hit = self._sprites.get(part_id)
@@ -374,11 +380,14 @@ class SyntheticConveyorSource(SourceBase):
         frames: int | None = None,
         *,
         name: str | None = None,
+        parts_per_min: float | None = None,
     ) -> None:
         super().__init__(name or f"conveyor(seed={seed})")
         if frames is not None and frames < 0:
             raise ConfigError(f"frames must be >= 0, not {frames}", subject="synthetic:conveyor")
-        self.scene = ConveyorScene(seed=seed, fps=fps, width=width, height=height)
+        self.scene = ConveyorScene(
+            seed=seed, fps=fps, width=width, height=height, parts_per_min=parts_per_min
+        )
         self.realtime = realtime
         self.frames = frames
         self._pacer = Pacer(fps)
@@ -395,6 +404,7 @@ class SyntheticConveyorSource(SourceBase):
             "width": self.scene.width,
             "height": self.scene.height,
             "fps": self.scene.fps,
+            "parts_per_min": round(self.scene.belt.parts_per_min, 3),
             "frames": self.frames,
             "realtime": self.realtime,
         }

@@ -14,15 +14,23 @@ from edgeconsole.sources.mjpeg_http import redact
 ACCEPTED_FORMS = (
     "a video file path, a folder of images, camera:N (or just N), "
     "rtsp://..., http(s)://..., or "
-    "synthetic:conveyor[?seed=0&fps=30&width=1280&height=720&frames=N]"
+    "synthetic:conveyor[?seed=0&fps=30&width=1280&height=720&frames=N&ppm=P]"
 )
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_CONVEYOR_KEYS = {"seed": int, "fps": float, "width": int, "height": int, "frames": int}
+_CONVEYOR_KEYS = {
+    "seed": int,
+    "fps": float,
+    "width": int,
+    "height": int,
+    "frames": int,
+    "ppm": float,  # belt rate, parts per minute (sources/belt.py)
+}
 _CONVEYOR_RANGES: dict[str, tuple[float | None, float | None]] = {
     "fps": (0.01, 240),
     "width": (64, 7680),
     "height": (48, 4320),
     "frames": (0, None),
+    "ppm": (1, 6000),
 }
 _STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
 
@@ -146,6 +154,7 @@ def open_source(spec: str, *, realtime: bool = True, loop: bool = False) -> Fram
             height=int(o.get("height", 720)),
             realtime=realtime,
             frames=None if frames is None else int(frames),
+            parts_per_min=None if o.get("ppm") is None else float(o["ppm"]),
         )
     if parsed.kind == "folder":
         from edgeconsole.sources.image_folder import ImageFolderSource
