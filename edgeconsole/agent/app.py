@@ -18,6 +18,7 @@ from aiohttp import web
 
 from edgeconsole import __version__
 from edgeconsole.agent.auth import make_auth_middleware
+from edgeconsole.agent.dirlock import DataDirLock
 from edgeconsole.agent.errors import AgentRequestError, BadRequest, NotFound
 from edgeconsole.agent.journal import AgentJournal
 from edgeconsole.agent.ports import AgentPorts, ModelHandle
@@ -66,25 +67,30 @@ class Agent:
         self.ports = ports
         data = Path(config.data_dir)
         data.mkdir(parents=True, exist_ok=True)
-        self.started = time.time()
-        self.journal = AgentJournal(data / "journal.jsonl")
-        self.repository = ModelRepository(data / "models", ports.load_model)
-        self.slots = SlotKeeper(
-            data,
-            self.repository,
-            ports.health_check,
-            self.journal,
-            trial_timeout_s=config.trial_timeout_s,
-        )
-        self.slots.boot()
-        self.uploads = UploadManager(
-            data,
-            self.slots.store,
-            ports.verify_manifest,
-            ports.verify_bundle,
-            reserve_bytes=config.reserve_bytes,
-            idle_s=config.upload_idle_s,
-        )
+        self._dir_lock = DataDirLock(data)  # one agent, so one writer, per directory
+        try:
+            self.started = time.time()
+            self.journal = AgentJournal(data / "journal.jsonl")
+            self.repository = ModelRepository(data / "models", ports.load_model)
+            self.slots = SlotKeeper(
+                data,
+                self.repository,
+                ports.health_check,
+                self.journal,
+                trial_timeout_s=config.trial_timeout_s,
+            )
+            self.slots.boot()
+            self.uploads = UploadManager(
+                data,
+                self.slots.store,
+                ports.verify_manifest,
+                ports.verify_bundle,
+                reserve_bytes=config.reserve_bytes,
+                idle_s=config.upload_idle_s,
+            )
+        except BaseException:
+            self._dir_lock.release()
+            raise
         self.cameras: list[CameraRunner] = []
         self._put_tasks: dict[str, asyncio.Task[Any]] = {}
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-upload")
@@ -119,6 +125,7 @@ class Agent:
         self._work.shutdown(wait=True)
         self._slot_work.shutdown(wait=True)
         self.repository.close()
+        self._dir_lock.release()
 
     # -- the application ------------------------------------------------------------
     def make_app(self) -> web.Application:

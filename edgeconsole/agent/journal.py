@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeconsole.core.slots import atomic_write
+
 MAX_BYTES = 8 * 1024 * 1024
 MAX_PULL = 1000
 
@@ -45,7 +47,8 @@ class AgentJournal:
             line = (json.dumps(entry, default=str) + "\n").encode()
             if self.path.exists() and self.path.stat().st_size + len(line) > MAX_BYTES:
                 keep = self._read_all()[-MAX_PULL:]
-                self.path.write_bytes(b"".join((json.dumps(e) + "\n").encode() for e in keep))
+                # Atomic: a kill during the rotation leaves the old journal, not half of it.
+                atomic_write(self.path, b"".join((json.dumps(e) + "\n").encode() for e in keep))
             with self.path.open("ab") as fh:
                 fh.write(line)
             return entry

@@ -131,7 +131,13 @@ class BackgroundAgent:
             await server.start()
             return server
 
-        self.server = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(timeout)
+        try:
+            self.server = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(timeout)
+        except BaseException:
+            self.loop.call_soon_threadsafe(self.loop.stop)  # no loop thread left behind
+            self._thread.join(timeout)
+            self.loop.close()
+            raise
         return self
 
     @property

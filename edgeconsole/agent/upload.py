@@ -36,7 +36,7 @@ from edgeconsole.agent.errors import (
 from edgeconsole.agent.ports import ManifestView, VerifyBundle, VerifyManifest
 from edgeconsole.agent.tarcheck import ChunkMismatch, StreamChecker
 from edgeconsole.core.errors import BundleError, EdgeConsoleError
-from edgeconsole.core.slots import SlotState, SlotStore, atomic_write
+from edgeconsole.core.slots import SlotState, SlotStore, atomic_write, stale_temps
 
 #: Persist the offset at least this often within one long request body.
 PERSIST_EVERY = 16 * 1024 * 1024
@@ -106,6 +106,8 @@ class UploadManager:
         return self.dir / f"{sha}.part"
 
     def _load_session(self) -> UploadSession | None:
+        for tmp in stale_temps(self._session_path):  # of a write cut by a kill
+            tmp.unlink(missing_ok=True)
         try:
             raw = json.loads(self._session_path.read_bytes()[:4096])
             session = UploadSession(**{k: raw[k] for k in UploadSession.__dataclass_fields__})

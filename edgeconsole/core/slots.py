@@ -17,8 +17,12 @@ Used by the virtual serial device (sim) and by the gateway agent (agent).
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
+import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
@@ -290,22 +294,42 @@ WriteHook = Callable[[str], None]
 WRITE_STEPS: tuple[str, ...] = ("write-temp", "rename", "sync-dir")
 
 
+def _temp_name(path: Path) -> Path:
+    # Unique per write: two writers (or a writer and a leftover of a killed one) never
+    # share a temp file, so neither can rename the other's half-written bytes into place.
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+
+
+def stale_temps(path: Path) -> list[Path]:
+    """Temp files of ``path`` left behind by a writer that was killed mid-write."""
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+
+
 def atomic_write(path: Path, data: bytes, hook: WriteHook | None = None) -> None:
-    """Replace ``path`` with ``data``: temp file, fsync, rename, fsync of the directory."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Replace ``path`` with ``data``: unique temp file, fsync, rename, fsync of the
+    directory. On an error ``path`` is untouched and the temp file removed."""
+    tmp = _temp_name(path)
     if hook:
         hook("write-temp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if hook:
-        hook("rename")
-    os.replace(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if hook:
+            hook("rename")
+        os.replace(tmp, path)
+    except Exception:
+        # A write that failed (disk full, EIO) leaves nothing behind. A simulated
+        # power cut (a BaseException from the hook) leaves the temp file as a real
+        # one would: the next load removes it.
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     if hook:
         hook("sync-dir")
     dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -316,7 +340,13 @@ def atomic_write(path: Path, data: bytes, hook: WriteHook | None = None) -> None
 
 
 class SlotStore:
-    """A :class:`SlotTable` kept in ``<dir>/slots.json``; every change is one atomic write."""
+    """A :class:`SlotTable` kept in ``<dir>/slots.json``; every change is one atomic write.
+
+    The store is the one writer of its file: :meth:`apply` reads, changes and
+    persists under one lock, so two threads' changes never overwrite each other
+    (the second sees the first's table) and never write the file at once. One
+    process per directory is the caller's job (the agent holds a lock file).
+    """
 
     FILE = "slots.json"
 
@@ -327,12 +357,23 @@ class SlotStore:
         self.count = count
         self.writes = 0  # completed persistent writes, for tests and the device log
         self._table: SlotTable | None = None
+        self._lock = threading.RLock()
 
     def exists(self) -> bool:
         return self.path.exists()
 
     def load(self) -> SlotTable:
         """Read the table (an empty one when none was ever written)."""
+        with self._lock:
+            return self._load_locked()
+
+    def _load_locked(self) -> SlotTable:
+        if self._table is None:
+            # First read by this store: temp files of a writer killed mid-write are
+            # garbage (the rename never happened), never a table.
+            for tmp in stale_temps(self.path):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
         try:
             with self.path.open("rb") as fh:
                 raw = fh.read(MAX_TABLE_BYTES + 1)
@@ -358,9 +399,14 @@ class SlotStore:
 
     @property
     def table(self) -> SlotTable:
-        return self._table if self._table is not None else self.load()
+        with self._lock:
+            return self._table if self._table is not None else self._load_locked()
 
     def save(self, table: SlotTable) -> SlotTable:
+        with self._lock:
+            return self._save_locked(table)
+
+    def _save_locked(self, table: SlotTable) -> SlotTable:
         if table == self._table and self.exists():
             return table  # nothing changed: no write, nothing to lose
         body = json.dumps(table.to_json(), indent=1, sort_keys=True).encode()
@@ -379,5 +425,7 @@ class SlotStore:
         return table
 
     def apply(self, change: Callable[[SlotTable], SlotTable]) -> SlotTable:
-        """Compute a transition on the current table and persist it."""
-        return self.save(change(self.table))
+        """Compute a transition on the current table and persist it, atomically with
+        respect to every other :meth:`apply` (``change`` sees the latest table)."""
+        with self._lock:
+            return self._save_locked(change(self.table))
