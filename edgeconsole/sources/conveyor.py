@@ -13,6 +13,7 @@ memory copies, a lookup table and a saturating add.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,6 +43,14 @@ FONT_SCALE = 0.9  # gives ~24 px tall capitals at the reference size
 FONT_THICK = 2
 NOISE_SIGMA = 3.0
 NOISE_MARGIN = 61  # the noise field is this much larger than a frame
+
+#: Verdict a QC model should give each label state (truth CSVs, commissioning).
+VERDICTS: dict[str, str] = {
+    "upright": "ok",
+    "rotated": "rotated 180",
+    "missing": "missing label",
+    "smudged": "unreadable",
+}
 
 #: Belt and rail colours (BGR).
 BELT_BGR = (38, 36, 34)
@@ -205,7 +214,12 @@ class ConveyorScene:
         height: int = REF_H,
         *,
         parts_per_min: float | None = None,
+        overlap: float = 0.0,
+        stops: tuple[tuple[int, int], ...] = (),
     ) -> None:
+        """``parts_per_min``: the belt's rate (default about 33); ``overlap``: share of
+        parts that touch or partly overlap the one ahead; ``stops``: (first frame,
+        frames) the belt stands still."""
         if width < 64 or height < 48 or width > 7680 or height > 4320:
             raise ConfigError(
                 f"conveyor size {width}x{height} is out of range",
@@ -222,12 +236,33 @@ class ConveyorScene:
         self.fps = float(fps)
         self.width = int(width)
         self.height = int(height)
-        self.belt = BeltTiming.for_frame(width, height, parts_per_min=parts_per_min)
+        if any(a < 0 or n < 0 for a, n in stops):
+            raise ConfigError(
+                "conveyor stops must be (first frame >= 0, frames >= 0) pairs",
+                subject="synthetic:conveyor",
+            )
+        self.stops = tuple(sorted((int(a), int(n)) for a, n in stops))
+        self.belt = BeltTiming.for_frame(
+            width,
+            height,
+            parts_per_min=parts_per_min,
+            overlap=overlap,
+            seed=self.seed,
+            stops=tuple((a / self.fps, n / self.fps) for a, n in self.stops),
+        )
+        self.overlap = float(overlap)
         self.scale = self.belt.scale
         s = self.scale
         self.part_w, self.part_h = self.belt.part_w, max(6, round(PART_H * s))
         self.pitch = self.belt.pitch
         self.speed_px_frame = self.belt.speed_px_s / self.fps
+        if parts_per_min is not None and self.speed_px_frame > 0.8 * self.part_w:
+            raise ConfigError(
+                f"at {parts_per_min:g} parts/min and {fps:g} fps a part moves "
+                f"{self.speed_px_frame:.0f} px per frame, more than its own length",
+                subject="synthetic:conveyor",
+                hint="raise fps or lower the rate",
+            )
         self.belt_mid = round((BELT_TOP + BELT_BOTTOM) / 2 * s)
         self.period = max(4, round(BELT_PERIOD * s))
         self._strip = _belt_strip(height, width + self.period, s, self.seed)
@@ -242,6 +277,35 @@ class ConveyorScene:
         # Where part 0 starts: fully in view near the right edge, so frame 0
         # already shows a full belt.
         self._x_start = self.belt.x_start
+
+    def travel(self, index: int) -> float:
+        """How far the belt has moved at frame ``index`` (pixels), stops included."""
+        return self.belt.travel_px(index / self.fps)
+
+    def _centre_x(self, part_id: int, index: int) -> int:
+        return (
+            self._x_start + round(self.travel(index)) - self.belt.offset_of(part_id)
+        ) + self.part_w // 2
+
+    def crossings(self, line_x: float, frames: range) -> list[tuple[int, int, str]]:
+        """(part id, frame, label state) for each part whose centre crosses the vertical
+        line at ``line_x`` within ``frames``: the first frame its centre is at or past
+        the line, as drawn (pixel rounding included). A commissioning run's truth."""
+        out: list[tuple[int, int, str]] = []
+        if len(frames) == 0:
+            return out
+        first, last = frames[0], frames[-1]
+        k = self.belt.first_part_after(first / self.fps - 2.0 / self.fps, line_x)
+        while True:
+            i = max(first, math.ceil(self.belt.crossing_s(k, line_x) * self.fps) - 2)
+            while i <= last and self._centre_x(k, i) < line_x:
+                i += 1
+            if i > last:
+                break
+            if i > first:  # on the first frame it was there already: no crossing seen
+                out.append((k, i, part_spec(self.seed, k).label))
+            k += 1
+        return out
 
     def _sprite(self, part_id: int) -> tuple[PartSpec, np.ndarray, list[int] | None]:
         hit = self._sprites.get(part_id)
@@ -258,19 +322,20 @@ class ConveyorScene:
 
     def render(self, index: int) -> tuple[np.ndarray, dict[str, Any]]:
         w, h = self.width, self.height
-        travel = index * self.speed_px_frame
+        travel = self.travel(index)
         shift = round(travel) % self.period
         # Reading the periodic strip further left makes the belt move right.
         frame = self._strip[:, self.period - shift : self.period - shift + w].copy()
         offset = round(travel)
-        # Parts k with x_k = x_start + offset - k * pitch inside (-part_w, w).
-        k_min = max(0, int(np.floor((self._x_start + offset - w) / self.pitch)) + 1)
-        k_max = int(np.floor((self._x_start + offset + self.part_w) / self.pitch))
+        # Parts k with x_k = x_start + offset - offset_of(k) inside (-part_w, w).
+        belt = self.belt
+        k_min = belt.first_part_beyond(self._x_start + offset - w)
+        k_max = belt.first_part_beyond(self._x_start + offset + self.part_w) - 1
         parts: list[dict[str, Any]] = []
         shadow = max(2, round(8 * self.scale))
         for k in range(k_max, k_min - 1, -1):
             spec, sprite, label_box = self._sprite(k)
-            x0 = self._x_start + offset - k * self.pitch
+            x0 = self._x_start + offset - belt.offset_of(k)
             y0 = self.belt_mid - self.part_h // 2 + round(spec.dy * self.scale)
             y0 = min(max(0, y0), h - self.part_h)
             x1, y1 = x0 + self.part_w, y0 + self.part_h
@@ -381,16 +446,34 @@ class SyntheticConveyorSource(SourceBase):
         *,
         name: str | None = None,
         parts_per_min: float | None = None,
+        overlap: float = 0.0,
+        stops: tuple[tuple[int, int], ...] = (),
+        belt_clock: bool = False,
     ) -> None:
+        """``belt_clock``: the scene's frame is the machine's monotonic clock divided by
+        the frame period, so another process (the virtual device's photo-eye) knows
+        where every part is without talking to this one. Frames then come in real
+        time; ``Frame.index`` counts scene frames since the first one read (a frame the
+        reader was too slow for is a gap, as with a camera)."""
         super().__init__(name or f"conveyor(seed={seed})")
         if frames is not None and frames < 0:
             raise ConfigError(f"frames must be >= 0, not {frames}", subject="synthetic:conveyor")
         self.scene = ConveyorScene(
-            seed=seed, fps=fps, width=width, height=height, parts_per_min=parts_per_min
+            seed=seed,
+            fps=fps,
+            width=width,
+            height=height,
+            parts_per_min=parts_per_min,
+            overlap=overlap,
+            stops=stops,
         )
-        self.realtime = realtime
+        self.realtime = realtime or belt_clock
+        self.belt_clock = belt_clock
         self.frames = frames
         self._pacer = Pacer(fps)
+        self._period_ns = round(1e9 / fps)
+        self._first_tick: int | None = None
+        self._last_tick: int | None = None
 
     @property
     def nominal_fps(self) -> float | None:
@@ -407,6 +490,9 @@ class SyntheticConveyorSource(SourceBase):
             "parts_per_min": round(self.scene.belt.parts_per_min, 3),
             "frames": self.frames,
             "realtime": self.realtime,
+            "overlap": self.scene.overlap,
+            "stops": [list(x) for x in self.scene.stops],
+            "clock": self.belt_clock,
         }
 
     def _open(self) -> None:
@@ -416,8 +502,25 @@ class SyntheticConveyorSource(SourceBase):
         if self.frames is not None and self._next_index >= self.frames:
             self.state = "ended"
             return None
+        if self.belt_clock:
+            return self._read_clocked()
         if self.realtime and self._wait(self._pacer.delay_s()):
             return None
         started = now_ns()
         image, truth = self.scene.render(self._next_index)
         return self._make_frame(image, started_ns=started, truth=truth)
+
+    def _read_clocked(self) -> Frame | None:
+        period = self._period_ns
+        now = now_ns()
+        tick = now // period + 1 if self._last_tick is None else self._last_tick + 1
+        tick = max(tick, now // period)  # too slow for a tick: that frame is gone
+        if self._wait((tick * period - now) / 1e9):
+            return None
+        if self._first_tick is None:
+            self._first_tick = tick
+        self._last_tick = tick
+        image, truth = self.scene.render(tick)
+        truth["scene_frame"] = tick
+        self._next_index = tick - self._first_tick
+        return self._make_frame(image, started_ns=tick * period, truth=truth)

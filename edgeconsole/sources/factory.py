@@ -14,7 +14,8 @@ from edgeconsole.sources.mjpeg_http import redact
 ACCEPTED_FORMS = (
     "a video file path, a folder of images, camera:N (or just N), "
     "rtsp://..., http(s)://..., or "
-    "synthetic:conveyor[?seed=0&fps=30&width=1280&height=720&frames=N&ppm=P]"
+    "synthetic:conveyor[?seed=0&fps=30&width=1280&height=720&frames=N&ppm=P"
+    "&overlap=0..1&stop_at=FRAME&stop_frames=N&clock=1]"
 )
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _CONVEYOR_KEYS = {
@@ -24,6 +25,10 @@ _CONVEYOR_KEYS = {
     "height": int,
     "frames": int,
     "ppm": float,  # belt rate, parts per minute (sources/belt.py)
+    "overlap": float,  # share of parts touching or overlapping the one ahead
+    "stop_at": int,  # the belt stands still from this frame ...
+    "stop_frames": int,  # ... for this many frames
+    "clock": int,  # 1: the belt runs on the machine's monotonic clock (photo-eye sync)
 }
 _CONVEYOR_RANGES: dict[str, tuple[float | None, float | None]] = {
     "fps": (0.01, 240),
@@ -31,6 +36,10 @@ _CONVEYOR_RANGES: dict[str, tuple[float | None, float | None]] = {
     "height": (48, 4320),
     "frames": (0, None),
     "ppm": (1, 6000),
+    "overlap": (0, 1),
+    "stop_at": (0, None),
+    "stop_frames": (0, 10_000_000),
+    "clock": (0, 1),
 }
 _STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
 
@@ -147,6 +156,9 @@ def open_source(spec: str, *, realtime: bool = True, loop: bool = False) -> Fram
 
         o = parsed.options
         frames = o.get("frames")
+        stops: tuple[tuple[int, int], ...] = ()
+        if "stop_at" in o or "stop_frames" in o:
+            stops = ((int(o.get("stop_at", 0)), int(o.get("stop_frames", 0))),)
         return SyntheticConveyorSource(
             seed=int(o.get("seed", 0)),
             fps=float(o.get("fps", 30.0)),
@@ -155,6 +167,9 @@ def open_source(spec: str, *, realtime: bool = True, loop: bool = False) -> Fram
             realtime=realtime,
             frames=None if frames is None else int(frames),
             parts_per_min=None if o.get("ppm") is None else float(o["ppm"]),
+            overlap=float(o.get("overlap", 0.0)),
+            stops=stops,
+            belt_clock=bool(o.get("clock", 0)),
         )
     if parsed.kind == "folder":
         from edgeconsole.sources.image_folder import ImageFolderSource

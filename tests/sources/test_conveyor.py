@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -126,3 +127,77 @@ def test_close_unblocks_realtime_read() -> None:
     src.close()
     t.join(5)
     assert not t.is_alive() and out == [None]
+
+
+def _centre_x(scene: ConveyorScene, index: int, part_id: int) -> float | None:
+    _, truth = scene.render(index)
+    for p in truth["parts"]:
+        if p["id"] == part_id:
+            return (p["box"][0] + p["box"][2]) / 2
+    return None
+
+
+def test_crossings_name_the_first_frame_a_centre_is_past_the_line() -> None:
+    scene = ConveyorScene(seed=4, width=640, height=360, parts_per_min=300)
+    got = scene.crossings(320.0, range(0, 120))
+    assert len(got) >= 15
+    assert [k for k, _, _ in got] == list(range(got[0][0], got[0][0] + len(got)))
+    for k, hit, label in got[:6]:
+        assert label == part_spec(4, k).label
+        now, before = _centre_x(scene, hit, k), _centre_x(scene, hit - 1, k)
+        assert now is not None and now >= 320.0
+        assert before is None or before < 320.0
+
+
+def test_rate_overlap_and_stops() -> None:
+    base = ConveyorScene(seed=2, width=640, height=360, parts_per_min=600)
+    assert abs(base.speed_px_frame * 30 * 60 / base.pitch - 600) < 1
+    touching = ConveyorScene(seed=2, width=640, height=360, parts_per_min=300, overlap=0.6)
+    off = touching.belt.offset_of
+    gaps = [off(k + 1) - off(k) for k in range(64)]
+    assert min(gaps) < touching.part_w <= max(gaps)
+    # Pairs, not chains: no two overlapping gaps in a row.
+    assert not any(a < touching.pitch and b < touching.pitch for a, b in pairwise(gaps))
+    stopped = ConveyorScene(seed=2, width=640, height=360, parts_per_min=300, stops=((10, 20),))
+    assert round(stopped.travel(10)) == round(stopped.travel(30)) < round(stopped.travel(31))
+    _, truth_a = stopped.render(12)
+    _, truth_b = stopped.render(25)
+    assert [p["box"] for p in truth_a["parts"]] == [p["box"] for p in truth_b["parts"]]
+    with pytest.raises(ConfigError, match="more than its own length"):
+        ConveyorScene(fps=5, parts_per_min=3000)
+    with pytest.raises(ConfigError, match="overlap"):
+        ConveyorScene(overlap=1.5)
+    with pytest.raises(ConfigError, match="stops"):
+        ConveyorScene(stops=((-1, 5),))
+
+
+def test_clock_belt_is_the_same_belt_in_every_reader() -> None:
+    a = SyntheticConveyorSource(seed=3, fps=50, width=320, height=180, belt_clock=True)
+    b = SyntheticConveyorSource(seed=3, fps=50, width=320, height=180, belt_clock=True)
+    try:
+        fa = a.read()
+        fb = b.read()
+        assert fa is not None and fb is not None and fa.truth and fb.truth
+        # Same scene frame (or the next tick): the same parts at the same places.
+        if fa.truth["scene_frame"] == fb.truth["scene_frame"]:
+            assert np.array_equal(fa.image, fb.image)
+        assert abs(fa.truth["scene_frame"] - fb.truth["scene_frame"]) <= 1
+        assert fa.capture_started_ns == fa.truth["scene_frame"] * round(1e9 / 50)
+        assert fa.index == 0
+        f2 = a.read()
+        assert f2 is not None and f2.index == f2.truth["scene_frame"] - fa.truth["scene_frame"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_factory_reads_the_line_options() -> None:
+    from edgeconsole.sources.factory import open_source
+
+    src = open_source("synthetic:conveyor?ppm=300&overlap=0.2&stop_at=5&stop_frames=9&fps=60")
+    assert isinstance(src, SyntheticConveyorSource)
+    d = src.describe()
+    assert d["parts_per_min"] == 300 and d["overlap"] == 0.2 and d["stops"] == [[5, 9]]
+    for bad in ("ppm=0", "ppm=abc", "overlap=2", "stop_frames=-1", "clock=3", "ppm=nan"):
+        with pytest.raises(ConfigError):
+            open_source(f"synthetic:conveyor?{bad}")

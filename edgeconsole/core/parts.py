@@ -1,0 +1,129 @@
+"""Line-rate QC records: what triggers a decision and what a decided part is.
+
+These are the plain data every layer shares (devices parse trigger lines into
+:class:`TriggerEvent`, the decision path in ``inference/line`` produces
+:class:`PartDecision`, the journal and the recorder store them, the CLI prints
+them). The decision path itself and its API are documented in
+``edgeconsole/inference/line/__init__.py``.
+
+Times are monotonic nanoseconds of :func:`edgeconsole.core.clock.now_ns`
+(CLOCK_MONOTONIC on Linux, so stamps from another process on the same machine
+compare directly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
+
+#: What fired a part's decision.
+#: ``line``: the part's centre crossed the virtual line in the image;
+#: ``external``: a photo-eye / PLC / device edge (a :class:`TriggerEvent`);
+#: ``periodic``: a timer tick decided every undecided part in view;
+#: ``frame``: the frame itself is the trigger (a triggered camera: one frame, one part).
+TriggerKind = Literal["line", "external", "periodic", "frame"]
+TRIGGER_KINDS: tuple[TriggerKind, ...] = ("line", "external", "periodic", "frame")
+
+#: ``PartDecision.verdict`` of a part that crossed but could not be decided.
+MISSED = "missed"
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerEvent:
+    """An external trigger edge: a photo-eye, a PLC's trigger bit, a camera's trigger.
+
+    ``stamp_ns`` is when the edge happened on this machine's monotonic clock: the
+    arrival time of the line that reported it, or the device's own stamp mapped to
+    this clock. Decision latency for an external trigger runs from it.
+    """
+
+    stamp_ns: int
+    source: str = ""  # "serial:///dev/ttyACM0", "gateway://10.0.0.5:8470", "plc:..."
+    seq: int | None = None  # the device's own edge counter, when it sends one
+
+
+@dataclass(frozen=True, slots=True)
+class PartDecision:
+    """One physical part, decided once (or counted missed, never dropped).
+
+    ``trigger_frame`` is the frame on which the trigger fired (the truth CSV of a
+    commissioning run names this frame); ``decided_frame`` the frame whose pixels
+    were judged (later when the part was not fully in view at the trigger).
+    ``decision_ms`` runs from ``trigger_ns`` (the trigger frame's capture stamp, or
+    the external trigger's stamp) to ``decided_ns``. ``late``: over the budget, so a
+    reject gate would have missed it.
+    """
+
+    part_id: int
+    verdict: str  # the model's reason ("ok", "rotated 180", ...) or MISSED
+    passed: bool
+    trigger: TriggerKind
+    trigger_frame: int
+    decided_frame: int
+    trigger_ns: int
+    decided_ns: int
+    box: Box
+    score: float = 0.0
+    budget_ms: float | None = None
+    note: str = ""  # why a part was missed, or what was unusual (split from a merged blob)
+    trigger_source: str = ""
+    trigger_seq: int | None = None
+    stages_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def missed(self) -> bool:
+        return self.verdict == MISSED
+
+    @property
+    def decision_ms(self) -> float:
+        return (self.decided_ns - self.trigger_ns) / 1e6
+
+    @property
+    def late(self) -> bool:
+        return not self.missed and self.budget_ms is not None and self.decision_ms > self.budget_ms
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.part_id,
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "trigger": self.trigger,
+            "trigger_frame": self.trigger_frame,
+            "decided_frame": self.decided_frame,
+            "decision_ms": None if self.missed else round(self.decision_ms, 3),
+            "late": self.late,
+            "score": round(float(self.score), 4),
+            "box": [round(float(v), 1) for v in self.box],
+        }
+        if self.note:
+            out["note"] = self.note
+        if self.trigger_source:
+            out["trigger_source"] = self.trigger_source
+        if self.trigger_seq is not None:
+            out["trigger_seq"] = self.trigger_seq
+        if self.stages_ms:
+            out["stages_ms"] = {k: round(v, 3) for k, v in self.stages_ms.items()}
+        return out
+
+
+@dataclass(slots=True)
+class LineCounters:
+    """Where a run's parts went. Every part that crossed is decided or missed."""
+
+    frames: int = 0  # frames the decision path saw
+    tracks: int = 0  # parts the tracker gave an id
+    triggered: int = 0  # parts whose trigger fired (line, tick, external edge, frame)
+    decided: int = 0
+    passed: int = 0
+    failed: int = 0
+    missed: int = 0
+    late: int = 0
+    triggers: int = 0  # external trigger edges received
+    triggers_unmatched: int = 0  # external edges with no part at the line
+    triggers_lost: int = 0  # edges the device numbered but that never arrived (seq gaps)
+    ticks_skipped: int = 0  # periodic ticks that fell between two frames seen
+
+    def to_json(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

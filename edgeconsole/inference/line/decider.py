@@ -1,0 +1,546 @@
+"""The decision path: locate, track, fire triggers, decide each part once.
+
+See the package docstring (``edgeconsole/inference/line/__init__.py``) for the API
+and its guarantees. Everything here runs on one thread (the decision thread),
+except :meth:`PartLine.trigger` and :meth:`PartLine.set_trigger`, which any thread
+may call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+
+from edgeconsole.core.clock import now_ns
+from edgeconsole.core.errors import EdgeConsoleError, ModelError
+from edgeconsole.core.frames import Frame, PartVerdict
+from edgeconsole.core.parts import (
+    MISSED,
+    Box,
+    LineCounters,
+    PartDecision,
+    TriggerEvent,
+    TriggerKind,
+)
+from edgeconsole.inference.line.tracker import (
+    Located,
+    PartTracker,
+    Track,
+    TrackerConfig,
+    centre,
+)
+from edgeconsole.inference.line.triggers import TriggerConfig
+
+#: External trigger edges held while waiting for a frame; more is a flood (counted).
+MAX_PENDING_TRIGGERS = 1024
+
+
+class PartJudge(Protocol):
+    """What the per-part inspector offers (``inference.PartInspector``)."""
+
+    def locate(self, image_bgr: np.ndarray) -> Sequence[Located]:
+        """Parts on the whole frame, boxes in source pixels, ``complete`` when fully in view."""
+        ...
+
+    def decide(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> Sequence[PartVerdict]:
+        """One verdict per box, in order, judged on the crops (one batch)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PartView:
+    """A part in the newest frame, for display: where it is and what was decided."""
+
+    id: int
+    box: Box
+    complete: bool
+    estimated: bool
+    decision: PartDecision | None
+    due: bool  # triggered, waiting to be fully in view
+
+
+@dataclass(slots=True)
+class LineStep:
+    frame_index: int
+    width: int
+    height: int
+    line_px: float  # where the trigger line is in this frame (source pixels)
+    parts: list[PartView] = field(default_factory=list)
+    decisions: list[PartDecision] = field(default_factory=list)
+    locate_ms: float = 0.0
+    decide_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class _Book:
+    """Per-track bookkeeping of the decision path."""
+
+    due: bool = False
+    kind: TriggerKind = "line"
+    trigger_frame: int = -1
+    trigger_ns: int = 0
+    event: TriggerEvent | None = None
+    crossed: bool = False  # external mode: crossed the line (an edge should come)
+    decision: PartDecision | None = None
+
+
+@dataclass(slots=True)
+class _Seen:
+    """The last frame the decision path saw, kept for an external edge that lands
+    between two frames (the nearer frame is judged)."""
+
+    frame: Frame
+    tracks: list[Track]
+
+
+class PartLine:
+    def __init__(
+        self,
+        judge: PartJudge,
+        trigger: TriggerConfig | None = None,
+        *,
+        budget_ms: float | None = None,
+        tracker: TrackerConfig | None = None,
+        on_decision: Callable[[PartDecision], None] | None = None,
+        wake: Callable[[], None] | None = None,
+        clock: Callable[[], int] = now_ns,
+    ) -> None:
+        """``clock``: the monotonic clock stamps are compared with (``core.clock.now_ns``;
+        a replayed recording may pass its own)."""
+        self.judge = judge
+        self._clock = clock
+        self._trigger = trigger or TriggerConfig()
+        self.budget_ms = budget_ms
+        base = tracker or TrackerConfig()
+        self.tracker = PartTracker(replace(base, axis=self._trigger.line.axis))
+        self.on_decision = on_decision
+        self._wake = wake
+        self.counters = LineCounters()
+        self._books: dict[int, _Book] = {}
+        self._lock = threading.Lock()
+        self._incoming: deque[TriggerEvent] = deque()
+        self._waiting: list[TriggerEvent] = []
+        self._last_seq: dict[str, int] = {}
+        self._last: _Seen | None = None
+        self._period_ns: float | None = None
+        self._next_tick: int | None = None
+        self._frame_part = 0  # "frame" trigger: each frame is a new part
+        self._line_px: float | None = None
+        self._size: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------- any thread
+    @property
+    def trigger_config(self) -> TriggerConfig:
+        return self._trigger
+
+    def set_trigger(self, trigger: TriggerConfig) -> None:
+        """Move the line (or change its kind); takes effect on the next frame. A part
+        already decided stays decided; the axis of the belt stays as it was."""
+        with self._lock:
+            self._trigger = trigger
+            self._line_px = None
+
+    def trigger(self, event: TriggerEvent) -> None:
+        """An external edge (photo-eye, PLC, camera). Thread-safe and quick."""
+        with self._lock:
+            if len(self._incoming) >= MAX_PENDING_TRIGGERS:
+                # A flood nobody can decide: the oldest edge becomes a counted unmatched one.
+                self._incoming.popleft()
+                self.counters.triggers_unmatched += 1
+            self._incoming.append(event)
+        if self._wake is not None:
+            self._wake()
+
+    # ------------------------------------------------------------ decision thread
+    def step(self, frame: Frame) -> LineStep:
+        """Judge one frame (every frame, in capture order)."""
+        image = frame.image
+        h, w = int(image.shape[0]), int(image.shape[1])
+        with self._lock:
+            trig = self._trigger
+            if self._line_px is None or self._size != (w, h):
+                self._line_px = trig.line.coordinate(w, h)  # ConfigError if outside
+                self._size = (w, h)
+            line_px = self._line_px
+        t0 = self._clock()
+        located = list(self.judge.locate(image))
+        t1 = self._clock()
+        frame.stamps["locate_start"], frame.stamps["locate_end"] = t0, t1
+        self._learn_period(frame)
+        ts = self.tracker.update(located, frame.index, w, h)
+        self.counters.frames += 1
+        for t in ts.born:
+            self.counters.tracks += 1
+            self._books[t.id] = _Book()
+        out = LineStep(frame.index, w, h, line_px, locate_ms=(t1 - t0) / 1e6)
+        axis = trig.line.axis
+        if trig.kind == "line":
+            self._fire_crossings(ts.seen, frame, line_px, axis, "line")
+        elif trig.kind == "external":
+            self._note_crossings(ts.seen, line_px, axis)
+        elif trig.kind == "periodic":
+            self._fire_tick(ts.seen, frame, trig)
+        for t in ts.lost:
+            self._lose(t, frame, line_px, axis, out)
+        if trig.kind == "frame":
+            self._decide_frame_part(frame, located, out)
+        else:
+            if trig.kind == "external":
+                self._match_triggers(frame, ts.seen, line_px, axis, out, final=False)
+            self._decide_due(frame, ts.seen, out)
+        # Snapshots: the tracker moves its Track objects on with the next frame.
+        self._last = _Seen(frame, [replace(t) for t in ts.seen])
+        out.parts = [self._view(t) for t in ts.seen]
+        return out
+
+    def poll_triggers(self) -> list[PartDecision]:
+        """Between frames (woken by :meth:`trigger`): decide edges whose nearest frame
+        is the last one seen, without waiting for the next frame."""
+        last = self._last
+        if last is None or self._trigger.kind != "external":
+            return []
+        with self._lock:
+            line_px = self._line_px
+        if line_px is None:
+            return []
+        out = LineStep(last.frame.index, 0, 0, line_px)
+        axis = self._trigger.line.axis
+        self._match_triggers(last.frame, last.tracks, line_px, axis, out, final=True)
+        self._decide_due(last.frame, last.tracks, out)
+        return out.decisions
+
+    def finish(self) -> list[PartDecision]:
+        """End of the run: parts whose trigger fired but were not decided are missed."""
+        out: list[PartDecision] = []
+        last = self._last
+        frame_index = last.frame.index if last is not None else -1
+        for t in self.tracker.tracks:
+            book = self._books.get(t.id)
+            if book is not None and book.decision is None and (book.due or book.crossed):
+                note = (
+                    "the run ended before it was fully in view"
+                    if book.due
+                    else "crossed the line but no trigger edge came"
+                )
+                out.append(self._missed(t.id, t.box, book, frame_index, note))
+        with self._lock:
+            pending = list(self._incoming)
+            self._incoming.clear()
+        # Edges no frame came for: received, counted, unmatched.
+        self.counters.triggers += len(pending)
+        self.counters.triggers_unmatched += len(pending) + len(self._waiting)
+        self._waiting.clear()
+        return out
+
+    # --------------------------------------------------------------- triggers
+    def _fire_crossings(
+        self, seen: list[Track], frame: Frame, line_px: float, axis: int, kind: TriggerKind
+    ) -> None:
+        for t in seen:
+            book = self._books[t.id]
+            if book.due or book.decision is not None or t.prev_centre is None:
+                continue
+            before = t.prev_centre[axis] - line_px
+            now = t.centre[axis] - line_px
+            if (before < 0 <= now) or (before > 0 >= now):
+                self._make_due(book, kind, frame.index, frame.captured_ns)
+
+    def _note_crossings(self, seen: list[Track], line_px: float, axis: int) -> None:
+        for t in seen:
+            book = self._books[t.id]
+            if t.prev_centre is None or book.crossed:
+                continue
+            before = t.prev_centre[axis] - line_px
+            now = t.centre[axis] - line_px
+            if (before < 0 <= now) or (before > 0 >= now):
+                book.crossed = True
+
+    def _fire_tick(self, seen: list[Track], frame: Frame, trig: TriggerConfig) -> None:
+        assert trig.period_ms is not None
+        period = int(trig.period_ms * 1e6)
+        stamp = frame.captured_ns
+        if self._next_tick is None:
+            self._next_tick = stamp
+        if stamp < self._next_tick:
+            return
+        ticks = (stamp - self._next_tick) // period + 1
+        self.counters.ticks_skipped += int(ticks - 1)
+        self._next_tick += int(ticks * period)
+        for t in seen:
+            book = self._books[t.id]
+            if not book.due and book.decision is None:
+                self._make_due(book, "periodic", frame.index, stamp)
+
+    def _make_due(
+        self,
+        book: _Book,
+        kind: TriggerKind,
+        frame_index: int,
+        stamp: int,
+        event: TriggerEvent | None = None,
+    ) -> None:
+        book.due = True
+        book.kind = kind
+        book.trigger_frame = frame_index
+        book.trigger_ns = stamp
+        book.event = event
+        self.counters.triggered += 1
+
+    def _match_triggers(
+        self,
+        frame: Frame,
+        seen: list[Track],
+        line_px: float,
+        axis: int,
+        out: LineStep,
+        *,
+        final: bool,
+    ) -> None:
+        """Give waiting external edges a part: the frame nearest the edge in time is the
+        one judged (this frame, or the one before it); the part is the one nearest the
+        line. ``final``: called between frames, so no later frame is coming yet."""
+        with self._lock:
+            incoming = list(self._incoming)
+            self._incoming.clear()
+        for ev in incoming:
+            self.counters.triggers += 1
+            self._count_gap(ev)
+            self._waiting.append(ev)
+        if not self._waiting:
+            return
+        half = (self._period_ns or 33_000_000) / 2
+        keep: list[TriggerEvent] = []
+        prev = self._last if not final else None
+        for ev in sorted(self._waiting, key=lambda e: e.stamp_ns):
+            if ev.stamp_ns > frame.captured_ns + half:
+                keep.append(ev)  # a later frame is nearer: wait for it
+                continue
+            target_frame, tracks = frame, seen
+            if (
+                prev is not None
+                and prev.frame is not frame
+                and abs(ev.stamp_ns - prev.frame.captured_ns) < abs(ev.stamp_ns - frame.captured_ns)
+            ):
+                target_frame, tracks = prev.frame, prev.tracks
+            best = self._nearest_undecided(tracks, line_px, axis)
+            if best is None:
+                self.counters.triggers_unmatched += 1
+                continue
+            self._make_due(self._books[best.id], "external", target_frame.index, ev.stamp_ns, ev)
+            if target_frame is not frame and best.complete:
+                # Judged on the earlier frame's pixels: decide it there and now.
+                self._decide_batch(target_frame, [best], out)
+        self._waiting = keep
+
+    def _nearest_undecided(self, tracks: list[Track], line_px: float, axis: int) -> Track | None:
+        best: Track | None = None
+        best_d = float("inf")
+        for t in tracks:
+            book = self._books.get(t.id)
+            if book is None or book.due or book.decision is not None:
+                continue
+            length = t.box[2 + axis] - t.box[axis]
+            d = abs(t.centre[axis] - line_px)
+            if d <= 0.75 * length and d < best_d:
+                best, best_d = t, d
+        return best
+
+    def _count_gap(self, ev: TriggerEvent) -> None:
+        if ev.seq is None:
+            return
+        last = self._last_seq.get(ev.source)
+        if last is not None and ev.seq > last + 1:
+            self.counters.triggers_lost += ev.seq - last - 1
+        self._last_seq[ev.source] = ev.seq
+
+    # --------------------------------------------------------------- deciding
+    def _decide_due(self, frame: Frame, seen: list[Track], out: LineStep) -> None:
+        ready = [
+            t
+            for t in seen
+            if (b := self._books.get(t.id)) is not None
+            and b.due
+            and b.decision is None
+            and t.complete
+        ]
+        if ready:
+            self._decide_batch(frame, ready, out)
+
+    def _decide_batch(self, frame: Frame, tracks: list[Track], out: LineStep | None) -> None:
+        boxes = [t.box for t in tracks]
+        t0 = self._clock()
+        try:
+            verdicts = list(self.judge.decide(frame.image, boxes))
+            if len(verdicts) != len(boxes):
+                raise ModelError(
+                    f"the inspector returned {len(verdicts)} verdicts for {len(boxes)} parts"
+                )
+        except EdgeConsoleError as exc:
+            for t in tracks:
+                self._emit(self._missed(t.id, t.box, self._books[t.id], frame.index, str(exc)), out)
+            raise
+        done = self._clock()
+        decide_ms = (done - t0) / 1e6
+        if out is not None:
+            out.decide_ms += decide_ms
+        locate_ms = (
+            frame.stamps.get("locate_end", t0) - frame.stamps.get("locate_start", t0)
+        ) / 1e6
+        for t, v in zip(tracks, verdicts, strict=True):
+            book = self._books[t.id]
+            ev = book.event
+            d = PartDecision(
+                part_id=t.id,
+                verdict=v.reason,
+                passed=v.passed,
+                trigger=book.kind,
+                trigger_frame=book.trigger_frame,
+                decided_frame=frame.index,
+                trigger_ns=book.trigger_ns,
+                decided_ns=done,
+                box=t.box,
+                score=v.score,
+                budget_ms=self.budget_ms,
+                note="split from a merged blob" if t.estimated else "",
+                trigger_source=ev.source if ev is not None else "",
+                trigger_seq=ev.seq if ev is not None else None,
+                stages_ms={"locate": locate_ms, "decide": decide_ms},
+            )
+            book.decision = d
+            self._emit(d, out)
+
+    def _decide_frame_part(self, frame: Frame, located: list[Located], out: LineStep) -> None:
+        """ "frame" trigger: this frame is one part; judge the most central complete one."""
+        self._frame_part += 1
+        pid = self._frame_part
+        self.counters.triggered += 1
+        book = _Book(
+            due=True, kind="frame", trigger_frame=frame.index, trigger_ns=frame.captured_ns
+        )
+        h, w = frame.image.shape[:2]
+        complete = [p for p in located if p.complete]
+        if not complete:
+            box: Box = (0.0, 0.0, float(w), float(h))
+            self._emit(
+                self._missed(pid, box, book, frame.index, "no part in the triggered frame"), out
+            )
+            return
+        mid = (w / 2.0, h / 2.0)
+        best = min(
+            complete,
+            key=lambda p: (centre(p.box)[0] - mid[0]) ** 2 + (centre(p.box)[1] - mid[1]) ** 2,
+        )
+        track = Track(pid, best.box, True, frame.index, frame.index)
+        self._books[pid] = book
+        try:
+            self._decide_batch(frame, [track], out)
+        finally:
+            self._books.pop(pid, None)
+
+    def _lose(self, t: Track, frame: Frame, line_px: float, axis: int, out: LineStep) -> None:
+        book = self._books.pop(t.id, None)
+        if book is None or book.decision is not None:
+            return
+        if book.due:
+            self._emit(
+                self._missed(
+                    t.id,
+                    t.box,
+                    book,
+                    frame.index,
+                    "left the view before it was fully in view after its trigger",
+                ),
+                out,
+            )
+            return
+        if self._trigger.kind == "external":
+            if book.crossed:
+                self._emit(
+                    self._missed(
+                        t.id, t.box, book, frame.index, "crossed the line but no trigger edge came"
+                    ),
+                    out,
+                )
+            return
+        if self._trigger.kind != "line":
+            return
+        # Lost before its crossing was seen: did it cross while the decision path was not
+        # looking (frames dropped, a long occlusion)? Extrapolate along the belt.
+        c = t.centre[axis]
+        ahead = c + t.velocity[axis] * (frame.index - t.last_frame + 1)
+        if (c - line_px) * (ahead - line_px) < 0 or (c < line_px <= ahead):
+            book.trigger_frame, book.trigger_ns = frame.index, frame.captured_ns
+            self.counters.triggered += 1
+            self._emit(
+                self._missed(
+                    t.id,
+                    t.box,
+                    book,
+                    frame.index,
+                    "crossed the line in frames the decision path did not see",
+                ),
+                out,
+            )
+
+    def _missed(self, pid: int, box: Box, book: _Book, frame_index: int, note: str) -> PartDecision:
+        now = self._clock()
+        ev = book.event
+        return PartDecision(
+            part_id=pid,
+            verdict=MISSED,
+            passed=False,
+            trigger=book.kind,
+            trigger_frame=book.trigger_frame,
+            decided_frame=frame_index,
+            trigger_ns=book.trigger_ns or now,
+            decided_ns=now,
+            box=box,
+            budget_ms=self.budget_ms,
+            note=note,
+            trigger_source=ev.source if ev is not None else "",
+            trigger_seq=ev.seq if ev is not None else None,
+        )
+
+    def _emit(self, d: PartDecision, out: LineStep | None) -> None:
+        c = self.counters
+        if d.missed:
+            c.missed += 1
+        else:
+            c.decided += 1
+            if d.passed:
+                c.passed += 1
+            else:
+                c.failed += 1
+            if d.late:
+                c.late += 1
+        if out is not None:
+            out.decisions.append(d)
+        if self.on_decision is not None:
+            self.on_decision(d)
+
+    # --------------------------------------------------------------- helpers
+    def _learn_period(self, frame: Frame) -> None:
+        last = self._last
+        if last is None:
+            return
+        gap = frame.index - last.frame.index
+        dt = frame.captured_ns - last.frame.captured_ns
+        if gap > 0 and dt > 0:
+            per = dt / gap
+            self._period_ns = per if self._period_ns is None else 0.9 * self._period_ns + 0.1 * per
+
+    def _view(self, t: Track) -> PartView:
+        book = self._books.get(t.id)
+        return PartView(
+            id=t.id,
+            box=t.box,
+            complete=t.complete,
+            estimated=t.estimated,
+            decision=None if book is None else book.decision,
+            due=bool(book and book.due and book.decision is None),
+        )
