@@ -2,7 +2,7 @@
 
 One flat JSON object. Its bundle fields are checked here; its model-description
 fields (``name, version, model, inputs, outputs, preprocess, head,
-latency_budget_ms, golden, description``) are the model description of
+latency_budget_ms, golden, description, per_part``) are the model description of
 ``edgeconsole.inference.spec`` and are checked by the parser the caller hands to
 the reader (bundles must not import inference; the CLI/session compose them).
 Unknown fields are refused in both parts.
@@ -58,6 +58,7 @@ MODEL_FIELDS = frozenset(
         "latency_budget_ms",
         "golden",
         "description",
+        "per_part",
     }
 )
 GOLDEN_FIELDS = frozenset({"input", "output", "tolerance"})

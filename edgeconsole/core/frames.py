@@ -60,6 +60,18 @@ class AnomalyScore:
 
 
 @dataclass(slots=True, frozen=True)
+class Part:
+    """A part found on a frame by a cheap locator, before any model has looked at it."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1, source pixels
+    complete: bool  # False when the part touches the frame edge (entering or leaving)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return ((self.box[0] + self.box[2]) / 2.0, (self.box[1] + self.box[3]) / 2.0)
+
+
+@dataclass(slots=True, frozen=True)
 class PartVerdict:
     """Pass/fail for one inspected part (e.g. a labelled item on a conveyor)."""
 
@@ -67,6 +79,10 @@ class PartVerdict:
     passed: bool
     reason: str  # "ok", "missing label", "rotated 180", "unreadable"
     score: float = 1.0
+    #: The region of the part the model looked at (e.g. its label), source pixels.
+    roi: tuple[float, float, float, float] | None = None
+    #: What the model found inside the region (text lines), source pixels.
+    detections: tuple[Detection, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)

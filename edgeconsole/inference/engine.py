@@ -5,12 +5,18 @@ first frame (names, dtypes, ranks, fixed dimensions), so a mismatched model is
 refused with a precise message instead of failing somewhere inside onnxruntime.
 ``process`` stamps every stage on the frame with the monotonic clock; the
 orientation classifier of a text-detect head runs inside "postprocess".
+
+A description with a ``per_part`` section runs per part (``part_inspector.py``):
+``process`` locates the parts on the frame and decides every complete one from its
+crop in one batch; its "preprocess" stage then spans locating, cropping and
+preprocessing (the frame's stamps also carry the finer ``locate``/``crop`` pairs).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
@@ -27,6 +33,9 @@ from edgeconsole.inference.heads import Head, HeadContext, make_head
 from edgeconsole.inference.preprocess import preprocess_array, preprocess_image
 from edgeconsole.inference.providers import make_ort_session
 from edgeconsole.inference.spec import ModelSpec, PreprocessSpec, TensorSpec
+
+if TYPE_CHECKING:
+    from edgeconsole.inference.part_inspector import PartInspector
 
 #: onnxruntime's type strings for the dtypes a description may name.
 ORT_DTYPES: dict[str, str] = {
@@ -80,7 +89,7 @@ def _compare(kind: str, described: TensorSpec, actual: ort.NodeArg, model: str) 
 def expected_image_shape(pre: PreprocessSpec) -> tuple[int, ...] | None:
     """The tensor shape preprocessing produces for an image, -1 where it depends on it."""
     c = 1 if pre.channel_order == "GRAY" else 3
-    if pre.resize in ("stretch", "letterbox") and pre.size is not None:
+    if pre.resize in ("stretch", "letterbox", "fit-height") and pre.size is not None:
         h, w = pre.size
     else:
         h = w = -1
@@ -209,12 +218,20 @@ class InferenceEngine:
     """Runs one described model on frames. Use from one thread at a time."""
 
     def __init__(
-        self, spec: ModelSpec, main: ModelRunner, head: Head, secondary: list[ModelRunner]
+        self,
+        spec: ModelSpec,
+        main: ModelRunner,
+        head: Head | None,
+        secondary: list[ModelRunner],
+        inspector: PartInspector | None = None,
+        threads: int | None = None,
     ) -> None:
         self.spec = spec
         self._main = main
         self._head = head
         self._secondary = secondary
+        self.inspector = inspector
+        self.threads = threads
         self._lock = threading.Lock()
         self._closed = False
 
@@ -228,6 +245,13 @@ class InferenceEngine:
         model_bytes: dict[str, bytes] | None = None,
     ) -> InferenceEngine:
         """Open and validate the model (and a head's own models, e.g. orientation)."""
+        if spec.per_part is not None:
+            from edgeconsole.inference.part_inspector import PartInspector
+
+            inspector = PartInspector.load(
+                spec, threads=threads, providers=providers, model_bytes=model_bytes
+            )
+            return cls(spec, inspector.runner, None, [], inspector, threads)
         main = _open(spec, threads, providers, model_bytes)
         expected = expected_image_shape(spec.preprocess)
         if expected is not None and all(d > 0 for d in expected):
@@ -240,7 +264,7 @@ class InferenceEngine:
             secondary.append(runner)
             orientation_run = runner.run
         head = make_head(spec, orientation_run)
-        return cls(spec, main, head, secondary)
+        return cls(spec, main, head, secondary, None, threads)
 
     @property
     def providers(self) -> list[str]:
@@ -260,6 +284,9 @@ class InferenceEngine:
         """Preprocess, infer, decode and build overlay primitives for one frame."""
         with self._lock:
             self._check_open()
+            if self.inspector is not None:
+                return self._process_parts(frame, self.inspector)
+            assert self._head is not None
             st = frame.stamps
             st["preprocess_start"] = now_ns()
             tensor, geometry = preprocess_image(frame.image, self.spec.preprocess)
@@ -274,12 +301,34 @@ class InferenceEngine:
             st["overlay_end"] = now_ns()
             return result
 
+    def _process_parts(self, frame: Frame, inspector: PartInspector) -> InferenceResult:
+        from edgeconsole.inference.part_overlay import part_overlay
+
+        st = frame.stamps
+        parts = inspector.locate(frame.image, st)
+        complete = [p.box for p in parts if p.complete]
+        verdicts = inspector.decide(frame.image, complete, st)
+        # Locating and cropping are preprocessing as far as the frame's stages go.
+        st["preprocess_start"] = st["locate_start"]
+        result = InferenceResult(frame_index=frame.index)
+        result.parts.extend(verdicts)
+        for v in verdicts:
+            result.detections.extend(v.detections)
+        st["overlay_start"] = now_ns()
+        result.overlay = part_overlay(parts, verdicts)
+        st["overlay_end"] = now_ns()
+        return result
+
     def process_array(
         self, data: np.ndarray, index: int = 0, stamps: dict[str, int] | None = None
     ) -> InferenceResult:
         """Run on non-image data (a telemetry window); same stages, same stamps."""
         with self._lock:
             self._check_open()
+            if self._head is None:
+                raise ModelError(
+                    "a per-part model inspects images, not data windows", subject=self.spec.name
+                )
             st = stamps if stamps is not None else {}
             st["preprocess_start"] = now_ns()
             tensor = preprocess_array(data, self.spec.preprocess)
@@ -302,6 +351,9 @@ class InferenceEngine:
             if self._closed:
                 return
             self._closed = True
-            self._head.close()
+            if self._head is not None:
+                self._head.close()
+            if self.inspector is not None:
+                self.inspector.close()
             # Dropping the sessions frees onnxruntime's arenas now rather than at GC time.
             del self._secondary[:]

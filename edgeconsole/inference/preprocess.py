@@ -123,6 +123,13 @@ def resize_image(img: np.ndarray, spec: PreprocessSpec) -> tuple[np.ndarray, Geo
         top, left = (th - nh) // 2, (tw - nw) // 2
         out = _pad_to(_resize(img, nh, nw), th, tw, top, left, spec.pad_value)
         return out, Geometry((sh, sw), (th, tw), nw / sw, nh / sh, float(left), float(top))
+    if mode == "fit-height":
+        assert spec.size is not None
+        th, tw = spec.size
+        # As PaddleOCR's cls/rec resize_norm_img: width ceil(th * aspect), capped at tw.
+        nw = min(tw, max(1, math.ceil(th * sw / sh)))
+        out = _pad_to(_resize(img, th, nw), th, tw, 0, 0, spec.pad_value)
+        return out, Geometry((sh, sw), (th, tw), nw / sw, th / sh)
     if mode == "pad":
         limit = spec.max_side
         if limit is None and spec.size is not None:

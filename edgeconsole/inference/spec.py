@@ -24,15 +24,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeconsole.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgeconsole.inference.partspec import PerPartSpec
 
 SPEC_ID = "edgeconsole.model/1"
 MAX_DESCRIPTION_BYTES = 1 << 20
 
 DTYPES = ("float32", "float16", "uint8", "int8", "int64", "int32")
-RESIZE_MODES = ("stretch", "letterbox", "pad", "none")
+RESIZE_MODES = ("stretch", "letterbox", "pad", "fit-height", "none")
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
 LAYOUTS = ("NCHW", "NHWC", "NC")
 HEAD_TYPES = ("classify", "detect", "text-detect", "anomaly")
@@ -139,6 +142,9 @@ class PreprocessSpec:
     ``resize``: ``stretch`` to ``size``; ``letterbox`` keeps aspect and pads
     (``pad_value``); ``pad`` keeps the scale when it fits and rounds each side up
     to a multiple of ``multiple_of`` (the PP-OCR detector wants multiples of 32);
+    ``fit-height`` scales to ``size``'s height keeping the aspect, squeezes the
+    width to ``size``'s width when wider, and pads on the right with ``pad_value``
+    (what PP-OCR's text classifier and recogniser are trained on: 48 x 192);
     ``none`` feeds the input unchanged (vectors such as telemetry windows).
     Pixel math: ``x * scale``, then ``(x - mean) / std`` per channel.
     """
@@ -195,7 +201,7 @@ class PreprocessSpec:
                 raise ConfigError(f"{where}.size must be [height, width] of positive integers")
             parsed_size = (size[0], size[1])
         resize = _as_str(obj.get("resize", "none"), f"{where}.resize", RESIZE_MODES)
-        if resize in ("stretch", "letterbox") and parsed_size is None:
+        if resize in ("stretch", "letterbox", "fit-height") and parsed_size is None:
             raise ConfigError(f"{where}.size is required for resize '{resize}'")
         mean = _as_float_list(obj.get("mean", [0.0] * channels), channels, f"{where}.mean")
         std = _as_float_list(obj.get("std", [1.0] * channels), channels, f"{where}.std")
@@ -319,6 +325,8 @@ class ModelSpec:
     golden: dict[str, Any] | None = None
     description: str = ""
     base_dir: Path | None = field(default=None, compare=False)
+    #: Locate parts, crop each one's region of interest, decide per crop (partspec.py).
+    per_part: PerPartSpec | None = None
 
     FIELDS = frozenset(
         {
@@ -333,6 +341,7 @@ class ModelSpec:
             "latency_budget_ms",
             "golden",
             "description",
+            "per_part",
         }
     )
 
@@ -362,6 +371,15 @@ class ModelSpec:
         golden = obj.get("golden")
         if golden is not None and not isinstance(golden, dict):
             raise ConfigError(f"{where}.golden must be an object")
+        head = HeadSpec.parse(_require(obj, "head", where), base_dir, f"{where}.head")
+        per_part = None
+        if "per_part" in obj:
+            # Imported here: partspec builds on this module's field helpers.
+            from edgeconsole.inference.partspec import PerPartSpec
+
+            per_part = PerPartSpec.parse(
+                obj["per_part"], head.type, head.labels, f"{where}.per_part"
+            )
         return cls(
             name=_as_str(_require(obj, "name", where), f"{where}.name"),
             version=_as_int(obj.get("version", 1), f"{where}.version", 0),
@@ -371,13 +389,14 @@ class ModelSpec:
                 TensorSpec.parse(t, f"{where}.outputs[{i}]") for i, t in enumerate(outputs)
             ),
             preprocess=PreprocessSpec.parse(obj.get("preprocess", {}), f"{where}.preprocess"),
-            head=HeadSpec.parse(_require(obj, "head", where), base_dir, f"{where}.head"),
+            head=head,
             latency_budget_ms=None
             if budget is None
             else _as_float(budget, f"{where}.latency_budget_ms"),
             golden=golden,
             description=_as_str(obj.get("description", ""), f"{where}.description"),
             base_dir=base_dir,
+            per_part=per_part,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -397,6 +416,8 @@ class ModelSpec:
             out["golden"] = self.golden
         if self.description:
             out["description"] = self.description
+        if self.per_part is not None:
+            out["per_part"] = self.per_part.to_json(self.head.type)
         return out
 
 

@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 
 from edgeconsole.core.errors import ConfigError
+from edgeconsole.core.frames import Part
+from edgeconsole.inference.roi import label_structure
 
 Box = tuple[float, float, float, float]
 
@@ -76,12 +78,6 @@ class PartsConfig:
         return cfg
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
-    box: Box  # source pixels
-    complete: bool  # False when the part touches the frame edge (entering or leaving)
-
-
 def find_parts(image_bgr: np.ndarray, cfg: PartsConfig) -> list[Part]:
     """Bright blobs (parts) against the dark belt, left to right."""
     gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
@@ -115,23 +111,8 @@ class TextEvidence:
 
 
 def label_present(gray: np.ndarray, box: Box, cfg: PartsConfig) -> bool:
-    """Is there a label (print, paper edge, grime) on the part, readable or not?
-
-    A bare part is smooth: its body colour plus lighting gradients. The interior
-    (outline and a margin excluded) is detrended by removing each row's and then each
-    column's median, which takes out gradients, tape strips and the body colour; what
-    is left over ``label_contrast`` gray levels is structure that a label brings.
-    """
-    x0, y0, x1, y1 = (round(v) for v in box)
-    w, h = x1 - x0, y1 - y0
-    m = max(3, round(0.04 * min(w, h)))
-    if w <= 6 * m or h <= 6 * m:
-        return False
-    inner = gray[y0 + 2 * m : y1 - 2 * m, x0 + 2 * m : x1 - 2 * m].astype(np.float32)
-    residual = inner - np.median(inner, axis=1, keepdims=True)
-    residual -= np.median(residual, axis=0, keepdims=True)
-    frac = float(np.count_nonzero(np.abs(residual) > cfg.label_contrast)) / residual.size
-    return frac >= cfg.min_label_fraction
+    """Is there a label (print, paper edge, grime) on the part, readable or not?"""
+    return label_structure(gray, box, cfg.label_contrast) >= cfg.min_label_fraction
 
 
 def judge(

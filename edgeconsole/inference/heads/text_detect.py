@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -98,11 +99,17 @@ class TextDetectHead:
             )
         return np.asarray(prob, dtype=np.float32)
 
-    def decode(self, ctx: HeadContext, result: InferenceResult) -> _Extras:
-        if ctx.image is None or ctx.geometry is None:
-            raise ModelShapeError("a text-detect head needs an image input")
-        image = as_bgr(ctx.image)  # crops and the parts stage work on BGR
-        prob = self._probability_map(ctx)
+    def text_regions(
+        self,
+        prob: np.ndarray,
+        input_size: tuple[int, int],
+        to_source: Callable[[np.ndarray], np.ndarray],
+    ) -> tuple[list[np.ndarray], list[float]]:
+        """Text quads in source pixels (``to_source`` maps model-input points) and scores.
+
+        Regions scoring at least ``min_score`` are kept: faint ones too when the parts
+        stage can call them unreadable.
+        """
         regions = regions_from_probability(
             prob,
             threshold=self.threshold,
@@ -111,19 +118,26 @@ class TextDetectHead:
             unclip_ratio=self.unclip_ratio,
             max_candidates=self.max_candidates,
         )
-        geo = ctx.geometry
-        in_h, in_w = geo.input_size
+        in_h, in_w = input_size
         map_scale = np.array([in_w / prob.shape[1], in_h / prob.shape[0]])
         quads: list[np.ndarray] = []
         scores: list[float] = []
         for r in regions:
-            src = order_quad(geo.to_source(r.quad * map_scale).astype(np.float32))
+            src = order_quad(to_source(r.quad * map_scale).astype(np.float32))
             w = np.linalg.norm(src[0] - src[1])
             h = np.linalg.norm(src[0] - src[3])
             if w <= 3 or h <= 3:  # as PaddleOCR's filter_tag_det_res
                 continue
             quads.append(src)
             scores.append(r.score)
+        return quads, scores
+
+    def decode(self, ctx: HeadContext, result: InferenceResult) -> _Extras:
+        if ctx.image is None or ctx.geometry is None:
+            raise ModelShapeError("a text-detect head needs an image input")
+        image = as_bgr(ctx.image)  # crops and the parts stage work on BGR
+        prob = self._probability_map(ctx)
+        quads, scores = self.text_regions(prob, ctx.geometry.input_size, ctx.geometry.to_source)
         strong = [i for i, s in enumerate(scores) if s >= self.box_threshold]
         orient = (
             self.orientation.classify(image, [quads[i] for i in strong])
