@@ -253,11 +253,14 @@ def cmd_flash(args: argparse.Namespace) -> int:
                     "seconds": round(result.seconds, 3),
                     "bytes_per_s": round(result.bytes_per_s, 1),
                     "resumes": result.resumes,
+                    "notes": list(result.notes),
                     "slots": [s.to_json() for s in result.slots],
                 }
             )
         )
     else:
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
         state = "confirmed" if result.confirmed else "on trial (run `edgeconsole confirm`)"
         print(f"slot {result.slot}: health check passed ({test.detail if test else '-'}); {state}")
         _print_slots(result.slots)

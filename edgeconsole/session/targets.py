@@ -1086,6 +1086,9 @@ class TargetManager:
         message = (
             f"slot {result.slot}: health check passed ({test.detail if test else '-'}); {state}"
         )
+        for note in result.notes:
+            # What the job found and fixed on the way (a trial left by an interrupted flash).
+            self._audit("flash", "warning", m, f"flash: {note}")
         self._slot_change(
             m,
             result.slots,

@@ -201,20 +201,20 @@ class SmpServer:
         if op not in (smphdr.OP.READ, smphdr.OP.WRITE) or version > 1:
             return None  # a response or garbage: a server never answers those
         if length != len(frame) - smphdr.Header.SIZE:
-            return self._error(op, version, group, seq, cmd, MGMT_ERR.EINVAL, "length")
+            return self._general(op, version, group, seq, cmd, MGMT_ERR.EINVAL, "length")
         self.requests += 1
         handler = self._handlers.get((group, cmd, op))
         if handler is None:
-            return self._error(op, version, group, seq, cmd, MGMT_ERR.ENOTSUP, "not supported")
+            return self._general(op, version, group, seq, cmd, MGMT_ERR.ENOTSUP, "not supported")
         try:
             body = cbor2.loads(frame[smphdr.Header.SIZE :]) if length else {}
             if not isinstance(body, dict):
-                raise SmpFailure(group, MGMT_ERR.EINVAL, "body is not a map")
+                return self._general(op, version, group, seq, cmd, MGMT_ERR.EINVAL, "not a map")
             answer = handler(frame, body)
         except SmpFailure as fail:
             return self._error(op, version, group, seq, cmd, fail.rc, fail.reason)
         except (ValidationError, ValueError, cbor2.CBORDecodeError, TypeError):
-            return self._error(op, version, group, seq, cmd, MGMT_ERR.EINVAL, "malformed")
+            return self._general(op, version, group, seq, cmd, MGMT_ERR.EINVAL, "malformed")
         return self._response(op, version, group, seq, cmd, answer)
 
     def _response(
@@ -231,6 +231,17 @@ class SmpServer:
             return self._response(op, version, group, seq, cmd, {"rc": int(rc)})
         answer: dict[str, Any] = {"err": {"group": group, "rc": int(rc)}}
         if group == APP_GROUP_ID and reason:
+            answer["rsn"] = reason[:120]
+        return self._response(op, version, group, seq, cmd, answer)
+
+    def _general(
+        self, op: int, version: int, group: int, seq: int, cmd: int, rc: int, reason: str
+    ) -> bytes:
+        # A general MCUmgr code (MGMT_ERR) goes in the top-level ``rc``, in SMP v2 too, as
+        # Zephyr's smp_build_err_rsp does: inside ``err`` it would read as the group's
+        # own code (EINVAL = 3 is the app group's SELFTEST_FAILED).
+        answer: dict[str, Any] = {"rc": int(rc)}
+        if version != smphdr.Version.V1 and reason:
             answer["rsn"] = reason[:120]
         return self._response(op, version, group, seq, cmd, answer)
 

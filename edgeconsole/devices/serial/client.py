@@ -18,17 +18,22 @@ from typing import Any, TypeVar
 
 import numpy as np
 from smpclient import SMPClient
+from smpclient.exceptions import SMPBadSequence, SMPValidationException
 from smpclient.generics import error, success
 from smpclient.requests.os_management import EchoWrite, MCUMgrParametersRead
 
 from edgeconsole.core.buffers import RingBuffer
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
 from edgeconsole.devices.serial import appgroup as app
+from edgeconsole.devices.serial import smp_errors
 from edgeconsole.devices.serial.ports import SerialAddress, parse_target, refind
 from edgeconsole.devices.serial.transport import EdgeSerialTransport
 from edgeconsole.devices.target import SelfTest, SlotInfo, TargetInfo
 
 T = TypeVar("T")
+
+#: Times the identity probe is sent before a silent device is taken for telemetry only.
+PROBE_ATTEMPTS = 3
 
 
 class LoopThread:
@@ -133,7 +138,7 @@ class SerialTarget:
                     was_smp = self.smp
                     self.connect(probe=False)
                     # The first exchange proves the device is really there.
-                    info = self.identify()
+                    info = self.identify(attempts=1)  # the loop here retries
                     if was_smp and not self.smp:
                         self.smp = True
                         raise DeviceError("no answer yet after reconnecting")
@@ -166,11 +171,12 @@ class SerialTarget:
         async def go() -> Any:
             return await self.client.request(req, timeout_s or self.timeout_s)
 
+        action = smp_errors.action_of(req)
         try:
             answer = self.io.run(go())
         except TimeoutError:
-            raise DeviceError(
-                f"no answer to {type(req).__name__} within {timeout_s or self.timeout_s:.1f} s",
+            raise smp_errors.NoAnswer(
+                f"no answer to {action} within {timeout_s or self.timeout_s:.1f} s",
                 subject=self.address.path,
                 hint=(
                     # A link that answered a moment ago stalled; the baud rate was right.
@@ -179,26 +185,38 @@ class SerialTarget:
                     else "is it an SMP device at this baud rate? try `edgeconsole telemetry`"
                 ),
             ) from None
-        if error(answer):
-            reason = getattr(answer, "rsn", None) or ""
-            err = getattr(answer, "err", None)
-            rc = err.rc if err is not None else getattr(answer, "rc", "?")
+        except (SMPBadSequence, SMPValidationException) as exc:
+            # An answer that is not the one awaited, or not a valid answer to this request:
+            # what it held stays in the debug log, the person gets a sentence.
             raise DeviceError(
-                f"{type(req).__name__} refused (rc={int(rc) if not isinstance(rc, str) else rc})"
-                + (f": {reason}" if reason else ""),
+                f"{action} failed: the device's answer was not a valid answer to it",
                 subject=self.address.path,
-            )
+                hint=f"check that the device runs the firmware you expect ({type(exc).__name__})",
+            ) from None
+        if error(answer):
+            raise smp_errors.device_error(answer, action=action, subject=self.address.path)
         assert success(answer)
         return answer
 
-    def identify(self) -> TargetInfo:
-        try:
-            params = self.io.run(self.client.request(MCUMgrParametersRead(), self.timeout_s))
-        except TimeoutError:
+    def identify(self, attempts: int = PROBE_ATTEMPTS) -> TargetInfo:
+        """Ask who the device is. A probe that gets no answer is asked again before the
+        device is taken for a plain text (telemetry) device: one frame lost on a noisy
+        line, or a device still booting, must not demote an SMP device for good."""
+        params: Any = None
+        for _attempt in range(max(1, attempts)):
+            try:
+                params = self.io.run(self.client.request(MCUMgrParametersRead(), self.timeout_s))
+                break
+            except TimeoutError:
+                continue
+            except (SMPBadSequence, SMPValidationException):
+                params = False  # it answered something SMP-framed: an SMP device
+                break
+        if params is None:
             self.smp = False
             self._info = TargetInfo(self.url, "plain serial device (telemetry only)")
             return self._info
-        if success(params):
+        if params is not False and success(params):
             self.transport.initialize(params.buf_size)
         self.smp = True
         try:
@@ -222,6 +240,10 @@ class SerialTarget:
         return self._info or self.identify()
 
     def require_smp(self) -> None:
+        if not self.smp:
+            # Probe once more before refusing: the device may have been booting, or its
+            # answer lost, when it was first asked.
+            self.identify(attempts=1)
         if not self.smp:
             raise DeviceError(
                 "device does not speak SMP: telemetry only",

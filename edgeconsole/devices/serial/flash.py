@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from smpclient.exceptions import SMPUploadError
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
+from edgeconsole.devices.serial import smp_errors
 from edgeconsole.devices.target import (
     FlashJobBase,
     FlashProgress,
@@ -91,8 +93,9 @@ def upload_with_resume(
                 mismatches += 1  # the device's hash disagreed: send it all again once
                 resumes += 1
                 continue
-            raise DeviceError(
-                f"upload refused: {exc}", subject=target.address.path, hint="see the device log"
+            answer = exc.args[0] if exc.args else exc
+            raise smp_errors.device_error(
+                answer, action="upload", subject=target.address.path
             ) from None
     else:
         raise DeviceError(
@@ -141,7 +144,18 @@ class FlashResult:
 
 
 class SerialFlashJob(FlashJobBase):
-    """Upload, verify, trial, health check, then confirm (or roll back)."""
+    """Upload, verify, trial, health check, then confirm (or roll back).
+
+    Safe to run again after anything: a trial left by an interrupted flash (the
+    laptop or the device died between activate and confirm) is finished when it
+    holds this bundle, or rolled back to the confirmed bundle when it holds
+    another; a device that reboots or drops off during the trial is reconnected
+    and the trial picks up from the state the device reports.
+    """
+
+    #: Reconnects / lost answers tolerated between upload and confirm.
+    MAX_RECOVERIES = 6
+    RECONNECT_S = 15.0
 
     def __init__(
         self,
@@ -153,38 +167,187 @@ class SerialFlashJob(FlashJobBase):
     ) -> None:
         super().__init__(payload, mode=mode, progress=progress)
         self.target = target
+        self.notes: list[str] = []
 
     def run(self) -> FlashResult:
         t0 = time.perf_counter()
-        slot = upload_with_resume(self.target, self.payload, self._count)
-        seconds_upload = time.perf_counter() - t0
-        self._report("trial")
-        self.target.activate(slot, self.payload)
-        self._report("selftest")
-        test = self.target.self_test(slot)
-        if not test.passed:
-            if not test.rolled_back:
-                self._report("rollback")
-                self.target.rollback()
-            raise DeviceError(
-                f"bundle {self.payload.bundle_id} v{self.payload.version} failed its health "
-                f"check on the device ({test.detail}); rolled back to the confirmed bundle",
-                subject=self.target.address.path,
-                hint="check the bundle's golden data and preprocessing; the device is unchanged",
+        self.target.require_smp()
+        slot = self._leftovers(_read_slots(self.target, self.RECONNECT_S))
+        seconds_upload = 0.0
+        if slot is None:
+            t_up = time.perf_counter()
+            slot = upload_with_resume(
+                self.target, self.payload, self._count, reconnect_timeout_s=self.RECONNECT_S
             )
-        confirmed = False
-        if self.mode == "confirm":
-            self._report("confirm")
-            self.target.confirm(slot)
-            confirmed = True
-        slots = self.target.slots()
+            seconds_upload = time.perf_counter() - t_up
+        test, slots = self._finish(slot)
         self._report("done")
         return FlashResult(
             slot,
-            confirmed,
+            self.mode == "confirm",
             test,
             slots,
             time.perf_counter() - t0,
             len(self.payload.data) / seconds_upload if seconds_upload > 0 else 0.0,
             self.resumes,
+            self.notes,
+        )
+
+    def _name(self, s: SlotInfo | None = None) -> str:
+        if s is None:
+            return f"{self.payload.bundle_id} v{self.payload.version}"
+        return f"{s.bundle_id or 'an unnamed bundle'} v{s.version}"
+
+    def _leftovers(self, slots: list[SlotInfo]) -> int | None:
+        """Deal with what an interrupted flash left; the slot to resume, or None to upload."""
+        trial = next((s for s in slots if s.state == "trial"), None)
+        if trial is not None and trial.sha256 == self.payload.sha256:
+            self.notes.append(
+                f"slot {trial.index} already held {self._name()} on trial (an earlier flash "
+                "was interrupted): finished that trial instead of uploading again"
+            )
+            return trial.index
+        if trial is not None:
+            # Never confirmed, and it blocks the only slot an upload may write. Rolling
+            # back is the safe direction: the confirmed bundle runs again.
+            self._report("rollback")
+            self._recovering(
+                lambda: self.target.rollback(), done=lambda ss: ss[trial.index].state != "trial"
+            )
+            self.notes.append(
+                f"slot {trial.index} held {self._name(trial)} on trial, never confirmed (an "
+                "earlier flash was interrupted): rolled it back to the confirmed bundle "
+                "before uploading"
+            )
+            return None
+        staged = next(
+            (s for s in slots if s.state == "staged" and s.sha256 == self.payload.sha256), None
+        )
+        if staged is not None and not staged.running and not staged.confirmed:
+            self.notes.append(
+                f"slot {staged.index} already held this bundle, uploaded and verified by the "
+                "device: skipped the upload"
+            )
+            return staged.index
+        return None
+
+    def _recovering(self, op: Callable[[], object], done: Callable[[list[SlotInfo]], bool]) -> None:
+        """Run a state change that is not safe to repeat blindly (rollback): after a lost
+        answer or a reconnect, read the slots and repeat only if it did not happen."""
+        for _ in range(self.MAX_RECOVERIES):
+            try:
+                op()
+                return
+            except (DeviceDisconnected, smp_errors.NoAnswer) as exc:
+                self._recover(exc)
+                if done(_read_slots(self.target, self.RECONNECT_S)):
+                    return
+        raise self._gave_up()
+
+    def _recover(self, exc: DeviceError) -> None:
+        self.resumes += 1
+        if isinstance(exc, DeviceDisconnected):
+            self.target.reconnect(self.RECONNECT_S)
+
+    def _gave_up(self) -> DeviceError:
+        return DeviceError(
+            f"lost the device {self.MAX_RECOVERIES} times while finishing the trial of "
+            f"{self._name()}",
+            subject=self.target.address.path,
+            hint="check the cable and power; run the same flash again to finish the trial "
+            "(it resumes), or `edgeconsole rollback`",
+        )
+
+    def _finish(self, slot: int) -> tuple[SelfTest, list[SlotInfo]]:
+        """Trial, health check and (mode confirm) confirm, driven by the device's own slot
+        state so every step is repeated or skipped correctly after a reboot or lost answer."""
+        test: SelfTest | None = None
+        recoveries = 0
+        activated = False
+        while True:
+            try:
+                slots = _read_slots(self.target, self.RECONNECT_S)
+                rec = next((s for s in slots if s.index == slot), None)
+                state = rec.state if rec is not None else "missing"
+                if state == "staged" and not activated:
+                    self._report("trial")
+                    self.target.activate(slot, self.payload)
+                    activated = True
+                elif state == "trial":
+                    if test is None:
+                        self._report("selftest")
+                        test = self.target.self_test(slot)
+                        if not test.passed:
+                            self._failed(test)
+                    elif self.mode == "trial":
+                        return test, slots
+                    else:
+                        self._report("confirm")
+                        self.target.confirm(slot)
+                elif state == "confirmed" and rec is not None and rec.confirmed:
+                    if test is None:
+                        # Confirmed before a lost answer or reboot: check it still runs.
+                        self._report("selftest")
+                        test = self.target.self_test(slot)
+                        if not test.passed:
+                            raise DeviceError(
+                                f"{self._name()} is confirmed in slot {slot} but fails its "
+                                f"health check now ({test.detail})",
+                                subject=self.target.address.path,
+                                hint="`edgeconsole rollback` returns to the previous bundle",
+                            )
+                    if self.mode == "trial":
+                        self.notes.append(f"slot {slot} was already confirmed")
+                    return test, slots
+                else:
+                    raise self._ended(slot, rec, activated)
+            except (DeviceDisconnected, smp_errors.NoAnswer) as exc:
+                recoveries += 1
+                if recoveries > self.MAX_RECOVERIES:
+                    raise self._gave_up() from None
+                if isinstance(exc, DeviceDisconnected):
+                    # A reboot on trial spends one of its attempts; the health check runs
+                    # again on the model the device loaded after it.
+                    test = None
+                    self.notes.append(
+                        f"the device dropped off during the trial ({exc.what}); reconnected "
+                        "and resumed"
+                    )
+                self._recover(exc)
+
+    def _failed(self, test: SelfTest) -> None:
+        if not test.rolled_back:
+            self._report("rollback")
+            self._recovering(
+                lambda: self.target.rollback(),
+                done=lambda ss: all(s.state != "trial" for s in ss),
+            )
+        raise DeviceError(
+            f"bundle {self._name()} failed its health check on the device ({test.detail}); "
+            "rolled back to the confirmed bundle",
+            subject=self.target.address.path,
+            hint="check the bundle's golden data and preprocessing; the device is unchanged",
+        )
+
+    def _ended(self, slot: int, rec: SlotInfo | None, activated: bool) -> DeviceError:
+        if rec is None:
+            return DeviceError(
+                f"the device no longer has slot {slot}",
+                subject=self.target.address.path,
+                hint="read the slots: `edgeconsole slots`",
+            )
+        if rec.state == "bad":
+            return DeviceError(
+                f"the device ended the trial of {self._name()} in slot {slot} and marked it "
+                "bad (it rebooted on trial more often than its attempts allow, or its bytes "
+                "no longer match); the confirmed bundle runs",
+                subject=self.target.address.path,
+                hint="check the device log, then flash again",
+            )
+        return DeviceError(
+            f"slot {slot} is {rec.state}"
+            + (" after activation" if activated else "")
+            + f", not on trial with {self._name()}",
+            subject=self.target.address.path,
+            hint="read the slots (`edgeconsole slots`) and flash again",
         )
