@@ -1,5 +1,7 @@
 """``edgeconsole export --out PATH [--since T] [--until T] [--target T ...]`` writes a signed
-evidence pack; ``edgeconsole export verify PACK`` checks one and names every problem."""
+evidence pack; ``edgeconsole export verify PACK [--key KEY ...]`` checks one against the
+console keys you trust and names every problem; ``edgeconsole export key [--out FILE]``
+shows this console's public key (give it to whoever verifies its packs)."""
 
 from __future__ import annotations
 
@@ -42,9 +44,18 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "export", help="write a signed evidence pack, or verify one", description=__doc__
     )
-    p.add_argument("verb", nargs="?", choices=["verify"], help="verify PACK instead of exporting")
+    p.add_argument(
+        "verb",
+        nargs="?",
+        choices=["verify", "key"],
+        help="verify PACK instead of exporting; key: print this console's public key",
+    )
     p.add_argument("pack", nargs="?", type=Path, help="pack folder to verify")
-    p.add_argument("--out", type=Path, help="pack folder to create (must not exist)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="pack folder to create (must not exist); with `key`: write the public key there",
+    )
     p.add_argument("--since", help="start of the time range (ISO 8601 or 2h/30m/7d ago)")
     p.add_argument("--until", help="end of the time range")
     p.add_argument("--target", action="append", help="only these targets (repeatable)")
@@ -52,7 +63,20 @@ def register(sub: Any) -> None:
         "--journal", type=Path, default=None, help="journal directory (default: app data)"
     )
     p.add_argument("--no-recordings", action="store_true", help="leave recordings out")
-    p.add_argument("--key", type=Path, help="verify: the console public key you trust (PEM)")
+    p.add_argument(
+        "--key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="verify: also trust this console public key (PEM file, or a folder of *.pem/*.pub); "
+        "repeatable. This console's own key is always trusted unless --no-own-key",
+    )
+    p.add_argument(
+        "--no-own-key",
+        action="store_true",
+        help="verify: do not trust this console's own key (only the --key ones)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run)
 
@@ -60,6 +84,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.verb == "verify":
         return _verify(args)
+    if args.verb == "key":
+        return _show_key(args)
     if args.out is None:
         raise ConfigError(
             "--out PATH is required", hint="e.g. edgeconsole export --out /media/usb/pack"
@@ -119,12 +145,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_key(args: argparse.Namespace) -> int:
+    from edgeconsole.journal.keys import ConsoleKey, public_pem
+
+    key = ConsoleKey.load_or_create()
+    pem = public_pem(key.public)
+    if args.out is not None:
+        if args.out.exists():
+            raise ConfigError("already exists", subject=str(args.out), hint="pick a new file name")
+        args.out.write_bytes(pem)
+    if args.json:
+        print(json.dumps({"fingerprint": key.fingerprint, "public_key_pem": pem.decode()}))
+    else:
+        print(f"console key {key.fingerprint}", file=sys.stderr)
+        if args.out is None:
+            print(pem.decode(), end="")
+        else:
+            print(f"public key written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
+    from edgeconsole.journal.pack_trust import trusted_keys
     from edgeconsole.journal.verify import verify_pack
 
     if args.pack is None:
         raise ConfigError("which pack?", hint="edgeconsole export verify PACK")
-    rep = verify_pack(args.pack, args.key)
+    if args.no_own_key and not args.key:
+        raise ConfigError(
+            "--no-own-key needs at least one --key", hint="name the console key(s) you trust"
+        )
+    trusted, key_problems = trusted_keys(args.key, own=not args.no_own_key)
+    rep = verify_pack(args.pack, trusted)
+    rep.problems[:0] = key_problems
     if args.json:
         print(
             json.dumps(
@@ -133,6 +186,10 @@ def _verify(args: argparse.Namespace) -> int:
                     "problems": rep.problems,
                     "checked_files": rep.checked_files,
                     "key_fingerprint": rep.fingerprint,
+                    "signed_by": rep.signer or None,
+                    "trusted_keys": [
+                        {"key": k.label, "fingerprint": k.fingerprint} for k in trusted
+                    ],
                     "site": rep.site,
                     "technician": rep.technician,
                 }
@@ -140,7 +197,7 @@ def _verify(args: argparse.Namespace) -> int:
         )
     elif rep.ok:
         print(
-            f"OK: {args.pack}: {rep.checked_files} files match, signature valid "
+            f"OK: {args.pack}: {rep.checked_files} files match, signed by {rep.signer} "
             f"({rep.fingerprint}); site {rep.site!r}, technician {rep.technician!r}"
         )
     else:

@@ -68,6 +68,14 @@ class ConsoleKey:
         return self.private.sign(data)
 
     @classmethod
+    def load_existing(cls, directory: Path | None = None) -> ConsoleKey | None:
+        """This console's key if it was ever made (verifying never creates one)."""
+        d = directory if directory is not None else app_data_dir()
+        if not (d / KEY_NAME).exists():
+            return None
+        return cls.load_or_create(d)
+
+    @classmethod
     def load_or_create(cls, directory: Path | None = None) -> ConsoleKey:
         d = ensure_dir(directory if directory is not None else app_data_dir())
         path = d / KEY_NAME

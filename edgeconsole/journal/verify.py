@@ -1,8 +1,10 @@
 """``edgeconsole export verify PACK``: check a pack and say exactly what is wrong.
 
 Every problem is collected (not just the first): missing COMPLETE, a changed,
-missing or unlisted file, a bad or foreign signature, a manifest that does not
-match. Paths in SHA256SUMS are checked before any file is opened.
+missing or unlisted file, a bad signature or one by a key the person does not
+trust, a manifest that does not match. Paths in SHA256SUMS are checked before
+any file is opened. The public key inside the pack is never trusted: a pack
+edited and re-signed with another key carries that key too.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from edgeconsole.core.errors import JournalError
 from edgeconsole.journal.export import COMPLETE, FORMAT, PUBKEY, SIG, SUMS
-from edgeconsole.journal.keys import fingerprint, load_public_pem, verify_signature
+from edgeconsole.journal.keys import fingerprint, load_public_pem
+from edgeconsole.journal.pack_trust import TrustedKey, check_signature, trusted_keys
 
 _LINE = re.compile(r"^([0-9a-f]{64})  (.+)$")
 MAX_SUMS = 16 * 1024 * 1024
@@ -27,7 +31,9 @@ class VerifyReport:
     path: Path
     problems: list[str] = field(default_factory=list)
     checked_files: int = 0
-    fingerprint: str | None = None
+    fingerprint: str | None = None  # the trusted key that signed it (None: none did)
+    signer: str = ""  # how the person knows that key ("this console's key", a file)
+    carried_fingerprint: str | None = None  # the key the pack brought (never trusted)
     site: str = ""
     technician: str = ""
 
@@ -57,7 +63,11 @@ def _read_small(path: Path, limit: int) -> bytes:
     return path.read_bytes()
 
 
-def verify_pack(pack: Path, trusted_key: Path | None = None) -> VerifyReport:
+def verify_pack(pack: Path, trusted: Sequence[TrustedKey] | None = None) -> VerifyReport:
+    """Check every file, the marker, the manifest and the signature of ``pack``.
+
+    ``trusted``: the console keys that may have signed it (default: this console's own
+    key; see :mod:`edgeconsole.journal.pack_trust`)."""
     pack = Path(pack)
     rep = VerifyReport(pack)
     if not pack.exists():
@@ -93,42 +103,33 @@ def verify_pack(pack: Path, trusted_key: Path | None = None) -> VerifyReport:
                 rep.problems.append("COMPLETE does not match SHA256SUMS (SHA256SUMS was changed)")
         except (ValueError, OSError, JournalError) as exc:
             rep.problems.append(f"COMPLETE is damaged: {exc}")
-    # Signature.
+    # Signature: checked against keys the person trusts, never the copy in the pack.
     pub_path = pack / PUBKEY
     sig_path = pack / SIG
+    carried = None
     try:
-        public = (
-            load_public_pem(_read_small(pub_path, 4096), str(pub_path))
-            if pub_path.is_file()
-            else None
-        )
-    except (JournalError, OSError) as exc:
-        rep.problems.append(f"{PUBKEY}: {exc}")
-        public = None
-    if public is None and not any(PUBKEY in p for p in rep.problems):
-        rep.problems.append(f"{PUBKEY} is missing: the signature cannot be checked")
-    if trusted_key is not None:
+        if pub_path.is_file():
+            carried = load_public_pem(_read_small(pub_path, 4096), str(pub_path))
+    except (JournalError, OSError):
+        carried = None  # a damaged copy only costs the "who did sign" remark
+    rep.carried_fingerprint = fingerprint(carried) if carried is not None else None
+    if trusted is None:
+        trusted, key_problems = trusted_keys()
+        rep.problems.extend(key_problems)
+    if not sig_path.is_file():
+        rep.problems.append("SHA256SUMS.sig is missing: the pack is not signed")
+    else:
         try:
-            trusted = load_public_pem(trusted_key.read_bytes()[:8192], str(trusted_key))
-            if public is not None and fingerprint(trusted) != fingerprint(public):
-                rep.problems.append(
-                    f"pack was signed by {fingerprint(public)}, not by the trusted "
-                    f"console key {fingerprint(trusted)}"
-                )
-            public = trusted
-        except (JournalError, OSError) as exc:
-            rep.problems.append(f"trusted key {trusted_key}: {exc}")
-    if public is not None:
-        rep.fingerprint = fingerprint(public)
-        if not sig_path.is_file():
-            rep.problems.append("SHA256SUMS.sig is missing: the pack is not signed")
-        else:
-            sig = sig_path.read_bytes()[:1024]
-            if len(sig) != 64 or not verify_signature(public, sig, sums):
-                rep.problems.append(
-                    "signature does not match SHA256SUMS (the list of checksums was "
-                    "altered, or signed by another key)"
-                )
+            sig = _read_small(sig_path, 1024)
+        except (OSError, JournalError) as exc:
+            sig = b""
+            rep.problems.append(f"SHA256SUMS.sig cannot be read: {exc}")
+        signer, why = check_signature(sig, sums, trusted, carried)
+        if signer is not None:
+            rep.fingerprint = signer.fingerprint
+            rep.signer = signer.label
+        elif why is not None and sig:
+            rep.problems.append(why)
     # Each listed file.
     listed: dict[str, str] = {}
     try:

@@ -41,6 +41,7 @@ from edgeconsole.core.errors import Cancelled, ConfigError, EdgeConsoleError
 from edgeconsole.journal.export import EvidencePackJob, ExportRequest, ExportResult
 from edgeconsole.journal.journal import Journal
 from edgeconsole.journal.keys import ConsoleKey
+from edgeconsole.journal.pack_trust import OWN_LABEL, TrustedKey
 from edgeconsole.journal.timebase import wall_ns
 from edgeconsole.journal.verify import VerifyReport, verify_pack
 from edgeconsole.ui.theme import COLOURS
@@ -303,7 +304,9 @@ class ExportDialog(QDialog):
             )
             out.result = job.run()
             self._progress("verifying the pack", 1.0)
-            out.report = verify_pack(out.result.path)
+            # Checked against the key this console holds, never the copy written beside
+            # the pack: the same check the central system makes.
+            out.report = verify_pack(out.result.path, [TrustedKey(key.public, OWN_LABEL)])
         except Cancelled:
             out.cancelled = True
         except EdgeConsoleError as exc:
@@ -372,7 +375,9 @@ class ExportDialog(QDialog):
                 "ok",
                 f"✔ Pack written and verified: <b>{res.path}</b><br>{len(res.files)} files, "
                 f"{mb:.1f} MB in {res.seconds:.1f} s · {rep.checked_files} checksums match · "
-                f"signature valid.<br>Console key {rep.fingerprint}",
+                f"signed by {rep.signer}.<br>Console key {rep.fingerprint} (the central "
+                "system verifies the pack with this console's public key: "
+                "<i>edgeconsole export key</i>)",
             )
         else:
             self.state = "failed"
