@@ -43,4 +43,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.gateway",
     "tests.fixtures.serial",
     "tests.fixtures.faults",
+    "tests.fixtures.plc",
 ]

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sim_cmd",
     "devices_cmd",
     "validate_cmd",
+    "plc_cmd",
 )
 
 

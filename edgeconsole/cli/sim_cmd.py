@@ -22,7 +22,7 @@ def _default_dir() -> Path:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("sim", help="run simulated devices (virtual serial device)")
+    p = sub.add_parser("sim", help="run simulated devices (virtual serial device, virtual PLC)")
     kinds = p.add_subparsers(dest="sim_kind", metavar="KIND")
     s = kinds.add_parser("serial", help="a virtual MCU-class SMP device on a pseudo-terminal")
     s.add_argument("--data-dir", type=Path, default=None, help="where slot state is kept")
@@ -62,7 +62,106 @@ def register(sub: Any) -> None:
     )
     s.add_argument("--fail-selftest", action="store_true", help="health check always fails")
     s.set_defaults(func=run_serial)
+    _register_plc(kinds)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _register_plc(kinds: Any) -> None:
+    q = kinds.add_parser(
+        "plc",
+        help="a virtual line PLC (Modbus TCP) that triggers on the simulated belt",
+        description="Run a Modbus TCP PLC (pymodbus's own server) laid out from a PLC map. "
+        "It raises the trigger once per part of the simulated conveyor belt passing the "
+        "camera, waits for results-ready, acknowledges, and prints a JSON summary when "
+        "stopped (Ctrl-C) or after --parts parts. The first stdout line is its address.",
+    )
+    q.add_argument("--map", type=Path, default=None, help="PLC map (default: the sample map)")
+    q.add_argument("--host", default="127.0.0.1")
+    q.add_argument("--port", type=int, default=5020, help="TCP port (0: any free port)")
+    q.add_argument("--ppm", type=float, default=None, help="belt rate, parts per minute")
+    q.add_argument("--parts", type=int, default=None, help="stop after N parts have passed")
+    q.add_argument("--width", type=int, default=1280, help="camera frame width (belt geometry)")
+    q.add_argument("--height", type=int, default=720, help="camera frame height")
+    q.add_argument("--late-ack-ms", type=float, default=0.0, help="misbehave: ack this late")
+    q.add_argument(
+        "--no-ack-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="misbehave: withhold every Nth ack (1: all)",
+    )
+    q.add_argument(
+        "--drop-trigger-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="misbehave: skip the trigger of every Nth part",
+    )
+    q.add_argument(
+        "--unit-id", type=int, default=None, help="misbehave: serve this unit id, not the map's"
+    )
+    q.add_argument(
+        "--missing-outputs",
+        action="store_true",
+        help="misbehave: lack the camera's output registers",
+    )
+    q.add_argument("--part-log", action="store_true", help="include every part in the summary")
+    q.set_defaults(func=run_plc)
+
+
+def run_plc(args: argparse.Namespace) -> int:
+    import json
+
+    from edgeconsole.core.errors import ConfigError
+    from edgeconsole.devices.plc.plcmap import load_map, sample_map_path
+    from edgeconsole.sim.plc import Misbehaviour, VirtualPlc
+    from edgeconsole.sources.belt import BeltTiming
+
+    for name in ("no_ack_every", "drop_trigger_every"):
+        if getattr(args, name) < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more")
+    if args.late_ack_ms < 0 or args.late_ack_ms > 600_000:
+        raise ConfigError("--late-ack-ms must be 0..600000")
+    if args.unit_id is not None and not 0 <= args.unit_id <= 255:
+        raise ConfigError("--unit-id must be 0..255")
+    if args.parts is not None and args.parts <= 0:
+        raise ConfigError("--parts must be positive")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port} is out of range", hint="0..65535")
+    plc_map = load_map(args.map or sample_map_path())
+    plc = VirtualPlc(
+        plc_map,
+        belt=BeltTiming.for_frame(args.width, args.height, parts_per_min=args.ppm),
+        host=args.host,
+        port=args.port,
+        max_parts=args.parts,
+        misbehave=Misbehaviour(
+            late_ack_ms=args.late_ack_ms,
+            no_ack_every=args.no_ack_every,
+            drop_trigger_every=args.drop_trigger_every,
+            unit_id=args.unit_id,
+            missing_outputs=args.missing_outputs,
+        ),
+    )
+    port = plc.start()
+    print(f"modbus://{args.host}:{port}", flush=True)
+    print(
+        f"virtual PLC: modbus://{args.host}:{port}, unit {plc.summary()['unit_id']}, "
+        f"{plc.belt.parts_per_min:.0f} parts/min, map {plc_map.source}; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        while not done.wait(0.2):
+            if plc.done.is_set():
+                break
+    finally:
+        plc.stop()
+    print(json.dumps(plc.summary(parts=args.part_log), indent=2), flush=True)
+    return 0
 
 
 def run_serial(args: argparse.Namespace) -> int:

@@ -1,0 +1,368 @@
+"""The camera's side of the reject-gate handshake (docs/PLC.md).
+
+    idle:      trigger_ready=1
+    PLC:       trigger 0 -> 1                      (a part is at the camera)
+    camera:    trigger_ready=0, decide the part, write ok/ng/class_id/part_counter,
+               then results_ready=1                (always in that order)
+    PLC:       reads the verdict, results_ack=1, trigger=0
+    camera:    results_ready=0, ok=ng=0, trigger_ready=1
+    PLC:       results_ack=0
+
+The runner polls the PLC's inputs every ``timing.poll_ms``. Deciding runs on a
+worker thread (``GateDecider.decide``, the only boundary to the inference
+code), so the loop keeps polling and the link stays answered. A link that goes
+away is retried with back-off; a decision that could not be handed over is
+recorded and counted, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+from edgeconsole.core.clock import now_ns
+from edgeconsole.core.errors import EdgeConsoleError, PlcDisconnected, PlcError
+from edgeconsole.devices.plc.link import PlcLink
+from edgeconsole.devices.plc.plcmap import PlcMap
+
+#: error_code values the camera writes (docs/PLC.md).
+ERROR_NONE = 0
+ERROR_DECIDE_FAILED = 1  # the model/pipeline raised while deciding
+ERROR_NO_PART = 2  # the decider found no part at the trigger
+ERROR_LATE = 3  # decided, but later than result_budget_ms (the verdict is still written)
+
+
+@dataclass(frozen=True, slots=True)
+class GateTrigger:
+    """What the decider is asked: decide the part the PLC triggered on."""
+
+    seq: int  # handshake sequence number, 1, 2, ...
+    stamp_ns: int  # when the camera saw the trigger edge (core.clock.now_ns)
+    sub_config: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """The decider's answer. ``ok`` False with ``error_code`` 0 means NG."""
+
+    ok: bool
+    class_id: int = 0
+    label: str = ""
+    part_id: int | None = None
+    decision_ms: float | None = None  # from the trigger stamp; None: measured here
+    error_code: int = ERROR_NONE
+    error: str = ""
+
+
+class GateDecider(Protocol):
+    """The one boundary between the handshake and the per-part pipeline.
+
+    Called on a worker thread, one call at a time, in trigger order.
+    """
+
+    def decide(self, trigger: GateTrigger) -> GateResult: ...
+
+
+@dataclass(slots=True)
+class HandshakeRecord:
+    """One trigger and what became of it."""
+
+    seq: int
+    trigger_ns: int
+    counter: int | None = None  # part_counter written with the result
+    verdict: Literal["OK", "NG", "ERROR"] | None = None
+    class_id: int | None = None
+    label: str = ""
+    part_id: int | None = None
+    decision_ms: float | None = None
+    trigger_to_result_ms: float | None = None
+    result_to_ack_ms: float | None = None
+    late: bool = False
+    acked: bool = False
+    handed_over: bool = False
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("decision_ms", "trigger_to_result_ms", "result_to_ack_ms"):
+            if d[k] is not None:
+                d[k] = round(d[k], 3)
+        return d
+
+
+@dataclass(slots=True)
+class HandshakeCounters:
+    triggers: int = 0
+    decided: int = 0
+    handed_over: int = 0
+    acked: int = 0
+    missing_acks: int = 0
+    late_results: int = 0
+    not_handed_over: int = 0
+    decide_errors: int = 0
+    disconnects: int = 0
+
+
+@dataclass(slots=True)
+class PlcEvent:
+    """A change worth a line in the journal and a mark on the timeline."""
+
+    t_ns: int
+    kind: str  # "signal" | "link" | "part" | "error"
+    name: str
+    value: Any = None
+    text: str = ""
+
+
+@dataclass
+class HandshakeStatus:
+    state: str
+    link: str
+    counters: HandshakeCounters
+    records: list[HandshakeRecord]
+    trigger_to_result_ms: dict[str, float | None] = field(default_factory=dict)
+    decision_ms: dict[str, float | None] = field(default_factory=dict)
+    last_error: str = ""
+
+
+#: Latency windows kept for percentiles (a day at 600 parts/min would be 864,000).
+WINDOW = 20_000
+
+
+def percentiles(values: Any) -> dict[str, float | None]:
+    """p50/p99/max of a sequence of ms (None when empty); the tail is never averaged."""
+    xs = sorted(values)
+    if not xs:
+        return {"p50": None, "p99": None, "max": None, "n": 0}
+
+    def q(p: float) -> float:
+        return round(xs[min(len(xs) - 1, max(0, round(p * (len(xs) - 1))))], 3)
+
+    return {"p50": q(0.50), "p99": q(0.99), "max": round(xs[-1], 3), "n": len(xs)}
+
+
+class HandshakeRunner:
+    """Speaks the handshake with one PLC until ``stop`` is set."""
+
+    def __init__(
+        self,
+        link: PlcLink,
+        plc_map: PlcMap,
+        decider: GateDecider,
+        *,
+        on_event: Callable[[PlcEvent], None] | None = None,
+        keep_records: int = 2000,
+    ) -> None:
+        self.link = link
+        self.map = plc_map
+        self.decider = decider
+        self.on_event = on_event
+        self.counters = HandshakeCounters()
+        self.state = "connecting"
+        self.last_error = ""
+        self._records: deque[HandshakeRecord] = deque(maxlen=keep_records)
+        self._t2r: deque[float] = deque(maxlen=WINDOW)
+        self._dec: deque[float] = deque(maxlen=WINDOW)
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="edgeconsole-decide")
+        self._poll = ["trigger", "results_ack"]
+        self._reset = {n: 0 for n in ("results_ready", "ok", "ng", "error") if plc_map.has(n)} | {
+            "trigger_ready": 1
+        }
+
+    # ---- status, from any thread -------------------------------------------------
+    def status(self, *, records: int = 200) -> HandshakeStatus:
+        with self._lock:
+            return HandshakeStatus(
+                state=self.state,
+                link=self.link.url,
+                counters=HandshakeCounters(**asdict(self.counters)),
+                records=list(self._records)[-records:] if records else [],
+                trigger_to_result_ms=percentiles(self._t2r),
+                decision_ms=percentiles(self._dec),
+                last_error=self.last_error,
+            )
+
+    def _emit(self, kind: str, name: str, value: Any = None, text: str = "") -> None:
+        if self.on_event is not None:
+            self.on_event(PlcEvent(now_ns(), kind, name, value, text))
+
+    def _set_state(self, state: str, text: str = "") -> None:
+        with self._lock:
+            self.state = state
+            if text:
+                self.last_error = text
+        self._emit("link", "state", state, text)
+
+    # ---- the loop ------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event, *, fail_fast: bool = False) -> None:
+        """Run until ``stop``; ``fail_fast``: raise if the very first connect fails."""
+        backoff = 0.2
+        first = True
+        try:
+            while not stop.is_set():
+                try:
+                    await self.link.connect()
+                    await self.link.write(self._reset, last="trigger_ready")
+                    self._set_state("idle")
+                    backoff = 0.2
+                    first = False
+                    await self._serve(stop)
+                except PlcError as exc:
+                    if first and fail_fast:
+                        raise
+                    first = False
+                    with self._lock:
+                        self.counters.disconnects += isinstance(exc, PlcDisconnected)
+                    self._set_state("down", str(exc))
+                    await self.link.close()
+                    try:
+                        await asyncio.wait_for(stop.wait(), timeout=backoff)
+                    except TimeoutError:
+                        pass
+                    backoff = min(backoff * 2, 2.0)
+        finally:
+            await self.link.close()
+            self._pool.shutdown(wait=False)
+            self._set_state("stopped")
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        poll_s = self.map.timing.poll_ms / 1000.0
+        armed = False  # a rising edge needs the trigger seen low first
+        while not stop.is_set():
+            vals = await self.link.read(self._poll)
+            if not vals["trigger"]:
+                armed = True
+            elif armed:
+                armed = False
+                await self._part(vals, stop)
+            await asyncio.sleep(poll_s)
+
+    async def _part(self, first_vals: dict[str, int], stop: asyncio.Event) -> None:
+        t_trig = now_ns()
+        with self._lock:
+            self.counters.triggers += 1
+            seq = self.counters.triggers
+        rec = HandshakeRecord(seq=seq, trigger_ns=t_trig)
+        self._emit("signal", "trigger", 1)
+        sub = None
+        if self.map.has("sub_config"):
+            sub = (await self.link.read(["sub_config"]))["sub_config"]
+        trigger = GateTrigger(seq=seq, stamp_ns=t_trig, sub_config=sub)
+        loop = asyncio.get_running_loop()
+        decision_fut = loop.run_in_executor(self._pool, self._decide, trigger)
+        # Busy while deciding; written while the worker thread decides.
+        try:
+            await self.link.write({"trigger_ready": 0})
+        finally:
+            decision = await decision_fut
+        decided_ns = now_ns()
+        self._counter = (self._counter + 1) & 0xFFFF
+        rec.counter = self._counter
+        rec.part_id, rec.label, rec.class_id = decision.part_id, decision.label, decision.class_id
+        rec.decision_ms = (
+            decision.decision_ms
+            if decision.decision_ms is not None
+            else (decided_ns - t_trig) / 1e6
+        )
+        failed = decision.error_code not in (ERROR_NONE, ERROR_LATE)
+        rec.verdict = "ERROR" if failed else ("OK" if decision.ok else "NG")
+        rec.error = decision.error
+        out = self._result_values(decision, failed)
+        try:
+            await self.link.write(out, last="results_ready")
+        except PlcError:
+            rec.error = rec.error or "could not hand the result over: the PLC link failed"
+            self._finish(rec, handed_over=False)
+            raise
+        t_rr = now_ns()
+        rec.trigger_to_result_ms = (t_rr - t_trig) / 1e6
+        rec.late = rec.trigger_to_result_ms > self.map.timing.result_budget_ms
+        self._emit("signal", "results_ready", 1)
+        # Wait for the ack, polling as fast as for triggers.
+        deadline = t_rr + int(self.map.timing.ack_timeout_ms * 1e6)
+        poll_s = self.map.timing.poll_ms / 1000.0
+        acked = withdrawn = False
+        while not stop.is_set():
+            vals = await self.link.read(self._poll)
+            now = now_ns()
+            if vals["results_ack"]:
+                rec.result_to_ack_ms = (now - t_rr) / 1e6
+                acked = True
+                self._emit("signal", "results_ack", 1)
+                break
+            if not vals["trigger"]:
+                # The PLC holds the trigger until it acknowledges: a trigger gone
+                # without an ack means it gave up on this part (the result came too
+                # late for the reject gate). Nobody will take this result.
+                withdrawn = True
+                break
+            if now >= deadline:
+                break
+            await asyncio.sleep(poll_s)
+        rec.acked = acked
+        if withdrawn:
+            rec.error = rec.error or (
+                f"the PLC withdrew the trigger before the result "
+                f"({rec.trigger_to_result_ms:.1f} ms after it): not handed over"
+            )
+        elif not acked and not stop.is_set():
+            rec.error = rec.error or (
+                f"no results_ack within {self.map.timing.ack_timeout_ms:g} ms"
+            )
+        try:
+            await self.link.write(self._reset, last="trigger_ready")
+        finally:
+            self._finish(rec, handed_over=not withdrawn)
+
+    def _result_values(self, decision: GateResult, failed: bool) -> dict[str, int]:
+        want = {
+            "class_id": decision.class_id,
+            "part_counter": self._counter,
+            "error_code": decision.error_code,
+            "ok": int(decision.ok and not failed),
+            "ng": int(not decision.ok and not failed),
+            "error": int(failed),
+            "results_ready": 1,
+        }
+        return {k: v for k, v in want.items() if self.map.has(k)}
+
+    def _decide(self, trigger: GateTrigger) -> GateResult:
+        try:
+            return self.decider.decide(trigger)
+        except EdgeConsoleError as exc:
+            return GateResult(ok=False, error_code=ERROR_DECIDE_FAILED, error=str(exc))
+        except Exception as exc:  # a model bug must not stop the handshake
+            return GateResult(
+                ok=False, error_code=ERROR_DECIDE_FAILED, error=f"{type(exc).__name__}: {exc}"
+            )
+
+    def _finish(self, rec: HandshakeRecord, *, handed_over: bool) -> None:
+        rec.handed_over = handed_over
+        with self._lock:
+            c = self.counters
+            c.decided += 1
+            if rec.verdict == "ERROR":
+                c.decide_errors += 1
+            if handed_over:
+                c.handed_over += 1
+                if rec.acked:
+                    c.acked += 1
+                elif rec.error:
+                    c.missing_acks += 1
+                if rec.late:
+                    c.late_results += 1
+                if rec.trigger_to_result_ms is not None:
+                    self._t2r.append(rec.trigger_to_result_ms)
+            else:
+                c.not_handed_over += 1
+            if rec.decision_ms is not None:
+                self._dec.append(rec.decision_ms)
+            self._records.append(rec)
+        self._emit("part", "decided", rec.to_json())

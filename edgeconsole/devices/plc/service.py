@@ -1,0 +1,145 @@
+"""The handshake and the watcher on a thread of their own, for the session and the CLI.
+
+Each service owns one asyncio loop on a daemon thread; ``start`` returns once
+the first connect has succeeded (or raises its error, so a wrong address, map
+or unit id is reported at once), ``stop`` ends the loop and joins the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from edgeconsole.core.errors import PlcError
+from edgeconsole.devices.plc.handshake import GateDecider, HandshakeRunner, PlcEvent
+from edgeconsole.devices.plc.link import open_link
+from edgeconsole.devices.plc.plcmap import PlcMap
+from edgeconsole.devices.plc.watch import CameraVerdict, PlcWatcher
+
+
+class _LoopThread:
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+
+    def _start(
+        self, body: Callable[[asyncio.Event], Coroutine[Any, Any, None]], timeout_s: float
+    ) -> None:
+        def main() -> None:
+            async def run() -> None:
+                self._loop = asyncio.get_running_loop()
+                self._stop = asyncio.Event()
+                await body(self._stop)
+
+            try:
+                asyncio.run(run())
+            except BaseException as exc:  # surfaced by start() or status
+                self.error = exc
+            finally:
+                self._ready.set()
+
+        self._thread = threading.Thread(target=main, name=self._name, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            self.stop()
+            raise PlcError(f"no answer within {timeout_s:.0f} s", subject=self._name)
+        if self.error is not None:
+            raise self.error
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:
+                pass  # the loop ended on its own
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+class HandshakeService(_LoopThread):
+    """Speaks the handshake with the PLC at ``url`` until stopped."""
+
+    def __init__(
+        self,
+        url: str,
+        plc_map: PlcMap,
+        decider: GateDecider,
+        *,
+        on_event: Callable[[PlcEvent], None] | None = None,
+        timeout_s: float = 1.0,
+    ) -> None:
+        super().__init__("edgeconsole-plc-handshake")
+        self.url = url
+        self.runner = HandshakeRunner(
+            open_link(url, plc_map, timeout_s=timeout_s), plc_map, decider, on_event=on_event
+        )
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        connected = threading.Event()
+
+        def event(ev: PlcEvent) -> None:
+            if ev.kind == "link" and ev.name == "state" and ev.value == "idle":
+                connected.set()
+                self._ready.set()
+
+        outer = self.runner.on_event
+
+        def tee(ev: PlcEvent) -> None:
+            event(ev)
+            if outer is not None:
+                outer(ev)
+
+        self.runner.on_event = tee
+
+        async def body(stop: asyncio.Event) -> None:
+            await self.runner.run(stop, fail_fast=True)
+
+        self._start(body, timeout_s)
+
+
+class WatchService(_LoopThread):
+    """Watches the handshake at ``url`` read-only until stopped."""
+
+    def __init__(
+        self,
+        url: str,
+        plc_map: PlcMap,
+        *,
+        poll_ms: float | None = None,
+        camera_verdict: CameraVerdict | None = None,
+        timeout_s: float = 1.0,
+    ) -> None:
+        super().__init__("edgeconsole-plc-watch")
+        self.url = url
+        self.watcher = PlcWatcher(
+            open_link(url, plc_map, timeout_s=timeout_s),
+            plc_map,
+            poll_ms=poll_ms,
+            camera_verdict=camera_verdict,
+        )
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        async def body(stop: asyncio.Event) -> None:
+            async def mark_ready() -> None:
+                while self.watcher.state == "connecting" and not stop.is_set():
+                    await asyncio.sleep(0.01)
+                self._ready.set()
+
+            marker = asyncio.create_task(mark_ready())
+            try:
+                await self.watcher.run(stop, fail_fast=True)
+            finally:
+                marker.cancel()
+
+        self._start(body, timeout_s)

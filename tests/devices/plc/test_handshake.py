@@ -1,0 +1,191 @@
+"""The camera's handshake against the virtual PLC (pymodbus's server) over loopback.
+
+Each misbehaviour the issue names is a test: late ack, no ack, dropped trigger,
+wrong unit id, a register map mismatch, an unreachable PLC and one going away,
+a decider that fails, triggers faster than decisions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from edgeconsole.core.errors import PlcDisconnected, PlcError
+from edgeconsole.devices.plc.handshake import GateResult, GateTrigger
+from edgeconsole.devices.plc.plcmap import PlcMap
+from edgeconsole.devices.plc.service import HandshakeService
+from edgeconsole.sim.plc import Misbehaviour, VirtualPlc
+from tests.fixtures.plc import AlternatingDecider
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def test_every_part_is_triggered_answered_and_acknowledged(virtual_plc, plc_camera) -> None:
+    plc: VirtualPlc = virtual_plc(ppm=900, max_parts=12)
+    decider = AlternatingDecider()
+    cam: HandshakeService = plc_camera(plc, decider)
+    wait_for(plc.done.is_set)
+    wait_for(lambda: cam.runner.status().counters.acked >= plc.stats.acks)
+    s = plc.summary(parts=True)
+    # The first part may pass before the camera said trigger_ready; after that, none.
+    assert s["not_ready"] <= 1
+    assert s["triggers"] == s["answered"] == s["acks"] >= 11
+    assert s["counter_gaps"] == 0
+    # The PLC read the verdict the camera decided, part by part.
+    seen = [p for p in s["part_log"] if p["outcome"] == "answered"]
+    for p in seen:
+        seq = p["counter"]
+        assert p["verdict"] == ("OK" if seq % 3 else "NG"), p
+        assert p["class_id"] == seq % 3
+        assert p["trigger_to_result_ms"] is not None and p["result_to_ack_ms"] is not None
+    st = cam.runner.status()
+    assert st.counters.missing_acks == 0 and st.counters.not_handed_over == 0
+    assert [t.seq for t in decider.calls] == list(range(1, len(decider.calls) + 1))
+    assert all(t.sub_config == 0 for t in decider.calls)
+
+
+def test_late_ack_is_measured_and_no_ack_is_counted(virtual_plc, plc_camera) -> None:
+    plc = virtual_plc(ppm=600, max_parts=8, misbehave=Misbehaviour(late_ack_ms=40))
+    cam = plc_camera(plc)
+    wait_for(plc.done.is_set)
+    r2a = plc.summary()["result_to_ack_ms"]
+    assert r2a["p50"] >= 40
+    recs = [r for r in cam.runner.status().records if r.acked]
+    assert recs and all(r.result_to_ack_ms >= 40 for r in recs)
+
+
+def test_withheld_acks_are_missing_acks_and_the_line_goes_on(
+    virtual_plc, plc_camera, sample_map: PlcMap
+) -> None:
+    fast = PlcMap(**_with_timing(sample_map, 150))
+    plc = virtual_plc(ppm=240, max_parts=8, plc_map=fast, misbehave=Misbehaviour(no_ack_every=2))
+    cam = plc_camera(plc, plc_map=fast)
+    wait_for(plc.done.is_set, 15)
+    wait_for(lambda: cam.runner.status().counters.missing_acks >= plc.stats.withheld_acks)
+    c = cam.runner.status().counters
+    assert plc.stats.withheld_acks >= 3
+    assert c.missing_acks == plc.stats.withheld_acks
+    # A missing ack costs nothing else: every later part was still answered.
+    assert plc.stats.answered == plc.stats.triggers
+    assert c.acked == plc.stats.acks
+
+
+def _with_timing(m: PlcMap, ack_timeout_ms: float) -> dict:
+    from dataclasses import replace
+
+    return {
+        "protocol": m.protocol,
+        "signals": m.signals,
+        "name": m.name,
+        "unit_id": m.unit_id,
+        "timing": replace(m.timing, ack_timeout_ms=ack_timeout_ms),
+        "source": m.source,
+    }
+
+
+def test_dropped_triggers_are_parts_the_camera_never_saw(virtual_plc, plc_camera) -> None:
+    plc = virtual_plc(ppm=900, max_parts=12, misbehave=Misbehaviour(drop_trigger_every=3))
+    cam = plc_camera(plc)
+    wait_for(plc.done.is_set)
+    wait_for(lambda: cam.runner.status().counters.acked >= plc.stats.acks)
+    assert plc.stats.dropped_triggers == 4
+    assert cam.runner.status().counters.triggers == plc.stats.triggers
+    assert plc.stats.triggers + plc.stats.dropped_triggers + plc.stats.not_ready == 12
+
+
+def test_wrong_unit_id_is_a_sentence(virtual_plc) -> None:
+    plc = virtual_plc(misbehave=Misbehaviour(unit_id=7))
+    svc = HandshakeService(f"modbus://127.0.0.1:{plc.port}", plc.map, AlternatingDecider())
+    with pytest.raises(PlcError) as info:
+        svc.start()
+    msg = str(info.value)
+    assert "unit id 1" in msg and "unit_id" in msg, msg
+    assert "Traceback" not in msg
+
+
+def test_map_naming_registers_the_plc_lacks(virtual_plc) -> None:
+    plc = virtual_plc(misbehave=Misbehaviour(missing_outputs=True))
+    svc = HandshakeService(f"modbus://127.0.0.1:{plc.port}", plc.map, AlternatingDecider())
+    with pytest.raises(PlcError) as info:
+        svc.start()
+    msg = str(info.value)
+    assert "Modbus exception 2" in msg and "illegal data address" in msg, msg
+    assert "trigger_ready" in msg and "register table" in msg, msg
+
+
+def test_unreachable_plc(sample_map: PlcMap) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    svc = HandshakeService(f"modbus://127.0.0.1:{port}", sample_map, AlternatingDecider())
+    with pytest.raises(PlcDisconnected, match="cannot reach the PLC"):
+        svc.start()
+
+
+def test_plc_going_away_and_coming_back(virtual_plc, plc_camera, sample_map: PlcMap) -> None:
+    plc = virtual_plc(ppm=900)
+    cam = plc_camera(plc)
+    wait_for(lambda: cam.runner.status().counters.acked >= 3)
+    port = plc.port
+    plc.stop()
+    wait_for(lambda: cam.runner.status().state == "down")
+    assert "PLC" in cam.runner.status().last_error
+    again = virtual_plc(ppm=900, port=port)
+    wait_for(lambda: cam.runner.status().state != "down", 15)
+    before = cam.runner.status().counters.acked
+    wait_for(lambda: cam.runner.status().counters.acked >= before + 3)
+    assert cam.runner.status().counters.disconnects >= 1
+    assert again.stats.counter_gaps == 0
+
+
+class _Failing:
+    def decide(self, trigger: GateTrigger) -> GateResult:
+        if trigger.seq == 2:
+            raise RuntimeError("model exploded")
+        return GateResult(ok=True)
+
+
+def test_a_failing_decision_is_an_error_the_plc_sees(virtual_plc, plc_camera) -> None:
+    plc = virtual_plc(ppm=900, max_parts=6)
+    cam = plc_camera(plc, _Failing())
+    wait_for(plc.done.is_set)
+    wait_for(lambda: cam.runner.status().counters.decided >= plc.stats.answered)
+    verdicts = [p.verdict for p in plc.stats.history if p.outcome == "answered"]
+    assert "ERROR" in verdicts and verdicts.count("OK") >= 3
+    st = cam.runner.status()
+    assert st.counters.decide_errors == 1
+    assert any("model exploded" in r.error for r in st.records)
+
+
+class _Slow:
+    def decide(self, trigger: GateTrigger) -> GateResult:
+        time.sleep(0.15)
+        return GateResult(ok=True)
+
+
+def test_triggers_faster_than_decisions(virtual_plc, plc_camera) -> None:
+    # 1200 parts/min leaves 50 ms per part; each decision takes 150 ms.
+    plc = virtual_plc(ppm=1200, max_parts=20)
+    cam = plc_camera(plc, _Slow())
+    wait_for(plc.done.is_set, 15)
+    wait_for(lambda: cam.runner.status().counters.decided >= plc.stats.triggers)
+    s = plc.stats
+    # Every part is accounted for on the PLC's side: triggered or passed uninspected.
+    assert s.triggers + s.not_ready == 20 and s.triggers >= 2
+    assert s.answered == 0 and s.no_result == s.triggers
+    c = cam.runner.status().counters
+    # The camera decided every part it was asked about and counts what it could not
+    # hand over; nothing vanished.
+    assert c.triggers == c.decided == s.triggers
+    assert c.not_handed_over == s.triggers
+    assert all("withdrew the trigger" in r.error for r in cam.runner.status().records)

@@ -1,0 +1,200 @@
+"""The read-only watcher: against the virtual PLC with a camera, against a bare pymodbus
+server driven by hand, and its bookkeeping on hand-made signal sequences."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+from pymodbus.client import ModbusTcpClient
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from edgeconsole.devices.plc.link import open_link
+from edgeconsole.devices.plc.plcmap import PlcMap, sample_map_path
+from edgeconsole.devices.plc.service import WatchService
+from edgeconsole.devices.plc.watch import PlcWatcher
+from tests.devices.plc.test_handshake import wait_for
+
+
+def _watcher(m: PlcMap) -> PlcWatcher:
+    return PlcWatcher(open_link("modbus://127.0.0.1:1", m), m)
+
+
+def _seq(w: PlcWatcher, steps: list[dict[str, int]], dt_ms: float = 1.0) -> None:
+    base = {"trigger": 0, "results_ack": 0, "results_ready": 0, "ok": 0, "ng": 0}
+    t = 0
+    state = dict(base)
+    w.observe(t, dict(state))
+    for step in steps:
+        t += int(dt_ms * 1e6)
+        state.update(step)
+        w.observe(t, dict(state))
+
+
+def test_bookkeeping_of_answered_missed_late_and_unacked_parts(sample_map: PlcMap) -> None:
+    w = _watcher(sample_map)
+    _seq(
+        w,
+        [
+            {"trigger": 1},  # part 1: answered in 2 ms, acked 1 ms later
+            {},
+            {"results_ready": 1, "ok": 1, "part_counter": 1},
+            {"results_ack": 1, "trigger": 0},
+            {"results_ready": 0, "ok": 0},
+            {"results_ack": 0},
+            {"trigger": 1},  # part 2: the camera never answers
+            {"trigger": 0},
+            {"trigger": 1},  # part 3: both bits set, counter jumps, no ack
+            {"results_ready": 1, "ok": 1, "ng": 1, "part_counter": 5},
+            {"results_ready": 0, "ok": 0, "ng": 0, "trigger": 0},
+        ],
+    )
+    s = w.summary()
+    c = s["counters"]
+    assert c["triggers"] == 3 and c["answered"] == 2 and c["missed_triggers"] == 1
+    assert c["missing_acks"] == 1 and c["mismatches"] == 1
+    p1, p2, p3 = s["parts"]
+    assert p1["trigger_to_result_ms"] == 2.0 and p1["result_to_ack_ms"] == 1.0
+    assert p1["plc_verdict"] == "OK" and p1["counter"] == 1 and not p1["late"]
+    assert p2["outcome"] == "missed"
+    assert p3["outcome"] == "no_ack" and "both" in p3["mismatch"]
+    assert set(p1) >= {
+        "counter",
+        "trigger_to_result_ms",
+        "result_to_ack_ms",
+        "plc_verdict",
+        "camera_verdict",
+        "late",
+    }
+    assert s["trigger_to_result_ms"]["p50"] == 1.5 or s["trigger_to_result_ms"]["p50"] in (1.0, 2.0)
+    edges = w.timeline()
+    assert ("trigger", 1) in [(n, v) for _, n, v in edges]
+
+
+def test_camera_verdict_mismatch_is_counted(sample_map: PlcMap) -> None:
+    w = PlcWatcher(
+        open_link("modbus://127.0.0.1:1", sample_map), sample_map, camera_verdict=lambda p: "NG"
+    )
+    _seq(w, [{"trigger": 1}, {"results_ready": 1, "ok": 1}, {"results_ack": 1, "trigger": 0}])
+    p = w.summary()["parts"][0]
+    assert p["camera_verdict"] == "NG" and p["plc_verdict"] == "OK"
+    assert "camera decided NG" in p["mismatch"]
+
+
+def test_watch_against_the_virtual_plc_with_a_camera(virtual_plc, plc_camera, sample_map) -> None:
+    plc = virtual_plc(ppm=900)
+    plc_camera(plc)
+    svc = WatchService(f"modbus://127.0.0.1:{plc.port}", sample_map)
+    svc.start()
+    try:
+        wait_for(lambda: svc.watcher.summary()["counters"]["answered"] >= 6)
+    finally:
+        svc.stop()
+    s = svc.watcher.summary()
+    assert s["counters"]["missed_triggers"] == 0 and s["counters"]["mismatches"] == 0
+    answered = [p for p in s["parts"] if p["outcome"] == "answered"]
+    assert len(answered) >= 5
+    assert all(p["plc_verdict"] in ("OK", "NG") for p in answered)
+    assert s["trigger_to_result_ms"]["p99"] is not None
+
+
+def test_watcher_never_writes(virtual_plc, sample_map: PlcMap) -> None:
+    """The PLC's memory is unchanged by a watcher polling it (the PLC's own program is
+    idle: no camera says trigger_ready, so nothing else moves)."""
+    plc = virtual_plc(ppm=60)
+    writes: list[int] = []
+    original = plc._on_access
+
+    async def spy(fc, start, address, count, regs, values):  # type: ignore[no-untyped-def]
+        if values is not None:
+            writes.append(fc)
+        return await original(fc, start, address, count, regs, values)
+
+    plc._on_access = spy  # type: ignore[method-assign]
+    # The server captured the bound method at start; re-point its runtime at the spy.
+    for rt in plc._server.context.devices.values():  # type: ignore[union-attr]
+        rt.action = spy
+    svc = WatchService(f"modbus://127.0.0.1:{plc.port}", sample_map)
+    svc.start()
+    try:
+        wait_for(lambda: svc.watcher.counters.polls >= 50)
+    finally:
+        svc.stop()
+    assert writes == []
+
+
+def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
+    """A pymodbus server started from its own package with the sample map's layout; this
+    test plays PLC and camera by hand while ``edgeconsole plc watch --json`` watches."""
+
+    async def serve(port_box: list[int], stop: asyncio.Event) -> None:
+        bits = [SimData(0, count=32, values=False, datatype=DataType.BITS)]
+        regs = [SimData(0, count=32, values=0, datatype=DataType.REGISTERS)]
+        dev = SimDevice(id=1, simdata=(bits, list(bits), regs, list(regs)))
+        srv = ModbusTcpServer(dev, address=("127.0.0.1", 0))
+        await srv.serve_forever(background=True)
+        port_box.append(srv.transport.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        await stop.wait()
+        await srv.shutdown()
+
+    import threading
+
+    port_box: list[int] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    th = threading.Thread(target=lambda: loop.run_until_complete(serve(port_box, stop)))
+    th.start()
+    try:
+        wait_for(lambda: bool(port_box))
+        port = port_box[0]
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edgeconsole.launcher",
+                "plc",
+                "watch",
+                f"modbus://127.0.0.1:{port}",
+                "--map",
+                str(sample_map_path()),
+                "--seconds",
+                "4",
+                "--json",
+                "--poll-ms",
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        hand = ModbusTcpClient("127.0.0.1", port=port)
+        assert hand.connect()
+        time.sleep(1.5)  # let the watcher connect (it starts a Python process)
+        for n in range(1, 4):
+            hand.write_coil(0, True, device_id=1)  # PLC: trigger
+            time.sleep(0.03)
+            hand.write_registers(16, [n % 2, n], device_id=1)  # camera: class, counter
+            hand.write_coils(17, [True, n % 2 == 1, n % 2 == 0], device_id=1)  # rr, ok, ng
+            time.sleep(0.03)
+            hand.write_coils(0, [False, True], device_id=1)  # PLC: trigger off, ack
+            time.sleep(0.03)
+            hand.write_coils(17, [False, False, False], device_id=1)
+            hand.write_coil(1, False, device_id=1)
+            time.sleep(0.05)
+        hand.close()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        th.join(10)
+    assert proc.returncode == 0, err
+    s = json.loads(out)
+    assert s["counters"]["answered"] == 3, s
+    assert [p["counter"] for p in s["parts"]] == [1, 2, 3]
+    assert [p["plc_verdict"] for p in s["parts"]] == ["OK", "NG", "OK"]
+    for p in s["parts"]:
+        assert 20 <= p["trigger_to_result_ms"] <= 200 and p["result_to_ack_ms"] is not None
+    assert set(s["trigger_to_result_ms"]) == {"p50", "p99", "max"}
