@@ -36,6 +36,12 @@ def register(sub: Any) -> None:
     )
     run.add_argument("--record", type=Path, help="also record the run to this .mcap file")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument(
+        "--plc",
+        metavar="URL",
+        help="speak the reject-gate handshake with this PLC: modbus://HOST:PORT (docs/PLC.md)",
+    )
+    run.add_argument("--plc-map", type=Path, metavar="FILE", help="the PLC map file (.toml)")
     run.set_defaults(func=_run)
 
     demo = sub.add_parser(
@@ -74,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
         loop=args.loop,
         trust_dir=args.trust,
         record=args.record,
+        plc=args.plc,
+        plc_map=args.plc_map,
     )
     _print(summary, args.json)
     return 0
@@ -122,6 +130,8 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
         f"detections {summary['detections']}  parts passed {summary['parts']['passed']} "
         f"failed {summary['parts']['failed']}"
     )
+    if "plc" in summary:
+        _print_plc(summary["plc"])
     for dev in summary.get("devices", []):
         if dev.get("kind") == "gateway":
             _print_gateway(dev)
@@ -143,4 +153,15 @@ def _print_gateway(dev: dict[str, Any]) -> None:
         f"runs {dev.get('running') or '-'}; stream {st.get('fps', 0)} results/s "
         f"({st.get('results', 0)} results), network p50 {net.get('p50')} ms "
         f"p99 {net.get('p99')} ms" + (f"; {dev['error']}" if dev.get("error") else "")
+    )
+
+
+def _print_plc(plc: dict[str, Any]) -> None:
+    c, t2r = plc["counters"], plc["trigger_to_result_ms"]
+    print(
+        f"PLC {plc['plc']}: {c['triggers']} triggers, {c['handed_over']} handed over, "
+        f"{c['acked']} acknowledged, {c['missing_acks']} missing acks, "
+        f"{c['late_results']} late, {c['not_handed_over']} not handed over; "
+        f"trigger->result p50 {t2r['p50']} p99 {t2r['p99']} ms"
+        + (f"; {plc['error']}" if plc.get("error") else "")
     )

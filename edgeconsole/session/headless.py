@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeconsole.core.errors import EdgeConsoleError, SourceError
+from edgeconsole.core.errors import ConfigError, EdgeConsoleError, SourceError
 from edgeconsole.core.frames import STAGES
 from edgeconsole.inference.latency import LatencySnapshot
 from edgeconsole.journal.journal import Journal
@@ -68,16 +68,29 @@ def run_headless(
     record: Path | None = None,
     trust_dir: Path | None = None,
     demo_devices: bool = False,
+    plc: str | None = None,
+    plc_map: str | Path | None = None,
 ) -> tuple[dict[str, Any], list[Event]]:
     """Run until ``frames`` processed, ``seconds`` elapsed or the source ends.
 
     Raises the first error the pipeline reported (as an EdgeConsoleError).
     ``demo_devices``: also start the demo's virtual serial device (session/demo.py);
     the summary then has ``devices`` (state, telemetry rate, drops, shadow).
+    ``plc`` + ``plc_map``: speak the reject-gate handshake with that PLC
+    (session/plc_gate.py); the summary then has ``plc``.
     """
     session = Session(journal=Journal.open() if journal else None, trust_dir=trust_dir)
     events: list[Event] = []
+    gate = None
     try:
+        if plc is not None:
+            from edgeconsole.session.plc_gate import PlcGate
+
+            if plc_map is None:
+                raise ConfigError("--plc needs --plc-map", hint="give the PLC map file (.toml)")
+            gate = PlcGate(plc, str(plc_map), journal=session.journal)
+            session.result_taps.append(gate.decider.on_result)
+            gate.start()  # a wrong address, map or unit id is reported before any frame
         if demo_devices:
             from edgeconsole.session.demo import start_demo_devices
 
@@ -121,6 +134,8 @@ def run_headless(
             else:
                 session.wait_for_change(POLL_INTERVAL_S)
         elapsed = time.monotonic() - (started or time.monotonic())
+        if gate is not None:
+            gate.stop()
         session.stop(wait=True)
         recording = session.stop_recording()
         update = session.poll()
@@ -142,8 +157,12 @@ def run_headless(
             summary["recording"] = str(recording)
         if session.demo is not None:
             summary["devices"] = session.demo.summary()["devices"]
+        if gate is not None:
+            summary["plc"] = gate.summary()
         return summary, events
     finally:
+        if gate is not None:
+            gate.stop()
         session.close()
 
 

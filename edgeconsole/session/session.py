@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,9 @@ class Session:
         )
         #: The demo's virtual devices (session/demo.py DemoJob), stopped on close.
         self.demo: Any = None
+        #: Called with every local result (inference thread; must be quick): the PLC
+        #: reject gate (session/plc_gate.py) answers triggers from them.
+        self.result_taps: list[Callable[[Frame, InferenceResult], None]] = []
 
     # ----------------------------------------------------------------- commands
     def start_local(
@@ -673,6 +677,8 @@ class Session:
                     self._status.parts_passed += 1
                 else:
                     self._status.parts_failed += 1
+        for tap in self.result_taps:
+            tap(frame, result)
 
     def _on_error(self, gen: int, where: str, error: Exception) -> None:
         message = str(error) if isinstance(error, EdgeConsoleError) else f"{where}: {error!r}"
