@@ -19,8 +19,11 @@ from edgeconsole.devices.plc.service import HandshakeService
 from edgeconsole.sim.plc import Misbehaviour, VirtualPlc
 from tests.fixtures.plc import AlternatingDecider
 
+# Loopback timing tests: kept off each other's cores.
+pytestmark = pytest.mark.xdist_group("plc")
 
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+
+def wait_for(cond: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -29,7 +32,8 @@ def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def test_every_part_is_triggered_answered_and_acknowledged(virtual_plc, plc_camera) -> None:
-    plc: VirtualPlc = virtual_plc(ppm=900, max_parts=12)
+    # 300 parts/min leaves 200 ms per part: answered in time even on a loaded machine.
+    plc: VirtualPlc = virtual_plc(ppm=300, max_parts=8)
     decider = AlternatingDecider()
     cam: HandshakeService = plc_camera(plc, decider)
     wait_for(plc.done.is_set)
@@ -37,7 +41,7 @@ def test_every_part_is_triggered_answered_and_acknowledged(virtual_plc, plc_came
     s = plc.summary(parts=True)
     # The first part may pass before the camera said trigger_ready; after that, none.
     assert s["not_ready"] <= 1
-    assert s["triggers"] == s["answered"] == s["acks"] >= 11
+    assert s["triggers"] == s["answered"] == s["acks"] >= 7
     assert s["counter_gaps"] == 0
     # The PLC read the verdict the camera decided, part by part.
     seen = [p for p in s["part_log"] if p["outcome"] == "answered"]
@@ -68,7 +72,7 @@ def test_withheld_acks_are_missing_acks_and_the_line_goes_on(
     fast = PlcMap(**_with_timing(sample_map, 150))
     plc = virtual_plc(ppm=240, max_parts=8, plc_map=fast, misbehave=Misbehaviour(no_ack_every=2))
     cam = plc_camera(plc, plc_map=fast)
-    wait_for(plc.done.is_set, 15)
+    wait_for(plc.done.is_set)
     wait_for(lambda: cam.runner.status().counters.missing_acks >= plc.stats.withheld_acks)
     c = cam.runner.status().counters
     assert plc.stats.withheld_acks >= 3
@@ -92,13 +96,15 @@ def _with_timing(m: PlcMap, ack_timeout_ms: float) -> dict:
 
 
 def test_dropped_triggers_are_parts_the_camera_never_saw(virtual_plc, plc_camera) -> None:
-    plc = virtual_plc(ppm=900, max_parts=12, misbehave=Misbehaviour(drop_trigger_every=3))
+    plc = virtual_plc(ppm=300, max_parts=12, misbehave=Misbehaviour(drop_trigger_every=3))
     cam = plc_camera(plc)
     wait_for(plc.done.is_set)
     wait_for(lambda: cam.runner.status().counters.acked >= plc.stats.acks)
     assert plc.stats.dropped_triggers == 4
     assert cam.runner.status().counters.triggers == plc.stats.triggers
-    assert plc.stats.triggers + plc.stats.dropped_triggers + plc.stats.not_ready == 12
+    s = plc.stats
+    assert s.triggers + s.dropped_triggers + s.not_ready == 12
+    assert s.answered + s.no_result == s.triggers
 
 
 def test_wrong_unit_id_is_a_sentence(virtual_plc) -> None:
@@ -141,7 +147,7 @@ def test_plc_going_away_and_coming_back(virtual_plc, plc_camera, sample_map: Plc
     wait_for(lambda: cam.runner.status().state == "down")
     assert "PLC" in cam.runner.status().last_error
     again = virtual_plc(ppm=900, port=port)
-    wait_for(lambda: cam.runner.status().state != "down", 15)
+    wait_for(lambda: cam.runner.status().state != "down")
     before = cam.runner.status().counters.acked
     wait_for(lambda: cam.runner.status().counters.acked >= before + 3)
     assert cam.runner.status().counters.disconnects >= 1
@@ -169,16 +175,17 @@ def test_a_failing_decision_is_an_error_the_plc_sees(virtual_plc, plc_camera) ->
 
 class _Slow:
     def decide(self, trigger: GateTrigger) -> GateResult:
-        time.sleep(0.15)
+        time.sleep(0.3)  # the slow model itself (not synchronisation)
         return GateResult(ok=True)
 
 
 def test_triggers_faster_than_decisions(virtual_plc, plc_camera) -> None:
-    # 1200 parts/min leaves 50 ms per part; each decision takes 150 ms.
+    # 1200 parts/min leaves 50 ms per part; each decision takes 300 ms.
     plc = virtual_plc(ppm=1200, max_parts=20)
     cam = plc_camera(plc, _Slow())
-    wait_for(plc.done.is_set, 15)
+    wait_for(plc.done.is_set)
     wait_for(lambda: cam.runner.status().counters.decided >= plc.stats.triggers)
+    wait_for(lambda: cam.runner.status().state == "idle")
     s = plc.stats
     # Every part is accounted for on the PLC's side: triggered or passed uninspected.
     assert s.triggers + s.not_ready == 20 and s.triggers >= 2

@@ -7,8 +7,10 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 
+import pytest
 from pymodbus.client import ModbusTcpClient
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -18,6 +20,8 @@ from edgeconsole.devices.plc.plcmap import PlcMap, sample_map_path
 from edgeconsole.devices.plc.service import WatchService
 from edgeconsole.devices.plc.watch import PlcWatcher
 from tests.devices.plc.test_handshake import wait_for
+
+pytestmark = pytest.mark.xdist_group("plc")
 
 
 def _watcher(m: PlcMap) -> PlcWatcher:
@@ -86,7 +90,7 @@ def test_camera_verdict_mismatch_is_counted(sample_map: PlcMap) -> None:
 
 
 def test_watch_against_the_virtual_plc_with_a_camera(virtual_plc, plc_camera, sample_map) -> None:
-    plc = virtual_plc(ppm=900)
+    plc = virtual_plc(ppm=300)  # 200 ms per part: answered in time on a loaded machine
     plc_camera(plc)
     svc = WatchService(f"modbus://127.0.0.1:{plc.port}", sample_map)
     svc.start()
@@ -131,17 +135,21 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
     """A pymodbus server started from its own package with the sample map's layout; this
     test plays PLC and camera by hand while ``edgeconsole plc watch --json`` watches."""
 
+    connected = threading.Event()
+
     async def serve(port_box: list[int], stop: asyncio.Event) -> None:
         bits = [SimData(0, count=32, values=False, datatype=DataType.BITS)]
         regs = [SimData(0, count=32, values=0, datatype=DataType.REGISTERS)]
         dev = SimDevice(id=1, simdata=(bits, list(bits), regs, list(regs)))
-        srv = ModbusTcpServer(dev, address=("127.0.0.1", 0))
+        srv = ModbusTcpServer(
+            dev,
+            address=("127.0.0.1", 0),
+            trace_connect=lambda up: connected.set() if up else None,
+        )
         await srv.serve_forever(background=True)
         port_box.append(srv.transport.sockets[0].getsockname()[1])  # type: ignore[union-attr]
         await stop.wait()
         await srv.shutdown()
-
-    import threading
 
     port_box: list[int] = []
     loop = asyncio.new_event_loop()
@@ -162,7 +170,7 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
                 "--map",
                 str(sample_map_path()),
                 "--seconds",
-                "4",
+                "8",
                 "--json",
                 "--poll-ms",
                 "2",
@@ -171,9 +179,9 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
+        wait_for(connected.is_set)  # the watcher (a new Python process) is connected
         hand = ModbusTcpClient("127.0.0.1", port=port)
         assert hand.connect()
-        time.sleep(1.5)  # let the watcher connect (it starts a Python process)
         for n in range(1, 4):
             hand.write_coil(0, True, device_id=1)  # PLC: trigger
             time.sleep(0.03)
