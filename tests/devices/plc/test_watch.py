@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 from pymodbus.client import ModbusTcpClient
@@ -136,6 +137,12 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
     test plays PLC and camera by hand while ``edgeconsole plc watch --json`` watches."""
 
     connected = threading.Event()
+    requests: list[int] = []
+
+    def _count_requests(sending: bool, pdu: Any) -> Any:
+        if not sending:
+            requests.append(1)
+        return pdu
 
     async def serve(port_box: list[int], stop: asyncio.Event) -> None:
         bits = [SimData(0, count=32, values=False, datatype=DataType.BITS)]
@@ -145,6 +152,7 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
             dev,
             address=("127.0.0.1", 0),
             trace_connect=lambda up: connected.set() if up else None,
+            trace_pdu=_count_requests,
         )
         await srv.serve_forever(background=True)
         port_box.append(srv.transport.sockets[0].getsockname()[1])  # type: ignore[union-attr]
@@ -179,7 +187,8 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        wait_for(connected.is_set)  # the watcher (a new Python process) is connected
+        # The watcher (a new Python process) is connected and has read a few times.
+        wait_for(lambda: connected.is_set() and len(requests) >= 5)
         hand = ModbusTcpClient("127.0.0.1", port=port)
         assert hand.connect()
         for n in range(1, 4):
