@@ -61,6 +61,42 @@ def register(sub: Any) -> None:
         help="lose power during the Nth persistent write",
     )
     s.add_argument("--fail-selftest", action="store_true", help="health check always fails")
+    stock = s.add_argument_group(
+        "stock device (--stock)",
+        "a stock Zephyr smp_svr with MCUboot: standard MCUmgr groups only, no EdgeConsole group",
+    )
+    stock.add_argument(
+        "--stock", action="store_true", help="serve only the standard groups (os, img, fs, ...)"
+    )
+    stock.add_argument(
+        "--mode", choices=("swap", "overwrite"), default="swap", help="MCUboot upgrade mode"
+    )
+    stock.add_argument("--slot-size", type=int, default=1024 * 1024, help="image slot bytes")
+    stock.add_argument(
+        "--key",
+        type=Path,
+        default=None,
+        help="MCUboot key PEM (default: made on first start in DATA/keys/)",
+    )
+    stock.add_argument(
+        "--unsigned", action="store_true", help="MCUboot checks hashes only (no signatures)"
+    )
+    stock.add_argument("--factory", type=Path, default=None, help="factory image (signed)")
+    stock.add_argument(
+        "--no-downgrade", action="store_true", help="MCUboot refuses lower versions at boot"
+    )
+    stock.add_argument("--vid", default=None, help="vendor id MCUboot requires (as imgtool --vid)")
+    stock.add_argument(
+        "--cid", default=None, help="image class id MCUboot requires (as --cid)"
+    )
+    stock.add_argument(
+        "--groups",
+        default="os,img,stat,fs,shell,enum",
+        help="MCUmgr groups the firmware has (comma-separated)",
+    )
+    stock.add_argument(
+        "--log-every", type=float, default=0.0, metavar="S", help="print a log line every S s"
+    )
     s.set_defaults(func=run_serial)
     _register_plc(kinds)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -167,6 +203,7 @@ def run_plc(args: argparse.Namespace) -> int:
 def run_serial(args: argparse.Namespace) -> int:
     from edgeconsole.core.errors import ConfigError
     from edgeconsole.sim.device import FaultPlan, VirtualSerialDevice
+    from edgeconsole.sim.pty_device import PtyDevice
     from edgeconsole.sim.storage import PowerRail
 
     if args.baud is not None and not 300 <= args.baud <= 20_000_000:
@@ -182,24 +219,31 @@ def run_serial(args: argparse.Namespace) -> int:
         power=PowerRail(fail_at=args.power_loss_at),
         seed=args.seed,
     )
-    device = VirtualSerialDevice(
-        args.data_dir or _default_dir(),
-        baud=args.baud,
-        buf_size=args.buf_size,
-        rate=args.rate,
-        faults=plan,
-        seed=args.seed,
-    )
-    device.selftest_fail = args.fail_selftest
-    path = device.start()
-    print(path, flush=True)
-    table = device.storage.table
-    print(
-        f"virtual device: {os.path.realpath(path)}, baud {args.baud or 'unpaced'}, "
-        f"buf {args.buf_size}, running slot {table.running}; Ctrl-C stops",
-        file=sys.stderr,
-        flush=True,
-    )
+    device: PtyDevice
+    if args.stock:
+        device = _stock_device(args, plan)
+        path = device.start()
+        print(path, flush=True)
+        print(_stock_banner(device, args), file=sys.stderr, flush=True)
+    else:
+        device = VirtualSerialDevice(
+            args.data_dir or _default_dir(),
+            baud=args.baud,
+            buf_size=args.buf_size,
+            rate=args.rate,
+            faults=plan,
+            seed=args.seed,
+        )
+        device.selftest_fail = args.fail_selftest
+        path = device.start()
+        print(path, flush=True)
+        table = device.storage.table
+        print(
+            f"virtual device: {os.path.realpath(path)}, baud {args.baud or 'unpaced'}, "
+            f"buf {args.buf_size}, running slot {table.running}; Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -208,3 +252,54 @@ def run_serial(args: argparse.Namespace) -> int:
     finally:
         device.stop()
     return 0
+
+
+def _stock_device(args: argparse.Namespace, plan: Any) -> Any:
+    from edgeconsole.core.errors import ConfigError, ImageError
+    from edgeconsole.devices.serial.mcuboot import class_uuid, vendor_uuid
+    from edgeconsole.sim.stock_device import StockSerialDevice
+    from edgeconsole.sim.stock_server import GROUP_IDS
+
+    names = [g.strip() for g in args.groups.split(",") if g.strip()]
+    unknown = [g for g in names if g not in GROUP_IDS]
+    if unknown:
+        raise ConfigError(
+            f"unknown MCUmgr group(s): {', '.join(unknown)}", hint=", ".join(GROUP_IDS)
+        )
+    if not 4096 <= args.slot_size <= 64 * 1024 * 1024:
+        raise ConfigError(f"--slot-size {args.slot_size} is out of range", hint="4 KiB..64 MiB")
+    if args.log_every < 0:
+        raise ConfigError("--log-every must be 0 (off) or more seconds")
+    try:
+        vid = vendor_uuid(args.vid) if args.vid else None
+        cid = class_uuid(args.cid, args.vid) if args.cid else None
+        return StockSerialDevice(
+            args.data_dir or _default_dir().with_name("sim-serial-stock"),
+            baud=args.baud,
+            buf_size=args.buf_size,
+            faults=plan,
+            mode=args.mode,
+            slot_size=args.slot_size,
+            key=args.key,
+            unsigned=args.unsigned,
+            factory=args.factory,
+            no_downgrade=args.no_downgrade,
+            vid=vid,
+            cid=cid,
+            groups=frozenset(GROUP_IDS[g] for g in names),
+            log_every_s=args.log_every,
+        )
+    except ImageError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot set up the stock device: {exc}") from None
+
+
+def _stock_banner(device: Any, args: argparse.Namespace) -> str:
+    keys = ", ".join(k.label for k in device.public_keys) or "none (hashes only)"
+    trust = f"; trust {device.key_path}" if device.key_path.is_file() else ""
+    return (
+        f"stock Zephyr/MCUboot device: {os.path.realpath(device.path)}, baud "
+        f"{args.baud or 'unpaced'}, buf {args.buf_size}, MCUboot {args.mode}, key {keys}"
+        f"{trust}; running {device.running or 'nothing (no bootable image)'}; Ctrl-C stops"
+    )

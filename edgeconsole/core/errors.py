@@ -59,6 +59,10 @@ class BundleError(EdgeConsoleError):
     """A model bundle is malformed, untrusted, incompatible or tampered with."""
 
 
+class ImageError(EdgeConsoleError):
+    """A firmware image (MCUboot) is malformed, unsigned, untrusted or not for this device."""
+
+
 class DeviceError(EdgeConsoleError):
     """A target device refused a request or broke the protocol."""
 

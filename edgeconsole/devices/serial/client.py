@@ -100,6 +100,9 @@ class SerialTarget:
         self.disconnects: list[str] = []
         self.on_disconnect: Callable[[str], None] | None = None
         self.smp = True  # False for a plain CSV device
+        #: True once the device answered EdgeConsole's group 65; an SMP device without it
+        #: is a stock Zephyr/MCUmgr device (``devices.serial.stock.StockTarget``).
+        self.app_group = False
         self._info: TargetInfo | None = None
         self.transport = self._new_transport()
         self.client = SMPClient(self.transport, self.address.path, timeout_s)
@@ -219,6 +222,7 @@ class SerialTarget:
         if params is not False and success(params):
             self.transport.initialize(params.buf_size)
         self.smp = True
+        self.app_group = False
         try:
             info = self.request(app.InfoRead())
             self._info = TargetInfo(
@@ -230,6 +234,7 @@ class SerialTarget:
                 info.buf_size,
                 {"app_group": info.app_group},
             )
+            self.app_group = True
         except DeviceError:
             self._info = TargetInfo(
                 self.url, "SMP device (no EdgeConsole group)", buf_size=self.transport.mtu

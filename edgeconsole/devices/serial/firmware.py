@@ -1,0 +1,363 @@
+"""Firmware the MCUboot way: check the image, upload with resume, test, reset, wait,
+check what booted, confirm, or say that MCUboot reverted.
+
+Nothing here can leave a device without a confirmed bootable image: the
+running image is never written (uploads go to slot 1), a new image is only
+ever marked for *test* (MCUboot reverts it at the next reset unless it is
+confirmed) unless the person explicitly chose *permanent*, and the confirm is
+sent only after the device came back from the reset, answers SMP, and runs
+exactly the image that was tested. Before any byte is sent the image is
+checked the way ``imgtool verify`` and MCUboot do (``mcuboot.check_image``),
+against the keys the person trusts, and refused with a sentence when it is
+for another board, downgrades a device that prevents it, or is damaged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from smpclient.exceptions import SMPUploadError
+
+from edgeconsole.core.errors import DeviceDisconnected, DeviceError, ImageError
+from edgeconsole.devices.serial.flash import RateMeter
+from edgeconsole.devices.serial.mcuboot import ImageCheck, TrustedKey, Version, check_image
+from edgeconsole.devices.target import FlashProgress, ProgressFn
+
+if TYPE_CHECKING:
+    from edgeconsole.devices.serial.stock import ImageSlot, StockTarget
+
+MAX_RETRIES = 50
+IMG_NO_FREE_SLOT = 9
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    seconds: float
+    bytes_per_s: float
+    resumes: int
+
+
+def upload_image(
+    target: StockTarget,
+    data: bytes,
+    progress: ProgressFn | None = None,
+    *,
+    chunk_timeout_s: float | None = None,
+    reconnect_timeout_s: float = 15.0,
+) -> UploadResult:
+    """Upload ``data`` into slot 1. A lost frame, a cut cable or a device reboot costs a
+    retry: the upload starts again with the same ``sha`` and the device answers the
+    offset it holds (0 after a reboot), as Zephyr's image manager does."""
+    target.require("image.upload")
+    total = len(data)
+    meter = RateMeter()
+    resumes = 0
+    mismatches = 0
+    timeout = chunk_timeout_s or target.timeout_s
+    t0 = time.perf_counter()
+
+    async def one_pass() -> None:
+        async for off in target.client.upload(
+            data, first_timeout_s=max(2 * timeout, 5.0), subsequent_timeout_s=timeout
+        ):
+            if progress is not None:
+                rate = meter.add(off)
+                eta = (total - off) / rate if rate > 0 else None
+                progress(FlashProgress(off, total, rate, eta, resumes))
+
+    for _attempt in range(MAX_RETRIES):
+        try:
+            target.io.run(one_pass())
+            break
+        except DeviceDisconnected:
+            resumes += 1
+            target.link.reconnect(reconnect_timeout_s)
+        except TimeoutError:
+            resumes += 1  # a lost or corrupted frame: ask again, the device knows the offset
+        except SMPUploadError as exc:
+            if "mismatched SHA256" in str(exc) and mismatches == 0:
+                mismatches += 1  # the device's hash disagreed: send it all again, once
+                resumes += 1
+                continue
+            raise _upload_refused(target, exc) from None
+    else:
+        raise DeviceError(
+            f"upload did not finish after {MAX_RETRIES} retries",
+            subject=target.address.path,
+            hint="the link is too unreliable; check the cable and baud rate",
+        )
+    seconds = time.perf_counter() - t0
+    return UploadResult(seconds, total / seconds if seconds > 0 else 0.0, resumes)
+
+
+def _upload_refused(target: StockTarget, exc: SMPUploadError) -> DeviceError:
+    from edgeconsole.devices.serial.stock import code_of
+
+    answer = exc.args[0] if exc.args else None
+    code = code_of(answer)
+    if code is not None and code.group == 1 and code.rc == IMG_NO_FREE_SLOT:
+        return DeviceError(
+            "upload refused: slot 1 holds an image marked for the next boot, or the "
+            "confirmed image MCUboot would revert to",
+            subject=target.address.path,
+            hint="confirm or revert the image on test first (edgeconsole image list)",
+        )
+    if code is not None:
+        return target.refused("upload", answer)
+    return DeviceError(f"upload failed: {exc}", subject=target.address.path)
+
+
+Mode = Literal["test", "confirm"]
+Outcome = Literal["confirmed", "on-test", "permanent"]
+
+
+@dataclass
+class UpgradeResult:
+    outcome: Outcome
+    previous: str  # version that ran before
+    version: str  # version that runs now
+    image_hash: str
+    images: list[ImageSlot]
+    check: ImageCheck
+    seconds: float
+    upload_bytes_per_s: float
+    resumes: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "previous": self.previous,
+            "version": self.version,
+            "hash": self.image_hash,
+            "images": [s.to_json() for s in self.images],
+            "image": self.check.to_json(),
+            "seconds": round(self.seconds, 3),
+            "upload_bytes_per_s": round(self.upload_bytes_per_s, 1),
+            "resumes": self.resumes,
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """What the person allows: which keys they trust and what they knowingly accept."""
+
+    keys: tuple[TrustedKey, ...] = ()
+    allow_unsigned: bool = False
+    allow_downgrade: bool = False
+    vid: bytes | None = None  # the vendor / image class this device must get (imgtool --vid/--cid)
+    cid: bytes | None = None
+
+
+def check_for_device(
+    target: StockTarget, data: bytes, policy: ImagePolicy, subject: str
+) -> tuple[ImageCheck, ImageSlot | None]:
+    """The image checked on its own (hash, signature) and against this device (version,
+    board, slot state). Returns the check and the running image."""
+    check = check_image(data, policy.keys, subject=subject, allow_unsigned=policy.allow_unsigned)
+    facts = check.facts
+    if not facts.bootable:
+        raise ImageError(
+            "the image is marked non-bootable (a split-image part): MCUboot will not run it",
+            subject=subject,
+        )
+    if policy.vid is not None and facts.vid != policy.vid:
+        raise ImageError(
+            "the image is for another vendor: its vendor id does not match this device's",
+            subject=subject,
+            hint="pick the image built for this device",
+        )
+    if policy.cid is not None and facts.cid != policy.cid:
+        raise ImageError(
+            "the image is for another board: its image class id does not match this device's",
+            subject=subject,
+            hint="pick the image built for this board",
+        )
+    caps = target.capabilities()
+    images = target.images()
+    running = next((s for s in images if s.active), None)
+    new_hash = facts.tlv_hash.hex()
+    if running is not None:
+        if running.hash == new_hash:
+            raise ImageError(
+                f"this image ({facts.version}) already runs on the device",
+                subject=subject,
+                hint="nothing to do",
+            )
+        try:
+            current = Version.parse(running.version)
+        except ValueError:
+            current = None
+        if current is not None and facts.version.key < current.key:
+            if caps.no_downgrade:
+                raise ImageError(
+                    f"the image ({facts.version}) is older than the running {running.version}, "
+                    "and MCUboot on this device prevents downgrades: it would erase it at boot",
+                    subject=subject,
+                    hint="pick a version not lower than the running one",
+                )
+            if not policy.allow_downgrade:
+                raise ImageError(
+                    f"the image ({facts.version}) is older than the running {running.version}",
+                    subject=subject,
+                    hint="a downgrade must be chosen explicitly (--allow-downgrade)",
+                )
+        if not running.confirmed:
+            raise ImageError(
+                f"the device runs {running.version} on test (not confirmed)",
+                subject=target.url,
+                hint="confirm it or reset to let MCUboot revert before another upgrade",
+            )
+    spare = next((s for s in images if s.slot == 1), None)
+    if spare is not None and spare.pending:
+        raise ImageError(
+            f"slot 1 ({spare.version}) is already marked for the next boot",
+            subject=target.url,
+            hint="reset to run it on test, or erase it after it reverted",
+        )
+    return check, running
+
+
+Phase = Literal[
+    "check-image", "upload", "verify", "test", "reset", "wait", "check", "confirm", "done"
+]
+
+
+class FirmwareUpgradeJob:
+    """check-image → upload → verify → test → reset → wait → check → confirm."""
+
+    def __init__(
+        self,
+        target: StockTarget,
+        data: bytes,
+        *,
+        policy: ImagePolicy,
+        mode: Mode = "confirm",
+        permanent: bool = False,
+        name: str = "image",
+        progress: ProgressFn | None = None,
+        reset_timeout_s: float = 60.0,
+    ) -> None:
+        self.target = target
+        self.data = data
+        self.policy = policy
+        self.mode = mode
+        self.permanent = permanent
+        self.name = name
+        self.progress = progress
+        self.reset_timeout_s = reset_timeout_s
+        self.resumes = 0
+
+    def _report(self, phase: str) -> None:
+        if self.progress is not None:
+            n = len(self.data)
+            self.progress(FlashProgress(n, n, 0.0, 0.0, self.resumes, phase))
+
+    def _count(self, p: FlashProgress) -> None:
+        self.resumes = p.resumes
+        if self.progress is not None:
+            self.progress(p)
+
+    def run(self) -> UpgradeResult:
+        t = self.target
+        t0 = time.perf_counter()
+        self._report("check-image")
+        check, running = check_for_device(t, self.data, self.policy, self.name)
+        previous = running.version if running else ""
+        new_hash = check.facts.tlv_hash.hex()
+        notes: list[str] = list(check.notes)
+        caps = t.capabilities()
+        if caps.can_revert is False:
+            notes.append(f"MCUboot {caps.mode_name}: no revert after the reset")
+        up = upload_image(t, self.data, self._count)
+        self._report("verify")
+        spare = next((s for s in t.images() if s.slot == 1), None)
+        if spare is None or spare.hash != new_hash:
+            raise DeviceError(
+                "upload finished but slot 1 does not hold the image's hash",
+                subject=t.address.path,
+                hint="upload again; if it persists, the device's flash may be failing",
+            )
+        self._report("test")
+        t.test_image(new_hash, permanent=self.permanent)
+        self._report("reset")
+        try:
+            t.reset()
+        except DeviceDisconnected:
+            pass  # it went down at once: that is the reset
+        except DeviceError:
+            pass  # the answer was lost as it reset; the wait below tells
+        self._report("wait")
+        images = self._wait(previous, check)
+        self._report("check")
+        now = next((s for s in images if s.active), None)
+        if now is None or now.hash != new_hash:
+            raise self._not_booted(images, previous, str(check.version))
+        outcome: Outcome = "on-test"
+        if now.confirmed:
+            outcome = "permanent"
+        elif self.mode == "confirm":
+            self._report("confirm")
+            images = t.confirm_running()
+            now = next((s for s in images if s.active), None)
+            if now is None or not now.confirmed or now.hash != new_hash:
+                raise DeviceError(
+                    "the device did not confirm the running image",
+                    subject=t.address.path,
+                    hint="read its slots; a reset now makes MCUboot revert",
+                )
+            outcome = "confirmed"
+        self._report("done")
+        return UpgradeResult(
+            outcome,
+            previous,
+            now.version,
+            new_hash,
+            images,
+            check,
+            time.perf_counter() - t0,
+            up.bytes_per_s,
+            self.resumes,
+            notes,
+        )
+
+    def _wait(self, previous: str, check: ImageCheck) -> list[ImageSlot]:
+        try:
+            return self.target.wait_back(self.reset_timeout_s)
+        except DeviceError as exc:
+            back_to = previous or "the confirmed image"
+            fate = (
+                "MCUboot keeps the new image: it was installed permanently"
+                if self.permanent
+                else f"MCUboot has {check.version} on test: if it does not start, power-cycle "
+                f"the device; without a confirm the next reset returns to {back_to}"
+            )
+            raise DeviceError(
+                f"the device did not come back within {self.reset_timeout_s:g} s after the "
+                f"reset ({exc.what}). {fate}",
+                subject=self.target.address.path,
+                hint="nothing is confirmed; reconnect when it is back and read its images",
+            ) from None
+
+    def _not_booted(self, images: list[ImageSlot], previous: str, version: str) -> DeviceError:
+        spare = next((s for s in images if s.slot == 1), None)
+        now = next((s for s in images if s.active), None)
+        runs = now.version if now else "nothing"
+        if spare is None:
+            why = (
+                f"MCUboot refused {version} at boot and erased it (its signature does not "
+                "match this device's key, it is for another board, or downgrades are prevented)"
+            )
+        else:
+            why = (
+                f"{version} did not stay up: MCUboot reverted to the confirmed image "
+                "(it crashed or reset before it was confirmed)"
+            )
+        return DeviceError(
+            f"{why}; the device runs {runs}" + (" as before" if runs == previous else ""),
+            subject=self.target.address.path,
+            hint="the device is safe on its confirmed image; check the image and its logs",
+        )
