@@ -44,4 +44,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.serial",
     "tests.fixtures.faults",
     "tests.fixtures.plc",
+    "tests.fixtures.stock",
 ]

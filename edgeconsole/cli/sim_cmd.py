@@ -86,9 +86,7 @@ def register(sub: Any) -> None:
         "--no-downgrade", action="store_true", help="MCUboot refuses lower versions at boot"
     )
     stock.add_argument("--vid", default=None, help="vendor id MCUboot requires (as imgtool --vid)")
-    stock.add_argument(
-        "--cid", default=None, help="image class id MCUboot requires (as --cid)"
-    )
+    stock.add_argument("--cid", default=None, help="image class id MCUboot requires (as --cid)")
     stock.add_argument(
         "--groups",
         default="os,img,stat,fs,shell,enum",

@@ -168,13 +168,12 @@ class McubootFlash:
 
     def _load(self) -> FlashState:
         try:
-            raw = json.loads(self._state_path.read_text())
+            state = FlashState.from_json(json.loads(self._state_path.read_text()))
         except FileNotFoundError:
             return FlashState()
         except (OSError, ValueError) as exc:
             # atomic_write never leaves a torn file; this is damage from outside.
             raise RuntimeError(f"boot state unreadable: {exc}") from exc
-        state = FlashState.from_json(raw)
         # A slot whose bytes are missing is an erased slot (never happens by our writes).
         images = tuple(s if s and self.image_path(s).is_file() else None for s in state.images)
         return replace(state, images=(images[0], images[1]))

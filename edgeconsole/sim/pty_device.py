@@ -31,6 +31,9 @@ from pathlib import Path
 from edgeconsole.sim.smp_lines import SmpLineDecoder, encode_frame
 from edgeconsole.sim.storage import PowerLoss, PowerRail
 
+#: Time from a reset's answer to the reset (Zephyr's default is 250 ms; kept short here).
+RESET_DELAY_S = 0.05
+
 
 @dataclass
 class FaultPlan:
@@ -308,6 +311,9 @@ class PtyDevice:
                 if self._reset_requested:
                     self._reset_requested = False
                     self._say("reset requested")
+                    # Zephyr answers, then resets from a timer (CONFIG_MCUMGR_GRP_OS_RESET_MS):
+                    # the answer leaves the UART before the line goes down.
+                    self._stop.wait(RESET_DELAY_S)
                     self._replug(reboot=True)
                     return
         except PowerLoss as loss:
