@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from smpclient.exceptions import SMPUploadError
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError, ImageError
+from edgeconsole.devices.serial import smp_errors
 from edgeconsole.devices.serial.flash import RateMeter
 from edgeconsole.devices.serial.mcuboot import ImageCheck, TrustedKey, Version, check_image
 from edgeconsole.devices.target import FlashProgress, ProgressFn
@@ -93,10 +94,8 @@ def upload_image(
 
 
 def _upload_refused(target: StockTarget, exc: SMPUploadError) -> DeviceError:
-    from edgeconsole.devices.serial.stock import code_of
-
     answer = exc.args[0] if exc.args else None
-    code = code_of(answer)
+    code = smp_errors.code_of(answer)
     if code is not None and code.group == 1 and code.rc == IMG_NO_FREE_SLOT:
         return DeviceError(
             "upload refused: slot 1 holds an image marked for the next boot, or the "
@@ -104,9 +103,9 @@ def _upload_refused(target: StockTarget, exc: SMPUploadError) -> DeviceError:
             subject=target.address.path,
             hint="confirm or revert the image on test first (edgeconsole image list)",
         )
-    if code is not None:
-        return target.refused("upload", answer)
-    return DeviceError(f"upload failed: {exc}", subject=target.address.path)
+    return smp_errors.device_error(
+        answer if code is not None else exc, action="upload", subject=target.address.path
+    )
 
 
 Mode = Literal["test", "confirm"]

@@ -28,6 +28,7 @@ from smpclient.generics import error, success
 from smpclient.requests.file_management import FileDownload, FileHashChecksum, FileStatus
 
 from edgeconsole.core.errors import ConfigError, DeviceDisconnected, DeviceError
+from edgeconsole.devices.serial import smp_errors
 from edgeconsole.devices.serial.flash import RateMeter
 from edgeconsole.devices.serial.mcumgr import FileUploadResume
 from edgeconsole.devices.target import FlashProgress, ProgressFn
@@ -118,9 +119,7 @@ def device_hash(target: StockTarget, remote: str, length: int | None = None) -> 
 
 
 def _code(answer: Any) -> tuple[int | None, int] | None:
-    from edgeconsole.devices.serial.stock import code_of
-
-    code = code_of(answer)
+    code = smp_errors.code_of(answer)
     return (code.group, code.rc) if code is not None else None
 
 

@@ -296,6 +296,20 @@ ACTIONS: dict[str, str] = {
     "InfoRead": "reading the device info",
     "InferWrite": "inference",
     "InferResultRead": "reading the inference result",
+    # Stock MCUmgr groups (devices/serial/stock.py, fs.py).
+    "OSApplicationInfoRead": "reading the OS info",
+    "BootloaderInformationRead": "reading the bootloader info",
+    "BootloaderModeRead": "reading MCUboot's mode",
+    "ListSupportedGroups": "listing the device's groups",
+    "GroupDetails": "reading the group details",
+    "FileUploadResume": "writing the file",
+    "FileDownload": "reading the file",
+    "FileStatus": "reading the file's size",
+    "FileHashChecksum": "hashing the file on the device",
+    "SupportedFileHashChecksumTypes": "listing the device's hash types",
+    "ListOfGroups": "listing the statistics groups",
+    "GroupData": "reading statistics",
+    "Execute": "the shell command",
 }
 
 

@@ -37,6 +37,7 @@ from smpclient.requests.shell_management import Execute
 from smpclient.requests.statistics_management import GroupData, ListOfGroups
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
+from edgeconsole.devices.serial import smp_errors
 from edgeconsole.devices.serial.caps import FS, IMG, OS, SHELL, STAT, Capabilities, features
 from edgeconsole.devices.serial.client import SerialTarget
 from edgeconsole.devices.serial.mcumgr import BootloaderModeRead
@@ -67,23 +68,6 @@ class ImageSlot:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class ErrorCode:
-    group: int | None  # None: a general MGMT_ERR code
-    rc: int
-
-
-def code_of(answer: Any) -> ErrorCode | None:
-    """The code of an SMP error answer (v1 ``rc`` or v2 ``err``); None if it is none."""
-    err = getattr(answer, "err", None)
-    if err is not None:
-        return ErrorCode(int(err.group), int(err.rc))
-    rc = getattr(answer, "rc", None)
-    if rc is not None and int(rc) != 0:
-        return ErrorCode(None, int(rc))
-    return None
 
 
 def images_of(answer: Any) -> list[ImageSlot]:
@@ -176,18 +160,19 @@ class StockTarget:
     def ask(self, req: Any, timeout_s: float | None = None) -> Any:
         """The device's answer to ``req``, success or error (DeviceError when silent)."""
         t = timeout_s or self.link.timeout_s
+        action = smp_errors.action_of(req)
         try:
             return self.link.io.run(self.link.client.request(req, t))
         except TimeoutError:
-            raise DeviceError(
-                f"no answer to {type(req).__name__} within {t:.1f} s",
+            raise smp_errors.NoAnswer(
+                f"no answer to {action} within {t:.1f} s",
                 subject=self.address.path,
                 hint="check the cable, or whether the device is busy (a shell command "
                 "still running blocks its SMP server)",
             ) from None
         except (SMPBadSequence, SMPValidationException) as exc:
             raise DeviceError(
-                f"{type(req).__name__}: the device's answer was not a valid answer to it",
+                f"{action} failed: the device's answer was not a valid answer to it",
                 subject=self.address.path,
                 hint=f"check that the device runs the firmware you expect ({type(exc).__name__})",
             ) from None
@@ -197,15 +182,8 @@ class StockTarget:
         return self.link.request(req, timeout_s)
 
     def refused(self, action: str, answer: Any) -> DeviceError:
-        """The error for an error answer already received (never sent again)."""
-        code = code_of(answer)
-        if code is None:
-            detail = "no code"
-        elif code.group is None:
-            detail = f"rc={code.rc}"
-        else:
-            detail = f"group {code.group} rc={code.rc}"
-        return DeviceError(f"{action} refused ({detail})", subject=self.address.path)
+        """The sentence for an error answer already received (never sent again)."""
+        return smp_errors.device_error(answer, action=action, subject=self.address.path)
 
     # -- identity and capabilities -------------------------------------------------------
     def info(self) -> TargetInfo:
@@ -244,7 +222,7 @@ class StockTarget:
             return "silent"
         if success(answer):
             return "yes"
-        code = code_of(answer)
+        code = smp_errors.code_of(answer)
         if code is not None and code.group is None and code.rc == MGMT_ENOTSUP:
             return "no"
         return "yes"
