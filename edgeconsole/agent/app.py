@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import json
 import platform
 import socket
 import time
@@ -20,6 +19,7 @@ from edgeconsole import __version__
 from edgeconsole.agent.auth import make_auth_middleware
 from edgeconsole.agent.dirlock import DataDirLock
 from edgeconsole.agent.errors import AgentRequestError, BadRequest, NotFound
+from edgeconsole.agent.guard import BodyPace, ConnectionGuard, read_body
 from edgeconsole.agent.journal import AgentJournal
 from edgeconsole.agent.ports import AgentPorts, ModelHandle
 from edgeconsole.agent.repository import ModelRepository
@@ -28,16 +28,22 @@ from edgeconsole.agent.stream import CameraRunner, stream_handler
 from edgeconsole.agent.tensors import encode_response, parse_request
 from edgeconsole.agent.upload import UploadManager
 from edgeconsole.core.errors import BundleError, EdgeConsoleError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.core.slots import SlotTransitionError
 
 T = TypeVar("T")
 SERVER_NAME = "edgeconsole-agent"
+#: What an x86-64 gateway calls itself unless told otherwise: the id the shipped
+#: sample bundles (and the demo's gateway) are built for.
+DEFAULT_HARDWARE_ID = "gateway-x86_64"
 EXTENSIONS = ["binary_tensor_data", "model_repository", "edgeconsole"]
 #: An upload body is handed to the writer thread in batches of about this many bytes
 #: (small enough that the last batch of a request is checked quickly) ...
 WRITE_PIECE = 1 << 20
 #: ... or this many received pieces, whichever comes first.
 WRITE_PIECES = 256
+#: A control request (activate, begin an upload, index) is a few dozen bytes of JSON.
+MAX_CONTROL_BODY = 64 * 1024
 
 
 @dataclass
@@ -47,12 +53,20 @@ class AgentConfig:
     host: str = "127.0.0.1"
     port: int = 8470
     cameras: list[str] = field(default_factory=list)
-    hardware_id: str = "edgeconsole-gateway"
+    hardware_id: str = DEFAULT_HARDWARE_ID
     name: str = field(default_factory=socket.gethostname)
     trial_timeout_s: float = 60.0
     reserve_bytes: int = 16 * 1024 * 1024
     upload_idle_s: float = 120.0
     upload_body_idle_s: float = 60.0  # a request body that stops for this long is dropped
+    # Slow and silent peers (agent/guard.py): a request head must arrive within
+    # header_timeout_s; a body must bring body_min_bytes every body_window_s.
+    header_timeout_s: float = 15.0
+    body_idle_s: float = 30.0
+    body_window_s: float = 10.0
+    body_min_bytes: int = 16 * 1024
+    max_connections: int = 256
+    shutdown_s: float = 3.0  # requests still running at a stop get this long
     heartbeat_s: float = 5.0
     max_jpeg_fps: float = 15.0
     mdns: bool = False
@@ -91,6 +105,13 @@ class Agent:
         except BaseException:
             self._dir_lock.release()
             raise
+        self.guard = ConnectionGuard(
+            max_connections=config.max_connections, header_timeout_s=config.header_timeout_s
+        )
+        self.pace = BodyPace(config.body_idle_s, config.body_window_s, config.body_min_bytes)
+        self.upload_pace = BodyPace(
+            config.upload_body_idle_s, config.body_window_s, config.body_min_bytes
+        )
         self.cameras: list[CameraRunner] = []
         self._put_tasks: dict[str, asyncio.Task[Any]] = {}
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-upload")
@@ -130,7 +151,11 @@ class Agent:
     # -- the application ------------------------------------------------------------
     def make_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[_errors, make_auth_middleware(self.config.token)],  # type: ignore[list-item]
+            middlewares=[
+                self.guard.middleware,
+                _errors,
+                make_auth_middleware(self.config.token),  # type: ignore[list-item]
+            ],
             client_max_size=self.config.max_request_bytes,
         )
         r = app.router
@@ -206,7 +231,7 @@ class Agent:
 
     async def infer(self, request: web.Request) -> web.Response:
         handle = self._model(request)
-        body = await request.read()
+        body = await read_body(request, max_bytes=self.config.max_request_bytes, pace=self.pace)
         raw_len = request.headers.get("Inference-Header-Content-Length")
         try:
             header_len = None if raw_len is None else int(raw_len)
@@ -227,7 +252,7 @@ class Agent:
 
     # -- OIP: repository ------------------------------------------------------------------
     async def repository_index(self, request: web.Request) -> web.Response:
-        body = await _json_body(request, allow_empty=True)
+        body = await _json_body(request, self.pace, allow_empty=True)
         rows = self.repository.index()
         if body.get("ready") is True:
             rows = [r for r in rows if r["state"] == "READY"]
@@ -276,15 +301,19 @@ class Agent:
             index = int(request.match_info["slot"])
         except ValueError:
             raise BadRequest("the slot must be a number") from None
-        body = await _json_body(request, allow_empty=True)
+        body = await _json_body(request, self.pace, allow_empty=True)
         confirm = body.get("confirm", False) is True
+        down = _downgrade_flag(body)
         timeout = body.get("timeout_s")
         if timeout is not None and (
             not isinstance(timeout, int | float) or not 0 < timeout <= 3600
         ):
             raise BadRequest("timeout_s must be a number of seconds in (0, 3600]")
         result = await self._run(
-            self._slot_work, lambda: self.slots.activate(index, confirm=confirm, timeout_s=timeout)
+            self._slot_work,
+            lambda: self.slots.activate(
+                index, confirm=confirm, timeout_s=timeout, allow_downgrade=down
+            ),
         )
         return web.json_response(result)
 
@@ -295,12 +324,20 @@ class Agent:
         return web.json_response(await self._run(self._slot_work, self.slots.rollback))
 
     async def begin_upload(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = await _json_body(request, self.pace)
         sha, length = body.get("sha256"), body.get("length")
         if not isinstance(sha, str) or not isinstance(length, int):
             raise BadRequest("sha256 (hex string) and length (integer) are required")
-        result = await self._run(self._writer, lambda: self.uploads.begin(sha, length))
-        self.journal.add("upload", f"upload of {sha[:12]} at {result['offset']}/{length}")
+        down = _downgrade_flag(body)
+        result = await self._run(
+            self._writer, lambda: self.uploads.begin(sha, length, allow_downgrade=down)
+        )
+        self.journal.add(
+            "upload",
+            f"upload of {sha[:12]} at {result['offset']}/{length}"
+            + (" (downgrade override requested)" if down else ""),
+            allow_downgrade=down,
+        )
         return web.json_response(result, headers={"Upload-Offset": str(result["offset"])})
 
     async def upload_status(self, request: web.Request) -> web.Response:
@@ -309,6 +346,9 @@ class Agent:
 
     async def cancel_upload(self, request: web.Request) -> web.Response:
         sha = request.match_info["sha"]
+        # A body still arriving for this upload (a stuck or hostile sender) does not
+        # block the cancel: its request is ended first, keeping nothing it sent.
+        await self._preempt_put(sha)
         await self._run(self._writer, lambda: self.uploads.cancel(sha))
         self.journal.add("upload", f"upload of {sha[:12]} cancelled")
         return web.json_response({"cancelled": sha})
@@ -322,12 +362,9 @@ class Agent:
             offset = -1
         if offset < 0:
             raise BadRequest("send the Upload-Offset header (where these bytes start)")
-        old = self._put_tasks.get(sha)
-        if old is not None and not old.done():
-            # A new request for the same upload means the sender gave up on the old
-            # one (a cut it noticed first, a half-open link): the newest one wins.
-            old.cancel()
-            await asyncio.wait({old}, timeout=10)
+        # A new request for the same upload means the sender gave up on the old one
+        # (a cut it noticed first, a half-open link): the newest one wins.
+        await self._preempt_put(sha)
         me = asyncio.current_task()
         assert me is not None
         self._put_tasks[sha] = me
@@ -336,6 +373,7 @@ class Agent:
         held = 0
         failure: BaseException | None = None
         idle = self.config.upload_body_idle_s
+        tracker = self.upload_pace.tracker()  # a trickle is dropped, not waited for
         loop = asyncio.get_running_loop()
         content = request.content
         # Up to two batches are written and checked on the writer thread while the
@@ -358,6 +396,7 @@ class Agent:
                         if not piece:
                             break
                         body_idle.reschedule(loop.time() + idle)
+                        tracker.got(len(piece))
                         pieces.append(piece)
                         held += len(piece)
                         if held >= WRITE_PIECE or len(pieces) >= WRITE_PIECES:
@@ -388,10 +427,13 @@ class Agent:
             # The sender is gone; this answer only reaches a client that is still there.
             self.journal.add("upload", f"upload of {sha[:12]} interrupted at {writer.s.offset}")
         if result is not None:
+            below = result.get("downgrade_from")
             self.journal.add(
                 "upload",
                 f"bundle {result.get('bundle_id')} v{result.get('version')}"
-                f" staged in slot {result['slot']}",
+                f" staged in slot {result['slot']}"
+                + (f" BELOW the installed v{below} (downgrade override)" if below else ""),
+                downgrade_from=below,
             )
             return web.json_response(result, headers={"Upload-Offset": str(result["offset"])})
         s = writer.s
@@ -405,6 +447,12 @@ class Agent:
             },
             headers={"Upload-Offset": str(s.offset)},
         )
+
+    async def _preempt_put(self, sha: str) -> None:
+        old = self._put_tasks.get(sha)
+        if old is not None and not old.done():
+            old.cancel()
+            await asyncio.wait({old}, timeout=10)
 
     async def get_journal(self, request: web.Request) -> web.Response:
         try:
@@ -420,17 +468,26 @@ class Agent:
         return await stream_handler(request, self.cameras, self.started, self.config.heartbeat_s)
 
 
-async def _json_body(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
-    raw = await request.read()
+async def _json_body(
+    request: web.Request, pace: BodyPace, *, allow_empty: bool = False
+) -> dict[str, Any]:
+    raw = await read_body(request, max_bytes=MAX_CONTROL_BODY, pace=pace)
     if not raw.strip() and allow_empty:
         return {}
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("the request body is not JSON") from None
+        body = loads_bounded(raw, max_bytes=MAX_CONTROL_BODY, what="the request body")
+    except JSONRefused as exc:
+        raise BadRequest(exc.what, hint="send a small JSON object") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body
+
+
+def _downgrade_flag(body: dict[str, Any]) -> bool:
+    value = body.get("allow_downgrade", False)
+    if not isinstance(value, bool):
+        raise BadRequest("allow_downgrade must be true or false")
+    return value
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -43,3 +43,13 @@ class InsufficientStorage(AgentRequestError):
 
 class ModelUnavailable(AgentRequestError):
     status = 503
+
+
+class RequestTimeout(AgentRequestError):
+    """A request body stopped arriving or trickled in too slowly."""
+
+    status = 408
+
+
+class PayloadTooLarge(AgentRequestError):
+    status = 413

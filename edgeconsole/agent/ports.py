@@ -73,14 +73,32 @@ class ModelHandle(Protocol):
     def close(self) -> None: ...
 
 
-#: ``(manifest_bytes, signature_bytes) -> ManifestView``; raises a BundleError
-#: subclass when the signature, hardware id, version or schema is refused.
-VerifyManifest = Callable[[bytes, bytes], ManifestView]
-#: ``(path, hashed) -> ManifestView``: the full verification of a staged bundle
-#: file. ``hashed`` (or None) names payload files whose bytes the upload checker
-#: already hashed while writing them (their chunk and whole-file hashes matched
-#: the signed manifest), so the verifier need not hash them again.
-VerifyBundle = Callable[[Path, Mapping[str, FileDigest] | None], ManifestView]
+class VerifyManifest(Protocol):
+    """``(manifest_bytes, signature_bytes, installed_version) -> ManifestView``;
+    raises a BundleError subclass when the signature, hardware id, version (lower
+    than ``installed_version``, unless that is None) or schema is refused."""
+
+    def __call__(
+        self, manifest: bytes, signature: bytes, installed_version: int | None = None, /
+    ) -> ManifestView: ...
+
+
+class VerifyBundle(Protocol):
+    """``(path, hashed, installed_version) -> ManifestView``: the full verification
+    of a staged bundle file. ``hashed`` (or None) names payload files whose bytes
+    the upload checker already hashed while writing them (their chunk and
+    whole-file hashes matched the signed manifest), so the verifier need not hash
+    them again."""
+
+    def __call__(
+        self,
+        path: Path,
+        hashed: Mapping[str, FileDigest] | None = None,
+        installed_version: int | None = None,
+        /,
+    ) -> ManifestView: ...
+
+
 #: ``(path) -> ModelHandle``: a bundle (``.ecb``) or a model folder.
 LoadModel = Callable[[Path], ModelHandle]
 #: ``(bundle_path) -> report``; runs in a child process, so it must be a

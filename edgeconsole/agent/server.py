@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edgeconsole.agent import logredact
 from edgeconsole.agent.app import Agent, AgentConfig
 from edgeconsole.agent.ports import AgentPorts
 from edgeconsole.core.errors import ConfigError
@@ -35,13 +36,30 @@ class AgentServer:
         return f"http://{self.config.host}:{self.port}"
 
     async def start(self) -> None:
+        # Before the first connection: aiohttp logs unparseable requests verbatim.
+        logredact.protect(self.config.token)
         app = self.agent.make_app()
         # No access log: nothing about a request (least of all its headers) is logged.
         # Larger request-body buffers: an upload arrives in fewer, bigger pieces.
+        c = self.config
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, read_bufsize=READ_BUFSIZE
+            app,
+            access_log=None,
+            handle_signals=False,
+            read_bufsize=READ_BUFSIZE,
+            # An idle keep-alive connection, or one whose request head is still
+            # arriving, is closed after this (the guard times the first head too).
+            keepalive_timeout=c.header_timeout_s,
+            # The unread rest of a refused or dropped body is not drained (a trickling
+            # peer would hold the connection for it): the connection just closes.
+            lingering_time=0,
+            # A stop waits this long for running requests, then cancels them (an
+            # upload keeps what it received).
+            shutdown_timeout=c.shutdown_s,
         )
         await self._runner.setup()
+        assert self._runner.server is not None
+        self.agent.guard.install(self._runner.server)
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         try:
             await site.start()
@@ -81,6 +99,7 @@ class AgentServer:
             await self._runner.cleanup()
             self._runner = None
         await asyncio.get_running_loop().run_in_executor(None, self.agent.close)
+        logredact.release(self.config.token)
 
 
 def _prime_verifier(ports: AgentPorts) -> None:

@@ -17,7 +17,7 @@ from edgeconsole.agent.isolate import run_isolated
 from edgeconsole.agent.journal import AgentJournal
 from edgeconsole.agent.ports import HealthCheck
 from edgeconsole.agent.repository import ModelRepository
-from edgeconsole.core.slots import SlotState, SlotStore, SlotTable
+from edgeconsole.core.slots import SlotState, SlotStore, SlotTable, SlotTransitionError
 
 DEFAULT_TRIAL_TIMEOUT_S = 60.0
 
@@ -73,11 +73,27 @@ class SlotKeeper:
         return data
 
     def activate(
-        self, index: int, *, confirm: bool = False, timeout_s: float | None = None
+        self,
+        index: int,
+        *,
+        confirm: bool = False,
+        timeout_s: float | None = None,
+        allow_downgrade: bool = False,
     ) -> dict[str, Any]:
         with self._lock:
+            below = self._check_not_lower(index, allow_downgrade)
             self.store.apply(lambda t: t.activate(index))
-            self.journal.add("slot", f"slot {index} on trial; health check started")
+            self.journal.add(
+                "slot",
+                f"slot {index} on trial; health check started"
+                + (
+                    f" (DOWNGRADE from confirmed v{below} to v{self.table.slot(index).version},"
+                    " override)"
+                    if below is not None
+                    else ""
+                ),
+                downgrade_from=below,
+            )
             path = self.bundle_path(index)
             report = run_isolated(
                 self.health_check,
@@ -126,6 +142,25 @@ class SlotKeeper:
                 "slot", f"slot {index} passed its health check ({state})", report=report
             )
             return {"slot": index, "state": state, "report": report, "slots": self.describe()}
+
+    def _check_not_lower(self, index: int, allow_downgrade: bool) -> int | None:
+        """Refuse to put a bundle below the confirmed one on trial (what a rollback is
+        for) unless asked; returns the confirmed version when this is an allowed
+        downgrade."""
+        table = self.table
+        if table.confirmed is None or index == table.confirmed:
+            return None
+        rec, installed = table.slot(index), table.slot(table.confirmed).version
+        if rec.state is not SlotState.STAGED or rec.version >= installed:
+            return None
+        if not allow_downgrade:
+            raise SlotTransitionError(
+                f"slot {index} holds {rec.bundle_id} v{rec.version}, lower than the "
+                f"confirmed v{installed}",
+                hint="downgrades are refused; pass allow_downgrade (edgeconsole flash "
+                "--allow-downgrade) to go back on purpose, or roll back",
+            )
+        return installed
 
     def confirm(self) -> dict[str, Any]:
         with self._lock:

@@ -28,9 +28,11 @@ from edgeconsole.agent.ports import ModelHandle, OpenSource
 from edgeconsole.agent.wire import result_to_json, stage_times_ms
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 
 RESULT_QUEUE = 256
 TELEMETRY_S = 1.0
+MAX_CONTROL_MESSAGE = 64 * 1024  # a ping from the console is a few dozen bytes
 
 
 class _Client:
@@ -281,9 +283,9 @@ async def stream_handler(
             if msg.type != WSMsgType.TEXT:
                 continue
             try:
-                data = json.loads(msg.data)
-            except json.JSONDecodeError:
-                continue
+                data = loads_bounded(msg.data, max_bytes=MAX_CONTROL_MESSAGE)
+            except JSONRefused:
+                continue  # not a control message of ours: ignored
             if isinstance(data, dict) and data.get("type") == "ping":
                 # Clock sync: the console estimates the offset between the two clocks.
                 await ws.send_str(

@@ -13,27 +13,40 @@ two helper threads, in order, the whole-archive SHA-256 (the upload's identity)
 and each payload file's signed SHA-256. hashlib releases the GIL on large
 buffers, so the three run side by side on separate cores.
 
-This is a push parser over the tar headers only (the full pull reader with every
-safety rule is ``bundles``; it runs again on the finished file before the slot
-is marked staged, and is told which files' bytes were already hashed here so it
-need not hash them again). Anything it does not expect is refused, never guessed.
+This is a push parser over the tar headers only. Each header block goes through
+the one strict tar-header parser, ``bundles/tarstream.py`` (checksum, magic, octal
+digits only, no negative size, pax allowlist, regular files only), the same rules
+the bundle reader applies; the full reader runs again on the finished file before
+the slot is marked staged, and is told which files' bytes were already hashed here
+so it need not hash them again. Anything it does not expect is refused, never
+guessed. Every step consumes at least one byte, so no input makes it spin.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from edgeconsole.agent.ports import FileDigest, ManifestView, VerifyManifest
-from edgeconsole.core.errors import BundleError
+from edgeconsole.agent.ports import FileDigest, ManifestView
+from edgeconsole.bundles.tarstream import (
+    BLOCK,
+    end_limit,
+    member_of,
+    parse_header,
+    parse_pax,
+    pax_header_size,
+)
+from edgeconsole.core.errors import BundleError, EdgeConsoleError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 
-BLOCK = 512
+#: ``(manifest_bytes, signature_bytes) -> ManifestView``: the head checks, with the
+#: version floor already chosen by the caller.
+CheckHead = Callable[[bytes, bytes], ManifestView]
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_SIG_BYTES = 64 * 1024
-MAX_PAX_BYTES = 64 * 1024
 
 # One FIFO thread per hash stream keeps each stream's updates in arrival order.
 _pools: dict[str, ThreadPoolExecutor] = {}
@@ -87,16 +100,6 @@ class UploadRefused(BundleError):
     """The uploaded archive is not an acceptable bundle (nothing is staged)."""
 
 
-def _octal(field: bytes, what: str) -> int:
-    if field and field[0] & 0x80:  # GNU base-256 for big sizes
-        return int.from_bytes(field[1:], "big")
-    text = field.split(b"\0", 1)[0].strip()
-    try:
-        return int(text, 8) if text else 0
-    except ValueError:
-        raise UploadRefused(f"tar header field {what} is not a number") from None
-
-
 @dataclass
 class _Member:
     name: str
@@ -107,7 +110,7 @@ class _Member:
 class StreamChecker:
     """Feed bytes with :meth:`feed`; it raises at the first byte that is wrong."""
 
-    def __init__(self, verify_manifest: VerifyManifest, subject: str) -> None:
+    def __init__(self, verify_manifest: CheckHead, subject: str) -> None:
         self._verify = verify_manifest
         self.subject = subject
         self.offset = 0  # bytes accepted so far
@@ -117,11 +120,11 @@ class StreamChecker:
         self._member: _Member | None = None
         self._left = 0  # data bytes left in the current member
         self._pad = 0  # padding bytes left after the current member
-        self._pax_size: int | None = None
+        self._pax: dict[str, str] | None = None  # records of a pax header just read
         self._manifest_bytes: bytes | None = None
         self._seen: set[str] = set()
         self._ended = False
-        self._zero_headers = 0
+        self._marker: int | None = None  # where the end-of-archive marker starts
         self._chunk = hashlib.sha256()
         self._chunk_fill = 0
         self._chunk_index = 0
@@ -152,6 +155,8 @@ class StreamChecker:
         try:
             while self._pos < len(view):
                 used = self._step(view[self._pos :])
+                if used <= 0:  # never: but a parser that cannot move on must not spin
+                    raise UploadRefused("the archive cannot be parsed", subject=self.subject)
                 self.offset += used
                 self._pos += used
         finally:
@@ -194,8 +199,14 @@ class StreamChecker:
         if self._member is not None:
             return self._member_bytes(view)
         if self._ended:
-            if any(view):
-                raise UploadRefused("data after the end of the archive", subject=self.subject)
+            assert self._marker is not None
+            limit = end_limit(self._marker)
+            if self.offset + len(view) > limit or any(view):
+                raise UploadRefused(
+                    f"data after the end of the archive (it ends at byte {limit})",
+                    subject=self.subject,
+                    hint="something was appended to the bundle; send the original file",
+                )
             return len(view)
         need = BLOCK - len(self._pending)
         n = min(need, len(view))
@@ -207,37 +218,32 @@ class StreamChecker:
         return n
 
     def _header(self, block: bytes, end: int) -> None:
-        if not any(block):
-            self._zero_headers += 1
-            if self._zero_headers == 2:
-                self._ended = True
-                if self.manifest is None or not self._seen >= set(self.manifest.files):
-                    raise UploadRefused(
-                        "archive ends before every listed file", subject=self.subject
-                    )
+        try:
+            header = parse_header(block, self.subject)
+        except BundleError as exc:
+            raise UploadRefused(exc.what, subject=self.subject, hint=exc.hint) from None
+        if header is None:  # a zero block: the end-of-archive marker
+            if self._marker is None:
+                if self._pax is not None:
+                    raise UploadRefused("pax header not followed by a member", subject=self.subject)
+                self._marker = end - BLOCK
+                return
+            self._ended = True
+            if self.manifest is None or not self._seen >= set(self.manifest.files):
+                raise UploadRefused("archive ends before every listed file", subject=self.subject)
             return
-        if self._zero_headers:
+        if self._marker is not None:
             raise UploadRefused("a lone zero block inside the archive", subject=self.subject)
-        stored = _octal(block[148:156], "chksum")
-        if sum(block[:148]) + 8 * 32 + sum(block[156:]) != stored:
-            raise UploadRefused("tar header checksum is wrong", subject=self.subject)
-        typeflag = block[156:157]
-        size = _octal(block[124:136], "size")
-        if typeflag in (b"x",):
-            if size > MAX_PAX_BYTES:
-                raise UploadRefused("tar extended header too large", subject=self.subject)
-            self._open_member(_Member("", size, "pax"))
-            return
-        if typeflag not in (b"0", b"\0"):
-            raise UploadRefused(
-                f"tar member type {typeflag!r} refused (regular files only)", subject=self.subject
-            )
-        name = block[0:100].split(b"\0", 1)[0]
-        prefix = block[345:500].split(b"\0", 1)[0]
-        full = (prefix + b"/" + name if prefix else name).decode("utf-8", "replace")
-        if self._pax_size is not None:
-            size, self._pax_size = self._pax_size, None
-        self._begin_file(full, size, end)
+        try:
+            if header.is_pax:
+                size = pax_header_size(header, self._pax is not None, self.subject)
+                self._open_member(_Member("", size, "pax"))
+                return
+            name, size = member_of(header, self._pax or {}, self.subject)
+        except BundleError as exc:
+            raise UploadRefused(exc.what, subject=self.subject, hint=exc.hint) from None
+        self._pax = None
+        self._begin_file(name, size, end)
 
     def _begin_file(self, name: str, size: int, data_start: int) -> None:
         order = len(self._seen)
@@ -340,37 +346,16 @@ class StreamChecker:
         self._pending.clear()
         if member.kind == "manifest":
             self._manifest_bytes = data
-            try:
-                json.loads(data)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise UploadRefused("manifest.json is not JSON", subject=self.subject) from None
+            try:  # bounded depth: a hostile manifest cannot blow the parser's stack
+                loads_bounded(data, max_bytes=MAX_MANIFEST_BYTES, what="manifest.json")
+            except JSONRefused as exc:
+                raise UploadRefused(exc.what, subject=self.subject) from None
         elif member.kind == "sig":
             assert self._manifest_bytes is not None
             # Signature, trust, hardware id, version and schema: all before any payload.
             self.manifest = self._verify(self._manifest_bytes, data)
         elif member.kind == "pax":
-            self._pax_size = _pax_size(data, self.subject)
-
-
-def _pax_size(data: bytes, subject: str) -> int | None:
-    size: int | None = None
-    pos = 0
-    while pos < len(data):
-        space = data.find(b" ", pos)
-        if space < 0:
-            raise UploadRefused("malformed tar extended header", subject=subject)
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            raise UploadRefused("malformed tar extended header", subject=subject) from None
-        if length <= 0 or pos + length > len(data):
-            raise UploadRefused("malformed tar extended header", subject=subject)
-        record = data[space + 1 : pos + length - 1]
-        key, _, value = record.partition(b"=")
-        if key == b"size":
             try:
-                size = int(value)
-            except ValueError:
-                raise UploadRefused("bad size in tar extended header", subject=subject) from None
-        pos += length
-    return size
+                self._pax = parse_pax(data, self.subject)
+            except EdgeConsoleError as exc:
+                raise UploadRefused(exc.what, subject=self.subject) from None

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgeconsole.agent.errors import BadRequest
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 
 DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_),
@@ -53,9 +54,9 @@ def parse_request(
             raise BadRequest("Inference-Header-Content-Length is outside the body")
         header_bytes, binary = body[:header_length], body[header_length:]
     try:
-        req = json.loads(header_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("the infer request is not JSON") from None
+        req = loads_bounded(header_bytes, max_bytes=len(header_bytes), what="the infer request")
+    except JSONRefused as exc:
+        raise BadRequest(exc.what) from None
     if not isinstance(req, dict) or not isinstance(req.get("inputs"), list) or not req["inputs"]:
         raise BadRequest("the infer request needs a non-empty 'inputs' list")
     if len(req["inputs"]) > MAX_TENSORS:

@@ -36,6 +36,7 @@ from edgeconsole.agent.errors import (
 from edgeconsole.agent.ports import ManifestView, VerifyBundle, VerifyManifest
 from edgeconsole.agent.tarcheck import ChunkMismatch, StreamChecker
 from edgeconsole.core.errors import BundleError, EdgeConsoleError
+from edgeconsole.core.jsonsafe import loads_bounded
 from edgeconsole.core.slots import SlotState, SlotStore, atomic_write, stale_temps
 
 #: Persist the offset at least this often within one long request body.
@@ -55,6 +56,8 @@ class UploadSession:
     offset: int
     started: float
     updated: float
+    # The sender asked to go below the installed version on purpose (audited).
+    allow_downgrade: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,8 +112,12 @@ class UploadManager:
         for tmp in stale_temps(self._session_path):  # of a write cut by a kill
             tmp.unlink(missing_ok=True)
         try:
-            raw = json.loads(self._session_path.read_bytes()[:4096])
-            session = UploadSession(**{k: raw[k] for k in UploadSession.__dataclass_fields__})
+            raw = loads_bounded(self._session_path.read_bytes()[:4097], max_bytes=4096)
+            required = ("sha256", "length", "slot", "offset", "started", "updated")
+            session = UploadSession(
+                **{k: raw[k] for k in required},
+                allow_downgrade=raw.get("allow_downgrade") is True,
+            )
             _check_sha(session.sha256)
         except FileNotFoundError:
             return None
@@ -163,7 +170,18 @@ class UploadManager:
                 }
         raise NotFound(f"no upload of bundle {sha[:12]}", hint="start it with POST uploads")
 
-    def begin(self, sha: str, length: int) -> dict[str, Any]:
+    def installed_version(self) -> int | None:
+        """The version of the confirmed (known-good) bundle: nothing lower is staged
+        unless the upload asked for a downgrade."""
+        table = self.slots.table
+        if table.confirmed is None:
+            return None
+        return table.slot(table.confirmed).version
+
+    def _floor(self, s: UploadSession) -> int | None:
+        return None if s.allow_downgrade else self.installed_version()
+
+    def begin(self, sha: str, length: int, *, allow_downgrade: bool = False) -> dict[str, Any]:
         _check_sha(sha)
         if (
             isinstance(length, bool)
@@ -206,7 +224,7 @@ class UploadManager:
             slot = table.inactive
             self.slots.apply(lambda t: t.begin_staging(slot, sha, length))
             now = time.time()
-            self.session = UploadSession(sha, length, slot, 0, now, now)
+            self.session = UploadSession(sha, length, slot, 0, now, now, allow_downgrade)
             self.part_path(sha).unlink(missing_ok=True)
             self.part_path(sha).touch()
             self._checker = None
@@ -291,7 +309,10 @@ class UploadManager:
 
     def _rescan(self, s: UploadSession) -> StreamChecker:
         """Rebuild the checker from the bytes on disk (after a restart or a bad chunk)."""
-        checker = StreamChecker(self.verify_manifest, subject=f"bundle {s.sha256[:12]}")
+        floor = self._floor(s)
+        checker = StreamChecker(
+            lambda m, sig: self.verify_manifest(m, sig, floor), subject=f"bundle {s.sha256[:12]}"
+        )
         with self.part_path(s.sha256).open("rb") as fh:
             left = s.offset
             while left:
@@ -308,10 +329,12 @@ class UploadManager:
             raise self._fail_whole(s, "the bundle ends before its last file")
         if checker.hexdigest() != s.sha256:
             raise self._fail_whole(s, "the received bytes do not hash to the announced SHA-256")
+        installed = self.installed_version()
         try:
             # Every payload byte was hashed (chunks and whole files) as it was written:
             # the reader re-checks everything else without hashing those bytes again.
-            manifest = self.verify_bundle(part, checker.file_digests())
+            floor = None if s.allow_downgrade else installed
+            manifest = self.verify_bundle(part, checker.file_digests(), floor)
         except BundleError as exc:
             raise self._fail_whole(s, f"bundle refused: {exc}") from exc
         target = self.slots_dir / str(s.slot)
@@ -339,6 +362,9 @@ class UploadManager:
             "bundle_id": manifest.bundle_id,
             "version": manifest.version,
             "name": manifest.name,
+            "downgrade_from": installed
+            if installed is not None and manifest.version < installed
+            else None,
         }
 
     def _fail_whole(self, s: UploadSession, why: str) -> Unprocessable:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -44,9 +43,10 @@ from edgeconsole.bundles.manifest import (
 from edgeconsole.bundles.names import MANIFEST_NAME, RESERVED, SIGNATURE_NAME, name_problem
 from edgeconsole.bundles.onnx_check import check_external_data, parse_model_proto
 from edgeconsole.bundles.signing import MAX_SIG_BYTES, parse_signatures, verify_one
-from edgeconsole.bundles.tarstream import TarHeaderReader, TarMember
+from edgeconsole.bundles.tarstream import TarHeaderReader, TarMember, scan_layout
 from edgeconsole.bundles.trust import TrustStore
 from edgeconsole.core.errors import Cancelled, EdgeConsoleError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 
 READ_SIZE = 1 << 20
 #: Files kept in memory by ``mode="memory"`` may total at most this much.
@@ -302,7 +302,8 @@ class _Verifier:
             raise BundleIncompatibleError(
                 f"version {pf.version} is lower than the installed version {p.installed_version}",
                 subject=self.subject,
-                hint="downgrades are refused; build a bundle with a higher version",
+                hint="downgrades are refused; build a bundle with a higher version, or "
+                "flash with --allow-downgrade to go back on purpose",
             )
         now = p.now or datetime.now(UTC)
         if p.check_expiry and pf.expires is not None and now >= pf.expires:
@@ -496,9 +497,9 @@ def _check_head(
     """signatures -> hardware id -> version -> expiry -> schema (DESIGN section 5)."""
     signers, trusted = v.check_signatures(manifest_bytes, sig)
     try:
-        obj = json.loads(manifest_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleSchemaError("manifest.json is not valid JSON", subject=v.subject) from exc
+        obj = loads_bounded(manifest_bytes, max_bytes=MAX_MANIFEST_BYTES, what="manifest.json")
+    except JSONRefused as exc:
+        raise BundleSchemaError(exc.what, subject=v.subject, hint=exc.hint) from exc
     v.check_policy(obj)
     manifest, described = v.check_schema(obj)
     return signers, trusted, manifest, described
@@ -542,7 +543,10 @@ def signer_report(
         statuses, ok = v.check_signatures(manifest_bytes, sig_bytes)
         return list(statuses), ok, ""
     except BundleSignatureError as exc:
-        entries = [] if sig_bytes is None else parse_signatures(sig_bytes, "bundle")
+        try:
+            entries = [] if sig_bytes is None else parse_signatures(sig_bytes, "bundle")
+        except BundleSignatureError:
+            return [], False, exc.what  # the file itself is unreadable: nobody to list
         out = []
         for e in entries:
             key = trust.keys.get(e.key_id)
@@ -598,6 +602,10 @@ def read_bundle(
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise BundleFormatError("not a regular file", subject=str(p))
+        # The archive's shape first: a cut-short file says "truncated" (not whatever
+        # its manifest would be refused for), and data appended after the end marker
+        # is refused from the file size before a byte of it is read.
+        scan_layout(f, v.subject)
         hdr = TarHeaderReader(f, v.subject)
         manifest_bytes, sig = v.read_head(f, hdr)
         signers, trusted, manifest, described = _check_head(v, manifest_bytes, sig)

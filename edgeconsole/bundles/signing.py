@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edgeconsole.bundles.errors import BundleSignatureError, TrustStoreError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 
 MAX_SIG_BYTES = 64 * 1024
 MAX_SIGNATURES = 16
@@ -159,9 +160,9 @@ class SignatureEntry:
 
 def parse_signatures(data: bytes, subject: str) -> list[SignatureEntry]:
     try:
-        obj: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleSignatureError("manifest.sig is not valid JSON", subject=subject) from exc
+        obj: Any = loads_bounded(data, max_bytes=MAX_SIG_BYTES, what="manifest.sig")
+    except JSONRefused as exc:
+        raise BundleSignatureError(exc.what, subject=subject) from exc
     if not isinstance(obj, list):
         raise BundleSignatureError("manifest.sig must be a JSON list", subject=subject)
     if len(obj) > MAX_SIGNATURES:

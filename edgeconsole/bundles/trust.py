@@ -7,7 +7,6 @@ keys of the store have valid signatures over its manifest.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgeconsole.bundles.errors import TrustStoreError
 from edgeconsole.bundles.signing import fingerprint, key_id, load_public_key, public_pem
+from edgeconsole.core.jsonsafe import loads_bounded
 
 POLICY_FILE = "trust.json"
 
@@ -75,7 +75,8 @@ def _read_threshold(directory: Path) -> int:
     if not policy.exists():
         return 1
     try:
-        obj = json.loads(policy.read_bytes()[: 64 * 1024])
+        raw = policy.read_bytes()[: 64 * 1024 + 1]
+        obj = loads_bounded(raw, max_bytes=64 * 1024, what="trust.json")
     except (OSError, ValueError) as exc:
         raise TrustStoreError("trust.json is not readable JSON", subject=str(policy)) from exc
     if not isinstance(obj, dict) or set(obj) - {"threshold", "note"}:

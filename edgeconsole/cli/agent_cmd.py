@@ -80,9 +80,15 @@ def _view(manifest: Any) -> ManifestView:
 
 
 def verify_manifest(
-    manifest_bytes: bytes, sig_bytes: bytes, *, trust_dir: str, hardware_id: str
+    manifest_bytes: bytes,
+    sig_bytes: bytes,
+    installed_version: int | None = None,
+    *,
+    trust_dir: str,
+    hardware_id: str,
 ) -> ManifestView:
-    """The bundle reader's head checks, in its order, on the first two members."""
+    """The bundle reader's head checks, in its order, on the first two members
+    (``installed_version``: refuse anything lower; None: no version floor)."""
     from edgeconsole.bundles.reader import verify_head
 
     manifest = verify_head(
@@ -90,7 +96,7 @@ def verify_manifest(
         sig_bytes,
         _trust(trust_dir),
         describe=_describe,
-        policy=_policy(hardware_id),
+        policy=_policy(hardware_id, installed_version),
         subject="upload",
     )
     return _view(manifest)
@@ -99,6 +105,7 @@ def verify_manifest(
 def verify_bundle(
     path: Path,
     hashed: Mapping[str, FileDigest] | None = None,
+    installed_version: int | None = None,
     *,
     trust_dir: str,
     hardware_id: str,
@@ -115,7 +122,7 @@ def verify_bundle(
         path,
         _trust(trust_dir),
         describe=_describe,
-        policy=_policy(hardware_id),
+        policy=_policy(hardware_id, installed_version),
         mode="verify",
         prehashed=prehashed,
     )
@@ -314,7 +321,12 @@ def register(sub: Any) -> None:
         type=Path,
         help="public keys bundles must be signed with (default: DATA/trust)",
     )
-    p.add_argument("--hardware-id", default="gw-x86", help="refuse bundles not built for it")
+    p.add_argument(
+        "--hardware-id",
+        default="gateway-x86_64",  # agent.app.DEFAULT_HARDWARE_ID (the sample bundles')
+        help="this gateway's hardware id; bundles not built for it are refused "
+        "(default: gateway-x86_64)",
+    )
     p.add_argument(
         "--camera",
         action="append",

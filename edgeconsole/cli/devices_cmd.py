@@ -11,6 +11,7 @@ bytes handed to the serial or gateway flash job.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -64,6 +65,12 @@ def register(sub: Any) -> None:
         type=Path,
         default=None,
         help="public keys that may sign (default: the app's trust store, <app data>/trust)",
+    )
+    p.add_argument(
+        "--allow-downgrade",
+        action="store_true",
+        help="flash a bundle whose version is lower than the installed one (refused "
+        "otherwise); a gateway records the override in its journal",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_flash, mode="confirm")
@@ -231,9 +238,18 @@ def cmd_flash(args: argparse.Namespace) -> int:
     try:
         info = t.info()
         running = next((s for s in t.slots() if s.running), None)
+        installed = running.version if running else None
         payload = verified_payload(
-            args.bundle, args.trust_dir, info.hw_id, running.version if running else None
+            args.bundle, args.trust_dir, info.hw_id, None if args.allow_downgrade else installed
         )
+        if args.allow_downgrade:
+            payload = dataclasses.replace(payload, allow_downgrade=True)
+            if installed is not None and payload.version < installed:
+                print(
+                    f"warning: downgrading from v{installed} to v{payload.version} "
+                    "(--allow-downgrade)",
+                    file=sys.stderr,
+                )
         print(
             f"flashing {payload.bundle_id} v{payload.version} ({len(payload.data)} B) "
             f"to {info.name} {info.serial}",

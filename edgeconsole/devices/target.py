@@ -92,6 +92,9 @@ class Payload:
     sha256: str
     bundle_id: str
     version: int
+    # The person chose to go below the installed version (``--allow-downgrade``);
+    # a gateway is told so, and journals it.
+    allow_downgrade: bool = False
 
 
 class FlashJobBase:

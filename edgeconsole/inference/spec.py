@@ -21,12 +21,12 @@ manifest inside a bundle)::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeconsole.core.errors import ConfigError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 
 if TYPE_CHECKING:
     from edgeconsole.inference.partspec import PerPartSpec
@@ -435,9 +435,11 @@ def load_model_spec(path: str | Path) -> ModelSpec:
     if p.stat().st_size > MAX_DESCRIPTION_BYTES:
         raise ConfigError("model description is larger than 1 MiB", subject=str(p))
     try:
-        obj = json.loads(p.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ConfigError(f"model description is not valid JSON: {exc}", subject=str(p)) from exc
+        obj = loads_bounded(
+            p.read_bytes(), max_bytes=MAX_DESCRIPTION_BYTES, what="model description"
+        )
+    except JSONRefused as exc:
+        raise ConfigError(exc.what, subject=str(p), hint=exc.hint) from exc
     try:
         return ModelSpec.parse(obj, p.parent)
     except ConfigError as exc:

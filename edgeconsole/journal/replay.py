@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import tempfile
 import threading
 import time
@@ -31,6 +30,7 @@ from mcap.writer import CompressionType, Writer
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import JournalError, SourceError
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.journal.codec import latency_from_dict, result_from_dict
 
 RECORD_LIMIT = 64 * 1024 * 1024  # no single record of ours comes near this
@@ -226,8 +226,8 @@ class RecordingReader:
         if topic not in KNOWN_TOPICS:
             return None  # another program's channel: skip, never fail on it
         try:
-            payload = json.loads(msg.data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            payload = loads_bounded(msg.data, max_bytes=RECORD_LIMIT, what="message")
+        except JSONRefused as exc:
             raise _bad(self.original, f"message on {topic} is not JSON") from exc
         if not isinstance(payload, dict):
             raise _bad(self.original, f"message on {topic} is not an object")

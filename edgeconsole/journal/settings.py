@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgeconsole.core.errors import ConfigError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.journal.atomic import write_atomic
 from edgeconsole.journal.paths import app_data_dir, ensure_dir
 
@@ -71,8 +72,8 @@ class SettingsStore:
                 hint="delete it and enter the site and technician again",
             )
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = loads_bounded(raw, max_bytes=len(raw), what="the settings file")
+        except JSONRefused as exc:
             raise ConfigError(
                 f"site settings are not valid JSON ({exc})",
                 subject=str(self.path),

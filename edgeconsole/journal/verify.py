@@ -10,13 +10,13 @@ edited and re-signed with another key carries that key too.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from edgeconsole.core.errors import JournalError
+from edgeconsole.core.jsonsafe import loads_bounded
 from edgeconsole.journal.export import COMPLETE, FORMAT, PUBKEY, SIG, SUMS
 from edgeconsole.journal.keys import fingerprint, load_public_pem
 from edgeconsole.journal.pack_trust import TrustedKey, check_signature, trusted_keys
@@ -96,7 +96,7 @@ def verify_pack(pack: Path, trusted: Sequence[TrustedKey] | None = None) -> Veri
     # COMPLETE pins the exact SHA256SUMS it was written after.
     if comp.is_file():
         try:
-            info = json.loads(_read_small(comp, MAX_SMALL))
+            info = loads_bounded(_read_small(comp, MAX_SMALL), max_bytes=MAX_SMALL, what="COMPLETE")
             if not isinstance(info, dict) or info.get("format") != FORMAT:
                 rep.problems.append("COMPLETE is not an EdgeConsole pack marker")
             elif info.get("sha256_of_SHA256SUMS") != hashlib.sha256(sums).hexdigest():
@@ -172,7 +172,9 @@ def verify_pack(pack: Path, trusted: Sequence[TrustedKey] | None = None) -> Veri
         rep.problems.append("manifest.json is not listed in SHA256SUMS")
     elif man_path.is_file():
         try:
-            man = json.loads(_read_small(man_path, MAX_SUMS))
+            man = loads_bounded(
+                _read_small(man_path, MAX_SUMS), max_bytes=MAX_SUMS, what="manifest.json"
+            )
             rep.site = str(man.get("site", ""))
             rep.technician = str(man.get("technician", ""))
             if man.get("format") != FORMAT:

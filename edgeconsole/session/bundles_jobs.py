@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from edgeconsole.bundles.signing import (
 from edgeconsole.bundles.tarstream import TarHeaderReader
 from edgeconsole.bundles.trust import TrustStore, import_key, remove_key
 from edgeconsole.core.errors import BundleError, Cancelled, ConfigError, EdgeConsoleError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.inference.spec import ModelSpec, load_model_spec
 from edgeconsole.journal.paths import ensure_dir
 from edgeconsole.session import bundle_access
@@ -207,8 +207,8 @@ def peek_head(path: Path) -> tuple[bytes, bytes | None]:
 
 def _display_fields(manifest: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(manifest)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        obj = loads_bounded(manifest, max_bytes=MAX_MANIFEST_BYTES, what="manifest.json")
+    except JSONRefused:
         return {}
     if not isinstance(obj, dict):
         return {}
@@ -342,7 +342,14 @@ def scan_library(
         def per_file(n: int, _t: int, base: int = done, name: str = p.name) -> None:
             progress(min(1.0, (base + n) / total), f"checking {name}")
 
-        row = check_bundle(p, trust, progress=per_file, cancel=cancel)
+        try:
+            row = check_bundle(p, trust, progress=per_file, cancel=cancel)
+        except Cancelled:
+            raise
+        except (EdgeConsoleError, OSError) as exc:
+            # One file the checks did not foresee is one refused row, never a lost scan.
+            why = _reason(exc) if isinstance(exc, EdgeConsoleError) else str(exc)
+            row = BundleRow(p, size, REFUSED, why)
         if trust_problem and row.status == UNKNOWN_SIGNER:
             row = BundleRow(**{**row.__dict__, "reason": f"trust store unusable: {trust_problem}"})
         rows.append(row)

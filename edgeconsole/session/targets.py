@@ -1276,8 +1276,10 @@ def verified_payload(
         mode="verify",
     )
     # Read the file once more and check it is the one verified (same size and
-    # manifest bytes): the upload must be exactly what was checked.
-    data = path.read_bytes()
+    # manifest bytes): the upload must be exactly what was checked. Never more than
+    # one byte beyond the verified size is read, whatever the file grew to.
+    with path.open("rb") as fh:
+        data = fh.read(vb.size + 1)
     if len(data) != vb.size or vb.manifest_bytes not in data[: len(vb.manifest_bytes) + 4096]:
         raise DeviceError(
             "bundle changed while it was being verified", subject=str(path), hint="flash it again"
@@ -1321,7 +1323,13 @@ class _CancellableUpload:
 
         client = self._target.client
         fut = asyncio.run_coroutine_threadsafe(
-            client.aio.upload(payload.data, sha256=payload.sha256, progress=report), self._io.loop
+            client.aio.upload(
+                payload.data,
+                sha256=payload.sha256,
+                progress=report,
+                allow_downgrade=payload.allow_downgrade,
+            ),
+            self._io.loop,
         )
         while True:
             try:

@@ -15,7 +15,6 @@ signature before uploading).
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 import time
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 
 MAX_MEMBER = 32 * 1024 * 1024
 SAMPLE_MODELS = Path(__file__).resolve().parents[2] / "sample_models"
@@ -99,10 +100,10 @@ class DeviceModel:
         for name in ("manifest.json", "model.json"):
             if name in members:
                 try:
-                    desc = json.loads(members[name])
+                    desc = loads_bounded(members[name], max_bytes=1 << 20, what=name)
                     self.description = desc if isinstance(desc, dict) else {}
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    self.error = f"{name} is not JSON"
+                except JSONRefused as exc:
+                    self.error = exc.what
                     return
                 break
         model_name = self.description.get("model")

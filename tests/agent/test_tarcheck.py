@@ -72,3 +72,76 @@ def test_a_bad_chunk_stops_at_its_start(gateway_kit: GatewayKit) -> None:
     with pytest.raises(ChunkMismatch) as info:
         c.feed(bytes(data))
     assert info.value.offset == start + 65_536
+
+
+def _feed_with_deadline(checker: StreamChecker, data: bytes, seconds: float = 10.0) -> object:
+    """Feed on a helper thread so a checker that spins fails this test instead of
+    hanging it; the outcome (None or the exception) is returned."""
+    import threading
+
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            checker.feed(data)
+            outcome.append(None)
+        except BaseException as exc:  # the outcome under test
+            outcome.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert outcome, "the checker did not return: it spins on this input (issue 13)"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("member", [0, 1, 2])
+@pytest.mark.parametrize(
+    "field", [b"-1000 ", b"-1", b" -0 ", b"1-1", b"0x10", b"\xc0" + b"\0" * 11]
+)
+def test_a_negative_or_non_octal_size_is_refused_not_looped(
+    gateway_kit: GatewayKit, member: int, field: bytes
+) -> None:
+    from tests.agent.hostile_tars import with_header_field
+
+    data = with_header_field(gateway_kit.bundle(version=1).read_bytes(), member, 124, field)
+    got = _feed_with_deadline(StreamChecker(_verifier(gateway_kit), subject="t"), data)
+    assert isinstance(got, UploadRefused), got
+    assert "size" in str(got) and ("octal" in str(got) or "negative" in str(got)), str(got)
+
+
+def test_a_pax_header_with_a_negative_size_is_refused_not_looped(gateway_kit: GatewayKit) -> None:
+    """The reporter's loop: the old parser stepped back onto the same pax header."""
+    from tests.agent.hostile_tars import negative_pax_size
+
+    data = negative_pax_size(gateway_kit.bundle(version=1).read_bytes())
+    got = _feed_with_deadline(StreamChecker(_verifier(gateway_kit), subject="t"), data)
+    assert isinstance(got, UploadRefused) and "not an octal number" in str(got), got
+
+
+@pytest.mark.parametrize("extra", [1, 512, 10_240, 1 << 20])
+def test_data_after_the_end_of_the_archive_is_refused_at_once(
+    gateway_kit: GatewayKit, extra: int
+) -> None:
+    """Zeros (or anything) past the end marker's record: refused at the first byte
+    beyond it, whatever the announced length."""
+    data = gateway_kit.bundle(version=1).read_bytes()
+    c = StreamChecker(_verifier(gateway_kit), subject="t")
+    c.feed(data)
+    assert c.complete
+    with pytest.raises(UploadRefused, match="data after the end of the archive"):
+        c.feed(bytes(extra))
+    assert c.offset == len(data)  # nothing beyond the archive was accepted
+
+
+def test_the_record_padding_after_the_end_marker_is_accepted(gateway_kit: GatewayKit) -> None:
+    from edgeconsole.bundles.tarstream import END_MARKER, RECORD
+
+    data = gateway_kit.bundle(version=1).read_bytes()
+    assert len(data) % RECORD == 0  # tarfile pads to the record
+    body = data.rstrip(b"\0")
+    marker = -(-len(body) // 512) * 512
+    assert len(data) >= marker + END_MARKER
+    c = StreamChecker(_verifier(gateway_kit), subject="t")
+    c.feed(data)
+    assert c.complete and c.offset == len(data)

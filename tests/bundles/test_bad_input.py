@@ -474,3 +474,80 @@ def test_not_a_tar_at_all(bundle_kit: BundleKit, tmp_path: Path) -> None:
     p = tmp_path / "random.ecb"
     p.write_bytes(hashlib.sha256(b"x").digest() * 64)
     refused(bundle_kit, p, BundleFormatError, "checksum mismatch|not a POSIX")
+
+
+# -- issue 13: negative sizes, trailing data, truncation said first ----------------------
+
+
+@pytest.mark.parametrize(
+    "field", [b"-1000 ", b"-1", b"1-1", b"\xff" + b"\xff" * 11, b"\xc0" + b"\0" * 11]
+)
+def test_a_negative_or_non_octal_member_size_is_refused(
+    bundle_kit: BundleKit, tmp_path: Path, field: bytes
+) -> None:
+    from tests.agent.hostile_tars import with_header_field
+
+    good = bundle_kit.good(tmp_path / "src.ecb").read_bytes()
+    p = tmp_path / "neg.ecb"
+    p.write_bytes(with_header_field(good, 2, 124, field))
+    refused(bundle_kit, p, BundleFormatError, r"size in tar header|negative size")
+
+
+def _read_bytes_of_this_process() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+def test_gigabytes_of_zeros_after_a_valid_bundle_are_refused_unread(
+    bundle_kit: BundleKit, tmp_path: Path
+) -> None:
+    """The reporter's 2 GB of zeros (a sparse file: no disk used): refused from the
+    file size, reading at most a few KiB of it (the process's own read counter)."""
+    p = bundle_kit.good(tmp_path / "padded.ecb")
+    size = p.stat().st_size
+    with p.open("r+b") as f:
+        f.truncate(size + 2 * 1024**3)
+    before = _read_bytes_of_this_process()
+    with pytest.raises(BundleFormatError, match="bytes of data after the end-of-archive marker"):
+        bundle_kit.verify(p)
+    assert _read_bytes_of_this_process() - before < 1 << 20
+
+
+def test_a_truncated_bundle_says_truncated_before_any_policy_check(
+    bundle_kit: BundleKit, tmp_path: Path
+) -> None:
+    """Cut short and built for other hardware: the person is told it is truncated
+    (the hardware message would send them after the wrong problem)."""
+    import tarfile
+
+    from edgeconsole.bundles.reader import VerifyPolicy
+
+    src = bundle_kit.good(tmp_path / "src.ecb")
+    data = src.read_bytes()
+    with tarfile.open(src) as tar:
+        last = tar.getmembers()[-1]
+        end = last.offset_data + last.size  # where the payload ends (then padding)
+    p = tmp_path / "cut.ecb"
+    for cut in (end - 1, end - 300, end // 2, 3000, 1000):
+        p.write_bytes(data[:cut])
+        with pytest.raises(BundleFormatError, match="truncated"):
+            bundle_kit.verify(p, policy=VerifyPolicy(hardware_id="not-this-one"))
+
+
+def test_the_flash_path_refuses_trailing_data_without_reading_it(
+    bundle_kit: BundleKit, tmp_path: Path
+) -> None:
+    """The serial flash path once verified the padded bundle, then read all of it into
+    RAM before the device refused it. ``verified_payload`` (what serial and gateway
+    flashes send) now refuses it from the file size."""
+    from edgeconsole.session.targets import verified_payload
+
+    p = bundle_kit.good(tmp_path / "padded.ecb")
+    with p.open("r+b") as f:
+        f.truncate(p.stat().st_size + 2 * 1024**3)
+    before = _read_bytes_of_this_process()
+    with pytest.raises(BundleFormatError, match="after the end-of-archive marker"):
+        verified_payload(p, bundle_kit.trust_dir("a"), hardware_id=None, installed_version=None)
+    assert _read_bytes_of_this_process() - before < 1 << 20

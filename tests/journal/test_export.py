@@ -316,3 +316,13 @@ def test_interrupted_export_never_looks_whole(
     assert len(partial) == 1
     rep = verify_pack(partial[0])
     assert rep.problems[0].startswith("no COMPLETE marker")
+
+
+@pytest.mark.parametrize("name", ["COMPLETE", "manifest.json"])
+def test_deeply_nested_pack_files_are_reported_not_raised(pack: Path, name: str) -> None:
+    """Issue 13: a pack file of nested brackets raised RecursionError out of
+    ``export verify``; it is now one line among the problems."""
+    (pack / name).write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    rep = verify_pack(pack)
+    assert not rep.ok
+    assert any("nested deeper than 64 levels" in p for p in rep.problems), rep.problems

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
-from edgeconsole.devices.gateway.http import AuthError, GatewayHTTPError
+from edgeconsole.devices.gateway.http import AuthError, GatewayHTTPError, loads_gateway_json
 from edgeconsole.devices.gateway.loop import LoopThread
 from edgeconsole.devices.gateway.oip import AsyncOipClient, OipClient
 
@@ -106,9 +106,16 @@ class AsyncGatewayClient(AsyncOipClient):
         return data
 
     async def activate(
-        self, slot: int, *, confirm: bool = False, timeout_s: float | None = None
+        self,
+        slot: int,
+        *,
+        confirm: bool = False,
+        timeout_s: float | None = None,
+        allow_downgrade: bool = False,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"confirm": confirm}
+        if allow_downgrade:
+            body["allow_downgrade"] = True
         if timeout_s is not None:
             body["timeout_s"] = timeout_s
         wait = (timeout_s or 60.0) + 60.0  # the health check runs before the answer
@@ -145,8 +152,14 @@ class AsyncGatewayClient(AsyncOipClient):
         stall_s: float = 10.0,
         deadline_s: float = 300.0,
         retry_s: float = 0.2,
+        allow_downgrade: bool = False,
     ) -> dict[str, Any]:
-        """Upload a bundle into the inactive slot, resuming across failures."""
+        """Upload a bundle into the inactive slot, resuming across failures.
+        ``allow_downgrade``: the agent may stage a version below its confirmed one
+        (it journals that it was asked to)."""
+        announce: dict[str, Any] = {"sha256": "", "length": 0}
+        if allow_downgrade:
+            announce["allow_downgrade"] = True
         src = _Source(data)
         sha = sha256 or sha256_of(data)
         start = time.monotonic()
@@ -159,7 +172,7 @@ class AsyncGatewayClient(AsyncOipClient):
             try:
                 if state is None:
                     state = await self.post_json(
-                        E + "/uploads", {"sha256": sha, "length": src.length}
+                        E + "/uploads", {**announce, "sha256": sha, "length": src.length}
                     )
                 if state.get("state") != "uploading":
                     if progress:
@@ -269,9 +282,7 @@ class AsyncGatewayClient(AsyncOipClient):
                 },
                 timeout_s=max(stall_s, 1.0) + 120.0,
             )
-            import json
-
-            result: dict[str, Any] = json.loads(body)
+            result: dict[str, Any] = loads_gateway_json(body, self.base)
             return result
 
         task = asyncio.ensure_future(send())
@@ -321,9 +332,20 @@ class GatewayClient(OipClient):
         return dict(self._run(self.aio.slots()))
 
     def activate(
-        self, slot: int, *, confirm: bool = False, timeout_s: float | None = None
+        self,
+        slot: int,
+        *,
+        confirm: bool = False,
+        timeout_s: float | None = None,
+        allow_downgrade: bool = False,
     ) -> dict[str, Any]:
-        return dict(self._run(self.aio.activate(slot, confirm=confirm, timeout_s=timeout_s)))
+        return dict(
+            self._run(
+                self.aio.activate(
+                    slot, confirm=confirm, timeout_s=timeout_s, allow_downgrade=allow_downgrade
+                )
+            )
+        )
 
     def confirm(self) -> dict[str, Any]:
         return dict(self._run(self.aio.confirm()))

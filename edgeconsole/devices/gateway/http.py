@@ -8,6 +8,11 @@ from typing import Any
 import aiohttp
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
+
+#: The largest JSON answer read from a gateway (slot tables, journals, model indexes
+#: are a few KiB; an infer answer goes through ``oip.decode_infer``).
+MAX_ANSWER_JSON = 32 * 1024 * 1024
 
 
 class GatewayHTTPError(DeviceError):
@@ -111,8 +116,8 @@ class HttpBase:
 
     def error(self, status: int, body: bytes) -> GatewayHTTPError:
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = loads_bounded(body, max_bytes=MAX_ANSWER_JSON, what="the gateway's answer")
+        except JSONRefused:
             data = {"error": body[:200].decode("utf-8", "replace")}
         if not isinstance(data, dict):
             data = {"error": str(data)[:200]}
@@ -144,10 +149,15 @@ class HttpBase:
         return _loads(raw, self.base) if raw.strip() else {}
 
 
-def _loads(body: bytes, subject: str) -> Any:
+def loads_gateway_json(body: bytes, subject: str) -> Any:
+    """A JSON answer of a gateway (outside input: size and depth bounded)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return loads_bounded(body, max_bytes=MAX_ANSWER_JSON, what="the gateway's answer")
+    except JSONRefused as exc:
         raise DeviceError(
-            "the gateway answered with something that is not JSON", subject=subject
+            f"the gateway answered with something that is not JSON we accept: {exc.what}",
+            subject=subject,
         ) from None
+
+
+_loads = loads_gateway_json

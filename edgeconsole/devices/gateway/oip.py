@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.devices.gateway.http import AuthError, GatewayHTTPError, HttpBase
 from edgeconsole.devices.gateway.loop import LoopThread, io_loop
 
@@ -73,9 +74,9 @@ def decode_infer(body: bytes, header_length: str | None) -> dict[str, np.ndarray
     if not 0 < n <= len(body):
         raise DeviceError("infer response header length is out of range")
     try:
-        resp = json.loads(body[:n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise DeviceError("infer response is not JSON") from None
+        resp = loads_bounded(body[:n], max_bytes=n, what="infer response")
+    except JSONRefused as exc:
+        raise DeviceError(exc.what) from None
     outs = resp.get("outputs") if isinstance(resp, dict) else None
     if not isinstance(outs, list):
         raise DeviceError("infer response has no outputs list")

@@ -26,11 +26,13 @@ import aiohttp
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import DeviceError
 from edgeconsole.core.frames import InferenceResult
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.devices.gateway.http import normalise_base
 from edgeconsole.devices.gateway.loop import LoopThread, io_loop
 from edgeconsole.devices.gateway.wire import result_from_json, unpack_jpeg
 
 MAX_RESULTS = 1024
+MAX_TEXT_MESSAGE = 16 * 1024 * 1024  # a result with its overlay is a few KiB
 
 
 @dataclass
@@ -225,9 +227,9 @@ class StreamReceiver:
     def _on_text(self, text: str) -> None:
         received = now_ns()
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            return
+            data = loads_bounded(text, max_bytes=MAX_TEXT_MESSAGE, what="stream message")
+        except JSONRefused:
+            return  # a message this console cannot read is skipped, never fatal
         if not isinstance(data, dict):
             return
         kind = data.get("type")

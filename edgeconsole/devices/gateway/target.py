@@ -118,7 +118,12 @@ class GatewayTarget:
                 )
             )
 
-        result = self.client.upload(payload.data, sha256=payload.sha256, progress=report)
+        result = self.client.upload(
+            payload.data,
+            sha256=payload.sha256,
+            progress=report,
+            allow_downgrade=payload.allow_downgrade,
+        )
         if progress is not None:
             dt = max(time.monotonic() - t0, 1e-6)
             progress(
@@ -129,7 +134,9 @@ class GatewayTarget:
         return int(result["slot"])
 
     def activate(self, slot: int, payload: Payload | None = None) -> list[SlotInfo]:
-        result = self.client.activate(slot)
+        result = self.client.activate(
+            slot, allow_downgrade=payload.allow_downgrade if payload is not None else False
+        )
         self.last_activation = result
         if result.get("state") == "rolled-back":
             report = result.get("report") or {}

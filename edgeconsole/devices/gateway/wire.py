@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import struct
 from typing import Any, cast
 
@@ -18,6 +17,7 @@ from edgeconsole.core.frames import (
     PartVerdict,
     Role,
 )
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 
 _ROLES = {"ok", "fail", "warn", "info", "text"}
 MAX_HEADER = 64 * 1024
@@ -97,9 +97,9 @@ def unpack_jpeg(data: bytes) -> tuple[dict[str, Any], bytes]:
     if n > MAX_HEADER or 4 + n > len(data):
         raise DeviceError("stream frame header length is out of range")
     try:
-        header = json.loads(data[4 : 4 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise DeviceError("stream frame header is not JSON") from None
+        header = loads_bounded(data[4 : 4 + n], max_bytes=MAX_HEADER, what="stream frame header")
+    except JSONRefused as exc:
+        raise DeviceError(exc.what) from None
     if not isinstance(header, dict):
         raise DeviceError("stream frame header is not an object")
     return header, data[4 + n :]

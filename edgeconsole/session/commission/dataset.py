@@ -20,12 +20,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.errors import ConfigError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
 CSV_NAME = "labels.csv"
@@ -117,9 +117,9 @@ def _read_meta(root: Path) -> tuple[str, dict[str, str] | None]:
     if len(raw) > MAX_META_BYTES:
         raise ConfigError("dataset.json is too large", subject=where)
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"dataset.json is not valid JSON ({exc})", subject=where) from exc
+        obj = loads_bounded(raw, max_bytes=MAX_META_BYTES, what="dataset.json")
+    except JSONRefused as exc:
+        raise ConfigError(exc.what, subject=where) from exc
     if not isinstance(obj, dict):
         raise ConfigError("dataset.json must be an object", subject=where)
     unknown = sorted(set(obj) - {"name", "description", "verdict_map", "generator"})

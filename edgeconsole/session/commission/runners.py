@@ -101,35 +101,39 @@ class GatewaySampleRunner:
 
         self.ref = ref
         self.target = GatewayTarget(url, token, timeout_s=timeout_s)
-        self.url = self.target.url
-        self._info = self.target.info()
-        running = self._info.extra.get("model")
-        self.model = model or (str(running) if running else None)
-        if not self.model:
+        try:  # any refusal below (wrong token, wrong model) closes the client's session
+            self.url = self.target.url
+            self._info = self.target.info()
+            running = self._info.extra.get("model")
+            self.model = model or (str(running) if running else None)
+            if not self.model:
+                raise ConfigError(
+                    "the gateway runs no model and none was named",
+                    subject=self.url,
+                    hint="flash and confirm the bundle first, or add ?model=NAME to the URL",
+                )
+            meta = self.target.client.model_metadata(self.model)
+            inputs = [str(i.get("name")) for i in meta.get("inputs", [])]
+            self.input_name = ref.spec.inputs[0].name
+            if inputs and self.input_name not in inputs:
+                raise ConfigError(
+                    f"gateway model '{self.model}' has inputs {', '.join(inputs)}, not "
+                    f"'{self.input_name}' as the bundle describes",
+                    subject=self.url,
+                    hint="the gateway runs a different model than the bundle under test",
+                )
+            self._slots = [s.to_json() for s in self.target.slots()]
+            self._helper: InferenceEngine | None = None
+            orientation_run = None
+            if ref.spec.head.orientation is not None:
+                self._helper = InferenceEngine.load(
+                    ref.spec.head.orientation, model_bytes=ref.files
+                )
+                orientation_run = self._helper.run_tensor
+            self.head = make_head(ref.spec, orientation_run)
+        except BaseException:
             self.target.close()
-            raise ConfigError(
-                "the gateway runs no model and none was named",
-                subject=self.url,
-                hint="flash and confirm the bundle first, or add ?model=NAME to the URL",
-            )
-        meta = self.target.client.model_metadata(self.model)
-        inputs = [str(i.get("name")) for i in meta.get("inputs", [])]
-        self.input_name = ref.spec.inputs[0].name
-        if inputs and self.input_name not in inputs:
-            self.target.close()
-            raise ConfigError(
-                f"gateway model '{self.model}' has inputs {', '.join(inputs)}, not "
-                f"'{self.input_name}' as the bundle describes",
-                subject=self.url,
-                hint="the gateway runs a different model than the bundle under test",
-            )
-        self._slots = [s.to_json() for s in self.target.slots()]
-        self._helper: InferenceEngine | None = None
-        orientation_run = None
-        if ref.spec.head.orientation is not None:
-            self._helper = InferenceEngine.load(ref.spec.head.orientation, model_bytes=ref.files)
-            orientation_run = self._helper.run_tensor
-        self.head = make_head(ref.spec, orientation_run)
+            raise
 
     def identity(self) -> dict[str, Any]:
         return {

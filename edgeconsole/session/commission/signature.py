@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgeconsole.core.errors import ConfigError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.journal.keys import ConsoleKey, fingerprint, load_public_pem
 from edgeconsole.journal.paths import app_data_dir
 
@@ -94,9 +95,9 @@ def verify_report_bytes(
         return _fail("the signature block is damaged")
     raw_block = data[at + len(MARKER) : end]
     try:
-        sig = json.loads(raw_block)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _fail("the signature block is not valid JSON")
+        sig = loads_bounded(raw_block, max_bytes=64 * 1024, what="the signature block")
+    except JSONRefused as exc:
+        return _fail(exc.what)
     if not isinstance(sig, dict) or sorted(sig) != sorted(_FIELDS) or sig.get("alg") != "Ed25519":
         return _fail("the signature block has unexpected fields")
     # Only the exact text sign_report writes is accepted: no spacing or base64 variants.

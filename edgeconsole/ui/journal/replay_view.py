@@ -14,7 +14,6 @@ and telemetry at the new point (a jump would otherwise join unrelated samples).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.errors import EdgeConsoleError
+from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.inference.latency import LatencyStats
 from edgeconsole.journal.replay import RecordingInfo, RecordingReader, ReplayBatch, ReplaySource
 from edgeconsole.session.update import Event, LiveFrame
@@ -63,8 +63,8 @@ def budget_from(info: RecordingInfo) -> float | None:
     raw = info.attachments.get("manifest.json")
     if raw:
         try:
-            manifest = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            manifest = loads_bounded(raw, max_bytes=1 << 20, what="manifest.json")
+        except JSONRefused:
             return None
         for where in (manifest, manifest.get("model") if isinstance(manifest, dict) else None):
             if isinstance(where, dict) and isinstance(where.get("latency_budget_ms"), (int, float)):
