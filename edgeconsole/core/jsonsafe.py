@@ -85,7 +85,7 @@ def loads_bounded(
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise JSONRefused(f"{what} is not UTF-8 text", subject=subject) from None
+        raise JSONRefused(f"{what} is not valid JSON (not UTF-8 text)", subject=subject) from None
     if too_deep(raw, max_depth):
         raise JSONRefused(
             f"{what} is nested deeper than {max_depth} levels",

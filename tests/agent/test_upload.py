@@ -141,9 +141,9 @@ def test_disk_full_is_a_clear_error_and_the_active_slot_is_untouched(
 
     real_begin = agent.agent.uploads.begin
 
-    def begin_keep_link(s: str, n: int) -> dict[str, Any]:
+    def begin_keep_link(s: str, n: int, **kw: Any) -> dict[str, Any]:
         # begin() recreates the part file; put /dev/full back under it.
-        out = real_begin(s, n)
+        out = real_begin(s, n, **kw)
         p = agent.agent.uploads.part_path(s)
         p.unlink()
         p.symlink_to("/dev/full")

@@ -76,7 +76,7 @@ def decode_infer(body: bytes, header_length: str | None) -> dict[str, np.ndarray
     try:
         resp = loads_bounded(body[:n], max_bytes=n, what="infer response")
     except JSONRefused as exc:
-        raise DeviceError(exc.what) from None
+        raise DeviceError(f"infer response is not JSON the console accepts: {exc.what}") from None
     outs = resp.get("outputs") if isinstance(resp, dict) else None
     if not isinstance(outs, list):
         raise DeviceError("infer response has no outputs list")
