@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sim_cmd",
     "devices_cmd",
     "validate_cmd",
+    "image_cmd",
+    "mcumgr_cmd",
     "plc_cmd",
 )
 

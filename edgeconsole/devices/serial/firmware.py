@@ -239,6 +239,7 @@ class FirmwareUpgradeJob:
         name: str = "image",
         progress: ProgressFn | None = None,
         reset_timeout_s: float = 60.0,
+        reconnect_timeout_s: float = 15.0,
     ) -> None:
         self.target = target
         self.data = data
@@ -248,6 +249,7 @@ class FirmwareUpgradeJob:
         self.name = name
         self.progress = progress
         self.reset_timeout_s = reset_timeout_s
+        self.reconnect_timeout_s = reconnect_timeout_s
         self.resumes = 0
 
     def _report(self, phase: str) -> None:
@@ -271,7 +273,7 @@ class FirmwareUpgradeJob:
         caps = t.capabilities()
         if caps.can_revert is False:
             notes.append(f"MCUboot {caps.mode_name}: no revert after the reset")
-        up = upload_image(t, self.data, self._count)
+        up = upload_image(t, self.data, self._count, reconnect_timeout_s=self.reconnect_timeout_s)
         self._report("verify")
         spare = next((s for s in t.images() if s.slot == 1), None)
         if spare is None or spare.hash != new_hash:
