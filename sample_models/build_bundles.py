@@ -42,6 +42,7 @@ SAMPLES = [
     ("digits", "digits", "model.onnx", ["laptop", "gateway-x86_64", "mcu-sim"]),
     ("vibration-anomaly", "vibration", "model.onnx", ["laptop", "gateway-x86_64", "mcu-sim"]),
     ("label-inspector", "label_inspector", "det.onnx", ["laptop", "gateway-x86_64"]),
+    ("label-orientation", "label_orientation", "cls.onnx", ["laptop", "gateway-x86_64"]),
 ]
 
 
@@ -62,6 +63,28 @@ def calibration(folder: str, out: Path) -> Path:
 
         np.save(out / "normal.npy", make_windows(7, "normal", 48, 64).astype(np.float32))
         np.save(out / "imbalance.npy", make_windows(8, "imbalance", 16, 64).astype(np.float32))
+    elif folder == "label_orientation":
+        # A per-part model sees text lines, not frames: calibrate on the lines the
+        # inspector would crop from conveyor frames.
+        from edgeconsole.inference.locate import locate_parts, to_gray
+        from edgeconsole.inference.roi import clip_box, find_label, text_lines
+        from edgeconsole.inference.spec import load_model_spec
+        from edgeconsole.sources.conveyor import ConveyorScene
+
+        pp = load_model_spec(HERE / folder / "model.json").per_part
+        assert pp is not None
+        scene = ConveyorScene(seed=3)
+        n = 0
+        for i in range(0, 64 * 13, 13):
+            frame, _ = scene.render(i)
+            gray = to_gray(frame)
+            for part in locate_parts(frame, pp.locate):
+                box = clip_box(part.box, frame.shape[1], frame.shape[0])
+                label = find_label(gray, box, pp.roi) if part.complete and box else None
+                for x0, y0, x1, y1 in text_lines(gray, label, 2) if label else []:
+                    crop = frame[round(y0) : round(y1), round(x0) : round(x1)]
+                    cv2.imwrite(str(out / f"line_{n:04d}.png"), crop)
+                    n += 1
     else:
         from edgeconsole.sources.conveyor import ConveyorScene
 

@@ -55,6 +55,7 @@ from edgeconsole.inference.roi import (
     label_structure,
     sharpness,
     sub_box,
+    text_lines,
 )
 from edgeconsole.inference.spec import ModelSpec
 
@@ -149,71 +150,100 @@ class PartInspector:
 
     def _decide(self, image: np.ndarray, boxes: list[Box], st: dict[str, int]) -> list[PartVerdict]:
         st["crop_start"] = now_ns()
-        gray = to_gray(image)
-        h, w = gray.shape[:2]
+        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+            raise ModelShapeError("an image must be a non-empty H x W or H x W x C array")
+        h, w = image.shape[:2]
+        # Gray only where parts are: converting a whole 720p frame costs more than
+        # everything else the crop stage does. Nothing reads outside these regions.
+        gray = np.empty((h, w), np.uint8)
         verdicts: list[PartVerdict | None] = [None] * len(boxes)
-        pending: list[tuple[int, Box, tuple[int, int, int, int]]] = []
+        # One Crop per model input; a part split into text lines has several.
+        crops: list[tuple[int, Box, Box, tuple[int, int, int, int]]] = []
         for i, box in enumerate(boxes):
-            part = _part_pixels(box, w, h)
-            early, roi = self._region(gray, part)
+            part = _as_box(_part_pixels(box, w, h))
+            reach = clip_box(grow(part, self.per_part.roi.margin), w, h)
+            assert reach is not None  # it holds the part, which is inside the frame
+            x0, y0, x1, y1 = reach
+            gray[y0:y1, x0:x1] = to_gray(image[y0:y1, x0:x1])
+            early, roi, regions = self._region(gray, part)
             if early is not None:
                 verdicts[i] = early
-            else:
-                assert roi is not None
-                pending.append((i, _as_box(part), roi))
+                continue
+            assert roi is not None
+            crops.extend((i, part, roi, r) for r in regions)
         st["crop_end"] = st["preprocess_start"] = now_ns()
-        if not pending:
+        if not crops:
             st["preprocess_end"] = st["infer_start"] = st["infer_end"] = now_ns()
             st["postprocess_start"] = st["postprocess_end"] = st["infer_end"]
             return [v for v in verdicts if v is not None]
-        inputs = []
-        for k in range(0, len(pending), self._chunk):
-            chunk = pending[k : k + self._chunk]
-            tensor, geos = crop_batch(image, [roi for _, _, roi in chunk], self.spec.preprocess)
-            crops = [
-                Crop(part, _as_box(roi), g) for (_, part, roi), g in zip(chunk, geos, strict=True)
+        batches = []
+        for k in range(0, len(crops), self._chunk):
+            chunk = crops[k : k + self._chunk]
+            tensor, geos = crop_batch(image, [r for *_, r in chunk], self.spec.preprocess)
+            batch = [
+                Crop(group=i, part=part, roi=roi, where=g)
+                for (i, part, roi, _), g in zip(chunk, geos, strict=True)
             ]
-            inputs.append((chunk, tensor, crops))
+            batches.append((tensor, batch))
         st["preprocess_end"] = st["infer_start"] = now_ns()
-        outputs = [self._main.run(tensor) for _, tensor, _ in inputs]
+        outputs = [self._main.run(tensor) for tensor, _ in batches]
         st["infer_end"] = st["postprocess_start"] = now_ns()
-        for (chunk, _, crops), out in zip(inputs, outputs, strict=True):
-            decided = self._judge.judge(out, crops, image, gray)
-            for (i, _, _), v in zip(chunk, decided, strict=True):
-                verdicts[i] = v
+        # Read each batch's outputs, then judge every part from all of its crops.
+        read = [
+            self._judge.read(out, batch, image)
+            for (_, batch), out in zip(batches, outputs, strict=True)
+        ]
+        for i, v in self._judge.verdicts([r for rs in read for r in rs], image, gray).items():
+            verdicts[i] = v
         st["postprocess_end"] = now_ns()
         return [v for v in verdicts if v is not None]
 
     def _region(
-        self, gray: np.ndarray, part: tuple[int, int, int, int]
-    ) -> tuple[PartVerdict | None, tuple[int, int, int, int] | None]:
-        """(early verdict, None) when no model is needed, else (None, ROI pixel box)."""
+        self, gray: np.ndarray, box: Box
+    ) -> tuple[PartVerdict | None, Box | None, list[tuple[int, int, int, int]]]:
+        """(early verdict, None, []) when no model is needed, else (None, ROI, crops).
+
+        The crops are the ROI itself, or its text lines when ``roi.split`` is ``lines``.
+        """
         spec = self.per_part.roi
         h, w = gray.shape[:2]
-        box = _as_box(part)
         roi: Box | None
         if spec.method == "part":
             roi = box
         elif spec.method == "box":
             roi = sub_box(box, spec.box)
         else:
-            roi = find_label(gray, part, spec)
+            roi = find_label(gray, _pixels(box), spec)
             if roi is None and spec.if_missing == "verdict":
                 present = label_structure(gray, box, spec.presence_contrast)
-                if present >= spec.presence_fraction:
-                    return _early(box, spec.unreadable_verdict, self.per_part), None
-                return _early(box, spec.missing_verdict, self.per_part), None
+                reason = (
+                    spec.unreadable_verdict
+                    if present >= spec.presence_fraction
+                    else spec.missing_verdict
+                )
+                return self._early(box, reason, None), None, []
             if roi is None:
                 roi = box
         pixels = clip_box(grow(roi, spec.margin), w, h)
         if pixels is None:  # a fraction box can be thinner than a pixel
             raise ModelShapeError(f"the region of interest of part {box} is empty")
+        region = _as_box(pixels)
         if spec.min_sharpness is not None:
             x0, y0, x1, y1 = pixels
             if sharpness(gray[y0:y1, x0:x1]) < spec.min_sharpness:
-                v = _early(box, spec.unreadable_verdict, self.per_part)
-                return PartVerdict(v.box, v.passed, v.reason, v.score, roi=_as_box(pixels)), None
-        return None, pixels
+                return self._early(box, spec.unreadable_verdict, region), None, []
+        if spec.split == "lines":
+            lines = [clip_box(b, w, h) for b in text_lines(gray, roi, spec.max_lines)]
+            found = [b for b in lines if b is not None]
+            if not found:
+                return self._early(box, spec.unreadable_verdict, region), None, []
+            return None, region, found
+        return None, region, [pixels]
+
+    def _early(self, box: Box, reason: str, roi: Box | None) -> PartVerdict:
+        return PartVerdict(
+            box=box, passed=reason in self.per_part.passing, reason=reason, score=1.0, roi=roi
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -224,12 +254,12 @@ class PartInspector:
             del self._secondary[:]
 
 
-def _early(box: Box, reason: str, per_part: PerPartSpec) -> PartVerdict:
-    return PartVerdict(box=box, passed=reason in per_part.passing, reason=reason, score=1.0)
-
-
 def _as_box(b: tuple[int, int, int, int]) -> Box:
     return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+
+def _pixels(box: Box) -> tuple[int, int, int, int]:
+    return round(box[0]), round(box[1]), round(box[2]), round(box[3])
 
 
 def _part_pixels(box: Box, width: int, height: int) -> tuple[int, int, int, int]:

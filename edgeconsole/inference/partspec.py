@@ -31,6 +31,12 @@ structure (print, paper edges, grime: at least ``presence_fraction`` of the part
 deviates ``presence_contrast`` gray levels from its smooth body), else
 ``missing_verdict``. ``min_sharpness`` (mean absolute Laplacian of the ROI, gray
 levels): a blurrier ROI gives ``unreadable_verdict`` without running a model.
+``split`` ``lines`` (classify heads) cuts the ROI into its printed text lines (dark
+ink on paper, up to ``max_lines``, widest first) and feeds each line as its own crop:
+a text classifier such as PP-OCR's orientation model reads one line at a time. A
+part's class probabilities are then the normalised product of its lines' (each
+line is independent evidence; see ``part_judges.combine``); an ROI without a text
+line gives ``unreadable_verdict``.
 
 Classify heads map each class label to a verdict (``verdicts``, default: the label
 itself); a verdict in ``pass`` passes; a top score under ``head.threshold`` gives
@@ -49,6 +55,8 @@ from edgeconsole.inference.spec import _as_float, _as_int, _as_str, _refuse_unkn
 LOCATE_METHODS = ("threshold",)
 POLARITIES = ("bright", "dark")
 ROI_METHODS = ("part", "box", "label")
+SPLITS = ("none", "lines")
+MAX_LINES = 16
 IF_MISSING = ("part", "verdict")
 #: Heads that can decide a part from its crop.
 PER_PART_HEADS = ("classify", "text-detect")
@@ -139,6 +147,8 @@ class RoiSpec:
     unreadable_verdict: str = "unreadable"
     presence_contrast: float = 25.0
     presence_fraction: float = 0.03
+    split: str = "none"
+    max_lines: int = 2
 
     FIELDS = frozenset(
         {
@@ -154,6 +164,8 @@ class RoiSpec:
             "unreadable_verdict",
             "presence_contrast",
             "presence_fraction",
+            "split",
+            "max_lines",
         }
     )
 
@@ -197,7 +209,11 @@ class RoiSpec:
             presence_fraction=_fraction(
                 obj.get("presence_fraction", d.presence_fraction), f"{where}.presence_fraction"
             ),
+            split=_as_str(obj.get("split", d.split), f"{where}.split", SPLITS),
+            max_lines=_as_int(obj.get("max_lines", d.max_lines), f"{where}.max_lines", 1),
         )
+        if spec.max_lines > MAX_LINES:
+            raise ConfigError(f"{where}.max_lines must be 1..{MAX_LINES}")
         for name in ("contrast", "presence_contrast"):
             if not 0.0 < getattr(spec, name) <= 255.0:
                 raise ConfigError(f"{where}.{name} must be a gray-level difference 1..255")
@@ -241,6 +257,12 @@ class PerPartSpec:
                 hint=f"use one of: {', '.join(PER_PART_HEADS)}",
             )
         if head_type != "classify":
+            roi = obj.get("roi")
+            if isinstance(roi, dict) and roi.get("split", "none") != "none":
+                raise ConfigError(
+                    f"{where}.roi.split only applies to a classify head",
+                    hint=f"a {head_type} head looks at the whole region",
+                )
             extra = sorted(cls.CLASSIFY_ONLY & set(obj))
             if extra:
                 raise ConfigError(

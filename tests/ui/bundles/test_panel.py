@@ -15,7 +15,12 @@ from edgeconsole.bundles.signing import generate_keypair
 from edgeconsole.session import bundles_jobs as bj
 from tests.ui.bundles.conftest import DEMO_PUB, REPO
 
-SAMPLE_NAMES = {"digits-1.ecb", "label-inspector-1.ecb", "vibration-anomaly-1.ecb"}
+SAMPLE_NAMES = {
+    "digits-1.ecb",
+    "label-inspector-1.ecb",
+    "label-orientation-1.ecb",
+    "vibration-anomaly-1.ecb",
+}
 
 
 def _statuses(panel: Any) -> dict[str, str]:
