@@ -9,6 +9,7 @@
 # Env: PYTHON (default .venv/bin/python), DIST (default dist), BUILD (default build/pyinstaller).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export ORT_DISABLE_TELEMETRY=1  # PyInstaller's hooks import onnxruntime (DESIGN section 9)
 
 PY=${PYTHON:-.venv/bin/python}
 DIST=${DIST:-dist}

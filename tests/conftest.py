@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+# Before any test or fixture loads onnxruntime: telemetry off (edgeconsole/core/offline.py).
+import edgeconsole  # noqa: F401
+
 # Qt aborts without a display; every test runs offscreen unless told otherwise.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -45,4 +48,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.faults",
     "tests.fixtures.plc",
     "tests.fixtures.stock",
+    "tests.fixtures.offline",
 ]

@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
     p.add_argument("--shadow-bundle", help="reference model for the shadow (default: same)")
     p.add_argument("--threads", type=int, help="onnxruntime threads on the laptop")
     p.add_argument("--token-file", help="gateway bearer token file (the agent's DATA/token)")
-    p.add_argument("--pdf", action="store_true", help="also print the report to PDF (Chromium)")
+    p.add_argument("--pdf", action="store_true", help="also render the report to PDF (offline)")
     p.add_argument(
         "--no-keep", action="store_true", help="do not keep a copy for the evidence pack"
     )

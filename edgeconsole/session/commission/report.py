@@ -36,7 +36,7 @@ def write_report(
     keep_for_pack: bool = True,
 ) -> WrittenReport:
     """Sign and write the report. ``pdf``: True = beside the HTML, a Path = there.
-    A PDF that cannot be made (no Chromium) is reported in ``pdf_error``, never fatal:
+    A PDF that cannot be made (no Pango, say) is reported in ``pdf_error``, never fatal:
     the signed HTML is the record."""
     out = Path(out_html)
     settings = settings if settings is not None else SettingsStore().load()

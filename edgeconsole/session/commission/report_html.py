@@ -56,7 +56,8 @@ h2,h3{break-after:avoid}
 .signature table{table-layout:fixed;width:100%} .signature th{width:140px}
 td code{overflow-wrap:anywhere}
 @page{size:A4;margin:12mm}
-@media print{main{padding:0;max-width:none} body{font-size:12px}}
+@media print{main{padding:0;max-width:none} body{font-size:12px}
+.grid{display:block} .grid>div{margin-bottom:14px} table.cm td{min-width:0}}
 """
 
 

@@ -394,7 +394,7 @@ class CommissionPanel(QWidget):
             self.export_to(Path(path), pdf=True)
 
     def export_to(self, dest: Path, *, pdf: bool = False) -> list[Path]:
-        """Copy the signed report (and JSON; a PDF when asked and Chromium is there)."""
+        """Copy the signed report (and JSON; a PDF when asked and it can be rendered)."""
         if self.written is None:
             return []
         dest.parent.mkdir(parents=True, exist_ok=True)
