@@ -10,8 +10,12 @@ It checks what a technician relies on, in the order they would notice it:
               verified model;
 3. journal  - an audit entry is written to the app's journal and read back;
 4. serial   - pyserial's URL handlers are present (loop:// echoes);
-5. about    - the versions and licences of everything bundled can be listed;
-6. window   - the main window opens and closes (offscreen unless
+5. offline  - onnxruntime's telemetry is off in this process and its children
+              (DESIGN section 9);
+6. pdf      - a report-like page renders to PDF in-process, offline (WeasyPrint and
+              the Pango it needs are there);
+7. about    - the versions and licences of everything bundled can be listed;
+8. window   - the main window opens and closes (offscreen unless
               ``QT_QPA_PLATFORM`` says otherwise).
 
 Each check prints one PASS/FAIL line; the exit code is 0 when all pass, 1
@@ -246,6 +250,51 @@ def check_serial(ctx: SelfTestContext) -> str:
     return "pyserial loop:// echoes; socket://, rfc2217://, spy://, alt:// handlers present"
 
 
+def check_offline(ctx: SelfTestContext) -> str:
+    from edgeconsole.core.offline import ORT_TELEMETRY_VAR
+
+    state = edgeconsole.TELEMETRY
+    if not state.off:
+        raise CheckFailed(state.detail)
+    if os.environ.get(ORT_TELEMETRY_VAR) != "1":
+        raise CheckFailed(f"{ORT_TELEMETRY_VAR} is not 1: child processes would phone home")
+    return f"onnxruntime telemetry off in this process and its children ({state.detail})"
+
+
+#: A page with what reports use: CSS, an inline SVG chart, a PNG data URI ({png}).
+_PDF_PAGE = (
+    "<html><head><style>@page{{size:A4;margin:12mm}} h1{{color:#2e8b57}}</style></head>"
+    "<body><h1>EdgeConsole self-test</h1><svg xmlns='http://www.w3.org/2000/svg' "
+    "width='80' height='20'><rect width='80' height='20' fill='#3b7dd8'/></svg>"
+    "<img src='data:image/png;base64,{png}' width='40'></body></html>"
+)
+
+
+def check_pdf(ctx: SelfTestContext) -> str:
+    import base64
+    import tempfile
+
+    import cv2
+    import numpy as np
+
+    from edgeconsole.core.errors import EdgeConsoleError
+    from edgeconsole.session.commission.pdf import html_to_pdf
+
+    ok, png = cv2.imencode(".png", np.full((8, 8, 3), (87, 139, 46), np.uint8))
+    if not ok:
+        raise CheckFailed("OpenCV could not encode a PNG")
+    page = _PDF_PAGE.format(png=base64.b64encode(png.tobytes()).decode())
+    with tempfile.TemporaryDirectory(prefix="edgeconsole-selftest-pdf-") as tmp:
+        html = Path(tmp) / "page.html"
+        html.write_text(page, encoding="utf-8")
+        try:
+            pdf = html_to_pdf(html, Path(tmp) / "page.pdf")
+        except EdgeConsoleError as exc:
+            raise CheckFailed(str(exc)) from exc
+        size = pdf.stat().st_size
+    return f"a report-like page (CSS, SVG, PNG) rendered to a {size} byte PDF, offline"
+
+
 def check_about(ctx: SelfTestContext) -> str:
     _prepare_qt_env()
     from edgeconsole.ui.about import collect_licences, collect_versions
@@ -289,6 +338,8 @@ CHECKS: tuple[tuple[str, Callable[[SelfTestContext], str]], ...] = (
     ("pipeline", check_pipeline),
     ("journal", check_journal),
     ("serial", check_serial),
+    ("offline", check_offline),
+    ("pdf", check_pdf),
     ("about", check_about),
     ("window", check_window),
 )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -122,6 +123,8 @@ def to_onnx(clf: MLPClassifier) -> onnx.ModelProto:
 
 
 def run_onnx(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    # onnxruntime phones home unless told before it loads (DESIGN section 9).
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     import onnxruntime as ort
 
     sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])

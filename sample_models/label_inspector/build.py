@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+# onnxruntime phones home unless told before it loads (DESIGN section 9).
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 import onnxruntime as ort
 
 HERE = Path(__file__).resolve().parent

@@ -121,3 +121,36 @@ def test_tarball_unpacks_and_runs_as_a_normal_user(built: Path, tmp_path: Path) 
     assert cli.returncode == 0, cli.stderr
     if user is not None:
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_frozen_app_is_silent_and_writes_only_its_own_files(built: Path) -> None:
+    """The frozen app (runtime hook, bundled onnxruntime, WeasyPrint and Pango) under the
+    same strace witnesses as the source install (tests/security/test_offline.py): a run
+    that outlives onnxruntime's telemetry timer, then a commissioning report with its PDF."""
+    from tests.security.offline_run import Scratch, Watch
+
+    app = built / "edgeconsole" / "edgeconsole"
+    samples = built / "edgeconsole" / "_internal" / "sample_models"
+    root = Path(tempfile.mkdtemp(prefix="ecoff-frozen-"))
+    watch = Watch(Scratch(root / "s"), root / "strace")
+    try:
+        bundle, trust = samples / "bundles" / "digits-1.ecb", samples / "trust"
+        run_args = ["run", "--source", "synthetic:conveyor?fps=10", "--seconds", "11"]
+        watch.run("run", [str(app), *run_args, "--model", str(bundle), "--trust", str(trust)])
+        report = watch.scratch.work / "report.html"
+        dataset = samples / "datasets" / "digits"
+        out, _ = watch.run(
+            "validate",
+            [
+                *(str(app), "validate", "local://", "--bundle", str(bundle), "--trust", str(trust)),
+                *("--dataset", str(dataset), "--report", str(report), "--pdf", "--json"),
+                *("--budget-ms", "60000", "--min-accuracy", "0", "--min-recall", "0"),
+            ],
+        )
+        assert json.loads(out)["pdf_error"] is None
+        named = [report, report.with_suffix(".json"), report.with_suffix(".pdf")]
+        verdict = watch.verdict(named)
+        assert verdict.commands and verdict.ok, verdict.report()
+    finally:
+        watch.close()
+        shutil.rmtree(root, ignore_errors=True)

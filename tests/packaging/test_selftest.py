@@ -41,6 +41,8 @@ def test_full_self_test_passes_and_journals_its_outcome(tmp_path: Path) -> None:
         "pipeline",
         "journal",
         "serial",
+        "offline",
+        "pdf",
         "about",
         "window",
     ]
