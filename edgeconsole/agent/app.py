@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import platform
 import socket
@@ -17,9 +16,10 @@ from aiohttp import web
 
 from edgeconsole import __version__
 from edgeconsole.agent.auth import make_auth_middleware
+from edgeconsole.agent.bodies import BodyPace, downgrade_flag, json_body, read_body
 from edgeconsole.agent.dirlock import DataDirLock
 from edgeconsole.agent.errors import AgentRequestError, BadRequest, NotFound
-from edgeconsole.agent.guard import BodyPace, ConnectionGuard, read_body
+from edgeconsole.agent.guard import ConnectionGuard
 from edgeconsole.agent.journal import AgentJournal
 from edgeconsole.agent.ports import AgentPorts, ModelHandle
 from edgeconsole.agent.repository import ModelRepository
@@ -27,8 +27,8 @@ from edgeconsole.agent.slotkeeper import SlotKeeper
 from edgeconsole.agent.stream import CameraRunner, stream_handler
 from edgeconsole.agent.tensors import encode_response, parse_request
 from edgeconsole.agent.upload import UploadManager
+from edgeconsole.agent.upload_routes import UploadRoutes
 from edgeconsole.core.errors import BundleError, EdgeConsoleError
-from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.core.slots import SlotTransitionError
 
 T = TypeVar("T")
@@ -37,13 +37,6 @@ SERVER_NAME = "edgeconsole-agent"
 #: sample bundles (and the demo's gateway) are built for.
 DEFAULT_HARDWARE_ID = "gateway-x86_64"
 EXTENSIONS = ["binary_tensor_data", "model_repository", "edgeconsole"]
-#: An upload body is handed to the writer thread in batches of about this many bytes
-#: (small enough that the last batch of a request is checked quickly) ...
-WRITE_PIECE = 1 << 20
-#: ... or this many received pieces, whichever comes first.
-WRITE_PIECES = 256
-#: A control request (activate, begin an upload, index) is a few dozen bytes of JSON.
-MAX_CONTROL_BODY = 64 * 1024
 
 
 @dataclass
@@ -113,8 +106,14 @@ class Agent:
             config.upload_body_idle_s, config.body_window_s, config.body_min_bytes
         )
         self.cameras: list[CameraRunner] = []
-        self._put_tasks: dict[str, asyncio.Task[Any]] = {}
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-upload")
+        self.upload_routes = UploadRoutes(
+            self.uploads,
+            self.journal,
+            self._writer,
+            pace=self.pace,
+            upload_pace=self.upload_pace,
+        )
         self._work = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="agent-work")
         self._slot_work = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-slots")
         self.journal.add("agent", f"agent {__version__} started", cameras=len(config.cameras))
@@ -175,10 +174,7 @@ class Agent:
         r.add_post(e + "/slots/{slot}/activate", self.activate)
         r.add_post(e + "/slots/confirm", self.confirm)
         r.add_post(e + "/slots/rollback", self.rollback)
-        r.add_post(e + "/uploads", self.begin_upload)
-        r.add_get(e + "/uploads/{sha}", self.upload_status)
-        r.add_put(e + "/uploads/{sha}", self.upload_data)
-        r.add_delete(e + "/uploads/{sha}", self.cancel_upload)
+        self.upload_routes.add_to(r, e + "/uploads")
         r.add_get(e + "/journal", self.get_journal)
         r.add_get(e + "/stream", self.stream)
         return app
@@ -252,7 +248,7 @@ class Agent:
 
     # -- OIP: repository ------------------------------------------------------------------
     async def repository_index(self, request: web.Request) -> web.Response:
-        body = await _json_body(request, self.pace, allow_empty=True)
+        body = await json_body(request, self.pace, allow_empty=True)
         rows = self.repository.index()
         if body.get("ready") is True:
             rows = [r for r in rows if r["state"] == "READY"]
@@ -301,9 +297,9 @@ class Agent:
             index = int(request.match_info["slot"])
         except ValueError:
             raise BadRequest("the slot must be a number") from None
-        body = await _json_body(request, self.pace, allow_empty=True)
+        body = await json_body(request, self.pace, allow_empty=True)
         confirm = body.get("confirm", False) is True
-        down = _downgrade_flag(body)
+        down = downgrade_flag(body)
         timeout = body.get("timeout_s")
         if timeout is not None and (
             not isinstance(timeout, int | float) or not 0 < timeout <= 3600
@@ -323,137 +319,6 @@ class Agent:
     async def rollback(self, request: web.Request) -> web.Response:
         return web.json_response(await self._run(self._slot_work, self.slots.rollback))
 
-    async def begin_upload(self, request: web.Request) -> web.Response:
-        body = await _json_body(request, self.pace)
-        sha, length = body.get("sha256"), body.get("length")
-        if not isinstance(sha, str) or not isinstance(length, int):
-            raise BadRequest("sha256 (hex string) and length (integer) are required")
-        down = _downgrade_flag(body)
-        result = await self._run(
-            self._writer, lambda: self.uploads.begin(sha, length, allow_downgrade=down)
-        )
-        self.journal.add(
-            "upload",
-            f"upload of {sha[:12]} at {result['offset']}/{length}"
-            + (" (downgrade override requested)" if down else ""),
-            allow_downgrade=down,
-        )
-        return web.json_response(result, headers={"Upload-Offset": str(result["offset"])})
-
-    async def upload_status(self, request: web.Request) -> web.Response:
-        result = self.uploads.status(request.match_info["sha"])
-        return web.json_response(result, headers={"Upload-Offset": str(result["offset"])})
-
-    async def cancel_upload(self, request: web.Request) -> web.Response:
-        sha = request.match_info["sha"]
-        # A body still arriving for this upload (a stuck or hostile sender) does not
-        # block the cancel: its request is ended first, keeping nothing it sent.
-        await self._preempt_put(sha)
-        await self._run(self._writer, lambda: self.uploads.cancel(sha))
-        self.journal.add("upload", f"upload of {sha[:12]} cancelled")
-        return web.json_response({"cancelled": sha})
-
-    async def upload_data(self, request: web.Request) -> web.Response:
-        sha = request.match_info["sha"]
-        raw = request.headers.get("Upload-Offset", request.query.get("offset"))
-        try:
-            offset = int(raw) if raw is not None else -1
-        except ValueError:
-            offset = -1
-        if offset < 0:
-            raise BadRequest("send the Upload-Offset header (where these bytes start)")
-        # A new request for the same upload means the sender gave up on the old one
-        # (a cut it noticed first, a half-open link): the newest one wins.
-        await self._preempt_put(sha)
-        me = asyncio.current_task()
-        assert me is not None
-        self._put_tasks[sha] = me
-        writer = await self._run(self._writer, lambda: self.uploads.open_write(sha, offset))
-        pieces: list[bytes] = []
-        held = 0
-        failure: BaseException | None = None
-        idle = self.config.upload_body_idle_s
-        tracker = self.upload_pace.tracker()  # a trickle is dropped, not waited for
-        loop = asyncio.get_running_loop()
-        content = request.content
-        # Up to two batches are written and checked on the writer thread while the
-        # next one arrives: receiving and hashing overlap. The writer thread is a
-        # single FIFO, so the bytes land in order. A batch is the list of pieces as
-        # the server received them (written with pwritev: never joined or copied).
-        pending: collections.deque[asyncio.Future[None]] = collections.deque()
-
-        async def drain(limit: int) -> None:
-            while len(pending) > limit:
-                await pending.popleft()
-
-        try:
-            try:
-                # One idle timer for the whole body, pushed on by every piece (not a
-                # timer per read: that cost more CPU than the reading).
-                async with asyncio.timeout(idle) as body_idle:
-                    while True:
-                        piece = await content.readany()
-                        if not piece:
-                            break
-                        body_idle.reschedule(loop.time() + idle)
-                        tracker.got(len(piece))
-                        pieces.append(piece)
-                        held += len(piece)
-                        if held >= WRITE_PIECE or len(pieces) >= WRITE_PIECES:
-                            batch, pieces, held = pieces, [], 0
-                            pending.append(loop.run_in_executor(self._writer, writer.write, batch))
-                            await drain(1)
-            except (ConnectionError, asyncio.CancelledError, OSError, TimeoutError) as exc:
-                failure = exc  # the link dropped: keep what arrived, the client resumes
-            except Exception as exc:
-                if isinstance(exc, EdgeConsoleError):
-                    raise
-                failure = exc
-            if pieces:
-                pending.append(loop.run_in_executor(self._writer, writer.write, pieces))
-            await drain(0)
-            result = None
-            if failure is None:
-                result = await self._run(self._writer, writer.finish_if_complete)
-        finally:
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-            await self._run(self._writer, lambda: writer.__exit__(None, None, None))
-            if self._put_tasks.get(sha) is me:
-                del self._put_tasks[sha]
-        if isinstance(failure, asyncio.CancelledError):
-            raise failure
-        if failure is not None:
-            # The sender is gone; this answer only reaches a client that is still there.
-            self.journal.add("upload", f"upload of {sha[:12]} interrupted at {writer.s.offset}")
-        if result is not None:
-            below = result.get("downgrade_from")
-            self.journal.add(
-                "upload",
-                f"bundle {result.get('bundle_id')} v{result.get('version')}"
-                f" staged in slot {result['slot']}"
-                + (f" BELOW the installed v{below} (downgrade override)" if below else ""),
-                downgrade_from=below,
-            )
-            return web.json_response(result, headers={"Upload-Offset": str(result["offset"])})
-        s = writer.s
-        return web.json_response(
-            {
-                "sha256": sha,
-                "length": s.length,
-                "offset": s.offset,
-                "slot": s.slot,
-                "state": "uploading",
-            },
-            headers={"Upload-Offset": str(s.offset)},
-        )
-
-    async def _preempt_put(self, sha: str) -> None:
-        old = self._put_tasks.get(sha)
-        if old is not None and not old.done():
-            old.cancel()
-            await asyncio.wait({old}, timeout=10)
-
     async def get_journal(self, request: web.Request) -> web.Response:
         try:
             since = int(request.query.get("since", "0"))
@@ -466,28 +331,6 @@ class Agent:
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         return await stream_handler(request, self.cameras, self.started, self.config.heartbeat_s)
-
-
-async def _json_body(
-    request: web.Request, pace: BodyPace, *, allow_empty: bool = False
-) -> dict[str, Any]:
-    raw = await read_body(request, max_bytes=MAX_CONTROL_BODY, pace=pace)
-    if not raw.strip() and allow_empty:
-        return {}
-    try:
-        body = loads_bounded(raw, max_bytes=MAX_CONTROL_BODY, what="the request body")
-    except JSONRefused as exc:
-        raise BadRequest(exc.what, hint="send a small JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
-
-
-def _downgrade_flag(body: dict[str, Any]) -> bool:
-    value = body.get("allow_downgrade", False)
-    if not isinstance(value, bool):
-        raise BadRequest("allow_downgrade must be true or false")
-    return value
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -4,10 +4,7 @@
   and headers) within ``header_timeout_s`` of opening, and of finishing its last
   request (keep-alive idle counts too); otherwise it is closed. A peer that sends
   one byte every few seconds, or nothing at all, is gone after that long.
-- **Body pace.** A request body that stops for ``idle_s``, or brings fewer than
-  ``min_bytes`` in any ``window_s`` (a trickle that keeps an idle timer alive), is
-  dropped (:class:`BodyPace`); what an upload received until then is kept, so a real
-  client on a bad link resumes.
+- **Body pace.** Request bodies are read at a minimum pace (``agent/bodies.py``).
 - **Connection cap.** At most ``max_connections`` are open. A new one over the cap
   evicts the oldest connection that is between requests (idle keep-alive or still
   sending its head); if every one is busy with a request, the new one is closed.
@@ -23,12 +20,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-
-from edgeconsole.agent.errors import PayloadTooLarge, RequestTimeout
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,7 +41,6 @@ class GuardStats:
 class _Conn:
     timer: asyncio.TimerHandle | None = None
     busy: int = 0  # requests being handled on it (0 or 1 without pipelining)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class ConnectionGuard:
@@ -132,70 +126,3 @@ class ConnectionGuard:
             conn.busy -= 1
             if not conn.busy and request.protocol in self._conns:
                 self._arm(request.protocol, conn)  # the next head must come in time
-
-
-@dataclass(frozen=True)
-class BodyPace:
-    """How slowly a request body may arrive before it is dropped."""
-
-    idle_s: float = 30.0
-    window_s: float = 10.0
-    min_bytes: int = 16 * 1024
-
-    def tracker(self) -> PaceTracker:
-        return PaceTracker(self)
-
-
-class SlowBody(TimeoutError):
-    """The body trickled in slower than the agent accepts."""
-
-
-class PaceTracker:
-    def __init__(self, pace: BodyPace) -> None:
-        self.pace = pace
-        self._loop = asyncio.get_running_loop()
-        self._window_start = self._loop.time()
-        self._window_bytes = 0
-
-    def got(self, n: int) -> None:
-        """Count ``n`` bytes that just arrived; raise :class:`SlowBody` when the
-        last full window brought too few."""
-        self._window_bytes += n
-        now = self._loop.time()
-        if now - self._window_start >= self.pace.window_s:
-            if self._window_bytes < self.pace.min_bytes:
-                raise SlowBody(
-                    f"the body arrived at {self._window_bytes} bytes in "
-                    f"{now - self._window_start:.0f} s"
-                )
-            self._window_start, self._window_bytes = now, 0
-
-
-async def read_body(request: web.Request, *, max_bytes: int, pace: BodyPace) -> bytes:
-    """The whole body, at most ``max_bytes`` (413 beyond), arriving at ``pace`` (408
-    when it stops or trickles)."""
-    declared = request.content_length
-    if declared is not None and declared > max_bytes:
-        raise PayloadTooLarge(
-            f"the request body is {declared} bytes, over the limit of {max_bytes}"
-        )
-    pieces: list[bytes] = []
-    total = 0
-    tracker = pace.tracker()
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(pace.idle_s) as idle:
-            while piece := await request.content.readany():
-                idle.reschedule(loop.time() + pace.idle_s)
-                tracker.got(len(piece))
-                total += len(piece)
-                if total > max_bytes:
-                    raise PayloadTooLarge(f"the request body is over the limit of {max_bytes}")
-                pieces.append(piece)
-    except TimeoutError as exc:
-        raise RequestTimeout(
-            "the request body stopped arriving"
-            + (f" ({exc})" if isinstance(exc, SlowBody) else f" for {pace.idle_s:g} s"),
-            hint="send the whole body without pausing",
-        ) from None
-    return b"".join(pieces)

@@ -48,6 +48,8 @@ from tests.agent.agent_proc import AgentDidNotStart, AgentProcess, Client
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = REPO / "sample_models" / "digits"
 WORKERS = 6
+#: Share of rounds that stop for a quiet-moment check before their kill.
+QUIET_SHARE = 0.3
 E = "/v2/edgeconsole"
 #: Answers the agent may give under this load; anything else 5xx is a defect.
 OK_5XX = {503, 507}
@@ -61,6 +63,7 @@ class RoundReport:
     by_status: dict[int, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     table: dict[str, Any] | None = None
+    quiet_checks: int = 0
 
 
 class Hammer:
@@ -206,54 +209,65 @@ def check_after_kill(data: Path, report: RoundReport) -> dict[str, Any] | None:
     return table.to_json()
 
 
-def check_served(client: Client, data: Path, on_disk: dict[str, Any], report: RoundReport) -> None:
-    """A freshly booted agent serves the table on disk and the running slot's model."""
+def check_served(
+    client: Client,
+    data: Path,
+    on_disk: dict[str, Any],
+    report: RoundReport,
+    when: str = "after restart",
+) -> None:
+    """The agent (freshly booted, or at a quiet moment with no request running)
+    serves the table on disk and the running slot's model."""
     from edgeconsole.core.slots import SlotStore, stale_temps
 
     status, served = client.call("GET", E + "/slots")
     if status != 200:
-        report.problems.append(f"GET slots after restart: HTTP {status} {served}")
+        report.problems.append(f"GET slots {when}: HTTP {status} {served}")
         return
     # The boot may spend a trial attempt: compare with the table as it is now.
     now = SlotStore(data).load().to_json()
     for key in ("confirmed", "running", "slots"):
         if served.get(key) != now.get(key):
             report.problems.append(
-                f"served {key} {served.get(key)} != on disk {now.get(key)} "
-                f"(before boot: {on_disk.get(key)})"
+                f"{when}: served {key} {served.get(key)} != on disk {now.get(key)} "
+                f"(before: {on_disk.get(key)})"
             )
     if stale_temps(data / SlotStore.FILE):
-        report.problems.append(f"stale temp files after boot: {stale_temps(data / SlotStore.FILE)}")
+        report.problems.append(f"{when}: stale temp files {stale_temps(data / SlotStore.FILE)}")
     for rec in now["slots"]:
         if rec["state"] not in ("staged", "trial", "confirmed"):
             continue
         path = data / "slots" / str(rec["index"]) / "bundle.ecb"
         if not path.is_file():
-            report.problems.append(f"slot {rec['index']} is {rec['state']} without its bundle")
+            report.problems.append(
+                f"{when}: slot {rec['index']} is {rec['state']} without its bundle"
+            )
             continue
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != rec["sha256"]:
             report.problems.append(
-                f"slot {rec['index']} is {rec['state']} with sha {rec['sha256'][:12]} but "
-                f"holds {digest[:12]}"
+                f"{when}: slot {rec['index']} is {rec['state']} with sha {rec['sha256'][:12]} "
+                f"but holds {digest[:12]}"
             )
     running = now.get("running")
     status, info = client.call("GET", E + "/info")
     model = info.get("model")
     if running is None:
         if model is not None:
-            report.problems.append(f"nothing runs per the table, but the agent serves {model}")
+            report.problems.append(
+                f"{when}: nothing runs per the table, but the agent serves {model}"
+            )
     else:
         rec = now["slots"][running]
         want = {"name": "digits-mlp", "version": str(rec["version"])}
         if model != want:
             report.problems.append(
-                f"the table runs slot {running} ({rec['bundle_id']} v{rec['version']}), "
+                f"{when}: the table runs slot {running} ({rec['bundle_id']} v{rec['version']}), "
                 f"the agent serves {model}"
             )
     status, _ = client.call("GET", E + "/journal?limit=5")
     if status != 200:
-        report.problems.append(f"journal after restart: HTTP {status}")
+        report.problems.append(f"journal {when}: HTTP {status}")
 
 
 def build_bundles(root: Path, versions: int = 4) -> tuple[Path, str, list[bytes]]:
@@ -305,7 +319,19 @@ def run(
                 check_served(client, data, reports[-2].table or {}, report)
             hammer = Hammer(client, bundles, rng, report)
             hammer.start()
-            time.sleep(report.kill_after_s)  # the kill moment is the experiment, not a wait
+            # The kill moment is the experiment, not a wait for something.
+            if rng.random() < QUIET_SHARE or i == 0:  # the first round always checks
+                # A quiet moment mid-round: every request answered, the live agent must
+                # serve what its disk says (the old race served one table, wrote another).
+                time.sleep(report.kill_after_s / 2)
+                hammer.join()
+                check_served(client, data, {}, report, when="at a quiet moment")
+                report.quiet_checks += 1
+                hammer = Hammer(client, bundles, rng, report)
+                hammer.start()
+                time.sleep(report.kill_after_s / 2)
+            else:
+                time.sleep(report.kill_after_s)
             agent.kill9()
             hammer.join()
         finally:
@@ -328,6 +354,16 @@ def run(
             final.problems.append(f"agent does not start: {exc}")
         reports.append(final)
     return reports
+
+
+def _tables_seen(reports: list[RoundReport]) -> dict[str, int]:
+    """How often each combination of slot states was left by a kill (coverage)."""
+    seen: dict[str, int] = {}
+    for r in reports:
+        if r.table is not None:
+            key = "/".join(s["state"] for s in r.table["slots"])
+            seen[key] = seen.get(key, 0) + 1
+    return dict(sorted(seen.items(), key=lambda kv: -kv[1]))
 
 
 def main() -> int:
@@ -359,6 +395,8 @@ def main() -> int:
         "rounds": len([r for r in reports if r.index < args.rounds]),
         "seed": args.seed,
         "requests": total,
+        "quiet_checks": sum(r.quiet_checks for r in reports),
+        "tables_seen": _tables_seen(reports),
         "statuses": statuses,
         "seconds": round(time.monotonic() - t0, 1),
         "problems": problems,

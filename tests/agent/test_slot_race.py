@@ -36,6 +36,7 @@ def test_concurrent_routes_and_kill9_never_tear_the_slot_table(tmp_path: Path) -
     # The rounds really hammered: every round got requests in before its kill.
     assert all(r.requests > 0 for r in hammered), [r.requests for r in hammered]
     assert all(r.table is not None for r in hammered)
+    assert sum(r.quiet_checks for r in hammered) >= 1  # the live agent was compared too
 
 
 def test_a_second_agent_on_the_same_data_directory_refuses_to_start(
