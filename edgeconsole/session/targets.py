@@ -46,6 +46,7 @@ from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import Cancelled, ConfigError, DeviceError, EdgeConsoleError
 from edgeconsole.devices.target import FlashProgress, Payload, SlotInfo
 from edgeconsole.journal.timebase import mono_to_wall_ns
+from edgeconsole.session.stock_jobs import StockJobs, StockView
 from edgeconsole.session.telemetry import (
     ShadowRunner,
     StreamSummary,
@@ -99,6 +100,9 @@ class TargetView:
     server: str = ""
     models: tuple[str, ...] = ()
     cameras: tuple[str, ...] = ()
+    #: A stock Zephyr/MCUboot device (no EdgeConsole firmware): what it can do, its
+    #: MCUboot images, statistics and shell (session/stock_jobs.py); None otherwise.
+    stock: StockView | None = None
 
     @property
     def running(self) -> SlotInfo | None:
@@ -130,6 +134,7 @@ class TargetView:
             "server": self.server,
             "models": list(self.models),
             "cameras": list(self.cameras),
+            "stock": self.stock.to_json() if self.stock is not None else None,
         }
 
 
@@ -242,6 +247,8 @@ class TargetManager:
         self._io: Any = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pump: threading.Thread | None = None
+        #: Stock MCUmgr devices' jobs, statistics watch and shell (the window's Stock tabs).
+        self.stock = StockJobs(self)
 
     # ----------------------------------------------------------------- threads
     @property
@@ -372,6 +379,13 @@ class TargetManager:
         """Verify ``bundle_path`` and flash it (upload, trial, health check; ``confirm``
         also confirms). Returns the job id; progress arrives through poll()."""
         m = self._require(url)
+        if self.stock.owns(m):
+            raise DeviceError(
+                "a stock Zephyr/MCUboot device takes firmware images, not bundles",
+                subject=m.url,
+                hint="upload an MCUboot image (Firmware), or place the bundle's model in its "
+                "file system (Files)",
+            )
         job = self._new_job(m, "flash", bundle=Path(bundle_path).name, cancellable=True)
         self._submit(self._flash, m, job, Path(bundle_path), mode)
         return job.progress.job_id
@@ -535,6 +549,7 @@ class TargetManager:
             server=m.server,
             models=m.models,
             cameras=m.cameras,
+            stock=self.stock.view(m),
         )
 
     def _set(self, m: _Managed, **changes: Any) -> None:
@@ -596,6 +611,10 @@ class TargetManager:
         try:
             with m.io_lock:
                 target.connect(probe=True)
+                # The driver for what answered: EdgeConsole firmware, or stock MCUmgr.
+                from edgeconsole.devices.serial.stock import adopt
+
+                target = adopt(target)
                 slots = tuple(target.slots()) if getattr(target, "smp", False) else ()
         except EdgeConsoleError as exc:
             target.close()
@@ -626,6 +645,7 @@ class TargetManager:
             firmware=info.firmware,
             smp=target.smp,
         )
+        self.stock.attach(m)
         self._seen(m)
         self._load_shadow(m)
 
@@ -686,6 +706,7 @@ class TargetManager:
                     continue
                 m.lost.clear()
                 self._set(m, info=info or m.info, slots=slots, state="connected", error="")
+                self.stock.attach(m)
                 self._audit(
                     "connection", "info", m, "reconnected", disconnects=len(target.disconnects)
                 )
@@ -720,6 +741,7 @@ class TargetManager:
                         except ConfigError:
                             m.watching = False
                     continue
+                self.stock.tick(m, now)
                 text = getattr(target, "text", None)
                 if text is not None and m.stream is not None:
                     chunks = text.drain()
@@ -931,6 +953,8 @@ class TargetManager:
         if {(s.index, s.state, s.sha256) for s in slots} != before:
             self._seen(m)
             self._submit(self._load_shadow, m)
+        if self.stock.owns(m):
+            self.stock.attach(m)  # Refresh: capabilities and images read again
 
     def _slot_change(self, m: _Managed, slots: list[SlotInfo], message: str, **fields: Any) -> None:
         self._set(m, slots=tuple(slots))
@@ -1192,8 +1216,8 @@ class TargetManager:
         """Load the running bundle's model for the laptop-side run (worker thread)."""
         stream = m.stream
         running = next((s for s in m.slots if s.running), None)
-        if stream is None or not self.shadow_enabled:
-            return
+        if stream is None or not self.shadow_enabled or self.stock.owns(m):
+            return  # (a stock device runs firmware images, not bundles: no shadow model)
         if running is None or not running.sha256:
             self._shadow(m, None, "the device reports no running bundle", "")
             return

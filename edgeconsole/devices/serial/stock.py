@@ -212,13 +212,24 @@ class StockTarget:
             self.caps = self._discover()
         return self.caps
 
+    def _patient(self, req: Any) -> Any:
+        """The answer to a discovery request, or None when the device stays silent. A
+        feature that is there answers at once; one lost frame or a busy moment must not
+        take it away, so silence is asked again once with the link's full patience."""
+        for wait in (PROBE_TIMEOUT_S, max(PROBE_TIMEOUT_S, self.link.timeout_s)):
+            try:
+                return self.ask(req, wait)
+            except DeviceDisconnected:
+                raise
+            except DeviceError:
+                continue
+        return None
+
     def _probe(self, req: Any) -> str:
-        """ "yes" (answered, or a group-specific error), "no" (ENOTSUP) or "silent"."""
-        try:
-            answer = self.ask(req, PROBE_TIMEOUT_S)
-        except DeviceDisconnected:
-            raise
-        except DeviceError:
+        """Is the group there: "yes" (an answer, or a group's own error), "no" (ENOTSUP),
+        or "silent"."""
+        answer = self._patient(req)
+        if answer is None:
             return "silent"
         if success(answer):
             return "yes"
@@ -231,15 +242,10 @@ class StockTarget:
         groups: set[int] = {OS}
         silent: list[int] = []
         source = "probing"
-        try:
-            answer = self.ask(ListSupportedGroups(), PROBE_TIMEOUT_S)
-            if success(answer):
-                groups |= {int(g) for g in answer.groups}
-                source = "enumeration"
-        except DeviceDisconnected:
-            raise
-        except DeviceError:
-            pass
+        answer = self._patient(ListSupportedGroups())
+        if answer is not None and success(answer):
+            groups |= {int(g) for g in answer.groups}
+            source = "enumeration"
         if source == "probing":
             probes = {
                 IMG: ImageStatesRead(),
@@ -255,29 +261,19 @@ class StockTarget:
                     silent.append(group)
         hash_types: tuple[str, ...] = ()
         if FS in groups:
-            try:
-                answer = self.ask(SupportedFileHashChecksumTypes(), PROBE_TIMEOUT_S)
-                if success(answer):
-                    hash_types = tuple(sorted(str(k) for k in answer.types))
-            except DeviceDisconnected:
-                raise
-            except DeviceError:
-                pass
+            answer = self._patient(SupportedFileHashChecksumTypes())
+            if answer is not None and success(answer):
+                hash_types = tuple(sorted(str(k) for k in answer.types))
         os_info = self._text(OSApplicationInfoRead(format="a"), "output")
         board = self._text(OSApplicationInfoRead(format="i"), "output")
         bootloader = self._text(BootloaderInformationRead(), "bootloader")
         mode: int | None = None
         no_downgrade: bool | None = None
         if bootloader:
-            try:
-                answer = self.ask(BootloaderModeRead(query="mode"), PROBE_TIMEOUT_S)
-                if success(answer) and answer.mode is not None:
-                    mode = int(answer.mode)
-                    no_downgrade = bool(BootloaderModeRead.no_downgrade(answer))
-            except DeviceDisconnected:
-                raise
-            except DeviceError:
-                pass
+            answer = self._patient(BootloaderModeRead(query="mode"))
+            if answer is not None and success(answer) and answer.mode is not None:
+                mode = int(answer.mode)
+                no_downgrade = bool(BootloaderModeRead.no_downgrade(answer))
         found = Capabilities(
             groups=tuple(sorted(groups)),
             source=source,
@@ -293,13 +289,10 @@ class StockTarget:
         return Capabilities(**{**found.__dict__, "items": features(found)})
 
     def _text(self, req: Any, key: str) -> str:
-        try:
-            answer = self.ask(req, PROBE_TIMEOUT_S)
-        except DeviceDisconnected:
-            raise
-        except DeviceError:
+        answer = self._patient(req)
+        if answer is None or not success(answer):
             return ""
-        return str(getattr(answer, key, "") or "") if success(answer) else ""
+        return str(getattr(answer, key, "") or "")
 
     def group_names(self) -> dict[int, str]:
         """The firmware's own names for its groups (enumeration details), when it has them."""
