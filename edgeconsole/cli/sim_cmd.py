@@ -103,13 +103,15 @@ def register(sub: Any) -> None:
 def _register_plc(kinds: Any) -> None:
     q = kinds.add_parser(
         "plc",
-        help="a virtual line PLC (Modbus TCP) that triggers on the simulated belt",
-        description="Run a Modbus TCP PLC (pymodbus's own server) laid out from a PLC map. "
+        help="a virtual line PLC (Modbus TCP or OPC UA) that triggers on the simulated belt",
+        description="Run a Modbus TCP PLC (pymodbus's own server) laid out from a PLC map, or "
+        "an OPC UA one (asyncua's own server) for an OPC UA map (--opcua: the sample). "
         "It raises the trigger once per part of the simulated conveyor belt passing the "
         "camera, waits for results-ready, acknowledges, and prints a JSON summary when "
         "stopped (Ctrl-C) or after --parts parts. The first stdout line is its address.",
     )
     q.add_argument("--map", type=Path, default=None, help="PLC map (default: the sample map)")
+    q.add_argument("--opcua", action="store_true", help="serve OPC UA with the sample OPC UA map")
     q.add_argument("--host", default="127.0.0.1")
     q.add_argument("--port", type=int, default=5020, help="TCP port (0: any free port)")
     q.add_argument("--ppm", type=float, default=None, help="belt rate, parts per minute")
@@ -162,7 +164,9 @@ def run_plc(args: argparse.Namespace) -> int:
         raise ConfigError("--parts must be positive")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port} is out of range", hint="0..65535")
-    plc_map = load_map(args.map or sample_map_path())
+    if args.opcua and args.map is not None:
+        raise ConfigError("give --opcua or --map, not both", hint="an OPC UA map serves OPC UA")
+    plc_map = load_map(args.map or sample_map_path("opcua" if args.opcua else "modbus"))
     plc = VirtualPlc(
         plc_map,
         belt=BeltTiming.for_frame(args.width, args.height, parts_per_min=args.ppm),
@@ -177,10 +181,11 @@ def run_plc(args: argparse.Namespace) -> int:
             missing_outputs=args.missing_outputs,
         ),
     )
-    port = plc.start()
-    print(f"modbus://{args.host}:{port}", flush=True)
+    plc.start()
+    print(plc.address, flush=True)
+    unit = f", unit {plc.summary()['unit_id']}" if plc_map.protocol == "modbus" else ""
     print(
-        f"virtual PLC: modbus://{args.host}:{port}, unit {plc.summary()['unit_id']}, "
+        f"virtual PLC: {plc.address}{unit}, "
         f"{plc.belt.parts_per_min:.0f} parts/min, map {plc_map.source}; Ctrl-C stops",
         file=sys.stderr,
         flush=True,

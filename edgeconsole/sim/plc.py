@@ -1,6 +1,7 @@
-"""``edgeconsole sim plc``: a virtual line PLC on pymodbus's own Modbus TCP server.
+"""``edgeconsole sim plc``: a virtual line PLC on pymodbus's own Modbus TCP server
+(or asyncua's own OPC UA server, for an OPC UA map).
 
-The PLC's memory is a pymodbus ``SimDevice`` laid out from the map file. Its
+The PLC's memory (``sim/plc_memory.py``) is laid out from the map file. Its
 program follows the simulated belt (``sources/belt.py``): when part ``k``'s
 centre reaches the camera it raises ``trigger`` (if the camera says
 ``trigger_ready``), waits for ``results_ready``, reads the verdict, raises
@@ -16,27 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
-
 from edgeconsole.core.clock import now_ns
-from edgeconsole.core.errors import ConfigError, PlcError
+from edgeconsole.core.errors import PlcError
 from edgeconsole.devices.plc.handshake import percentiles
-from edgeconsole.devices.plc.plcmap import BIT_AREAS, PlcMap
+from edgeconsole.devices.plc.plcmap import PlcMap
+from edgeconsole.sim.plc_memory import PlcMemory, memory_for
 from edgeconsole.sources.belt import BeltTiming
-
-logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-
-_AREA_INDEX = {"coil": 0, "discrete_input": 1, "holding_register": 2, "input_register": 3}
-_BLOCK_ID = {"coil": "c", "discrete_input": "d", "holding_register": "h", "input_register": "i"}
-_WRITE_FC = {5: "coil", 15: "coil", 6: "holding_register", 16: "holding_register"}
 
 
 @dataclass
@@ -97,7 +88,7 @@ class PlcStats:
 
 
 class VirtualPlc:
-    """A Modbus TCP PLC that triggers on the simulated belt's parts."""
+    """A Modbus TCP (or OPC UA) PLC that triggers on the simulated belt's parts."""
 
     def __init__(
         self,
@@ -116,12 +107,6 @@ class VirtualPlc:
         """``scan_ms``: the PLC reacts to results-ready on its next scan, like a real
         one (its program runs every few ms), so results-ready and the ack stay up
         long enough for a watcher to see them."""
-        if plc_map.protocol != "modbus":
-            raise ConfigError(
-                "the virtual PLC speaks Modbus TCP; this map describes OPC UA signals",
-                subject=f"PLC map {plc_map.source}",
-                hint="give it a Modbus map (the sample: edgeconsole/devices/plc/sample_map.toml)",
-            )
         self.map = plc_map
         self.belt = belt or BeltTiming.for_frame(1280, 720)
         self.epoch_ns = epoch_ns
@@ -133,8 +118,9 @@ class VirtualPlc:
         self.scan_ms = scan_ms
         self.stats = PlcStats()
         self._lock = threading.Lock()
-        self._server: ModbusTcpServer | None = None
-        self._mem: dict[str, tuple[int, int, list[int], list[int]]] = {}
+        self.memory: PlcMemory = memory_for(
+            plc_map, unit_id=self.bad.unit_id, missing_outputs=self.bad.missing_outputs
+        )
         self._rr_rise: asyncio.Event | None = None
         self._rr_fall: asyncio.Event | None = None
         self._rr_rise_ns = 0
@@ -146,123 +132,55 @@ class VirtualPlc:
         self._last_counter: int | None = None
         self.done = threading.Event()  # set when max_parts have passed
 
+    @property
+    def address(self) -> str:
+        """The URL a camera or watcher connects to."""
+        path = getattr(self.memory, "path", "")
+        return f"{self.memory.scheme}://{self.host}:{self.port}{path}"
+
     # ---- memory --------------------------------------------------------------------
-    def _device(self) -> SimDevice:
-        unit = self.bad.unit_id if self.bad.unit_id is not None else self.map.unit_id
-        top: dict[str, int] = {a: -1 for a in _AREA_INDEX}
-        for sig in self.map.signals.values():
-            if self.bad.missing_outputs and sig.direction == "output":
-                continue
-            assert sig.area is not None and sig.address is not None
-            top[sig.area] = max(top[sig.area], sig.address)
-        blocks: list[list[SimData]] = [[], [], [], []]
-        for area, idx in _AREA_INDEX.items():
-            count = max(16, top[area] + 1)
-            if area in BIT_AREAS:
-                count = (count + 15) // 16 * 16
-                blocks[idx].append(SimData(0, count=count, values=False, datatype=DataType.BITS))
-            else:
-                blocks[idx].append(SimData(0, count=count, values=0, datatype=DataType.REGISTERS))
-        return SimDevice(
-            id=unit,
-            simdata=(blocks[0], blocks[1], blocks[2], blocks[3]),
-            action=self._on_access,
-        )
-
     def _get(self, name: str) -> int:
-        sig = self.map.signals[name]
-        assert sig.area is not None and sig.address is not None
-        start, count, regs, _ = self._mem[_BLOCK_ID[sig.area]]
-        if sig.area in BIT_AREAS:
-            reg, bit = divmod(sig.address, 16)
-            off = reg - start
-            return (regs[off] >> bit) & 1 if 0 <= off < count else 0
-        off = sig.address - start
-        return regs[off] if 0 <= off < count else 0
+        return self.memory.get(name)
 
-    def _set(self, name: str, value: int) -> None:
-        if not self.map.has(name):
-            return
-        sig = self.map.signals[name]
-        assert sig.area is not None and sig.address is not None
-        start, count, regs, _ = self._mem[_BLOCK_ID[sig.area]]
-        if sig.area in BIT_AREAS:
-            reg, bit = divmod(sig.address, 16)
-            off = reg - start
-            if 0 <= off < count:
-                regs[off] = (regs[off] | (1 << bit)) if value else (regs[off] & ~(1 << bit))
-        else:
-            off = sig.address - start
-            if 0 <= off < count:
-                regs[off] = value & 0xFFFF
+    async def _set(self, name: str, value: int) -> None:
+        await self.memory.set(name, value)
 
-    async def _on_access(
-        self,
-        func_code: int,
-        start_address: int,
-        address: int,
-        count: int,
-        registers: list[int],
-        set_values: list[int] | list[bool] | None,
-    ) -> ExcCodes | None:
-        """pymodbus calls this before it applies a request: watch the camera's writes."""
-        if set_values is None:
-            return None
-        area = _WRITE_FC.get(func_code)
-        rr = self.map.signals.get("results_ready")
-        if area is None or rr is None or rr.area != area:
-            return None
-        assert rr.address is not None
-        offset = rr.address - address
-        if 0 <= offset < len(set_values):
-            new = int(bool(set_values[offset]))
-            old = self._get("results_ready")
-            if new and not old:
-                self._rr_rise_ns = now_ns()
-                if self._rr_rise is not None:
-                    self._rr_rise.set()
-            elif old and not new and self._rr_fall is not None:
-                self._rr_fall.set()
-        return None
+    def _on_results_ready(self, new: int, stamp_ns: int) -> None:
+        """The camera writes results_ready (before the write is applied)."""
+        old = self._get("results_ready")
+        if new and not old:
+            self._rr_rise_ns = stamp_ns
+            if self._rr_rise is not None:
+                self._rr_rise.set()
+        elif old and not new and self._rr_fall is not None:
+            self._rr_fall.set()
 
     # ---- lifecycle -----------------------------------------------------------------
     async def serve(self, stop: asyncio.Event) -> None:
         """Run the server and the PLC program until ``stop`` (or max_parts)."""
         self._stop = stop
         self._rr_rise, self._rr_fall = asyncio.Event(), asyncio.Event()
-        device = self._device()
-        server = ModbusTcpServer(device, address=(self.host, self.port))
-        try:
-            await server.serve_forever(background=True)
-        except (OSError, RuntimeError) as exc:
-            raise PlcError(
-                f"cannot listen on {self.host}:{self.port} ({exc})",
-                subject="virtual PLC",
-                hint="pick another --port (0 picks a free one)",
-            ) from None
-        self._server = server
-        if self.port == 0:
-            listener: Any = server.transport  # an asyncio Server once listening
-            self.port = int(listener.sockets[0].getsockname()[1])
-        runtime = server.context.devices[device.id]  # type: ignore[union-attr]
-        self._mem = runtime.block
+        await self.memory.open(self.host, self.port, self._on_results_ready)
+        self.port = self.memory.port
         if self.epoch_ns is None:
             self.epoch_ns = now_ns()
         self._started.set()
         try:
             await self._program(stop)
         finally:
-            await server.shutdown()
+            await self.memory.close()
 
-    def start(self) -> int:
-        """Serve on a background thread; returns the port once listening."""
+    def start(self, timeout_s: float = 60.0) -> int:
+        """Serve on a background thread; returns the port once listening. (asyncua's
+        server loads the whole standard address space first: seconds on a busy machine.)"""
         self._thread = threading.Thread(target=self._thread_main, name="virtual-plc", daemon=True)
         self._thread.start()
-        self._started.wait(10)
+        self._started.wait(timeout_s)
         if self._start_error is not None:
             raise self._start_error
         if not self._started.is_set():
-            raise PlcError("did not start within 10 s", subject="virtual PLC")
+            self.stop()
+            raise PlcError(f"did not start within {timeout_s:g} s", subject="virtual PLC")
         return self.port
 
     def _thread_main(self) -> None:
@@ -287,8 +205,8 @@ class VirtualPlc:
     # ---- the PLC program -----------------------------------------------------------
     async def _program(self, stop: asyncio.Event) -> None:
         assert self.epoch_ns is not None
-        self._set("trigger", 0)
-        self._set("results_ack", 0)
+        await self._set("trigger", 0)
+        await self._set("results_ack", 0)
         k = self.belt.first_part_after((now_ns() - self.epoch_ns) / 1e9, self.line_x)
         busy: asyncio.Task[None] | None = None
         passed = 0
@@ -334,7 +252,7 @@ class VirtualPlc:
     async def _handshake(self, part: PlcPart, nth: int) -> None:
         assert self._rr_rise is not None and self._rr_fall is not None
         self._rr_rise.clear()
-        self._set("trigger", 1)
+        await self._set("trigger", 1)
         part.trigger_ns = now_ns()
         with self._lock:
             self.stats.triggers += 1
@@ -343,7 +261,7 @@ class VirtualPlc:
         try:
             await asyncio.wait_for(self._rr_rise.wait(), timeout=window)
         except TimeoutError:
-            self._set("trigger", 0)
+            await self._set("trigger", 0)
             part.outcome = "no_result"
             with self._lock:
                 self.stats.no_result += 1
@@ -374,13 +292,13 @@ class VirtualPlc:
                 await asyncio.wait_for(
                     self._rr_fall.wait(), timeout=self.map.timing.ack_timeout_ms / 1000 + 2
                 )
-            self._set("trigger", 0)
+            await self._set("trigger", 0)
             return
         delay_ms = self.scan_ms + self.bad.late_ack_ms
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
-        self._set("results_ack", 1)
-        self._set("trigger", 0)
+        await self._set("results_ack", 1)
+        await self._set("trigger", 0)
         part.ack_ns = now_ns()
         part.outcome = "answered"
         with self._lock:
@@ -389,7 +307,7 @@ class VirtualPlc:
             await asyncio.wait_for(self._rr_fall.wait(), timeout=window + 1.0)
         if self.scan_ms > 0:
             await asyncio.sleep(self.scan_ms / 1000)
-        self._set("results_ack", 0)
+        await self._set("results_ack", 0)
 
     # ---- reporting -----------------------------------------------------------------
     def summary(self, *, parts: bool = False) -> dict[str, Any]:
@@ -397,8 +315,11 @@ class VirtualPlc:
             s = self.stats
             hist = list(s.history)
             out: dict[str, Any] = {
-                "address": f"modbus://{self.host}:{self.port}",
-                "unit_id": self.bad.unit_id if self.bad.unit_id is not None else self.map.unit_id,
+                "address": self.address,
+                "protocol": self.map.protocol,
+                "unit_id": (self.bad.unit_id if self.bad.unit_id is not None else self.map.unit_id)
+                if self.map.protocol == "modbus"
+                else None,
                 "parts_per_min": round(self.belt.parts_per_min, 2),
                 "misbehaviour": self.bad.describe(),
                 "parts": s.parts,

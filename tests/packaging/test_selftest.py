@@ -43,6 +43,7 @@ def test_full_self_test_passes_and_journals_its_outcome(tmp_path: Path) -> None:
         "serial",
         "offline",
         "pdf",
+        "plc",
         "about",
         "window",
     ]

@@ -57,6 +57,7 @@ _TIMING_RANGES = {
     "result_budget_ms": (0.1, 600_000.0),
 }
 _OPCUA_SECURITY = ("none", "sign", "sign_and_encrypt")
+_OPCUA_FILES = ("certificate", "private_key", "server_certificate")
 _NODE_ID = re.compile(r"^(ns=\d{1,5};)?[isgb]=.{1,512}$", re.DOTALL)
 
 
@@ -100,6 +101,11 @@ class PlcMap:
     name: str = ""
     unit_id: int = 1
     opcua_security: str = "none"
+    #: OPC UA sign modes: the client's certificate and key (and optionally the server's
+    #: certificate to pin), absolute paths (relative ones are read next to the map).
+    opcua_certificate: str | None = None
+    opcua_private_key: str | None = None
+    opcua_server_certificate: str | None = None
     timing: Timing = field(default_factory=Timing)
     source: str = "<map>"
 
@@ -196,12 +202,28 @@ def _build(doc: dict[str, Any], subject: str, source: str) -> PlcMap:
         if not _int_in(unit_id, 0, 255):
             raise bad(f"[modbus] unit_id must be 0..255, not {unit_id!r}")
     security = "none"
+    files: dict[str, str | None] = dict.fromkeys(_OPCUA_FILES)
     opcua = _table(doc, "opcua", bad)
     if opcua:
-        _only(opcua, {"security"}, "[opcua]", bad)
+        _only(opcua, {"security", *_OPCUA_FILES}, "[opcua]", bad)
         security = opcua.get("security", "none")
         if security not in _OPCUA_SECURITY:
             raise bad(f"[opcua] security must be one of {', '.join(_OPCUA_SECURITY)}")
+        base = Path(source).parent if source != "<map>" else Path.cwd()
+        for key in _OPCUA_FILES:
+            value = opcua.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not 0 < len(value) <= 4096 or "\0" in value:
+                raise bad(f"[opcua] {key} must be a file path")
+            files[key] = str(base / value)
+        if security != "none" and not (files["certificate"] and files["private_key"]):
+            raise bad(
+                f"[opcua] security = {security!r} needs the client's certificate and "
+                "private_key (files)",
+                'give certificate = "client_cert.der" and private_key = "client_key.pem" '
+                'in [opcua], or use security = "none" if the PLC allows it',
+            )
 
     timing_doc = _table(doc, "timing", bad)
     _only(timing_doc, set(_TIMING_DEFAULTS), "[timing]", bad)
@@ -242,6 +264,9 @@ def _build(doc: dict[str, Any], subject: str, source: str) -> PlcMap:
         name=name,
         unit_id=int(unit_id),
         opcua_security=security,
+        opcua_certificate=files["certificate"],
+        opcua_private_key=files["private_key"],
+        opcua_server_certificate=files["server_certificate"],
         timing=Timing(**values),
         source=source,
     )
@@ -293,6 +318,7 @@ def _int_in(v: Any, low: int, high: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
 
-def sample_map_path() -> Path:
-    """The shipped sample map (Modbus TCP), as documented in docs/PLC.md."""
-    return Path(__file__).with_name("sample_map.toml")
+def sample_map_path(protocol: Protocol = "modbus") -> Path:
+    """The shipped sample map (Modbus TCP, or OPC UA), as documented in docs/PLC.md."""
+    name = "sample_map_opcua.toml" if protocol == "opcua" else "sample_map.toml"
+    return Path(__file__).with_name(name)
