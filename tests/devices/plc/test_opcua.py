@@ -243,7 +243,7 @@ def test_watch_a_bare_server_read_only(bare: ServerThread, opcua_map: PlcMap) ->
 # ---- the whole line over OPC UA -------------------------------------------------------
 def test_handshake_with_the_virtual_plc_over_opcua(opcua_map: PlcMap) -> None:
     plc = VirtualPlc(
-        opcua_map, belt=BeltTiming.for_frame(1280, 720, parts_per_min=300), port=0, max_parts=12
+        opcua_map, belt=BeltTiming.for_frame(1280, 720, parts_per_min=120), port=0, max_parts=10
     )
     plc.start()
     decider = AlternatingDecider()
@@ -260,7 +260,7 @@ def test_handshake_with_the_virtual_plc_over_opcua(opcua_map: PlcMap) -> None:
     outcomes = [p["outcome"] for p in s["part_log"]]
     first = outcomes.index("answered")
     assert set(outcomes[:first]) <= {"not_ready"} and set(outcomes[first:]) == {"answered"}
-    assert s["triggers"] == s["answered"] == s["acks"] >= 3
+    assert s["triggers"] == s["answered"] == s["acks"] >= 3  # 500 ms a part: kind to a busy CI
     for p in (p for p in s["part_log"] if p["outcome"] == "answered"):
         assert p["verdict"] == ("OK" if p["counter"] % 3 else "NG"), p
         assert p["class_id"] == p["counter"] % 3
