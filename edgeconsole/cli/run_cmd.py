@@ -35,6 +35,17 @@ def register(sub: Any) -> None:
         "--trust", type=Path, help="trust store for .ecb bundles (default: the app's own)"
     )
     run.add_argument("--record", type=Path, help="also record the run to this .mcap file")
+    run.add_argument(
+        "--trigger",
+        help="per-part models: what decides a part: line (default, the vertical centre "
+        "line), line:x=0.3, line:y=0.5, line:x=640px, external, periodic:500ms, frame",
+    )
+    run.add_argument(
+        "--annotate",
+        type=Path,
+        metavar="DIR",
+        help="write every frame a part was decided on, with its overlay, as PNG into DIR",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument(
         "--plc",
@@ -69,6 +80,11 @@ def _run(args: argparse.Namespace) -> int:
     _check_positive("frames", args.frames)
     _check_positive("seconds", args.seconds)
     _check_positive("threads", args.threads)
+    trigger = None
+    if args.trigger is not None:
+        from edgeconsole.inference.line import TriggerConfig
+
+        trigger = TriggerConfig.parse(args.trigger)
     summary, _ = run_headless(
         args.source,
         args.model,
@@ -82,6 +98,8 @@ def _run(args: argparse.Namespace) -> int:
         record=args.record,
         plc=args.plc,
         plc_map=args.plc_map,
+        trigger=trigger,
+        annotate=args.annotate,
     )
     _print(summary, args.json)
     return 0
@@ -126,10 +144,13 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
         print(f"{name:<12}{cells}")
     if summary["budget_ms"] is not None:
         print(f"budget {summary['budget_ms']} ms, over budget: {summary['over_budget']} frames")
-    print(
-        f"detections {summary['detections']}  parts passed {summary['parts']['passed']} "
-        f"failed {summary['parts']['failed']}"
-    )
+    if "parts_decided" in summary:
+        _print_parts(summary)
+    else:
+        print(
+            f"detections {summary['detections']}  parts passed {summary['parts']['passed']} "
+            f"failed {summary['parts']['failed']}"
+        )
     if "plc" in summary:
         _print_plc(summary["plc"])
     for dev in summary.get("devices", []):
@@ -142,6 +163,43 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
             f"{dev.get('dropped_lines', 0)} dropped), shadow compared "
             f"{dev.get('shadow', {}).get('compared', 0)}, divergent "
             f"{dev.get('shadow', {}).get('divergent', 0)}"
+        )
+
+
+def _print_parts(summary: dict[str, Any]) -> None:
+    line = summary["line"]
+    d = summary["decision_ms"]
+    t = summary["totals"]
+    c = line["counters"]
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    print(
+        f"parts decided {summary['parts_decided']} (pass {t['passed']}, fail {t['failed']}), "
+        f"missed {t['missed']}, late {t['late']}; trigger {line['trigger']}"
+    )
+    budget = line["budget_ms"]
+    print(
+        f"decision ms  p50 {ms(d['p50'])}  p90 {ms(d['p90'])}  p99 {ms(d['p99'])}  "
+        f"max {ms(d['max'])}"
+        + (f"  (budget {budget:g} ms)" if budget is not None else "")
+        + f"; first decision (warm-up) {ms(summary.get('first_decision_ms'))} ms"
+    )
+    if c["triggers"]:
+        print(
+            f"trigger edges {c['triggers']}: unmatched {c['triggers_unmatched']}, "
+            f"lost {c['triggers_lost']}"
+        )
+    for p in summary["parts"]:
+        if p["verdict"] == "missed":
+            print(f"  part {p['id']} MISSED (frame {p['trigger_frame']}): {p.get('note', '')}")
+    if "annotated" in summary:
+        a = summary["annotated"]
+        print(
+            f"annotated frames: {a['written']} in {a['folder']}"
+            + (f", {a['skipped']} skipped" if a["skipped"] else "")
+            + (f" ({a['error']})" if a["error"] else "")
         )
 
 

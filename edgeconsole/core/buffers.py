@@ -119,3 +119,85 @@ class RingBuffer(Generic[T]):
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+
+class BoundedQueue(Generic[T]):
+    """First in, first out, at most ``capacity`` items; a full queue drops its OLDEST
+    item on ``put`` (counted), or ``put_when_free`` waits for room (offline work).
+
+    ``wake()`` makes a waiting ``take`` return early with ``woken=True`` so a
+    consumer can do other work (an external trigger between two frames).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._items: deque[T] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._woken = False
+        self.dropped = 0
+        self.put_count = 0
+        self.high_water = 0
+
+    def put(self, item: T) -> bool:
+        """Append; False when the oldest item had to go to make room."""
+        with self._cond:
+            dropped = len(self._items) >= self.capacity
+            if dropped:
+                self._items.popleft()
+                self.dropped += 1
+            self._append(item)
+            return not dropped
+
+    def put_when_free(self, item: T, timeout: float | None = None) -> bool:
+        with self._cond:
+            if not self._cond.wait_for(
+                lambda: len(self._items) < self.capacity or self._closed, timeout
+            ):
+                return False
+            if self._closed:
+                return False
+            self._append(item)
+            return True
+
+    def _append(self, item: T) -> None:
+        self._items.append(item)
+        self.put_count += 1
+        self.high_water = max(self.high_water, len(self._items))
+        self._cond.notify_all()
+
+    def take(self, timeout: float | None = None) -> tuple[T | None, bool]:
+        """(item, woken): the oldest item, or (None, True) after ``wake()``, or
+        (None, False) on timeout or when closed and empty."""
+        with self._cond:
+            if not self._items and not self._closed and not self._woken:
+                self._cond.wait(timeout)
+            if self._woken:
+                self._woken = False
+                if not self._items:
+                    return None, True
+            if not self._items:
+                return None, False
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item, False
+
+    def wake(self) -> None:
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from edgeconsole.core.frames import PartVerdict
+
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
 
 #: What fired a part's decision.
@@ -71,6 +73,8 @@ class PartDecision:
     trigger_source: str = ""
     trigger_seq: int | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
+    #: What the inspector returned (the region it looked at, text it found), for display.
+    detail: PartVerdict | None = field(default=None, compare=False, repr=False)
 
     @property
     def missed(self) -> bool:

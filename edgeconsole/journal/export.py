@@ -260,6 +260,22 @@ class EvidencePackJob:
                 )
             ),
         )
+        part_cols = (
+            "ts_ns, target, part_id, verdict, passed, trigger, trigger_frame, decided_frame,"
+            " decision_ms, late, score, note"
+        )
+        self._check("parts table", 0.05)
+        self._csv(
+            "tables/parts.csv",
+            "parts",
+            ["time", *part_cols.replace(" ", "").split(",")],
+            (
+                (ns_to_iso(row[0]), *row)
+                for row in self._telemetry_query(
+                    f"SELECT {part_cols} FROM parts{where} ORDER BY ts_ns", args
+                )
+            ),
+        )
         lat_cols = (
             "ts_ns, target, frame_index, e2e_ms, unaccounted_ms, first_inference, capture_ms,"
             " preprocess_ms, infer_ms, postprocess_ms, overlay_ms"

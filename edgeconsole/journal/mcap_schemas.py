@@ -173,6 +173,25 @@ EVENT: dict[str, Any] = {
     },
 }
 
+PART: dict[str, Any] = {
+    "title": "edgeconsole.PartDecision",
+    "type": "object",
+    "required": ["id", "verdict", "trigger_frame", "decision_ms", "late"],
+    "properties": {
+        "id": {"type": "integer"},
+        "verdict": {"type": "string"},
+        "passed": {"type": "boolean"},
+        "trigger": {"type": "string"},
+        "trigger_frame": {"type": "integer"},
+        "decided_frame": {"type": "integer"},
+        "decision_ms": _NUM_OR_NULL,
+        "late": {"type": "boolean"},
+        "score": _NUM_OR_NULL,
+        "box": _BOX,
+        "note": {"type": "string"},
+    },
+}
+
 #: topic -> (schema name, schema)
 CHANNELS: dict[str, tuple[str, dict[str, Any]]] = {
     "/camera": ("foxglove.CompressedImage", COMPRESSED_IMAGE),
@@ -181,6 +200,7 @@ CHANNELS: dict[str, tuple[str, dict[str, Any]]] = {
     "/latency": ("edgeconsole.LatencySample", LATENCY),
     "/telemetry": ("edgeconsole.Telemetry", TELEMETRY),
     "/events": ("edgeconsole.Event", EVENT),
+    "/parts": ("edgeconsole.PartDecision", PART),
 }
 
 

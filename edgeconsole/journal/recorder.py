@@ -34,6 +34,7 @@ from edgeconsole.core.frames import (
     OverlayBanner,
     OverlayBox,
 )
+from edgeconsole.core.parts import PartDecision
 from edgeconsole.journal.codec import latency_to_dict, result_to_dict
 from edgeconsole.journal.mcap_schemas import CHANNELS, schema_bytes
 from edgeconsole.journal.timebase import mono_to_wall_ns, ns_to_iso, wall_ns
@@ -322,6 +323,10 @@ class McapRecorderSink:
         self._put_small(
             "/events", ts_ns, {"level": level, "kind": kind, "target": target, "text": text}
         )
+
+    def write_part(self, decision: PartDecision) -> None:
+        """One physical part's decision (or miss), stamped when it was decided."""
+        self._put_small("/parts", mono_to_wall_ns(decision.decided_ns), decision.to_json())
 
     def write_latency(self, sample: LatencySample, ts_ns: int | None = None) -> None:
         self._put_small("/latency", ts_ns, latency_to_dict(sample))

@@ -99,4 +99,25 @@ TELEMETRY_MIGRATIONS: Migrations = (
         CREATE INDEX latency_ts ON latency(ts_ns);
         """,
     ),
+    (
+        2,
+        # Line-rate QC (issue 12): one row per physical part, decided or missed.
+        """
+        CREATE TABLE parts (
+            ts_ns INTEGER NOT NULL,
+            target TEXT NOT NULL,
+            part_id INTEGER NOT NULL,
+            verdict TEXT NOT NULL,
+            passed INTEGER NOT NULL,
+            trigger TEXT NOT NULL,
+            trigger_frame INTEGER NOT NULL,
+            decided_frame INTEGER NOT NULL,
+            decision_ms REAL,
+            late INTEGER NOT NULL DEFAULT 0,
+            score REAL,
+            note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX parts_ts ON parts(ts_ns);
+        """,
+    ),
 )

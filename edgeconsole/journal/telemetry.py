@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.frames import STAGES, InferenceResult, LatencySample
+from edgeconsole.core.parts import PartDecision
 from edgeconsole.journal.db import connect, is_disk_error, open_checked
 from edgeconsole.journal.notices import NoticeBoard
 from edgeconsole.journal.schema import TELEMETRY_MIGRATIONS
@@ -42,6 +43,8 @@ _INSERT = {
     "l": "INSERT INTO latency(ts_ns, target, frame_index, e2e_ms, unaccounted_ms,"
     " first_inference, capture_ms, preprocess_ms, infer_ms, postprocess_ms, overlay_ms)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    "p": "INSERT INTO parts(ts_ns, target, part_id, verdict, passed, trigger, trigger_frame,"
+    " decided_frame, decision_ms, late, score, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
 }
 
 
@@ -129,6 +132,26 @@ class TelemetrySink:
                 target,
                 result.frame_index,
                 json.dumps(result.summary(), separators=(",", ":")),
+            ),
+        )
+
+    def add_part(self, target: str, d: PartDecision, ts_ns: int | None = None) -> None:
+        """One physical part, decided or missed (``ts_ns``: wall time, default now)."""
+        self._put(
+            "p",
+            (
+                ts_ns if ts_ns is not None else wall_ns(),
+                target,
+                d.part_id,
+                d.verdict,
+                int(d.passed),
+                d.trigger,
+                d.trigger_frame,
+                d.decided_frame,
+                None if d.missed else d.decision_ms,
+                int(d.late),
+                d.score,
+                d.note,
             ),
         )
 

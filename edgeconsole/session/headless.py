@@ -9,6 +9,7 @@ from typing import Any
 from edgeconsole.core.errors import ConfigError, EdgeConsoleError, SourceError
 from edgeconsole.core.frames import STAGES
 from edgeconsole.inference.latency import LatencySnapshot
+from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.journal.journal import Journal
 from edgeconsole.session.session import Session
 from edgeconsole.session.update import Event
@@ -70,6 +71,8 @@ def run_headless(
     demo_devices: bool = False,
     plc: str | None = None,
     plc_map: str | Path | None = None,
+    trigger: TriggerConfig | None = None,
+    annotate: Path | None = None,
 ) -> tuple[dict[str, Any], list[Event]]:
     """Run until ``frames`` processed, ``seconds`` elapsed or the source ends.
 
@@ -78,6 +81,12 @@ def run_headless(
     the summary then has ``devices`` (state, telemetry rate, drops, shadow).
     ``plc`` + ``plc_map``: speak the reject-gate handshake with that PLC
     (session/plc_gate.py); the summary then has ``plc``.
+
+    A per-part model (DESIGN section 10) adds ``parts`` (one entry per physical part:
+    id, verdict, trigger_frame, decision_ms, late, ...), ``decision_ms`` (p50, p90,
+    p99, max over the run), ``parts_decided`` and ``line`` (the trigger, missed and
+    late counts and the decision path's counters). ``annotate``: write each frame the
+    decision path judged, with its overlay, as a PNG into that folder.
     """
     session = Session(journal=Journal.open() if journal else None, trust_dir=trust_dir)
     events: list[Event] = []
@@ -104,6 +113,8 @@ def run_headless(
             loop=loop,
             max_frames=frames,
             record_to=record,
+            trigger=trigger,
+            annotate=annotate,
         )
         deadline = time.monotonic() + open_timeout_s
         started: float | None = None
@@ -155,6 +166,22 @@ def run_headless(
         )
         if recording is not None:
             summary["recording"] = str(recording)
+        line = session.line_summary()
+        if line is not None:
+            summary["parts_decided"] = line["decided"]
+            summary["first_decision_ms"] = status.first_decision_ms
+            summary["decision_ms"] = line["decision_ms"]
+            summary["parts"] = [d.to_json() for d in session.line_decisions()]
+            summary["line"] = line
+            summary["totals"] = {
+                "passed": line["passed"],
+                "failed": line["failed"],
+                "missed": line["missed"],
+                "late": line["late"],
+            }
+        annotated = session.annotation_summary()
+        if annotated is not None:
+            summary["annotated"] = annotated
         if session.demo is not None:
             summary["devices"] = session.demo.summary()["devices"]
         if gate is not None:

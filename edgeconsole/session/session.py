@@ -21,11 +21,15 @@ from typing import TYPE_CHECKING, Any
 from edgeconsole.core.buffers import RingBuffer
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
+from edgeconsole.core.frames import Frame, InferenceResult, LatencySample, PartVerdict
+from edgeconsole.core.parts import PartDecision, TriggerEvent
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.latency import LatencyStats
+from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
 from edgeconsole.journal.paths import recordings_dir
 from edgeconsole.session.gateway_stream import GatewayStreamRunner, is_stream_spec
+from edgeconsole.session.line_runner import LineOutput, LineRunner
+from edgeconsole.session.line_state import LineState, warm_up
 from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
 from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
@@ -33,6 +37,7 @@ from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, 
 if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when recording starts
     from edgeconsole.journal.journal import Journal
     from edgeconsole.journal.recorder import McapRecorderSink
+    from edgeconsole.session.annotate import FrameAnnotator
 
 #: Latency samples kept between two polls; a window that stalls for minutes loses
 #: the oldest samples from the graphs (counted), never the pipeline's own stats.
@@ -53,7 +58,8 @@ DEMO_SOURCE = "synthetic:conveyor?seed=7&fps=30"
 @dataclass
 class _Live:
     frame: Frame
-    result: InferenceResult
+    result: InferenceResult | None
+    step: LineStep | None = None  # per-part mode: the overlay is built when shown
 
 
 class Session:
@@ -86,7 +92,12 @@ class Session:
         self._live_new = False
         self._stats_window = stats_window
         self._stats = LatencyStats(window=stats_window)
-        self._runner: LocalPipelineRunner | GatewayStreamRunner | None = None
+        self._runner: LocalPipelineRunner | LineRunner | GatewayStreamRunner | None = None
+        #: Per-part QC: the trigger the next run starts with (and the running line's).
+        self.trigger = TriggerConfig()
+        self._line: LineState | None = None
+        self._annotate_to: Path | None = None
+        self._annotator: FrameAnnotator | None = None
         self._engine: Any = None
         self._generation = 0  # bumps on every start/stop so stale workers cannot publish
         self._open_thread: threading.Thread | None = None
@@ -103,6 +114,11 @@ class Session:
         #: Called with every local result (inference thread; must be quick): the PLC
         #: reject gate (session/plc_gate.py) answers triggers from them.
         self.result_taps: list[Callable[[Frame, InferenceResult], None]] = []
+        #: Per-part mode: called with every part decided or counted missed (decision
+        #: thread; must be quick). With ``trigger`` external, ``external_trigger(event)``
+        #: decides the part at the line and the decision carries the event's source and
+        #: seq: the PLC handshake (issue 16) answers its trigger from it.
+        self.decision_taps: list[Callable[[PartDecision], None]] = []
 
     # ----------------------------------------------------------------- commands
     def start_local(
@@ -118,6 +134,8 @@ class Session:
         record_to: Path | None = None,
         remote: tuple[str, str] | None = None,
         model_budget: bool = True,
+        trigger: TriggerConfig | None = None,
+        annotate: Path | None = None,
     ) -> None:
         """Open ``source`` and ``model`` on a worker thread, then run the pipeline
         (recording from the very first frame when ``record_to`` is given).
@@ -130,7 +148,14 @@ class Session:
         ``model`` (its description) still preprocesses and decodes here.
 
         A gateway camera (``gateway://HOST:PORT?camera=N``) is watched instead: its
-        own model runs there; its stream feeds the same live outputs."""
+        own model runs there; its stream feeds the same live outputs.
+
+        A model whose description has a ``per_part`` section runs per part (DESIGN
+        section 10): every physical part is decided once when ``trigger`` fires
+        (default: the session's ``trigger``, the vertical centre line)."""
+        if trigger is not None:
+            self.trigger = trigger
+        self._annotate_to = annotate
         if is_stream_spec(source):
             self.start_stream(source, budget_ms=budget_ms)
             return
@@ -146,6 +171,7 @@ class Session:
             self._status = PipelineStatus(
                 state="opening", source=source, model=str(model), budget_ms=budget_ms
             )
+            self._line = None
         self._event("info", f"opening {source} with {model}", "pipeline")
         t = threading.Thread(
             target=self._open_and_run,
@@ -310,8 +336,12 @@ class Session:
                 t.join()
             self._stop_threads = [t for t in self._stop_threads if t.is_alive()]
 
-    def _finish_stop(self, runner: LocalPipelineRunner | GatewayStreamRunner, engine: Any) -> None:
+    def _finish_stop(
+        self, runner: LocalPipelineRunner | LineRunner | GatewayStreamRunner, engine: Any
+    ) -> None:
         runner.join(timeout=30.0)
+        if isinstance(runner, LineRunner) and self._line is not None:
+            self._line.set_counters(runner.line.counters)
         if engine is not None and hasattr(engine, "close"):
             engine.close()
         with self._lock:
@@ -325,6 +355,11 @@ class Session:
         with self._lock:
             self._stats.budget_ms = ms
             self._status.budget_ms = ms
+            runner = self._runner
+            if self._line is not None:
+                self._line.budget_ms = ms
+        if isinstance(runner, LineRunner):
+            runner.line.budget_ms = ms
 
     def mark_shown(self, frame_index: int, shown_ns: int) -> None:
         """The window painted ``frame_index`` at ``shown_ns``: extends end-to-end to display."""
@@ -346,6 +381,8 @@ class Session:
             self.demo = None
         self.targets.close()
         self.stop_recording()
+        if self._annotator is not None:
+            self._annotator.close()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -448,7 +485,12 @@ class Session:
                 self._stats.add(s)
             live = None
             if self._live is not None and self._live_new:
-                live = LiveFrame(frame=self._live.frame, result=self._live.result)
+                step = self._live.step
+                live = LiveFrame(
+                    frame=self._live.frame,
+                    result=self._live.result if step is None else self._line_result(step),
+                    line=None if step is None else (self.trigger.line.axis, step.line_px),
+                )
                 self._live_new = False
                 self._shown_pending[live.frame.index] = live.frame.stamps.get(
                     "capture_start", live.frame.captured_ns
@@ -465,6 +507,10 @@ class Session:
                     self._status.state = "reconnecting"
                 elif src_state == "open" and self._status.state == "reconnecting":
                     self._status.state = "running"
+            if self._line is not None:
+                self._status.parts_decided = self._line.decided
+                self._status.decision_p99_ms = self._line.rolling_p99()
+            parts = [] if self._line is None else self._line.take_new()
             self._status.fps = self._fps()
             events = list(self._events)
             self._events.clear()
@@ -487,6 +533,7 @@ class Session:
             targets=targets.targets,
             telemetry=targets.telemetry,
             jobs=targets.jobs,
+            parts=parts,
         )
 
     def _journal_events(self) -> list[Event]:
@@ -523,14 +570,12 @@ class Session:
         source: FrameSource | None = None
         engine: Any = None
         recorder: McapRecorderSink | None = None
-        if self.interactive:
-            _lower_thread_priority()  # inherited by onnxruntime's and the pipeline's threads
-            if threads is None:
-                threads = max(1, (os.cpu_count() or 2) - 1)
         try:
             from edgeconsole.sources.factory import describe_spec, open_source
 
             if remote is not None:
+                if self.interactive:
+                    _lower_thread_priority()
                 spec, engine = self._remote_model(model, remote)
             else:
                 spec, engine = self._load_model(model, threads)
@@ -552,17 +597,26 @@ class Session:
                 if recorder is not None:
                     self._recorder = recorder
                 self._engine = engine
-                runner = LocalPipelineRunner(
-                    source,
-                    engine,
-                    PipelineOutput(
-                        on_result=lambda f, r, s: self._on_result(gen, f, r, s),
-                        on_error=lambda where, e: self._on_error(gen, where, e),
-                        on_end=lambda reason: self._on_end(gen, reason),
-                    ),
-                    max_frames=max_frames,
-                    lossless=not realtime and _is_offline(source_spec),
-                )
+                inspector = getattr(engine, "inspector", None)
+                if inspector is not None:
+                    self._status.first_decision_ms = warm_up(inspector)
+                lossless = not realtime and _is_offline(source_spec)
+                runner: LocalPipelineRunner | LineRunner
+                if inspector is not None and remote is None:
+                    runner = self._line_runner(gen, source, inspector, max_frames, lossless)
+                else:
+                    self._line = None
+                    runner = LocalPipelineRunner(
+                        source,
+                        engine,
+                        PipelineOutput(
+                            on_result=lambda f, r, s: self._on_result(gen, f, r, s),
+                            on_error=lambda where, e: self._on_error(gen, where, e),
+                            on_end=lambda reason: self._on_end(gen, reason),
+                        ),
+                        max_frames=max_frames,
+                        lossless=lossless,
+                    )
                 self._runner = runner
                 runner.start()
                 self._status.state = "running"
@@ -596,6 +650,24 @@ class Session:
             self._fail(gen, f"unexpected error while opening: {exc!r}")
             traceback.print_exc()
 
+    def _threads_for(self, spec: Any, threads: int | None) -> int | None:
+        """Thread settings for the model about to load, on the opening thread.
+
+        Frame models in the window: this thread (and so onnxruntime's and the
+        pipeline's threads, which inherit it) runs at lower priority and onnxruntime
+        leaves a core to the event loop. Per-part models: decisions have priority
+        over display, so nothing here is lowered (only the capture thread is, later)
+        and onnxruntime runs on one thread, in the decision thread itself: a crop
+        batch is too small to share and a pool's spinning threads cost the tail.
+        """
+        if getattr(spec, "per_part", None) is not None:
+            return 1 if threads is None else threads
+        if self.interactive:
+            _lower_thread_priority()
+            if threads is None:
+                threads = max(1, (os.cpu_count() or 2) - 1)
+        return threads
+
     def _load_model(self, model: str, threads: int | None) -> tuple[Any, Any]:
         from edgeconsole.inference.engine import InferenceEngine
         from edgeconsole.inference.loader import load_model
@@ -613,11 +685,13 @@ class Session:
                 version=bundle.manifest.version,
                 signers=[s.key_id for s in bundle.signers if s.status == "verified"],
             )
+            threads = self._threads_for(bundle.description, threads)
             return bundle.description, InferenceEngine.load(
                 bundle.description, threads=threads, model_bytes=bundle.files
             )
         self._bundle = None
         spec = load_model(model)
+        threads = self._threads_for(spec, threads)
         return spec, InferenceEngine.load(spec, threads=threads)
 
     def _remote_model(self, model: str, remote: tuple[str, str]) -> tuple[Any, Any]:
@@ -679,6 +753,160 @@ class Session:
                     self._status.parts_failed += 1
         for tap in self.result_taps:
             tap(frame, result)
+
+    # -------------------------------------------------------------- per-part line
+    def _line_runner(
+        self,
+        gen: int,
+        source: FrameSource,
+        inspector: Any,
+        max_frames: int | None,
+        lossless: bool,
+    ) -> LineRunner:
+        """Called with the lock held, on the opening thread (never niced in this mode)."""
+        budget = self._status.budget_ms
+        self._line = LineState(budget, self.trigger.describe())
+        if self._annotate_to is not None:
+            from edgeconsole.session.annotate import FrameAnnotator
+
+            self._annotator = FrameAnnotator(
+                self._annotate_to, self._line_result, lossless=lossless
+            )
+        line = PartLine(inspector, self.trigger, budget_ms=budget)
+        self._status.mode = "parts"
+        self._status.trigger = self.trigger.describe()
+        return LineRunner(
+            source,
+            line,
+            LineOutput(
+                on_step=lambda f, st, smp: self._on_step(gen, f, st, smp),
+                on_decided=lambda f, st: self._on_decided(gen, f, st),
+                on_decisions=lambda ds: self._on_decisions(gen, ds),
+                on_error=lambda where, e: self._on_error(gen, where, e),
+                on_end=lambda reason: self._on_end(gen, reason),
+            ),
+            max_frames=max_frames,
+            lossless=lossless,
+            capture_priority=_lower_thread_priority if self.interactive else None,
+        )
+
+    def _on_step(self, gen: int, frame: Frame, step: LineStep, sample: LatencySample) -> None:
+        """The decision thread's hand-off: store references, enqueue; never draw here."""
+        with self._lock:
+            if gen != self._generation:
+                return
+            self._live = _Live(frame, None, step)
+            self._live_new = True
+            self._samples.append(sample)
+            self._fps_times.append(frame.stamps.get("locate_end", now_ns()))
+            recorder = self._recorder
+            if recorder is not None:
+                recorder.on_result(frame, self._line_result(step), sample)
+            if self.journal is not None:
+                self.journal.telemetry.add_latency("local://", sample)
+
+    def _on_decided(self, gen: int, frame: Frame, step: LineStep) -> None:
+        """Parts judged on ``frame`` (the decision thread)."""
+        with self._lock:
+            if gen != self._generation:
+                return
+            annotator = self._annotator
+        if annotator is not None:
+            annotator.put(frame, step)
+        self._on_decisions(gen, step.decisions)
+        if self.result_taps:
+            result = self._line_result(step)
+            for tap in self.result_taps:
+                tap(frame, result)
+
+    def _on_decisions(self, gen: int, decisions: list[PartDecision]) -> None:
+        with self._lock:
+            if gen != self._generation or self._line is None:
+                return
+            line = self._line
+            line.add(decisions)
+            self._status.parts_passed = line.passed
+            self._status.parts_failed = line.failed
+            self._status.parts_missed = line.missed
+            self._status.parts_late = line.late
+            recorder = self._recorder
+            journal = self.journal
+        for d in decisions:
+            if recorder is not None:
+                recorder.write_part(d)
+            if journal is not None:
+                journal.telemetry.add_part("local://", d)
+            for tap in self.decision_taps:
+                tap(d)
+
+    def _line_result(self, step: LineStep) -> InferenceResult:
+        """The step as a result with its overlay (display, recordings)."""
+        from edgeconsole.inference.line.overlay import Totals, line_overlay
+
+        line = self._line
+        totals = Totals()
+        if line is not None:
+            totals = Totals(
+                passed=line.passed,
+                failed=line.failed,
+                missed=line.missed,
+                late=line.late,
+                p99_ms=line.rolling_p99(),
+                budget_ms=line.budget_ms,
+            )
+        result = InferenceResult(frame_index=step.frame_index)
+        for p in step.parts:
+            d = p.decision
+            if d is not None and not d.missed:
+                result.parts.append(PartVerdict(p.box, d.passed, d.verdict, d.score))
+        result.overlay = line_overlay(step, totals, self.trigger.line.axis)
+        return result
+
+    def set_trigger(self, trigger: TriggerConfig) -> None:
+        """Change the trigger (a dragged line, another kind); a running line follows it
+        from its next frame. The window remembers it in its settings."""
+        with self._lock:
+            self.trigger = trigger
+            runner = self._runner
+            self._status.trigger = trigger.describe()
+            if self._line is not None:
+                self._line.trigger = trigger.describe()
+        if isinstance(runner, LineRunner):
+            runner.line.set_trigger(trigger)
+
+    def external_trigger(self, event: TriggerEvent) -> bool:
+        """An external edge (a device's photo-eye, a PLC): decided by the running line.
+        False when no per-part line runs (the edge is not kept)."""
+        with self._lock:
+            runner = self._runner
+        if isinstance(runner, LineRunner):
+            runner.trigger(event)
+            return True
+        return False
+
+    def line_summary(self) -> dict[str, Any] | None:
+        """The per-part figures of the current (or last) run; None in frame mode."""
+        with self._lock:
+            line = self._line
+            runner = self._runner
+        if line is None:
+            return None
+        if isinstance(runner, LineRunner):
+            line.set_counters(runner.line.counters)
+        return line.summary()
+
+    def annotation_summary(self) -> dict[str, Any] | None:
+        """``--annotate``: what was written (call after the run stopped)."""
+        annotator = self._annotator
+        if annotator is None:
+            return None
+        annotator.close()
+        return annotator.summary()
+
+    def line_decisions(self) -> list[PartDecision]:
+        with self._lock:
+            line = self._line
+        return [] if line is None else line.decisions()
 
     def _on_error(self, gen: int, where: str, error: Exception) -> None:
         message = str(error) if isinstance(error, EdgeConsoleError) else f"{where}: {error!r}"

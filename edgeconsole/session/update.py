@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
+from edgeconsole.core.parts import PartDecision
 from edgeconsole.inference.latency import LatencySnapshot
 
 if TYPE_CHECKING:  # defined beside the target manager (which imports this module)
@@ -32,6 +33,8 @@ class LiveFrame:
 
     frame: Frame
     result: InferenceResult | None
+    #: Per-part mode: the trigger line as (axis, source pixels); axis 0: vertical at x.
+    line: tuple[int, float] | None = None
 
 
 @dataclass
@@ -44,9 +47,18 @@ class PipelineStatus:
     dropped: int = 0
     budget_ms: float | None = None
     detections: int = 0
+    #: Parts, never frames: each physical part counts once (per-part mode), or each
+    #: verdict the model gave (frame mode, the gateway's stream).
     parts_passed: int = 0
     parts_failed: int = 0
     error: str | None = None
+    mode: Literal["frames", "parts"] = "frames"
+    trigger: str = ""  # per-part mode: the trigger ("line:x=0.5", "external", ...)
+    parts_decided: int = 0
+    parts_missed: int = 0
+    parts_late: int = 0
+    decision_p99_ms: float | None = None  # rolling, the last few hundred parts
+    first_decision_ms: float | None = None  # the warm-up decision at load (held apart)
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -65,3 +77,5 @@ class Update:
     telemetry: list[TelemetryBatch] = field(default_factory=list)
     #: Progress of device jobs (flash, confirm, rollback) that changed since the last poll.
     jobs: list[JobProgress] = field(default_factory=list)
+    #: Per-part mode: parts decided (or counted missed) since the last poll.
+    parts: list[PartDecision] = field(default_factory=list)

@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from edgeconsole.core.errors import JournalError
+from edgeconsole.core.parts import PartDecision
 from edgeconsole.journal.csvsafe import safe_cell
 from edgeconsole.journal.export import EvidencePackJob, ExportRequest
 from edgeconsole.journal.fleet import SlotRecord
@@ -28,6 +29,22 @@ from edgeconsole.journal.verify import verify_pack
 from tests.fixtures.journal import latency_for, result_for
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def part_for(i: int) -> PartDecision:
+    missed = i % 4 == 3
+    return PartDecision(
+        part_id=i,
+        verdict="missed" if missed else "ok",
+        passed=not missed,
+        trigger="line",
+        trigger_frame=10 * i,
+        decided_frame=10 * i,
+        trigger_ns=1_000_000,
+        decided_ns=3_500_000,
+        box=(1.0, 2.0, 3.0, 4.0),
+        note="left the view" if missed else "",
+    )
 
 
 def _fill(journal, recording: Path | None = None) -> None:
@@ -48,6 +65,8 @@ def _fill(journal, recording: Path | None = None) -> None:
     for i in range(200):
         journal.telemetry.add_result("local://", result_for(i), ts_ns=now + i * 33_000_000)
         journal.telemetry.add_latency("local://", latency_for(i), ts_ns=now + i * 33_000_000)
+    for i in range(12):
+        journal.telemetry.add_part("local://", part_for(i), ts_ns=now + i * 200_000_000)
     assert journal.telemetry.flush()
     if recording is not None:
         journal.record_recording(recording, "local://", now, now + 10**9, 30, 0)
@@ -75,6 +94,7 @@ def test_pack_is_complete_and_verifies(pack: Path, journal_home: Path) -> None:
         "manifest.json",
         "fleet.json",
         "tables/results.csv",
+        "tables/parts.csv",
         "tables/latency.csv",
         "tables/telemetry.csv",
         "tables/audit.csv",
@@ -87,6 +107,12 @@ def test_pack_is_complete_and_verifies(pack: Path, journal_home: Path) -> None:
     man = json.loads((pack / "manifest.json").read_text())
     rows = {c["path"]: c.get("rows") for c in man["contents"]}
     assert rows["tables/telemetry.csv"] == 3001 and rows["tables/latency.csv"] == 200
+    assert rows["tables/parts.csv"] == 12
+    with (pack / "tables/parts.csv").open(newline="") as fh:
+        parts = list(csv.DictReader(fh))
+    assert parts[3]["part_id"] == "3" and parts[3]["verdict"] == "missed"
+    assert parts[3]["decision_ms"] == "" and parts[3]["note"] == "left the view"
+    assert parts[1]["verdict"] == "ok" and float(parts[1]["decision_ms"]) == 2.5
     assert man["console"]["key_fingerprint"] == ConsoleKey.load_or_create().fingerprint
     fleet = json.loads((pack / "fleet.json").read_text())
     assert fleet["inconsistencies"][0]["hardware_id"] == "imx8"

@@ -259,7 +259,32 @@ def test_stop_returns_at_once_and_reaches_stopped() -> None:
         session.close()
 
 
-def test_interactive_session_lowers_worker_priority() -> None:
+def _nice(name: str) -> int:
+    import os
+    import threading
+
+    workers = [t for t in threading.enumerate() if t.name == name]
+    assert workers, name
+    assert workers[0].native_id is not None
+    return os.getpriority(os.PRIO_PROCESS, workers[0].native_id)
+
+
+def test_interactive_session_lowers_worker_priority(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    colour_classifier_json(tmp_path)  # a frame model: the whole pipeline yields to the UI
+    session = Session(interactive=True)
+    try:
+        session.start_local(SMALL_CONVEYOR, tmp_path, realtime=False)
+        _poll_until(session, lambda u: u.status.frames >= 1)
+        me = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert _nice("edgeconsole-inference") > me
+    finally:
+        session.close()
+
+
+def test_per_part_decisions_keep_their_priority_and_capture_yields() -> None:
     import os
     import threading
 
@@ -267,10 +292,11 @@ def test_interactive_session_lowers_worker_priority() -> None:
     try:
         session.start_local(SMALL_CONVEYOR, default_demo_model(), realtime=False)
         _poll_until(session, lambda u: u.status.frames >= 1)
-        workers = [t for t in threading.enumerate() if t.name == "edgeconsole-inference"]
-        assert workers
-        nice = os.getpriority(os.PRIO_PROCESS, workers[0].native_id)
-        assert nice > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert session.poll().status.mode == "parts"
+        me = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        # Decisions have priority over display: the decision thread is not lowered.
+        assert _nice("edgeconsole-decisions") == me
+        assert _nice("edgeconsole-capture") > me
     finally:
         session.close()
 

@@ -38,17 +38,29 @@ from edgeconsole.inference.line.triggers import TriggerConfig
 
 #: External trigger edges held while waiting for a frame; more is a flood (counted).
 MAX_PENDING_TRIGGERS = 1024
+#: Frames with parts waiting for the inspector; beyond this the oldest frame's parts
+#: are counted missed (the inspector fell too far behind the line).
+MAX_PENDING_FRAMES = 256
 
 
 class PartJudge(Protocol):
     """What the per-part inspector offers (``inference.PartInspector``)."""
 
-    def locate(self, image_bgr: np.ndarray) -> Sequence[Located]:
-        """Parts on the whole frame, boxes in source pixels, ``complete`` when fully in view."""
+    def locate(
+        self, image_bgr: np.ndarray, stamps: dict[str, int] | None = None
+    ) -> Sequence[Located]:
+        """Parts on the whole frame, boxes in source pixels, ``complete`` when fully in
+        view; stamps ``locate_start``/``locate_end``."""
         ...
 
-    def decide(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> Sequence[PartVerdict]:
-        """One verdict per box, in order, judged on the crops (one batch)."""
+    def decide(
+        self,
+        image_bgr: np.ndarray,
+        boxes: Sequence[Box],
+        stamps: dict[str, int] | None = None,
+    ) -> Sequence[PartVerdict]:
+        """One verdict per box, in order, judged on the crops (one batch); stamps its
+        stages (``crop``, ``preprocess``, ``infer``, ``postprocess``) as pairs."""
         ...
 
 
@@ -86,7 +98,18 @@ class _Book:
     trigger_ns: int = 0
     event: TriggerEvent | None = None
     crossed: bool = False  # external mode: crossed the line (an edge should come)
+    queued: bool = False  # waiting for the inspector
     decision: PartDecision | None = None
+
+
+@dataclass(slots=True)
+class _Group:
+    """Parts of one frame waiting for the inspector (decided on that frame's pixels)."""
+
+    frame: Frame
+    tracks: list[Track]  # snapshots at that frame
+    books: list[_Book]
+    view: list[Track]  # every part in view on that frame (snapshots), for display
 
 
 @dataclass(slots=True)
@@ -119,7 +142,8 @@ class PartLine:
         base = tracker or TrackerConfig()
         self.tracker = PartTracker(replace(base, axis=self._trigger.line.axis))
         self.on_decision = on_decision
-        self._wake = wake
+        #: Called (any thread) when an external edge arrives: wake the decision thread.
+        self.wake = wake
         self.counters = LineCounters()
         self._books: dict[int, _Book] = {}
         self._lock = threading.Lock()
@@ -127,9 +151,10 @@ class PartLine:
         self._waiting: list[TriggerEvent] = []
         self._last_seq: dict[str, int] = {}
         self._last: _Seen | None = None
+        self._pending: deque[_Group] = deque()
         self._period_ns: float | None = None
         self._next_tick: int | None = None
-        self._frame_part = 0  # "frame" trigger: each frame is a new part
+        self._frame_part_id = 0  # "frame" trigger: each frame is a new part
         self._line_px: float | None = None
         self._size: tuple[int, int] | None = None
 
@@ -153,12 +178,16 @@ class PartLine:
                 self._incoming.popleft()
                 self.counters.triggers_unmatched += 1
             self._incoming.append(event)
-        if self._wake is not None:
-            self._wake()
+        if self.wake is not None:
+            self.wake()
 
     # ------------------------------------------------------------ decision thread
-    def step(self, frame: Frame) -> LineStep:
-        """Judge one frame (every frame, in capture order)."""
+    def step(self, frame: Frame, *, decide: bool = True) -> LineStep:
+        """Locate and track on one frame (every frame, in capture order), fire triggers,
+        queue the parts that are due; ``decide``: then judge everything queued (the
+        decisions are in the returned step). A caller behind the camera passes
+        ``decide=False`` and calls :meth:`decide_pending` between frames, so tracking
+        sees every frame however slow the inspector is."""
         image = frame.image
         h, w = int(image.shape[0]), int(image.shape[1])
         with self._lock:
@@ -168,9 +197,10 @@ class PartLine:
                 self._size = (w, h)
             line_px = self._line_px
         t0 = self._clock()
-        located = list(self.judge.locate(image))
+        located = list(self.judge.locate(image, frame.stamps))
         t1 = self._clock()
-        frame.stamps["locate_start"], frame.stamps["locate_end"] = t0, t1
+        frame.stamps.setdefault("locate_start", t0)
+        frame.stamps.setdefault("locate_end", t1)
         self._learn_period(frame)
         ts = self.tracker.update(located, frame.index, w, h)
         self.counters.frames += 1
@@ -179,6 +209,7 @@ class PartLine:
             self._books[t.id] = _Book()
         out = LineStep(frame.index, w, h, line_px, locate_ms=(t1 - t0) / 1e6)
         axis = trig.line.axis
+        snapshot = [replace(t) for t in ts.seen]
         if trig.kind == "line":
             self._fire_crossings(ts.seen, frame, line_px, axis, "line")
         elif trig.kind == "external":
@@ -188,19 +219,54 @@ class PartLine:
         for t in ts.lost:
             self._lose(t, frame, line_px, axis, out)
         if trig.kind == "frame":
-            self._decide_frame_part(frame, located, out)
+            self._frame_part(frame, located, snapshot, out)
         else:
             if trig.kind == "external":
-                self._match_triggers(frame, ts.seen, line_px, axis, out, final=False)
-            self._decide_due(frame, ts.seen, out)
+                self._match_triggers(frame, snapshot, line_px, axis, out, final=False)
+            self._queue_due(frame, snapshot, out)
         # Snapshots: the tracker moves its Track objects on with the next frame.
-        self._last = _Seen(frame, [replace(t) for t in ts.seen])
+        self._last = _Seen(frame, snapshot)
+        if decide:
+            self._decide_into(out, None)
         out.parts = [self._view(t) for t in ts.seen]
         return out
 
-    def poll_triggers(self) -> list[PartDecision]:
-        """Between frames (woken by :meth:`trigger`): decide edges whose nearest frame
-        is the last one seen, without waiting for the next frame."""
+    def decide_pending(self, limit: int | None = None) -> list[tuple[Frame, LineStep]]:
+        """Judge queued parts, oldest frame first (``limit``: at most that many frames).
+        One step per frame judged: its parts as they were then, and the decisions."""
+        out: list[tuple[Frame, LineStep]] = []
+        while self._pending and (limit is None or len(out) < limit):
+            group = self._pending.popleft()
+            f = group.frame
+            line_px = self._line_px if self._line_px is not None else 0.0
+            step = LineStep(f.index, int(f.image.shape[1]), int(f.image.shape[0]), line_px)
+            self._decide_batch(group, step)
+            step.parts = [self._view(t) for t in group.view]
+            out.append((f, step))
+        return out
+
+    def refresh(self, step: LineStep) -> None:
+        """Bring the parts of a step up to date (decided since it was made)."""
+        parts = []
+        for p in step.parts:
+            book = self._books.get(p.id)
+            if p.decision is None and book is not None and book.decision is not None:
+                p = replace(p, decision=book.decision, due=False)
+            parts.append(p)
+        step.parts = parts
+
+    @property
+    def pending_frames(self) -> int:
+        return len(self._pending)
+
+    def _decide_into(self, out: LineStep, limit: int | None) -> None:
+        for _, s in self.decide_pending(limit):
+            out.decisions.extend(s.decisions)
+            out.decide_ms += s.decide_ms
+
+    def poll_triggers(self, *, decide: bool = True) -> list[PartDecision]:
+        """Between frames (woken by :meth:`trigger`): queue edges whose nearest frame
+        is the last one seen, without waiting for the next frame (and judge them)."""
         last = self._last
         if last is None or self._trigger.kind != "external":
             return []
@@ -211,12 +277,21 @@ class PartLine:
         out = LineStep(last.frame.index, 0, 0, line_px)
         axis = self._trigger.line.axis
         self._match_triggers(last.frame, last.tracks, line_px, axis, out, final=True)
-        self._decide_due(last.frame, last.tracks, out)
+        self._queue_due(last.frame, last.tracks, out)
+        if decide:
+            self._decide_into(out, None)
         return out.decisions
 
     def finish(self) -> list[PartDecision]:
-        """End of the run: parts whose trigger fired but were not decided are missed."""
+        """End of the run: judge what is queued; parts whose trigger fired but that were
+        never fully in view are missed; edges no frame came for are unmatched."""
         out: list[PartDecision] = []
+        while self._pending:
+            try:
+                for _, s in self.decide_pending(1):
+                    out.extend(s.decisions)
+            except EdgeConsoleError:
+                continue  # those parts were recorded missed with the reason
         last = self._last
         frame_index = last.frame.index if last is not None else -1
         for t in self.tracker.tracks:
@@ -227,7 +302,9 @@ class PartLine:
                     if book.due
                     else "crossed the line but no trigger edge came"
                 )
-                out.append(self._missed(t.id, t.box, book, frame_index, note))
+                d = self._missed(t.id, t.box, book, frame_index, note)
+                self._emit(d, None)
+                out.append(d)
         with self._lock:
             pending = list(self._incoming)
             self._incoming.clear()
@@ -331,10 +408,11 @@ class PartLine:
             if best is None:
                 self.counters.triggers_unmatched += 1
                 continue
-            self._make_due(self._books[best.id], "external", target_frame.index, ev.stamp_ns, ev)
+            book = self._books[best.id]
+            self._make_due(book, "external", target_frame.index, ev.stamp_ns, ev)
             if target_frame is not frame and best.complete:
-                # Judged on the earlier frame's pixels: decide it there and now.
-                self._decide_batch(target_frame, [best], out)
+                # Judged on the earlier frame's pixels: queued with that frame.
+                self._queue(target_frame, [best], [book], tracks, out)
         self._waiting = keep
 
     def _nearest_undecided(self, tracks: list[Track], line_px: float, axis: int) -> Track | None:
@@ -359,40 +437,60 @@ class PartLine:
         self._last_seq[ev.source] = ev.seq
 
     # --------------------------------------------------------------- deciding
-    def _decide_due(self, frame: Frame, seen: list[Track], out: LineStep) -> None:
-        ready = [
-            t
-            for t in seen
-            if (b := self._books.get(t.id)) is not None
-            and b.due
-            and b.decision is None
-            and t.complete
-        ]
+    def _queue_due(self, frame: Frame, snapshot: list[Track], out: LineStep) -> None:
+        ready = []
+        for t in snapshot:
+            b = self._books.get(t.id)
+            if b is not None and b.due and not b.queued and b.decision is None and t.complete:
+                ready.append(t)
         if ready:
-            self._decide_batch(frame, ready, out)
+            self._queue(frame, ready, [self._books[t.id] for t in ready], snapshot, out)
 
-    def _decide_batch(self, frame: Frame, tracks: list[Track], out: LineStep | None) -> None:
+    def _queue(
+        self,
+        frame: Frame,
+        tracks: list[Track],
+        books: list[_Book],
+        view: list[Track],
+        out: LineStep,
+    ) -> None:
+        for b in books:
+            b.queued = True
+        self._pending.append(_Group(frame, tracks, books, view))
+        while len(self._pending) > MAX_PENDING_FRAMES:
+            old = self._pending.popleft()
+            for t, b in zip(old.tracks, old.books, strict=True):
+                note = "the inspector fell too far behind the line"
+                self._emit(self._missed(t.id, t.box, b, old.frame.index, note), out)
+
+    def _decide_batch(self, group: _Group, out: LineStep | None) -> None:
+        frame, tracks, books = group.frame, group.tracks, group.books
         boxes = [t.box for t in tracks]
+        stamps: dict[str, int] = {}
         t0 = self._clock()
         try:
-            verdicts = list(self.judge.decide(frame.image, boxes))
+            verdicts = list(self.judge.decide(frame.image, boxes, stamps))
             if len(verdicts) != len(boxes):
                 raise ModelError(
                     f"the inspector returned {len(verdicts)} verdicts for {len(boxes)} parts"
                 )
         except EdgeConsoleError as exc:
-            for t in tracks:
-                self._emit(self._missed(t.id, t.box, self._books[t.id], frame.index, str(exc)), out)
+            for t, b in zip(tracks, books, strict=True):
+                self._emit(self._missed(t.id, t.box, b, frame.index, str(exc)), out)
             raise
         done = self._clock()
         decide_ms = (done - t0) / 1e6
         if out is not None:
             out.decide_ms += decide_ms
-        locate_ms = (
-            frame.stamps.get("locate_end", t0) - frame.stamps.get("locate_start", t0)
-        ) / 1e6
-        for t, v in zip(tracks, verdicts, strict=True):
-            book = self._books[t.id]
+        frame.stamps.update(stamps)  # the frame's latency sample shows the decide stages
+        st = frame.stamps
+        stages = {"locate": (st.get("locate_end", t0) - st.get("locate_start", t0)) / 1e6}
+        for name in ("crop", "preprocess", "infer", "postprocess"):
+            start, end = stamps.get(f"{name}_start"), stamps.get(f"{name}_end")
+            if start is not None and end is not None:
+                stages[name] = (end - start) / 1e6
+        stages["decide"] = decide_ms
+        for t, book, v in zip(tracks, books, verdicts, strict=True):
             ev = book.event
             d = PartDecision(
                 part_id=t.id,
@@ -409,15 +507,18 @@ class PartLine:
                 note="split from a merged blob" if t.estimated else "",
                 trigger_source=ev.source if ev is not None else "",
                 trigger_seq=ev.seq if ev is not None else None,
-                stages_ms={"locate": locate_ms, "decide": decide_ms},
+                stages_ms=stages,
+                detail=v,
             )
             book.decision = d
             self._emit(d, out)
 
-    def _decide_frame_part(self, frame: Frame, located: list[Located], out: LineStep) -> None:
+    def _frame_part(
+        self, frame: Frame, located: list[Located], snapshot: list[Track], out: LineStep
+    ) -> None:
         """ "frame" trigger: this frame is one part; judge the most central complete one."""
-        self._frame_part += 1
-        pid = self._frame_part
+        self._frame_part_id += 1
+        pid = self._frame_part_id
         self.counters.triggered += 1
         book = _Book(
             due=True, kind="frame", trigger_frame=frame.index, trigger_ns=frame.captured_ns
@@ -436,16 +537,12 @@ class PartLine:
             key=lambda p: (centre(p.box)[0] - mid[0]) ** 2 + (centre(p.box)[1] - mid[1]) ** 2,
         )
         track = Track(pid, best.box, True, frame.index, frame.index)
-        self._books[pid] = book
-        try:
-            self._decide_batch(frame, [track], out)
-        finally:
-            self._books.pop(pid, None)
+        self._queue(frame, [track], [book], [], out)
 
     def _lose(self, t: Track, frame: Frame, line_px: float, axis: int, out: LineStep) -> None:
         book = self._books.pop(t.id, None)
-        if book is None or book.decision is not None:
-            return
+        if book is None or book.decision is not None or book.queued:
+            return  # decided, or queued: the inspector judges it from the frame it was on
         if book.due:
             self._emit(
                 self._missed(

@@ -29,10 +29,12 @@ class ClassicalJudge:
         self.cfg = cfg
         self.decide_calls: list[int] = []
 
-    def locate(self, image: np.ndarray) -> list[Part]:
+    def locate(self, image: np.ndarray, stamps: dict[str, int] | None = None) -> list[Part]:
         return find_parts(image, self.cfg)
 
-    def decide(self, image: np.ndarray, boxes: Sequence[Box]) -> list[PartVerdict]:
+    def decide(
+        self, image: np.ndarray, boxes: Sequence[Box], stamps: dict[str, int] | None = None
+    ) -> list[PartVerdict]:
         self.decide_calls.append(len(boxes))
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         out = []

@@ -227,7 +227,9 @@ def test_trigger_line_outside_the_frame_is_refused_with_the_size() -> None:
 
 def test_a_failing_model_leaves_missed_records_then_raises() -> None:
     class Broken(ClassicalJudge):
-        def decide(self, image: np.ndarray, boxes: Sequence[Box]) -> list[PartVerdict]:
+        def decide(
+            self, image: np.ndarray, boxes: Sequence[Box], stamps: dict[str, int] | None = None
+        ) -> list[PartVerdict]:
             raise ModelError("inference failed: out of memory")
 
     seen: list[PartDecision] = []

@@ -1,0 +1,234 @@
+"""The per-part live pipeline: a capture thread and a decision thread.
+
+Decisions have priority over display (issue 12, item 5). Capture puts every frame
+into a first-in-first-out queue (not the newest-wins slot of the frame pipeline):
+the decision thread must see each frame a part may cross the line on, so a burst
+of slow frames is worked off, not skipped. Only when the decision path falls a
+whole queue behind (``QUEUE_FRAMES``, about a second of video) does the oldest
+frame go; that is counted (``dropped``) and the tracker bridges the gap or
+counts the parts it could not see as missed. Offline sources (files, folders)
+wait for room instead: nothing is ever dropped there.
+
+The decision thread does only the decision path: locate, track, decide, and
+hand the step to ``on_step`` (the session stores references; the overlay is
+built at display time, for the frames the window actually shows). External
+trigger edges wake it between frames, so an edge nearest the last frame is
+decided at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edgeconsole.core.buffers import BoundedQueue
+from edgeconsole.core.clock import now_ns
+from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
+from edgeconsole.core.frames import Frame, LatencySample
+from edgeconsole.core.parts import PartDecision, TriggerEvent
+from edgeconsole.core.source import FrameSource
+from edgeconsole.inference.latency import make_sample
+from edgeconsole.inference.line import LineStep, PartLine
+
+#: Frames the decision path may fall behind before the oldest is dropped (counted).
+QUEUE_FRAMES = 32
+
+
+@dataclass
+class LineOutput:
+    """Callbacks from the runner's threads; they must be quick and thread-safe."""
+
+    #: Every frame the decision path tracked (display, latency).
+    on_step: Callable[[Frame, LineStep, LatencySample], None]
+    #: Parts judged on ``frame`` (now, or later when the inspector was behind), or
+    #: counted missed while tracking it.
+    on_decided: Callable[[Frame, LineStep], None]
+    #: Parts settled at the end of the run (missed, or judged from the queue).
+    on_decisions: Callable[[list[PartDecision]], None]
+    on_error: Callable[[str, EdgeConsoleError | Exception], None]
+    on_end: Callable[[str], None]
+
+
+class LineRunner:
+    def __init__(
+        self,
+        source: FrameSource,
+        line: PartLine,
+        output: LineOutput,
+        *,
+        max_frames: int | None = None,
+        lossless: bool = False,
+        queue_frames: int = QUEUE_FRAMES,
+        decision_priority: Callable[[], None] | None = None,
+        capture_priority: Callable[[], None] | None = None,
+    ) -> None:
+        """``decision_priority`` / ``capture_priority`` run first on each thread (the
+        session lowers the capture thread's priority, never the decision thread's)."""
+        self.source = source
+        self.line = line
+        self.output = output
+        self.max_frames = max_frames
+        self.lossless = lossless
+        self.queue: BoundedQueue[Frame] = BoundedQueue(queue_frames)
+        self.captured = 0
+        self.processed = 0
+        self._decision_priority = decision_priority
+        self._capture_priority = capture_priority
+        self._stop = threading.Event()
+        # Offline: one frame in flight. The next frame is read only once the last one
+        # is decided, so a part's decision time is its own work, not a queue behind a
+        # file read as fast as the disk allows.
+        self._turn = threading.Semaphore(1)
+        self._capture_done = threading.Event()
+        self._capture_reason = "stopped"
+        self._ended = threading.Event()
+        self._end_lock = threading.Lock()
+        self._capture_thread = threading.Thread(
+            target=self._capture_loop, name="edgeconsole-capture", daemon=True
+        )
+        self._decide_thread = threading.Thread(
+            target=self._decide_loop, name="edgeconsole-decisions", daemon=True
+        )
+
+    @property
+    def dropped(self) -> int:
+        """Frames the decision path never saw (it fell a whole queue behind)."""
+        return self.queue.dropped
+
+    def start(self) -> None:
+        self._capture_thread.start()
+        self._decide_thread.start()
+
+    def trigger(self, event: TriggerEvent) -> None:
+        """An external edge (any thread): queued on the line, the decision thread woken."""
+        self.line.trigger(event)
+
+    def wake(self) -> None:
+        self.queue.wake()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.source.close()
+        self.queue.close()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._capture_thread.join(timeout)
+        self._decide_thread.join(timeout)
+        return not (self._capture_thread.is_alive() or self._decide_thread.is_alive())
+
+    def wait_ended(self, timeout: float | None = None) -> bool:
+        return self._ended.wait(timeout)
+
+    def _end(self, reason: str) -> None:
+        with self._end_lock:
+            if self._ended.is_set():
+                return
+            self._ended.set()
+        self.output.on_end(reason)
+
+    # ------------------------------------------------------------------ threads
+    def _capture_loop(self) -> None:
+        if self._capture_priority is not None:
+            self._capture_priority()
+        reason = "stopped"
+        try:
+            while not self._stop.is_set():
+                if self.lossless:
+                    while not self._turn.acquire(timeout=0.5):
+                        if self._stop.is_set():
+                            break
+                    if self._stop.is_set() or self.queue.closed:
+                        break
+                started = now_ns()
+                frame = self.source.read()
+                if frame is None:
+                    reason = "end of source"
+                    break
+                frame.stamps.setdefault(
+                    "capture_start",
+                    frame.capture_started_ns if frame.capture_started_ns is not None else started,
+                )
+                frame.stamps["captured"] = frame.captured_ns
+                self.captured += 1
+                if self.lossless:
+                    while not self.queue.put_when_free(frame, timeout=0.5):
+                        if self._stop.is_set() or self.queue.closed:
+                            break
+                else:
+                    self.queue.put(frame)
+        except SourceDisconnected as exc:
+            if not self._stop.is_set():
+                reason = "source disconnected"
+                self.output.on_error("source", exc)
+        except Exception as exc:  # a decoder bug must not kill the app silently
+            if not self._stop.is_set():
+                reason = "source error"
+                self.output.on_error("source", exc)
+        finally:
+            self._capture_reason = reason
+            self._capture_done.set()
+            self.queue.close()
+
+    def _decide_loop(self) -> None:
+        if self._decision_priority is not None:
+            self._decision_priority()
+        reason = "stopped"
+        try:
+            while not self._stop.is_set():
+                frame, woken = self.queue.take(timeout=0.25)
+                if frame is None:
+                    if woken:
+                        self.line.poll_triggers(decide=False)
+                    elif self._capture_done.is_set() and self.queue.closed and not len(self.queue):
+                        reason = self._capture_reason
+                        break
+                else:
+                    # Tracking first, on every frame; the inspector only once tracking
+                    # has caught up with the camera, one frame's parts at a time. A slow
+                    # inspector makes decisions late; it never blinds tracking.
+                    step = self.line.step(frame, decide=False)
+                    if self.lossless:
+                        decided = self.line.decide_pending()
+                        self._turn.release()
+                    else:
+                        decided = [] if len(self.queue) else self.line.decide_pending(limit=1)
+                    self.line.refresh(step)
+                    # The frame's own stages: the inspector stamps locate / crop /
+                    # preprocess / infer / postprocess pairs on it.
+                    sample = make_sample(frame.index, frame.stamps)
+                    self.processed += 1
+                    self.output.on_step(frame, step, sample)
+                    if step.decisions:  # parts counted missed while tracking
+                        self.output.on_decided(frame, step)
+                    for f, s in decided:
+                        self.output.on_decided(f, s)
+                    if self.max_frames is not None and self.processed >= self.max_frames:
+                        reason = "frame limit reached"
+                        break
+                    continue
+                if not len(self.queue):
+                    for f, s in self.line.decide_pending(limit=1):
+                        self.output.on_decided(f, s)
+        except Exception as exc:  # EdgeConsoleError or a bug: reported, the run ends
+            self.output.on_error("inference", exc)
+            reason = "inference error"
+        finally:
+            self._stop.set()
+            self.source.close()
+            self.queue.close()
+            try:
+                # Parts still queued for the inspector are judged (late), not dropped.
+                while self.line.pending_frames:
+                    try:
+                        for f, s in self.line.decide_pending(limit=1):
+                            self.output.on_decided(f, s)
+                    except EdgeConsoleError as exc:
+                        self.output.on_error("inference", exc)
+                finished = self.line.finish()
+                if finished:
+                    self.output.on_decisions(finished)
+            except Exception as exc:
+                self.output.on_error("inference", exc)
+            finally:
+                self._end(reason)
