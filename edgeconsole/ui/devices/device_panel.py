@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -44,6 +44,7 @@ from edgeconsole.ui.devices.format import (
     size_text,
 )
 from edgeconsole.ui.devices.port import TargetsPort
+from edgeconsole.ui.devices.stock_panel import StockPanel
 from edgeconsole.ui.theme import COLOURS
 
 SLOT_COLUMNS = ("Slot", "State", "Runs", "Bundle", "Version", "SHA-256", "Size")
@@ -69,6 +70,7 @@ class DevicePanel(QWidget):
         targets: TargetsPort,
         report: Callable[[str, str], None] | None = None,
         parent: QWidget | None = None,
+        settings: QSettings | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("devicePanel")
@@ -240,13 +242,23 @@ class DevicePanel(QWidget):
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.log.setFont(mono)
 
+        # A stock Zephyr/MCUboot device gets its own part (capabilities, images, files,
+        # statistics, shell) in place of the bundle slots and their buttons.
+        self.stock_panel = StockPanel(targets, self._report, settings)
+        self.stock_panel.hide()
+        self.slots_title = QLabel("<b>Slots</b>")
+        self.slot_buttons = QWidget()
+        self.slot_buttons.setLayout(buttons)
+        buttons.setContentsMargins(0, 0, 0, 0)
+
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.error_label)
         layout.addLayout(form)
-        layout.addWidget(QLabel("<b>Slots</b>"))
+        layout.addWidget(self.slots_title)
         layout.addWidget(self.slots)
-        layout.addLayout(buttons)
+        layout.addWidget(self.slot_buttons)
+        layout.addWidget(self.stock_panel, 3)
         layout.addWidget(self.watch_box)
         layout.addWidget(self.remote_box)
         layout.addWidget(self.trial_hint)
@@ -270,6 +282,7 @@ class DevicePanel(QWidget):
             self._log_len = 0
             self.watch_box.hide()
             self.remote_box.hide()
+            self.stock_panel.hide()
             self._apply_buttons()
             return
         self.title.setText(view.name or ("Gateway" if view.kind != "serial" else "Serial device"))
@@ -291,6 +304,8 @@ class DevicePanel(QWidget):
             protocol = "HTTP · OIP v2 + EdgeConsole agent"
         elif view.kind == "oip":
             protocol = "HTTP · OIP v2 (no slots)"
+        elif view.stock is not None:
+            protocol = "SMP (MCUmgr standard groups; no EdgeConsole firmware)"
         else:
             protocol = "SMP (MCUmgr)" if view.smp else "plain text lines: telemetry only"
         if view.disconnects:
@@ -313,9 +328,26 @@ class DevicePanel(QWidget):
             else "–"
         )
         f["shadow"].setText(view.shadow or "–")
+        self._show_stock(view)
         self._show_slots(view)
         self._show_log(view, new_device)
         self._apply_buttons()
+
+    def _show_stock(self, view: TargetView) -> None:
+        stock = view.stock is not None
+        for w in (self.slots_title, self.slots, self.slot_buttons):
+            w.setVisible(not stock)
+        self.form.setRowVisible(self.fields["shadow"], not stock and view.kind == "serial")
+        self.stock_panel.setVisible(stock)
+        if view.stock is not None:
+            running = view.stock.running
+            self.fields["running"].setText(
+                f"firmware {running.version} (slot {running.slot}, "
+                f"{'confirmed' if running.confirmed else 'ON TEST'})"
+                if running
+                else "–"
+            )
+            self.stock_panel.show_view(view, busy=bool(view.busy))
 
     def _label_fields(self, kind: str) -> None:
         labels = FIELD_LABELS.get(kind, FIELD_LABELS["serial"])
@@ -460,6 +492,8 @@ class DevicePanel(QWidget):
         self.rollback_button.setEnabled(ready and (trial is not None or bool(others)))
         self.refresh_button.setEnabled(ready)
         back = next((s for s in v.slots if s.confirmed and not s.running), None) if v else None
+        if v is not None and v.stock is not None:
+            trial = None  # the stock part says it in MCUboot's words
         if trial is not None:
             self.trial_hint.setText(
                 f"{trial.bundle_id} v{trial.version} is on trial: Confirm keeps it"

@@ -41,6 +41,12 @@ PHASE_TEXT = {
     "confirm": "Confirming",
     "rollback": "Rolling back",
     "done": "Done",
+    # Stock MCUboot devices (firmware upgrade).
+    "check-image": "Checking the image (signature, version, board)",
+    "test": "Marking the image for test",
+    "reset": "Resetting the device",
+    "wait": "Waiting for the device to come back",
+    "check": "Checking what booted",
 }
 
 

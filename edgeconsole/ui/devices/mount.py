@@ -47,7 +47,8 @@ class DevicesUi(QObject):
         self.views: dict[str, TargetView] = {}
         self.selected: str | None = None
         self._shown_once = False
-        self.panel = DevicePanel(targets, report=self._report)
+        qsettings = getattr(getattr(window, "settings", None), "qsettings", None)
+        self.panel = DevicePanel(targets, report=self._report, settings=qsettings)
         self.panel.on_watch = self.watch_stream
         self.panel.on_remote = self.infer_remote
         #: The gateway discovery the dialog runs (tests point it at loopback only).

@@ -7,6 +7,9 @@ from typing import Any, Literal, Protocol
 
 
 class TargetsPort(Protocol):
+    #: Stock Zephyr/MCUboot devices' jobs (session.stock_jobs.StockJobs).
+    stock: Any
+
     def connect(self, url: str, *, trust_dir: Path | None = None) -> str: ...
 
     def disconnect(self, url: str, *, forget: bool = False) -> None: ...
