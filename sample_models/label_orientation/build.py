@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+# onnxruntime phones home unless told before it loads (DESIGN section 9); edgeconsole
+# would set this too, but it is imported after onnxruntime here.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 import onnxruntime as ort
 
 HERE = Path(__file__).resolve().parent
