@@ -224,6 +224,13 @@ class Watch:
         return proc
 
     def run(self, name: str, argv: Sequence[str], timeout: float = 180) -> tuple[str, str]:
+        rc, out, err = self.run_any(name, argv, timeout)
+        if rc != 0:
+            raise AssertionError(f"{name} exited {rc}:\n{out[-2000:]}\n{err[-3000:]}")
+        return out, err
+
+    def run_any(self, name: str, argv: Sequence[str], timeout: float = 180) -> tuple[int, str, str]:
+        """Run to the end whatever its exit code (returned with stdout and stderr)."""
         proc = self.popen(name, argv)
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -232,9 +239,7 @@ class Watch:
             out, err = proc.communicate()
             msg = f"{name} did not finish in {timeout:.0f} s:\n{err[-3000:]}"
             raise AssertionError(msg) from None
-        if proc.returncode != 0:
-            raise AssertionError(f"{name} exited {proc.returncode}:\n{out[-2000:]}\n{err[-3000:]}")
-        return out, err
+        return proc.returncode, out, err
 
     @property
     def isolated(self) -> bool:
