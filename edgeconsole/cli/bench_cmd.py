@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconsole.core.errors import ConfigError
+from edgeconsole.core.errors import ConfigError, EdgeConsoleError
 
 
 def register(sub: Any) -> None:
@@ -31,6 +31,29 @@ def register(sub: Any) -> None:
     b.add_argument("--budget-ms", type=float, help="override the model's latency budget")
     b.add_argument("--trust", type=Path, help="trust store (required for .ecb)")
     b.add_argument("--json", action="store_true")
+    c = b.add_argument_group(
+        "compare",
+        "every installed execution provider and thread count side by side, interleaved; "
+        "peer runtimes (another onnxruntime build in its own venv, e.g. .venv-openvino "
+        "from './run openvino') are found in the working directory or given",
+    )
+    c.add_argument("--compare", action="store_true", help="compare providers and threads")
+    c.add_argument(
+        "--compare-threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        metavar="N",
+        help="thread counts to compare (default 1 2)",
+    )
+    c.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="PYTHON",
+        help="a peer runtime's Python (repeatable; also $EDGECONSOLE_RUNTIMES)",
+    )
+    c.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
     b.set_defaults(func=_bench)
 
 
@@ -78,6 +101,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise ConfigError("--warmup must not be negative")
     model, spec, golden, label = load_target(args.target, args.trust)
+    if args.compare:
+        return _compare(args, model, spec, golden, label)
     t0 = time.perf_counter()
     sess = make_ort_session(model, threads=args.threads, providers=args.providers, name=label)
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -118,4 +143,63 @@ def _bench(args: argparse.Namespace) -> int:
         f"peak RSS {r.peak_rss_mb:.0f} MB"
     )
     print(f"  {r.verdict}")
+    return 0
+
+
+def _compare(
+    args: argparse.Namespace, model: bytes, spec: Any, golden: np.ndarray | None, label: str
+) -> int:
+    import math
+    import sys
+
+    from edgeconsole.inference import compare as cmp
+    from edgeconsole.inference.bench import synthetic_feeds
+    from edgeconsole.inference.providers import make_ort_session
+
+    if args.seconds is not None:
+        raise ConfigError("--compare runs a fixed number of runs: use --runs, not --seconds")
+    if args.rounds < 1:
+        raise ConfigError("--rounds must be at least 1")
+    sess = make_ort_session(model, threads=1, name=label)
+    if golden is not None and len(sess.get_inputs()) == 1:
+        feeds = {sess.get_inputs()[0].name: golden}
+    else:
+        feeds = synthetic_feeds(sess, spec)
+    del sess
+    runtimes = [cmp.this_runtime()]
+    skipped: list[dict[str, str]] = []
+    for python in cmp.peer_pythons(args.runtime):
+        try:
+            runtimes.append(cmp.probe(python))
+        except EdgeConsoleError as exc:
+            skipped.append({"python": str(python), "error": exc.what})
+    variants = cmp.plan(runtimes, args.compare_threads)
+    per_round = max(1, math.ceil((args.runs or 200) / args.rounds))
+
+    def progress(text: str) -> None:
+        if not args.json:
+            print(f"  {text}", file=sys.stderr, flush=True)
+
+    results = cmp.compare(
+        model, feeds, variants, rounds=args.rounds, runs=per_round, progress=progress
+    )
+    out = cmp.summary(results)
+    out.update(model=label, input_shapes={k: list(v.shape) for k, v in feeds.items()})
+    out["skipped_runtimes"] = skipped
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{label}  input {out['input_shapes']}  ({args.rounds} interleaved rounds)")
+    for row in out["variants"]:
+        if row["error"]:
+            print(f"  {row['name']:58}  failed: {row['error']}")
+            continue
+        print(
+            f"  {row['name']:58}  p50 {row['p50_ms']:8.3f}  p99 {row['p99_ms']:8.3f} ms  "
+            f"x{row['p50_vs_baseline']:.2f} / x{row['p99_vs_baseline']:.2f} vs baseline  "
+            f"(load {row['load_ms']:.0f} ms)"
+        )
+    for s in skipped:
+        print(f"  runtime {s['python']} skipped: {s['error']}")
+    print(f"  fastest: p50 {out['fastest_p50']}; p99 {out['fastest_p99']}")
     return 0

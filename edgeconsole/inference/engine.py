@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
@@ -31,7 +31,7 @@ from edgeconsole.core.errors import (
 from edgeconsole.core.frames import Frame, InferenceResult
 from edgeconsole.inference.heads import Head, HeadContext, make_head
 from edgeconsole.inference.preprocess import preprocess_array, preprocess_image
-from edgeconsole.inference.providers import make_ort_session
+from edgeconsole.inference.providers import make_ort_session, runtime_info
 from edgeconsole.inference.spec import ModelSpec, PreprocessSpec, TensorSpec
 
 if TYPE_CHECKING:
@@ -269,6 +269,11 @@ class InferenceEngine:
     @property
     def providers(self) -> list[str]:
         return list(self._main.session.get_providers())
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """Provider, thread count and onnxruntime version running the model (providers.py)."""
+        return runtime_info(self._main.session, self.threads)
 
     @property
     def input_name(self) -> str:

@@ -29,7 +29,8 @@ The contract the live pipeline, the tracker and the benchmarks build on::
   batch of a text head, verdicts) for ``decide``. A stage that did not run (no
   crop needed a model) is stamped empty, so every call has the same keys.
 - One call at a time per inspector (a lock serialises callers); ``close`` frees
-  the sessions. ``providers`` and ``threads`` say what runs the models.
+  the sessions. ``providers``, ``threads`` and ``runtime`` (provider, threads,
+  onnxruntime version: record it with every decision) say what runs the models.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,7 @@ from edgeconsole.inference.engine import ModelRunner, _open, expected_image_shap
 from edgeconsole.inference.locate import locate_parts, to_gray
 from edgeconsole.inference.part_judges import ClassJudge, Crop, CropJudge, TextJudge
 from edgeconsole.inference.partspec import PerPartSpec
+from edgeconsole.inference.providers import runtime_info
 from edgeconsole.inference.roi import (
     clip_box,
     find_label,
@@ -123,6 +126,11 @@ class PartInspector:
     @property
     def providers(self) -> list[str]:
         return list(self._main.session.get_providers())
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """Provider, thread count and onnxruntime version running the model (providers.py)."""
+        return runtime_info(self._main.session, self.threads)
 
     @property
     def runner(self) -> ModelRunner:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import onnxruntime as ort
 
@@ -92,3 +93,23 @@ def make_ort_session(
             subject=subject,
             hint="the file must be an ONNX model exported for this onnxruntime",
         ) from exc
+
+
+def runtime_info(session: ort.InferenceSession, threads: int | None) -> dict[str, Any]:
+    """What runs a model, for every result, recording and report: the execution
+    provider onnxruntime put first, all it uses, the intra-op thread count asked for
+    ("auto": onnxruntime's one per physical core) and the onnxruntime version."""
+    used = list(session.get_providers())
+    return {
+        "provider": used[0] if used else DEFAULT_PROVIDER,
+        "providers": used,
+        "threads": threads if threads else "auto",
+        "onnxruntime": ort.__version__,
+    }
+
+
+def describe_runtime(info: dict[str, Any]) -> str:
+    """``CPUExecutionProvider, 1 thread, onnxruntime 1.32.0`` (one line for people)."""
+    t = info.get("threads")
+    threads = "threads auto" if t == "auto" else f"{t} thread{'s' if t != 1 else ''}"
+    return f"{info.get('provider', '?')}, {threads}, onnxruntime {info.get('onnxruntime', '?')}"

@@ -164,6 +164,7 @@ def run_headless(
             model=status.model,
             source=status.source,
         )
+        summary["runtime"] = status.runtime  # provider, threads, onnxruntime version
         if recording is not None:
             summary["recording"] = str(recording)
         line = session.line_summary()

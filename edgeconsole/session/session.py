@@ -396,14 +396,20 @@ class Session:
             return self._recorder.path
         with self._lock:
             model, source = self._status.model, self._status.source
-        recorder = self._new_recorder(path, manifest, model, source)
+            runtime = dict(self._status.runtime)
+        recorder = self._new_recorder(path, manifest, model, source, runtime)
         with self._lock:
             self._recorder = recorder
         self._recording_started(recorder)
         return recorder.path
 
     def _new_recorder(
-        self, path: str | Path | None, manifest: bytes | None, model: str, source: str
+        self,
+        path: str | Path | None,
+        manifest: bytes | None,
+        model: str,
+        source: str,
+        runtime: dict[str, Any] | None = None,
     ) -> McapRecorderSink:
         from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
 
@@ -430,6 +436,10 @@ class Session:
             budget = self._status.budget_ms
         if budget is not None:
             meta.extra["latency_budget_ms"] = str(budget)
+        if runtime:  # which provider and thread count produced the recorded results
+            meta.extra["execution_provider"] = str(runtime.get("provider", ""))
+            meta.extra["intra_op_threads"] = str(runtime.get("threads", ""))
+            meta.extra["onnxruntime"] = str(runtime.get("onnxruntime", ""))
         recorder = McapRecorderSink(Path(path), meta, manifest=manifest)
         recorder.start()  # raises JournalError with the reason (exists, no space, ...)
         return recorder
@@ -589,7 +599,12 @@ class Session:
                 self.set_budget(spec.latency_budget_ms)
             if record_to is not None:
                 recorder = self._new_recorder(
-                    record_to, None, f"{spec.name} v{spec.version}", describe_spec(source_spec)
+                    record_to,
+                    None,
+                    f"{spec.name} v{spec.version}",
+                    describe_spec(source_spec),
+                    # A remote (gateway) engine has no local session: nothing to record.
+                    getattr(engine, "runtime", None),
                 )
             with self._lock:
                 if gen != self._generation:  # cancelled or restarted while opening
@@ -622,6 +637,7 @@ class Session:
                 self._status.state = "running"
                 self._status.source = describe_spec(source_spec)
                 self._status.model = f"{spec.name} v{spec.version}"
+                self._status.runtime = dict(getattr(engine, "runtime", None) or {})
                 if remote is not None:
                     self._status.model += f" · infer (remote) {remote[1]} on {remote[0]}"
             if recorder is not None:

@@ -59,6 +59,8 @@ class PipelineStatus:
     parts_late: int = 0
     decision_p99_ms: float | None = None  # rolling, the last few hundred parts
     first_decision_ms: float | None = None  # the warm-up decision at load (held apart)
+    #: What runs the model: provider, threads, onnxruntime version (providers.runtime_info).
+    runtime: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

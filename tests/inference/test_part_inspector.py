@@ -177,6 +177,7 @@ def test_load_checks_the_crop_tensor_against_the_model() -> None:
 
 def test_closed_inspector_refuses_work() -> None:
     insp = PartInspector.load(load_model(ROOT), threads=1)
+    assert insp.runtime["provider"] == "CPUExecutionProvider" and insp.runtime["threads"] == 1
     insp.close()
     insp.close()  # twice is fine
     with pytest.raises(ModelError, match="closed"):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from edgeconsole.core.errors import ModelError, ModelLoadError
@@ -74,3 +75,24 @@ def test_unknown_provider_lists_the_available_ones(tmp_path: Path) -> None:
 def test_bad_thread_count(tmp_path: Path, threads: int) -> None:
     with pytest.raises(ModelError, match="thread"):
         make_ort_session(colour_classifier(tmp_path / "m.onnx"), threads=threads)
+
+
+def test_runtime_info_names_provider_threads_and_version(tmp_path: Path) -> None:
+    from edgeconsole.inference.engine import InferenceEngine
+    from edgeconsole.inference.loader import load_model
+    from edgeconsole.inference.providers import describe_runtime
+
+    digits = Path(__file__).resolve().parents[2] / "sample_models" / "digits"
+    for threads, shown in ((1, "1 thread"), (2, "2 threads"), (None, "threads auto")):
+        engine = InferenceEngine.load(load_model(digits), threads=threads)
+        try:
+            info = engine.runtime
+        finally:
+            engine.close()
+        assert info["provider"] == "CPUExecutionProvider" == info["providers"][0]
+        assert info["threads"] == (threads or "auto")
+        assert info["onnxruntime"] == ort.__version__
+        assert (
+            describe_runtime(info)
+            == f"CPUExecutionProvider, {shown}, onnxruntime {ort.__version__}"
+        )

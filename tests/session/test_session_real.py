@@ -165,9 +165,11 @@ def test_cli_run_json_prints_every_summary_field(conveyor_video: Path) -> None:
         "first_inference_ms",
         "detections",
         "parts",
+        "runtime",
     ):
         assert key in summary
     assert summary["frames"] == 3
+    assert summary["runtime"]["provider"] == "CPUExecutionProvider"
     for stage in ("preprocess", "infer", "postprocess"):
         assert set(summary["stages"][stage]) >= {"p50", "p90", "p99"}
     assert set(summary["e2e"]) >= {"p50", "p99"}
@@ -220,6 +222,13 @@ def test_signed_bundle_runs_and_is_stamped_on_the_recording(tmp_path: Path) -> N
     assert meta["edgeconsole.recording"]["bundle_id"] == "label-inspector"
     assert len(meta["edgeconsole.recording"]["bundle_hash"]) == 64
     assert "manifest.json" in attachments
+    # Which provider and thread count produced the results: in the summary and recording.
+    assert summary["runtime"]["provider"] == "CPUExecutionProvider"
+    assert summary["runtime"]["onnxruntime"] and summary["runtime"]["threads"]
+    rec = meta["edgeconsole.recording"]
+    assert rec["execution_provider"] == "CPUExecutionProvider"
+    assert rec["intra_op_threads"] == str(summary["runtime"]["threads"])
+    assert rec["onnxruntime"] == summary["runtime"]["onnxruntime"]
 
 
 def test_bundle_without_trust_store_is_refused_with_the_fix() -> None:
