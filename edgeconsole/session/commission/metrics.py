@@ -171,40 +171,59 @@ def _ms(v: float) -> str:
 def line_rate_check(
     lat: dict[str, Any], parts_per_min: float, budget_ms: float | None
 ) -> tuple[Criterion, str]:
-    """Does the target keep up with the line? One criterion and one plain sentence."""
+    """Does the target keep up with the line, and decide each part in time?
+
+    Two questions, answered from the same p99 so the sentences cannot disagree:
+    keeping up (p99 within the interval between parts; the capacity quoted is the
+    rate at that p99 pace, so it is above the line rate exactly when it keeps up) and
+    being in time (p99 within the decision budget, the reject gate's deadline). The
+    criterion passes when both hold: p99 within the smaller of the two."""
     interval = 60000.0 / parts_per_min
     limit = min(interval, budget_ms) if budget_ms is not None else interval
     e2e = lat.get("e2e")
     dom = dominant_stage(lat)
-    dom_text = f"; {dom[0]} dominates ({dom[1] * 100:.0f}%)" if dom else ""
-    head = f"{parts_per_min:g} parts/min leaves {interval:.0f} ms per part"
-    if budget_ms is not None and budget_ms < interval:
-        head += f" (decision budget {budget_ms:g} ms)"
+    dom_text = f" {dom[0].capitalize()} dominates ({dom[1] * 100:.0f}%)." if dom else ""
+    head = f"At {parts_per_min:g} parts/min a part arrives every {_ms(interval)} ms."
     if e2e is None:
         return (
-            Criterion("line rate", False, "no timed samples", f"{limit:.1f} ms", "-"),
-            f"{head}; no sample was timed, so whether the target keeps up is unknown.",
+            Criterion("line rate", False, "no timed samples", f"<= {limit:.1f} ms", "-"),
+            f"{head} No decision was timed, so whether the target keeps up is unknown.",
         )
     p99 = e2e["p99"]
-    margin = limit - p99
-    keeps = margin >= 0
+    capacity = 60000.0 / p99 if p99 > 0 else float("inf")
+    keeps = p99 <= interval
+    pace = f"about {capacity:,.0f} parts/min at that pace"
+    if keeps:
+        body = f"Decision p99 is {_ms(p99)} ms: it keeps up ({pace})"
+    else:
+        body = (
+            f"Decision p99 is {_ms(p99)} ms: it FALLS BEHIND the line by {_ms(p99 - interval)} "
+            f"ms a part ({pace})"
+        )
+    if budget_ms is not None:
+        if p99 <= budget_ms:
+            joint = " and" if keeps else ", though"
+            body += (
+                f"{joint} is within the {budget_ms:g} ms decision budget "
+                f"({_ms(budget_ms - p99)} ms to spare)."
+            )
+        else:
+            joint = ", but" if keeps else ", and"
+            body += (
+                f"{joint} is over the {budget_ms:g} ms decision budget by "
+                f"{_ms(p99 - budget_ms)} ms: some parts would reach the reject gate undecided."
+            )
+    else:
+        body += "."
     worst = e2e["max"]
     tail = ""
-    if keeps and worst > limit:
-        tail = f" (the slowest part took {_ms(worst)} ms: isolated misses)"
-    verdict = (
-        f"keeps up with {_ms(margin)} ms margin" if keeps else f"FALLS BEHIND by {_ms(-margin)} ms"
-    )
-    capacity = 60000.0 / e2e["mean"] if e2e["mean"] > 0 else float("inf")
-    sentence = (
-        f"{head}; p99 is {_ms(p99)} ms: {verdict}{tail}{dom_text}. "
-        f"Sequential capacity about {capacity:,.0f} parts/min."
-    )
+    if p99 <= limit < worst:
+        tail = f" The slowest part took {_ms(worst)} ms (isolated misses)."
     crit = Criterion(
         f"line rate {parts_per_min:g}/min",
-        keeps,
+        p99 <= limit,
         f"p99 {p99:.1f} ms",
         f"<= {limit:.1f} ms",
-        f"{margin:+.1f} ms",
+        f"{limit - p99:+.1f} ms",
     )
-    return crit, sentence
+    return crit, f"{head} {body}{tail}{dom_text}"

@@ -45,15 +45,38 @@ def test_line_rate_sentence_keeps_up_and_falls_behind() -> None:
     lat = mx.latency([rec(i, "a", "a", 143.0 if i == 99 else 100.0) for i in range(100)])
     crit, text = mx.line_rate_check(lat, 300, None)
     assert crit.passed
-    assert text.startswith("300 parts/min leaves 200 ms per part; p99 is 143 ms: keeps up with")
-    assert "57 ms margin" in text and "infer dominates (80%)" in text
+    assert text.startswith(
+        "At 300 parts/min a part arrives every 200 ms. Decision p99 is 143 ms: it keeps up "
+        "(about 420 parts/min at that pace)."
+    )
+    assert "Infer dominates (80%)" in text
     crit, text = mx.line_rate_check(lat, 600, None)
-    assert not crit.passed and "FALLS BEHIND by 43 ms" in text
+    assert not crit.passed and "FALLS BEHIND the line by 43 ms a part" in text
     # a tighter decision budget is the limit, and the sentence says so
     crit, text = mx.line_rate_check(lat, 300, 120.0)
-    assert not crit.passed and "decision budget 120 ms" in text
+    assert not crit.passed and crit.limit == "<= 120.0 ms"
+    assert "it keeps up (about 420 parts/min at that pace), but is over the 120 ms" in text
     crit, text = mx.line_rate_check(mx.latency([]), 300, None)
     assert not crit.passed and "unknown" in text
+
+
+def test_line_rate_sentences_agree_with_each_other() -> None:
+    """Issue 12: '300 parts/min leaves 200 ms ... FALLS BEHIND by 17 ms ... capacity about
+    12,700 parts/min' said three things at once. Now the keep-up clause, the capacity and
+    the budget clause all follow from one p99, whatever the figures."""
+    import re
+
+    for p99 in (2.0, 4.7, 5.0, 21.7, 150.0, 199.0, 200.0, 260.0):
+        lat = mx.latency([rec(i, "a", "a", p99 if i >= 97 else 1.0) for i in range(100)])
+        for rate in (60.0, 300.0, 600.0, 12000.0):
+            for budget in (None, 5.0, 250.0):
+                crit, text = mx.line_rate_check(lat, rate, budget)
+                cap = float(re.search(r"about ([\d,]+) parts/min", text).group(1).replace(",", ""))
+                keeps = "keeps up" in text
+                assert keeps != ("FALLS BEHIND" in text)
+                assert keeps == (cap >= rate - 1), (p99, rate, budget, text)
+                over = budget is not None and "over the" in text
+                assert crit.passed == (keeps and not over), (p99, rate, budget, text)
 
 
 def test_histogram_spans_the_budget() -> None:

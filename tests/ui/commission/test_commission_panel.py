@@ -49,7 +49,7 @@ def test_run_shows_live_matrix_histogram_and_a_signed_report(qtbot: QtBot, tmp_p
     assert panel.budget_line.isVisible() and panel.budget_line.value() == 5
     assert panel.interval_line.value() == pytest.approx(100.0)
     assert panel.verdict.text() in ("PASS", "FAIL")
-    assert "600 parts/min leaves 100 ms per part" in panel.summary.toPlainText()
+    assert "At 600 parts/min a part arrives every 100 ms." in panel.summary.toPlainText()
     assert panel.view_button.isEnabled() and panel.export_button.isEnabled()
     assert panel.written is not None and verify_report(panel.written.html).valid
     exported = panel.export_to(tmp_path / "export" / "site-report.html")
