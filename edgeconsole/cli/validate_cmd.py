@@ -32,6 +32,21 @@ def register(sub: Any) -> None:
     p.add_argument("report_to_verify", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--bundle", help="signed bundle (.ecb) or, for local runs, a model folder")
     p.add_argument("--dataset", help="folder with one subfolder per class, or a file,label CSV")
+    p.add_argument(
+        "--source",
+        help="moving line: a video (or image folder, synthetic:conveyor?...) of the line; "
+        "with --truth instead of --dataset",
+    )
+    p.add_argument(
+        "--truth",
+        help="moving line: parts.csv with header frame,label (the frame each part's centre "
+        "crosses the trigger line, the verdict it should get)",
+    )
+    p.add_argument(
+        "--trigger",
+        default="line",
+        help="moving line: where the line is (line, line:x=0.4, line:y=0.5, line:x=640px)",
+    )
     p.add_argument("--report", help="where to write the HTML report")
     p.add_argument("--trust", help="trust store of bundle signing keys (needed for .ecb)")
     p.add_argument("--budget-ms", type=float, help="latency budget (default: the bundle's)")
@@ -61,6 +76,8 @@ def _main(args: argparse.Namespace) -> int:
         return _verify(args)
     if args.report_to_verify:
         raise ConfigError(f"unexpected argument {args.report_to_verify!r}")
+    if args.source or args.truth:
+        return _validate_line(args)
     missing = [n for n in ("bundle", "dataset", "report") if not getattr(args, n)]
     if missing:
         raise ConfigError(
@@ -170,3 +187,89 @@ def _print(d: dict[str, Any], written: Any) -> None:
         print(f"pdf: {written.pdf}")
     elif written.pdf_error:
         print(f"pdf not written: {written.pdf_error}")
+
+
+def _validate_line(args: argparse.Namespace) -> int:
+    """A video of the moving line and the truth of its parts (``line_job.py``)."""
+    from edgeconsole.core.errors import ConfigError
+    from edgeconsole.inference.line import TriggerConfig
+    from edgeconsole.session.commission import write_report
+    from edgeconsole.session.commission.line_job import LineValidationJob, LineValidationRequest
+
+    if args.dataset:
+        raise ConfigError(
+            "--dataset and --source/--truth are two kinds of run",
+            hint="give a labelled set (--dataset) or a video of the line (--source, --truth)",
+        )
+    missing = [n for n in ("bundle", "source", "truth", "report") if not getattr(args, n)]
+    if missing:
+        raise ConfigError(
+            "missing " + ", ".join(f"--{m}" for m in missing),
+            hint="edgeconsole validate TARGET --bundle B --source VIDEO --truth parts.csv "
+            "--report OUT.html",
+        )
+    req = LineValidationRequest(
+        target=args.target,
+        model=args.bundle,
+        source=args.source,
+        truth=args.truth,
+        trust_dir=args.trust,
+        budget_ms=args.budget_ms,
+        line_rate=args.line_rate,
+        min_accuracy=args.min_accuracy,
+        trigger=TriggerConfig.parse(args.trigger),
+        threads=args.threads,
+        token_file=args.token_file,
+    )
+    job = LineValidationJob(req)
+    job.prepare()
+    if not args.json:
+        assert job.model is not None
+        frames = "?" if job.frames_total is None else str(job.frames_total)
+        print(
+            f"validating {job.model.label} on {args.target}: {len(job.truth)} parts in "
+            f"{frames} frames of {args.source}",
+            file=sys.stderr,
+        )
+    res = job.run()
+    written = write_report(res, args.report, pdf=args.pdf, keep_for_pack=not args.no_keep)
+    d = res.data
+    if args.json:
+        out = {k: v for k, v in d.items() if k != "records"}
+        out["report"] = str(written.html)
+        out["pdf"] = None if written.pdf is None else str(written.pdf)
+        out["pdf_error"] = written.pdf_error or None
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        _print_line(d, written)
+    if d["verdict"] == "PARTIAL":
+        return EXIT_PARTIAL
+    return 0 if d["verdict"] == "PASS" else 1
+
+
+def _print_line(d: dict[str, Any], written: Any) -> None:
+    print(f"verdict: {d['verdict']}")
+    if d["partial"]:
+        print(f"PARTIAL: {d['partial_reason']}")
+    p = d["parts"]
+    acc = d["accuracy"]
+    print(
+        f"parts: {p['truth']} in the truth, {p['decided']} decided, {p['matched']} matched, "
+        f"{len(p['missed'])} missed, {len(p['extra'])} extra; per-part accuracy "
+        f"{'-' if acc is None else f'{acc:.1%}'}"
+    )
+    e2e = d["latency"].get("e2e")
+    if e2e:
+        print(
+            f"decision ms  p50 {e2e['p50']:.2f}  p95 {e2e['p95']:.2f}  p99 {e2e['p99']:.2f}  "
+            f"max {e2e['max']:.2f}  (budget {d['thresholds']['budget_ms']})"
+        )
+    if d["line_rate"]:
+        print(d["line_rate"])
+    for c in d["criteria"]:
+        print(
+            f"  {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['value']} "
+            f"(required {c['limit']}, margin {c['margin']})"
+            + (f": {c['note']}" if c.get("note") and not c["passed"] else "")
+        )
+    print(f"report: {written.html}")

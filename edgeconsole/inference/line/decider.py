@@ -46,16 +46,14 @@ MAX_PENDING_FRAMES = 256
 class PartJudge(Protocol):
     """What the per-part inspector offers (``inference.PartInspector``)."""
 
-    def locate(
-        self, image_bgr: np.ndarray, stamps: dict[str, int] | None = None
-    ) -> Sequence[Located]:
+    def locate(self, image: np.ndarray, stamps: dict[str, int] | None = None) -> Sequence[Located]:
         """Parts on the whole frame, boxes in source pixels, ``complete`` when fully in
         view; stamps ``locate_start``/``locate_end``."""
         ...
 
     def decide(
         self,
-        image_bgr: np.ndarray,
+        image: np.ndarray,
         boxes: Sequence[Box],
         stamps: dict[str, int] | None = None,
     ) -> Sequence[PartVerdict]:

@@ -27,6 +27,7 @@ import statistics
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.core.parts import Box
@@ -35,12 +36,14 @@ from edgeconsole.core.parts import Box
 BORDER = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class Located:
-    """What the tracker needs of a located part (``inference.heads.parts.Part`` fits)."""
+class Located(Protocol):
+    """What the tracker needs of a located part (``core.frames.Part`` is one)."""
 
-    box: Box
-    complete: bool
+    @property
+    def box(self) -> Box: ...
+
+    @property
+    def complete(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from edgeconsole.journal.keys import ConsoleKey
 from edgeconsole.journal.paths import ensure_dir, reports_dir
 from edgeconsole.journal.settings import SettingsStore, SiteSettings
 from edgeconsole.session.commission.job import ValidationResult
+from edgeconsole.session.commission.line_job import LineValidationResult
 from edgeconsole.session.commission.report_html import build_report_body
 from edgeconsole.session.commission.signature import sign_report
 
@@ -27,7 +28,7 @@ class WrittenReport:
 
 
 def write_report(
-    res: ValidationResult,
+    res: ValidationResult | LineValidationResult,
     out_html: str | Path,
     *,
     settings: SiteSettings | None = None,
@@ -41,7 +42,11 @@ def write_report(
     out = Path(out_html)
     settings = settings if settings is not None else SettingsStore().load()
     key = key if key is not None else ConsoleKey.load_or_create()
-    body = build_report_body(res, settings, key.fingerprint)
+    # A moving-line run (line_job.py) draws its own body; signing and keeping are shared.
+    if isinstance(res, LineValidationResult):
+        body = res.report_body(settings, key.fingerprint)
+    else:
+        body = build_report_body(res, settings, key.fingerprint)
     signed = sign_report(body, key)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, signed)

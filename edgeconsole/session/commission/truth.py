@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def load_truth(
                 hint="is this the truth of another video, or counted from 1?",
             )
     out.sort(key=lambda r: r.frame)
-    for a, b in zip(out, out[1:], strict=False):
+    for a, b in pairwise(out):
         if b.frame == a.frame:
             raise ConfigError(
                 f"rows {a.line} and {b.line} both say a part crosses at frame {a.frame}",

@@ -1,0 +1,265 @@
+"""The moving-line commissioning report: parts, not samples (then signed like the other).
+
+Same rules as ``report_html``: one self-contained file, no scripts, inline SVG and
+PNG, every outside string escaped, the figures in a JSON block for tools. The
+example frames (wrong, missed and extra parts) are read again from the video and
+drawn with the decision's box and verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from edgeconsole.core.errors import EdgeConsoleError
+from edgeconsole.core.frames import InferenceResult, OverlayBox, Role
+from edgeconsole.inference.overlay_render import render_overlay
+from edgeconsole.journal.settings import SiteSettings
+from edgeconsole.session.commission.charts import confusion_table_html, latency_histogram_svg
+from edgeconsole.session.commission.report_html import CSS, _e, _kv, _ms, _pct, _png_data_uri
+
+if TYPE_CHECKING:
+    from edgeconsole.session.commission.line_job import LineValidationResult
+
+EXAMPLES = 6
+EXAMPLE_W = 480
+
+
+def _examples(res: LineValidationResult) -> list[tuple[int, str, list[OverlayBox]]]:
+    """(frame, caption, boxes) worth a look: wrong verdicts, missed and extra parts."""
+    out: list[tuple[int, str, list[OverlayBox]]] = []
+    for r, d in res.match.pairs:
+        if d.verdict != r.label:
+            box = OverlayBox(d.box, "fail", f"#{d.part_id} {d.verdict}", thick=True)
+            out.append((d.decided_frame, f"row {r.line}: {r.label} judged {d.verdict}", [box]))
+    for r in res.match.missed:
+        out.append((r.frame, f"row {r.line}: missed ({r.label}, frame {r.frame})", []))
+    for d in res.match.extra:
+        box = OverlayBox(d.box, "warn", f"#{d.part_id} {d.verdict}", thick=True)
+        out.append((d.decided_frame, f"extra part #{d.part_id} at frame {d.trigger_frame}", [box]))
+    return out[:EXAMPLES]
+
+
+def _frames(spec: str, wanted: set[int]) -> dict[int, np.ndarray]:
+    """Read the video again for a few frames (the report's pictures); never fatal."""
+    from edgeconsole.sources.factory import open_source
+
+    got: dict[int, np.ndarray] = {}
+    if not wanted:
+        return got
+    try:
+        src = open_source(spec, realtime=False, loop=False)
+        try:
+            last = max(wanted)
+            while (frame := src.read()) is not None and frame.index <= last:
+                if frame.index in wanted:
+                    got[frame.index] = frame.image
+        finally:
+            src.close()
+    except EdgeConsoleError:
+        pass
+    return got
+
+
+def _picture(image: np.ndarray, boxes: list[OverlayBox], line_x: float | None) -> str:
+    items: list[Any] = list(boxes)
+    if line_x is not None:
+        role: Role = "warn"
+        items.append(OverlayBox((line_x, 0.0, line_x, float(image.shape[0])), role))
+    drawn = render_overlay(image, InferenceResult(frame_index=0, overlay=items))
+    if drawn.shape[1] > EXAMPLE_W:
+        f = EXAMPLE_W / drawn.shape[1]
+        drawn = cv2.resize(
+            drawn, (EXAMPLE_W, round(drawn.shape[0] * f)), interpolation=cv2.INTER_AREA
+        )
+    return _png_data_uri(drawn)
+
+
+def build_line_report_body(res: LineValidationResult, settings: SiteSettings, key_fp: str) -> bytes:
+    d = res.data
+    verdict = d["verdict"]
+    bundle = d["bundle"]
+    target = d["target"]
+    lat = d["latency"]
+    thr = d["thresholds"]
+    parts_d = d["parts"]
+    title = f"Line commissioning report: {bundle.get('name', '')} v{bundle.get('version', '')}"
+    out: list[str] = [
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(title)}</title>",
+        '<meta name="generator" content="EdgeConsole">',
+        f"<style>{CSS}</style></head><body><main>",
+        f"<h1>{_e(title)}</h1>",
+        f'<div class="verdict {verdict}">{verdict}</div>',
+    ]
+    if d["partial"]:
+        out.append(
+            '<div class="partial-banner">PARTIAL RUN: the figures below cover only the '
+            f"{d['source']['frames_read']} frames that ran. Reason: "
+            f"{_e(d['partial_reason'])}</div>"
+        )
+    out.append(
+        _kv(
+            [
+                ("target", f"<code>{_e(target.get('url'))}</code> {_e(target.get('name'))}"),
+                ("model", f"{_e(bundle.get('name'))} v{_e(bundle.get('version'))}"),
+                (
+                    "video",
+                    f"<code>{_e(d['source']['spec'])}</code>: {d['source']['frames_read']} frames",
+                ),
+                (
+                    "truth",
+                    f"<code>{_e(d['truth']['file'])}</code>: {d['truth']['parts']} parts, "
+                    f"matched within ±{d['truth']['tolerance_frames']} frames",
+                ),
+                ("trigger", _e(d["trigger"])),
+                ("site", _e(settings.site) or '<span class="muted">(not set)</span>'),
+                ("technician", _e(settings.technician) or '<span class="muted">(not set)</span>'),
+                ("date", f"{_e(d['started'])} to {_e(d['finished'])} (UTC)"),
+                (
+                    "console",
+                    f"EdgeConsole {_e(d['console_version'])}, key <code>{_e(key_fp)}</code>",
+                ),
+            ]
+        )
+    )
+    out.append(
+        "<h2>Criteria</h2><table><tr><th>criterion</th><th>result</th><th>measured</th>"
+        "<th>required</th><th>margin</th><th>note</th></tr>"
+    )
+    for c in d["criteria"]:
+        cls = "pass" if c["passed"] else "fail"
+        out.append(
+            f'<tr><td>{_e(c["name"])}</td><td class="{cls}">{"PASS" if c["passed"] else "FAIL"}'
+            f"</td><td>{_e(c['value'])}</td><td>{_e(c['limit'])}</td>"
+            f'<td class="num">{_e(c["margin"])}</td><td>{_e(c["note"])}</td></tr>'
+        )
+    out.append("</table>")
+    if d["line_rate"]:
+        out.append(f'<h3>Line rate</h3><p class="line">{_e(d["line_rate"])}</p>')
+    out.append("<h2>Parts</h2>")
+    out.append(
+        f"<p>The truth lists <b>{parts_d['truth']}</b> parts; the target decided "
+        f"{parts_d['decided']}: {parts_d['matched']} matched the truth, "
+        f"<b>{len(parts_d['missed'])}</b> missed, <b>{len(parts_d['extra'])}</b> extra. "
+        f"Per-part accuracy <b>{_pct(d['accuracy'])}</b> ({parts_d['correct']} right; a "
+        "missed part counts as wrong).</p>"
+    )
+    if parts_d["missed"]:
+        out.append("<h3>Missed parts</h3><table><tr><th>row</th><th>frame</th><th>truth</th></tr>")
+        for m in parts_d["missed"][:200]:
+            out.append(
+                f"<tr><td>{m['row']}</td><td>{m['frame']}</td><td>{_e(m['label'])}</td></tr>"
+            )
+        out.append("</table>")
+    if parts_d["extra"]:
+        out.append(
+            "<h3>Extra parts</h3><table><tr><th>part</th><th>trigger frame</th><th>verdict</th>"
+            "</tr>"
+        )
+        for x in parts_d["extra"][:200]:
+            out.append(
+                f"<tr><td>#{x['id']}</td><td>{x['trigger_frame']}</td>"
+                f"<td>{_e(x['verdict'])}</td></tr>"
+            )
+        out.append("</table>")
+    cm = d["confusion"]
+    out.append('<div class="grid"><div><h3>Confusion matrix (truth rows)</h3>')
+    out.append(confusion_table_html(cm["rows"], cm["cols"], cm["matrix"]))
+    out.append(
+        '</div><div><h3>Per class</h3><table><tr><th>class</th><th class="num">'
+        'parts</th><th class="num">precision</th><th class="num">recall</th></tr>'
+    )
+    for c, v in d["per_class"].items():
+        if not v["support"] and v["precision"] is None:
+            continue
+        out.append(
+            f'<tr><td>{_e(c)}</td><td class="num">{v["support"]}</td>'
+            f'<td class="num">{_pct(v["precision"])}</td>'
+            f'<td class="num">{_pct(v["recall"])}</td></tr>'
+        )
+    out.append("</table></div></div>")
+    out.append("<h2>Decision latency</h2>")
+    e2e = lat.get("e2e")
+    interval = 60000.0 / thr["line_rate_per_min"] if thr["line_rate_per_min"] else None
+    out.append(
+        latency_histogram_svg(
+            d["histogram"]["edges"],
+            d["histogram"]["counts"],
+            thr["budget_ms"],
+            interval,
+            e2e["p99"] if e2e else None,
+        )
+    )
+    out.append(
+        '<table><tr><th>stage</th><th class="num">p50</th><th class="num">p95</th>'
+        '<th class="num">p99</th><th class="num">max</th><th class="num">mean</th></tr>'
+    )
+    for name, s in [*lat.get("stages", {}).items(), ("decision", e2e)]:
+        if not s:
+            continue
+        out.append(
+            f"<tr><td>{_e(name)}</td>"
+            + "".join(
+                f'<td class="num">{_ms(s[k])}</td>' for k in ("p50", "p95", "p99", "max", "mean")
+            )
+            + "</tr>"
+        )
+    out.append("</table>")
+    out.append(
+        f"<p>Milliseconds from the trigger frame's capture to the decision, {lat['count']} "
+        f"parts; the first decision (warm-up before the line starts) took "
+        f"{_ms(lat.get('first_decision_ms'))} ms and is held out; budget "
+        f"{_e(thr['budget_ms'])} ms; the run took {d['wall_s']:.1f} s.</p>"
+    )
+    examples = _examples(res)
+    if examples:
+        frames = _frames(d["source"]["spec"], {f for f, _, _ in examples})
+        out.append('<h2>Parts worth a look</h2><div class="examples">')
+        for f, why, boxes in examples:
+            image = frames.get(f)
+            line_x = None
+            if image is not None:
+                line_x = res.request.trigger.line.coordinate(image.shape[1], image.shape[0])
+            uri = "" if image is None else _picture(image, boxes, line_x)
+            img = f'<img alt="frame {f}" src="{uri}">' if uri else "<p>(frame unreadable)</p>"
+            out.append(f"<figure>{img}<figcaption>frame {f}<br>{_e(why)}</figcaption></figure>")
+        out.append("</div>")
+    out.append(
+        "<h2>Every part</h2><table><tr><th>row</th><th>frame</th><th>truth</th><th>part</th>"
+        '<th>judged</th><th class="num">decision ms</th><th>late</th></tr>'
+    )
+    for r in d["records"]:
+        cls = "pass" if r["predicted"] == r["truth"] else "fail"
+        out.append(
+            f"<tr><td>{r['row']}</td><td>{r['frame']}</td><td>{_e(r['truth'])}</td>"
+            f"<td>{'' if r['part_id'] is None else '#' + str(r['part_id'])}</td>"
+            f'<td class="{cls}">{_e(r["predicted"])}</td>'
+            f'<td class="num">{_ms(r.get("decision_ms"))}</td>'
+            f"<td>{'LATE' if r.get('late') else ''}</td></tr>"
+        )
+    out.append("</table>")
+    out.append("<h2>Target and bundle identity</h2><h3>Target</h3>")
+    out.append(
+        _kv(
+            [
+                (k, f"<code>{_e(json.dumps(v) if isinstance(v, dict | list) else v)}</code>")
+                for k, v in target.items()
+            ]
+        )
+    )
+    out.append("<h3>Bundle</h3>")
+    out.append(
+        _kv(
+            [
+                (k, f"<code>{_e(json.dumps(v) if isinstance(v, dict | list) else v)}</code>")
+                for k, v in bundle.items()
+            ]
+        )
+    )
+    blob = json.dumps(d, sort_keys=True, default=str).replace("</", "<\\/")
+    out.append(f'<script type="application/json" id="edgeconsole-results">{blob}</script>\n')
+    return "".join(out).encode("utf-8")
