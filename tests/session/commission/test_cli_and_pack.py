@@ -44,7 +44,7 @@ def test_cli_validate_json_and_verify(tmp_path: Path, capsys: pytest.CaptureFixt
     out = json.loads(capsys.readouterr().out)
     assert out["verdict"] == "PASS" and rc == 0
     assert out["samples"]["scored"] == 30 and "records" not in out
-    assert out["line_rate"].startswith("300 parts/min leaves 200 ms per part")
+    assert out["line_rate"].startswith("At 300 parts/min a part arrives every 200 ms.")
     assert report.is_file() and report.with_suffix(".json").is_file()
     assert main(["validate", "verify", str(report)]) == 0
     assert "VALID" in capsys.readouterr().out

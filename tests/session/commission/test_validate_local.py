@@ -48,7 +48,8 @@ def test_digits_bundle_full_set_report_verifies(tmp_path: Path) -> None:
     assert len(d["bundle"]["bundle_sha256"]) == 64
     assert d["thresholds"]["budget_ms"] == 5  # the bundle's own budget
     assert d["latency"]["count"] == 199 and d["latency"]["first_inference_ms"] is not None
-    assert d["line_rate"].startswith("600 parts/min leaves 100 ms per part (decision budget 5 ms)")
+    assert d["line_rate"].startswith("At 600 parts/min a part arrives every 100 ms.")
+    assert "5 ms decision budget" in d["line_rate"]
     assert d["shadow"] is None  # local:// is its own reference
     assert d["verdict"] in ("PASS", "FAIL")  # timing on a shared machine is not asserted
     accuracy = next(c for c in d["criteria"] if c["name"] == "accuracy")
