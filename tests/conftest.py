@@ -49,4 +49,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.plc",
     "tests.fixtures.stock",
     "tests.fixtures.offline",
+    "tests.fixtures.cameras",
 ]

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "image_cmd",
     "mcumgr_cmd",
     "plc_cmd",
+    "cameras_cmd",
 )
 
 

@@ -39,6 +39,10 @@ class SourceDisconnected(SourceError):
     """A live source dropped; it may come back (reconnect is attempted)."""
 
 
+class CameraFeatureError(SourceError):
+    """A camera lacks a feature, or a value for it is out of range or refused."""
+
+
 class ModelError(EdgeConsoleError):
     """A model cannot be loaded, does not match its description, or misbehaves."""
 

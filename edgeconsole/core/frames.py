@@ -16,6 +16,19 @@ STAGES: tuple[str, ...] = ("capture", "preprocess", "infer", "postprocess", "ove
 Role = Literal["ok", "fail", "warn", "info", "text"]
 
 
+@dataclass(slots=True, frozen=True)
+class CameraStamp:
+    """What an industrial camera said about a frame, beside our own stamps."""
+
+    frame_id: int  # the camera's block id (gaps mean frames lost on the link)
+    camera_ns: int | None  # the camera's own timestamp (its clock), None: it gave none
+    #: How ``Frame.capture_started_ns`` was placed: "latched" / "estimated" (camera
+    #: clock mapped onto ours), "trigger" (the software trigger's stamp), "arrival".
+    clock: str
+    trigger_seq: int | None = None  # the software trigger this frame answers
+    trigger_ns: int | None = None  # when that trigger was issued (monotonic)
+
+
 @dataclass(slots=True)
 class Frame:
     """One image from a source, stamped where it entered the program."""
@@ -29,6 +42,8 @@ class Frame:
     truth: dict[str, Any] | None = None
     #: Named monotonic stamps added as the frame moves on ("preprocessed", ...).
     stamps: dict[str, int] = field(default_factory=dict)
+    #: Industrial cameras (aravis://, pylon://): the camera's own frame id and clock.
+    camera: CameraStamp | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -13,7 +13,9 @@ from edgeconsole.sources.mjpeg_http import redact
 
 ACCEPTED_FORMS = (
     "a video file path, a folder of images, camera:N (or just N), "
-    "rtsp://..., http(s)://..., or "
+    "rtsp://..., http(s)://..., aravis://[DEVICE_ID], pylon://[SERIAL] "
+    "(industrial cameras; ?trigger=software&rate=PARTS_PER_MIN&setup=FILE&fps=F, "
+    "pylon's emulator: &images=FOLDER), or "
     "synthetic:conveyor[?seed=0&fps=30&width=1280&height=720&frames=N&ppm=P"
     "&overlap=0..1&stop_at=FRAME&stop_frames=N&clock=1]"
 )
@@ -42,13 +44,15 @@ _CONVEYOR_RANGES: dict[str, tuple[float | None, float | None]] = {
     "clock": (0, 1),
 }
 _STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+INDUSTRIAL_SCHEMES = ("aravis", "pylon")
+_INDUSTRIAL_KEYS = ("trigger", "rate", "setup", "fps", "images")
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedSpec:
-    kind: str  # "file" | "folder" | "camera" | "stream" | "synthetic"
-    target: str  # path, URL, camera index as text, or scene name
-    options: dict[str, float | int]
+    kind: str  # "file" | "folder" | "camera" | "stream" | "synthetic" | "industrial"
+    target: str  # path, URL, camera index as text, scene name, or backend://id
+    options: dict[str, float | int | str]
 
 
 def _bad(spec: str, why: str) -> ConfigError:
@@ -71,6 +75,8 @@ def parse_spec(spec: str) -> ParsedSpec:
         return ParsedSpec("camera", str(_camera_index(text[len("camera:") :], spec)), {})
     if scheme == "synthetic":
         return _parse_synthetic(text)
+    if scheme in INDUSTRIAL_SCHEMES:
+        return _parse_industrial(text, scheme)
     if scheme in _STREAM_SCHEMES:
         parts = urlsplit(text)
         if not text.lower().startswith(f"{scheme}://") or not parts.hostname:
@@ -101,7 +107,7 @@ def _parse_synthetic(text: str) -> ParsedSpec:
     name, _, query = body.partition("?")
     if name.strip().lower() != "conveyor":
         raise _bad(text, f"unknown synthetic scene {name!r} (only 'conveyor')")
-    options: dict[str, float | int] = {}
+    options: dict[str, float | int | str] = {}
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError as exc:
@@ -113,14 +119,66 @@ def _parse_synthetic(text: str) -> ParsedSpec:
         if key in options:
             raise _bad(text, f"option {key!r} given twice")
         try:
-            options[key] = conv(value)
+            v = conv(value)
         except ValueError as exc:
             raise _bad(text, f"option {key}={value!r} is not a number") from exc
+        options[key] = v
         low, high = _CONVEYOR_RANGES.get(key, (None, None))
-        v = options[key]
         if v != v or (low is not None and v < low) or (high is not None and v > high):  # NaN too
             raise _bad(text, f"option {key}={value!r} is outside {low}..{high}")
     return ParsedSpec("synthetic", "conveyor", options)
+
+
+def _parse_industrial(text: str, scheme: str) -> ParsedSpec:
+    """``aravis://ID?trigger=software&rate=300&setup=FILE`` (ID empty: the first camera)."""
+    if not text.lower().startswith(f"{scheme}://"):
+        raise _bad(text, f"write {scheme}://DEVICE_ID (or {scheme}:// for the first camera)")
+    body = text[len(scheme) + 3 :]
+    ident, _, query = body.partition("?")
+    ident = unquote(ident).strip()
+    if len(ident) > 128 or any(c in ident for c in "/\\#") or not ident.isprintable():
+        raise _bad(text, "camera id must be printable, at most 128 characters, without / or #")
+    options: dict[str, float | int | str] = {}
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as exc:
+        raise _bad(text, "malformed query") from exc
+    for key, value in pairs:
+        if key not in _INDUSTRIAL_KEYS:
+            raise _bad(text, f"unknown option {key!r} (known: {', '.join(_INDUSTRIAL_KEYS)})")
+        if key in options:
+            raise _bad(text, f"option {key!r} given twice")
+        if key == "rate":
+            from edgeconsole.sources.genicam.triggers import MAX_RATE, MIN_RATE
+
+            try:
+                rate = float(value)
+            except ValueError as exc:
+                raise _bad(text, f"rate={value!r} is not a number of parts per minute") from exc
+            if not (MIN_RATE <= rate <= MAX_RATE):
+                raise _bad(text, f"rate={value!r} is outside {MIN_RATE:g}..{MAX_RATE:g} parts/min")
+            options[key] = rate
+        elif key == "fps":
+            try:
+                fps = float(value)
+            except ValueError as exc:
+                raise _bad(text, f"fps={value!r} is not a number") from exc
+            if not (0.1 <= fps <= 1000):
+                raise _bad(text, f"fps={value!r} is outside 0.1..1000")
+            options[key] = fps
+        elif key == "trigger":
+            if not value or len(value) > 32 or not value.replace("_", "").isalnum():
+                raise _bad(text, "trigger must be off, software, or a line name such as Line1")
+            options[key] = value
+        else:
+            if not value:
+                raise _bad(text, f"{key}= needs a path")
+            if key == "images" and scheme != "pylon":
+                raise _bad(text, "images= plays a folder through pylon's emulated camera only")
+            options[key] = value
+    if "rate" in options and str(options.get("trigger", "software")).lower() != "software":
+        raise _bad(text, "rate= needs trigger=software (the camera fires itself at that rate)")
+    return ParsedSpec("industrial", f"{scheme}://{ident}", options)
 
 
 def _parse_path(text: str, spec: str) -> ParsedSpec:
@@ -147,6 +205,20 @@ def open_source(spec: str, *, realtime: bool = True, loop: bool = False) -> Fram
         from edgeconsole.sources.camera import CameraSource
 
         return CameraSource(int(parsed.target))
+    if parsed.kind == "industrial":
+        from edgeconsole.sources.genicam.source import IndustrialCameraSource
+
+        backend, _, ident = parsed.target.partition("://")
+        o = parsed.options
+        return IndustrialCameraSource(
+            "pylon" if backend == "pylon" else "aravis",
+            ident,
+            setup=Path(str(o["setup"])).expanduser() if "setup" in o else None,
+            trigger=str(o["trigger"]) if "trigger" in o else None,
+            rate_per_min=float(o["rate"]) if "rate" in o else None,
+            fps=float(o["fps"]) if "fps" in o else None,
+            images=Path(str(o["images"])).expanduser() if "images" in o else None,
+        )
     if parsed.kind == "stream":
         from edgeconsole.sources.stream import StreamSource
 
@@ -189,6 +261,10 @@ def describe_spec(spec: str) -> str:
         return text if len(text) <= 40 else text[:39] + "…"
     if parsed.kind == "camera":
         return f"Camera {parsed.target}"
+    if parsed.kind == "industrial":
+        backend, _, ident = parsed.target.partition("://")
+        name = "GenICam" if backend == "aravis" else "Basler"
+        return f"{name} camera {ident or '(first)'}"
     if parsed.kind == "synthetic":
         seed = parsed.options.get("seed", 0)
         return f"Synthetic conveyor (seed {seed})"

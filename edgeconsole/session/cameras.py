@@ -1,0 +1,200 @@
+"""Camera setup for the CLI and the window: discover, read, set, save, load.
+
+A feature is read or set on the device the live pipeline already has open when
+it runs this camera (opening it a second time would be refused: a GigE camera
+has one controller), else on a connection opened for the one operation and
+closed after it. The window calls these from a worker thread (``CameraSetupJob``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeconsole.core.errors import ConfigError, EdgeConsoleError
+from edgeconsole.sources.factory import parse_spec
+from edgeconsole.sources.genicam.device import CameraDevice
+from edgeconsole.sources.genicam.features import STANDARD_FEATURES, FeatureInfo, Value
+
+#: Finds an open device for (backend, device id) in the running pipeline, or None.
+LiveDeviceLookup = Callable[[str, str], CameraDevice | None]
+
+
+def camera_target(spec: str) -> tuple[str, str]:
+    """(backend, device id) of an ``aravis://`` or ``pylon://`` spec; ConfigError otherwise."""
+    parsed = parse_spec(spec)
+    if parsed.kind != "industrial":
+        raise ConfigError(
+            f"{spec!r} is not an industrial camera",
+            subject="camera setup",
+            hint="use aravis://DEVICE_ID or pylon://SERIAL (`edgeconsole cameras` lists them)",
+        )
+    backend, _, ident = parsed.target.partition("://")
+    return backend, ident
+
+
+@contextlib.contextmanager
+def camera_device(spec: str, live: LiveDeviceLookup | None = None) -> Iterator[CameraDevice]:
+    backend, ident = camera_target(spec)
+    shared = live(backend, ident) if live is not None else None
+    if shared is not None:
+        yield shared
+        return
+    from edgeconsole.sources.genicam.source import open_device
+
+    device = open_device("pylon" if backend == "pylon" else "aravis", ident)
+    try:
+        yield device
+    finally:
+        device.close()
+
+
+def discover_cameras(*, emulators: bool = False) -> dict[str, Any]:
+    from edgeconsole.sources.genicam.discovery import discover
+
+    return discover(emulators=emulators)
+
+
+def read_features(
+    spec: str, names: tuple[str, ...] = STANDARD_FEATURES, live: LiveDeviceLookup | None = None
+) -> tuple[dict[str, Any], list[FeatureInfo]]:
+    """(camera identity, features); a single missing name raises CameraFeatureError."""
+    with camera_device(spec, live) as dev:
+        infos = [dev.feature(names[0])] if len(names) == 1 else dev.features(names)
+        return dev.info.to_json(), infos
+
+
+def set_feature(
+    spec: str, name: str, value: Value | None, live: LiveDeviceLookup | None = None
+) -> FeatureInfo:
+    """Set ``name`` to ``value``, or run it when it is a command and ``value`` is None."""
+    with camera_device(spec, live) as dev:
+        if value is None:
+            info = dev.feature(name)
+            if info.kind != "command":
+                raise ConfigError(
+                    f"{info.name} needs a value",
+                    subject=dev.info.label,
+                    hint=f"it accepts {info.range_text()}" if info.range_text() else None,
+                )
+            dev.execute(name)
+            return info
+        return dev.set_feature(name, value)
+
+
+def save_camera_setup(spec: str, path: Path, live: LiveDeviceLookup | None = None) -> Path:
+    from edgeconsole.sources.genicam.setup_file import read_setup, save_setup
+
+    with camera_device(spec, live) as dev:
+        return save_setup(read_setup(dev), path)
+
+
+def load_camera_setup(
+    spec: str, path: Path, live: LiveDeviceLookup | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Apply a setup file; (one result per feature, a note when it came from another model)."""
+    from edgeconsole.sources.genicam.setup_file import apply_setup, camera_mismatch, load_setup
+
+    setup = load_setup(path)
+    with camera_device(spec, live) as dev:
+        return apply_setup(dev, setup, strict=False), camera_mismatch(setup, dev)
+
+
+@dataclass
+class CameraSetupResult:
+    op: str
+    ok: bool
+    camera: dict[str, Any] | None = None
+    features: list[FeatureInfo] = field(default_factory=list)
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+
+
+class CameraSetupJob:
+    """Runs one setup operation at a time on a worker thread; ``poll`` hands results back
+    (the window never blocks on a camera that takes a second to answer)."""
+
+    def __init__(self, live: LiveDeviceLookup | None = None) -> None:
+        self._live = live
+        self._lock = threading.Lock()
+        self._results: list[CameraSetupResult] = []
+        self._thread: threading.Thread | None = None
+
+    @property
+    def busy(self) -> bool:
+        t = self._thread
+        return t is not None and t.is_alive()
+
+    def _run(self, op: str, work: Callable[[], CameraSetupResult]) -> bool:
+        if self.busy:
+            return False
+
+        def body() -> None:
+            try:
+                result = work()
+            except EdgeConsoleError as exc:
+                result = CameraSetupResult(op, False, message=str(exc))
+            except Exception as exc:  # a driver bug must reach the person, not vanish
+                result = CameraSetupResult(op, False, message=f"{type(exc).__name__}: {exc}")
+            with self._lock:
+                self._results.append(result)
+
+        self._thread = threading.Thread(target=body, name=f"camera-{op}", daemon=True)
+        self._thread.start()
+        return True
+
+    def read(self, spec: str) -> bool:
+        def work() -> CameraSetupResult:
+            camera, infos = read_features(spec, live=self._live)
+            return CameraSetupResult("read", True, camera=camera, features=infos)
+
+        return self._run("read", work)
+
+    def set(self, spec: str, name: str, value: Value | None) -> bool:
+        def work() -> CameraSetupResult:
+            info = set_feature(spec, name, value, live=self._live)
+            camera, infos = read_features(spec, live=self._live)
+            shown = "ran" if value is None else f"set to {info.value_text()}"
+            return CameraSetupResult(
+                "set", True, camera=camera, features=infos, message=f"{info.name} {shown}"
+            )
+
+        return self._run("set", work)
+
+    def save(self, spec: str, path: Path) -> bool:
+        def work() -> CameraSetupResult:
+            saved = save_camera_setup(spec, path, live=self._live)
+            return CameraSetupResult("save", True, message=f"camera setup saved to {saved}")
+
+        return self._run("save", work)
+
+    def load(self, spec: str, path: Path) -> bool:
+        def work() -> CameraSetupResult:
+            applied, note = load_camera_setup(spec, path, live=self._live)
+            camera, infos = read_features(spec, live=self._live)
+            bad = [a for a in applied if not a["applied"]]
+            text = f"applied {len(applied) - len(bad)} of {len(applied)} features from {path}"
+            if bad:
+                text += "; refused: " + "; ".join(a["error"] for a in bad)
+            if note:
+                text += f" ({note})"
+            return CameraSetupResult(
+                "load", not bad, camera=camera, features=infos, applied=applied, message=text
+            )
+
+        return self._run("load", work)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+        return not self.busy
+
+    def poll(self) -> list[CameraSetupResult]:
+        with self._lock:
+            out, self._results = self._results, []
+        return out
