@@ -336,6 +336,9 @@ def run(
             hammer.join()
         finally:
             agent.kill9()
+            if report.problems:  # the agent's own account of it, for the person reading
+                tail = "".join(agent.stderr_lines[-60:]).strip()
+                report.problems.append(f"agent stderr (last lines):\n{tail or '(empty)'}")
         report.table = check_after_kill(data, report)
         if on_round is not None:
             on_round(report)

@@ -76,6 +76,9 @@ def test_an_upload_session_from_before_the_override_field_still_resumes(
         )
     )
     (data / "upload" / f"{sha}.part").write_bytes(b"")
+    from edgeconsole.core.slots import SlotStore, SlotTable
+
+    SlotStore(data).save(SlotTable.empty().begin_staging(0, sha, 100))  # as begin() left it
     agent = start_gateway_agent(data)
     session = agent.agent.uploads.session
     assert session is not None and session.sha256 == sha and session.allow_downgrade is False

@@ -375,3 +375,40 @@ def test_a_chunked_body_in_odd_pieces_is_still_accepted(
     assert status == 200 and result["state"] == "staged"
     staged = gateway_agent.data_dir / "slots" / "0" / "bundle.ecb"
     assert staged.read_bytes() == data
+
+
+def test_a_session_left_by_a_kill_after_staging_is_dropped_at_start(
+    start_gateway_agent: StartAgent, gateway_kit: GatewayKit, tmp_path: Path
+) -> None:
+    """Found by the kill -9 hammer (round 152 of the first long run): killed after the
+    bundle was staged but before the session was cleared, the agent came back with a
+    session whose part file had been moved into the slot; the resumed upload could
+    not finish ("slot is not being staged") and every later PUT was an HTTP 500."""
+    data = tmp_path / "agent"
+    first = start_gateway_agent(data)
+    bundle = gateway_kit.bundle(version=1)
+    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    assert client_for(first).upload(bundle)["state"] == "staged"
+    first.background.stop()
+    # What the kill left: the table says staged, session.json still names the upload.
+    (data / "upload" / "session.json").write_text(
+        json.dumps(
+            {
+                "sha256": sha,
+                "length": bundle.stat().st_size,
+                "slot": 0,
+                "offset": bundle.stat().st_size,
+                "started": 1.0,
+                "updated": 1.0,
+            }
+        )
+    )
+    again = start_gateway_agent(data)
+    assert again.agent.uploads.session is None
+    c = client_for(again)
+    assert c.upload_status(sha)["state"] == "staged"
+    status, body = _put(again, sha, 0, bundle.read_bytes())
+    assert status == 404, body  # nothing to resume: a sentence, not a 500
+    result = c.upload(bundle)
+    assert result["state"] == "staged" and result["transmitted"] == 0
+    assert not (data / "upload" / "session.json").exists()
