@@ -104,6 +104,8 @@ class CameraRunner:
             "errors": self.errors,
             "last_error": self.last_error,
             "watchers": len(self.clients),
+            # An industrial camera's own view (aravis://, pylon://): link counters, clock.
+            "camera": _camera_stats(self._source),
         }
 
     # -- the camera thread -----------------------------------------------------------
@@ -230,6 +232,11 @@ def _rss_mb() -> float | None:
         return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _camera_stats(source: Any) -> dict[str, Any] | None:
+    stats = getattr(source, "camera_stats", None)
+    return stats() if stats is not None else None
 
 
 def telemetry(camera: CameraRunner, client: _Client, started: float) -> dict[str, Any]:

@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--source",
         required=True,
-        help="video file, image folder, camera:N, rtsp/http URL, "
+        help="video file, image folder, camera:N, rtsp/http URL, aravis://DEVICE_ID, "
+        "pylon://SERIAL (?trigger=software&rate=PARTS_PER_MIN&setup=FILE), "
         "or synthetic:conveyor[?seed=N&fps=F]",
     )
     run.add_argument("--model", required=True, help="model.json, a folder holding one, or .ecb")
@@ -66,6 +67,11 @@ def register(sub: Any) -> None:
     demo.add_argument("--headless", action="store_true", help="no window; print a summary")
     demo.add_argument("--seconds", type=float, default=10.0)
     demo.add_argument("--json", action="store_true")
+    demo.add_argument(
+        "--camera",
+        action="store_true",
+        help="play the conveyor through pylon's emulated industrial camera (needs pypylon)",
+    )
     demo.set_defaults(func=_demo)
 
 
@@ -115,8 +121,13 @@ def _demo(args: argparse.Namespace) -> int:
     from edgeconsole.session.session import DEMO_SOURCE, default_demo_model
 
     _check_positive("seconds", args.seconds)
+    source = DEMO_SOURCE
+    if args.camera:
+        from edgeconsole.session.demo_camera import demo_camera_spec
+
+        source = demo_camera_spec()
     summary, _ = run_headless(
-        DEMO_SOURCE,
+        source,
         default_demo_model(),
         seconds=args.seconds,
         realtime=True,
@@ -153,6 +164,20 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
         )
     if "plc" in summary:
         _print_plc(summary["plc"])
+    cam = summary.get("camera")
+    if cam:
+        st, trig = cam["stream"], cam["trigger"]
+        print(
+            f"camera {cam['source']}: {st['completed']} frames, {st['incomplete']} incomplete "
+            f"(not judged), {st['missing_packets']} packets missing, {st['resent_packets']} "
+            f"resent, {st['dropped_buffers']} buffers dropped, {cam['reconnects']} reconnects; "
+            f"clock {cam['clock']['method']}; trigger {trig['mode']}"
+            + (
+                f" {trig['answered']}/{trig['issued']} answered, {trig['missing']} missing"
+                if trig.get("issued")
+                else ""
+            )
+        )
     for dev in summary.get("devices", []):
         if dev.get("kind") == "gateway":
             _print_gateway(dev)

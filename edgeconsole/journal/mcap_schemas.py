@@ -192,6 +192,35 @@ PART: dict[str, Any] = {
     },
 }
 
+#: An industrial camera's own stamp for a frame (aravis://, pylon://).
+CAMERA_FRAME: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "frame_index": {"type": "integer"},
+        "frame_id": {"type": "integer", "description": "the camera's block id"},
+        "camera_ns": {"type": ["integer", "null"], "description": "the camera's own clock"},
+        "clock": {"type": "string", "description": "latched, estimated, trigger or arrival"},
+        "exposure_ns": {"type": ["integer", "null"], "description": "exposure, our clock"},
+        "captured_ns": {"type": "integer", "description": "frame complete, our clock"},
+        "trigger_seq": {"type": ["integer", "null"]},
+        "trigger_ns": {"type": ["integer", "null"]},
+    },
+}
+
+#: The camera link's counters, once a second (cumulative since the source opened).
+CAMERA_STATS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "source": {"type": "string"},
+        "camera": {"type": ["object", "null"]},
+        "state": {"type": "string"},
+        "reconnects": {"type": "integer"},
+        "stream": {"type": "object"},
+        "clock": {"type": "object"},
+        "trigger": {"type": "object"},
+    },
+}
+
 #: topic -> (schema name, schema)
 CHANNELS: dict[str, tuple[str, dict[str, Any]]] = {
     "/camera": ("foxglove.CompressedImage", COMPRESSED_IMAGE),
@@ -201,6 +230,8 @@ CHANNELS: dict[str, tuple[str, dict[str, Any]]] = {
     "/telemetry": ("edgeconsole.Telemetry", TELEMETRY),
     "/events": ("edgeconsole.Event", EVENT),
     "/parts": ("edgeconsole.PartDecision", PART),
+    "/camera_frames": ("edgeconsole.CameraFrame", CAMERA_FRAME),
+    "/camera_stats": ("edgeconsole.CameraStats", CAMERA_STATS),
 }
 
 

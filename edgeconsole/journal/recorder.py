@@ -328,6 +328,29 @@ class McapRecorderSink:
         """One physical part's decision (or miss), stamped when it was decided."""
         self._put_small("/parts", mono_to_wall_ns(decision.decided_ns), decision.to_json())
 
+    def write_camera_frame(self, frame: Frame, ts_ns: int | None = None) -> None:
+        """An industrial camera's own stamp of ``frame`` (its id and clock)."""
+        cam = frame.camera
+        if cam is None:
+            return
+        self._put_small(
+            "/camera_frames",
+            ts_ns,
+            {
+                "frame_index": frame.index,
+                "frame_id": cam.frame_id,
+                "camera_ns": cam.camera_ns,
+                "clock": cam.clock,
+                "exposure_ns": frame.capture_started_ns,
+                "captured_ns": frame.captured_ns,
+                "trigger_seq": cam.trigger_seq,
+                "trigger_ns": cam.trigger_ns,
+            },
+        )
+
+    def write_camera_stats(self, stats: dict[str, Any], ts_ns: int | None = None) -> None:
+        self._put_small("/camera_stats", ts_ns, stats)
+
     def write_latency(self, sample: LatencySample, ts_ns: int | None = None) -> None:
         self._put_small("/latency", ts_ns, latency_to_dict(sample))
 

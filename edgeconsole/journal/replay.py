@@ -34,7 +34,16 @@ from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.journal.codec import latency_from_dict, result_from_dict
 
 RECORD_LIMIT = 64 * 1024 * 1024  # no single record of ours comes near this
-KNOWN_TOPICS = ("/camera", "/overlay", "/results", "/latency", "/telemetry", "/events")
+KNOWN_TOPICS = (
+    "/camera",
+    "/overlay",
+    "/results",
+    "/latency",
+    "/telemetry",
+    "/events",
+    "/camera_frames",
+    "/camera_stats",
+)
 
 
 @dataclass

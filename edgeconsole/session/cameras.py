@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeconsole.core.errors import ConfigError, EdgeConsoleError
+from edgeconsole.core.errors import CameraFeatureError, ConfigError, EdgeConsoleError
 from edgeconsole.sources.factory import parse_spec
 from edgeconsole.sources.genicam.device import CameraDevice
 from edgeconsole.sources.genicam.features import STANDARD_FEATURES, FeatureInfo, Value
@@ -35,6 +35,19 @@ def camera_target(spec: str) -> tuple[str, str]:
         )
     backend, _, ident = parsed.target.partition("://")
     return backend, ident
+
+
+def live_camera_device(source: Any, backend: str, ident: str) -> CameraDevice | None:
+    """The open device of a running industrial source when it is the camera asked for."""
+    from edgeconsole.sources.genicam.source import IndustrialCameraSource
+
+    if not isinstance(source, IndustrialCameraSource) or source.backend != backend:
+        return None
+    info = source.camera_info or {}
+    names = {source.device_id, info.get("device_id"), info.get("serial"), info.get("address")}
+    if ident and ident not in names:
+        return None
+    return source.device
 
 
 @contextlib.contextmanager
@@ -111,18 +124,67 @@ class CameraSetupResult:
     camera: dict[str, Any] | None = None
     features: list[FeatureInfo] = field(default_factory=list)
     applied: list[dict[str, Any]] = field(default_factory=list)
+    found: dict[str, Any] | None = None  # discover: cameras, searched, notes
     message: str = ""
+    done: list[str] = field(default_factory=list)  # what the camera took ("Width = 640 px")
+    refused: list[str] = field(default_factory=list)  # one sentence per refusal
 
 
 class CameraSetupJob:
     """Runs one setup operation at a time on a worker thread; ``poll`` hands results back
-    (the window never blocks on a camera that takes a second to answer)."""
+    (the window never blocks on a camera that takes a second to answer).
+
+    Between operations the job keeps its connection to the camera (opening one costs a
+    discovery, and pylon's emulator forgets its settings when closed); ``release`` lets
+    go of it (the session does before the pipeline opens a camera), and so does an
+    operation on another camera or ``HOLD_S`` without one.
+    """
+
+    HOLD_S = 60.0
 
     def __init__(self, live: LiveDeviceLookup | None = None) -> None:
-        self._live = live
+        self._pipeline = live
         self._lock = threading.Lock()
         self._results: list[CameraSetupResult] = []
         self._thread: threading.Thread | None = None
+        self._held: tuple[str, str, CameraDevice] | None = None  # backend, id, device
+        self._held_at = 0.0
+        self._hold_lock = threading.Lock()
+
+    def _live(self, backend: str, ident: str) -> CameraDevice | None:
+        """The pipeline's device for this camera, else the one this job holds (opened
+        here on first use and kept)."""
+        shared = self._pipeline(backend, ident) if self._pipeline is not None else None
+        if shared is not None:
+            return shared
+        import time
+
+        from edgeconsole.sources.genicam.source import open_device
+
+        with self._hold_lock:
+            held = self._held
+            if (
+                held is not None
+                and (held[0], held[1]) == (backend, ident)
+                and (time.monotonic() - self._held_at < self.HOLD_S)
+            ):
+                self._held_at = time.monotonic()
+                return held[2]
+            self._release_locked()
+            device = open_device("pylon" if backend == "pylon" else "aravis", ident)
+            self._held = (backend, ident, device)
+            self._held_at = time.monotonic()
+            return device
+
+    def _release_locked(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held[2].close()
+
+    def release(self) -> None:
+        """Close the job's own connection to a camera (not the pipeline's)."""
+        with self._hold_lock:
+            self._release_locked()
 
     @property
     def busy(self) -> bool:
@@ -136,16 +198,28 @@ class CameraSetupJob:
         def body() -> None:
             try:
                 result = work()
+            except CameraFeatureError as exc:  # a refusal: the connection is fine
+                result = CameraSetupResult(op, False, message=str(exc))
             except EdgeConsoleError as exc:
                 result = CameraSetupResult(op, False, message=str(exc))
+                self.release()  # the camera may be gone: reopen it next time
             except Exception as exc:  # a driver bug must reach the person, not vanish
                 result = CameraSetupResult(op, False, message=f"{type(exc).__name__}: {exc}")
+                self.release()
             with self._lock:
                 self._results.append(result)
 
         self._thread = threading.Thread(target=body, name=f"camera-{op}", daemon=True)
         self._thread.start()
         return True
+
+    def discover(self, *, emulators: bool = False) -> bool:
+        def work() -> CameraSetupResult:
+            found = discover_cameras(emulators=emulators)
+            n = len(found["cameras"])
+            return CameraSetupResult("discover", True, found=found, message=f"found {n} camera(s)")
+
+        return self._run("discover", work)
 
     def read(self, spec: str) -> bool:
         def work() -> CameraSetupResult:
@@ -154,13 +228,35 @@ class CameraSetupJob:
 
         return self._run("read", work)
 
-    def set(self, spec: str, name: str, value: Value | None) -> bool:
+    def set(self, spec: str, items: list[tuple[str, Value | None]]) -> bool:
+        """Set (or run, value None) each feature in order; every refusal is reported,
+        the rest still applied, then the features are read back."""
+
         def work() -> CameraSetupResult:
-            info = set_feature(spec, name, value, live=self._live)
+            done: list[str] = []
+            refused: list[str] = []
+            for name, value in items:
+                try:
+                    info = set_feature(spec, name, value, live=self._live)
+                    done.append(
+                        f"{info.name} ran"
+                        if value is None
+                        else f"{info.name} = {info.value_text()}"
+                    )
+                except EdgeConsoleError as exc:
+                    refused.append(exc.what)
             camera, infos = read_features(spec, live=self._live)
-            shown = "ran" if value is None else f"set to {info.value_text()}"
+            text = "; ".join(done)
+            if refused:
+                text = (text + "; " if text else "") + "refused: " + "; ".join(refused)
             return CameraSetupResult(
-                "set", True, camera=camera, features=infos, message=f"{info.name} {shown}"
+                "set",
+                not refused,
+                camera=camera,
+                features=infos,
+                message=text,
+                done=done,
+                refused=refused,
             )
 
         return self._run("set", work)

@@ -183,6 +183,14 @@ def run_headless(
         annotated = session.annotation_summary()
         if annotated is not None:
             summary["annotated"] = annotated
+        if status.camera is not None:
+            summary["camera"] = status.camera
+            trig = status.camera.get("trigger", {})
+            if line is not None and trig.get("issued"):
+                # Triggers the camera never answered are parts nobody judged.
+                summary["line"]["camera_triggers"] = {
+                    k: trig.get(k, 0) for k in ("issued", "answered", "missing", "extra")
+                }
         if session.demo is not None:
             summary["devices"] = session.demo.summary()["devices"]
         if gate is not None:

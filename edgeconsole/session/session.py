@@ -27,6 +27,7 @@ from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.latency import LatencyStats
 from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
 from edgeconsole.journal.paths import recordings_dir
+from edgeconsole.session.cameras import CameraSetupJob, live_camera_device
 from edgeconsole.session.gateway_stream import GatewayStreamRunner, is_stream_spec
 from edgeconsole.session.line_runner import LineOutput, LineRunner
 from edgeconsole.session.line_state import LineState, warm_up
@@ -111,6 +112,10 @@ class Session:
         )
         #: The demo's virtual devices (session/demo.py DemoJob), stopped on close.
         self.demo: Any = None
+        #: Industrial camera setup (discover, read, set, save, load) on a worker thread;
+        #: a camera the pipeline runs is set through the pipeline's own connection.
+        self.camera_setup = CameraSetupJob(live=self._live_camera)
+        self._camera_stats_at = 0.0
         #: Called with every local result (inference thread; must be quick): the PLC
         #: reject gate (session/plc_gate.py) answers triggers from them.
         self.result_taps: list[Callable[[Frame, InferenceResult], None]] = []
@@ -160,6 +165,8 @@ class Session:
             self.start_stream(source, budget_ms=budget_ms)
             return
         self.stop()
+        if source.startswith(("aravis:", "pylon:")):
+            self.camera_setup.release()  # one controller per camera: the pipeline's turn
         with self._lock:
             self._generation += 1
             gen = self._generation
@@ -172,6 +179,7 @@ class Session:
                 state="opening", source=source, model=str(model), budget_ms=budget_ms
             )
             self._line = None
+            self._camera_stats_at = 0.0
         self._event("info", f"opening {source} with {model}", "pipeline")
         t = threading.Thread(
             target=self._open_and_run,
@@ -342,6 +350,7 @@ class Session:
         runner.join(timeout=30.0)
         if isinstance(runner, LineRunner) and self._line is not None:
             self._line.set_counters(runner.line.counters)
+        self._poll_camera(getattr(runner, "source", None))  # the run's final counters
         if engine is not None and hasattr(engine, "close"):
             engine.close()
         with self._lock:
@@ -376,6 +385,8 @@ class Session:
     def close(self) -> None:
         self.cancel()
         self.stop(wait=True)
+        self.camera_setup.wait(10.0)
+        self.camera_setup.release()
         if self.demo is not None:
             self.demo.close()
             self.demo = None
@@ -522,6 +533,9 @@ class Session:
                 self._status.decision_p99_ms = self._line.rolling_p99()
             parts = [] if self._line is None else self._line.take_new()
             self._status.fps = self._fps()
+            source = getattr(runner, "source", None) if runner is not None else None
+        self._poll_camera(source)
+        with self._lock:
             events = list(self._events)
             self._events.clear()
         targets = self.targets.poll()
@@ -544,7 +558,30 @@ class Session:
             telemetry=targets.telemetry,
             jobs=targets.jobs,
             parts=parts,
+            camera_setup=self.camera_setup.poll(),
         )
+
+    def _live_camera(self, backend: str, ident: str) -> Any:
+        runner = self._runner
+        return live_camera_device(getattr(runner, "source", None), backend, ident)
+
+    def _poll_camera(self, source: Any) -> None:
+        """An industrial camera's counters and notices: into the status (latency panel),
+        the event log, and once a second into the recording."""
+        stats_fn = getattr(source, "camera_stats", None)
+        if stats_fn is None:
+            return
+        stats = stats_fn()
+        for level, text in source.drain_notices():
+            self._event(level, text, "camera")
+            self._audit("camera", level, text)
+        with self._lock:
+            self._status.camera = stats
+            recorder = self._recorder
+        now = time.monotonic()
+        if recorder is not None and now - self._camera_stats_at >= 1.0:
+            self._camera_stats_at = now
+            recorder.write_camera_stats(stats)
 
     def _journal_events(self) -> list[Event]:
         journal = self.journal
@@ -589,6 +626,9 @@ class Session:
                 spec, engine = self._remote_model(model, remote)
             else:
                 spec, engine = self._load_model(model, threads)
+            from edgeconsole.session.demo_camera import prepare as prepare_demo_camera
+
+            prepare_demo_camera(source_spec)  # the demo conveyor's frames, written once
             source = open_source(source_spec, realtime=realtime, loop=loop)
             source.open()
             if (
@@ -757,6 +797,8 @@ class Session:
             recorder = self._recorder
             if recorder is not None:
                 recorder.on_result(frame, result, sample)
+                if frame.camera is not None:
+                    recorder.write_camera_frame(frame)
             if self.journal is not None:  # both only enqueue: never block inference
                 self.journal.telemetry.add_result("local://", result)
                 self.journal.telemetry.add_latency("local://", sample)
@@ -781,6 +823,22 @@ class Session:
     ) -> LineRunner:
         """Called with the lock held, on the opening thread (never niced in this mode)."""
         budget = self._status.budget_ms
+        camera_trigger = (
+            getattr(source, "trigger", None) if hasattr(source, "fire_trigger") else None
+        )
+        if camera_trigger and self.trigger.kind == "line":
+            # A camera in trigger mode takes one frame per part: the camera's trigger is
+            # the part trigger (a line in the image would judge a part twice or never).
+            self.trigger = TriggerConfig("frame")
+            self._events.append(
+                Event(
+                    "info",
+                    f"the camera's trigger ({camera_trigger}) is the part trigger: "
+                    "one triggered frame is one part",
+                    "pipeline",
+                    wall_iso(),
+                )
+            )
         self._line = LineState(budget, self.trigger.describe())
         if self._annotate_to is not None:
             from edgeconsole.session.annotate import FrameAnnotator

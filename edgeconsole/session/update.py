@@ -10,6 +10,7 @@ from edgeconsole.core.parts import PartDecision
 from edgeconsole.inference.latency import LatencySnapshot
 
 if TYPE_CHECKING:  # defined beside the target manager (which imports this module)
+    from edgeconsole.session.cameras import CameraSetupResult
     from edgeconsole.session.targets import JobProgress, TargetView
     from edgeconsole.session.telemetry import TelemetryBatch
 
@@ -61,6 +62,9 @@ class PipelineStatus:
     first_decision_ms: float | None = None  # the warm-up decision at load (held apart)
     #: What runs the model: provider, threads, onnxruntime version (providers.runtime_info).
     runtime: dict[str, Any] = field(default_factory=dict)
+    #: An industrial camera's own view (aravis://, pylon://): identity, link counters
+    #: (incomplete frames, missing/resent packets, dropped buffers), clock, triggers.
+    camera: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -81,3 +85,5 @@ class Update:
     jobs: list[JobProgress] = field(default_factory=list)
     #: Per-part mode: parts decided (or counted missed) since the last poll.
     parts: list[PartDecision] = field(default_factory=list)
+    #: Camera setup results (discover, read, set, save, load) finished since the last poll.
+    camera_setup: list[CameraSetupResult] = field(default_factory=list)

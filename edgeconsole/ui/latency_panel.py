@@ -21,7 +21,7 @@ is imported by that build only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -414,6 +414,50 @@ class HistogramChart:
         item.getAxis("left").setTickSpacing(step, step)
 
 
+_CLOCK_WORDS = {
+    "latched": "camera clock (latched)",
+    "estimated": "camera clock (estimated: a lower bound)",
+    "host": "arrival (the camera gives no timestamp)",
+}
+
+
+def camera_text(camera: dict[str, Any]) -> str:
+    """One paragraph: the camera, its link counters, where capture starts, triggers."""
+    st = camera.get("stream", {})
+    cam = camera.get("camera") or {}
+    who = f"{cam.get('vendor', '')} {cam.get('model', '')} {cam.get('serial', '')}".strip()
+    bad = COLOURS.fail
+    warn = COLOURS.warn
+
+    def count(n: int, what: str, colour: str) -> str:
+        return f"<span style='color:{colour}'><b>{n}</b> {what}</span>" if n else f"0 {what}"
+
+    parts = [
+        f"<b>Camera</b> {who or camera.get('source', '')}",
+        f"{st.get('completed', 0)} frames",
+        count(st.get("incomplete", 0), "incomplete (not judged)", bad),
+        count(st.get("missing_packets", 0), "packets missing", warn),
+        f"{st.get('resent_packets', 0)} resent",
+        count(st.get("dropped_buffers", 0), "buffers dropped", warn),
+        count(st.get("missing_frames", 0), "frames lost on the link", bad),
+    ]
+    if camera.get("reconnects"):
+        parts.append(count(camera["reconnects"], "reconnects", warn))
+    clock = camera.get("clock", {}).get("method", "")
+    parts.append(f"capture from {_CLOCK_WORDS.get(clock, clock)}")
+    trig = camera.get("trigger", {})
+    if trig.get("issued"):
+        lat = trig.get("latency_ms") or {}
+        parts.append(
+            f"triggers {trig.get('answered', 0)}/{trig['issued']} answered, "
+            + count(trig.get("missing", 0), "missing", bad)
+            + (f", trigger→frame p99 {lat['p99']} ms" if lat else "")
+        )
+    if camera.get("state") == "reconnecting":
+        parts.append(f"<span style='color:{warn}'><b>reconnecting…</b></span>")
+    return " · ".join(parts)
+
+
 class LatencyPanel(QWidget):
     """The three latency views in one dockable widget."""
 
@@ -448,6 +492,13 @@ class LatencyPanel(QWidget):
         stats_layout.setSpacing(4)
         stats_layout.addWidget(self.table)
         stats_layout.addWidget(self.summary)
+        # An industrial camera's own counters: what the link lost is part of latency's story.
+        self.camera = QLabel("")
+        self.camera.setObjectName("cameraLink")
+        self.camera.setWordWrap(True)
+        self.camera.setTextFormat(Qt.TextFormat.RichText)
+        self.camera.setVisible(False)
+        stats_layout.addWidget(self.camera)
         stats_layout.addStretch(1)
         self.stats_box = stats_box
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -534,6 +585,15 @@ class LatencyPanel(QWidget):
         self.summary.setText("No samples yet.")
         if self.optional:
             self._set_optional(())
+
+    def apply_camera(self, camera: dict[str, Any] | None) -> None:
+        if not camera:
+            self.camera.setVisible(False)
+            return
+        text = camera_text(camera)
+        if text != self.camera.text():
+            self.camera.setText(text)
+        self.camera.setVisible(True)
 
     def apply_stats(self, stats: LatencySnapshot) -> None:
         self.table.apply(stats)

@@ -670,6 +670,10 @@ class MainWindow(QMainWindow):
         for _ in range(min(len(self._pending_events), MAX_EVENTS_PER_TICK)):
             self._report(self._pending_events.popleft())
         self._apply_status(update.status)
+        if update.camera_setup:
+            panel = self.workspaces.panels.get("Camera")
+            if panel is not None and hasattr(panel, "apply_results"):
+                panel.apply_results(update.camera_setup)
         if update.live is not None:
             self.live_view.show_frame(update.live)
         self.latency.add_samples(update.latency)
@@ -704,6 +708,7 @@ class MainWindow(QMainWindow):
         previous_budget = self.status.budget_ms
         self.status = status
         self.status_panel.apply(status)
+        self.latency.apply_camera(status.camera)
         # The session's budget is the truth (a model may bring its own).
         if status.budget_ms != previous_budget and status.state != "idle":
             self.latency.set_budget(status.budget_ms)

@@ -36,3 +36,6 @@ class SessionPort(Protocol):
     def list_cameras(self) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
+
+    #: Industrial camera setup (session/cameras.py CameraSetupJob).
+    camera_setup: Any

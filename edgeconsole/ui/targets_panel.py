@@ -92,6 +92,16 @@ class TargetsPanel(QTreeWidget):
             SYNTHETIC_CONVEYOR,
             tooltip="A generated conveyor with labelled parts; no hardware needed",
         )
+        from edgeconsole.session import demo_camera
+
+        if demo_camera.available():
+            self._add_source(
+                group,
+                "Conveyor through an emulated camera (demo)",
+                demo_camera.demo_camera_spec(),
+                tooltip="The demo conveyor played by pylon's camera emulation: frames arrive "
+                "through the camera driver (frame ids, buffer counters, trigger)",
+            )
         group.setExpanded(True)
 
     def _add_source(

@@ -132,6 +132,18 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
 
         return FleetView(journal)
 
+    def camera() -> QWidget:
+        from edgeconsole.journal.paths import reports_dir
+        from edgeconsole.ui.cameras.panel import CameraSetupPanel
+
+        panel = CameraSetupPanel(
+            window.session.camera_setup, window.settings.qsettings, reports_dir=reports_dir()
+        )
+        current = window.source
+        if current.startswith(("aravis:", "pylon:")):
+            panel.set_source(current.split("?", 1)[0])
+        return panel
+
     def replay() -> QWidget:
         from edgeconsole.ui.journal.replay_view import ReplayView
 
@@ -142,6 +154,9 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
     tabs.add_lazy("Logs", _needs_journal(window, logs), "The audit journal: filter, search, export")
     tabs.add_lazy("Fleet", _needs_journal(window, fleet), "Every target seen at this site")
     tabs.add_lazy("Replay", replay, "Play back a recording with its overlays and latency")
+    tabs.add_lazy(
+        "Camera", camera, "Industrial cameras: find, set exposure/gain/format/ROI/trigger, setups"
+    )
     for i in range(tabs.count()):
         window._action(
             f"Show {tabs.tabText(i)}",

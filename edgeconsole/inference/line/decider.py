@@ -518,9 +518,12 @@ class PartLine:
         self._frame_part_id += 1
         pid = self._frame_part_id
         self.counters.triggered += 1
-        book = _Book(
-            due=True, kind="frame", trigger_frame=frame.index, trigger_ns=frame.captured_ns
-        )
+        # A triggered industrial camera says when it exposed the frame (or when its
+        # software trigger was sent): the part's decision latency runs from there.
+        start = frame.captured_ns
+        if frame.camera is not None and frame.capture_started_ns is not None:
+            start = min(frame.capture_started_ns, frame.captured_ns)
+        book = _Book(due=True, kind="frame", trigger_frame=frame.index, trigger_ns=start)
         h, w = frame.image.shape[:2]
         complete = [p for p in located if p.complete]
         if not complete:

@@ -332,7 +332,7 @@ class AravisDevice(FeatureAccess):
                 camera_ns=camera_ns,
                 arrived_ns=arrived,
                 status=grab,
-                detail=nick,
+                detail="" if nick == "missing-packets" else nick,
                 stats_delta=delta,
             )
         width, height = int(buf.get_image_width()), int(buf.get_image_height())

@@ -21,7 +21,11 @@ from edgeconsole.sources.genicam.device import CameraDevice
 IMAGE_GLOB = ("*.png", "*.bmp", "*.tif", "*.tiff", "*.jpg", "*.jpeg")
 #: Frames the emulator is given at most (it keeps them in memory).
 MAX_FRAMES = 2000
-_STAMP = ".edgeconsole-frames.json"
+
+
+def _stamp_path(folder: Path) -> Path:
+    # Beside the folder, not in it: the emulator tries to play every file in the folder.
+    return folder.parent / f".{folder.name}.edgeconsole-frames.json"
 
 
 def _images(folder: Path) -> list[Path]:
@@ -39,7 +43,7 @@ def write_frames(spec: str, folder: Path, frames: int) -> Path:
     if not 1 <= frames <= MAX_FRAMES:
         raise ConfigError(f"frames must be 1..{MAX_FRAMES}, got {frames}", subject=str(folder))
     folder = Path(folder)
-    stamp = folder / _STAMP
+    stamp = _stamp_path(folder)
     want = {"spec": spec, "frames": frames}
     try:
         if json.loads(stamp.read_text()) == want and len(_images(folder)) == frames:

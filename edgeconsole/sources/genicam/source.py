@@ -387,7 +387,10 @@ class IndustrialCameraSource(SourceBase):
         window = self._incomplete_window
         if len(window) < NOTICE_BURST or t - window[0] > 10e9:
             window.append(t)
-            what = "had missing packets" if status == "incomplete" else f"failed ({detail})"
+            if status == "incomplete":
+                what = f"arrived incomplete ({detail})" if detail else "had missing packets"
+            else:
+                what = f"failed ({detail})"
             self._notice("warning", f"{self.name}: frame {frame_id} {what}: not judged (counted)")
 
     def _notice(self, level: str, text: str) -> None:

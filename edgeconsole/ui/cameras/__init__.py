@@ -1,0 +1,1 @@
+"""Camera setup panel (industrial cameras)."""
