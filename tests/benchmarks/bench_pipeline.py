@@ -3,9 +3,10 @@
 Both halves run in this process, same model, same thread count, one after the
 other, so the ratio holds on a noisy shared machine:
 
-  (a) bare: the label inspector's models on pre-made inputs in a tight loop —
-      the detector on a preprocessed frame and the orientation classifier on a
-      batch as large as the frames' median number of text regions;
+  (a) bare: the demo model's onnxruntime sessions on exactly the tensors the engine
+      fed them for these frames (recorded in one pass), in a tight loop: for a
+      per-part model the detector or classifier on the parts' crops, then the
+      orientation classifier on their text lines;
   (b) pipeline: ``run_headless`` on a conveyor video read as fast as the model
       allows (lossless), capture → preprocess → infer → postprocess → overlay.
 
@@ -26,18 +27,40 @@ import numpy as np
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.frames import Frame
-from edgeconsole.inference.engine import InferenceEngine
+from edgeconsole.inference.engine import InferenceEngine, ModelRunner
 from edgeconsole.inference.loader import load_model
-from edgeconsole.inference.preprocess import preprocess_image
 from edgeconsole.session.headless import run_headless
-from edgeconsole.session.session import default_demo_model
 from edgeconsole.sources.demo_video import write_conveyor_video
 from edgeconsole.sources.factory import open_source
 
 
-def bare_fps(video: Path, frames: int, threads: int) -> tuple[float, int]:
-    spec = load_model(default_demo_model())
-    engine = InferenceEngine.load(spec, threads=threads)
+def frame_mode_model(folder: Path) -> Path:
+    """The label inspector judged per frame (its description before ``per_part``), in
+    ``folder``: a per-part model runs in parts mode, one decision per part, which is
+    not what this benchmark compares (bench_partqc.py measures per-part decisions)."""
+    from tests.benchmarks.bench_partqc import ROOT, full_frame_spec
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("det.onnx", "cls.onnx"):
+        (folder / name).write_bytes((ROOT / "label_inspector" / name).read_bytes())
+    obj = full_frame_spec().to_json()
+    obj.pop("golden", None)
+    if "orientation" in obj["head"]:
+        obj["head"]["orientation"].pop("golden", None)
+    (folder / "model.json").write_text(json.dumps(obj))
+    return folder
+
+
+def bare_fps(model: Path, video: Path, frames: int, threads: int) -> tuple[float, int]:
+    """Throughput of bare ``session.run`` on exactly the tensors the engine feeds.
+
+    One pass of the engine over the frames records every model call (the detector
+    on the frame or on the parts' label crops, the orientation classifier on the
+    text lines) by wrapping ``ModelRunner.run`` before the models are opened; the
+    timed loop then replays those tensors straight into the onnxruntime sessions.
+    Returns frames/s and the median number of model calls per frame.
+    """
+    spec = load_model(model)
     src = open_source(str(video), realtime=False)
     src.open()
     images = []
@@ -47,25 +70,36 @@ def bare_fps(video: Path, frames: int, threads: int) -> tuple[float, int]:
             break
         images.append(f.image)
     src.close()
-    # Median number of text regions per frame: the classifier's batch size.
-    regions = []
-    for i, img in enumerate(images[:10]):
-        r = engine.process(Frame(index=i, image=img, captured_ns=now_ns(), source="bench"))
-        regions.append(sum(1 for d in r.detections if d.kind == "text"))
-    batch = max(1, int(statistics.median(regions)))
-    tensor, _ = preprocess_image(images[len(images) // 2], spec.preprocess)
-    secondary = engine._secondary[0] if engine._secondary else None
-    cls_input = np.zeros((batch, 3, 48, 192), np.float32)
-    for _ in range(3):  # warm-up, as the pipeline's first inference is reported apart
-        engine.run_tensor(tensor)
+    calls: list[tuple[ModelRunner, np.ndarray]] = []
+    real_run = ModelRunner.run
+
+    def recording_run(self: ModelRunner, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        calls.append((self, tensor))
+        return real_run(self, tensor)
+
+    ModelRunner.run = recording_run  # type: ignore[method-assign]
+    try:
+        engine = InferenceEngine.load(spec, threads=threads)
+        per_frame: list[list[tuple[ModelRunner, np.ndarray]]] = []
+        for i, img in enumerate(images):
+            calls.clear()
+            engine.process(Frame(index=i, image=img, captured_ns=now_ns(), source="bench"))
+            per_frame.append(list(calls))
+    finally:
+        ModelRunner.run = real_run  # type: ignore[method-assign]
+    feeds = [
+        [(r.session, r.output_names, {r.input.name: t}) for r, t in frame_calls]
+        for frame_calls in per_frame
+    ]
+    for sess, names, feed in feeds[0] * 3:  # warm-up, as the pipeline's first inference
+        sess.run(names, feed)
     t0 = time.perf_counter()
-    for _ in range(len(images)):
-        engine.run_tensor(tensor)
-        if secondary is not None:
-            secondary.run(cls_input)
+    for frame_feeds in feeds:
+        for sess, names, feed in frame_feeds:
+            sess.run(names, feed)
     elapsed = time.perf_counter() - t0
     engine.close()
-    return len(images) / elapsed, batch
+    return len(images) / elapsed, int(statistics.median(len(c) for c in per_frame))
 
 
 def main() -> None:
@@ -78,10 +112,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "conveyor.avi"
         write_conveyor_video(video, args.frames / 10, 10, 5, (args.height, args.width))
-        bare, batch = bare_fps(video, args.frames, args.threads)
-        summary, _ = run_headless(
-            str(video), default_demo_model(), threads=args.threads, journal=False
-        )
+        model = frame_mode_model(Path(tmp) / "label_inspector_frames")
+        bare, batch = bare_fps(model, video, args.frames, args.threads)
+        summary, _ = run_headless(str(video), model, threads=args.threads, journal=False)
         # The pipeline's first frame includes graph warm-up; count it out like the bare loop.
         timed = summary["frames"] - 1
         e2e_fps = summary["fps"]
@@ -91,11 +124,11 @@ def main() -> None:
             json.dumps(
                 {
                     "benchmark": "pipeline_vs_bare_session_run",
-                    "model": "label-inspector (det + orientation)",
+                    "model": "label inspector, judged per frame (det on the frame + orientation)",
                     "frame_size": [args.width, args.height],
                     "threads": args.threads,
                     "frames": summary["frames"],
-                    "classifier_batch": batch,
+                    "model_calls_per_frame": batch,
                     "bare_fps": round(bare, 2),
                     "pipeline_fps": round(e2e_fps, 2),
                     "ratio_pipeline_over_bare": round(e2e_fps / bare, 3),
