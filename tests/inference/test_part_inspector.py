@@ -71,6 +71,27 @@ def test_locate_finds_every_part_to_the_pixel() -> None:
             assert any(_close(found.box, t["box"], 4) for t in truth["parts"]), (i, found)
 
 
+def test_locate_finds_parts_partly_covered_by_the_one_ahead() -> None:
+    """On the small copy a covered part joins the part on top of it; the full-size pixels
+    split them again (the part on top has its own dark outline)."""
+    spec = load_model(ROOT)
+    assert spec.per_part is not None
+    scene = ConveyorScene(seed=5, parts_per_min=300, overlap=0.5)
+    covered = 0
+    for i in range(0, 600, 3):
+        img, truth = scene.render(i)
+        parts = locate_parts(img, spec.per_part.locate)
+        boxes = sorted((t["box"] for t in truth["parts"] if t["complete"]), key=lambda b: b[0])
+        for box, ahead in zip(boxes, [*boxes[1:], None], strict=True):
+            if ahead is not None and ahead[0] < box[2]:
+                covered += 1  # its right side lies under the part ahead: the left edge shows
+            (found,) = [
+                p for p in parts if abs(p.box[0] - box[0]) <= 4 and abs(p.box[1] - box[1]) <= 4
+            ]
+            assert found.complete and found.box[2] <= box[2], (i, found, box)
+    assert covered >= 20
+
+
 def test_locate_keeps_touching_parts_apart() -> None:
     img = np.full((360, 640, 3), (38, 36, 34), np.uint8)
     for x0 in (100, 360):  # the second part's outline touches the first's
