@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import random
 import select
 import threading
@@ -89,6 +90,7 @@ class PtyDevice:
         buf_size: int = 2048,
         faults: FaultPlan | None = None,
         replug_delay: float = 0.02,
+        rx_buffers: int = 0,
     ) -> None:
         if buf_size < 64 or buf_size > 65535:
             raise ValueError("buf_size must be 64..65535")
@@ -120,6 +122,13 @@ class PtyDevice:
         self._pacer_tx = Pacer(baud)
         self._tx_frames = 0
         self._rng = random.Random(self.faults.seed)
+        #: ``rx_buffers`` > 0: the line is received into that many frame buffers while the
+        #: firmware handles the previous frame on its own thread (a UART with DMA receive,
+        #: as Zephyr's MCUmgr UART transport). A frame that finds no free buffer is lost,
+        #: as on the device. 0: one thread receives and answers in turn.
+        self.rx_buffers = rx_buffers
+        self.rx_overruns = 0
+        self._received: queue.Queue[bytes | None] = queue.Queue(maxsize=max(1, rx_buffers))
 
     # -- what a subclass (the firmware) supplies ----------------------------------------
     def _boot(self) -> None:
@@ -138,7 +147,10 @@ class PtyDevice:
     def start(self) -> Path:
         self._boot()
         self._plug()
-        for target in (self._io_loop, *self._loops()):
+        loops = [self._io_loop, *self._loops()]
+        if self.rx_buffers:
+            loops.append(self._handle_loop)
+        for target in loops:
             t = threading.Thread(target=target, name=f"sim-{target.__name__}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -263,7 +275,7 @@ class PtyDevice:
 
     def _io_loop(self) -> None:
         while not self._stop.is_set():
-            if self._cycle.is_set():
+            if self._cycle.is_set() and not self.rx_buffers:
                 self._do_power_cycle()
             fd = self._master
             if fd is None:
@@ -299,6 +311,9 @@ class PtyDevice:
                     data[i] ^= 1 << self._rng.randrange(8)
         self.rx_bytes = stop_at  # a tail after a cut was lost on the wire: never received
         self._pacer_rx.consume(len(data))
+        if self.rx_buffers:
+            self._receive(bytes(data), event, stop_at)
+            return
         try:
             for frame in self.decoder.feed(bytes(data)):
                 response = self._answer(frame)
@@ -323,3 +338,61 @@ class PtyDevice:
         if event is not None:
             self.log.append(f"fault: {event} at byte {stop_at}")
             self._replug(reboot=event == "reboot")
+
+    # -- the receive buffers and the firmware's own thread (rx_buffers > 0) ------------------
+    def _receive(self, data: bytes, event: str | None, stop_at: int) -> None:
+        for frame in self.decoder.feed(data):
+            try:
+                self._received.put_nowait(frame)
+            except queue.Full:
+                self.rx_overruns += 1  # no free buffer: the frame is lost, as on the device
+        if event is not None:
+            self.log.append(f"fault: {event} at byte {stop_at}")
+            if event == "reboot":
+                self._drain_received()
+                self._received.put(None)  # the firmware thread reboots, in order
+            else:
+                self._replug(reboot=False)
+
+    def _drain_received(self) -> None:
+        while True:
+            try:
+                self._received.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._cycle.is_set():
+                self._drain_received()
+                self._do_power_cycle()
+            try:
+                frame = self._received.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            try:
+                if frame is None:
+                    self._drain_received()
+                    self._replug(reboot=True)
+                    continue
+                self._handle(frame)
+            except PowerLoss as loss:
+                self.log.append(f"power: {loss}")
+                self._drain_received()  # RAM is gone with the power
+                self._replug(reboot=True)
+
+    def _handle(self, frame: bytes) -> None:
+        response = self._answer(frame)
+        plan = self.faults
+        if response is not None:
+            self._tx_frames += 1
+            if plan.garbage_tx_every and self._tx_frames % plan.garbage_tx_every == 0:
+                junk = bytes(self._rng.randrange(256) for _ in range(40))
+                self._send(junk.replace(b"\n", b"") + b"\n", droppable=False)
+            self._send(encode_frame(response), droppable=False)
+        if self._reset_requested:
+            self._reset_requested = False
+            self._say("reset requested")
+            self._stop.wait(RESET_DELAY_S)
+            self._drain_received()
+            self._replug(reboot=True)

@@ -44,6 +44,9 @@ HANG_MARK = b"SIM:HANG"
 #: nothing else to try if it was confirmed: the device stays silent).
 MAX_CRASH_BOOTS = 3
 BANNER = "*** Booting Zephyr OS build v3.7.0 ***"
+#: Frames the UART receives while the SMP server handles one (Zephyr's MCUmgr UART
+#: transport has two receive buffers by default).
+RX_BUFFERS = 2
 
 
 class StockSerialDevice(PtyDevice):
@@ -69,7 +72,12 @@ class StockSerialDevice(PtyDevice):
         log_every_s: float = 0.0,
     ) -> None:
         super().__init__(
-            data_dir, baud=baud, buf_size=buf_size, faults=faults, replug_delay=replug_delay
+            data_dir,
+            baud=baud,
+            buf_size=buf_size,
+            faults=faults,
+            replug_delay=replug_delay,
+            rx_buffers=RX_BUFFERS,
         )
         self.signing_key, keys = self._keys(key, unsigned)
         self.public_keys: list[TrustedKey] = keys

@@ -103,6 +103,9 @@ class SerialTarget:
         #: True once the device answered EdgeConsole's group 65; an SMP device without it
         #: is a stock Zephyr/MCUmgr device (``devices.serial.stock.StockTarget``).
         self.app_group = False
+        #: The device's SMP buffers (MCUmgr params): more than one lets an upload keep a
+        #: second chunk on the wire while the first is written (devices/serial/pipeline.py).
+        self.buf_count = 1
         self._info: TargetInfo | None = None
         self.transport = self._new_transport()
         self.client = SMPClient(self.transport, self.address.path, timeout_s)
@@ -221,6 +224,7 @@ class SerialTarget:
             return self._info
         if params is not False and success(params):
             self.transport.initialize(params.buf_size)
+            self.buf_count = int(params.buf_count)
         self.smp = True
         self.app_group = False
         try:

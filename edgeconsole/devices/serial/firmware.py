@@ -14,16 +14,20 @@ for another board, downgrades a device that prevents it, or is damaged.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from smpclient.exceptions import SMPUploadError
+from smpclient.generics import error
+from smpclient.requests.image_management import ImageUploadWrite
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError, ImageError
 from edgeconsole.devices.serial import smp_errors
 from edgeconsole.devices.serial.flash import RateMeter
 from edgeconsole.devices.serial.mcuboot import ImageCheck, TrustedKey, Version, check_image
+from edgeconsole.devices.serial.pipeline import Resync, chunk, send_chunks, window_for
 from edgeconsole.devices.target import FlashProgress, ProgressFn
 
 if TYPE_CHECKING:
@@ -59,14 +63,37 @@ def upload_image(
     timeout = chunk_timeout_s or target.timeout_s
     t0 = time.perf_counter()
 
+    sha = hashlib.sha256(data).digest()
+    window = window_for(target.link.buf_count)
+
+    def report(off: int) -> None:
+        if progress is not None:
+            rate = meter.add(off)
+            eta = (total - off) / rate if rate > 0 else None
+            progress(FlashProgress(off, total, rate, eta, resumes))
+
     async def one_pass() -> None:
-        async for off in target.client.upload(
-            data, first_timeout_s=max(2 * timeout, 5.0), subsequent_timeout_s=timeout
-        ):
-            if progress is not None:
-                rate = meter.add(off)
-                eta = (total - off) / rate if rate > 0 else None
-                progress(FlashProgress(off, total, rate, eta, resumes))
+        client = target.client
+        # The first chunk carries len and sha, alone: the device answers where it is (the
+        # end of what it already holds of this image, 0 for a new one).
+        first = chunk(client, ImageUploadWrite, 0, data, image=0, len=total, sha=sha)
+        answer = await client.request(first, max(2 * timeout, 5.0))
+        if error(answer) or answer.off is None:
+            raise SMPUploadError(answer)
+        report(int(answer.off))
+        if answer.off < total:
+            answer = await send_chunks(
+                client,
+                target.transport,
+                start=int(answer.off),
+                total=total,
+                make=lambda off: chunk(client, ImageUploadWrite, off, data),
+                window=window,
+                timeout_s=timeout,
+                progress=report,
+            )
+        if getattr(answer, "match", None) is False:
+            raise SMPUploadError("Upload failed, server reported mismatched SHA256")
 
     for _attempt in range(MAX_RETRIES):
         try:
@@ -77,6 +104,10 @@ def upload_image(
             target.link.reconnect(reconnect_timeout_s)
         except TimeoutError:
             resumes += 1  # a lost or corrupted frame: ask again, the device knows the offset
+        except Resync as stop:
+            if stop.answer is not None and error(stop.answer):
+                raise _upload_refused(target, SMPUploadError(stop.answer)) from None
+            resumes += 1  # the device holds another offset: ask it where, go on from there
         except SMPUploadError as exc:
             if "mismatched SHA256" in str(exc) and mismatches == 0:
                 mismatches += 1  # the device's hash disagreed: send it all again, once

@@ -31,6 +31,7 @@ from edgeconsole.core.errors import ConfigError, DeviceDisconnected, DeviceError
 from edgeconsole.devices.serial import smp_errors
 from edgeconsole.devices.serial.flash import RateMeter
 from edgeconsole.devices.serial.mcumgr import FileUploadResume
+from edgeconsole.devices.serial.pipeline import Resync, chunk, send_chunks, window_for
 from edgeconsole.devices.target import FlashProgress, ProgressFn
 
 if TYPE_CHECKING:
@@ -186,63 +187,58 @@ def _send(
     meter: RateMeter,
     reconnect_timeout_s: float,
 ) -> tuple[int, int]:
-    """Send from ``off`` to the end; returns (offset reached, resumes)."""
+    """Send from ``off`` to the end (chunks pipelined when the device has the buffers);
+    returns (offset reached, resumes)."""
     total = len(data)
     resumes = 0
+    window = window_for(target.link.buf_count)
 
-    async def chunk(at: int) -> Any:
-        base = FileUploadResume(off=at, data=b"", name=remote, len=total if at == 0 else None)
-        _, room = client.get_max_cbor_and_data_size(base)
-        if room <= 0:
-            raise DeviceError("the device's buffer cannot hold a file chunk", subject=remote)
-        req = FileUploadResume(
-            off=at, data=data[at : at + room], name=remote, len=total if at == 0 else None
+    def make(at: int) -> Any:
+        return chunk(
+            client, FileUploadResume, at, data, name=remote, len=total if at == 0 else None
         )
-        return await client.request(req, target.timeout_s)
 
-    retries = 0
-    while True:
-        if off >= total and total:
-            break
-        try:
-            answer = target.io.run(chunk(off))
-        except DeviceDisconnected:
-            retries += 1
-            resumes += 1
-            if retries > MAX_RETRIES:
-                raise
-            target.link.reconnect(reconnect_timeout_s)
-            off = _resume_point(target, remote, data)
-            continue
-        except TimeoutError:
-            retries += 1
-            resumes += 1
-            if retries > MAX_RETRIES:
-                raise DeviceError(
-                    f"file upload did not finish after {MAX_RETRIES} retries",
-                    subject=target.address.path,
-                    hint="the link is too unreliable; check the cable",
-                ) from None
-            off = _resume_point(target, remote, data)  # the device's size says what landed
-            continue
-        if error(answer):
-            if _code(answer) == (FS, FILE_OFFSET_NOT_VALID):
-                resumes += 1
-                retries += 1
-                if retries > MAX_RETRIES:
-                    raise target.refused(f"writing {remote}", answer)
-                off = _resume_point(target, remote, data)
-                continue
-            raise target.refused(f"writing {remote}", answer)
-        off = int(answer.off)
+    def report(at: int) -> None:
         if progress is not None:
-            rate = meter.add(off)
-            progress(
-                FlashProgress(off, total, rate, (total - off) / rate if rate else None, resumes)
-            )
-        if total == 0:
-            break
-    return off, resumes
+            rate = meter.add(at)
+            progress(FlashProgress(at, total, rate, (total - at) / rate if rate else None, resumes))
+
+    async def go(at: int) -> None:
+        if total == 0:  # an empty file: one request creates (truncates) it
+            answer = await client.request(make(0), target.timeout_s)
+            if error(answer):
+                raise Resync(None, answer)
+            return
+        await send_chunks(
+            client,
+            target.transport,
+            start=at,
+            total=total,
+            make=make,
+            window=window,
+            timeout_s=target.timeout_s,
+            progress=report,
+        )
+
+    for _attempt in range(MAX_RETRIES):
+        try:
+            target.io.run(go(off))
+            return total, resumes
+        except DeviceDisconnected:
+            target.link.reconnect(reconnect_timeout_s)
+        except TimeoutError:
+            pass  # a lost frame: the device's size and hash say what landed
+        except Resync as stop:
+            answer = stop.answer
+            if answer is not None and _code(answer) != (FS, FILE_OFFSET_NOT_VALID):
+                raise target.refused(f"writing {remote}", answer) from None
+        resumes += 1
+        off = _resume_point(target, remote, data)
+    raise DeviceError(
+        f"file upload did not finish after {MAX_RETRIES} retries",
+        subject=target.address.path,
+        hint="the link is too unreliable; check the cable",
+    )
 
 
 def _verify_put(target: StockTarget, remote: str, data: bytes) -> DeviceHash:

@@ -22,7 +22,7 @@ import binascii
 import contextlib
 import os
 import termios
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,12 +188,18 @@ class EdgeSerialTransport(SMPTransport):
     async def connect(self, address: str, timeout_s: float) -> None:
         self._loop = asyncio.get_running_loop()
         self.path = address
+        port: serial.Serial | None = None
         try:
             port = serial.Serial(
                 address, self.baud, timeout=0, write_timeout=0, exclusive=self.exclusive
             )
             port.reset_input_buffer()
         except UNPLUG_ERRORS as exc:
+            if port is not None:
+                # Opened (and locked) but gone at once: close it now, not whenever the
+                # exception's frame is collected, or the lock outlives the attempt.
+                with contextlib.suppress(*UNPLUG_ERRORS):
+                    port.close()
             raise explain_open_error(address, exc) from exc
         self.port = port
         self._lost = None
@@ -304,6 +310,44 @@ class EdgeSerialTransport(SMPTransport):
                 finally:
                     with contextlib.suppress(Exception):
                         self._loop.remove_writer(fd)
+
+    async def send_pipelined(self, data: bytes) -> None:
+        """Write one request while earlier ones still await their answers (no queued
+        answer is dropped; :meth:`receive_for` picks the answers by sequence number)."""
+        if not self.connected:
+            self._raise_lost()
+        if len(data) > self.max_unencoded_size:
+            raise ValueError(f"message of {len(data)} B exceeds {self.max_unencoded_size} B")
+        self._expect_seq = None
+        await self._write(b"".join(smppacket.encode(data, line_length=LINE_LENGTH)))
+
+    async def receive_for(self, sequences: Container[int]) -> bytes:
+        """The next answer whose sequence number is one of ``sequences`` (others are
+        stale: counted and dropped)."""
+        while True:
+            frame = await self._next_answer()
+            if frame[6] in sequences:
+                return frame
+            self.stats.stale += 1
+
+    async def _next_answer(self) -> bytes:
+        while True:
+            if self._frames.empty() and self._lost is not None:
+                self._raise_lost()
+            getter = asyncio.ensure_future(self._frames.get())
+            lost = asyncio.ensure_future(self._lost_event.wait())
+            try:
+                done, _ = await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+                if not getter.done():
+                    getter.cancel()
+            if getter not in done or getter.cancelled():
+                self._raise_lost()
+            frame = getter.result()
+            if len(frame) >= 8 and frame[0] & 0b111 in (1, 3):
+                return frame
+            self.stats.stale += 1  # a request echoed back or garbage: not an answer
 
     async def receive(self) -> bytes:
         while True:
