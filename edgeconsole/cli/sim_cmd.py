@@ -116,6 +116,12 @@ def _register_plc(kinds: Any) -> None:
     q.add_argument("--port", type=int, default=5020, help="TCP port (0: any free port)")
     q.add_argument("--ppm", type=float, default=None, help="belt rate, parts per minute")
     q.add_argument("--parts", type=int, default=None, help="stop after N parts have passed")
+    q.add_argument(
+        "--clock",
+        action="store_true",
+        help="the belt runs on the machine's monotonic clock, as a camera on "
+        "synthetic:conveyor?clock=1 sees it (triggers when its parts cross the centre)",
+    )
     q.add_argument("--width", type=int, default=1280, help="camera frame width (belt geometry)")
     q.add_argument("--height", type=int, default=720, help="camera frame height")
     q.add_argument("--late-ack-ms", type=float, default=0.0, help="misbehave: ack this late")
@@ -173,6 +179,7 @@ def run_plc(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         max_parts=args.parts,
+        epoch_ns=0 if args.clock else None,
         misbehave=Misbehaviour(
             late_ack_ms=args.late_ack_ms,
             no_ack_every=args.no_ack_every,

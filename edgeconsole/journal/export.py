@@ -227,7 +227,12 @@ class EvidencePackJob:
         for path in telemetry_files(self.journal_dir):
             conn = connect(path, "NORMAL", readonly=True)
             try:
-                cur = conn.execute(sql, args)
+                try:
+                    cur = conn.execute(sql, args)
+                except sqlite3.OperationalError as exc:
+                    if "no such table" in str(exc):
+                        continue  # a file written before that table existed: nothing in it
+                    raise
                 while True:
                     rows = cur.fetchmany(10_000)
                     if not rows:
@@ -273,6 +278,22 @@ class EvidencePackJob:
                 (ns_to_iso(row[0]), *row)
                 for row in self._telemetry_query(
                     f"SELECT {part_cols} FROM parts{where} ORDER BY ts_ns", args
+                )
+            ),
+        )
+        plc_cols = (
+            "ts_ns, target, plc, seq, counter, part_id, verdict, class_id, label, decision_ms,"
+            " trigger_to_result_ms, result_to_ack_ms, late, acked, handed_over, error"
+        )
+        self._check("PLC table", 0.07)
+        self._csv(
+            "tables/plc_parts.csv",
+            "plc_parts",
+            ["time", *plc_cols.replace(" ", "").split(",")],
+            (
+                (ns_to_iso(row[0]), *row)
+                for row in self._telemetry_query(
+                    f"SELECT {plc_cols} FROM plc_parts{where} ORDER BY ts_ns", args
                 )
             ),
         )

@@ -221,6 +221,44 @@ CAMERA_STATS: dict[str, Any] = {
     },
 }
 
+_INT_OR_NULL: dict[str, Any] = {"type": ["integer", "null"]}
+
+PLC_PART: dict[str, Any] = {
+    "title": "edgeconsole.PlcHandshake",
+    "description": "One PLC trigger and what became of it: the verdict written, when "
+    "results-ready rose after the trigger, when the PLC acknowledged.",
+    "type": "object",
+    "required": ["plc", "seq", "verdict", "trigger_to_result_ms", "late", "handed_over"],
+    "properties": {
+        "plc": {"type": "string"},
+        "seq": {"type": "integer"},
+        "counter": _INT_OR_NULL,
+        "part_id": _INT_OR_NULL,
+        "verdict": {"type": ["string", "null"]},
+        "class_id": _INT_OR_NULL,
+        "label": {"type": "string"},
+        "decision_ms": _NUM_OR_NULL,
+        "trigger_to_result_ms": _NUM_OR_NULL,
+        "result_to_ack_ms": _NUM_OR_NULL,
+        "late": {"type": "boolean"},
+        "acked": {"type": "boolean"},
+        "handed_over": {"type": "boolean"},
+        "error": {"type": "string"},
+    },
+}
+
+PLC_SIGNAL: dict[str, Any] = {
+    "title": "edgeconsole.PlcSignal",
+    "description": "An edge of a handshake signal, stamped where the camera saw or wrote it.",
+    "type": "object",
+    "required": ["plc", "signal", "value"],
+    "properties": {
+        "plc": {"type": "string"},
+        "signal": {"type": "string"},
+        "value": {"type": "integer"},
+    },
+}
+
 #: topic -> (schema name, schema)
 CHANNELS: dict[str, tuple[str, dict[str, Any]]] = {
     "/camera": ("foxglove.CompressedImage", COMPRESSED_IMAGE),
@@ -232,6 +270,8 @@ CHANNELS: dict[str, tuple[str, dict[str, Any]]] = {
     "/parts": ("edgeconsole.PartDecision", PART),
     "/camera_frames": ("edgeconsole.CameraFrame", CAMERA_FRAME),
     "/camera_stats": ("edgeconsole.CameraStats", CAMERA_STATS),
+    "/plc/parts": ("edgeconsole.PlcHandshake", PLC_PART),
+    "/plc/signals": ("edgeconsole.PlcSignal", PLC_SIGNAL),
 }
 
 

@@ -351,6 +351,14 @@ class McapRecorderSink:
     def write_camera_stats(self, stats: dict[str, Any], ts_ns: int | None = None) -> None:
         self._put_small("/camera_stats", ts_ns, stats)
 
+    def write_plc_part(self, plc: str, record: dict[str, Any], ts_ns: int | None = None) -> None:
+        """One PLC trigger and what became of it (a handshake record's ``to_json``)."""
+        self._put_small("/plc/parts", ts_ns, {"plc": plc, **record})
+
+    def write_plc_signal(self, plc: str, signal: str, value: int, ts_ns: int | None = None) -> None:
+        """An edge of a handshake signal (the timeline of the PLC view)."""
+        self._put_small("/plc/signals", ts_ns, {"plc": plc, "signal": signal, "value": value})
+
     def write_latency(self, sample: LatencySample, ts_ns: int | None = None) -> None:
         self._put_small("/latency", ts_ns, latency_to_dict(sample))
 

@@ -120,4 +120,29 @@ TELEMETRY_MIGRATIONS: Migrations = (
         CREATE INDEX parts_ts ON parts(ts_ns);
         """,
     ),
+    (
+        3,
+        # The reject gate (issue 16): one row per PLC trigger and what became of it.
+        """
+        CREATE TABLE plc_parts (
+            ts_ns INTEGER NOT NULL,
+            target TEXT NOT NULL,
+            plc TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            counter INTEGER,
+            part_id INTEGER,
+            verdict TEXT,
+            class_id INTEGER,
+            label TEXT NOT NULL DEFAULT '',
+            decision_ms REAL,
+            trigger_to_result_ms REAL,
+            result_to_ack_ms REAL,
+            late INTEGER NOT NULL DEFAULT 0,
+            acked INTEGER NOT NULL DEFAULT 0,
+            handed_over INTEGER NOT NULL DEFAULT 0,
+            error TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX plc_parts_ts ON plc_parts(ts_ns);
+        """,
+    ),
 )

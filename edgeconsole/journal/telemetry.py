@@ -21,7 +21,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ _INSERT = {
     " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     "p": "INSERT INTO parts(ts_ns, target, part_id, verdict, passed, trigger, trigger_frame,"
     " decided_frame, decision_ms, late, score, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    "g": "INSERT INTO plc_parts(ts_ns, target, plc, seq, counter, part_id, verdict, class_id,"
+    " label, decision_ms, trigger_to_result_ms, result_to_ack_ms, late, acked, handed_over, error)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 }
 
 
@@ -152,6 +155,38 @@ class TelemetrySink:
                 int(d.late),
                 d.score,
                 d.note,
+            ),
+        )
+
+    def add_plc_part(
+        self, target: str, plc: str, rec: Mapping[str, Any], ts_ns: int | None = None
+    ) -> None:
+        """One PLC trigger and what became of it (a handshake record, ``to_json`` form):
+        ``target`` is the camera that answered, ``plc`` the PLC's address."""
+
+        def num(key: str) -> Any:
+            v = rec.get(key)
+            return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+        self._put(
+            "g",
+            (
+                ts_ns if ts_ns is not None else wall_ns(),
+                target,
+                plc,
+                int(rec.get("seq") or 0),
+                num("counter"),
+                num("part_id"),
+                rec.get("verdict"),
+                num("class_id"),
+                str(rec.get("label") or ""),
+                num("decision_ms"),
+                num("trigger_to_result_ms"),
+                num("result_to_ack_ms"),
+                int(bool(rec.get("late"))),
+                int(bool(rec.get("acked"))),
+                int(bool(rec.get("handed_over"))),
+                str(rec.get("error") or ""),
             ),
         )
 

@@ -93,12 +93,13 @@ def run_headless(
     gate = None
     try:
         if plc is not None:
-            from edgeconsole.session.plc_gate import PlcGate
+            from edgeconsole.session.plc_gate import PlcGate, check_trigger_for_plc
 
             if plc_map is None:
                 raise ConfigError("--plc needs --plc-map", hint="give the PLC map file (.toml)")
-            gate = PlcGate(plc, str(plc_map), journal=session.journal)
-            session.result_taps.append(gate.decider.on_result)
+            check_trigger_for_plc(trigger)
+            trigger = trigger or TriggerConfig.parse("external")
+            gate = PlcGate(plc, str(plc_map), session)
             gate.start()  # a wrong address, map or unit id is reported before any frame
         if demo_devices:
             from edgeconsole.session.demo import start_demo_devices
@@ -128,6 +129,12 @@ def run_headless(
             if last.state != "opening" and started is None:
                 # A short file can open, run and end between two polls.
                 started = time.monotonic()
+                if gate is not None and session.line_summary() is None:
+                    raise ConfigError(
+                        f"the reject gate needs a per-part model; {model} judges frames",
+                        hint="give a bundle or model description with a per_part section "
+                        "(the sample label-orientation bundle has one)",
+                    )
             if last.state == "stopped" and started is not None:
                 break
             if started is None and time.monotonic() > deadline:

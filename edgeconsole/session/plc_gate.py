@@ -1,27 +1,34 @@
-"""The reject gate of the local pipeline: ``edgeconsole run --plc URL --plc-map FILE``.
+"""The reject gate of the local pipeline: the per-part line answers the line's PLC.
 
 ``PlcGate`` runs the camera's side of the handshake (devices/plc) next to the
-live pipeline and answers each trigger with the pipeline's own verdict, writes
-every handshake event to the journal, and summarises it for ``run --json``.
+session's per-part line (issue 12). A PLC trigger edge is an external trigger
+of the line: ``PartGateDecider`` sends it as a :class:`TriggerEvent` (source
+``plc:URL``, seq = the handshake's trigger number) through
+``Session.external_trigger`` and answers with the :class:`PartDecision` the
+line makes for it, the same record the session counts, journals and records
+(one decision per part). An edge that finds no part is told at once
+(``Session.unmatched_taps``) and answered with error code 2.
 
-Deciding: ``FrameGateDecider`` answers a trigger with the first processed frame
-captured at or after the trigger's stamp, judging the part nearest the trigger
-line (the frame's centre). It is the frame pipeline's verdict, used until the
-per-part decision path of issue 12 (one decision per tracked part, external
-trigger API) is on main; it is then replaced by an adapter to that API.
+Every handshake record goes to the journal's ``plc_parts`` table and the
+recording's ``/plc/parts`` channel; handshake problems and a closing summary
+to the audit journal.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.core.frames import Frame, InferenceResult
+from edgeconsole.core.errors import ConfigError, EdgeConsoleError
+from edgeconsole.core.parts import PartDecision, TriggerEvent
 from edgeconsole.devices.plc.handshake import (
+    ERROR_DECIDE_FAILED,
+    ERROR_LATE,
     ERROR_NO_PART,
+    ERROR_NONE,
     GateResult,
     GateTrigger,
     PlcEvent,
@@ -29,110 +36,183 @@ from edgeconsole.devices.plc.handshake import (
 from edgeconsole.devices.plc.plcmap import PlcMap, load_map
 from edgeconsole.devices.plc.service import HandshakeService
 
-#: Classes written as class_id (the label inspector's reasons; anything else is 99).
+if TYPE_CHECKING:
+    from edgeconsole.session.session import Session
+
+#: class_id written for each verdict of the sample inspectors; any other verdict is 99.
 CLASS_IDS = {"ok": 0, "missing label": 1, "rotated 180": 2, "unreadable": 3}
+OTHER_CLASS = 99
+#: Decisions kept for a trigger that is no longer waited for (a late decision).
+KEEP = 256
 
 
-class FrameGateDecider:
-    """Answers a trigger with the verdict of the first frame captured after it."""
+def class_id(verdict: str) -> int:
+    return CLASS_IDS.get(verdict, OTHER_CLASS)
 
-    def __init__(self, *, wait_s: float = 1.0) -> None:
+
+def gate_result(d: PartDecision) -> GateResult:
+    """The line's decision of a part as the handshake's answer."""
+    if d.missed:
+        return GateResult(
+            ok=False,
+            part_id=d.part_id,
+            label=d.verdict,
+            error_code=ERROR_DECIDE_FAILED,
+            error=f"part {d.part_id} could not be decided: {d.note}",
+        )
+    return GateResult(
+        ok=d.passed,
+        class_id=class_id(d.verdict),
+        label=d.verdict,
+        part_id=d.part_id,
+        decision_ms=d.decision_ms,
+        error_code=ERROR_LATE if d.late else ERROR_NONE,
+    )
+
+
+class PartGateDecider:
+    """Answers a PLC trigger with the per-part line's decision of that part.
+
+    ``send`` hands the edge to the line (``Session.external_trigger``: False when no
+    per-part line runs). ``on_decision`` and ``on_unmatched`` are the session's taps
+    (decision thread). ``decide`` runs on the handshake's worker thread, one trigger
+    at a time, and waits at most ``wait_s`` for the line.
+    """
+
+    def __init__(
+        self, send: Callable[[TriggerEvent], bool], source: str, *, wait_s: float = 1.0
+    ) -> None:
+        self.send = send
+        self.source = source
         self.wait_s = wait_s
         self._cond = threading.Condition()
-        self._results: deque[tuple[Frame, InferenceResult]] = deque(maxlen=64)
+        self._answers: dict[int, PartDecision | str] = {}
 
-    def on_result(self, frame: Frame, result: InferenceResult) -> None:
-        """The pipeline's result tap (inference thread)."""
+    def on_decision(self, d: PartDecision) -> None:
+        if d.trigger_source != self.source or d.trigger_seq is None:
+            return  # another trigger's part (a photo-eye, the line, a timer)
+        self._put(d.trigger_seq, d)
+
+    def on_unmatched(self, event: TriggerEvent, why: str) -> None:
+        if event.source == self.source and event.seq is not None:
+            self._put(event.seq, why)
+
+    def _put(self, seq: int, answer: PartDecision | str) -> None:
         with self._cond:
-            self._results.append((frame, result))
+            self._answers[seq] = answer
+            while len(self._answers) > KEEP:
+                del self._answers[min(self._answers)]
             self._cond.notify_all()
 
     def decide(self, trigger: GateTrigger) -> GateResult:
-        def ready() -> tuple[Frame, InferenceResult] | None:
-            for frame, result in self._results:
-                if frame.captured_ns >= trigger.stamp_ns:
-                    return frame, result
-            return None
-
         with self._cond:
-            hit = self._cond.wait_for(ready, timeout=self.wait_s)
-        if hit is None:
+            self._answers.pop(trigger.seq, None)  # a stale answer of an earlier run
+        event = TriggerEvent(trigger.stamp_ns, source=self.source, seq=trigger.seq)
+        if not self.send(event):
             return GateResult(
                 ok=False,
-                error_code=ERROR_NO_PART,
-                error=f"no frame processed within {self.wait_s * 1000:.0f} ms of the trigger",
+                error_code=ERROR_DECIDE_FAILED,
+                error="no per-part line is running to decide the part",
             )
-        frame, result = hit
-        if not result.parts:
+        with self._cond:
+            got = self._cond.wait_for(lambda: trigger.seq in self._answers, self.wait_s)
+            answer = self._answers.pop(trigger.seq, None) if got else None
+        if answer is None:
             return GateResult(
-                ok=False, error_code=ERROR_NO_PART, error=f"no part in frame {frame.index}"
+                ok=False,
+                error_code=ERROR_DECIDE_FAILED,
+                error=f"the line did not decide the part within {self.wait_s * 1000:.0f} ms",
             )
-        width = frame.image.shape[1] if frame.image is not None else 0
-        part = min(result.parts, key=lambda p: abs((p.box[0] + p.box[2]) / 2 - width / 2))
-        return GateResult(
-            ok=part.passed,
-            class_id=CLASS_IDS.get(part.reason, 99),
-            label=part.reason,
-        )
+        if isinstance(answer, str):
+            return GateResult(ok=False, error_code=ERROR_NO_PART, error=f"no part: {answer}")
+        return gate_result(answer)
 
 
 class PlcGate:
-    """The handshake with the line PLC, for one pipeline run."""
+    """The handshake with the line PLC for one session's per-part line."""
 
-    def __init__(self, url: str, map_path: str, *, journal: Any = None) -> None:
+    def __init__(self, url: str, map_path: str, session: Session) -> None:
         self.plc_map: PlcMap = load_map(map_path)
-        self.decider = FrameGateDecider()
-        self.journal = journal
+        self.session = session
+        self.source = f"plc:{url}"
+        # The line must answer before the PLC gives up on the part; waiting longer
+        # than the ack timeout would only hold the next trigger up.
+        wait_s = max(self.plc_map.timing.ack_timeout_ms, self.plc_map.timing.result_budget_ms)
+        self.decider = PartGateDecider(session.external_trigger, self.source, wait_s=wait_s / 1e3)
         self.events: deque[PlcEvent] = deque(maxlen=5000)
-        self.service = HandshakeService(url, self.plc_map, self.decider, on_event=self._event)
+        self.service = HandshakeService(
+            url, self.plc_map, self.decider, on_event=self._event, ready=session.line_running
+        )
+        self._attached = False
+
+    @property
+    def url(self) -> str:
+        return self.service.url
 
     def start(self) -> None:
-        self.service.start()
+        """Connect (errors raised here: wrong address, map, unit id) and serve."""
+        self.session.decision_taps.append(self.decider.on_decision)
+        self.session.unmatched_taps.append(self.decider.on_unmatched)
+        self._attached = True
+        try:
+            self.service.start()
+        except BaseException:
+            self._detach()
+            raise
 
     def stop(self) -> None:
+        if not self._attached:
+            return
         self.service.stop()
-        if self.journal is not None:
-            c = self.service.runner.status(records=0).counters
-            try:
-                self.journal.audit.log(
-                    "plc",
-                    "info",
-                    self.service.url,
-                    f"handshake ended: {c.handed_over}/{c.triggers} parts handed over, "
-                    f"{c.missing_acks} missing acks, {c.late_results} late, "
-                    f"{c.not_handed_over} not handed over",
-                    **asdict(c),
-                )
-            except EdgeConsoleError:
-                pass
+        self._detach()
+        c = self.service.runner.status(records=0).counters
+        self._audit(
+            "info",
+            f"handshake ended: {c.handed_over}/{c.triggers} parts handed over, "
+            f"{c.missing_acks} missing acks, {c.late_results} late, "
+            f"{c.not_handed_over} not handed over",
+            **asdict(c),
+        )
+
+    def _detach(self) -> None:
+        self._attached = False
+        if self.decider.on_decision in self.session.decision_taps:
+            self.session.decision_taps.remove(self.decider.on_decision)
+        if self.decider.on_unmatched in self.session.unmatched_taps:
+            self.session.unmatched_taps.remove(self.decider.on_unmatched)
+
+    def _audit(self, level: str, text: str, **data: Any) -> None:
+        journal = self.session.journal
+        if journal is None:
+            return
+        try:
+            journal.audit.log("plc", level, self.url, text, **data)
+        except EdgeConsoleError:
+            pass  # the journal says it is degraded on its own; the gate goes on
 
     def _event(self, ev: PlcEvent) -> None:
         self.events.append(ev)
-        if self.journal is None:
-            return
-        try:
-            if ev.kind == "link" and ev.value in ("idle", "down"):
-                level = "info" if ev.value == "idle" else "warning"
-                text = f"PLC {self.service.url}: {'connected' if ev.value == 'idle' else ev.text}"
-                self.journal.audit.log("plc", level, self.service.url, text)
-            elif ev.kind == "part":
-                rec = ev.value
-                if rec.get("error") or rec.get("late"):
-                    self.journal.audit.log(
-                        "plc",
-                        "warning",
-                        self.service.url,
-                        f"part {rec.get('counter')}: {rec.get('verdict')} "
-                        f"{rec.get('error') or 'late'}",
-                        **rec,
-                    )
-        except EdgeConsoleError:
-            pass  # the journal says it is degraded on its own; the gate goes on
+        if ev.kind == "signal":
+            self.session.record_plc_signal(self.url, ev.name, int(ev.value), ev.t_ns)
+        elif ev.kind == "link" and ev.value in ("idle", "down"):
+            up = ev.value == "idle"
+            self._audit(
+                "info" if up else "warning", f"PLC {self.url}: {'connected' if up else ev.text}"
+            )
+        elif ev.kind == "part":
+            rec = ev.value
+            self.session.record_plc_part(self.url, rec)
+            if rec.get("error") or rec.get("late"):
+                self._audit(
+                    "warning",
+                    f"part {rec.get('counter')}: {rec.get('verdict')} {rec.get('error') or 'late'}",
+                    **rec,
+                )
 
     def summary(self) -> dict[str, Any]:
         st = self.service.runner.status(records=10_000)
         return {
-            "plc": self.service.url,
+            "plc": self.url,
             "map": self.plc_map.source,
             "state": st.state,
             "error": st.last_error or None,
@@ -141,5 +221,16 @@ class PlcGate:
                 k: st.trigger_to_result_ms.get(k) for k in ("p50", "p99", "max")
             },
             "decision_ms": {k: st.decision_ms.get(k) for k in ("p50", "p99", "max")},
+            "result_budget_ms": self.plc_map.timing.result_budget_ms,
             "parts": [r.to_json() for r in st.records],
         }
+
+
+def check_trigger_for_plc(trigger: Any) -> None:
+    """The PLC decides when a part is judged: the line's trigger must be external."""
+    if trigger is not None and getattr(trigger, "kind", "external") != "external":
+        raise ConfigError(
+            f"--plc decides each part on the PLC's trigger, not on --trigger {trigger.describe()}",
+            hint="leave --trigger out, or give --trigger external:x=0.5 (where the PLC's "
+            "photo-eye looks in the image)",
+        )

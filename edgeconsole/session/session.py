@@ -116,14 +116,16 @@ class Session:
         #: a camera the pipeline runs is set through the pipeline's own connection.
         self.camera_setup = CameraSetupJob(live=self._live_camera)
         self._camera_stats_at = 0.0
-        #: Called with every local result (inference thread; must be quick): the PLC
-        #: reject gate (session/plc_gate.py) answers triggers from them.
+        #: Called with every local result (inference thread; must be quick).
         self.result_taps: list[Callable[[Frame, InferenceResult], None]] = []
         #: Per-part mode: called with every part decided or counted missed (decision
         #: thread; must be quick). With ``trigger`` external, ``external_trigger(event)``
         #: decides the part at the line and the decision carries the event's source and
         #: seq: the PLC handshake (issue 16) answers its trigger from it.
         self.decision_taps: list[Callable[[PartDecision], None]] = []
+        #: Per-part mode: an external edge that decided no part, and why (decision
+        #: thread, or the caller's for a flood): the PLC gate answers at once.
+        self.unmatched_taps: list[Callable[[TriggerEvent, str], None]] = []
 
     # ----------------------------------------------------------------- commands
     def start_local(
@@ -847,6 +849,7 @@ class Session:
                 self._annotate_to, self._line_result, lossless=lossless
             )
         line = PartLine(inspector, self.trigger, budget_ms=budget)
+        line.on_unmatched = self._on_unmatched
         self._status.mode = "parts"
         self._status.trigger = self.trigger.describe()
         return LineRunner(
@@ -913,6 +916,10 @@ class Session:
             for tap in self.decision_taps:
                 tap(d)
 
+    def _on_unmatched(self, event: TriggerEvent, why: str) -> None:
+        for tap in self.unmatched_taps:
+            tap(event, why)
+
     def _line_result(self, step: LineStep) -> InferenceResult:
         """The step as a result with its overlay (display, recordings)."""
         from edgeconsole.inference.line.overlay import Totals, line_overlay
@@ -947,6 +954,37 @@ class Session:
                 self._line.trigger = trigger.describe()
         if isinstance(runner, LineRunner):
             runner.line.set_trigger(trigger)
+
+    def record_plc_part(self, plc: str, record: dict[str, Any]) -> None:
+        """A PLC handshake record (session/plc_gate.py): into the journal's ``plc_parts``
+        table and the recording's ``/plc/parts`` channel, stamped at its trigger."""
+        from edgeconsole.journal.timebase import mono_to_wall_ns
+
+        trig = record.get("trigger_ns")
+        ts = mono_to_wall_ns(trig) if isinstance(trig, int) else None
+        with self._lock:
+            recorder = self._recorder
+            journal = self.journal
+        if recorder is not None:
+            recorder.write_plc_part(plc, record, ts)
+        if journal is not None:
+            journal.telemetry.add_plc_part("local://", plc, record, ts)
+
+    def record_plc_signal(self, plc: str, signal: str, value: int, t_ns: int) -> None:
+        """An edge of a handshake signal (monotonic ``t_ns``), into the recording."""
+        from edgeconsole.journal.timebase import mono_to_wall_ns
+
+        with self._lock:
+            recorder = self._recorder
+        if recorder is not None:
+            recorder.write_plc_signal(plc, signal, value, mono_to_wall_ns(t_ns))
+
+    def line_running(self) -> bool:
+        """A per-part line runs, has judged a frame, and takes external triggers (any
+        thread): what a PLC's ``trigger_ready`` says."""
+        with self._lock:
+            runner, state = self._runner, self._status.state
+        return isinstance(runner, LineRunner) and state == "running" and runner.processed > 0
 
     def external_trigger(self, event: TriggerEvent) -> bool:
         """An external edge (a device's photo-eye, a PLC): decided by the running line.

@@ -67,6 +67,26 @@ def _fill(journal, recording: Path | None = None) -> None:
         journal.telemetry.add_latency("local://", latency_for(i), ts_ns=now + i * 33_000_000)
     for i in range(12):
         journal.telemetry.add_part("local://", part_for(i), ts_ns=now + i * 200_000_000)
+    for i in range(5):
+        rec = {
+            "seq": i + 1,
+            "trigger_ns": 1,
+            "counter": i + 1,
+            "part_id": i,
+            "verdict": "NG" if i == 2 else "OK",
+            "class_id": 2 if i == 2 else 0,
+            "label": "rotated 180" if i == 2 else "ok",
+            "decision_ms": 3.25,
+            "trigger_to_result_ms": 4.5,
+            "result_to_ack_ms": None if i == 4 else 6.0,
+            "late": False,
+            "acked": i != 4,
+            "handed_over": True,
+            "error": "no results_ack within 1000 ms" if i == 4 else "",
+        }
+        journal.telemetry.add_plc_part(
+            "local://", "modbus://10.0.0.9:502", rec, ts_ns=now + i * 200_000_000
+        )
     assert journal.telemetry.flush()
     if recording is not None:
         journal.record_recording(recording, "local://", now, now + 10**9, 30, 0)
@@ -95,6 +115,7 @@ def test_pack_is_complete_and_verifies(pack: Path, journal_home: Path) -> None:
         "fleet.json",
         "tables/results.csv",
         "tables/parts.csv",
+        "tables/plc_parts.csv",
         "tables/latency.csv",
         "tables/telemetry.csv",
         "tables/audit.csv",
@@ -113,6 +134,13 @@ def test_pack_is_complete_and_verifies(pack: Path, journal_home: Path) -> None:
     assert parts[3]["part_id"] == "3" and parts[3]["verdict"] == "missed"
     assert parts[3]["decision_ms"] == "" and parts[3]["note"] == "left the view"
     assert parts[1]["verdict"] == "ok" and float(parts[1]["decision_ms"]) == 2.5
+    assert rows["tables/plc_parts.csv"] == 5
+    with (pack / "tables/plc_parts.csv").open(newline="") as fh:
+        plc = list(csv.DictReader(fh))
+    assert plc[2]["verdict"] == "NG" and plc[2]["label"] == "rotated 180"
+    assert plc[2]["plc"] == "modbus://10.0.0.9:502" and plc[2]["target"] == "local://"
+    assert plc[4]["acked"] == "0" and plc[4]["result_to_ack_ms"] == ""
+    assert plc[4]["error"] == "no results_ack within 1000 ms"
     assert man["console"]["key_fingerprint"] == ConsoleKey.load_or_create().fingerprint
     fleet = json.loads((pack / "fleet.json").read_text())
     assert fleet["inconsistencies"][0]["hardware_id"] == "imx8"
@@ -306,6 +334,27 @@ def test_time_range_and_target_filter(journal, tmp_path: Path, journal_home: Pat
         ExportRequest(tmp_path / "p", targets=["local://"], since_ns=now - 10**12),
     ).run()
     assert res.rows("telemetry") == 0 and res.rows("latency") == 200
+    assert verify_pack(res.path).ok
+
+
+def test_a_telemetry_file_older_than_a_table_exports(
+    journal, tmp_path: Path, journal_home: Path
+) -> None:
+    """A file written before the PLC table existed (an older console) is read for what
+    it has; the new table's CSV is empty, not an export failure."""
+    import sqlite3
+
+    _fill(journal)
+    journal.close()
+    for db in journal.dir.glob("telemetry-*.db"):
+        conn = sqlite3.connect(db)
+        conn.execute("DROP TABLE plc_parts")
+        conn.commit()
+        conn.close()
+    res = EvidencePackJob(
+        journal.dir, journal.site(), ConsoleKey.load_or_create(), ExportRequest(tmp_path / "p")
+    ).run()
+    assert res.rows("plc_parts") == 0 and res.rows("parts") == 12
     assert verify_pack(res.path).ok
 
 

@@ -35,7 +35,7 @@ def test_wal_and_two_durability_classes(journal) -> None:
     assert tconn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert tconn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert journal.audit.conn.execute("PRAGMA user_version").fetchone()[0] == 3
-    assert tconn.execute("PRAGMA user_version").fetchone()[0] == 2  # 2: the parts table
+    assert tconn.execute("PRAGMA user_version").fetchone()[0] == 3  # 2: parts, 3: plc_parts
 
 
 def test_audit_entries_are_stamped_and_durable(journal, journal_home: Path) -> None:

@@ -1,47 +1,197 @@
-"""The local pipeline's reject gate: triggers answered with the pipeline's verdicts."""
+"""The local pipeline's reject gate: each PLC trigger is decided by the per-part line.
+
+The end-to-end test runs the virtual PLC and the synthetic conveyor on the same belt
+clock (the PLC triggers when a part's centre reaches the camera's centre line), the
+fast label-orientation inspector through ``run_headless(plc=...)``, and checks on
+the PLC's side that it received, for the physical part it triggered on, the verdict
+the scene's truth says, and that the camera's answer is the line's one decision
+record of that part. The unit tests drive ``PartGateDecider`` directly.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from pathlib import Path
 
-import numpy as np
+import pytest
+from mcap.reader import make_reader
 
 from edgeconsole.core.clock import now_ns
-from edgeconsole.core.frames import Frame, InferenceResult, PartVerdict
-from edgeconsole.devices.plc.handshake import ERROR_NO_PART, GateTrigger
-from edgeconsole.session.plc_gate import CLASS_IDS, FrameGateDecider
+from edgeconsole.core.errors import ConfigError
+from edgeconsole.core.parts import MISSED, PartDecision, TriggerEvent
+from edgeconsole.devices.plc.handshake import (
+    ERROR_DECIDE_FAILED,
+    ERROR_LATE,
+    ERROR_NO_PART,
+    GateTrigger,
+)
+from edgeconsole.devices.plc.plcmap import load_map, sample_map_path
+from edgeconsole.inference.line import TriggerConfig
+from edgeconsole.journal.paths import journal_dir
+from edgeconsole.session.headless import run_headless
+from edgeconsole.session.plc_gate import CLASS_IDS, PartGateDecider
+from edgeconsole.sim.plc import VirtualPlc
+from edgeconsole.sources.belt import BeltTiming
+from edgeconsole.sources.conveyor import VERDICTS, part_spec
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "sample_models" / "bundles" / "label-orientation-1.ecb"
+TRUST = REPO / "sample_models" / "trust"
+SOURCE = "plc:modbus://127.0.0.1:1"
 
 
-def _frame(i: int, t: int) -> Frame:
-    return Frame(index=i, image=np.zeros((360, 640, 3), np.uint8), captured_ns=t, source="t")
-
-
-def test_answers_with_the_first_frame_after_the_trigger_and_the_central_part() -> None:
-    d = FrameGateDecider(wait_s=2.0)
-    t0 = now_ns()
-    old = InferenceResult(0, parts=[PartVerdict((300, 0, 340, 10), True, "ok")])
-    d.on_result(_frame(0, t0 - 1000), old)  # captured before the trigger: not this part
-    new = InferenceResult(
-        1,
-        parts=[
-            PartVerdict((0, 0, 100, 10), True, "ok"),
-            PartVerdict((290, 0, 350, 10), False, "rotated 180"),  # at the centre line
-        ],
-    )
-    answer: list = []
-    th = threading.Thread(target=lambda: answer.append(d.decide(GateTrigger(1, t0))))
-    th.start()
-    d.on_result(_frame(1, t0 + 5), new)
-    th.join(5)
-    (r,) = answer
-    assert not r.ok and r.label == "rotated 180" and r.class_id == CLASS_IDS["rotated 180"]
-
-
-def test_no_frame_or_no_part_is_an_error_code_not_a_guess() -> None:
-    d = FrameGateDecider(wait_s=0.05)
-    r = d.decide(GateTrigger(1, now_ns()))
-    assert r.error_code == ERROR_NO_PART and "no frame" in r.error
+def decision(seq: int, *, verdict: str = "ok", passed: bool = True, budget: float = 50.0, ms=3.0):
     t = now_ns()
-    d.on_result(_frame(3, t + 1), InferenceResult(3))
-    r = d.decide(GateTrigger(2, t))
-    assert r.error_code == ERROR_NO_PART and "no part in frame 3" in r.error
+    return PartDecision(
+        part_id=40 + seq,
+        verdict=verdict,
+        passed=passed,
+        trigger="external",
+        trigger_frame=7,
+        decided_frame=7,
+        trigger_ns=t - int(ms * 1e6),
+        decided_ns=t,
+        box=(0.0, 0.0, 10.0, 10.0),
+        budget_ms=budget,
+        trigger_source=SOURCE,
+        trigger_seq=seq,
+        note="left the view" if verdict == MISSED else "",
+    )
+
+
+class Line:
+    """Stands in for the session's line in the unit tests: answers each edge it is sent
+    on another thread, as the decision thread does."""
+
+    def __init__(self, answer) -> None:  # type: ignore[no-untyped-def]
+        self.answer = answer
+        self.sent: list[TriggerEvent] = []
+        self.decider = PartGateDecider(self.send, SOURCE, wait_s=2.0)
+
+    def send(self, ev: TriggerEvent) -> bool:
+        self.sent.append(ev)
+        threading.Thread(target=self.answer, args=(self.decider, ev)).start()
+        return True
+
+
+def test_the_answer_is_the_lines_decision_of_that_trigger() -> None:
+    def answer(d: PartGateDecider, ev: TriggerEvent) -> None:
+        d.on_decision(decision(ev.seq + 100))  # someone else's trigger: ignored
+        d.on_decision(decision(ev.seq, verdict="rotated 180", passed=False))
+
+    line = Line(answer)
+    r = line.decider.decide(GateTrigger(seq=5, stamp_ns=now_ns()))
+    assert (r.ok, r.label, r.class_id, r.part_id) == (False, "rotated 180", 2, 45)
+    assert r.error_code == 0 and r.decision_ms == pytest.approx(3.0)
+    (ev,) = line.sent
+    assert (ev.source, ev.seq) == (SOURCE, 5)
+    assert CLASS_IDS["rotated 180"] == 2
+
+
+def test_late_missed_unmatched_and_silence_are_error_codes_not_guesses() -> None:
+    late = Line(lambda d, ev: d.on_decision(decision(ev.seq, ms=80.0)))
+    r = late.decider.decide(GateTrigger(1, now_ns()))
+    assert r.ok and r.error_code == ERROR_LATE  # the verdict is still written
+
+    missed = Line(lambda d, ev: d.on_decision(decision(ev.seq, verdict=MISSED, passed=False)))
+    r = missed.decider.decide(GateTrigger(2, now_ns()))
+    assert not r.ok and r.error_code == ERROR_DECIDE_FAILED and "left the view" in r.error
+
+    nothing = Line(lambda d, ev: d.on_unmatched(ev, "no undecided part at the line in frame 9"))
+    r = nothing.decider.decide(GateTrigger(3, now_ns()))
+    assert r.error_code == ERROR_NO_PART and "frame 9" in r.error
+
+    silent = PartGateDecider(lambda ev: True, SOURCE, wait_s=0.05)
+    r = silent.decide(GateTrigger(4, now_ns()))
+    assert r.error_code == ERROR_DECIDE_FAILED and "within 50 ms" in r.error
+
+    idle = PartGateDecider(lambda ev: False, SOURCE, wait_s=5.0)
+    r = idle.decide(GateTrigger(5, now_ns()))
+    assert r.error_code == ERROR_DECIDE_FAILED and "no per-part line" in r.error
+
+
+def test_a_trigger_other_than_external_is_refused_before_connecting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="decides each part on the PLC's trigger"):
+        run_headless(
+            "synthetic:conveyor?frames=5",
+            BUNDLE,
+            plc="modbus://127.0.0.1:1",
+            plc_map=sample_map_path(),
+            trigger=TriggerConfig.parse("line"),
+            journal=False,
+            trust_dir=TRUST,
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("plc")
+def test_every_plc_trigger_gets_its_parts_verdict(tmp_path: Path) -> None:
+    seed, ppm = 7, 120  # 500 ms a part: answered in time on a busy machine
+    plc_map = load_map(sample_map_path())
+    # epoch 0: the PLC's belt is the machine's monotonic clock, as the clocked camera's.
+    plc = VirtualPlc(
+        plc_map, belt=BeltTiming.for_frame(1280, 720, parts_per_min=ppm), port=0, epoch_ns=0
+    )
+    plc.start()
+    try:
+        summary, _ = run_headless(
+            f"synthetic:conveyor?seed={seed}&ppm={ppm}&clock=1",
+            BUNDLE,
+            plc=f"modbus://127.0.0.1:{plc.port}",
+            plc_map=sample_map_path(),
+            seconds=8.0,
+            trust_dir=TRUST,
+            record=tmp_path / "run.mcap",
+        )
+    finally:
+        plc.stop()
+    gate = summary["plc"]
+    records = {r["counter"]: r for r in gate["parts"]}
+    decisions = {p["trigger_seq"]: p for p in summary["parts"] if p.get("trigger_seq")}
+    answered = [p for p in plc.stats.history if p.outcome == "answered"]
+    # The camera said trigger_ready only once its line ran: no trigger was answered
+    # with an error because the model was still loading.
+    assert not [r for r in gate["parts"] if "no per-part line" in r["error"]]
+    checked = right = 0
+    for p in answered:
+        rec = records[p.counter]
+        if rec["verdict"] == "ERROR":  # a decision slower than the PLC's ack timeout
+            assert p.verdict == "ERROR"
+            continue
+        d = decisions[rec["seq"]]  # the line's one decision record of that trigger
+        assert rec["part_id"] == d["id"] and rec["label"] == d["verdict"]
+        assert p.verdict == ("OK" if d["passed"] else "NG")
+        assert p.class_id == CLASS_IDS.get(d["verdict"], 99)
+        checked += 1
+        right += d["verdict"] == VERDICTS[part_spec(seed, p.part).label]
+    assert checked >= 5, plc.summary()
+    # The physical part the PLC triggered on got the verdict its label deserves.
+    assert right >= checked - 1, (right, checked)
+    # One decision per part: no part id decided twice.
+    ids = [p["id"] for p in summary["parts"]]
+    assert len(ids) == len(set(ids))
+    # Every handshake is in the journal's plc_parts table and the recording.
+    rows = _plc_rows(journal_dir())
+    assert {r[0] for r in rows} >= {rec["seq"] for rec in gate["parts"]}
+    topics = _topics(tmp_path / "run.mcap")
+    assert topics["/plc/parts"] >= len(answered) and topics["/plc/signals"] >= 4 * len(answered)
+
+
+def _plc_rows(folder: Path) -> list[tuple]:
+    rows: list[tuple] = []
+    for db in sorted(folder.glob("telemetry-*.db")):
+        conn = sqlite3.connect(db)
+        try:
+            rows += conn.execute("SELECT seq, verdict, plc FROM plc_parts").fetchall()
+        finally:
+            conn.close()
+    return rows
+
+
+def _topics(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with path.open("rb") as fh:
+        for _schema, channel, _msg in make_reader(fh).iter_messages():
+            counts[channel.topic] = counts.get(channel.topic, 0) + 1
+    return counts

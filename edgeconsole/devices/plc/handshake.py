@@ -130,6 +130,9 @@ class HandshakeStatus:
     last_error: str = ""
 
 
+#: Signals drawn as edges on the timeline (the numbers are in the part records).
+_BITS = frozenset({"trigger", "results_ack", "trigger_ready", "results_ready", "ok", "ng", "error"})
+
 #: Latency windows kept for percentiles (a day at 600 parts/min would be 864,000).
 WINDOW = 20_000
 
@@ -157,8 +160,13 @@ class HandshakeRunner:
         *,
         on_event: Callable[[PlcEvent], None] | None = None,
         keep_records: int = 2000,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
+        """``ready``: whether the camera can decide a part now (its pipeline runs);
+        ``trigger_ready`` follows it, so the PLC does not trigger a camera that is
+        still loading its model (the part passes uninspected, on the PLC's count)."""
         self.link = link
+        self.ready = ready
         self.map = plc_map
         self.decider = decider
         self.on_event = on_event
@@ -175,6 +183,8 @@ class HandshakeRunner:
         self._reset = {n: 0 for n in ("results_ready", "ok", "ng", "error") if plc_map.has(n)} | {
             "trigger_ready": 1
         }
+        # Last known level of every bit signal, for the timeline's edges.
+        self._levels: dict[str, int] = {}
 
     # ---- status, from any thread -------------------------------------------------
     def status(self, *, records: int = 200) -> HandshakeStatus:
@@ -193,6 +203,19 @@ class HandshakeRunner:
         if self.on_event is not None:
             self.on_event(PlcEvent(now_ns(), kind, name, value, text))
 
+    def _edges(self, values: dict[str, int], t_ns: int | None = None) -> None:
+        """Signal edges (a change of a bit the camera read or wrote) for the timeline."""
+        if self.on_event is None:
+            return
+        t = now_ns() if t_ns is None else t_ns
+        for name, value in values.items():
+            if name not in _BITS:
+                continue
+            v = int(bool(value))
+            if self._levels.get(name) != v:
+                self._levels[name] = v
+                self.on_event(PlcEvent(t, "signal", name, v))
+
     def _set_state(self, state: str, text: str = "") -> None:
         with self._lock:
             self.state = state
@@ -209,7 +232,9 @@ class HandshakeRunner:
             while not stop.is_set():
                 try:
                     await self.link.connect()
-                    await self.link.write(self._reset, last="trigger_ready")
+                    reset = self._reset_values()
+                    await self.link.write(reset, last="trigger_ready")
+                    self._edges(reset)
                     self._set_state("idle")
                     backoff = 0.2
                     first = False
@@ -236,7 +261,12 @@ class HandshakeRunner:
         poll_s = self.map.timing.poll_ms / 1000.0
         armed = False  # a rising edge needs the trigger seen low first
         while not stop.is_set():
+            ready = self._is_ready()
+            if ready != self._levels.get("trigger_ready"):
+                await self.link.write({"trigger_ready": ready})
+                self._edges({"trigger_ready": ready})
             vals = await self.link.read(self._poll)
+            self._edges(vals)
             if not vals["trigger"]:
                 armed = True
             elif armed:
@@ -250,7 +280,6 @@ class HandshakeRunner:
             self.counters.triggers += 1
             seq = self.counters.triggers
         rec = HandshakeRecord(seq=seq, trigger_ns=t_trig)
-        self._emit("signal", "trigger", 1)
         sub = None
         if self.map.has("sub_config"):
             sub = (await self.link.read(["sub_config"]))["sub_config"]
@@ -260,6 +289,7 @@ class HandshakeRunner:
         # Busy while deciding; written while the worker thread decides.
         try:
             await self.link.write({"trigger_ready": 0})
+            self._edges({"trigger_ready": 0})
         finally:
             decision = await decision_fut
         decided_ns = now_ns()
@@ -284,7 +314,7 @@ class HandshakeRunner:
         t_rr = now_ns()
         rec.trigger_to_result_ms = (t_rr - t_trig) / 1e6
         rec.late = rec.trigger_to_result_ms > self.map.timing.result_budget_ms
-        self._emit("signal", "results_ready", 1)
+        self._edges(out, t_rr)
         # Wait for the ack, polling as fast as for triggers.
         deadline = t_rr + int(self.map.timing.ack_timeout_ms * 1e6)
         poll_s = self.map.timing.poll_ms / 1000.0
@@ -292,10 +322,10 @@ class HandshakeRunner:
         while not stop.is_set():
             vals = await self.link.read(self._poll)
             now = now_ns()
+            self._edges(vals, now)
             if vals["results_ack"]:
                 rec.result_to_ack_ms = (now - t_rr) / 1e6
                 acked = True
-                self._emit("signal", "results_ack", 1)
                 break
             if not vals["trigger"]:
                 # The PLC holds the trigger until it acknowledges: a trigger gone
@@ -317,9 +347,22 @@ class HandshakeRunner:
                 f"no results_ack within {self.map.timing.ack_timeout_ms:g} ms"
             )
         try:
-            await self.link.write(self._reset, last="trigger_ready")
+            reset = self._reset_values()
+            await self.link.write(reset, last="trigger_ready")
+            self._edges(reset)
         finally:
             self._finish(rec, handed_over=not withdrawn)
+
+    def _is_ready(self) -> int:
+        if self.ready is None:
+            return 1
+        try:
+            return int(bool(self.ready()))
+        except Exception:  # a broken readiness probe must not stop the handshake
+            return 0
+
+    def _reset_values(self) -> dict[str, int]:
+        return self._reset | {"trigger_ready": self._is_ready()}
 
     def _result_values(self, decision: GateResult, failed: bool) -> dict[str, int]:
         want = {

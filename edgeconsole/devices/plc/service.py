@@ -78,11 +78,16 @@ class HandshakeService(_LoopThread):
         *,
         on_event: Callable[[PlcEvent], None] | None = None,
         timeout_s: float = 1.0,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__("edgeconsole-plc-handshake")
         self.url = url
         self.runner = HandshakeRunner(
-            open_link(url, plc_map, timeout_s=timeout_s), plc_map, decider, on_event=on_event
+            open_link(url, plc_map, timeout_s=timeout_s),
+            plc_map,
+            decider,
+            on_event=on_event,
+            ready=ready,
         )
 
     def start(self, timeout_s: float = 10.0) -> None:

@@ -140,6 +140,10 @@ class PartLine:
         base = tracker or TrackerConfig()
         self.tracker = PartTracker(replace(base, axis=self._trigger.line.axis))
         self.on_decision = on_decision
+        #: Called with an external edge that decides no part, and why (no part at the
+        #: line, the run ended, a flood): whoever sent it (a PLC waiting for its
+        #: answer) learns at once instead of waiting for a decision that never comes.
+        self.on_unmatched: Callable[[TriggerEvent, str], None] | None = None
         #: Called (any thread) when an external edge arrives: wake the decision thread.
         self.wake = wake
         self.counters = LineCounters()
@@ -170,12 +174,15 @@ class PartLine:
 
     def trigger(self, event: TriggerEvent) -> None:
         """An external edge (photo-eye, PLC, camera). Thread-safe and quick."""
+        dropped = None
         with self._lock:
             if len(self._incoming) >= MAX_PENDING_TRIGGERS:
                 # A flood nobody can decide: the oldest edge becomes a counted unmatched one.
-                self._incoming.popleft()
+                dropped = self._incoming.popleft()
                 self.counters.triggers_unmatched += 1
             self._incoming.append(event)
+        if dropped is not None:
+            self._unmatched(dropped, f"more than {MAX_PENDING_TRIGGERS} trigger edges waited")
         if self.wake is not None:
             self.wake()
 
@@ -309,6 +316,8 @@ class PartLine:
         # Edges no frame came for: received, counted, unmatched.
         self.counters.triggers += len(pending)
         self.counters.triggers_unmatched += len(pending) + len(self._waiting)
+        for ev in [*self._waiting, *pending]:
+            self._unmatched(ev, "the run ended before a frame came for it")
         self._waiting.clear()
         return out
 
@@ -405,6 +414,7 @@ class PartLine:
             best = self._nearest_undecided(tracks, line_px, axis)
             if best is None:
                 self.counters.triggers_unmatched += 1
+                self._unmatched(ev, f"no undecided part at the line in frame {target_frame.index}")
                 continue
             book = self._books[best.id]
             self._make_due(book, "external", target_frame.index, ev.stamp_ns, ev)
@@ -425,6 +435,10 @@ class PartLine:
             if d <= 0.75 * length and d < best_d:
                 best, best_d = t, d
         return best
+
+    def _unmatched(self, ev: TriggerEvent, why: str) -> None:
+        if self.on_unmatched is not None:
+            self.on_unmatched(ev, why)
 
     def _count_gap(self, ev: TriggerEvent) -> None:
         if ev.seq is None:

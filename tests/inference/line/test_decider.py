@@ -151,6 +151,8 @@ def test_external_trigger_decides_the_part_at_the_eye() -> None:
     dropped = events.pop(5)  # an edge lost on the wire: the seq gap shows it
     events.append(TriggerEvent(t0 + 3 * PERIOD_NS, "serial:///dev/eye", None))  # nothing there
     events.sort(key=lambda e: e.stamp_ns)
+    unmatched: list[tuple[TriggerEvent, str]] = []
+    line.on_unmatched = lambda ev, why: unmatched.append((ev, why))
     got: dict[int, int | None] = {}
     decisions: list[PartDecision] = []
     pending = list(events)
@@ -176,6 +178,9 @@ def test_external_trigger_decides_the_part_at_the_eye() -> None:
         assert d.decision_ms >= 10.0  # from the edge to the next frame and its judging
     c = line.counters
     assert c.triggers == len(events) and c.triggers_unmatched == 1 and c.triggers_lost == 1
+    # The sender of the edge that found no part is told at once, with the reason.
+    ((ev, why),) = unmatched
+    assert ev in events and why.startswith("no undecided part at the line in frame ")
     # The part whose edge was lost crossed with no edge: counted missed, not forgotten.
     assert [d.note for d in decisions if d.missed] == ["crossed the line but no trigger edge came"]
     assert dropped.seq == 5
@@ -267,8 +272,12 @@ def test_triggers_from_many_threads_are_all_counted() -> None:
         line.step(f)
     for t in threads:
         t.join()
+    told: list[str] = []
+    line.on_unmatched = lambda ev, why: told.append(why)
     line.finish()
     assert line.counters.triggers == 1000 and line.counters.triggers_unmatched == 1000
+    # Every edge's sender hears why it found no part (none is left waiting forever).
+    assert told == ["the run ended before a frame came for it"] * 1000
 
 
 def test_moving_the_line_takes_effect_on_the_next_frame() -> None:
