@@ -104,7 +104,7 @@ class OpcUaLink:
         client.name = client.description = "EdgeConsole QC camera"
         try:
             await self._secure(client)
-            await asyncio.wait_for(client.connect(), timeout=self.timeout_s * 5)
+            await asyncio.wait_for(client.connect(), timeout=max(10.0, self.timeout_s * 5))
         except PlcError:
             raise
         except (OSError, TimeoutError) as exc:
@@ -132,7 +132,7 @@ class OpcUaLink:
         if mode == "none":
             try:
                 endpoints = await asyncio.wait_for(
-                    client.connect_and_get_server_endpoints(), timeout=self.timeout_s * 5
+                    client.connect_and_get_server_endpoints(), timeout=max(10.0, self.timeout_s * 5)
                 )
             except (OSError, TimeoutError) as exc:
                 raise self._unreachable(str(exc) or type(exc).__name__) from None

@@ -90,7 +90,7 @@ class HandshakeService(_LoopThread):
             ready=ready,
         )
 
-    def start(self, timeout_s: float = 10.0) -> None:
+    def start(self, timeout_s: float = 30.0) -> None:
         connected = threading.Event()
 
         def event(ev: PlcEvent) -> None:
@@ -134,7 +134,7 @@ class WatchService(_LoopThread):
             camera_verdict=camera_verdict,
         )
 
-    def start(self, timeout_s: float = 10.0) -> None:
+    def start(self, timeout_s: float = 30.0) -> None:
         async def body(stop: asyncio.Event) -> None:
             async def mark_ready() -> None:
                 while self.watcher.state == "connecting" and not stop.is_set():

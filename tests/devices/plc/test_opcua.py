@@ -153,7 +153,7 @@ def run(coro: Any) -> Any:
 # ---- the link against a bare server ---------------------------------------------------
 def test_link_reads_and_writes_typed_nodes(bare: ServerThread, opcua_map: PlcMap) -> None:
     async def go() -> dict[str, int]:
-        link = open_link(bare.url, opcua_map)
+        link = open_link(bare.url, opcua_map, timeout_s=5)
         await link.connect()
         try:
             await link.write(
@@ -173,7 +173,7 @@ def test_link_reads_and_writes_typed_nodes(bare: ServerThread, opcua_map: PlcMap
 def test_a_node_the_server_lacks_is_a_sentence(bare: ServerThread, opcua_map: PlcMap) -> None:
     m = with_signal(opcua_map, "trigger", "ns=2;s=QC.NoSuchTrigger")
     with pytest.raises(PlcError) as info:
-        run(open_link(bare.url, m).connect())
+        run(open_link(bare.url, m, timeout_s=5).connect())
     msg = str(info.value)
     assert "has no node ns=2;s=QC.NoSuchTrigger (trigger)" in msg, msg
     assert "address space" in msg
@@ -182,7 +182,7 @@ def test_a_node_the_server_lacks_is_a_sentence(bare: ServerThread, opcua_map: Pl
 def test_a_signal_on_a_text_node_is_a_sentence(bare: ServerThread, opcua_map: PlcMap) -> None:
     m = with_signal(opcua_map, "trigger", "ns=2;s=QC.Text")
     with pytest.raises(PlcError, match=r"trigger holds str 'hello', not a bit or a number"):
-        run(open_link(bare.url, m).connect())
+        run(open_link(bare.url, m, timeout_s=5).connect())
 
 
 def test_a_read_only_output_is_a_sentence(bare: ServerThread, opcua_map: PlcMap) -> None:
@@ -190,7 +190,7 @@ def test_a_read_only_output_is_a_sentence(bare: ServerThread, opcua_map: PlcMap)
     bare.write("ns=2;s=QC.ResultsReady", False, ua.VariantType.Boolean)
 
     async def go() -> None:
-        link = open_link(bare.url, m)
+        link = open_link(bare.url, m, timeout_s=5)
         await link.connect()
         try:
             await link.write({"ok": 1, "results_ready": 1}, last="results_ready")
@@ -216,7 +216,7 @@ def test_unreachable_opcua_server(opcua_map: PlcMap) -> None:
 def test_watch_a_bare_server_read_only(bare: ServerThread, opcua_map: PlcMap) -> None:
     for node in ("ns=2;s=QC.Trigger", "ns=2;s=QC.ResultsReady", "ns=2;s=QC.ResultsAck"):
         bare.write(node, False, ua.VariantType.Boolean)
-    svc = WatchService(bare.url, opcua_map, poll_ms=2)
+    svc = WatchService(bare.url, opcua_map, poll_ms=2, timeout_s=5)
     svc.start()
     try:
         wait_for(lambda: svc.watcher.counters.polls >= 3)
@@ -247,7 +247,7 @@ def test_handshake_with_the_virtual_plc_over_opcua(opcua_map: PlcMap) -> None:
     )
     plc.start()
     decider = AlternatingDecider()
-    cam = HandshakeService(plc.address, opcua_map, decider)
+    cam = HandshakeService(plc.address, opcua_map, decider, timeout_s=5)
     try:
         cam.start()
         wait_for(plc.done.is_set)
@@ -272,7 +272,7 @@ def test_virtual_opcua_plc_lacking_outputs(opcua_map: PlcMap) -> None:
     plc.start()
     try:
         with pytest.raises(PlcError, match=r"has no node ns=2;s=QC\.\w+ \(trigger_ready\)"):
-            HandshakeService(plc.address, opcua_map, AlternatingDecider()).start()
+            HandshakeService(plc.address, opcua_map, AlternatingDecider(), timeout_s=5).start()
     finally:
         plc.stop()
 
@@ -313,7 +313,7 @@ def test_server_requiring_security_is_a_sentence(
 ) -> None:
     server, _ = secure
     with pytest.raises(PlcError) as info:
-        HandshakeService(server.url, opcua_map, AlternatingDecider()).start()
+        HandshakeService(server.url, opcua_map, AlternatingDecider(), timeout_s=5).start()
     msg = str(info.value)
     assert "requires a security policy (Basic256Sha256 sign, Basic256Sha256 sign_and_encrypt)" in (
         msg
@@ -337,7 +337,7 @@ def test_signed_and_encrypted_session_with_the_cameras_certificate(
     assert m.opcua_certificate == str(folder / "camera.der")
 
     async def go() -> dict[str, int]:
-        link = open_link(server.url, m)
+        link = open_link(server.url, m, timeout_s=5)
         await link.connect()
         try:
             await link.write({"trigger_ready": 1})
@@ -370,4 +370,4 @@ def test_missing_certificate_file_is_a_sentence(
     )
     m = parse_map(text, source=str(tmp_path / "line.toml"))
     with pytest.raises(PlcError, match="cannot read the certificate or key"):
-        run(open_link(server.url, m).connect())
+        run(open_link(server.url, m, timeout_s=5).connect())

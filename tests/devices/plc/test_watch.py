@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -180,7 +180,7 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
                 "--map",
                 str(sample_map_path()),
                 "--seconds",
-                "8",
+                "120",
                 "--json",
                 "--poll-ms",
                 "2",
@@ -193,18 +193,26 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
         wait_for(lambda: connected.is_set() and len(requests) >= 5)
         hand = ModbusTcpClient("127.0.0.1", port=port)
         assert hand.connect()
+
+        def seen() -> None:
+            # Each level stays until the watcher has polled it a few times (its reads
+            # reach the server): no edge can fall between two of its polls.
+            start = len(requests)
+            wait_for(lambda: len(requests) >= start + 12)
+
         for n in range(1, 4):
             hand.write_coil(0, True, device_id=1)  # PLC: trigger
-            time.sleep(0.03)
+            seen()
             hand.write_registers(16, [n % 2, n], device_id=1)  # camera: class, counter
             hand.write_coils(17, [True, n % 2 == 1, n % 2 == 0], device_id=1)  # rr, ok, ng
-            time.sleep(0.03)
+            seen()
             hand.write_coils(0, [False, True], device_id=1)  # PLC: trigger off, ack
-            time.sleep(0.03)
+            seen()
             hand.write_coils(17, [False, False, False], device_id=1)
             hand.write_coil(1, False, device_id=1)
-            time.sleep(0.05)
+            seen()
         hand.close()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the watcher stops and prints its summary
         out, err = proc.communicate(timeout=30)
     finally:
         loop.call_soon_threadsafe(stop.set)
@@ -215,5 +223,5 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
     assert [p["counter"] for p in s["parts"]] == [1, 2, 3]
     assert [p["plc_verdict"] for p in s["parts"]] == ["OK", "NG", "OK"]
     for p in s["parts"]:
-        assert 20 <= p["trigger_to_result_ms"] <= 200 and p["result_to_ack_ms"] is not None
+        assert p["trigger_to_result_ms"] > 0 and p["result_to_ack_ms"] > 0
     assert set(s["trigger_to_result_ms"]) == {"p50", "p99", "max"}
