@@ -119,7 +119,16 @@ def _open_any(args: argparse.Namespace) -> Any:
         return open_target(args.target, token_file=args.token_file)
     if args.token_file is not None:
         raise ConfigError("--token-file is only for gateway:// targets", subject=args.target)
-    return _open(args.target)
+    t = _open(args.target)
+    if t.smp and not t.app_group:
+        t.close()
+        raise DeviceError(
+            "a stock Zephyr/MCUmgr device (no EdgeConsole firmware): it has MCUboot images, "
+            "not bundle slots",
+            subject=args.target,
+            hint="use `edgeconsole image list|upload|test|confirm`, `fs`, `stats`, `shell`",
+        )
+    return t
 
 
 def _open(target: str, probe: bool = True, timeout_s: float = 2.5) -> Any:

@@ -193,3 +193,11 @@ def test_an_edgeconsole_device_is_sent_to_its_own_commands(serial_device: Any, c
     dev = serial_device()
     rc, _, err = run(capsys, "image", "list", str(dev.path))
     assert rc == 1 and "edgeconsole slots" in err
+
+
+def test_bundle_commands_send_a_stock_device_to_the_image_commands(
+    stock_device: Device, capsys: Any
+) -> None:
+    dev = stock_device()
+    rc, _, err = run(capsys, "slots", str(dev.path))
+    assert rc == 1 and "stock Zephyr/MCUmgr device" in err and "edgeconsole image" in err
