@@ -61,6 +61,18 @@ def register(sub: Any) -> None:
         help="lose power during the Nth persistent write",
     )
     s.add_argument("--fail-selftest", action="store_true", help="health check always fails")
+    s.add_argument(
+        "--photo-eye",
+        metavar="CONVEYOR",
+        help="a photo-eye input on the belt the camera films (its synthetic:conveyor?...&clock=1 "
+        "spec): prints @trigger,<n>,<t_us> as each part's centre passes",
+    )
+    s.add_argument(
+        "--eye-x",
+        type=float,
+        default=0.5,
+        help="where the eye looks, as a fraction of the frame's width (default 0.5)",
+    )
     stock = s.add_argument_group(
         "stock device (--stock)",
         "a stock Zephyr smp_svr with MCUboot: standard MCUmgr groups only, no EdgeConsole group",
@@ -236,6 +248,11 @@ def run_serial(args: argparse.Namespace) -> int:
         print(path, flush=True)
         print(_stock_banner(device, args), file=sys.stderr, flush=True)
     else:
+        eye = None
+        if args.photo_eye:
+            from edgeconsole.sim.photo_eye import eye_for_source
+
+            eye = eye_for_source(args.photo_eye, args.eye_x)
         device = VirtualSerialDevice(
             args.data_dir or _default_dir(),
             baud=args.baud,
@@ -243,6 +260,7 @@ def run_serial(args: argparse.Namespace) -> int:
             rate=args.rate,
             faults=plan,
             seed=args.seed,
+            photo_eye=eye,
         )
         device.selftest_fail = args.fail_selftest
         path = device.start()

@@ -127,6 +127,7 @@ class LineCounters:
     triggers: int = 0  # external trigger edges received
     triggers_unmatched: int = 0  # external edges with no part at the line
     triggers_lost: int = 0  # edges the device numbered but that never arrived (seq gaps)
+    triggers_ignored: int = 0  # edges that came while another trigger kind decided
     ticks_skipped: int = 0  # periodic ticks that fell between two frames seen
 
     def to_json(self) -> dict[str, int]:

@@ -110,6 +110,7 @@ class Session:
         self.targets = TargetManager(
             journal=journal, trust_dir=trust_dir, recorder=lambda: self._recorder
         )
+        self.targets.on_trigger = self.external_trigger
         #: The demo's virtual devices (session/demo.py DemoJob), stopped on close.
         self.demo: Any = None
         #: Industrial camera setup (discover, read, set, save, load) on a worker thread;

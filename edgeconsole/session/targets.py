@@ -39,11 +39,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import Cancelled, ConfigError, DeviceError, EdgeConsoleError
+from edgeconsole.core.parts import TriggerEvent
 from edgeconsole.devices.target import FlashProgress, Payload, SlotInfo
 from edgeconsole.journal.timebase import mono_to_wall_ns
 from edgeconsole.session.stock_jobs import StockJobs, StockView
@@ -55,6 +57,7 @@ from edgeconsole.session.telemetry import (
     input_channels_of,
 )
 from edgeconsole.session.update import Event, Level
+from edgeconsole.sources.telemetry import DeviceEvent, EventTap
 
 ConnState = Literal["connecting", "connected", "disconnected", "reconnecting", "error", "closed"]
 JobState = Literal["running", "done", "failed", "cancelled"]
@@ -201,6 +204,7 @@ class _Managed:
         self.stream: TelemetryStream | None = None
         self.shadow_sha = ""
         self.shadow_text = ""
+        self.trigger_edges = 0  # photo-eye edges the device reported
         # Gateways only.
         self.token: str | None = None
         self.token_file: Path | None = None
@@ -247,6 +251,9 @@ class TargetManager:
         self._io: Any = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pump: threading.Thread | None = None
+        #: Photo-eye edges from any device (the reader thread calls it; quick): the
+        #: session hands them to the running per-part line.
+        self.on_trigger: Callable[[TriggerEvent], object] | None = None
         #: Stock MCUmgr devices' jobs, statistics watch and shell (the window's Stock tabs).
         self.stock = StockJobs(self)
 
@@ -604,7 +611,19 @@ class TargetManager:
 
         target = SerialTarget(m.url, timeout_s=2.5, loop=self.io)
         target.on_disconnect = lambda why, m=m: self._on_lost(m, why)
+        target.text_tap = EventTap(partial(self._device_event, m)).feed
         return target
+
+    def _device_event(self, m: _Managed, ev: DeviceEvent) -> None:
+        """An ``@`` line from a device (reader thread): a photo-eye edge goes to the
+        per-part line at once, stamped when its bytes arrived."""
+        if ev.name != "trigger":
+            return
+        seq = int(ev.fields[0]) if ev.fields and ev.fields[0].isdigit() else None
+        m.trigger_edges += 1
+        on_trigger = self.on_trigger
+        if on_trigger is not None:
+            on_trigger(TriggerEvent(ev.t_ns, m.url, seq))
 
     def _connect(self, m: _Managed) -> None:
         target = self._open(m)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeconsole.sim.device_model import DeviceModel, SelfTestResult, factory_image
+from edgeconsole.sim.photo_eye import PhotoEye
 from edgeconsole.sim.pty_device import FaultPlan, Pacer, PtyDevice
 from edgeconsole.sim.smp_lines import SmpLineDecoder
 from edgeconsole.sim.smp_server import DeviceHooks, Identity, SmpServer
@@ -41,7 +42,10 @@ class VirtualSerialDevice(PtyDevice, DeviceHooks):
         identity: Identity | None = None,
         seed: int = 0,
         replug_delay: float = 0.02,
+        photo_eye: PhotoEye | None = None,
     ) -> None:
+        """``photo_eye``: an I/O input on the simulated belt; each edge prints a
+        ``@trigger,<n>,<t_us>`` line (edge number, the device's clock in µs)."""
         super().__init__(
             data_dir, baud=baud, buf_size=buf_size, faults=faults, replug_delay=replug_delay
         )
@@ -56,6 +60,11 @@ class VirtualSerialDevice(PtyDevice, DeviceHooks):
         self._factory, self._factory_id = factory_image()
         self.storage = DeviceStorage(self.data_dir, self.faults.power)
         self.server = SmpServer(self.storage, buf_size=buf_size, identity=self.identity, hooks=self)
+        self.photo_eye = photo_eye
+        self.eye_lines = 0
+        self.eye_dropped = 0
+        if photo_eye is not None:
+            photo_eye.emit = self._eye_edge
 
     def _boot(self) -> None:
         """Power-on: whatever is on flash decides what runs. A cut here just boots again."""
@@ -78,6 +87,25 @@ class VirtualSerialDevice(PtyDevice, DeviceHooks):
 
     def _loops(self) -> list[Callable[[], None]]:
         return [self._telemetry_loop]
+
+    def start(self) -> Path:
+        path = super().start()
+        if self.photo_eye is not None:
+            self.photo_eye.start()
+        return path
+
+    def stop(self) -> None:
+        if self.photo_eye is not None:
+            self.photo_eye.stop()
+        super().stop()
+
+    def _eye_edge(self, n: int, t_ns: int) -> None:
+        # The edge line goes out whole, between telemetry lines (one writer lock);
+        # nobody reading: dropped and counted, and the edge numbers show the gap.
+        if self._send(f"@trigger,{n},{t_ns // 1000}\n".encode(), droppable=True):
+            self.eye_lines += 1
+        else:
+            self.eye_dropped += 1
 
     def _plugged(self) -> None:
         self._header_due = 0.0  # a new connection hears the channel names at once

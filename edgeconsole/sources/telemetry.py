@@ -1,16 +1,19 @@
 """Telemetry lines: what an Arduino ``println`` gives (DESIGN section 4.1).
 
 One reading per line, numbers separated by commas or tabs; ``#`` lines carry the
-channel names (``# ax,ay,az,temp_c``). Anything else is the device's log and is
-kept as text. The parser is fed raw bytes as they arrive, keeps at most one
-partial line, and never holds more than ``max_line`` bytes of it: a longer line
-is dropped (and counted) up to its newline, so a device spewing garbage without
-newlines cannot grow memory. Every rejected line is counted, never hidden.
+channel names (``# ax,ay,az,temp_c``); ``@`` lines are events (``@trigger,17,123456``:
+a photo-eye edge, its number, the device's clock in µs; see devices/serial/README.md).
+Anything else is the device's log and is kept as text. The parser is fed raw bytes
+as they arrive, keeps at most one partial line, and never holds more than
+``max_line`` bytes of it: a longer line is dropped (and counted) up to its newline,
+so a device spewing garbage without newlines cannot grow memory. Every rejected line
+is counted, never hidden.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edgeconsole.core.clock import now_ns
@@ -36,12 +39,80 @@ class TelemetryStats:
     malformed: int = 0  # numeric-looking lines that did not parse, or too many channels
     mismatched: int = 0  # samples whose width differs from the header
     nonfinite: int = 0  # values that were nan/inf (kept as nan)
+    events: int = 0  # @ lines (photo-eye edges and the like)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """An ``@name,field,...`` line: ``t_ns`` is when its chunk arrived (monotonic)."""
+
+    t_ns: int
+    name: str
+    fields: tuple[str, ...]
+
+
+MAX_EVENT_FIELDS = 8
+
+
+def parse_event(line: bytes, t_ns: int) -> DeviceEvent | None:
+    """``@trigger,17,123456`` -> DeviceEvent; None when malformed (counted by callers)."""
+    body = line.strip()
+    if not body.startswith(b"@") or len(body) > MAX_LINE:
+        return None
+    try:
+        text = body[1:].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    parts = text.split(",")
+    name = parts[0].strip()
+    if not name or not name.isidentifier() or len(parts) > MAX_EVENT_FIELDS + 1:
+        return None
+    return DeviceEvent(t_ns, name, tuple(p.strip() for p in parts[1:]))
+
+
+class EventTap:
+    """Finds ``@`` lines in raw chunks as they arrive (on the reader's thread, before
+    the pump batches them): an edge's decision must not wait for the next batch.
+
+    Keeps at most one partial line of ``MAX_LINE`` bytes; anything longer is skipped
+    up to its newline. ``on_event`` must be quick."""
+
+    def __init__(self, on_event: Callable[[DeviceEvent], None]) -> None:
+        self.on_event = on_event
+        self._partial = b""
+        self._skipping = False  # inside an oversized line, until its newline
+        self.malformed = 0
+
+    def feed(self, t_ns: int, data: bytes) -> None:
+        buf = self._partial + data
+        self._partial = b""
+        if self._skipping:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                return
+            buf = buf[nl + 1 :]
+            self._skipping = False
+        lines = buf.split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            if not line.lstrip().startswith(b"@"):
+                continue
+            ev = parse_event(line, t_ns)
+            if ev is None:
+                self.malformed += 1
+            else:
+                self.on_event(ev)
+        if len(tail) > MAX_LINE:
+            self._skipping = True
+        else:
+            self._partial = tail
 
 
 @dataclass(slots=True)
 class ParsedChunk:
     samples: list[TelemetrySample] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
+    events: list[DeviceEvent] = field(default_factory=list)
     header_changed: bool = False
 
 
@@ -114,6 +185,14 @@ class TelemetryParser:
             if first == 35:  # '#'
                 self._header(line[1:], out)
                 width = len(self.channels)
+                continue
+            if first == 64:  # '@': an event line, not a reading and not the log
+                ev = parse_event(line, stamp)
+                if ev is None:
+                    stats.malformed += 1
+                else:
+                    stats.events += 1
+                    out.events.append(ev)
                 continue
             if not _looks_numeric(first):
                 stats.log_lines += 1

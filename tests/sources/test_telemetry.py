@@ -98,3 +98,44 @@ def test_fuzz_chunks(chunks: list[bytes]) -> None:
             assert all(isinstance(v, float) for v in s.values)
             assert all(math.isfinite(v) or math.isnan(v) for v in s.values)
     assert len(p._partial) <= 100
+
+
+def test_event_lines_are_events_not_log_or_readings() -> None:
+    from edgeconsole.sources.telemetry import DeviceEvent
+
+    p = TelemetryParser()
+    out = p.feed(b"# a,b\n1,2\n@trigger,7,123456\n@trigger\n@ bad name,1\n@x," + b"1," * 20 + b"\n")
+    assert [s.values for s in out.samples] == [(1.0, 2.0)]
+    assert out.logs == []
+    assert out.events[0] == DeviceEvent(out.events[0].t_ns, "trigger", ("7", "123456"))
+    assert out.events[1].name == "trigger" and out.events[1].fields == ()
+    assert p.stats.events == 2 and p.stats.malformed == 2  # a name with a space, 20 fields
+
+
+def test_event_tap_finds_edges_across_chunks_and_skips_oversized_lines() -> None:
+    from edgeconsole.sources.telemetry import MAX_LINE, DeviceEvent, EventTap
+
+    got: list[DeviceEvent] = []
+    tap = EventTap(got.append)
+    stream = b"0.1,0.2\n@trig" + b"ger,1,10\n0.3\n" + b"@trigger,2,20\n"
+    for i in range(len(stream)):  # one byte at a time: no boundary loses an edge
+        tap.feed(i, stream[i : i + 1])
+    assert [(e.name, e.fields) for e in got] == [("trigger", ("1", "10")), ("trigger", ("2", "20"))]
+    got.clear()
+    # An oversized line (even one that looks like an event) is skipped to its newline,
+    # and its tail is never mistaken for an edge.
+    tap.feed(1, b"@trigger," + b"9" * (MAX_LINE + 10))
+    tap.feed(2, b"@trigger,3,30" + b"x" * 10)
+    tap.feed(3, b"\n@trigger,4,40\n\xff@\n@trigger,\xff\n")
+    assert [e.fields for e in got] == [("4", "40")]
+    assert tap.malformed == 1
+
+
+def test_event_tap_survives_garbage() -> None:
+    from edgeconsole.sources.telemetry import EventTap
+
+    rng = random.Random(5)
+    tap = EventTap(lambda ev: None)
+    for _ in range(2000):
+        tap.feed(0, bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))))
+    assert len(tap._partial) <= 1024

@@ -96,6 +96,8 @@ class SerialTarget:
         self.io = loop or LoopThread()
         #: Raw non-SMP bytes (telemetry and log), newest kept; parse them above devices.
         self.text: RingBuffer[tuple[int, bytes]] = RingBuffer(text_capacity)
+        #: Called on the reader's thread with (arrival ns, bytes) of every text chunk.
+        self.text_tap: Callable[[int, bytes], None] | None = None
         #: One entry per unplug the link saw (the Disconnected events).
         self.disconnects: list[str] = []
         self.on_disconnect: Callable[[str], None] | None = None
@@ -116,7 +118,11 @@ class SerialTarget:
         )
 
     def _on_text(self, data: bytes) -> None:
-        self.text.append((time.perf_counter_ns(), data))
+        stamp = time.perf_counter_ns()
+        self.text.append((stamp, data))
+        tap = self.text_tap
+        if tap is not None:  # event lines (photo-eye edges) are wanted now, not next batch
+            tap(stamp, data)
 
     def _on_lost(self, why: str) -> None:
         self.disconnects.append(why)

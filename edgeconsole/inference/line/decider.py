@@ -173,8 +173,16 @@ class PartLine:
             self._line_px = None
 
     def trigger(self, event: TriggerEvent) -> None:
-        """An external edge (photo-eye, PLC, camera). Thread-safe and quick."""
+        """An external edge (photo-eye, PLC, camera). Thread-safe and quick. With
+        another trigger kind running the edge is only counted (``triggers_ignored``)."""
         dropped = None
+        with self._lock:
+            kind = self._trigger.kind
+            if kind != "external":
+                self.counters.triggers_ignored += 1
+        if kind != "external":
+            self._unmatched(event, f"the trigger is {kind}, not external: the edge decides nothing")
+            return
         with self._lock:
             if len(self._incoming) >= MAX_PENDING_TRIGGERS:
                 # A flood nobody can decide: the oldest edge becomes a counted unmatched one.
