@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_eye_emits_numbered_edges_on_time() -> None:
     finally:
         eye.stop()
     assert [n for n, _, _ in got[:4]] == [1, 2, 3, 4]
-    gaps = [b[1] - a[1] for a, b in zip(got, got[1:], strict=False)]
+    gaps = [b[1] - a[1] for a, b in pairwise(got)]
     assert all(abs(g - 50_000_000) < 1_000_000 for g in gaps[:3])  # 1200/min: 50 ms apart
     assert all(sent >= due for _, due, sent in got)  # never early
 
