@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -47,6 +48,7 @@ from edgeconsole.ui.devices.port import TargetsPort
 from edgeconsole.ui.devices.stock_panel import StockPanel
 from edgeconsole.ui.theme import COLOURS
 
+STOCK_LOG_HEIGHT = 90
 SLOT_COLUMNS = ("Slot", "State", "Runs", "Bundle", "Version", "SHA-256", "Size")
 #: Field labels per kind of target (a gateway has an address, an agent, cameras).
 FIELD_LABELS = {
@@ -245,7 +247,13 @@ class DevicePanel(QWidget):
         # A stock Zephyr/MCUboot device gets its own part (capabilities, images, files,
         # statistics, shell) in place of the bundle slots and their buttons.
         self.stock_panel = StockPanel(targets, self._report, settings)
-        self.stock_panel.hide()
+        # In a scroll area: its tabs must never make the window taller than a laptop screen.
+        self.stock_area = QScrollArea()
+        self.stock_area.setObjectName("stockArea")
+        self.stock_area.setWidget(self.stock_panel)
+        self.stock_area.setWidgetResizable(True)
+        self.stock_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.stock_area.hide()
         self.slots_title = QLabel("<b>Slots</b>")
         self.slot_buttons = QWidget()
         self.slot_buttons.setLayout(buttons)
@@ -258,7 +266,7 @@ class DevicePanel(QWidget):
         layout.addWidget(self.slots_title)
         layout.addWidget(self.slots)
         layout.addWidget(self.slot_buttons)
-        layout.addWidget(self.stock_panel, 3)
+        layout.addWidget(self.stock_area, 3)
         layout.addWidget(self.watch_box)
         layout.addWidget(self.remote_box)
         layout.addWidget(self.trial_hint)
@@ -282,7 +290,7 @@ class DevicePanel(QWidget):
             self._log_len = 0
             self.watch_box.hide()
             self.remote_box.hide()
-            self.stock_panel.hide()
+            self.stock_area.hide()
             self._apply_buttons()
             return
         self.title.setText(view.name or ("Gateway" if view.kind != "serial" else "Serial device"))
@@ -338,7 +346,9 @@ class DevicePanel(QWidget):
         for w in (self.slots_title, self.slots, self.slot_buttons):
             w.setVisible(not stock)
         self.form.setRowVisible(self.fields["shadow"], not stock and view.kind == "serial")
-        self.stock_panel.setVisible(stock)
+        self.stock_area.setVisible(stock)
+        # A stock device's log is its boot banner and the odd line: the tabs need the room.
+        self.log.setMaximumHeight(STOCK_LOG_HEIGHT if stock else 16_777_215)
         if view.stock is not None:
             running = view.stock.running
             self.fields["running"].setText(

@@ -187,6 +187,10 @@ class DevicesUi(QObject):
         if view is not None and view.kind != "serial":
             return  # no telemetry lines from a gateway
         self.telemetry.set_device(url, view.label if view else url)
+        if view is None or view.state != "connected":
+            return  # shown once it is known (a stock device's statistics are in its panel)
+        if view.stock is not None:
+            return
         if not self._shown_once:
             self._shown_once = True
             self.telemetry_dock.show()
@@ -218,6 +222,8 @@ class DevicesUi(QObject):
                 self.panel.show_target(view)
                 if view is not None and view.kind == "serial":
                     self.telemetry.set_device(view.url, view.label)
+                    if not self._shown_once and view.state == "connected":
+                        self.select(view.url)  # now known: the telemetry dock, if it has any
         demo = self._demo
         if demo is not None and not self._demo_watched and demo.gateway_ready.is_set():
             # The demo's gateway is ready (sample bundle running there): say how to watch

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QFileDialog,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -42,7 +41,13 @@ from edgeconsole.ui.theme import COLOURS
 
 IMAGE_COLUMNS = ("Slot", "Version", "State", "Hash")
 #: Tabs and the capability each needs.
-TABS = (("Firmware", "image.list"), ("Files", "fs"), ("Statistics", "stats"), ("Shell", "shell"))
+TABS = (
+    ("Overview", ""),
+    ("Firmware", "image.list"),
+    ("Files", "fs"),
+    ("Statistics", "stats"),
+    ("Shell", "shell"),
+)
 DEFAULT_REMOTE = "/lfs1/model.onnx"
 
 
@@ -76,13 +81,23 @@ class StockPanel(QWidget):
         self.summary.setObjectName("stockSummary")
         self.summary.setWordWrap(True)
         self.caps_box = QGroupBox("What this device can do")
-        self.caps_grid = QGridLayout(self.caps_box)
-        self.caps_grid.setHorizontalSpacing(14)
-        self.caps_grid.setVerticalSpacing(2)
+        self.caps_layout = QVBoxLayout(self.caps_box)
+        self.caps_layout.setSpacing(2)
+        self.caps_ok = QLabel("")
+        self.caps_ok.setObjectName("capsAvailable")
+        self.caps_ok.setWordWrap(True)
+        self.caps_layout.addWidget(self.caps_ok)
+        #: One greyed-out line per missing feature, with the reason.
         self.cap_labels: dict[str, QLabel] = {}
 
+        overview = QWidget()
+        ov = QVBoxLayout(overview)
+        ov.addWidget(self.summary)
+        ov.addWidget(self.caps_box)
+        ov.addStretch(1)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("stockTabs")
+        self.tabs.addTab(overview, "Overview")
         self.tabs.addTab(self._firmware_tab(), "Firmware")
         self.tabs.addTab(self._files_tab(), "Files")
         self.stats_tab = StatsTab(self._live)
@@ -93,8 +108,6 @@ class StockPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.caps_box)
         layout.addWidget(self.tabs, 1)
 
     # --------------------------------------------------------------- building
@@ -195,8 +208,9 @@ class StockPanel(QWidget):
         self.summary.setToolTip(s.os_info)
         self._show_caps(s)
         for i, (_name, key) in enumerate(TABS):
-            self.tabs.setTabEnabled(i, s.has(key))
-            self.tabs.setTabToolTip(i, s.why_not(key))
+            if key:
+                self.tabs.setTabEnabled(i, s.has(key))
+                self.tabs.setTabToolTip(i, s.why_not(key))
         self._show_images(s)
         self._apply(s)
         self.stats_tab.show_stats(s)
@@ -208,31 +222,28 @@ class StockPanel(QWidget):
         )
 
     def _show_caps(self, s: Any) -> None:
-        """Available features compactly, three to a row; each missing one on its own line,
+        """Available features on one wrapping line; each missing one on its own line,
         greyed out, with the reason."""
-        for old in self.cap_labels.values():
-            self.caps_grid.removeWidget(old)
         available = [c for c in s.capabilities if c.available]
-        missing = [c for c in s.capabilities if not c.available]
+        self.caps_ok.setText("✓ " + " · ".join(c.label for c in available) if available else "")
+        self.caps_ok.setToolTip("\n".join(f"{c.label}: {c.reason}" for c in available if c.reason))
+        for label in self.cap_labels.values():
+            label.hide()
         for c in s.capabilities:
+            if c.available:
+                continue
             label = self.cap_labels.get(c.key)
             if label is None:
                 label = QLabel()
                 label.setObjectName(f"cap_{c.key}")
                 label.setWordWrap(True)
+                label.setEnabled(False)  # greyed out, the reason still readable
+                label.setStyleSheet(f"color: {COLOURS.text_dim};")
                 self.cap_labels[c.key] = label
-            if c.available:
-                label.setText(f"✓ {c.label}")
-            else:
-                label.setText(f"✗ {c.label} — {c.reason}")
+                self.caps_layout.addWidget(label)
+            label.setText(f"✗ {c.label} — {c.reason}")
             label.setToolTip(c.reason)
-            label.setEnabled(c.available)  # greyed out, the reason still readable
-            label.setStyleSheet("" if c.available else f"color: {COLOURS.text_dim};")
-        for i, c in enumerate(available):
-            self.caps_grid.addWidget(self.cap_labels[c.key], i // 3, i % 3)
-        base = (len(available) + 2) // 3
-        for i, c in enumerate(missing):
-            self.caps_grid.addWidget(self.cap_labels[c.key], base + i, 0, 1, 3)
+            label.show()
 
     def _show_images(self, s: Any) -> None:
         rows = list(s.images)

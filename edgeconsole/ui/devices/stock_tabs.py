@@ -68,6 +68,7 @@ class StatsTab(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._draw)
+        self.table.setMinimumHeight(96)  # three rows at least, however small the dock
         self._history: tuple[tuple[float, dict[str, float]], ...] = ()
         self._plots = DeferredPlots(self._build_plot, self, "Loading the chart…")
         self._curve: Any = None
@@ -77,7 +78,7 @@ class StatsTab(QWidget):
         layout.addWidget(self.error)
         layout.addWidget(self.table, 3)
         slot = self._plots.slot()
-        slot.setMinimumHeight(140)
+        slot.setMinimumHeight(90)
         layout.addWidget(slot, 2)
 
     def _build_plot(self) -> list[QWidget]:
