@@ -227,8 +227,8 @@ class StockPanel(QWidget):
         available = [c for c in s.capabilities if c.available]
         self.caps_ok.setText("✓ " + " · ".join(c.label for c in available) if available else "")
         self.caps_ok.setToolTip("\n".join(f"{c.label}: {c.reason}" for c in available if c.reason))
-        for label in self.cap_labels.values():
-            label.hide()
+        for shown in self.cap_labels.values():
+            shown.hide()
         for c in s.capabilities:
             if c.available:
                 continue
