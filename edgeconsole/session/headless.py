@@ -90,17 +90,18 @@ def run_headless(
     """
     session = Session(journal=Journal.open() if journal else None, trust_dir=trust_dir)
     events: list[Event] = []
-    gate = None
+    gate: Any = None  # session/plc_monitor.py PlcMonitor, role "gate"
     try:
         if plc is not None:
-            from edgeconsole.session.plc_gate import PlcGate, check_trigger_for_plc
+            from edgeconsole.session.plc_gate import check_trigger_for_plc
 
             if plc_map is None:
                 raise ConfigError("--plc needs --plc-map", hint="give the PLC map file (.toml)")
             check_trigger_for_plc(trigger)
             trigger = trigger or TriggerConfig.parse("external")
-            gate = PlcGate(plc, str(plc_map), session)
-            gate.start()  # a wrong address, map or unit id is reported before any frame
+            # A wrong address, map or unit id is reported before any frame.
+            session.start_plc(plc, plc_map, "gate")
+            gate = session.plc
         if demo_devices:
             from edgeconsole.session.demo import start_demo_devices
 
@@ -200,8 +201,8 @@ def run_headless(
                 }
         if session.demo is not None:
             summary["devices"] = session.demo.summary()["devices"]
-        if gate is not None:
-            summary["plc"] = gate.summary()
+        if gate is not None and gate.gate is not None:
+            summary["plc"] = gate.gate.summary()
         return summary, events
     finally:
         if gate is not None:

@@ -29,9 +29,11 @@ from edgeconsole.devices.plc.handshake import (
     ERROR_LATE,
     ERROR_NO_PART,
     ERROR_NONE,
+    GateDecider,
     GateResult,
     GateTrigger,
     PlcEvent,
+    percentiles,
 )
 from edgeconsole.devices.plc.plcmap import PlcMap, load_map
 from edgeconsole.devices.plc.service import HandshakeService
@@ -131,8 +133,19 @@ class PartGateDecider:
 class PlcGate:
     """The handshake with the line PLC for one session's per-part line."""
 
-    def __init__(self, url: str, map_path: str, session: Session) -> None:
+    def __init__(
+        self,
+        url: str,
+        map_path: str,
+        session: Session,
+        *,
+        decider: GateDecider | None = None,
+        on_event: Callable[[PlcEvent], None] | None = None,
+    ) -> None:
+        """``decider``: answer with something else than the line (the watcher's armed
+        test mode); ``on_event``: also called with every handshake event."""
         self.plc_map: PlcMap = load_map(map_path)
+        self.on_event = on_event
         self.session = session
         self.source = f"plc:{url}"
         # The line must answer before the PLC gives up on the part; waiting longer
@@ -141,7 +154,11 @@ class PlcGate:
         self.decider = PartGateDecider(session.external_trigger, self.source, wait_s=wait_s / 1e3)
         self.events: deque[PlcEvent] = deque(maxlen=5000)
         self.service = HandshakeService(
-            url, self.plc_map, self.decider, on_event=self._event, ready=session.line_running
+            url,
+            self.plc_map,
+            decider or self.decider,
+            on_event=self._event,
+            ready=session.line_running if decider is None else None,
         )
         self._attached = False
 
@@ -192,6 +209,8 @@ class PlcGate:
 
     def _event(self, ev: PlcEvent) -> None:
         self.events.append(ev)
+        if self.on_event is not None:
+            self.on_event(ev)
         if ev.kind == "signal":
             self.session.record_plc_signal(self.url, ev.name, int(ev.value), ev.t_ns)
         elif ev.kind == "link" and ev.value in ("idle", "down"):
@@ -211,6 +230,7 @@ class PlcGate:
 
     def summary(self) -> dict[str, Any]:
         st = self.service.runner.status(records=10_000)
+        r2a = percentiles(r.result_to_ack_ms for r in st.records if r.result_to_ack_ms is not None)
         return {
             "plc": self.url,
             "map": self.plc_map.source,
@@ -221,6 +241,7 @@ class PlcGate:
                 k: st.trigger_to_result_ms.get(k) for k in ("p50", "p99", "max")
             },
             "decision_ms": {k: st.decision_ms.get(k) for k in ("p50", "p99", "max")},
+            "result_to_ack_ms": {k: r2a[k] for k in ("p50", "p99", "max")},
             "result_budget_ms": self.plc_map.timing.result_budget_ms,
             "parts": [r.to_json() for r in st.records],
         }

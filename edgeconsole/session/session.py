@@ -113,6 +113,8 @@ class Session:
         self.targets.on_trigger = self.external_trigger
         #: The demo's virtual devices (session/demo.py DemoJob), stopped on close.
         self.demo: Any = None
+        #: The line PLC watched or answered (session/plc_monitor.py PlcMonitor).
+        self.plc: Any = None
         #: Industrial camera setup (discover, read, set, save, load) on a worker thread;
         #: a camera the pipeline runs is set through the pipeline's own connection.
         self.camera_setup = CameraSetupJob(live=self._live_camera)
@@ -386,6 +388,7 @@ class Session:
         return list_cameras()
 
     def close(self) -> None:
+        self.stop_plc()
         self.cancel()
         self.stop(wait=True)
         self.camera_setup.wait(10.0)
@@ -562,6 +565,7 @@ class Session:
             jobs=targets.jobs,
             parts=parts,
             camera_setup=self.camera_setup.poll(),
+            plc=self._plc_snapshot(),
         )
 
     def _live_camera(self, backend: str, ident: str) -> Any:
@@ -955,6 +959,64 @@ class Session:
                 self._line.trigger = trigger.describe()
         if isinstance(runner, LineRunner):
             runner.line.set_trigger(trigger)
+
+    # ------------------------------------------------------------------ the line PLC
+    def start_plc(
+        self,
+        url: str,
+        map_path: str | Path,
+        role: str = "watch",
+        *,
+        test_pattern: str = "alternate",
+        poll_ms: float | None = None,
+        wait: bool = True,
+    ) -> None:
+        """Watch the PLC at ``url`` read-only (``watch``), answer its triggers with the
+        per-part line (``gate``) or, armed, with test verdicts (``test``); see
+        session/plc_monitor.py. ``wait``: connect now and raise what goes wrong;
+        otherwise connect on a thread and report a failure as an event."""
+        from edgeconsole.session.plc_monitor import PlcMonitor
+
+        self.stop_plc()
+        monitor = PlcMonitor(
+            self,
+            url,
+            str(map_path),
+            role,  # type: ignore[arg-type]  # checked by PlcMonitor
+            test_pattern=test_pattern,
+            poll_ms=poll_ms,
+        )
+
+        def connect() -> None:
+            try:
+                monitor.start()
+            except EdgeConsoleError as exc:
+                with self._lock:
+                    if self.plc is monitor:
+                        self.plc = None
+                if not wait:
+                    self._event("error", str(exc), "plc")
+                    return
+                raise
+            if not wait:
+                self._event("info", f"PLC {url}: {role} ({monitor.map.source})", "plc")
+
+        with self._lock:
+            self.plc = monitor
+        if wait:
+            connect()
+        else:
+            threading.Thread(target=connect, name="edgeconsole-plc-connect", daemon=True).start()
+
+    def stop_plc(self) -> None:
+        with self._lock:
+            monitor, self.plc = self.plc, None
+        if monitor is not None:
+            monitor.stop()
+
+    def _plc_snapshot(self) -> Any:
+        monitor = self.plc
+        return None if monitor is None else monitor.snapshot()
 
     def record_plc_part(self, plc: str, record: dict[str, Any]) -> None:
         """A PLC handshake record (session/plc_gate.py): into the journal's ``plc_parts``

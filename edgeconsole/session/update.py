@@ -11,6 +11,7 @@ from edgeconsole.inference.latency import LatencySnapshot
 
 if TYPE_CHECKING:  # defined beside the target manager (which imports this module)
     from edgeconsole.session.cameras import CameraSetupResult
+    from edgeconsole.session.plc_monitor import PlcSnapshot
     from edgeconsole.session.targets import JobProgress, TargetView
     from edgeconsole.session.telemetry import TelemetryBatch
 
@@ -87,3 +88,6 @@ class Update:
     parts: list[PartDecision] = field(default_factory=list)
     #: Camera setup results (discover, read, set, save, load) finished since the last poll.
     camera_setup: list[CameraSetupResult] = field(default_factory=list)
+    #: The line PLC (session/plc_monitor.py): edges and parts since the last poll and
+    #: the running counters; None while no PLC is watched or answered.
+    plc: PlcSnapshot | None = None

@@ -16,7 +16,7 @@ from edgeconsole.core.errors import PlcError
 from edgeconsole.devices.plc.handshake import GateDecider, HandshakeRunner, PlcEvent
 from edgeconsole.devices.plc.link import open_link
 from edgeconsole.devices.plc.plcmap import PlcMap
-from edgeconsole.devices.plc.watch import CameraVerdict, PlcWatcher
+from edgeconsole.devices.plc.watch import CameraVerdict, PlcWatcher, WatchedPart
 
 
 class _LoopThread:
@@ -124,6 +124,8 @@ class WatchService(_LoopThread):
         poll_ms: float | None = None,
         camera_verdict: CameraVerdict | None = None,
         timeout_s: float = 1.0,
+        on_edge: Callable[[int, str, int], None] | None = None,
+        on_part: Callable[[WatchedPart], None] | None = None,
     ) -> None:
         super().__init__("edgeconsole-plc-watch")
         self.url = url
@@ -132,6 +134,8 @@ class WatchService(_LoopThread):
             plc_map,
             poll_ms=poll_ms,
             camera_verdict=camera_verdict,
+            on_edge=on_edge,
+            on_part=on_part,
         )
 
     def start(self, timeout_s: float = 30.0) -> None:

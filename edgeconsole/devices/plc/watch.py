@@ -88,7 +88,13 @@ class PlcWatcher:
         camera_verdict: CameraVerdict | None = None,
         keep_edges: int = 20_000,
         keep_parts: int = 10_000,
+        on_edge: Callable[[int, str, int], None] | None = None,
+        on_part: Callable[[WatchedPart], None] | None = None,
     ) -> None:
+        """``on_edge(t_ns, signal, value)`` and ``on_part(part)`` are called (on the
+        watcher's loop, quickly) for each edge seen and each part closed."""
+        self.on_edge = on_edge
+        self.on_part = on_part
         self.link = link
         self.map = plc_map
         self.poll_ms = poll_ms if poll_ms is not None else max(1.0, plc_map.timing.poll_ms)
@@ -142,11 +148,11 @@ class PlcWatcher:
             if prev is None:
                 for n in TIMELINE_SIGNALS:
                     if n in v:
-                        self.edges.append((t, n, int(bool(v[n]))))
+                        self._edge(t, n, int(bool(v[n])))
                 return
             for n in TIMELINE_SIGNALS:
                 if n in v and bool(v[n]) != bool(prev.get(n, 0)):
-                    self.edges.append((t, n, int(bool(v[n]))))
+                    self._edge(t, n, int(bool(v[n])))
 
             def rose(n: str) -> bool:
                 return bool(v.get(n)) and not prev.get(n)
@@ -188,6 +194,11 @@ class PlcWatcher:
                 waited = (t - p.results_ready_ns) / 1e6
                 if fell("results_ready") or waited > self.map.timing.ack_timeout_ms:
                     self._close(p, "no_ack")
+
+    def _edge(self, t: int, name: str, value: int) -> None:
+        self.edges.append((t, name, value))
+        if self.on_edge is not None:
+            self.on_edge(t, name, value)
 
     def _read_verdict(self, p: WatchedPart, v: dict[str, int]) -> None:
         ok, ng, err = bool(v.get("ok")), bool(v.get("ng")), bool(v.get("error"))
@@ -238,6 +249,8 @@ class PlcWatcher:
         if p.mismatch:
             c.mismatches += 1
         self.parts.append(p)
+        if self.on_part is not None:
+            self.on_part(p)
         if self._open is p:
             self._open = None
 
