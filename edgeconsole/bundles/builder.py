@@ -66,6 +66,10 @@ def _read(src: Source) -> bytes:
     return src if isinstance(src, bytes) else src.read_bytes()
 
 
+def _shape(shape: list[int]) -> str:
+    return "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
+
+
 def run_golden(model: bytes, golden_input: np.ndarray) -> np.ndarray:
     """The first output of ``model`` for ``golden_input``, on CPU, one thread."""
     opts = ort.SessionOptions()
@@ -79,19 +83,50 @@ def run_golden(model: bytes, golden_input: np.ndarray) -> np.ndarray:
 def io_from_model(
     model_bytes: bytes, described: dict[str, Any], subject: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Inputs and outputs as the graph declares them, with the description's layouts, and
+    its fixed sizes where the graph leaves a dimension dynamic: a classifier exported with
+    any height and width but trained on 48x192 keeps its 48x192 in the manifest, so every
+    later check (build, flash, run, commissioning) holds tensors to it. A fixed size the
+    two disagree on, or another rank, is refused."""
     info = model_info(parse_model_proto(model_bytes, subject, subject))
-    layouts = {
-        t.get("name"): t.get("layout")
+    declared = {
+        t.get("name"): t
         for t in described.get("inputs", []) + described.get("outputs", [])
         if isinstance(t, dict)
     }
+
+    def merged(name: str, graph: list[int], shape: Any) -> list[int]:
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in shape
+        ):
+            return graph
+        if len(shape) != len(graph):
+            raise BundleSchemaError(
+                f"'{name}' is {_shape(shape)} in the description but {_shape(graph)} in the model",
+                subject=subject,
+                hint="fix the description's shape (or export the model again)",
+            )
+        out = []
+        for g, d in zip(graph, shape, strict=True):
+            if g >= 0 and d >= 0 and g != d:
+                raise BundleSchemaError(
+                    f"'{name}' is {_shape(shape)} in the description but {_shape(graph)} in "
+                    "the model",
+                    subject=subject,
+                    hint="fix the description's shape (or export the model again)",
+                )
+            out.append(g if g >= 0 else d)
+        return out
 
     def fill(ts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for t in ts:
             t = dict(t)
-            if layouts.get(t["name"]):
-                t["layout"] = layouts[t["name"]]
+            mine = declared.get(t["name"], {})
+            if "shape" in mine:
+                t["shape"] = merged(t["name"], list(t["shape"]), mine["shape"])
+            if mine.get("layout"):
+                t["layout"] = mine["layout"]
             elif len(t["shape"]) == 2:
                 t["layout"] = "NC"
             out.append(t)

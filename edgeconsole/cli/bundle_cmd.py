@@ -182,8 +182,24 @@ def _load_description(args: argparse.Namespace) -> tuple[dict[str, Any], Path | 
         return desc, base
     if args.head is None:
         raise ConfigError("--head is required without --description")
-    pre = json.loads(args.preprocess) if args.preprocess else {}
+    pre = _preprocess_arg(args.preprocess) if args.preprocess else {}
     return {"preprocess": pre, "head": {"type": args.head}}, None
+
+
+def _preprocess_arg(text: str) -> dict[str, Any]:
+    """``--preprocess`` as a JSON object, or a sentence saying what is wrong with it."""
+    example = '--preprocess \'{"resize": "stretch", "size": [48, 192]}\''
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        quotes = " (JSON needs double quotes around names and text)" if "'" in text else ""
+        raise ConfigError(
+            f"--preprocess is not JSON{quotes}: {getattr(exc, 'msg', 'nested too deeply')}",
+            hint=f"e.g. {example}",
+        ) from None
+    if not isinstance(value, dict):
+        raise ConfigError("--preprocess must be a JSON object", hint=f"e.g. {example}")
+    return value
 
 
 def _golden_input(
@@ -267,6 +283,11 @@ def _build(args: argparse.Namespace) -> int:
     probe.pop("spec", None)
     probe.pop("golden", None)
     spec = ModelSpec.parse(probe, base, where="build description")
+    # The preprocessing must produce what the model takes: refused here, before anything
+    # is signed, naming both shapes (and an image model without preprocessing).
+    from edgeconsole.inference.input_check import check_input_fit
+
+    check_input_fit(spec, inputs[0]["shape"], subject=str(args.model))
 
     calib = None
     if args.calib is not None:
@@ -443,6 +464,18 @@ def _inspect(args: argparse.Namespace) -> int:
         f"budget {info['latency_budget_ms']} ms; quantization "
         f"{info['quantization'].get('mode')}\n"
     )
+    pre = info.get("preprocessing")
+    if pre:
+        fits = "fits the model" if pre["fits"] else "DOES NOT FIT the model"
+        out.write(f"  preprocessing: {pre['text']}\n")
+        out.write(
+            f"    tensor per image {pre['produces']}; model input {pre['model_input']}: {fits}\n"
+        )
+        for problem in pre["problems"]:
+            out.write(f"    ! {problem}\n")
+        helper = pre.get("helper")
+        if helper:
+            out.write(f"    helper {helper['model']}: {helper['text']} -> {helper['produces']}\n")
     verdict = "TRUSTED" if info["trusted"] else f"NOT TRUSTED ({info['trust_reason']})"
     out.write(f"  signers: {verdict}\n")
     for s in info["signers"]:

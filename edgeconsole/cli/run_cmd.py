@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.errors import ConfigError
+
+#: ``run`` finished but the source ended early or skipped frames (truncated video,
+#: unreadable images): the summary covers only part of the input. Same code as
+#: ``validate``'s PARTIAL.
+EXIT_INCOMPLETE = 3
 
 
 def register(sub: Any) -> None:
@@ -16,7 +22,9 @@ def register(sub: Any) -> None:
         help="run a model on a source headless and print a summary",
         description="Run the live pipeline without a window and print a "
         "latency summary. Files and folders are read as fast as possible "
-        "unless --realtime is given.",
+        "unless --realtime is given. Exit code 3: the run finished but only part of the "
+        "input ran (a truncated or damaged video, unreadable images); the summary's "
+        "'warnings' say what.",
     )
     run.add_argument(
         "--source",
@@ -108,7 +116,9 @@ def _run(args: argparse.Namespace) -> int:
         annotate=args.annotate,
     )
     _print(summary, args.json)
-    return 0
+    for warning in summary.get("warnings", []):
+        print(f"edgeconsole: warning: {summary['source']}: {warning}", file=sys.stderr)
+    return 0 if summary.get("input_complete", True) else EXIT_INCOMPLETE
 
 
 def _demo(args: argparse.Namespace) -> int:

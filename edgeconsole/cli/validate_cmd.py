@@ -2,6 +2,9 @@
 
     edgeconsole validate TARGET --bundle B --dataset DIR --report OUT.html
         [--trust DIR] [--budget-ms X] [--line-rate PARTS_PER_MIN] [--pdf] [--json]
+        [--site NAME] [--technician NAME] [--min-samples-per-class N]
+
+TARGET: local://, gateway://HOST:PORT[?model=NAME] or serial:///dev/ttyX.
     edgeconsole validate verify REPORT.html [--pubkey PEM]
 
 Exit codes: 0 the run passed every criterion (verify: signature valid), 1 it
@@ -17,6 +20,9 @@ import sys
 from typing import Any
 
 EXIT_PARTIAL = 3
+#: Same default as the job's (session.commission.job.MIN_SAMPLES_PER_CLASS); the
+#: session is imported lazily so `--help` stays fast.
+MIN_SAMPLES_PER_CLASS = 10
 
 
 def register(sub: Any) -> None:
@@ -28,7 +34,11 @@ def register(sub: Any) -> None:
         "line rate, and write a signed self-contained HTML report. "
         "`edgeconsole validate verify REPORT` checks a report's signature.",
     )
-    p.add_argument("target", help="local://, gateway://HOST:PORT[?model=NAME], or 'verify'")
+    p.add_argument(
+        "target",
+        help="local://, gateway://HOST:PORT[?model=NAME], serial:///dev/ttyX (an SMP device "
+        "running the bundle; `edgeconsole sim serial` prints one), or 'verify'",
+    )
     p.add_argument("report_to_verify", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--bundle", help="signed bundle (.ecb) or, for local runs, a model folder")
     p.add_argument("--dataset", help="folder with one subfolder per class, or a file,label CSV")
@@ -54,6 +64,14 @@ def register(sub: Any) -> None:
     p.add_argument("--min-accuracy", type=float, default=0.95, help="default 0.95")
     p.add_argument("--min-recall", type=float, default=0.90, help="every class; default 0.90")
     p.add_argument("--min-agreement", type=float, default=0.99, help="shadow; default 0.99")
+    p.add_argument(
+        "--min-samples-per-class",
+        type=int,
+        default=MIN_SAMPLES_PER_CLASS,
+        metavar="N",
+        help=f"a class's recall passes only over at least N samples; default "
+        f"{MIN_SAMPLES_PER_CLASS}",
+    )
     p.add_argument("--no-shadow", action="store_true", help="skip the local:// shadow run")
     p.add_argument("--shadow-bundle", help="reference model for the shadow (default: same)")
     p.add_argument("--threads", type=int, help="onnxruntime threads on the laptop")
@@ -62,6 +80,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-keep", action="store_true", help="do not keep a copy for the evidence pack"
     )
+    p.add_argument(
+        "--site",
+        help="site name stamped on the report; remembered (as the window's Site dialog does)",
+    )
+    p.add_argument("--technician", help="technician stamped on the report; remembered like --site")
     p.add_argument("--pubkey", action="append", help="verify: the signer must be this key")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=_main)
@@ -110,8 +133,40 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if outcome.valid else 1
 
 
+def _site(args: argparse.Namespace) -> None:
+    """Remember --site/--technician (the same settings and audit entry as the window's
+    Site dialog), or say once that the report will show them as not set."""
+    from edgeconsole.journal.settings import SettingsStore, SiteSettings
+
+    store = SettingsStore()
+    current = store.load()
+    if args.site is None and args.technician is None:
+        if not current.complete:
+            print(
+                "edgeconsole: note: site and technician are not set, the report will say "
+                "(not set); pass --site and --technician once (they are remembered)",
+                file=sys.stderr,
+            )
+        return
+    wanted = SiteSettings(
+        site=current.site if args.site is None else args.site,
+        technician=current.technician if args.technician is None else args.technician,
+    )
+    if wanted == current:
+        return
+    from edgeconsole.journal.journal import Journal
+
+    journal = Journal.open()
+    try:
+        journal.set_site(wanted)
+    finally:
+        journal.close()
+
+
 def _validate(args: argparse.Namespace) -> int:
     from edgeconsole.session.commission import ValidationJob, ValidationRequest, write_report
+
+    _site(args)
 
     req = ValidationRequest(
         target=args.target,
@@ -123,6 +178,7 @@ def _validate(args: argparse.Namespace) -> int:
         min_accuracy=args.min_accuracy,
         min_recall=args.min_recall,
         min_agreement=args.min_agreement,
+        min_samples=args.min_samples_per_class,
         shadow=False if args.no_shadow else None,
         shadow_model=args.shadow_bundle,
         threads=args.threads,
@@ -177,10 +233,14 @@ def _print(d: dict[str, Any], written: Any) -> None:
             f"shadow agreement {'-' if rate is None else f'{rate:.1%}'} "
             f"({len(sh['disagreements'])} disagreements)"
         )
+    pre = d.get("preprocessing") or {}
+    if pre:
+        print(f"preprocessing: {pre['text']} -> {pre['produces']} (model {pre['model_input']})")
     for c in d["criteria"]:
         print(
             f"  {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['value']} "
             f"(required {c['limit']}, margin {c['margin']})"
+            + (f": {c['note']}" if c.get("note") and not c["passed"] else "")
         )
     print(f"report: {written.html}")
     if written.pdf is not None:

@@ -151,6 +151,11 @@ class ModelRunner:
                 hint="set preprocess.dtype to the input's dtype",
             )
 
+    @property
+    def model_dims(self) -> tuple[int, ...]:
+        """The graph's first input shape, -1 for a dynamic dimension."""
+        return tuple(self._model_input)
+
     def check_input(self, tensor: np.ndarray) -> None:
         """Refuse data the model cannot take, naming the dimension, before onnxruntime does."""
         t = self.input
@@ -245,14 +250,20 @@ class InferenceEngine:
         model_bytes: dict[str, bytes] | None = None,
     ) -> InferenceEngine:
         """Open and validate the model (and a head's own models, e.g. orientation)."""
+        from edgeconsole.inference.input_check import check_input_fit
+
         if spec.per_part is not None:
             from edgeconsole.inference.part_inspector import PartInspector
 
             inspector = PartInspector.load(
                 spec, threads=threads, providers=providers, model_bytes=model_bytes
             )
+            check_input_fit(spec, inspector.runner.model_dims)
             return cls(spec, inspector.runner, None, [], inspector, threads)
         main = _open(spec, threads, providers, model_bytes)
+        # The preprocessing must produce what the model takes (image models with none are
+        # refused unless raw): refused at load, naming both shapes, never run quietly.
+        check_input_fit(spec, main.model_dims)
         expected = expected_image_shape(spec.preprocess)
         if expected is not None and all(d > 0 for d in expected):
             # A fixed-size resize tells us the tensor shape now: refuse a mismatch at load.

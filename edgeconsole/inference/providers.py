@@ -85,6 +85,15 @@ def make_ort_session(
         raise ModelLoadError(
             "model file is empty", subject=subject, hint="re-export or re-extract the ONNX model"
         )
+    from edgeconsole.inference.loader import not_onnx
+
+    what = not_onnx(bytes(data[:512]))
+    if what is not None:
+        raise ModelLoadError(
+            f"not an ONNX model: the file holds {what}",
+            subject=subject,
+            hint='point the description\'s "model" at the ONNX file exported for this model',
+        )
     try:
         return ort.InferenceSession(data, sess_options=opts, providers=chosen)
     except Exception as exc:  # onnxruntime raises its own pybind exception types

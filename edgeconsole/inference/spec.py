@@ -147,6 +147,11 @@ class PreprocessSpec:
     (what PP-OCR's text classifier and recogniser are trained on: 48 x 192);
     ``none`` feeds the input unchanged (vectors such as telemetry windows).
     Pixel math: ``x * scale``, then ``(x - mean) / std`` per channel.
+
+    ``raw``: the model takes an image's pixels at their own size, on purpose. An
+    image model with no resize is refused without it (inference/input_check.py):
+    a description that forgot its preprocessing must not look like one that
+    needs none.
     """
 
     resize: str = "none"
@@ -162,9 +167,11 @@ class PreprocessSpec:
     max_side: int | None = None
     flatten: bool = False
     invert: bool = False
+    raw: bool = False
 
     FIELDS = frozenset(
         {
+            "raw",
             "resize",
             "size",
             "channel_order",
@@ -210,8 +217,17 @@ class PreprocessSpec:
         max_side = obj.get("max_side")
         flatten = obj.get("flatten", False)
         invert = obj.get("invert", False)
-        if not isinstance(flatten, bool) or not isinstance(invert, bool):
-            raise ConfigError(f"{where}.flatten and {where}.invert must be true or false")
+        raw = obj.get("raw", False)
+        if not all(isinstance(v, bool) for v in (flatten, invert, raw)):
+            raise ConfigError(
+                f"{where}.flatten, {where}.invert and {where}.raw must be true or false"
+            )
+        if raw and resize != "none":
+            raise ConfigError(
+                f"{where}.raw says the model takes images at their own size, but resize is "
+                f"'{resize}'",
+                hint="drop raw, or set resize to none",
+            )
         return cls(
             resize=resize,
             size=parsed_size,
@@ -226,6 +242,7 @@ class PreprocessSpec:
             max_side=None if max_side is None else _as_int(max_side, f"{where}.max_side", 1),
             flatten=flatten,
             invert=invert,
+            raw=raw,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -246,6 +263,8 @@ class PreprocessSpec:
             out["size"] = list(self.size)
         if self.max_side is not None:
             out["max_side"] = self.max_side
+        if self.raw:
+            out["raw"] = True
         return out
 
 

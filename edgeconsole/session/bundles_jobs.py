@@ -361,6 +361,24 @@ def scan_library(
 # -- inspect -------------------------------------------------------------------------
 
 
+def _preprocessing(spec: Any, model: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the preprocessing makes of an image and whether the model takes it (a bundle
+    that does not fit is still shown, never run: flash and validate refuse it)."""
+    from edgeconsole.inference.input_check import input_fit
+
+    if not isinstance(spec, ModelSpec):
+        return None
+    inputs = (model or {}).get("inputs") or []
+    dims = next((t["shape"] for t in inputs if t["name"] == spec.inputs[0].name), None)
+    out = input_fit(spec, dims).to_json()
+    if spec.head.orientation is not None:
+        out["helper"] = {
+            "model": spec.head.orientation.model,
+            **input_fit(spec.head.orientation, crops=True).to_json(),
+        }
+    return out
+
+
 def inspect_bundle(path: Path, trust_dir: Path | None) -> dict[str, Any]:
     """What a bundle holds and who signed it (same fields as ``bundle inspect --json``).
 
@@ -395,6 +413,7 @@ def inspect_bundle(path: Path, trust_dir: Path | None) -> dict[str, Any]:
     }
     now = datetime.now(UTC)
     return {
+        "preprocessing": _preprocessing(vb.description, models.get(m.model)),
         "bundle": str(path),
         "size_bytes": vb.size,
         "payload_bytes": m.payload_bytes,
@@ -598,6 +617,9 @@ def _description(req: BuildRequest, fp32: bytes) -> tuple[dict[str, Any], ModelS
         spec = ModelSpec.parse(probe, None, where="bundle description")
     except ConfigError as exc:
         raise ConfigError(exc.what, subject=req.model.name, hint=exc.hint) from exc
+    from edgeconsole.inference.input_check import check_input_fit
+
+    check_input_fit(spec, inputs[0]["shape"], subject=req.model.name)
     return desc, spec
 
 

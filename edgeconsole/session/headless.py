@@ -173,6 +173,10 @@ def run_headless(
             source=status.source,
         )
         summary["runtime"] = status.runtime  # provider, threads, onnxruntime version
+        # A truncated file or skipped images: the figures cover only part of the input,
+        # and the summary says so (the CLI exits non-zero on it).
+        summary["warnings"] = list(status.input_warnings)
+        summary["input_complete"] = status.input_complete
         if recording is not None:
             summary["recording"] = str(recording)
         line = session.line_summary()

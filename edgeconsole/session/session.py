@@ -1093,8 +1093,17 @@ class Session:
                 return
             if self._status.state in ("running", "reconnecting"):
                 self._status.state = "stopped"
+            runner = self._runner
+            warnings, complete = (
+                source_warnings(runner.source) if runner is not None else ([], True)
+            )
+            self._status.input_warnings = warnings
+            self._status.input_complete = complete
+            where = self._status.source
         if reason not in ("stopped",):
             self._event("info", f"pipeline ended: {reason}", "pipeline")
+        for text in warnings:
+            self._event("warning", f"{where}: {text}", "source")
 
     def _event(self, level: Level, text: str, kind: str) -> None:
         with self._lock:
@@ -1150,6 +1159,19 @@ def _is_offline(source_spec: str) -> bool:
         not lowered.startswith(("camera:", "rtsp://", "rtsps://", "http://", "https://"))
         and not lowered.isdigit()
     )
+
+
+def source_warnings(source: Any) -> tuple[list[str], bool]:
+    """What a finished source says about its input, and whether all of it ran."""
+    warnings = [str(w) for w in getattr(source, "warnings", None) or []]
+    complete = not getattr(source, "incomplete", False)
+    skipped = getattr(source, "skipped", None) or []
+    if skipped:
+        names = ", ".join(Path(p).name for p in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        warnings.append(f"{len(skipped)} unreadable image(s) skipped: {names}{more}")
+        complete = False
+    return warnings, complete
 
 
 class _Abandoned(Exception):

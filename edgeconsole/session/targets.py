@@ -1318,6 +1318,13 @@ def verified_payload(
         installed_version=installed_version,
         mode="verify",
     )
+    # A bundle whose preprocessing does not produce what its model takes (or an image
+    # model with none) never reaches a device: refused here, naming both shapes.
+    from edgeconsole.inference.input_check import check_input_fit
+    from edgeconsole.inference.spec import ModelSpec
+
+    if isinstance(vb.description, ModelSpec):
+        check_input_fit(vb.description, subject=str(path))
     # Read the file once more and check it is the one verified (same size and
     # manifest bytes): the upload must be exactly what was checked. Never more than
     # one byte beyond the verified size is read, whatever the file grew to.

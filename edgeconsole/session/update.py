@@ -66,9 +66,15 @@ class PipelineStatus:
     #: An industrial camera's own view (aravis://, pylon://): identity, link counters
     #: (incomplete frames, missing/resent packets, dropped buffers), clock, triggers.
     camera: dict[str, Any] | None = None
+    #: What the source said about its input (a truncated file, skipped images).
+    input_warnings: list[str] = field(default_factory=list)
+    #: False when the source ended early or skipped frames: only part of the input ran.
+    input_complete: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["input_warnings"] = list(self.input_warnings)
+        return out
 
 
 @dataclass

@@ -52,6 +52,8 @@ class VideoFileSource(SourceBase):
         self.height = 0
         self.frame_count: int | None = None
         self.warnings: list[str] = []
+        #: The file ended before the frames it announced: the run saw only part of it.
+        self.incomplete = False
         self._fps = FALLBACK_FPS
         self._cap: CaptureHandle | None = None
         self._pending: tuple[np.ndarray, int] | None = None
@@ -176,6 +178,7 @@ class VideoFileSource(SourceBase):
                 f"ended after {self._pass_frames} of {self.frame_count} frames "
                 "(file truncated or damaged)"
             )
+            self.incomplete = True
             if note not in self.warnings:
                 self.warnings.append(note)
                 log.warning("%s: %s", self.path, note)

@@ -26,14 +26,19 @@ def test_session_from_bytes_runs_with_thread_count(tmp_path: Path) -> None:
     np.testing.assert_allclose(out, [[0.0, 0.0, 1.0]], atol=1e-6)
 
 
-def test_not_onnx_names_the_file_and_onnxruntime_reason(tmp_path: Path) -> None:
+def test_not_onnx_names_the_file_and_what_it_holds(tmp_path: Path) -> None:
     bad = tmp_path / "photo.onnx"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     with pytest.raises(ModelLoadError) as e:
         make_ort_session(bad)
     msg = str(e.value)
-    assert str(bad) in msg and "not a loadable ONNX model" in msg
+    assert str(bad) in msg and "not an ONNX model: the file holds a PNG image" in msg
     assert "\n" not in msg  # one line for a person
+    # Protobuf-looking bytes that still do not parse: onnxruntime's reason, one line.
+    bad.write_bytes(b"\x08" + bytes(range(256)) * 4)
+    with pytest.raises(ModelLoadError, match="not a loadable ONNX model") as e:
+        make_ort_session(bad)
+    assert "\n" not in str(e.value)
 
 
 def test_truncated_onnx(tmp_path: Path) -> None:

@@ -95,6 +95,29 @@ def per_class(
     return out
 
 
+def judge_classes(pc: dict[str, dict[str, Any]], min_recall: float, min_samples: int) -> list[str]:
+    """Mark each class of ``per_class`` with its ``status`` (pass, fail, not enough
+    samples, not in the set) and ``why``; return the classes with too few samples.
+
+    A recall over 4 samples says little (one miss is 75 %, none is 100 % by luck):
+    below ``min_samples`` a class cannot pass, whatever its recall."""
+    short: list[str] = []
+    for c, v in pc.items():
+        support = int(v["support"] or 0)
+        recall = v["recall"]
+        if support == 0:
+            v["status"], v["why"] = "not in the set", "no samples of this class"
+        elif support < min_samples:
+            v["status"] = "not enough samples"
+            v["why"] = f"{support} sample(s); a recall needs at least {min_samples}"
+            short.append(c)
+        elif recall is not None and recall >= min_recall:
+            v["status"], v["why"] = "pass", ""
+        else:
+            v["status"], v["why"] = "fail", f"recall below {min_recall:.1%}"
+    return short
+
+
 def latency(records: list[SampleRecord]) -> dict[str, Any]:
     """Percentiles of end-to-end decision time and of each stage (first inference apart)."""
     timed = [r for r in records if r.e2e_ms is not None and not r.first]

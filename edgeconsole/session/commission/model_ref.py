@@ -31,6 +31,24 @@ class ModelRef:
     def label(self) -> str:
         return f"{self.spec.name} v{self.spec.version}"
 
+    def graph_input_dims(self) -> list[int] | None:
+        """The ONNX graph's first input shape (-1 = dynamic), read without running it;
+        None when the model file is not at hand (it is then checked when loaded)."""
+        from edgeconsole.bundles.modelinfo import model_info
+        from edgeconsole.bundles.onnx_check import parse_model_proto
+
+        name = self.spec.model
+        if self.files is not None:
+            data = self.files.get(name)
+        else:
+            path = (self.spec.base_dir or self.path) / name
+            data = path.read_bytes() if path.is_file() else None
+        if data is None:
+            return None
+        inputs = model_info(parse_model_proto(data, name, str(self.path))).inputs
+        wanted = next((t for t in inputs if t["name"] == self.spec.inputs[0].name), None)
+        return None if wanted is None else list(wanted["shape"])
+
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

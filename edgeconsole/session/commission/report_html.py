@@ -125,6 +125,52 @@ def _scaled(result: Any, f: float) -> Any:
     return out
 
 
+def quantization_text(q: Any) -> str:
+    """A bundle's quantization record as a person reads it (never a raw dict)."""
+    if not isinstance(q, dict) or not q:
+        return "not recorded"
+    mode = str(q.get("mode", "none"))
+    if mode == "none":
+        return "none (FP32 as exported)"
+    text = {
+        "static-qdq": "INT8, static (calibrated QDQ)",
+        "dynamic": "INT8, dynamic (weights only, activations at run time)",
+    }.get(mode, mode)
+    details = []
+    if "weight_type" in q or "activation_type" in q:
+        kinds = [f"weights {q['weight_type']}"] if "weight_type" in q else []
+        kinds += [f"activations {q['activation_type']}"] if "activation_type" in q else []
+        details.append(", ".join(kinds))
+    if "per_channel" in q:
+        details.append("per channel" if q["per_channel"] else "per tensor")
+    if "calibration_samples" in q:
+        method = f" ({q['calibration_method']})" if q.get("calibration_method") else ""
+        details.append(f"calibrated on {q['calibration_samples']} samples{method}")
+    src = q.get("source_sha256")
+    if isinstance(src, str) and src:
+        details.append(f"from the FP32 model sha256 {src[:12]}…")
+    return text + (f"; {'; '.join(details)}" if details else "")
+
+
+def _preprocessing_html(pre: dict[str, Any]) -> str:
+    """What the model was fed, so a reader sees a misconfigured model at a glance."""
+    if not pre:
+        return ""
+    fits = pre.get("fits", False)
+    verdict = (
+        '<span class="pass">fits the model</span>'
+        if fits
+        else '<span class="fail">does NOT fit the model</span>'
+    )
+    rows = [
+        ("preprocessing", _e(pre.get("text"))),
+        ("tensor per image", f"<code>{_e(pre.get('produces'))}</code>"),
+        ("model input", f"<code>{_e(pre.get('model_input'))}</code>"),
+        ("check", verdict + "".join(f"<br>{_e(p)}" for p in pre.get("problems", []))),
+    ]
+    return "<h2>Preprocessing</h2>" + _kv(rows)
+
+
 def worst_examples(res: ValidationResult) -> list[tuple[int, str]]:
     """(sample index, why) worth a look: confidently wrong first, then shadow
     disagreements, then (at least two) of the slowest; ``request.worst`` in all."""
@@ -215,26 +261,42 @@ def build_report_body(res: ValidationResult, settings: SiteSettings, key_fp: str
     parts.append("</table>")
     if d["line_rate"]:
         parts.append(f'<h3>Line rate</h3><p class="line">{_e(d["line_rate"])}</p>')
+    parts.append(_preprocessing_html(d.get("preprocessing") or {}))
     # -- accuracy
     cm = d["confusion"]
     parts.append("<h2>Accuracy</h2>")
+    unread = len(d["samples"]["unreadable"])
     parts.append(
         f"<p>Accuracy <b>{_pct(d['accuracy'])}</b> over {d['samples']['scored']} scored samples"
-        f"; {len(d['samples']['unreadable'])} unreadable.</p>"
+        f"; {unread} unreadable"
+        + (" (listed below; the run cannot pass with unscored samples)" if unread else "")
+        + ".</p>"
     )
     parts.append('<div class="grid"><div><h3>Confusion matrix</h3>')
     parts.append(confusion_table_html(cm["rows"], cm["cols"], cm["matrix"]))
     parts.append(
         '</div><div><h3>Per class</h3><table><tr><th>class</th><th class="num">'
-        'support</th><th class="num">precision</th><th class="num">recall</th></tr>'
+        'support</th><th class="num">precision</th><th class="num">recall</th>'
+        "<th>recall verdict</th></tr>"
     )
     for c, v in d["per_class"].items():
+        status = v.get("status", "")
+        cls = {"pass": "pass", "fail": "fail", "not enough samples": "fail"}.get(status, "muted")
+        why = f'<br><span class="muted">{_e(v.get("why"))}</span>' if v.get("why") else ""
         parts.append(
             f'<tr><td>{_e(c)}</td><td class="num">{v["support"]}</td>'
             f'<td class="num">{_pct(v["precision"])}</td>'
-            f'<td class="num">{_pct(v["recall"])}</td></tr>'
+            f'<td class="num">{_pct(v["recall"])}</td>'
+            f'<td><span class="{cls}">{_e(status)}</span>{why}</td></tr>'
         )
-    parts.append("</table></div></div>")
+    parts.append("</table>")
+    min_n = thr.get("min_samples_per_class")
+    if min_n:
+        parts.append(
+            f'<p class="muted">A class\'s recall passes only over at least {min_n} samples of '
+            "it (<code>--min-samples-per-class</code>).</p>"
+        )
+    parts.append("</div></div>")
     # -- latency
     parts.append("<h2>Latency</h2>")
     interval = 60000.0 / thr["line_rate_per_min"] if thr["line_rate_per_min"] else None
@@ -308,8 +370,8 @@ def build_report_body(res: ValidationResult, settings: SiteSettings, key_fp: str
     parts.append("</div>")
     if d["samples"]["unreadable"]:
         parts.append(
-            "<h3>Unreadable samples (counted, not scored)</h3><table><tr><th>file</th>"
-            "<th>class</th><th>why</th></tr>"
+            "<h3>Unreadable samples (counted, not scored: the run fails)</h3>"
+            "<table><tr><th>file</th><th>class</th><th>why</th></tr>"
         )
         for u in d["samples"]["unreadable"]:
             parts.append(
@@ -350,6 +412,8 @@ def build_report_body(res: ValidationResult, settings: SiteSettings, key_fp: str
                     or '<span class="muted">none (unsigned)</span>',
                 )
             )
+        elif k == "quantization":
+            rows.append(("quantization", _e(quantization_text(v))))
         else:
             rows.append((k, f"<code>{_e(v)}</code>"))
     parts.append(_kv(rows))

@@ -34,6 +34,7 @@ from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.core.frames import Frame, InferenceResult
 from edgeconsole.inference.engine import InferenceEngine
+from edgeconsole.inference.input_check import check_tensor
 from edgeconsole.session.commission.model_ref import ModelRef
 
 
@@ -154,6 +155,7 @@ class GatewaySampleRunner:
         st: dict[str, int] = {}
         st["preprocess_start"] = now_ns()
         tensor, geometry = preprocess_image(image, self.ref.spec.preprocess)
+        check_tensor(self.ref.spec, tensor.shape, subject=self.ref.label)
         st["preprocess_end"] = st["infer_start"] = now_ns()
         assert self.model is not None
         outputs = self.target.client.infer(self.model, {self.input_name: tensor})
@@ -255,6 +257,9 @@ class SerialSampleRunner:
         st: dict[str, int] = {}
         st["preprocess_start"] = now_ns()
         tensor, geometry = preprocess_image(image, self.ref.spec.preprocess)
+        # The device may take any size its graph allows; the description says what it
+        # was made for: a tensor of another size is refused here, naming both.
+        check_tensor(self.ref.spec, tensor.shape, subject=self.ref.label)
         st["preprocess_end"] = sent = now_ns()
         outputs, device_us = self.target.infer({self.input_name: tensor})
         back = now_ns()

@@ -120,18 +120,25 @@ class InspectView(QWidget):
             f"{expires}{'  (EXPIRED)' if info.get('expired') else ''}",
             colour=COLOURS.fail if info.get("expired") else None,
         )
-        pre = info.get("preprocess") or {}
-        if pre:
-            size = pre.get("size")
+        fit = info.get("preprocessing")
+        if fit:
+            p = self._section("Preprocessing")
+            self._row(p, "Steps", fit["text"])
+            self._row(p, "Tensor per image", fit["produces"])
+            self._row(p, "Model input", fit["model_input"])
             self._row(
-                o,
-                "Preprocess",
-                f"{pre.get('resize')} {'x'.join(map(str, size)) if size else ''} "
-                f"{pre.get('channel_order')} {pre.get('layout')}"
-                f"{' inverted' if pre.get('invert') else ''}"
-                f", scale {pre.get('scale', 1):.4g}, mean {pre.get('mean')}, "
-                f"std {pre.get('std')}",
+                p,
+                "Check",
+                "fits the model" if fit["fits"] else "does NOT fit the model",
+                colour=COLOURS.ok if fit["fits"] else COLOURS.fail,
             )
+            for problem in fit["problems"]:
+                self._row(p, "Problem", problem, colour=COLOURS.fail)
+            helper = fit.get("helper")
+            if helper:
+                self._row(
+                    p, f"Helper {helper['model']}", f"{helper['text']} → {helper['produces']}"
+                )
         s = self._section("Signers")
         for sig in info["signers"]:
             ok = sig["status"] == "verified"
@@ -148,7 +155,7 @@ class InspectView(QWidget):
         self._row(q, "Mode", str(quant.get("mode", "none")))
         for k, v in quant.items():
             if k != "mode":
-                self._row(q, k, str(v))
+                self._row(q, k.replace("_", " ").capitalize(), str(v))
         for name, mi in info["models"].items():
             main = " (main model)" if name == info.get("model") else ""
             m = self._section(f"Model {name}{main}")

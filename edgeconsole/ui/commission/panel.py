@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.session.commission import (
+    MIN_SAMPLES_PER_CLASS,
     ValidationJob,
     ValidationRequest,
     WrittenReport,
@@ -94,6 +96,13 @@ class CommissionPanel(QWidget):
         self.line_rate.setDecimals(0)
         self.line_rate.setSuffix(" parts/min")
         self.line_rate.setSpecialValueText("no line-rate check")
+        self.min_samples = QSpinBox()
+        self.min_samples.setRange(1, 100_000)
+        self.min_samples.setValue(MIN_SAMPLES_PER_CLASS)
+        self.min_samples.setSuffix(" samples")
+        self.min_samples.setToolTip(
+            "A class's recall passes only over at least this many samples of it"
+        )
         self.report_path = QLineEdit(str(self.reports_dir / "commissioning-report.html"))
 
         form = QFormLayout()
@@ -104,6 +113,7 @@ class CommissionPanel(QWidget):
         form.addRow("Dataset", _path_row(self.dataset, self._pick_dataset))
         form.addRow("Latency budget", self.budget)
         form.addRow("Line rate", self.line_rate)
+        form.addRow("Fewest per class", self.min_samples)
         form.addRow("Report", self.report_path)
         inputs = QGroupBox("Commission a target")
         inputs.setLayout(form)
@@ -216,6 +226,7 @@ class CommissionPanel(QWidget):
             budget_ms=self.budget.value() or None,
             line_rate=self.line_rate.value() or None,
             token_file=self.token_file.text().strip() or None,
+            min_samples=self.min_samples.value(),
         )
 
     @property
@@ -360,14 +371,22 @@ class CommissionPanel(QWidget):
             f"<tr><td>{escape(c['name'])}</td><td style='color:"
             f"{COLOURS.ok if c['passed'] else COLOURS.fail}'><b>"
             f"{'PASS' if c['passed'] else 'FAIL'}</b></td><td>{escape(c['value'])}</td>"
-            f"<td>{escape(c['limit'])}</td><td>{escape(c['margin'])}</td></tr>"
+            f"<td>{escape(c['limit'])}</td><td>{escape(c['margin'])}</td>"
+            f"<td>{escape(c.get('note') or '')}</td></tr>"
             for c in d["criteria"]
         )
         line = f"<p>{escape(d['line_rate'])}</p>" if d["line_rate"] else ""
+        pre = d.get("preprocessing") or {}
+        fed = (
+            f"<p>Preprocessing: {escape(pre.get('text', ''))} → {escape(pre.get('produces', ''))}"
+            f" (model input {escape(pre.get('model_input', ''))})</p>"
+            if pre
+            else ""
+        )
         self.summary.setHtml(
-            f"{line}<table cellpadding='3'><tr><th align='left'>criterion</th><th>result</th>"
-            f"<th align='left'>measured</th><th align='left'>required</th>"
-            f"<th align='left'>margin</th></tr>{rows}</table>"
+            f"{line}{fed}<table cellpadding='3'><tr><th align='left'>criterion</th>"
+            f"<th>result</th><th align='left'>measured</th><th align='left'>required</th>"
+            f"<th align='left'>margin</th><th align='left'>note</th></tr>{rows}</table>"
         )
         if self.written is not None:
             self._say(f"Signed report written: {self.written.html}")

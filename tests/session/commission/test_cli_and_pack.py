@@ -38,6 +38,8 @@ def test_cli_validate_json_and_verify(tmp_path: Path, capsys: pytest.CaptureFixt
             "0.5",
             "--min-recall",
             "0.0",
+            "--min-samples-per-class",
+            "3",
             "--json",
         ]
     )

@@ -99,6 +99,10 @@ def test_unreadable_images_are_counted_and_listed_not_fatal(tmp_path: Path) -> N
     assert set(bad) == {"3/garbage.png", "4/truncated.png", "5/empty.jpg"}
     assert bad["5/empty.jpg"] == "empty file"
     assert not d["partial"]
+    # Counted, shown, and the run cannot pass: "run complete" says 20/23 scored.
+    complete = next(c for c in d["criteria"] if c["name"] == "run complete")
+    assert not complete["passed"] and complete["value"] == "20/23 samples scored (3 unreadable)"
+    assert "3/garbage.png" in complete["note"] and d["verdict"] == "FAIL"
     html = write_report(res, tmp_path / "r.html").html.read_text()
     assert "Unreadable samples" in html and "3/garbage.png" in html
 

@@ -50,6 +50,11 @@ def test_run_shows_live_matrix_histogram_and_a_signed_report(qtbot: QtBot, tmp_p
     assert panel.interval_line.value() == pytest.approx(100.0)
     assert panel.verdict.text() in ("PASS", "FAIL")
     assert "At 600 parts/min a part arrives every 100 ms." in panel.summary.toPlainText()
+    summary = panel.summary.toPlainText()
+    assert "Preprocessing: stretch to 8x8, GRAY, inverted" in summary
+    assert panel.request().min_samples == panel.min_samples.value() == 10
+    if not SCREENSHOT:  # 6 samples per class: no class's recall may pass, and it says why
+        assert "not enough samples: 0 (6 of 10 needed)" in summary
     assert panel.view_button.isEnabled() and panel.export_button.isEnabled()
     assert panel.written is not None and verify_report(panel.written.html).valid
     exported = panel.export_to(tmp_path / "export" / "site-report.html")
