@@ -59,11 +59,16 @@ class SimProcess:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
+        # A killed device cannot remove its node; udev would. A stale link to a freed pty
+        # number leads whoever reconnects by path (here or in a parallel test) into the
+        # next process that gets that number.
+        (self.data_dir / "tty").unlink(missing_ok=True)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        (self.data_dir / "tty").unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -244,5 +249,30 @@ def test_app_group_refusals_are_sentences(serial_device: Make) -> None:
         assert text.startswith(f"{dev.path}: putting the bundle on trial refused: ")
         assert "slot state machine refused" in text and "cannot go on trial" in text, text
         assert "rc=" not in text and "ActivateWrite" not in text
+    finally:
+        t.close()
+
+
+def test_reconnecting_never_resumes_on_a_different_device(
+    serial_device: Make, tmp_path: Path
+) -> None:
+    from edgeconsole.devices.serial.client import WrongDevice
+    from edgeconsole.sim.smp_server import Identity
+
+    first = serial_device("a")
+    other = serial_device("b", identity=Identity(serial="VIRT0002"))
+    link = tmp_path / "ttyUSB-link"  # what a person points at, like /dev/serial/by-id/...
+    link.symlink_to(first.path.resolve())
+    t = _connect(str(link), timeout_s=1.0)
+    try:
+        assert t.info().serial == "VIRT0001"
+        # The cable comes back with another device behind the same name.
+        link.unlink()
+        link.symlink_to(other.path.resolve())
+        with pytest.raises(WrongDevice) as info:
+            t.reconnect(timeout_s=5.0)
+        assert "VIRT0002" in str(info.value) and "VIRT0001" in str(info.value)
+        # A flash job on this target stops there instead of finishing a trial elsewhere.
+        assert other.storage.table.slot(1).state.value == "empty"
     finally:
         t.close()

@@ -36,6 +36,10 @@ T = TypeVar("T")
 PROBE_ATTEMPTS = 3
 
 
+class WrongDevice(DeviceError):
+    """The port came back with another device on it (checked by serial number)."""
+
+
 class LoopThread:
     """One asyncio loop on a daemon thread; ``run`` executes a coroutine there."""
 
@@ -143,6 +147,7 @@ class SerialTarget:
         """Wait for the device to come back (same VID/PID/serial, or path) and reopen it."""
         deadline = time.monotonic() + timeout_s
         last: Exception | None = None
+        before = self._info
         self.io.run(self.transport.disconnect())
         while time.monotonic() < deadline:
             if refind(self.address) is not None:
@@ -154,7 +159,10 @@ class SerialTarget:
                     if was_smp and not self.smp:
                         self.smp = True
                         raise DeviceError("no answer yet after reconnecting")
+                    self._same_device(before, info)
                     return info
+                except WrongDevice:
+                    raise
                 except (DeviceError, TimeoutError) as exc:
                     last = exc
                     self.io.run(self.transport.disconnect())
@@ -163,6 +171,20 @@ class SerialTarget:
             f"device did not come back within {timeout_s:.0f} s",
             subject=self.address.path,
             hint=f"plug it in again; last error: {last}" if last else "plug it in again",
+        )
+
+    def _same_device(self, before: TargetInfo | None, now: TargetInfo) -> None:
+        """A path that comes back may lead to another device (a reused port number, a
+        swapped cable): never resume a flash or a trial on a stranger."""
+        if before is None or not before.serial or not now.serial or before.serial == now.serial:
+            return
+        self.io.run(self.transport.disconnect())
+        self._info = before
+        raise WrongDevice(
+            f"a different device answered after reconnecting ({now.name} {now.serial}, not "
+            f"{before.name} {before.serial})",
+            subject=self.address.path,
+            hint="plug the device back in where it was; nothing was sent to the other one",
         )
 
     def close(self) -> None:
