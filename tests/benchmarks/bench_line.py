@@ -1,0 +1,196 @@
+"""Line-rate QC on the live decision path (issue 12, Performance).
+
+The synthetic conveyor is played in real time (a 30 fps camera) at 300 and 600
+parts/min into the per-part runner the session uses (``session/line_runner.py``:
+capture thread, FIFO, decision thread, vertical centre line), with the fast bundle
+(sample_models/label_orientation, budget 5 ms), idle and with one busy-loop process
+per core minus one. For each run:
+
+- decision latency p50/p90/p99/max (trigger frame's capture -> decision), late count;
+- parts decided / parts that crossed the line (the scene's truth), missed, duplicates
+  (two decisions for one physical part), frames the decision path never saw;
+- the bare classifier on exactly the crop tensors those decisions fed it, timed right
+  after in the same conditions: ratio decision p99 / bare classifier p99.
+
+Then the label inspector: its per-part decision p99 on the same live line against
+its full-frame latency (the detector on the whole frame, as before ``per_part``), on
+the frames its parts were decided on.
+
+Prints JSON. Run: .venv/bin/python -m tests.benchmarks.bench_line [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from edgeconsole.core.frames import Frame, LatencySample
+from edgeconsole.core.parts import PartDecision
+from edgeconsole.inference.engine import InferenceEngine
+from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
+from edgeconsole.inference.loader import load_model
+from edgeconsole.inference.part_inspector import PartInspector
+from edgeconsole.session.line_runner import LineOutput, LineRunner
+from edgeconsole.session.line_state import warm_up
+from edgeconsole.sources.conveyor import SyntheticConveyorSource
+from tests.benchmarks.bench_partqc import ROOT, busy, full_frame_spec, stats
+
+FPS = 30.0
+
+
+def _truth_id(frame: Frame, box: tuple[float, float, float, float]) -> int | None:
+    best, area = None, 0.0
+    for p in (frame.truth or {}).get("parts", []):
+        x0, y0, x1, y1 = p["box"]
+        w, h = min(x1, box[2]) - max(x0, box[0]), min(y1, box[3]) - max(y0, box[1])
+        if w > 0 and h > 0 and w * h > area:
+            best, area = int(p["id"]), w * h
+    return best
+
+
+def live(model: str, ppm: float, seconds: float, keep_frames: bool = False) -> dict[str, Any]:
+    spec = load_model(ROOT / model)
+    insp = PartInspector.load(spec, threads=1)
+    warm_up(insp)
+    tensors: list[np.ndarray] = []
+    real_run = insp.runner.run
+
+    def spy(t: np.ndarray) -> dict[str, np.ndarray]:
+        tensors.append(t)
+        return real_run(t)
+
+    insp.runner.run = spy  # type: ignore[method-assign]
+    frames_n = round(seconds * FPS)
+    src = SyntheticConveyorSource(
+        seed=11, fps=FPS, parts_per_min=ppm, realtime=True, frames=frames_n
+    )
+    decided: list[tuple[PartDecision, int | None]] = []
+    kept: dict[int, np.ndarray] = {}
+    seen: list[int] = []
+    ended = threading.Event()
+
+    def on_step(frame: Frame, step: LineStep, sample: LatencySample) -> None:
+        seen.append(frame.index)
+
+    def on_decided(frame: Frame, step: LineStep) -> None:
+        for d in step.decisions:
+            decided.append((d, _truth_id(frame, d.box)))
+        if keep_frames and step.decisions and len(kept) < 60:
+            kept[frame.index] = frame.image
+
+    line = PartLine(insp, TriggerConfig(), budget_ms=spec.latency_budget_ms)
+    runner = LineRunner(
+        src,
+        line,
+        LineOutput(
+            on_step=on_step,
+            on_decided=on_decided,
+            on_decisions=lambda ds: decided.extend((d, None) for d in ds),
+            on_error=lambda where, e: print(f"# {where}: {e}"),
+            on_end=lambda reason: ended.set(),
+        ),
+    )
+    runner.start()
+    ended.wait(seconds * 4 + 60)
+    runner.join(30)
+    truth = {k for k, _, _ in src.scene.crossings(640.0, range(1, max(seen) + 1))}
+    ok = [d for d, _ in decided if not d.missed]
+    ids = [t for d, t in decided if not d.missed and t is not None]
+    dup = len(ids) - len(set(ids))
+    # The bare classifier on the same crop tensors, right after, same conditions.
+    bare: list[float] = []
+    for t in tensors:
+        t0 = time.perf_counter_ns()
+        insp.runner.session.run(insp.runner.output_names, {insp.runner.input.name: t})
+        bare.append((time.perf_counter_ns() - t0) / 1e6)
+    dec = stats([d.decision_ms for d in ok])
+    out: dict[str, Any] = {
+        "model": model,
+        "ppm": ppm,
+        "frames": frames_n,
+        "frames_unseen": runner.dropped,
+        "crossed": len(truth),
+        "decided": len(ok),
+        "decided_over_crossed": round(len(set(ids) & truth) / len(truth), 4) if truth else None,
+        "missed": sum(1 for d, _ in decided if d.missed),
+        "duplicates": dup,
+        "late": sum(1 for d in ok if d.late),
+        "budget_ms": spec.latency_budget_ms,
+        "decision_ms": dec,
+        "stages_p99_ms": {
+            k: stats([d.stages_ms[k] for d in ok if k in d.stages_ms]).get("p99")
+            for k in ("locate", "crop", "preprocess", "infer", "postprocess")
+        },
+        "bare_classifier_ms": stats(bare),
+    }
+    b99 = out["bare_classifier_ms"].get("p99")
+    if b99 and dec.get("p99"):
+        out["ratio_decision_p99_over_bare_p99"] = round(dec["p99"] / b99, 2)
+    insp.close()
+    if keep_frames:
+        out["_frames"] = list(kept.values())
+    return out
+
+
+def full_frame_p99(frames: list[np.ndarray]) -> dict[str, Any]:
+    full = InferenceEngine.load(full_frame_spec(), threads=1)
+    try:
+        full.process(Frame(index=0, image=frames[0], captured_ns=0, source="bench"))
+        ms = []
+        for i, img in enumerate(frames):
+            t0 = time.perf_counter_ns()
+            full.process(Frame(index=i, image=img, captured_ns=0, source="bench"))
+            ms.append((time.perf_counter_ns() - t0) / 1e6)
+        return stats(ms)
+    finally:
+        full.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=20.0)
+    args = ap.parse_args()
+    cores = os.cpu_count() or 2
+    runs = []
+    for n_busy in (0, max(1, cores - 1)):
+        for ppm in (300.0, 600.0):
+            with busy(n_busy):
+                r = live("label_orientation", ppm, args.seconds)
+            r["busy_processes"] = n_busy
+            runs.append(r)
+            print(json.dumps({k: r[k] for k in ("ppm", "busy_processes", "decision_ms")}))
+    li = live("label_inspector", 300.0, args.seconds, keep_frames=True)
+    frames = li.pop("_frames")
+    full = full_frame_p99(frames) if frames else {}
+    idle = {r["ppm"]: r for r in runs if r["busy_processes"] == 0}
+    loaded = {r["ppm"]: r for r in runs if r["busy_processes"] > 0}
+    summary = {
+        "cores": cores,
+        "load_average_at_end": os.getloadavg(),
+        "fast_bundle": runs,
+        "fast_busy_over_idle_p99": {
+            str(int(p)): round(loaded[p]["decision_ms"]["p99"] / idle[p]["decision_ms"]["p99"], 2)
+            for p in idle
+            if idle[p]["decision_ms"].get("p99") and loaded[p]["decision_ms"].get("p99")
+        },
+        "label_inspector": {
+            **li,
+            "full_frame_ms": full,
+            "ratio_per_part_p99_over_full_frame_p99": (
+                round(li["decision_ms"]["p99"] / full["p99"], 3)
+                if full.get("p99") and li["decision_ms"].get("p99")
+                else None
+            ),
+        },
+    }
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
