@@ -295,7 +295,12 @@ class DemoJob:
 
         ``background``: return at once (the window must not wait for the child's
         interpreter to start); the device then appears through poll()."""
-        child = launch_sim_serial(self.root / "serial", rate=rate, baud=baud)
+        from edgeconsole.session.session import DEMO_SOURCE
+
+        # The device has a photo-eye on the demo conveyor (an external trigger source).
+        child = launch_sim_serial(
+            self.root / "serial", rate=rate, baud=baud, extra=["--photo-eye", DEMO_SOURCE]
+        )
         self.children.append(child)
         url = self.targets.normalise(str(self.root / "serial" / "tty"))
         self.urls.append(url)

@@ -11,16 +11,30 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.frames import OverlayBanner, OverlayBox, OverlayItem
+from edgeconsole.inference.line.overlay import TRIGGER_LINE_LABEL
 from edgeconsole.session.update import LiveFrame
 from edgeconsole.ui.frame_image import FrameImage, to_qimage
 from edgeconsole.ui.theme import COLOURS, role_colour
 
 ShownCallback = Callable[[int, int], None]
+#: (axis, fraction of the frame): 0 = a vertical line at x, 1 = horizontal at y.
+LineMovedCallback = Callable[[int, float], None]
+#: How close (widget pixels) the pointer must be to grab the trigger line.
+GRAB_PX = 8.0
 
 IDLE_PLACEHOLDER = "No source running. Pick a source and a model, then press F5."
 
@@ -52,18 +66,31 @@ class LiveView(QWidget):
         self._tag: str | None = None
         self.on_shown: ShownCallback | None = None
         self.frames_painted = 0
+        #: Per-part mode: the trigger line (axis, source pixels), drawn and draggable.
+        self._line: tuple[int, float] | None = None
+        self._drag: float | None = None  # source pixels while the line is dragged
+        #: Called once a drag ends, with the line's new place (the session moves it).
+        self.on_line_moved: LineMovedCallback | None = None
+        self.setMouseTracking(True)
 
     # -- data in -------------------------------------------------------------
     def show_frame(self, live: LiveFrame) -> None:
         """Take the newest frame; it is painted on the next repaint."""
         self._frame = to_qimage(live.frame.image)
         self._frame_index = live.frame.index
-        self._overlay = list(live.result.overlay) if live.result is not None else []
+        overlay = list(live.result.overlay) if live.result is not None else []
+        # The trigger line is drawn by the view itself (it can be dragged).
+        self._overlay = [
+            o for o in overlay if not (isinstance(o, OverlayBox) and o.label == TRIGGER_LINE_LABEL)
+        ]
+        self._line = live.line
         self.update()
 
     def clear(self, placeholder: str | None = None) -> None:
         self._frame = None
         self._overlay = []
+        self._line = None
+        self._drag = None
         self._frame_index = -1
         if placeholder is not None:
             self._placeholder = placeholder
@@ -129,6 +156,7 @@ class LiveView(QWidget):
             placed: list[QRectF] = []
             for text, colour, anchor in labels:
                 placed.append(self._paint_label(p, text, colour, anchor, target, label_top, placed))
+            self._paint_trigger_line(p, target, scale)
             self._paint_banners(p, banners, target, banner_font, banner_h)
             if self._tag:
                 self._paint_tag(p, target)
@@ -139,6 +167,114 @@ class LiveView(QWidget):
             self.frames_painted += 1
             if self.on_shown is not None:
                 self.on_shown(self._frame_index, now_ns())
+
+    # -- the trigger line --------------------------------------------------------
+    @property
+    def trigger_line(self) -> tuple[int, float] | None:
+        """(axis, source pixels) as shown, the drag included."""
+        if self._line is None:
+            return None
+        return (self._line[0], self._drag if self._drag is not None else self._line[1])
+
+    def _line_widget(self, target: QRectF, scale: float) -> float | None:
+        line = self.trigger_line
+        if line is None:
+            return None
+        axis, pos = line
+        return (target.left() if axis == 0 else target.top()) + pos * scale
+
+    def _paint_trigger_line(self, p: QPainter, target: QRectF, scale: float) -> None:
+        w = self._line_widget(target, scale)
+        if w is None or self._line is None:
+            return
+        colour = QColor(COLOURS.warn)
+        pen = QPen(colour, 3.0 if self._drag is not None else 2.0, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        p.setPen(pen)
+        vertical = self._line[0] == 0
+        if vertical:
+            a, b = QPointF(w, target.top()), QPointF(w, target.bottom())
+        else:
+            a, b = QPointF(target.left(), w), QPointF(target.right(), w)
+        p.drawLine(a, b)
+        # A handle at the far end says "drag me"; the label says what the line is.
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(colour)
+        handle = b if vertical else a
+        p.drawEllipse(handle, 7.0, 7.0)
+        font = self._font(9.5)
+        p.setFont(font)
+        text = "trigger line · drag to move"
+        fm = QFontMetricsF(font)
+        box = QRectF(0, 0, fm.horizontalAdvance(text) + 10, fm.height() + 4)
+        if vertical:
+            box.moveBottomLeft(QPointF(min(w + 6, target.right() - box.width()), b.y() - 4))
+        else:
+            box.moveBottomLeft(QPointF(a.x() + 12, w - 4))
+        p.setBrush(QColor(0, 0, 0, 170))
+        p.drawRoundedRect(box, 3, 3)
+        p.setPen(colour)
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _near_line(self, pos: QPointF) -> bool:
+        if self._frame is None or self._line is None:
+            return False
+        target = self.image_rect()
+        w = self._line_widget(target, target.width() / self._frame.width)
+        if w is None:
+            return False
+        d = pos.x() - w if self._line[0] == 0 else pos.y() - w
+        return abs(d) <= GRAB_PX and target.adjusted(-GRAB_PX, -GRAB_PX, GRAB_PX, GRAB_PX).contains(
+            pos
+        )
+
+    def _source_pos(self, pos: QPointF) -> float:
+        assert self._frame is not None and self._line is not None
+        target = self.image_rect()
+        scale = target.width() / self._frame.width
+        if self._line[0] == 0:
+            v, extent = (pos.x() - target.left()) / scale, self._frame.width
+        else:
+            v, extent = (pos.y() - target.top()) / scale, self._frame.height
+        # Never at the very edge: a part must be able to reach it whole.
+        return min(max(v, 0.02 * extent), 0.98 * extent)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._near_line(event.position()):
+            self._drag = self._source_pos(event.position())
+            self.update()
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._drag is not None:
+            self._drag = self._source_pos(event.position())
+            self.update()
+        elif self._line is not None:
+            near = self._near_line(event.position())
+            shape = (
+                Qt.CursorShape.SizeHorCursor if self._line[0] == 0 else Qt.CursorShape.SizeVerCursor
+            )
+            if near:
+                self.setCursor(shape)
+            else:
+                self.unsetCursor()
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._drag is not None and self._line is not None and self._frame is not None:
+            axis = self._line[0]
+            extent = self._frame.width if axis == 0 else self._frame.height
+            self._line = (axis, self._drag)
+            fraction = self._drag / extent
+            self._drag = None
+            self.update()
+            if self.on_line_moved is not None:
+                self.on_line_moved(axis, fraction)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
 
     def _font(self, points: float, bold: bool = True) -> QFont:
         f = QFont(self.font())

@@ -13,7 +13,7 @@ import traceback
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
@@ -35,6 +35,8 @@ from PySide6.QtWidgets import (
 import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.inference.latency import LatencySnapshot
+from edgeconsole.inference.line.triggers import TriggerLine
+from edgeconsole.session.session import default_demo_model
 from edgeconsole.session.update import Event, PipelineStatus, Update
 from edgeconsole.ui.budget_spin import FOLLOW_MODEL, BudgetSpinBox
 from edgeconsole.ui.devices.mount import mount_devices
@@ -75,7 +77,7 @@ def find_sample_models() -> list[Path]:
 
 
 def default_model() -> str:
-    preferred = sample_models_dir() / "label_inspector"
+    preferred = default_demo_model()  # the fast inspector; the others stay selectable
     if (preferred / "model.json").is_file():
         return str(preferred)
     found = find_sample_models()
@@ -130,6 +132,8 @@ class MainWindow(QMainWindow):
         self._apply_state("idle")
 
         self.live_view.on_shown = self._on_frame_shown
+        self.live_view.on_line_moved = self._on_line_moved
+        self._call("trigger", self.session.set_trigger, self.settings.trigger)
         self.targets.source_activated.connect(self.choose_source)
         self.busy.cancel_requested.connect(self.cancel)
 
@@ -564,6 +568,22 @@ class MainWindow(QMainWindow):
             self.status = replace(self.status, state="opening", error=None)
             self.status_panel.apply(self.status)
             self._apply_state("opening")
+
+    def _on_line_moved(self, axis: int, fraction: float) -> None:
+        """The trigger line was dragged: the running line follows, the place is kept."""
+        current = self.settings.trigger
+        orientation: Literal["vertical", "horizontal"] = "vertical" if axis == 0 else "horizontal"
+        moved = current.with_line(TriggerLine(orientation, round(fraction, 4)))
+        self.settings.trigger = moved
+        self._call("trigger", self.session.set_trigger, moved)
+        self._report(
+            Event(
+                level="info",
+                kind="ui",
+                wall_time=wall_iso(),
+                text=f"trigger line moved to {moved.line.describe()} (kept for the next run)",
+            )
+        )
 
     def start_demo(self) -> None:
         """What ``edgeconsole demo`` does: the synthetic conveyor with the label inspector."""

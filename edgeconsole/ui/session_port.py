@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from edgeconsole.inference.line.triggers import TriggerConfig
 from edgeconsole.session.update import Update
 
 
@@ -28,6 +29,8 @@ class SessionPort(Protocol):
     def stop(self) -> None: ...
 
     def set_budget(self, ms: float | None) -> None: ...
+
+    def set_trigger(self, trigger: TriggerConfig) -> None: ...
 
     def mark_shown(self, frame_index: int, shown_ns: int) -> None: ...
 

@@ -7,10 +7,14 @@ never touch a technician's configuration.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from edgeconsole.core.errors import EdgeConsoleError
+from edgeconsole.inference.line.triggers import TriggerConfig
 
 ORGANIZATION = "EdgeConsole"
 APPLICATION = "EdgeConsole"
@@ -109,6 +113,21 @@ class WindowSettings:
 
     def follow_model_budget(self) -> None:
         self.qsettings.setValue("run/budget_ms", MODEL_BUDGET)
+
+    @property
+    def trigger(self) -> TriggerConfig:
+        """The per-part trigger (kind, line position); a damaged value gives the default."""
+        raw = self.qsettings.value("run/trigger")
+        if not raw:
+            return TriggerConfig()
+        try:
+            return TriggerConfig.from_json(json.loads(str(raw)))
+        except (ValueError, EdgeConsoleError):
+            return TriggerConfig()
+
+    @trigger.setter
+    def trigger(self, value: TriggerConfig) -> None:
+        self.qsettings.setValue("run/trigger", json.dumps(value.to_json()))
 
     def geometry(self) -> QByteArray | None:
         value = self.qsettings.value("window/geometry")

@@ -75,7 +75,28 @@ class StatusPanel:
         if has_drops != self._has_drops:  # restyling is not free: only on change
             self._has_drops = has_drops
             self.dropped.setStyleSheet(f"color: {COLOURS.warn};" if has_drops else "")
-        if status.parts_passed or status.parts_failed:
+        if status.mode == "parts":
+            # Parts, never frames: each physical part once, decided or missed.
+            text = (
+                f"parts {status.parts_decided}: <span style='color:{COLOURS.ok}'>pass "
+                f"{status.parts_passed}</span>  <span style='color:{COLOURS.fail}'>fail "
+                f"{status.parts_failed}</span>"
+            )
+            if status.parts_missed:
+                text += f"  <span style='color:{COLOURS.warn}'>missed {status.parts_missed}</span>"
+            if status.parts_late:
+                text += f"  <span style='color:{COLOURS.warn}'>late {status.parts_late}</span>"
+            if status.decision_p99_ms is not None:
+                late = status.budget_ms is not None and status.decision_p99_ms > status.budget_ms
+                colour = COLOURS.warn if late else COLOURS.ok
+                text += (
+                    f"  <span style='color:{colour}'>decision p99 "
+                    f"{status.decision_p99_ms:.1f} ms</span>"
+                )
+            self._set(self.parts, text)
+            self.parts.setToolTip(f"trigger {status.trigger}")
+            self.parts.setVisible(True)
+        elif status.parts_passed or status.parts_failed:
             self._set(
                 self.parts,
                 f"<span style='color:{COLOURS.ok}'>pass {status.parts_passed}"

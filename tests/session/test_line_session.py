@@ -16,7 +16,7 @@ from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.journal.journal import Journal
 from edgeconsole.session.headless import run_headless
-from edgeconsole.session.session import default_demo_model
+from edgeconsole.session.session import label_inspector_model
 from edgeconsole.sources.conveyor import VERDICTS, ConveyorScene
 
 SEED, FRAMES, PPM = 7, 200, 120
@@ -32,7 +32,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     # The headless run, with a real journal in a folder of its own.
     summary, _ = run_headless(
         SOURCE,
-        default_demo_model(),
+        label_inspector_model(),
         journal=False,
         record=tmp / "run.mcap",
         annotate=tmp / "frames",
@@ -101,7 +101,7 @@ def test_journal_counts_parts_not_frames(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path / "journal")
     session = Session(journal=journal)
     try:
-        session.start_local(SOURCE, default_demo_model(), realtime=False, loop=False)
+        session.start_local(SOURCE, label_inspector_model(), realtime=False, loop=False)
         updates = _poll_until(session, lambda u: u.status.state == "stopped", timeout=120)
         status = updates[-1].status
         got = [d for u in updates for d in u.parts]
@@ -124,7 +124,7 @@ def test_video_with_no_parts_decides_nothing_and_says_so(tmp_path: Path) -> None
     for _ in range(30):
         writer.write(np.full((180, 320, 3), 35, np.uint8))  # an empty belt
     writer.release()
-    summary, _ = run_headless(str(video), default_demo_model(), journal=False)
+    summary, _ = run_headless(str(video), label_inspector_model(), journal=False)
     assert summary["frames"] == 30 and summary["parts"] == [] and summary["parts_decided"] == 0
     assert summary["decision_ms"] == {"p50": None, "p90": None, "p99": None, "max": None}
     assert summary["line"]["counters"]["tracks"] == 0
@@ -134,7 +134,7 @@ def test_trigger_line_outside_the_frame_is_a_clear_error() -> None:
     with pytest.raises(EdgeConsoleError, match=r"x=2000 px is outside the 1280x720 frame"):
         run_headless(
             "synthetic:conveyor?frames=5",
-            default_demo_model(),
+            label_inspector_model(),
             journal=False,
             trigger=TriggerConfig.parse("line:x=2000px"),
         )
@@ -143,7 +143,7 @@ def test_trigger_line_outside_the_frame_is_a_clear_error() -> None:
 def test_a_tiny_budget_makes_every_decision_late_and_counts_it() -> None:
     summary, _ = run_headless(
         "synthetic:conveyor?seed=7&frames=80&ppm=300",
-        default_demo_model(),
+        label_inspector_model(),
         journal=False,
         budget_ms=0.001,
     )

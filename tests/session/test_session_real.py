@@ -352,7 +352,7 @@ def test_close_waits_for_the_frame_in_flight_so_exit_is_clean() -> None:
 
 @pytest.mark.parametrize(
     ("kw", "expected"),
-    [({}, 250.0), ({"budget_ms": 40.0}, 40.0), ({"model_budget": False}, None)],
+    [({}, 5.0), ({"budget_ms": 40.0}, 40.0), ({"model_budget": False}, None)],
     ids=["model's own", "explicit", "explicitly off"],
 )
 def test_budget_is_the_models_unless_one_is_given_or_switched_off(

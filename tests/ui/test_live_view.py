@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
 
@@ -151,3 +152,67 @@ def test_banner_without_boxes_and_label_at_image_edge(qtbot: QtBot) -> None:
     label_pixels = [g.pixelColor(x, y) for x in range(560, 640) for y in range(30, 80)]
     assert any(close_to(c, COLOURS.warn, tol=40) for c in label_pixels)
     assert close_to(g.pixelColor(636, 5), COLOURS.ok, tol=50)  # banner not covered
+
+
+def _line_frame(line: tuple[int, float] = (0, 320.0)) -> LiveFrame:
+    from edgeconsole.inference.line.overlay import TRIGGER_LINE_LABEL
+
+    frame = Frame(index=1, image=np.zeros((360, 640, 3), np.uint8), captured_ns=0, source="t")
+    result = InferenceResult(
+        frame_index=1,
+        overlay=[
+            OverlayBox((320.0, 0.0, 320.0, 360.0), "warn", TRIGGER_LINE_LABEL),
+            OverlayBox((100.0, 100.0, 200.0, 200.0), "ok", "#3 ok 1.2 ms", thick=True),
+        ],
+    )
+    return LiveFrame(frame=frame, result=result, line=line)
+
+
+def test_trigger_line_is_drawn_and_dragged_to_a_new_place(qtbot: QtBot) -> None:
+    from PySide6.QtCore import QPoint
+
+    view = LiveView()
+    qtbot.addWidget(view)
+    view.resize(640, 360)  # the image fills the view: widget pixels are source pixels
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_frame(_line_frame())
+    # The line is the view's own (draggable), not an overlay box drawn twice.
+    assert [o.label for o in view.overlay] == ["#3 ok 1.2 ms"]
+    img = view.grab().toImage()
+    assert close_to(QColor(img.pixel(320, 200)), COLOURS.warn)
+    moved: list[tuple[int, float]] = []
+    view.on_line_moved = lambda axis, f: moved.append((axis, f))
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(40, 200))  # far away: no grab
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(40, 200))
+    assert moved == []
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(323, 200))
+    qtbot.mouseMove(view, QPoint(200, 210))
+    assert view.trigger_line == (0, pytest.approx(200.0, abs=1.0))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(200, 210))
+    assert moved and moved[0][0] == 0 and moved[0][1] == pytest.approx(200 / 640, abs=0.01)
+    # Dragged past the edge: kept inside (a part must be able to reach it whole).
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(200, 210))
+    qtbot.mouseMove(view, QPoint(2, 210))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(2, 210))
+    assert moved[-1][1] == pytest.approx(0.02)
+
+
+def test_trigger_setting_is_remembered_and_survives_damage(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from PySide6.QtCore import QSettings
+
+    from edgeconsole.inference.line import TriggerConfig
+    from edgeconsole.ui.settings import WindowSettings
+
+    path = Path(str(tmp_path)) / "s.ini"
+    ws = WindowSettings(QSettings(str(path), QSettings.Format.IniFormat))
+    assert ws.trigger == TriggerConfig()
+    ws.trigger = TriggerConfig.parse("line:y=0.3")
+    ws.sync()
+    again = WindowSettings(QSettings(str(path), QSettings.Format.IniFormat))
+    assert again.trigger.describe() == "line:y=0.3"
+    for junk in ("{not json", '{"kind": "laser"}', '{"position": 9}', "[]"):
+        again.qsettings.setValue("run/trigger", junk)
+        assert again.trigger == TriggerConfig()  # damaged: the default, never a crash

@@ -17,6 +17,7 @@ from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR
 from . import builders
 
 LABEL_INSPECTOR = Path(__file__).resolve().parents[2] / "sample_models" / "label_inspector"
+FAST = Path(__file__).resolve().parents[2] / "sample_models" / "label_orientation"
 WAIT_MS = 60_000  # generous: the machine's two cores are shared with other test runs
 
 needs_model = pytest.mark.skipif(
@@ -26,8 +27,8 @@ needs_model = pytest.mark.skipif(
 
 @needs_model
 def test_demo_shows_frames_and_latency_then_stops(qtbot: QtBot, window: MainWindow) -> None:
-    assert Path(default_model()) == LABEL_INSPECTOR
-    # First run: no budget chosen yet, so the model's own (250 ms) applies.
+    assert Path(default_model()) == FAST  # the demo opens on the fast inspector
+    # First run: no budget chosen yet, so the model's own (5 ms a part) applies.
     assert window.budget_follows_model and window.budget_spin.text() == "model"
     window.start_demo()
     assert window.busy.isVisible()  # opening happens off the UI thread
@@ -36,16 +37,18 @@ def test_demo_shows_frames_and_latency_then_stops(qtbot: QtBot, window: MainWind
     assert not window.start_action.isEnabled() and window.stop_action.isEnabled()
     qtbot.waitUntil(lambda: window.live_view.frames_painted >= 2, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: len(window.latency.chart.ring) >= 2, timeout=WAIT_MS)
-    # The conveyor always carries parts: the label inspector draws boxes and a banner.
+    # The conveyor always carries parts: boxes with their IDs, and the banner.
     assert window.live_view.overlay
+    # One verdict per part: the status counts parts, and the trigger line is drawn.
+    assert window.status.mode == "parts" and window.live_view.trigger_line is not None
     qtbot.waitUntil(lambda: window.latency.table.cell_text("e2e", "p50") != "—", timeout=WAIT_MS)
     assert "frames" in window.status_panel.frames.text()
     assert window.status_panel.state.text() == "RUNNING"
-    assert window.budget_ms == 250.0
+    assert window.budget_ms == 5.0
     qtbot.waitUntil(lambda: window.latency.chart.budget_line is not None, timeout=WAIT_MS)
-    assert window.latency.chart.budget_line.value() == 250.0
-    assert window.budget_spin.text() == "model · 250 ms"
-    assert window.status_panel.budget.text() == "budget 250 ms"
+    assert window.latency.chart.budget_line.value() == 5.0
+    assert window.budget_spin.text() == "model · 5 ms"
+    assert window.status_panel.budget.text() == "budget 5 ms"
     window.stop()
     qtbot.waitUntil(lambda: window.status.state == "stopped", timeout=WAIT_MS)
     assert window.start_action.isEnabled() and not window.stop_action.isEnabled()

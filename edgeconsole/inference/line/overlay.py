@@ -86,6 +86,7 @@ def line_overlay(step: LineStep, totals: Totals, axis: int) -> list[OverlayItem]
         text += f"   decision p99 {_ms(totals.p99_ms)} ms"
         if totals.budget_ms is not None:
             text += f" / {totals.budget_ms:g} ms"
-    bad = totals.failed or totals.missed or totals.late
-    items.append(OverlayBanner(text, "fail" if bad else "ok"))
+    # Failed parts are the inspection working; a part missed or decided too late is
+    # the line not being inspected: that, not a FAIL count, turns the banner amber.
+    items.append(OverlayBanner(text, "warn" if totals.missed or totals.late else "ok"))
     return items

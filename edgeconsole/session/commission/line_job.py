@@ -257,9 +257,29 @@ class LineValidationJob:
         with self._lock:
             decisions = list(self.decisions)
             frames = self.frames_read
-        m = match(decisions, [r for r in self.truth if r.frame < frames], self.req.tolerance)
+        seen = [r for r in self.truth if r.frame < frames - self.req.tolerance]
+        m = match(decisions, seen, self.req.tolerance)
         correct = sum(1 for r, d in m.pairs if d.verdict == r.label)
+        paired = {r.line: d for r, d in m.pairs}
+        records = []
+        for i, r in enumerate(seen):
+            rec = mx.SampleRecord(i, "", r.label)
+            d = paired.get(r.line)
+            rec.predicted = MISSED_CLASS if d is None else d.verdict
+            rec.e2e_ms = None if d is None else d.decision_ms
+            records.append(rec)
+        classes = sorted({r.label for r in self.truth} | set(self.verdicts))
+        rows, cols, cm = mx.confusion(records, classes)
+        edges, counts = mx.histogram(records, self.budget_ms)
         return {
+            "kind": "line",
+            # The window's progress: frames of the video; scored: the parts seen so far.
+            "done": frames,
+            "total": self.frames_total or frames,
+            "scored": len(seen),
+            "unreadable": 0,
+            "confusion": {"rows": rows, "cols": cols, "matrix": cm},
+            "histogram": {"edges": edges, "counts": counts},
             "state": self.state,
             "error": self.error,
             "frames": frames,

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from edgeconsole.core.errors import EdgeConsoleError
+from edgeconsole.core.errors import ConfigError, EdgeConsoleError
 from edgeconsole.session.commission import (
     MIN_SAMPLES_PER_CLASS,
     ValidationJob,
@@ -45,6 +45,7 @@ from edgeconsole.session.commission import (
     WrittenReport,
     write_report,
 )
+from edgeconsole.session.commission.line_job import LineValidationJob, LineValidationRequest
 from edgeconsole.ui.theme import COLOURS
 
 POLL_MS = 100
@@ -68,7 +69,7 @@ class CommissionPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("commissionPanel")
         self.reports_dir = reports_dir or Path.home()
-        self.job: ValidationJob | None = None
+        self.job: ValidationJob | LineValidationJob | None = None
         self.written: WrittenReport | None = None
         self.report_error = ""
         self._writer: threading.Thread | None = None
@@ -86,6 +87,11 @@ class CommissionPanel(QWidget):
         self.trust.setPlaceholderText("trust store folder (for .ecb)")
         self.dataset = QLineEdit()
         self.dataset.setPlaceholderText("folder with one subfolder per class, or labels.csv")
+        # Or a moving line: a video of the line and the truth of its parts (issue 12).
+        self.line_video = QLineEdit()
+        self.line_video.setPlaceholderText("or a video of the moving line (instead of a dataset)")
+        self.line_truth = QLineEdit()
+        self.line_truth.setPlaceholderText("parts.csv: frame,label (each part's line crossing)")
         self.budget = QDoubleSpinBox()
         self.budget.setRange(0.0, 60000.0)
         self.budget.setDecimals(1)
@@ -111,6 +117,8 @@ class CommissionPanel(QWidget):
         form.addRow("Bundle", _path_row(self.bundle, self._pick_bundle))
         form.addRow("Trust store", _path_row(self.trust, self._pick_trust))
         form.addRow("Dataset", _path_row(self.dataset, self._pick_dataset))
+        form.addRow("Line video", _path_row(self.line_video, self._pick_video))
+        form.addRow("Truth", _path_row(self.line_truth, self._pick_truth))
         form.addRow("Latency budget", self.budget)
         form.addRow("Line rate", self.line_rate)
         form.addRow("Fewest per class", self.min_samples)
@@ -211,6 +219,18 @@ class CommissionPanel(QWidget):
         if path:
             self.dataset.setText(path)
 
+    def _pick_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Video of the line", "", "Videos (*.avi *.mp4 *.mkv *.mov);;All (*)"
+        )
+        if path:
+            self.line_video.setText(path)
+
+    def _pick_truth(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Truth of the parts", "", "CSV (*.csv)")
+        if path:
+            self.line_truth.setText(path)
+
     def _pick_token(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Gateway token file")
         if path:
@@ -229,6 +249,18 @@ class CommissionPanel(QWidget):
             min_samples=self.min_samples.value(),
         )
 
+    def line_request(self) -> LineValidationRequest:
+        return LineValidationRequest(
+            target=self.target.currentText().strip(),
+            model=self.bundle.text().strip(),
+            source=self.line_video.text().strip(),
+            truth=self.line_truth.text().strip(),
+            trust_dir=self.trust.text().strip() or None,
+            budget_ms=self.budget.value() or None,
+            line_rate=self.line_rate.value() or None,
+            token_file=self.token_file.text().strip() or None,
+        )
+
     @property
     def running(self) -> bool:
         return self._writer is not None and self._writer.is_alive()
@@ -244,11 +276,24 @@ class CommissionPanel(QWidget):
         self.summary.clear()
         for b in (self.view_button, self.export_button):
             b.setEnabled(False)
-        if not self.bundle.text().strip() or not self.dataset.text().strip():
-            self._say("Pick a bundle and a dataset first.", error=True)
+        moving = bool(self.line_video.text().strip() or self.line_truth.text().strip())
+        if not self.bundle.text().strip() or not (self.dataset.text().strip() or moving):
+            self._say("Pick a bundle and a dataset (or a line video and its truth).", error=True)
             return False
+        job: ValidationJob | LineValidationJob
         try:
-            job = ValidationJob(self.request())
+            if moving:
+                if self.dataset.text().strip():
+                    raise ConfigError(
+                        "a dataset and a line video are two kinds of run",
+                        hint="clear one of them",
+                    )
+                if not (self.line_video.text().strip() and self.line_truth.text().strip()):
+                    raise ConfigError("a moving-line run needs both the video and its truth")
+                job = LineValidationJob(self.line_request())
+                job.prepare()  # a bad truth file is refused here, with the row
+            else:
+                job = ValidationJob(self.request())
         except EdgeConsoleError as exc:
             self._say(str(exc), error=True)
             return False
@@ -300,9 +345,19 @@ class CommissionPanel(QWidget):
 
     def show_snapshot(self, snap: dict[str, Any]) -> None:
         total = max(1, snap["total"])
+        unit = "frames" if snap.get("kind") == "line" else "samples"
+        if not self.progress.format().endswith(unit):
+            self.progress.setFormat(f"%v / %m {unit}")
         self.progress.setRange(0, total)
         self.progress.setValue(snap["done"])
-        if snap["state"] == "running":
+        if snap["state"] == "running" and snap.get("kind") == "line":
+            acc = f"{snap['correct'] / snap['scored']:.1%}" if snap["scored"] else "-"
+            self._say(
+                f"Running: frame {snap['done']} of {snap['total']}, {snap['decided']} parts "
+                f"decided, {snap['matched']} matched the truth, {snap['missed']} missed, "
+                f"{snap['extra']} extra; per-part accuracy so far {acc}"
+            )
+        elif snap["state"] == "running":
             acc = f"{snap['correct'] / snap['scored']:.1%}" if snap["scored"] else "-"
             self._say(
                 f"Running: {snap['done']} of {snap['total']} samples, accuracy so far {acc}, "

@@ -89,3 +89,48 @@ def test_cancel_marks_the_run_partial(qtbot: QtBot, tmp_path: Path) -> None:
     panel.cancel()  # before or during the run: either way it ends PARTIAL
     qtbot.waitUntil(lambda: _done(panel), timeout=60_000)
     assert panel.verdict.text().startswith("PARTIAL: cancelled by the person")
+
+
+LINE_SCREENSHOT = os.environ.get("EDGECONSOLE_LINE_COMMISSION_SCREENSHOT")
+
+
+def test_moving_line_run_in_the_commission_tab(qtbot: QtBot, tmp_path: Path) -> None:
+    from tests.session.commission.helpers import REPO
+    from tests.session.commission.test_line_validate import SOURCE, truth_rows, write_truth
+
+    if LINE_SCREENSHOT:
+        from PySide6.QtWidgets import QApplication
+
+        from edgeconsole.ui.theme import apply_theme
+
+        apply_theme(QApplication.instance())  # type: ignore[arg-type]
+    panel = CommissionPanel(reports_dir=tmp_path)
+    qtbot.addWidget(panel)
+    panel.resize(1100, 1000)
+    panel.show()
+    panel.bundle.setText(str(REPO / "sample_models" / "bundles" / "label-orientation-1.ecb"))
+    panel.trust.setText(str(TRUST))
+    # A bad truth file is refused before anything runs, with its row.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("frame,label\n12,sideways\n")
+    panel.line_video.setText(SOURCE)
+    panel.line_truth.setText(str(bad))
+    assert not panel.start() and "'sideways'" in panel.status.text()
+    panel.line_truth.setText(str(write_truth(tmp_path / "parts.csv", truth_rows())))
+    panel.line_rate.setValue(120)
+    # The verdict must not hang on this machine's load (the picture shows the real one).
+    panel.budget.setValue(5 if LINE_SCREENSHOT else 60_000)
+    assert panel.start()
+    qtbot.waitUntil(lambda: _done(panel), timeout=120_000)
+    if LINE_SCREENSHOT:
+        panel.grab().save(LINE_SCREENSHOT)
+    else:
+        assert panel.verdict.text() == "PASS", panel.summary.toPlainText()
+    assert "At 120 parts/min a part arrives every 500 ms." in panel.summary.toPlainText()
+    assert "missed parts" in panel.summary.toPlainText()
+    assert panel.progress.value() == panel.progress.maximum() == 150
+    assert panel.progress.format() == "%v / %m frames"
+    assert panel.written is not None and verify_report(panel.written.html).valid
+    # A dataset and a line video together are two kinds of run.
+    panel.dataset.setText(str(tmp_path))
+    assert not panel.start() and "two kinds of run" in panel.status.text()
