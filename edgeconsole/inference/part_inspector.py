@@ -47,6 +47,7 @@ from edgeconsole.core.errors import ConfigError, ModelError, ModelShapeError
 from edgeconsole.core.frames import Part, PartVerdict
 from edgeconsole.inference.crops import crop_batch
 from edgeconsole.inference.engine import ModelRunner, _open, expected_image_shape
+from edgeconsole.inference.input_check import check_input_fit
 from edgeconsole.inference.locate import locate_parts, to_gray
 from edgeconsole.inference.part_judges import ClassJudge, Crop, CropJudge, TextJudge
 from edgeconsole.inference.partspec import PerPartSpec
@@ -105,6 +106,9 @@ class PartInspector:
                 hint="add per_part (locate, roi) to run the model on part crops",
             )
         main = _open(spec, threads, providers, model_bytes)
+        # The one check that the preprocessing produces what the model takes (issue 13),
+        # here too so that a caller loading an inspector directly gets it.
+        check_input_fit(spec, main.model_dims)
         expected = expected_image_shape(spec.preprocess)
         if expected is not None and all(d > 0 for d in expected):
             main.check_input(np.empty(expected, dtype=np.uint8))
