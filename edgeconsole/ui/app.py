@@ -55,7 +55,10 @@ def create_application() -> QApplication:
 
 
 def install_sigint_handler(app: QApplication) -> QTimer:
-    """Ctrl+C in the terminal closes the window like Ctrl+Q does.
+    """Ctrl+C in the terminal, and SIGTERM (a logout, ``kill``, a service manager),
+    close the window like Ctrl+Q does: the session closes, the demo's device and
+    agent stop and their temporary folder is removed. (SIGTERM's default would end
+    the process on the spot and leave that folder, agent token included, in TMPDIR.)
 
     Python only runs signal handlers between bytecodes, and Qt's event loop is
     C++; a cheap timer gives the interpreter a chance to run every 200 ms.
@@ -66,6 +69,7 @@ def install_sigint_handler(app: QApplication) -> QTimer:
         app.quit()
 
     signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGTERM, on_sigint)
     wake = QTimer(app)
     wake.setInterval(200)
     wake.timeout.connect(lambda: None)
@@ -101,6 +105,7 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
     session = Session(journal=journal, interactive=True)
     window: MainWindow | None = None
     previous = signal.getsignal(signal.SIGINT)
+    previous_term = signal.getsignal(signal.SIGTERM)
     from edgeconsole.ui.crash import install_crash_handler
 
     # Installed before the window exists: an error while building it is shown too.
@@ -125,6 +130,7 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
         return int(app.exec())
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         if window is not None:
             window.poll_loop.stop()
         crash.uninstall()

@@ -13,7 +13,9 @@ Chromium's lookups).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,8 @@ from tests.security.offline_run import (
     first_line,
     stderr_after_stop,
     stop,
+    traced_child,
+    wait_for,
 )
 
 BUNDLES = REPO / "sample_models" / "bundles"
@@ -70,6 +74,28 @@ def test_window_demo(offline_watch: Watch) -> None:
     settings file (~/.config/EdgeConsole) is the window's to write."""
     w = offline_watch
     w.run("window", edgeconsole("demo", "--seconds", "6"))
+    assert_silent(w)
+
+
+def test_window_ended_by_sigterm_cleans_up(offline_watch: Watch) -> None:
+    """A logout or ``kill`` ends the window with SIGTERM: it must close like Ctrl+Q,
+    not leave the demo's folder (agent token included) in TMPDIR."""
+    w = offline_watch
+    window = w.popen("window", edgeconsole("demo"))
+    log = w.logs / "window.strace"
+
+    def children_started() -> bool:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return '"sim", "serial"' in text and '"agent", "--host"' in text
+
+    try:
+        wait_for(children_started, 120, "the demo's device and agent to start")
+        pid = traced_child(window)
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)  # the window only: strace keeps watching it close
+        window.wait(90)
+    finally:
+        stop(window)
     assert_silent(w)
 
 
