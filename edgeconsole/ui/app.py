@@ -61,12 +61,18 @@ def install_sigint_handler(app: QApplication) -> QTimer:
     the process on the spot and leave that folder, agent token included, in TMPDIR.)
 
     Python only runs signal handlers between bytecodes, and Qt's event loop is
-    C++; a cheap timer gives the interpreter a chance to run every 200 ms.
+    C++; a cheap timer gives the interpreter a chance to run every 200 ms. The
+    handler only queues the close: run inside whatever code the signal interrupted
+    it could re-enter it, and a ``quit()`` that comes before ``exec()`` (a signal
+    while the demo is still starting) would be lost and the app would never end.
     """
 
-    def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+    def close_and_quit() -> None:
         app.closeAllWindows()
         app.quit()
+
+    def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+        QTimer.singleShot(0, close_and_quit)
 
     signal.signal(signal.SIGINT, on_sigint)
     signal.signal(signal.SIGTERM, on_sigint)

@@ -42,3 +42,34 @@ def test_seconds_option_and_bad_arguments(
     assert app_module.main(["--no-such-flag"], settings=settings) == 2
     args = app_module.parse_args(["demo", "--seconds", "5"])
     assert args.mode == "demo" and args.seconds == 5.0
+
+
+#: A signal that arrives before the event loop runs (the demo still starting).
+EARLY_SIGNAL = """
+import os, signal, sys
+from PySide6.QtCore import QTimer
+from edgeconsole.ui import app as app_module
+from PySide6.QtWidgets import QWidget
+app = app_module.create_application()
+wake = app_module.install_sigint_handler(app)
+w = QWidget(); w.show()
+os.kill(os.getpid(), getattr(signal, sys.argv[1]))  # handled here, before exec()
+QTimer.singleShot(20000, lambda: (print("never quit"), app.exit(3)))
+print("exit", app.exec(), "visible", w.isVisible())
+"""
+
+
+def test_a_signal_before_the_event_loop_still_ends_the_app() -> None:
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    for name in ("SIGTERM", "SIGINT"):
+        proc = subprocess.run(
+            [sys.executable, "-c", EARLY_SIGNAL, name],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert proc.stdout.split() == ["exit", "0", "visible", "False"], (name, proc.stdout)
