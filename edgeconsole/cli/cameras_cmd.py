@@ -36,9 +36,13 @@ def register(sub: Any) -> None:
     put.add_argument("value", nargs="?")
     put.add_argument("--json", action="store_true")
     put.set_defaults(func=_set)
-    save = csub.add_parser("save", help="save the camera's setup to a file")
+    save = csub.add_parser(
+        "save",
+        help="save the camera's setup to a file (default: the reports folder, so it goes "
+        "into evidence packs beside the commissioning reports)",
+    )
     save.add_argument("source")
-    save.add_argument("file", type=Path)
+    save.add_argument("file", type=Path, nargs="?")
     save.set_defaults(func=_save)
     load = csub.add_parser("load", help="apply a saved setup file to the camera")
     load.add_argument("source")
@@ -139,7 +143,12 @@ def _set(args: argparse.Namespace) -> int:
 def _save(args: argparse.Namespace) -> int:
     from edgeconsole.session.cameras import save_camera_setup
 
-    path = save_camera_setup(args.source, args.file)
+    path = args.file
+    if path is None:
+        from edgeconsole.session.cameras import default_setup_path
+
+        path = default_setup_path(args.source)
+    path = save_camera_setup(args.source, path)
     print(f"camera setup saved to {path}")
     return 0
 

@@ -99,6 +99,20 @@ def set_feature(
         return dev.set_feature(name, value)
 
 
+def default_setup_path(spec: str) -> Path:
+    """reports/camera-setup-<camera>-<UTC time>.json: evidence packs take the reports
+    folder's JSON files, so the setup travels with the commissioning reports."""
+    import re
+    import time as _time
+
+    from edgeconsole.journal.paths import reports_dir
+
+    _, ident = camera_target(spec)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", ident or "first")[:64].strip("-.") or "camera"
+    stamp = _time.strftime("%Y%m%dT%H%M%SZ", _time.gmtime())
+    return reports_dir() / f"camera-setup-{name}-{stamp}.json"
+
+
 def save_camera_setup(spec: str, path: Path, live: LiveDeviceLookup | None = None) -> Path:
     from edgeconsole.sources.genicam.setup_file import read_setup, save_setup
 

@@ -151,3 +151,21 @@ def test_cli_get_set_and_cameras_against_the_emulator(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     saved = json.loads((tmp_path / "cam.json").read_text())
     assert saved["camera"]["model"] == "Emulation" and "ExposureTime" in saved["features"]
+
+
+def test_a_saved_setup_goes_into_the_evidence_pack(
+    pylon_emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edgeconsole.cli.main import main
+    from edgeconsole.journal.journal import Journal
+
+    Journal.open().close()  # the site's journal (a run or a connection made it already)
+    assert main(["camera", "save", pylon_emulator]) == 0
+    saved = capsys.readouterr().out.strip().removeprefix("camera setup saved to ")
+    assert Path(saved).name.startswith("camera-setup-0815-0000-") and Path(saved).is_file()
+    pack = tmp_path / "pack"
+    assert main(["export", "--out", str(pack), "--json"]) == 0
+    capsys.readouterr()
+    packed = pack / "reports" / Path(saved).name
+    assert json.loads(packed.read_text())["camera"]["serial"] == "0815-0000"
+    assert main(["export", "verify", str(pack)]) == 0

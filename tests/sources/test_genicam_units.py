@@ -240,3 +240,39 @@ print(json.dumps(out))
     assert any(n.startswith("aravis was not searched") for n in out["notes"])
     assert any(n.startswith("pylon was not searched") for n in out["notes"])
     assert out["synthetic"] == [720, 1280, 3]
+
+
+def test_hostile_setup_files_are_refused_with_what_is_wrong(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from edgeconsole.sources.genicam.setup_file import FORMAT, load_setup
+
+    good = {"format": FORMAT, "version": 1, "features": {"Width": 640, "PixelFormat": "Mono8"}}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(good))
+    assert load_setup(path).features == {"Width": 640, "PixelFormat": "Mono8"}
+    cases = [
+        (b"x" * (64 * 1024 + 1), "larger than 64 KiB"),
+        (b"\xff\xfe{", "not UTF-8"),
+        (b'{"format": "edgeconsole.camera-setup", "version": 1, "features": {', "not valid JSON"),
+        (b"[1, 2]", "must hold a JSON object"),
+        (json.dumps({**good, "format": "other"}).encode(), "not a camera setup"),
+        (json.dumps({**good, "version": 2}).encode(), "has version 2"),
+        (json.dumps({**good, "extra": 1}).encode(), "unknown keys: extra"),
+        (json.dumps({**good, "features": {}}).encode(), "has no features"),
+        (json.dumps({**good, "features": {f"F{i}": 1 for i in range(65)}}).encode(), "at most 64"),
+        (json.dumps({**good, "features": {"Width; rm -rf": 1}}).encode(), "not a feature name"),
+        (
+            json.dumps({**good, "features": {"Width": [1, 2]}}).encode(),
+            "number, text or true/false",
+        ),
+        (json.dumps({**good, "features": {"Width": "x" * 300}}).encode(), "number, text"),
+        (b'{"format": "edgeconsole.camera-setup", "version": 1, "features": {"Gain": NaN}}', "NaN"),
+        (json.dumps({**good, "camera": {"model": "x", "evil": 1}}).encode(), "camera must be"),
+    ]
+    for raw, why in cases:
+        path.write_bytes(raw)
+        with pytest.raises(ConfigError, match=why):
+            load_setup(path)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_setup(tmp_path / "missing.json")
