@@ -217,6 +217,19 @@ class FeatureAccess:
         return self.feature(info.name)
 
     def execute(self, name: str) -> None:
+        # A software trigger runs hundreds of times a minute: after the first look-up
+        # the command goes straight to the node (the camera still refuses when it
+        # cannot run it, and that refusal is reported the same way).
+        cached = getattr(self, "_commands", {}).get(name)
+        if cached is not None:
+            try:
+                self._run_command(cached)
+            except Exception as exc:
+                self._commands.pop(name, None)
+                raise CameraFeatureError(
+                    f"the camera refused to run {name}: {_reason(exc)}", subject=self._camera
+                ) from exc
+            return
         info = self.feature(name)
         if info.kind != "command":
             raise CameraFeatureError(
@@ -240,6 +253,9 @@ class FeatureAccess:
             raise CameraFeatureError(
                 f"the camera refused to run {info.name}: {_reason(exc)}", subject=self._camera
             ) from exc
+        if not hasattr(self, "_commands"):
+            self._commands: dict[str, NodeFacts] = {}
+        self._commands[name] = facts
 
 
 def _reason(exc: BaseException) -> str:
