@@ -21,6 +21,8 @@ from edgeconsole.core.errors import ConfigError
 
 #: Parts per minute a software trigger may be asked for (1 per minute .. 100 per second).
 MIN_RATE, MAX_RATE = 1.0, 6000.0
+#: Seconds between starting the pacer and its first trigger (at most one period).
+SETTLE_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,10 @@ class SoftwareTriggerPacer:
             self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
+        # A camera that has just started its acquisition may not be ready for a trigger
+        # yet (pylon's emulator drops one sent at once): the first fires after a settle.
+        if self._stop.wait(min(self.period_ns / 1e9, SETTLE_S)):
+            return
         t0 = now_ns()
         n = 0
         while not self._stop.is_set():
