@@ -21,6 +21,7 @@ from edgeconsole.agent.dirlock import DataDirLock
 from edgeconsole.agent.errors import AgentRequestError, BadRequest, NotFound
 from edgeconsole.agent.guard import ConnectionGuard
 from edgeconsole.agent.journal import AgentJournal
+from edgeconsole.agent.line import start_photo_eye
 from edgeconsole.agent.ports import AgentPorts, ModelHandle
 from edgeconsole.agent.repository import ModelRepository
 from edgeconsole.agent.slotkeeper import SlotKeeper
@@ -30,6 +31,7 @@ from edgeconsole.agent.upload import UploadManager
 from edgeconsole.agent.upload_routes import UploadRoutes
 from edgeconsole.core.errors import BundleError, EdgeConsoleError
 from edgeconsole.core.slots import SlotTransitionError
+from edgeconsole.inference.line.triggers import TriggerConfig
 
 T = TypeVar("T")
 SERVER_NAME = "edgeconsole-agent"
@@ -64,6 +66,11 @@ class AgentConfig:
     max_jpeg_fps: float = 15.0
     mdns: bool = False
     max_request_bytes: int = 256 * 1024 * 1024
+    #: Per-part models on the cameras: what decides a part (inference/line/triggers.py).
+    trigger: str = "line"
+    #: A photo-eye on the cameras' belt (a synthetic:conveyor?...&clock=1 spec): its
+    #: edges go to every camera's line and out on the stream (issue 12).
+    photo_eye: str | None = None
 
 
 class Agent:
@@ -106,6 +113,7 @@ class Agent:
             config.upload_body_idle_s, config.body_window_s, config.body_min_bytes
         )
         self.cameras: list[CameraRunner] = []
+        self._eye: Any = None
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-upload")
         self.upload_routes = UploadRoutes(
             self.uploads,
@@ -133,11 +141,16 @@ class Agent:
                 lambda: self.repository.running,
                 loop,
                 max_jpeg_fps=self.config.max_jpeg_fps,
+                trigger=TriggerConfig.parse(self.config.trigger),
             )
             cam.start()
             self.cameras.append(cam)
+        if self.config.photo_eye and self.cameras:
+            self._eye = start_photo_eye(self.config.photo_eye, self.cameras)
 
     def close(self) -> None:
+        if self._eye is not None:
+            self._eye.stop()
         for cam in self.cameras:
             cam.stop()
         self.cameras.clear()

@@ -24,11 +24,14 @@ import cv2
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from edgeconsole.agent.line import CameraLine
 from edgeconsole.agent.ports import ModelHandle, OpenSource
 from edgeconsole.agent.wire import result_to_json, stage_times_ms
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
 from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
+from edgeconsole.core.parts import TriggerEvent
+from edgeconsole.inference.line.triggers import TriggerConfig
 
 RESULT_QUEUE = 256
 TELEMETRY_S = 1.0
@@ -60,8 +63,13 @@ class CameraRunner:
         loop: asyncio.AbstractEventLoop,
         *,
         max_jpeg_fps: float = 15.0,
+        trigger: TriggerConfig | None = None,
     ) -> None:
         self.index = index
+        self.trigger = trigger or TriggerConfig()
+        # Per-part models: the camera's line (agent/line.py), rebuilt when the model changes.
+        self._line: CameraLine | None = None
+        self._line_model: Any = None
         self.spec = spec
         self._open_source = open_source
         self._model = model
@@ -148,7 +156,13 @@ class CameraRunner:
             }
             if model is not None:
                 try:
-                    result = model.process(frame)
+                    line = self._line_for(model)
+                    if line is not None:
+                        result, step = line.step(frame)
+                        msg["parts"] = [d.to_json() for d in step.decisions]
+                        msg["line"] = line.describe()
+                    else:
+                        result = model.process(frame)
                     msg["model"] = {"name": model.name, "version": model.version}
                     msg["result"] = result_to_json(result)
                 except EdgeConsoleError as exc:
@@ -164,6 +178,34 @@ class CameraRunner:
             msg["capture_started_ns"] = frame.capture_started_ns
             msg["done_ns"] = done_ns
             self._publish(msg, frame.image)
+
+    def _line_for(self, model: ModelHandle) -> CameraLine | None:
+        inspector = getattr(model, "inspector", None)
+        if inspector is None:
+            self._line = self._line_model = None
+            return None
+        if self._line is None or self._line_model is not model:
+            budget = getattr(getattr(model, "spec", None), "latency_budget_ms", None)
+            self._line = CameraLine(inspector, self.trigger, budget)
+            self._line_model = model
+        return self._line
+
+    def external_edge(self, event: TriggerEvent) -> None:
+        """A photo-eye edge (any thread): to this camera's line, and out on the stream."""
+        line = self._line
+        if line is not None:
+            line.line.trigger(event)
+        with self._clients_lock:
+            clients = list(self.clients)
+        if clients:
+            msg = {
+                "type": "trigger",
+                "camera": self.index,
+                "seq": event.seq,
+                "agent_ns": event.stamp_ns,
+                "source": event.source,
+            }
+            self._loop.call_soon_threadsafe(self._deliver, clients, msg, None, [])
 
     def _publish(self, msg: dict[str, Any], image: np.ndarray) -> None:
         with self._clients_lock:

@@ -137,6 +137,8 @@ class EngineHandle:
     def __init__(self, spec: Any, engine: Any) -> None:
         self.spec = spec
         self.engine = engine
+        #: A per-part model's inspector: the cameras decide parts with it (agent/line.py).
+        self.inspector = getattr(engine, "inspector", None)
         self.name = spec.name
         self.version = str(spec.version)
         self.inputs = [
@@ -339,6 +341,18 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--mdns", action="store_true", help="advertise _edgeconsole._tcp on mDNS")
     p.add_argument("--name", help="name shown to consoles (default: the host name)")
+    p.add_argument(
+        "--trigger",
+        default="line",
+        help="per-part models: what decides a part on the cameras (line, line:x=0.4, "
+        "external, periodic:500ms, frame)",
+    )
+    p.add_argument(
+        "--photo-eye",
+        metavar="CONVEYOR",
+        help="a photo-eye on the cameras' belt (its synthetic:conveyor?...&clock=1 spec): "
+        "edges decide parts with --trigger external and go out on the stream",
+    )
     p.set_defaults(func=_run)
 
 
@@ -366,6 +380,13 @@ def _run(args: argparse.Namespace) -> int:
         from edgeconsole.sources.factory import parse_spec
 
         parse_spec(spec)  # refuse a bad camera now, not on the camera thread
+    from edgeconsole.inference.line.triggers import TriggerConfig
+
+    TriggerConfig.parse(args.trigger)  # refuse a bad trigger now, not on a camera thread
+    if args.photo_eye:
+        from edgeconsole.sources.photo_eye import eye_for_source
+
+        eye_for_source(args.photo_eye)
     config = AgentConfig(
         data_dir=data,
         token=token,
@@ -375,6 +396,8 @@ def _run(args: argparse.Namespace) -> int:
         hardware_id=args.hardware_id,
         trial_timeout_s=args.trial_timeout,
         mdns=args.mdns,
+        trigger=args.trigger,
+        photo_eye=args.photo_eye,
     )
     if args.name:
         config.name = args.name

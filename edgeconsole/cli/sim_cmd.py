@@ -250,7 +250,7 @@ def run_serial(args: argparse.Namespace) -> int:
     else:
         eye = None
         if args.photo_eye:
-            from edgeconsole.sim.photo_eye import eye_for_source
+            from edgeconsole.sources.photo_eye import eye_for_source
 
             eye = eye_for_source(args.photo_eye, args.eye_x)
         device = VirtualSerialDevice(

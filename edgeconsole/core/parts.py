@@ -100,6 +100,7 @@ class PartDecision:
             "late": self.late,
             "score": round(float(self.score), 4),
             "box": [round(float(v), 1) for v in self.box],
+            "budget_ms": self.budget_ms,
         }
         if self.note:
             out["note"] = self.note
@@ -110,6 +111,55 @@ class PartDecision:
         if self.stages_ms:
             out["stages_ms"] = {k: round(v, 3) for k, v in self.stages_ms.items()}
         return out
+
+
+def decision_from_json(obj: Any) -> PartDecision:
+    """A decision another program sent (``to_json``), e.g. a gateway's stream. Its
+    clock is not ours: the decision keeps ``decision_ms`` as the sender measured it
+    (``trigger_ns`` 0). Raises ValueError on anything malformed."""
+    if not isinstance(obj, dict):
+        raise ValueError("a part must be an object")
+    trigger = obj.get("trigger")
+    if trigger not in TRIGGER_KINDS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    verdict = obj.get("verdict")
+    if not isinstance(verdict, str) or not 0 < len(verdict) <= 64:
+        raise ValueError("a part's verdict must be a short string")
+    ms = obj.get("decision_ms")
+    missed = verdict == MISSED
+    if not missed and (isinstance(ms, bool) or not isinstance(ms, int | float) or not ms >= 0):
+        raise ValueError("decision_ms must be a number >= 0")
+    if not (isinstance(ms, int | float) and ms < 1e9):
+        ms = 0.0
+    box = obj.get("box")
+    if not (
+        isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box)
+    ):
+        raise ValueError("a part's box must be 4 numbers")
+    budget = obj.get("budget_ms")
+    ints = {}
+    for key in ("id", "trigger_frame", "decided_frame"):
+        v = obj.get(key)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{key} must be a whole number")
+        ints[key] = v
+    seq = obj.get("trigger_seq")
+    return PartDecision(
+        part_id=ints["id"],
+        verdict=verdict,
+        passed=bool(obj.get("passed")) and not missed,
+        trigger=trigger,
+        trigger_frame=ints["trigger_frame"],
+        decided_frame=ints["decided_frame"],
+        trigger_ns=0,
+        decided_ns=round(float(ms) * 1e6),
+        box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+        score=float(obj.get("score") or 0.0),
+        budget_ms=float(budget) if isinstance(budget, int | float) and budget > 0 else None,
+        note=str(obj.get("note", ""))[:200],
+        trigger_source=str(obj.get("trigger_source", ""))[:200],
+        trigger_seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+    )
 
 
 @dataclass(slots=True)
@@ -132,3 +182,14 @@ class LineCounters:
 
     def to_json(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> LineCounters:
+        """Known whole-number fields only; anything else is left at 0."""
+        out = cls()
+        if isinstance(obj, dict):
+            for f in fields(cls):
+                v = obj.get(f.name)
+                if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                    setattr(out, f.name, v)
+        return out

@@ -37,6 +37,7 @@ import numpy as np
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import ConfigError, DeviceError, EdgeConsoleError
 from edgeconsole.core.frames import STAGES, Frame, InferenceResult, LatencySample
+from edgeconsole.core.parts import PartDecision
 from edgeconsole.inference.latency import OPTIONAL_STAGES, LatencyStats
 
 #: Results kept to pair with the JPEG of the same frame (JPEGs follow their result).
@@ -93,6 +94,8 @@ class StreamOutput:
     on_model: Callable[[str], None]
     on_error: Callable[[str, Exception], None]
     on_end: Callable[[str], None]
+    #: Per-part models on the gateway: the parts it decided, with its line's state.
+    on_parts: Callable[[list[PartDecision], dict[str, Any] | None], None] | None = None
 
 
 class _LinkState:
@@ -202,6 +205,8 @@ class GatewayStreamRunner:
             if text != self._model:
                 self._model = text
                 self.output.on_model(text)
+        if (item.parts or item.line is not None) and self.output.on_parts is not None:
+            self.output.on_parts(list(item.parts), item.line)
         capture_start = item.received_ns - int(item.e2e_ms * 1e6)
         self._pairs[item.frame_index] = (result, capture_start)
         while len(self._pairs) > PAIR_WINDOW:

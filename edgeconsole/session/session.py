@@ -22,7 +22,7 @@ from edgeconsole.core.buffers import RingBuffer
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample, PartVerdict
-from edgeconsole.core.parts import PartDecision, TriggerEvent
+from edgeconsole.core.parts import LineCounters, PartDecision, TriggerEvent
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.latency import LatencyStats
 from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
@@ -232,6 +232,7 @@ class Session:
             self._status = PipelineStatus(
                 state="opening", source=spec, model="(on the gateway)", budget_ms=budget_ms
             )
+            self._line = None
         self._event("info", f"opening the stream of {spec}", "pipeline")
         t = threading.Thread(
             target=self._open_stream, name="edgeconsole-open", daemon=True, args=(gen, spec)
@@ -259,6 +260,7 @@ class Session:
                     on_model=lambda text: self._on_model(gen, text),
                     on_error=lambda where, e: self._on_error(gen, where, e),
                     on_end=lambda reason: self._on_end(gen, reason),
+                    on_parts=lambda ps, line: self._on_stream_parts(gen, url, ps, line),
                 ),
                 loop=self.targets.io,
                 cancelled=lambda: gen != self._generation,
@@ -299,6 +301,25 @@ class Session:
                     self._status.parts_passed += 1
                 else:
                     self._status.parts_failed += 1
+
+    def _on_stream_parts(
+        self, gen: int, target: str, parts: list[PartDecision], line: dict[str, Any] | None
+    ) -> None:
+        """A gateway camera decides parts itself: count its decisions here (parts, never
+        frames), with its decision times and its line's counters."""
+        with self._lock:
+            if gen != self._generation:
+                return
+            if self._line is None:
+                budget = line.get("budget_ms") if line else None
+                trigger = str(line.get("trigger", "")) if line else ""
+                self._line = LineState(budget if isinstance(budget, float | int) else None, trigger)
+                self._status.mode = "parts"
+                self._status.trigger = trigger
+            if line is not None:
+                self._line.set_counters(LineCounters.from_json(line.get("counters")))
+        if parts:
+            self._on_decisions(gen, parts, target)
 
     def _on_frame(self, gen: int, frame: Frame, result: InferenceResult) -> None:
         with self._lock:
@@ -911,7 +932,9 @@ class Session:
             for tap in self.result_taps:
                 tap(frame, result)
 
-    def _on_decisions(self, gen: int, decisions: list[PartDecision]) -> None:
+    def _on_decisions(
+        self, gen: int, decisions: list[PartDecision], target: str = "local://"
+    ) -> None:
         with self._lock:
             if gen != self._generation or self._line is None:
                 return
@@ -927,7 +950,7 @@ class Session:
             if recorder is not None:
                 recorder.write_part(d)
             if journal is not None:
-                journal.telemetry.add_part("local://", d)
+                journal.telemetry.add_part(target, d)
             for tap in self.decision_taps:
                 tap(d)
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from edgeconsole.sim.device_model import DeviceModel, SelfTestResult, factory_image
-from edgeconsole.sim.photo_eye import PhotoEye
 from edgeconsole.sim.pty_device import FaultPlan, Pacer, PtyDevice
 from edgeconsole.sim.smp_lines import SmpLineDecoder
 from edgeconsole.sim.smp_server import DeviceHooks, Identity, SmpServer
 from edgeconsole.sim.storage import DeviceStorage, PowerLoss
 from edgeconsole.sim.vibration import CHANNELS as VIB_CHANNELS
 from edgeconsole.sim.vibration import MachineProfile, VibrationSource
+from edgeconsole.sources.photo_eye import PhotoEye
 
 __all__ = ["TELEMETRY_CHANNELS", "FaultPlan", "Pacer", "VirtualSerialDevice"]
 

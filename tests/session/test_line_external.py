@@ -12,7 +12,7 @@ from edgeconsole.core.parts import PartDecision
 from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.session.session import Session, sample_models_dir
 from edgeconsole.sim.device import VirtualSerialDevice
-from edgeconsole.sim.photo_eye import eye_for_source
+from edgeconsole.sources.photo_eye import eye_for_source
 from tests.fixtures.sources import wait_for
 
 SPEC = "synthetic:conveyor?seed=4&fps=30&ppm=240&clock=1&width=640&height=360"

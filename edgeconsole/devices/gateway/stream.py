@@ -27,12 +27,14 @@ from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import DeviceError
 from edgeconsole.core.frames import InferenceResult
 from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
+from edgeconsole.core.parts import PartDecision, decision_from_json
 from edgeconsole.devices.gateway.http import normalise_base
 from edgeconsole.devices.gateway.loop import LoopThread, io_loop
 from edgeconsole.devices.gateway.wire import result_from_json, unpack_jpeg
 
 MAX_RESULTS = 1024
 MAX_TEXT_MESSAGE = 16 * 1024 * 1024  # a result with its overlay is a few KiB
+MAX_PARTS = 256  # part decisions read from one result message
 
 
 @dataclass
@@ -45,6 +47,9 @@ class StreamItem:
     e2e_ms: float  # capture start on the agent to arrival here
     received_ns: int
     error: str | None = None
+    #: Per-part models: the parts decided on this frame (the agent's decisions).
+    parts: list[PartDecision] = field(default_factory=list)
+    line: dict[str, Any] | None = None  # the trigger and the decision path's counters
 
 
 @dataclass
@@ -67,6 +72,8 @@ class StreamStats:
     clock_offset_ns: int | None = None
     clock_rtt_ns: int | None = None
     last_error: str | None = None
+    trigger_edges: int = 0  # photo-eye edges the agent forwarded
+    bad_parts: int = 0  # part decisions this console could not read (skipped)
     telemetry: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -244,6 +251,8 @@ class StreamReceiver:
             self.stats.telemetry = data
         elif kind == "result":
             self._on_result(data, received)
+        elif kind == "trigger":
+            self.stats.trigger_edges += 1
 
     def _on_result(self, data: dict[str, Any], received: int) -> None:
         stages = {k: float(v) for k, v in (data.get("stages") or {}).items()}
@@ -266,6 +275,15 @@ class StreamReceiver:
                 result = result_from_json(data["result"])
             except DeviceError as exc:
                 error = str(exc)
+        parts: list[PartDecision] = []
+        raw_parts = data.get("parts")
+        if isinstance(raw_parts, list):
+            for obj in raw_parts[:MAX_PARTS]:
+                try:
+                    parts.append(decision_from_json(obj))
+                except ValueError:
+                    self.stats.bad_parts += 1
+        line = data.get("line")
         item = StreamItem(
             int(data.get("frame_index", 0)),
             int(data.get("camera", 0)),
@@ -275,6 +293,8 @@ class StreamReceiver:
             round(e2e, 4),
             received,
             error,
+            parts,
+            line if isinstance(line, dict) else None,
         )
         with self.changed:
             if len(self._results) == self._results.maxlen:

@@ -10,7 +10,7 @@ import pytest
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.devices.serial.client import SerialTarget
-from edgeconsole.sim.photo_eye import PhotoEye, eye_for_source
+from edgeconsole.sources.photo_eye import PhotoEye, eye_for_source
 from edgeconsole.sources.belt import BeltTiming
 from edgeconsole.sources.conveyor import ConveyorScene
 from edgeconsole.sources.telemetry import DeviceEvent, EventTap
