@@ -63,7 +63,8 @@ def default_demo_model() -> Path:
 
 #: The demo's conveyor: 120 parts/min on the machine's clock, so the demo device's
 #: photo-eye (sim serial --photo-eye) sees the very parts the camera films.
-DEMO_SOURCE = "synthetic:conveyor?seed=7&fps=30&ppm=120&clock=1"
+DEMO_SCENE = "synthetic:conveyor?seed=7&fps=30&ppm=120"
+DEMO_SOURCE = f"{DEMO_SCENE}&clock=1"
 
 
 @dataclass

@@ -452,10 +452,9 @@ class SyntheticConveyorSource(SourceBase):
     ) -> None:
         """``belt_clock``: the scene's frame is the machine's monotonic clock divided by
         the frame period, so another process (the virtual device's photo-eye) knows
-        where every part is without talking to this one. With ``realtime`` frames come
-        at the clock's ticks and ``Frame.index`` counts ticks since the first frame read
-        (a tick the reader was too slow for is a gap, as with a camera); without it the
-        same belt is read from the current tick on as fast as asked."""
+        where every part is without talking to this one. Frames then come in real time
+        (whatever ``realtime`` says); ``Frame.index`` counts ticks since the first frame
+        read (a tick the reader was too slow for is a gap, as with a camera)."""
         super().__init__(name or f"conveyor(seed={seed})")
         if frames is not None and frames < 0:
             raise ConfigError(f"frames must be >= 0, not {frames}", subject="synthetic:conveyor")
@@ -468,7 +467,8 @@ class SyntheticConveyorSource(SourceBase):
             overlap=overlap,
             stops=stops,
         )
-        self.realtime = realtime
+        # A belt on the clock runs in real time by nature: a reader cannot get ahead of it.
+        self.realtime = realtime or belt_clock
         self.belt_clock = belt_clock
         self.frames = frames
         self._pacer = Pacer(fps)
@@ -515,10 +515,9 @@ class SyntheticConveyorSource(SourceBase):
         period = self._period_ns
         now = now_ns()
         tick = now // period + 1 if self._last_tick is None else self._last_tick + 1
-        if self.realtime:
-            tick = max(tick, now // period)  # too slow for a tick: that frame is gone
-            if self._wait((tick * period - now) / 1e9):
-                return None
+        tick = max(tick, now // period)  # too slow for a tick: that frame is gone
+        if self._wait((tick * period - now) / 1e9):
+            return None
         if self._first_tick is None:
             self._first_tick = tick
         self._last_tick = tick

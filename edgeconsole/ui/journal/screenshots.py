@@ -134,7 +134,7 @@ def _record(path: Path, frames: int) -> tuple[int, int, int]:
     from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
     from edgeconsole.journal.timebase import mono_to_wall_ns
     from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
-    from edgeconsole.session.session import DEMO_SOURCE, default_demo_model
+    from edgeconsole.session.session import DEMO_SCENE, DEMO_SOURCE, default_demo_model
     from edgeconsole.sources.factory import open_source
 
     spec = load_model(str(default_demo_model()))
@@ -156,7 +156,8 @@ def _record(path: Path, frames: int) -> tuple[int, int, int]:
     # Offline and lossless: every frame is inferred however busy this machine is; the
     # recording then spaces frames 33 ms apart as the 30 fps camera would have. The
     # latency samples are what this machine measured.
-    source = open_source(f"{DEMO_SOURCE}&frames={frames}", realtime=False, loop=False)
+    # The demo's scene without its clock: read offline, as fast as the model allows.
+    source = open_source(f"{DEMO_SCENE}&frames={frames}", realtime=False, loop=False)
     source.open()
     ended = threading.Event()
     base = now_ns()
