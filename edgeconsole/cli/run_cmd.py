@@ -68,8 +68,9 @@ def register(sub: Any) -> None:
         "demo",
         help="the embedded demo (window; --headless for none)",
         description="Run the embedded demo: the synthetic conveyor with the "
-        "label inspector, a virtual serial device streaming telemetry, and a "
-        "local gateway agent (its own camera, flashed with the label inspector). "
+        "label inspector, a virtual serial device streaming telemetry, a "
+        "local gateway agent (its own camera, flashed with the label inspector), and a "
+        "virtual line PLC whose reject-gate handshake the laptop's line answers. "
         "Without --headless it opens the window.",
     )
     demo.add_argument("--headless", action="store_true", help="no window; print a summary")
@@ -127,11 +128,12 @@ def _demo(args: argparse.Namespace) -> int:
             "the demo window is opened by the launcher",
             hint="run `edgeconsole demo` (without --headless)",
         )
+    from edgeconsole.session.demo_plc import DEMO_PLC_SOURCE
     from edgeconsole.session.headless import run_headless
-    from edgeconsole.session.session import DEMO_SOURCE, default_demo_model
+    from edgeconsole.session.session import default_demo_model
 
     _check_positive("seconds", args.seconds)
-    source = DEMO_SOURCE
+    source = DEMO_PLC_SOURCE  # the belt the demo's virtual PLC follows
     if args.camera:
         from edgeconsole.session.demo_camera import demo_camera_spec
 
@@ -143,6 +145,7 @@ def _demo(args: argparse.Namespace) -> int:
         realtime=True,
         loop=True,
         demo_devices=True,
+        demo_plc=not args.camera,
     )
     _print(summary, args.json)
     return 0

@@ -69,6 +69,7 @@ def run_headless(
     record: Path | None = None,
     trust_dir: Path | None = None,
     demo_devices: bool = False,
+    demo_plc: bool = False,
     plc: str | None = None,
     plc_map: str | Path | None = None,
     trigger: TriggerConfig | None = None,
@@ -80,7 +81,9 @@ def run_headless(
     ``demo_devices``: also start the demo's virtual serial device (session/demo.py);
     the summary then has ``devices`` (state, telemetry rate, drops, shadow).
     ``plc`` + ``plc_map``: speak the reject-gate handshake with that PLC
-    (session/plc_gate.py); the summary then has ``plc``.
+    (session/plc_gate.py); the summary then has ``plc``. ``demo_plc``: the demo's
+    virtual PLC on the belt clock (session/demo_plc.py; ``source`` must be
+    ``DEMO_PLC_SOURCE``), answered the same way.
 
     A per-part model (DESIGN section 10) adds ``parts`` (one entry per physical part:
     id, verdict, trigger_frame, decision_ms, late, ...), ``decision_ms`` (p50, p90,
@@ -106,6 +109,12 @@ def run_headless(
             from edgeconsole.session.demo import start_demo_devices
 
             start_demo_devices(session)
+        if demo_plc:
+            from edgeconsole.session.demo_plc import start_demo_plc
+
+            trigger = TriggerConfig.parse("external")
+            start_demo_plc(session)  # the virtual PLC on the belt clock, answered by the line
+            gate = session.plc
         session.start_local(
             source,
             model,

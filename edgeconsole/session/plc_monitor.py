@@ -86,6 +86,8 @@ class PlcSnapshot:
     rows: list[PlcRow] = field(default_factory=list)  # new since the last snapshot
     edges: list[tuple[int, str, int]] = field(default_factory=list)  # new, monotonic ns
     now_ns: int = 0
+    signals: tuple[str, ...] = ()  # the map's signals
+    map_path: str = ""
 
 
 class TestDecider:
@@ -128,6 +130,7 @@ class PlcMonitor:
         self._t2r: deque[float] = deque(maxlen=KEEP)
         self._r2a: deque[float] = deque(maxlen=KEEP)
         self.rows: deque[PlcRow] = deque(maxlen=KEEP)
+        self.edges: deque[tuple[int, str, int]] = deque(maxlen=4 * KEEP)
         self.camera_mismatches = 0
         self.gate: PlcGate | None = None
         self.watch: WatchService | None = None
@@ -192,8 +195,7 @@ class PlcMonitor:
     # ---- gate and test: the handshake's events -------------------------------------
     def _on_event(self, ev: PlcEvent) -> None:
         if ev.kind == "signal":
-            with self._lock:
-                self._new_edges.append((ev.t_ns, ev.name, int(ev.value)))
+            self._on_edge(ev.t_ns, ev.name, int(ev.value))
         elif ev.kind == "part":
             r = ev.value
             acked = bool(r.get("acked"))
@@ -218,6 +220,7 @@ class PlcMonitor:
     def _on_edge(self, t: int, name: str, value: int) -> None:
         with self._lock:
             self._new_edges.append((t, name, value))
+            self.edges.append((t, name, value))
 
     def _on_decision(self, d: PartDecision) -> None:
         with self._lock:
@@ -340,7 +343,14 @@ class PlcMonitor:
             rows=rows,
             edges=edges,
             now_ns=now_ns(),
+            signals=tuple(self.map.signals),
+            map_path=self.map_path,
         )
+
+    def history(self) -> tuple[list[PlcRow], list[tuple[int, str, int]]]:
+        """Every part and edge kept so far (a view opened while the monitor runs)."""
+        with self._lock:
+            return list(self.rows), list(self.edges)
 
     def summary(self) -> dict[str, Any]:
         """Everything so far, for ``--json`` and reports."""

@@ -586,16 +586,32 @@ class MainWindow(QMainWindow):
         )
 
     def start_demo(self) -> None:
-        """What ``edgeconsole demo`` does: the synthetic conveyor with the label inspector."""
-        self._source = SYNTHETIC_CONVEYOR
+        """What ``edgeconsole demo`` does: the synthetic conveyor with the label inspector,
+        its parts triggered and answered through the demo's virtual PLC."""
+        from edgeconsole.inference.line import TriggerConfig
+        from edgeconsole.session.demo_plc import DEMO_PLC_SOURCE
+
+        self._source = DEMO_PLC_SOURCE
         self._refresh_source_combo()
         model = default_model()
         if model:
             self._model = model
             self._refresh_model_combo()
+        self.session.set_trigger(TriggerConfig.parse("external"))  # the PLC triggers
         self.start()  # first, so the device's telemetry tab does not take the front
         if self.devices is not None:
             self.devices.start_demo()  # the virtual serial device, connected and streaming
+        self._start_demo_plc()
+
+    def _start_demo_plc(self) -> None:
+        from edgeconsole.session.demo_plc import start_demo_plc
+
+        try:
+            start_demo_plc(self.session, background=True)
+        except Exception as exc:  # the demo goes on without its PLC, and says why
+            self._report(
+                Event(level="error", kind="plc", wall_time=wall_iso(), text=f"demo PLC: {exc}")
+            )
 
     def stop(self) -> None:
         self._pending_restart = False
@@ -694,6 +710,10 @@ class MainWindow(QMainWindow):
             panel = self.workspaces.panels.get("Camera")
             if panel is not None and hasattr(panel, "apply_results"):
                 panel.apply_results(update.camera_setup)
+        if update.plc is not None:
+            plc_panel = self.workspaces.panels.get("PLC")
+            if plc_panel is not None and hasattr(plc_panel, "apply"):
+                plc_panel.apply(update.plc)
         if update.live is not None:
             self.live_view.show_frame(update.live)
         self.latency.add_samples(update.latency)

@@ -32,6 +32,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument(
         "--front", choices=("latency", "telemetry"), default="latency", help="dock tab in front"
     )
+    p.add_argument("--tab", default=None, help="show this workspace tab (PLC, Bundles, ...)")
     return p.parse_args(list(argv))
 
 
@@ -78,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 app.quit()
 
             QTimer.singleShot(max(0, int(args.seconds * 1000) - 1500), front_latency)
+            if args.tab:
+                QTimer.singleShot(500, lambda: window.workspaces.show_panel(args.tab))
             QTimer.singleShot(int(args.seconds * 1000), grab)
             app.exec()
         finally:

@@ -40,5 +40,23 @@ class SessionPort(Protocol):
 
     def close(self) -> None: ...
 
+    def start_plc(
+        self,
+        url: str,
+        map_path: str,
+        role: str = "watch",
+        *,
+        test_pattern: str = "alternate",
+        poll_ms: float | None = None,
+        wait: bool = True,
+    ) -> None: ...
+
+    def stop_plc(self) -> None: ...
+
+    def set_trigger(self, trigger: Any) -> None: ...
+
+    #: The line PLC watched or answered (session/plc_monitor.py PlcMonitor), or None.
+    plc: Any
+
     #: Industrial camera setup (session/cameras.py CameraSetupJob).
     camera_setup: Any

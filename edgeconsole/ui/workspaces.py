@@ -144,6 +144,11 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
             panel.set_source(current.split("?", 1)[0])
         return panel
 
+    def plc() -> QWidget:
+        from edgeconsole.ui.plc.panel import PlcPanel
+
+        return PlcPanel(window.session, window.settings.qsettings)
+
     def replay() -> QWidget:
         from edgeconsole.ui.journal.replay_view import ReplayView
 
@@ -154,6 +159,7 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
     tabs.add_lazy("Logs", _needs_journal(window, logs), "The audit journal: filter, search, export")
     tabs.add_lazy("Fleet", _needs_journal(window, fleet), "Every target seen at this site")
     tabs.add_lazy("Replay", replay, "Play back a recording with its overlays and latency")
+    tabs.add_lazy("PLC", plc, "The reject gate: the handshake with the line PLC, timed per part")
     tabs.add_lazy(
         "Camera", camera, "Industrial cameras: find, set exposure/gain/format/ROI/trigger, setups"
     )

@@ -81,7 +81,8 @@ def test_shadow_run_puts_the_cameras_verdict_next_to_the_plcs() -> None:
         # poll() is what moves parts into the view (as the window's timer does).
         def matched() -> int:
             session.poll()
-            return sum(r.camera_verdict is not None for r in session.plc.rows)
+            rows = session.plc.rows
+            return sum(r.camera_verdict is not None and r.outcome == "answered" for r in rows)
 
         wait_for(lambda: matched() >= 6, 90)
         summary = session.plc.summary()

@@ -33,7 +33,7 @@ def journal_window(qtbot: QtBot, tmp_path: Path, settings: QSettings) -> Iterato
 def test_every_tab_builds_its_panel(qtbot: QtBot, journal_window: MainWindow) -> None:
     tabs = journal_window.workspaces
     titles = [tabs.tabText(i) for i in range(tabs.count())]
-    assert titles == ["Live", "Bundles", "Commission", "Logs", "Fleet", "Replay", "Camera"]
+    assert titles == ["Live", "Bundles", "Commission", "Logs", "Fleet", "Replay", "PLC", "Camera"]
     for title in titles:
         panel = tabs.show_panel(title)
         assert type(panel).__name__ != "_Pending"
@@ -43,6 +43,7 @@ def test_every_tab_builds_its_panel(qtbot: QtBot, journal_window: MainWindow) ->
     assert type(tabs.panels["Logs"]).__name__ == "LogsView"
     assert type(tabs.panels["Replay"]).__name__ == "ReplayView"
     assert type(tabs.panels["Camera"]).__name__ == "CameraSetupPanel"
+    assert type(tabs.panels["PLC"]).__name__ == "PlcPanel"
 
 
 def test_logs_tab_without_journal_says_why(qtbot: QtBot, window: MainWindow) -> None:

@@ -1,0 +1,100 @@
+"""The demo's line PLC: ``edgeconsole sim plc`` as a child, answered by the demo's line.
+
+The virtual PLC runs on the conveyor's belt clock (``--clock``) and the demo's
+camera films the same belt (``DEMO_PLC_SOURCE``: the demo conveyor with
+``clock=1``), so the PLC raises its trigger when a part's centre reaches the
+camera's centre line. The demo's per-part line runs on the external trigger and
+the session answers the PLC (``Session.start_plc(..., "gate")``): the PLC view
+shows every part's handshake. Same child rules as the demo's other hardware
+(own process group, PDEATHSIG, stopped with the session's ``DemoJob``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from edgeconsole.devices.plc.plcmap import sample_map_path
+from edgeconsole.session.demo import (
+    _CHILD_PRELUDE,
+    START_TIMEOUT_S,
+    DemoChild,
+    DemoJob,
+    _child_env,
+    _fail_start,
+    _first_line,
+)
+from edgeconsole.session.session import DEMO_SOURCE
+
+#: The demo conveyor on the machine's clock, so a PLC in another process follows it.
+DEMO_PLC_SOURCE = DEMO_SOURCE + "&clock=1"
+
+
+def launch_sim_plc(*, ppm: float | None = None) -> DemoChild:
+    """Start ``edgeconsole sim plc --clock`` on a free loopback port."""
+    cmd = [
+        sys.executable,
+        "-c",
+        _CHILD_PRELUDE,
+        str(os.getpid()),
+        "sim",
+        "plc",
+        "--port",
+        "0",
+        "--clock",
+        "--map",
+        str(sample_map_path()),
+    ]
+    if ppm is not None:
+        cmd += ["--ppm", f"{ppm:g}"]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env=_child_env(),
+    )
+    return DemoChild("virtual PLC", proc, "")
+
+
+def wait_plc(child: DemoChild, timeout_s: float = START_TIMEOUT_S) -> str:
+    """Read the address the virtual PLC prints first; sets ``child.url``."""
+    url = _first_line(child, timeout_s)
+    if not url.startswith("modbus://127.0.0.1:"):
+        _fail_start(child, "the demo's virtual PLC did not start", "edgeconsole sim plc")
+    child.url = url
+    return url
+
+
+def start_demo_plc(session: Any, *, background: bool = False) -> DemoChild:
+    """Start the demo PLC and answer it with the session's line.
+
+    ``background``: return at once; the PLC connects on a thread and a failure is
+    an event in the window's log. The session's line must run on the external
+    trigger (``Session.set_trigger``) and on ``DEMO_PLC_SOURCE``."""
+    if session.demo is None:
+        session.demo = DemoJob(session.targets)
+    job: DemoJob = session.demo
+    child = launch_sim_plc()
+    job.children.append(child)
+
+    def connect() -> None:
+        url = wait_plc(child)
+        session.start_plc(url, sample_map_path(), "gate", wait=not background)
+
+    if not background:
+        connect()
+        return child
+
+    def run() -> None:
+        try:
+            connect()
+        except Exception as exc:  # reported in the window, the demo goes on without it
+            session._event("error", f"demo PLC: {exc}", "plc")
+
+    threading.Thread(target=run, name="edgeconsole-demo-plc", daemon=True).start()
+    return child
