@@ -129,6 +129,13 @@ def _register_plc(kinds: Any) -> None:
     q.add_argument("--ppm", type=float, default=None, help="belt rate, parts per minute")
     q.add_argument("--parts", type=int, default=None, help="stop after N parts have passed")
     q.add_argument(
+        "--belt",
+        metavar="SPEC",
+        default=None,
+        help="follow the belt this camera films (its synthetic:conveyor?...&clock=1 spec: "
+        "size, rate, spacing and stops from it; implies --clock)",
+    )
+    q.add_argument(
         "--clock",
         action="store_true",
         help="the belt runs on the machine's monotonic clock, as a camera on "
@@ -185,9 +192,18 @@ def run_plc(args: argparse.Namespace) -> int:
     if args.opcua and args.map is not None:
         raise ConfigError("give --opcua or --map, not both", hint="an OPC UA map serves OPC UA")
     plc_map = load_map(args.map or sample_map_path("opcua" if args.opcua else "modbus"))
+    if args.belt is not None:
+        from edgeconsole.sim.photo_eye import belt_for_source
+
+        if args.ppm is not None:
+            raise ConfigError("--belt sets the rate; leave --ppm out", hint="or drop --belt")
+        belt, _fps = belt_for_source(args.belt, "the virtual PLC")
+        args.clock = True
+    else:
+        belt = BeltTiming.for_frame(args.width, args.height, parts_per_min=args.ppm)
     plc = VirtualPlc(
         plc_map,
-        belt=BeltTiming.for_frame(args.width, args.height, parts_per_min=args.ppm),
+        belt=belt,
         host=args.host,
         port=args.port,
         max_parts=args.parts,

@@ -1,11 +1,11 @@
 """The demo's line PLC: ``edgeconsole sim plc`` as a child, answered by the demo's line.
 
-The virtual PLC runs on the conveyor's belt clock (``--clock``) and the demo's
-camera films the same belt (``DEMO_PLC_SOURCE``: the demo conveyor with
-``clock=1``), so the PLC raises its trigger when a part's centre reaches the
-camera's centre line. The demo's per-part line runs on the external trigger and
-the session answers the PLC (``Session.start_plc(..., "gate")``): the PLC view
-shows every part's handshake. Same child rules as the demo's other hardware
+The virtual PLC follows the belt the demo's camera films (``--belt DEMO_SOURCE``,
+a conveyor on the machine's clock), so it raises its trigger when a part's centre
+reaches the camera's centre line, as the demo device's photo-eye does. The
+session answers it (``Session.start_plc(..., "gate")``) with the decision of the
+part at the line, whatever trigger the line runs on: the PLC view shows every
+part's handshake. Same child rules as the demo's other hardware
 (own process group, PDEATHSIG, stopped with the session's ``DemoJob``).
 """
 
@@ -29,12 +29,12 @@ from edgeconsole.session.demo import (
 )
 from edgeconsole.session.session import DEMO_SOURCE
 
-#: The demo conveyor on the machine's clock, so a PLC in another process follows it.
-DEMO_PLC_SOURCE = DEMO_SOURCE + "&clock=1"
+#: The demo conveyor: on the machine's clock, so a PLC in another process follows it.
+DEMO_PLC_SOURCE = DEMO_SOURCE
 
 
-def launch_sim_plc(*, ppm: float | None = None) -> DemoChild:
-    """Start ``edgeconsole sim plc --clock`` on a free loopback port."""
+def launch_sim_plc(source: str = DEMO_PLC_SOURCE) -> DemoChild:
+    """Start ``edgeconsole sim plc --belt SOURCE`` on a free loopback port."""
     cmd = [
         sys.executable,
         "-c",
@@ -44,12 +44,11 @@ def launch_sim_plc(*, ppm: float | None = None) -> DemoChild:
         "plc",
         "--port",
         "0",
-        "--clock",
+        "--belt",
+        source,
         "--map",
         str(sample_map_path()),
     ]
-    if ppm is not None:
-        cmd += ["--ppm", f"{ppm:g}"]
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -74,8 +73,7 @@ def start_demo_plc(session: Any, *, background: bool = False) -> DemoChild:
     """Start the demo PLC and answer it with the session's line.
 
     ``background``: return at once; the PLC connects on a thread and a failure is
-    an event in the window's log. The session's line must run on the external
-    trigger (``Session.set_trigger``) and on ``DEMO_PLC_SOURCE``."""
+    an event in the window's log. The session's line must run on ``DEMO_PLC_SOURCE``."""
     if session.demo is None:
         session.demo = DemoJob(session.targets)
     job: DemoJob = session.demo

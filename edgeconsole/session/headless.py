@@ -96,12 +96,12 @@ def run_headless(
     gate: Any = None  # session/plc_monitor.py PlcMonitor, role "gate"
     try:
         if plc is not None:
-            from edgeconsole.session.plc_gate import check_trigger_for_plc
-
             if plc_map is None:
                 raise ConfigError("--plc needs --plc-map", hint="give the PLC map file (.toml)")
-            check_trigger_for_plc(trigger)
+            # By default the PLC's edge is the part's trigger; with another trigger the
+            # PLC gets the decision of the part that triggered nearest its edge.
             trigger = trigger or TriggerConfig.parse("external")
+            realtime = True  # a PLC is a live line: a file is played at its own pace
             # A wrong address, map or unit id is reported before any frame.
             session.start_plc(plc, plc_map, "gate")
             gate = session.plc
@@ -112,8 +112,8 @@ def run_headless(
         if demo_plc:
             from edgeconsole.session.demo_plc import start_demo_plc
 
-            trigger = TriggerConfig.parse("external")
             start_demo_plc(session)  # the virtual PLC on the belt clock, answered by the line
+            realtime = True
             gate = session.plc
         session.start_local(
             source,

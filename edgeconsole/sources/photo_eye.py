@@ -76,25 +76,32 @@ class PhotoEye:
 def eye_for_source(spec: str, position: float = 0.5) -> PhotoEye:
     """An eye (not started, no emitter yet) on the belt a conveyor source spec films;
     ``position``: across the frame, a fraction of its width."""
-    from edgeconsole.sources.factory import parse_spec
-
-    parsed = parse_spec(spec)
-    if parsed.kind != "synthetic":
-        raise ConfigError(
-            f"a photo-eye needs the simulated belt, not {parsed.kind}",
-            subject=spec,
-            hint="give the camera's synthetic:conveyor?...&clock=1 spec",
-        )
     if not 0.0 < position < 1.0:
         raise ConfigError(
             f"the photo-eye position {position} is outside the frame",
             subject="photo-eye",
             hint="a fraction of the frame's width between 0 and 1 (0.5 is the centre)",
         )
+    belt, fps = belt_for_source(spec, "an eye")
+    return PhotoEye(belt, lambda n, t: None, line_x=position * belt.width, fps=fps)
+
+
+def belt_for_source(spec: str, who: str = "an eye") -> tuple[BeltTiming, float]:
+    """The belt (and frame rate) a clocked conveyor source spec films: what a photo-eye
+    or the virtual PLC must follow to see the same parts as that camera."""
+    from edgeconsole.sources.factory import parse_spec
+
+    parsed = parse_spec(spec)
+    if parsed.kind != "synthetic":
+        raise ConfigError(
+            f"{who} needs the simulated belt, not {parsed.kind}",
+            subject=spec,
+            hint="give the camera's synthetic:conveyor?...&clock=1 spec",
+        )
     o = parsed.options
     if not o.get("clock"):
         raise ConfigError(
-            "the camera's belt must run on the clock for an eye to see the same parts",
+            f"the camera's belt must run on the clock for {who} to see the same parts",
             subject=spec,
             hint="add clock=1 to the conveyor spec (camera and eye)",
         )
@@ -112,4 +119,4 @@ def eye_for_source(spec: str, position: float = 0.5) -> PhotoEye:
         seed=int(o.get("seed", 0)),
         stops=stops,
     )
-    return PhotoEye(belt, lambda n, t: None, line_x=position * width, fps=fps)
+    return belt, fps

@@ -587,17 +587,13 @@ class MainWindow(QMainWindow):
 
     def start_demo(self) -> None:
         """What ``edgeconsole demo`` does: the synthetic conveyor with the label inspector,
-        its parts triggered and answered through the demo's virtual PLC."""
-        from edgeconsole.inference.line import TriggerConfig
-        from edgeconsole.session.demo_plc import DEMO_PLC_SOURCE
-
-        self._source = DEMO_PLC_SOURCE
+        and the demo's virtual PLC answered with each part's decision."""
+        self._source = SYNTHETIC_CONVEYOR
         self._refresh_source_combo()
         model = default_model()
         if model:
             self._model = model
             self._refresh_model_combo()
-        self.session.set_trigger(TriggerConfig.parse("external"))  # the PLC triggers
         self.start()  # first, so the device's telemetry tab does not take the front
         if self.devices is not None:
             self.devices.start_demo()  # the virtual serial device, connected and streaming

@@ -53,8 +53,6 @@ class SessionPort(Protocol):
 
     def stop_plc(self) -> None: ...
 
-    def set_trigger(self, trigger: Any) -> None: ...
-
     #: The line PLC watched or answered (session/plc_monitor.py PlcMonitor), or None.
     plc: Any
 

@@ -25,9 +25,12 @@ def test_headless_demo_answers_every_trigger_of_its_plc() -> None:
     c = plc["counters"]
     assert plc["error"] is None and c["disconnects"] == 0
     # The demo belt passes a part every 1.8 s: several in 12 s, every one answered.
-    assert c["triggers"] >= 3 and c["handed_over"] == c["triggers"], plc
+    assert c["triggers"] >= 3 and c["handed_over"] == c["triggers"], [
+        r for r in plc["parts"] if r["error"]
+    ]
     assert c["decide_errors"] == 0 and c["missing_acks"] == 0, plc
-    decided = {p["trigger_seq"]: p for p in summary["parts"] if p.get("trigger_seq")}
+    decided = {p["id"]: p for p in summary["parts"]}
     for r in plc["parts"]:
-        assert decided[r["seq"]]["verdict"] == r["label"]  # the line's one record of it
-    assert summary["line"]["trigger"].startswith("external")
+        assert decided[r["part_id"]]["verdict"] == r["label"]  # the line's one record of it
+    # The demo's line runs on its own trigger; the PLC got each part's decision.
+    assert len({r["part_id"] for r in plc["parts"]}) == len(plc["parts"])

@@ -18,7 +18,6 @@ import pytest
 from mcap.reader import make_reader
 
 from edgeconsole.core.clock import now_ns
-from edgeconsole.core.errors import ConfigError
 from edgeconsole.core.parts import MISSED, PartDecision, TriggerEvent
 from edgeconsole.devices.plc.handshake import (
     ERROR_DECIDE_FAILED,
@@ -111,22 +110,40 @@ def test_late_missed_unmatched_and_silence_are_error_codes_not_guesses() -> None
     assert r.error_code == ERROR_DECIDE_FAILED and "no per-part line" in r.error
 
 
-def test_a_trigger_other_than_external_is_refused_before_connecting(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="decides each part on the PLC's trigger"):
-        run_headless(
-            "synthetic:conveyor?frames=5",
-            BUNDLE,
-            plc="modbus://127.0.0.1:1",
-            plc_map=sample_map_path(),
-            trigger=TriggerConfig.parse("line"),
-            journal=False,
-            trust_dir=TRUST,
+def test_an_edge_that_decides_nothing_gets_the_same_parts_own_decision() -> None:
+    """The line runs on another trigger (or a photo-eye's edge came first): the PLC gets
+    the decision of the part that triggered nearest its edge, and never twice."""
+    stamp = now_ns()
+
+    def line_decides(d: PartGateDecider, ev: TriggerEvent) -> None:
+        d.on_unmatched(ev, "the trigger is line, not external: the edge decides nothing")
+        own = decision(0, verdict="rotated 180", passed=False)
+        d.on_decision(
+            PartDecision(
+                **{
+                    **{f: getattr(own, f) for f in own.__dataclass_fields__},
+                    "trigger": "line",
+                    "trigger_source": "",
+                    "trigger_seq": None,
+                    "trigger_ns": ev.stamp_ns + 20_000_000,  # the frame after the edge
+                }
+            )
         )
 
+    line = Line(line_decides)
+    r = line.decider.decide(GateTrigger(1, stamp))
+    assert (r.ok, r.label, r.part_id, r.error_code) == (False, "rotated 180", 40, 0)
+    # A second PLC trigger at the same moment does not get the same part again.
+    again = line.decider.decide(GateTrigger(2, stamp))
+    assert again.error_code == ERROR_NO_PART and "decides nothing" in again.error
 
+
+@pytest.mark.parametrize("trigger", [None, "line"])
 @pytest.mark.slow
 @pytest.mark.xdist_group("plc")
-def test_every_plc_trigger_gets_its_parts_verdict(tmp_path: Path) -> None:
+def test_every_plc_trigger_gets_its_parts_verdict(tmp_path: Path, trigger: str | None) -> None:
+    """By default the PLC's edge is the external trigger; with the line trigger the line
+    decides on its own crossing and the PLC gets that decision."""
     seed, ppm = 7, 120  # 500 ms a part: answered in time on a busy machine
     plc_map = load_map(sample_map_path())
     # epoch 0: the PLC's belt is the machine's monotonic clock, as the clocked camera's.
@@ -142,25 +159,30 @@ def test_every_plc_trigger_gets_its_parts_verdict(tmp_path: Path) -> None:
             plc_map=sample_map_path(),
             seconds=8.0,
             trust_dir=TRUST,
+            trigger=None if trigger is None else TriggerConfig.parse(trigger),
             record=tmp_path / "run.mcap",
         )
     finally:
         plc.stop()
     gate = summary["plc"]
     records = {r["counter"]: r for r in gate["parts"]}
-    decisions = {p["trigger_seq"]: p for p in summary["parts"] if p.get("trigger_seq")}
+    decisions = {p["id"]: p for p in summary["parts"]}
     answered = [p for p in plc.stats.history if p.outcome == "answered"]
     # The camera said trigger_ready only once its line ran: no trigger was answered
     # with an error because the model was still loading.
     assert not [r for r in gate["parts"] if "no per-part line" in r["error"]]
     checked = right = 0
     for p in answered:
+        assert p.counter in records, (p, sorted(records))
         rec = records[p.counter]
         if rec["verdict"] == "ERROR":  # a decision slower than the PLC's ack timeout
             assert p.verdict == "ERROR"
             continue
-        d = decisions[rec["seq"]]  # the line's one decision record of that trigger
-        assert rec["part_id"] == d["id"] and rec["label"] == d["verdict"]
+        assert rec["part_id"] in decisions, (rec, sorted(decisions))
+        d = decisions[rec["part_id"]]  # the line's one decision record of that part
+        assert rec["label"] == d["verdict"]
+        if trigger is None:  # the PLC's edge was the part's trigger
+            assert d["trigger_source"].startswith("plc:") and d["trigger_seq"] == rec["seq"]
         assert p.verdict == ("OK" if d["passed"] else "NG")
         assert p.class_id == CLASS_IDS.get(d["verdict"], 99)
         checked += 1

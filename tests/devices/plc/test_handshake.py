@@ -162,7 +162,7 @@ class _Failing:
 
 
 def test_a_failing_decision_is_an_error_the_plc_sees(virtual_plc, plc_camera) -> None:
-    plc = virtual_plc(ppm=900, max_parts=6)
+    plc = virtual_plc(ppm=300, max_parts=6)  # 200 ms a part: answered on a busy machine
     cam = plc_camera(plc, _Failing())
     wait_for(plc.done.is_set)
     wait_for(lambda: cam.runner.status().counters.decided >= plc.stats.answered)
