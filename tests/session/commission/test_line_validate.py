@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from edgeconsole.session.commission.truth import (
 )
 from edgeconsole.sources.conveyor import VERDICTS, ConveyorScene
 from tests.fixtures.gateway import StartAgent
-from tests.session.commission.helpers import LABEL_BUNDLE, LABEL_MODEL, TRUST
+from tests.session.commission.helpers import LABEL_BUNDLE, LABEL_MODEL, REPO, TRUST
 
 SEED, FRAMES, PPM = 7, 150, 120
 SOURCE = f"synthetic:conveyor?seed={SEED}&frames={FRAMES}&ppm={PPM}"
@@ -211,3 +212,37 @@ def test_gateway_decides_the_crops_over_oip(
     assert d["target"]["kind"] == "gateway" and d["target"]["served_model"] == "label-inspector"
     assert d["parts"]["matched"] == len(truth_rows()) and d["accuracy"] == 1.0
     assert d["latency"]["stages"]["infer"]["p50"] > 0  # the OIP round trips
+
+
+def test_serial_device_decides_the_crops_over_smp(serial_device: Any, tmp_path: Path) -> None:
+    """The fast bundle built for the virtual device (its budget relaxed: the device's own
+    health check must not hang on this machine's load), flashed, then the video's crops
+    judged by the device's model over SMP."""
+    from edgeconsole.devices.serial.client import SerialTarget
+    from edgeconsole.devices.serial.flash import SerialFlashJob
+    from edgeconsole.session.targets import verified_payload
+
+    folder = tmp_path / "label_orientation"
+    shutil.copytree(REPO / "sample_models" / "label_orientation", folder)
+    desc = json.loads((folder / "model.json").read_text())
+    desc["latency_budget_ms"] = 1000
+    (folder / "model.json").write_text(json.dumps(desc))
+    bundle = tmp_path / "label-orientation-mcu.ecb"
+    assert cli_main([
+        "bundle", "build", str(folder / "cls.onnx"), "--name", "label-orientation",
+        "--version", "1", "--description", str(folder / "model.json"),
+        "--sign", str(TRUST / "DEMO-ONLY-signing.key"), "--hardware-id", "mcu-sim",
+        "-o", str(bundle),
+    ]) == 0  # fmt: skip
+    device = serial_device()
+    payload = verified_payload(bundle, TRUST, hardware_id="mcu-sim", installed_version=None)
+    with SerialTarget(str(device.path), timeout_s=5.0) as target:
+        target.connect()
+        assert SerialFlashJob(target, payload, mode="confirm").run().confirmed
+    truth = write_truth(tmp_path / "parts.csv", truth_rows())
+    req = LineValidationRequest(f"serial://{device.path}", bundle, SOURCE, truth, trust_dir=TRUST)
+    res = LineValidationJob(req).run()
+    d = res.data
+    assert d["target"]["kind"] == "serial"
+    assert d["parts"]["matched"] == len(truth_rows()) and d["accuracy"] == 1.0
+    assert d["latency"]["stages"]["infer"]["p50"] > 0  # the SMP round trips
