@@ -193,7 +193,7 @@ def run_plc(args: argparse.Namespace) -> int:
         raise ConfigError("give --opcua or --map, not both", hint="an OPC UA map serves OPC UA")
     plc_map = load_map(args.map or sample_map_path("opcua" if args.opcua else "modbus"))
     if args.belt is not None:
-        from edgeconsole.sim.photo_eye import belt_for_source
+        from edgeconsole.sources.photo_eye import belt_for_source
 
         if args.ppm is not None:
             raise ConfigError("--belt sets the rate; leave --ppm out", hint="or drop --belt")
