@@ -1,6 +1,6 @@
 """Stock Zephyr/MCUmgr devices from the command line: files, statistics, shell.
 
-``edgeconsole fs put|get TARGET REMOTE [LOCAL]``, ``edgeconsole stats TARGET``,
+``edgeconsole fs put|get TARGET REMOTE [LOCAL]`` (and ``fs stat``), ``edgeconsole stats TARGET``,
 ``edgeconsole shell TARGET -- CMD...``, each with ``--json``. TARGET is a port
 path or ``serial:///dev/ttyACM0?baud=115200`` of a device that speaks the
 standard MCUmgr groups (no EdgeConsole firmware needed). What is done is
@@ -47,6 +47,11 @@ def register(sub: Any) -> None:
     get.add_argument("local", nargs="?", type=Path)
     common(get)
     get.set_defaults(func=cmd_get)
+    stat = kinds.add_parser("stat", help="size and the device's hash of REMOTE")
+    stat.add_argument("target")
+    stat.add_argument("remote")
+    common(stat, journal=False)
+    stat.set_defaults(func=cmd_stat)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
     p = sub.add_parser("stats", help="statistics groups of a stock MCUmgr device")
@@ -150,6 +155,27 @@ def cmd_get(args: argparse.Namespace) -> int:
     with stock_session(args) as act:
         result = act.get(args.remote, dest, progress=progress_bar(args.json))
     print(json.dumps(result.to_json()) if args.json else _transfer_text(result, f"-> {dest}"))
+    return 0
+
+
+def cmd_stat(args: argparse.Namespace) -> int:
+    from edgeconsole.devices.serial import fs
+
+    fs.check_remote(args.remote)
+    with stock_session(args, audit=False) as act:
+        size = fs.device_size(act.target, args.remote)
+        held = fs.device_hash(act.target, args.remote) if size else None
+    if size is None:
+        raise DeviceError("the file does not exist on the device", subject=args.remote)
+    if args.json:
+        print(
+            json.dumps(
+                {"remote": args.remote, "size": size, "hash": held.to_json() if held else None}
+            )
+        )
+    else:
+        proof = f"{held.kind} {held.value}" if held else "the device cannot hash files"
+        print(f"{args.remote}: {size} B, {proof}")
     return 0
 
 

@@ -3,6 +3,7 @@ what each leaves in the audit journal."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -131,6 +132,10 @@ def test_fs_put_get_and_bundle_model_with_hashes_in_the_journal(
     local = write(tmp_path, "notes.txt", b"line\n" * 1000)
     rc, out, _ = run(capsys, "fs", "put", p, "/lfs1/notes.txt", local, "--json")
     assert rc == 0 and json.loads(out)["device_hash"]["kind"] == "sha256"
+    rc, out, _ = run(capsys, "fs", "stat", p, "/lfs1/notes.txt", "--json")
+    stat = json.loads(out)
+    assert rc == 0 and stat["size"] == 5000
+    assert stat["hash"]["value"] == hashlib.sha256(b"line\n" * 1000).hexdigest()
     rc, out, _ = run(
         capsys, "fs", "get", p, "/lfs1/notes.txt", str(tmp_path / "back.txt"), "--json"
     )
