@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,22 @@ def check_bootable_and_confirmed(sim: Sim, known: set[str]) -> str:
 @pytest.mark.slow
 def test_kill9_at_any_moment_of_test_reset_confirm(tmp_path: Path) -> None:
     data = tmp_path / "dev"
-    sim = Sim(data)
+    sims: list[Sim] = []
+
+    def start() -> Sim:
+        sims.append(Sim(data))
+        return sims[-1]
+
+    try:
+        run_rounds(tmp_path, data, start)
+    finally:
+        for s in sims:  # a failed round must not leave a device running
+            if s.proc.poll() is None:
+                s.kill()
+
+
+def run_rounds(tmp_path: Path, data: Path, start: Any) -> None:
+    sim = start()
     key = data / "keys" / "mcuboot-ed25519.pem"
     pol = ImagePolicy(keys=(load_key(data / "keys" / "mcuboot-ed25519.pub.pem"),))
     t = sim.connect()
@@ -118,9 +134,8 @@ def test_kill9_at_any_moment_of_test_reset_confirm(tmp_path: Path) -> None:
         worker.join(timeout=60)
         assert not worker.is_alive()
         t.close()
-        sim = Sim(data)
+        sim = start()
         seen.add(check_bootable_and_confirmed(sim, known))
-    sim.kill()
     assert seen <= {"1.0.0", "1.1.0", "1.2.0"}
     # The kills landed all over the flow: while uploading, and after the image was marked.
     assert "upload" in killed_in, killed_in
