@@ -276,3 +276,36 @@ def test_reconnecting_never_resumes_on_a_different_device(
         assert other.storage.table.slot(1).state.value == "empty"
     finally:
         t.close()
+
+
+def test_probing_a_plain_device_prints_no_raw_smp_dump(tmp_path: Path) -> None:
+    import threading
+
+    master, slave = os.openpty()
+    stop = threading.Event()
+
+    def arduino() -> None:  # a sketch printing CSV, never answering SMP
+        i = 0
+        while not stop.wait(0.01):
+            os.write(master, f"{i},{i * 2}\n".encode())
+            i += 1
+
+    th = threading.Thread(target=arduino, daemon=True)
+    th.start()
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "edgeconsole", "devices", "--probe", os.ttyname(slave)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "EDGECONSOLE_HOME": str(tmp_path / "home")},
+        )
+    finally:
+        stop.set()
+        th.join()
+        os.close(master)
+        os.close(slave)
+    assert r.returncode == 0, r.stderr
+    assert "telemetry only" in r.stdout
+    for raw in ("Header(", "smp_data", "Timeout ("):
+        assert raw not in r.stderr, r.stderr

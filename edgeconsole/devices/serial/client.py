@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,8 +33,16 @@ from edgeconsole.devices.target import SelfTest, SlotInfo, TargetInfo
 
 T = TypeVar("T")
 
+# smpclient logs every timeout and unparsable answer at ERROR with the raw frame; with no
+# logging set up, Python prints that dump to the terminal. Every such case reaches the
+# person as a sentence from here (smp_errors), so the library's copy goes nowhere unless
+# an application configures logging itself.
+logging.getLogger("smpclient").addHandler(logging.NullHandler())
+
 #: Times the identity probe is sent before a silent device is taken for telemetry only.
 PROBE_ATTEMPTS = 3
+#: How long a repeated probe waits (the first waits the full timeout).
+RETRY_PROBE_S = 1.0
 
 
 class WrongDevice(DeviceError):
@@ -237,9 +246,12 @@ class SerialTarget:
         device is taken for a plain text (telemetry) device: one frame lost on a noisy
         line, or a device still booting, must not demote an SMP device for good."""
         params: Any = None
-        for _attempt in range(max(1, attempts)):
+        for attempt in range(max(1, attempts)):
+            # An SMP device answers a repeated probe in milliseconds: the retries wait less,
+            # so a plain CSV device (which never answers) is not kept waiting 3 x timeout.
+            wait = self.timeout_s if attempt == 0 else min(self.timeout_s, RETRY_PROBE_S)
             try:
-                params = self.io.run(self.client.request(MCUMgrParametersRead(), self.timeout_s))
+                params = self.io.run(self.client.request(MCUMgrParametersRead(), wait))
                 break
             except TimeoutError:
                 continue
