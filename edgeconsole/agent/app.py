@@ -71,6 +71,11 @@ class AgentConfig:
     #: A photo-eye on the cameras' belt (a synthetic:conveyor?...&clock=1 spec): its
     #: edges go to every camera's line and out on the stream (issue 12).
     photo_eye: str | None = None
+    #: The line PLC this gateway answers (agent/plc.py): its address and map file, and
+    #: the camera whose per-part line decides its parts.
+    plc: str | None = None
+    plc_map: str | None = None
+    plc_camera: int = 0
 
 
 class Agent:
@@ -114,6 +119,7 @@ class Agent:
         )
         self.cameras: list[CameraRunner] = []
         self._eye: Any = None
+        self.plc_gate: Any = None  # agent/plc.py AgentPlcGate
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-upload")
         self.upload_routes = UploadRoutes(
             self.uploads,
@@ -147,8 +153,17 @@ class Agent:
             self.cameras.append(cam)
         if self.config.photo_eye and self.cameras:
             self._eye = start_photo_eye(self.config.photo_eye, self.cameras)
+        c = self.config
+        if c.plc and c.plc_map and 0 <= c.plc_camera < len(self.cameras):
+            from edgeconsole.agent.plc import AgentPlcGate
+
+            self.plc_gate = AgentPlcGate(c.plc, c.plc_map, self.cameras[c.plc_camera], self.journal)
+            self.plc_gate.start()
 
     def close(self) -> None:
+        if self.plc_gate is not None:
+            self.plc_gate.stop()
+            self.plc_gate = None
         if self._eye is not None:
             self._eye.stop()
         for cam in self.cameras:
@@ -189,6 +204,7 @@ class Agent:
         r.add_post(e + "/slots/rollback", self.rollback)
         self.upload_routes.add_to(r, e + "/uploads")
         r.add_get(e + "/journal", self.get_journal)
+        r.add_get(e + "/plc", self.get_plc)
         r.add_get(e + "/stream", self.stream)
         return app
 
@@ -301,6 +317,13 @@ class Agent:
                 "upload": None if self.uploads.session is None else self.uploads.session.to_json(),
             }
         )
+
+    async def get_plc(self, request: web.Request) -> web.Response:
+        """The reject gate's state (``agent --plc``); ``{"plc": null}`` without one."""
+        gate = self.plc_gate
+        if gate is None:
+            return web.json_response({"plc": None})
+        return web.json_response(await self._run(self._work, gate.status))
 
     async def get_slots(self, request: web.Request) -> web.Response:
         return web.json_response(self.slots.describe())

@@ -30,7 +30,7 @@ from edgeconsole.agent.wire import result_to_json, stage_times_ms
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
 from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
-from edgeconsole.core.parts import TriggerEvent
+from edgeconsole.core.parts import PartDecision, TriggerEvent
 from edgeconsole.inference.line.triggers import TriggerConfig
 
 RESULT_QUEUE = 256
@@ -70,6 +70,10 @@ class CameraRunner:
         # Per-part models: the camera's line (agent/line.py), rebuilt when the model changes.
         self._line: CameraLine | None = None
         self._line_model: Any = None
+        #: Called with every part the line decides or counts missed (camera thread), and
+        #: with an external edge that decided nothing: the PLC gate answers from them.
+        self.decision_taps: list[Callable[[PartDecision], None]] = []
+        self.unmatched_taps: list[Callable[[TriggerEvent, str], None]] = []
         self.spec = spec
         self._open_source = open_source
         self._model = model
@@ -186,9 +190,31 @@ class CameraRunner:
             return None
         if self._line is None or self._line_model is not model:
             budget = getattr(getattr(model, "spec", None), "latency_budget_ms", None)
-            self._line = CameraLine(inspector, self.trigger, budget)
+            line = CameraLine(inspector, self.trigger, budget)
+            line.line.on_decision = self._decided
+            line.line.on_unmatched = self._unmatched
+            self._line = line
             self._line_model = model
         return self._line
+
+    def _decided(self, decision: PartDecision) -> None:
+        for tap in self.decision_taps:
+            tap(decision)
+
+    def _unmatched(self, event: TriggerEvent, why: str) -> None:
+        for tap in self.unmatched_taps:
+            tap(event, why)
+
+    def line_ready(self) -> bool:
+        """A per-part line runs on this camera and has judged a frame (any thread)."""
+        return self._line is not None and self.state == "running" and self.frames > 0
+
+    def send_edge(self, event: TriggerEvent) -> bool:
+        """``external_edge``, saying whether a per-part line took it."""
+        if self._line is None:
+            return False
+        self.external_edge(event)
+        return True
 
     def external_edge(self, event: TriggerEvent) -> None:
         """A photo-eye edge (any thread): to this camera's line, and out on the stream."""

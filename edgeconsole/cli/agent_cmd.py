@@ -353,6 +353,17 @@ def register(sub: Any) -> None:
         help="a photo-eye on the cameras' belt (its synthetic:conveyor?...&clock=1 spec): "
         "edges decide parts with --trigger external and go out on the stream",
     )
+    p.add_argument(
+        "--plc",
+        metavar="URL",
+        help="answer this line PLC's reject-gate handshake (modbus://HOST:PORT or "
+        "opc.tcp://HOST:PORT/PATH) with the per-part decisions of --plc-camera (with "
+        "--trigger external the PLC's edge is the part's trigger)",
+    )
+    p.add_argument("--plc-map", type=Path, metavar="FILE", help="the PLC map file (.toml)")
+    p.add_argument(
+        "--plc-camera", type=int, default=0, metavar="N", help="the camera that answers (0)"
+    )
     p.set_defaults(func=_run)
 
 
@@ -387,6 +398,24 @@ def _run(args: argparse.Namespace) -> int:
         from edgeconsole.sources.photo_eye import eye_for_source
 
         eye_for_source(args.photo_eye)
+    if args.plc is not None:
+        from edgeconsole.devices.plc.link import parse_plc_url
+        from edgeconsole.devices.plc.plcmap import load_map
+
+        if args.plc_map is None:
+            raise ConfigError("--plc needs --plc-map", hint="give the PLC map file (.toml)")
+        plc_map = load_map(args.plc_map)  # a bad map is refused now, not on a thread
+        url = parse_plc_url(args.plc)
+        if ("opcua" if url.scheme == "opc.tcp" else "modbus") != plc_map.protocol:
+            raise ConfigError(
+                f"{args.plc} speaks another protocol than the map ({plc_map.protocol})",
+                subject=f"PLC map {args.plc_map}",
+            )
+        if not 0 <= args.plc_camera < len(args.camera):
+            raise ConfigError(
+                f"--plc-camera {args.plc_camera}: the agent has {len(args.camera)} camera(s)",
+                hint="give --camera SPEC for the camera that decides the parts",
+            )
     config = AgentConfig(
         data_dir=data,
         token=token,
@@ -398,6 +427,9 @@ def _run(args: argparse.Namespace) -> int:
         mdns=args.mdns,
         trigger=args.trigger,
         photo_eye=args.photo_eye,
+        plc=args.plc,
+        plc_map=None if args.plc_map is None else str(args.plc_map),
+        plc_camera=args.plc_camera,
     )
     if args.name:
         config.name = args.name

@@ -25,11 +25,11 @@ from edgeconsole.devices.plc.handshake import (
     ERROR_NO_PART,
     GateTrigger,
 )
+from edgeconsole.devices.plc.part_gate import CLASS_IDS, PartGateDecider
 from edgeconsole.devices.plc.plcmap import load_map, sample_map_path
 from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.journal.paths import journal_dir
 from edgeconsole.session.headless import run_headless
-from edgeconsole.session.plc_gate import CLASS_IDS, PartGateDecider
 from edgeconsole.sim.plc import VirtualPlc
 from edgeconsole.sources.belt import BeltTiming
 from edgeconsole.sources.conveyor import VERDICTS, part_spec

@@ -29,7 +29,11 @@ class _LoopThread:
         self.error: BaseException | None = None
 
     def _start(
-        self, body: Callable[[asyncio.Event], Coroutine[Any, Any, None]], timeout_s: float
+        self,
+        body: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+        timeout_s: float,
+        *,
+        wait: bool = True,
     ) -> None:
         def main() -> None:
             async def run() -> None:
@@ -46,6 +50,8 @@ class _LoopThread:
 
         self._thread = threading.Thread(target=main, name=self._name, daemon=True)
         self._thread.start()
+        if not wait:
+            return
         if not self._ready.wait(timeout_s):
             self.stop()
             raise PlcError(f"no answer within {timeout_s:.0f} s", subject=self._name)
@@ -90,7 +96,9 @@ class HandshakeService(_LoopThread):
             ready=ready,
         )
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def start(self, timeout_s: float = 30.0, *, wait: bool = True) -> None:
+        """``wait``: return once connected and raise the first connect's error; without
+        it return at once and keep retrying (a service that boots before its PLC)."""
         connected = threading.Event()
 
         def event(ev: PlcEvent) -> None:
@@ -108,9 +116,9 @@ class HandshakeService(_LoopThread):
         self.runner.on_event = tee
 
         async def body(stop: asyncio.Event) -> None:
-            await self.runner.run(stop, fail_fast=True)
+            await self.runner.run(stop, fail_fast=wait)
 
-        self._start(body, timeout_s)
+        self._start(body, timeout_s, wait=wait)
 
 
 class WatchService(_LoopThread):
