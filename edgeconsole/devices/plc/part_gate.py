@@ -9,6 +9,7 @@ the laptop's session (session/plc_gate.py) and the gateway agent (agent/plc.py).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -31,6 +32,9 @@ OTHER_CLASS = 99
 KEEP = 256
 #: A decision whose trigger fired this close to the PLC's edge is of the same part.
 MATCH_NS = 150_000_000
+#: Once the PLC's pace is known the window is this share of the time between its
+#: triggers (half would touch the neighbours), within these bounds.
+MATCH_SHARE, MATCH_MIN_NS, MATCH_MAX_NS = 0.45, 20_000_000, 1_000_000_000
 
 
 def class_id(verdict: str) -> int:
@@ -69,7 +73,9 @@ class PartGateDecider:
     decision. When the edge decides nothing (the line runs on another trigger, or a
     photo-eye's edge for the same part came first), the answer is the decision of the
     part whose own trigger fired nearest in time to the PLC's edge (within
-    ``match_ns``), never one already given to another PLC trigger: one decision per
+    ``match_ns`` until the PLC's pace is known, then 45% of the time between its
+    triggers: a camera that fell behind sees a crossing frames late), never one
+    already given to another PLC trigger: one decision per
     part either way.
     """
 
@@ -85,6 +91,7 @@ class PartGateDecider:
         self.source = source
         self.wait_s = wait_s
         self.match_ns = match_ns
+        self._stamps: deque[int] = deque(maxlen=17)  # the PLC's recent trigger stamps
         self._cond = threading.Condition()
         self._answers: dict[int, PartDecision | str] = {}
         self._recent: deque[PartDecision] = deque(maxlen=KEEP)
@@ -108,12 +115,22 @@ class PartGateDecider:
                 del self._answers[min(self._answers)]
             self._cond.notify_all()
 
+    def _window(self) -> int:
+        stamps = list(self._stamps)
+        if len(stamps) < 4:
+            return self.match_ns
+        gaps = sorted(b - a for a, b in itertools.pairwise(stamps) if b > a)
+        if not gaps:
+            return self.match_ns
+        pace = gaps[len(gaps) // 2]
+        return int(min(MATCH_MAX_NS, max(MATCH_MIN_NS, MATCH_SHARE * pace)))
+
     def _same_part(self, stamp_ns: int) -> PartDecision | None:
         """The decision (any trigger) nearest the PLC's edge in time, not yet given."""
         best: PartDecision | None = None
         for d in self._recent:
             gap = abs(d.trigger_ns - stamp_ns)
-            if gap > self.match_ns or d.part_id in self._given:
+            if gap > self._window() or d.part_id in self._given:
                 continue
             if best is None or gap < abs(best.trigger_ns - stamp_ns):
                 best = d
@@ -123,6 +140,7 @@ class PartGateDecider:
         deadline = time.monotonic() + self.wait_s
         with self._cond:
             self._answers.pop(trigger.seq, None)  # a stale answer of an earlier run
+            self._stamps.append(trigger.stamp_ns)
         event = TriggerEvent(trigger.stamp_ns, source=self.source, seq=trigger.seq)
         if not self.send(event):
             return GateResult(
