@@ -78,6 +78,22 @@ def register(sub: Any) -> None:
     p.add_argument("--token-file", help="gateway bearer token file (the agent's DATA/token)")
     p.add_argument("--pdf", action="store_true", help="also render the report to PDF (offline)")
     p.add_argument(
+        "--plc",
+        metavar="URL",
+        help="moving line: also watch the line PLC's reject-gate handshake (read-only) and "
+        "judge it: every part answered, trigger->result p99 within the map's budget, no "
+        "mismatches (modbus://HOST:PORT or opc.tcp://HOST:PORT/PATH)",
+    )
+    p.add_argument("--plc-map", metavar="FILE", help="the PLC map file (.toml)")
+    p.add_argument(
+        "--plc-parts",
+        type=int,
+        default=20,
+        metavar="N",
+        help="watch the PLC until N triggers were seen (at most --plc-wait s); default 20",
+    )
+    p.add_argument("--plc-wait", type=float, default=120.0, metavar="S", help="default 120 s")
+    p.add_argument(
         "--no-keep", action="store_true", help="do not keep a copy for the evidence pack"
     )
     p.add_argument(
@@ -268,6 +284,15 @@ def _validate_line(args: argparse.Namespace) -> int:
             hint="edgeconsole validate TARGET --bundle B --source VIDEO --truth parts.csv "
             "--report OUT.html",
         )
+    plc = None
+    if args.plc is not None or args.plc_map is not None:
+        from edgeconsole.session.commission.plc_check import PlcCheckRequest
+
+        if not (args.plc and args.plc_map):
+            raise ConfigError("--plc and --plc-map go together", hint="give both, or neither")
+        if args.plc_parts < 1 or not 0 < args.plc_wait <= 86400:
+            raise ConfigError("--plc-parts must be 1 or more and --plc-wait 0..86400 s")
+        plc = PlcCheckRequest(args.plc, args.plc_map, args.plc_parts, args.plc_wait)
     req = LineValidationRequest(
         target=args.target,
         model=args.bundle,
@@ -280,6 +305,7 @@ def _validate_line(args: argparse.Namespace) -> int:
         trigger=TriggerConfig.parse(args.trigger),
         threads=args.threads,
         token_file=args.token_file,
+        plc=plc,
     )
     job = LineValidationJob(req)
     job.prepare()
@@ -326,6 +352,15 @@ def _print_line(d: dict[str, Any], written: Any) -> None:
         )
     if d["line_rate"]:
         print(d["line_rate"])
+    plc = d.get("plc")
+    if plc:
+        c, t2r = plc["counters"], plc["trigger_to_result_ms"]
+        print(
+            f"PLC {plc['plc']}: {c['triggers']} triggers, {c['answered']} answered, "
+            f"{c['missed_triggers']} missed, {c['missing_acks']} missing acks, "
+            f"{c['mismatches']} mismatches; trigger->result p99 {t2r['p99']} ms "
+            f"(budget {plc['budget_ms']} ms)"
+        )
     for c in d["criteria"]:
         print(
             f"  {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['value']} "

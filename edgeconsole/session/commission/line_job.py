@@ -38,6 +38,12 @@ from edgeconsole.inference.line import PartLine, TriggerConfig
 from edgeconsole.session.commission import metrics as mx
 from edgeconsole.session.commission.line_targets import LineTarget, open_line_target
 from edgeconsole.session.commission.model_ref import ModelRef, open_model_ref
+from edgeconsole.session.commission.plc_check import (
+    PlcCheck,
+    PlcCheckRequest,
+    plc_criteria,
+    plc_report_json,
+)
 from edgeconsole.session.commission.truth import (
     TOLERANCE,
     Match,
@@ -65,6 +71,8 @@ class LineValidationRequest:
     threads: int | None = None
     token_file: str | Path | None = None
     tolerance: int = TOLERANCE
+    #: The line PLC's handshake, watched read-only as a criterion (plc_check.py).
+    plc: PlcCheckRequest | None = None
 
     def check(self) -> None:
         for name, v in (("budget-ms", self.budget_ms), ("line-rate", self.line_rate)):
@@ -97,6 +105,7 @@ class LineValidationResult:
     first_decision_ms: float | None
     outside: list[TruthRow] = field(default_factory=list)  # rows past the video's end
     data: dict[str, Any] = field(default_factory=dict)
+    plc: dict[str, Any] | None = None  # the watched handshake (plc_check.py), if asked
 
     @property
     def passed(self) -> bool:
@@ -128,6 +137,7 @@ class LineValidationJob:
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._prepared = False
+        self.plc: PlcCheck | None = None
 
     @property
     def budget_ms(self) -> float | None:
@@ -153,8 +163,16 @@ class LineValidationJob:
             self.target = open_line_target(
                 req.target, self.model, threads=req.threads, token_file=req.token_file
             )
+            if req.plc is not None:
+                # An unreachable PLC or a map it does not have fails before the run.
+                self.plc = PlcCheck(req.plc)
+                self.plc.start()
         except BaseException:
             source.close()
+            if self.target is not None:
+                self.target.close()
+            if self.plc is not None:
+                self.plc.close()
             raise
         self._source = source
         self._prepared = True
@@ -221,6 +239,10 @@ class LineValidationJob:
         finally:
             self._source.close()
             self.target.close()
+        plc = None
+        if self.plc is not None:
+            self.state = "watching the PLC"
+            plc = self.plc.finish(cancelled=self._cancel.is_set)
         wall = time.perf_counter() - t0
         # Rows for frames the run never read are not scored: a partial run stopped
         # early, or a video shorter than its truth (listed, and a failed criterion).
@@ -243,6 +265,7 @@ class LineValidationJob:
             budget_ms=self.budget_ms,
             first_decision_ms=self._first_ms,
             outside=outside,
+            plc=plc,
         )
         res.data = summarize_line(res, self.verdicts)
         self.result = res
@@ -378,6 +401,9 @@ def summarize_line(res: LineValidationResult, verdicts: tuple[str, ...]) -> dict
     if req.line_rate is not None:
         crit, line_text = mx.line_rate_check(lat, req.line_rate, budget)
         criteria.append(crit)
+    if res.plc is not None:
+        assert req.plc is not None
+        criteria.extend(plc_criteria(res.plc, req.plc.min_parts))
     if res.outside:
         criteria.append(
             mx.Criterion(
@@ -444,6 +470,7 @@ def summarize_line(res: LineValidationResult, verdicts: tuple[str, ...]) -> dict
         "line_rate": line_text,
         "criteria": [c.to_json() for c in criteria],
         "records": [_record_json(r, paired.get(r.line)) for r in res.truth],
+        "plc": None if res.plc is None else plc_report_json(res.plc),
     }
 
 

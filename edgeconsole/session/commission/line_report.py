@@ -78,6 +78,45 @@ def _picture(image: np.ndarray, boxes: list[OverlayBox], line_x: float | None) -
     return _png_data_uri(drawn)
 
 
+def plc_section_html(plc: dict[str, Any]) -> str:
+    """The reject-gate handshake watched during the run (session/commission/plc_check.py)."""
+    c = plc["counters"]
+    t2r, r2a = plc["trigger_to_result_ms"], plc["result_to_ack_ms"]
+    out = [
+        "<h2>Reject gate (PLC handshake)</h2>",
+        f"<p>PLC <code>{_e(plc['plc'])}</code>, map <code>{_e(plc['map'])}</code>, watched "
+        f"read-only from the laptop (edges to ±{_e(plc['resolution_ms'])} ms). "
+        f"<b>{c['triggers']}</b> triggers, {c['answered']} answered, "
+        f"<b>{c['missed_triggers']}</b> missed, {c['missing_acks']} missing acks, "
+        f"{c['late_results']} late, <b>{c['mismatches']}</b> mismatches.</p>",
+        '<table><tr><th></th><th class="num">p50</th><th class="num">p99</th>'
+        '<th class="num">max</th><th>budget</th></tr>',
+        f'<tr><td>trigger → results ready</td><td class="num">{_ms(t2r["p50"])}</td>'
+        f'<td class="num">{_ms(t2r["p99"])}</td><td class="num">{_ms(t2r["max"])}</td>'
+        f"<td>{_e(plc['budget_ms'])} ms</td></tr>",
+        f'<tr><td>results ready → ack</td><td class="num">{_ms(r2a["p50"])}</td>'
+        f'<td class="num">{_ms(r2a["p99"])}</td><td class="num">{_ms(r2a["max"])}</td>'
+        "<td></td></tr></table>",
+    ]
+    if plc.get("error"):
+        out.append(f"<p>Last link error: {_e(plc['error'])}</p>")
+    bad = [p for p in plc["parts"] if p["outcome"] != "answered" or p["mismatch"] or p["late"]]
+    if bad:
+        out.append(
+            "<h3>Parts worth a look</h3><table><tr><th>counter</th><th>outcome</th>"
+            '<th class="num">trigger → result ms</th><th>PLC verdict</th><th>note</th></tr>'
+        )
+        for p in bad[:100]:
+            out.append(
+                f"<tr><td>{_e(p['counter'])}</td><td>{_e(p['outcome'])}"
+                f"{' (late)' if p['late'] else ''}</td>"
+                f'<td class="num">{_ms(p["trigger_to_result_ms"])}</td>'
+                f"<td>{_e(p['plc_verdict'])}</td><td>{_e(p['mismatch'])}</td></tr>"
+            )
+        out.append("</table>")
+    return "".join(out)
+
+
 def build_line_report_body(res: LineValidationResult, settings: SiteSettings, key_fp: str) -> bytes:
     d = res.data
     verdict = d["verdict"]
@@ -228,6 +267,8 @@ def build_line_report_body(res: LineValidationResult, settings: SiteSettings, ke
             img = f'<img alt="frame {f}" src="{uri}">' if uri else "<p>(frame unreadable)</p>"
             out.append(f"<figure>{img}<figcaption>frame {f}<br>{_e(why)}</figcaption></figure>")
         out.append("</div>")
+    if d.get("plc"):
+        out.append(plc_section_html(d["plc"]))
     out.append(
         "<h2>Every part</h2><table><tr><th>row</th><th>frame</th><th>truth</th><th>part</th>"
         '<th>judged</th><th class="num">decision ms</th><th>late</th></tr>'
