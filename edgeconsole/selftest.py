@@ -279,8 +279,8 @@ def check_pdf(ctx: SelfTestContext) -> str:
     import cv2
     import numpy as np
 
+    from edgeconsole.commission.pdf import html_to_pdf
     from edgeconsole.core.errors import EdgeConsoleError
-    from edgeconsole.session.commission.pdf import html_to_pdf
 
     ok, png = cv2.imencode(".png", np.full((8, 8, 3), (87, 139, 46), np.uint8))
     if not ok:

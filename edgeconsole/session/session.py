@@ -26,11 +26,11 @@ from edgeconsole.core.parts import LineCounters, PartDecision, TriggerEvent
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.latency import LatencyStats
 from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
+from edgeconsole.inference.line.state import LineState, warm_up
 from edgeconsole.journal.paths import recordings_dir
 from edgeconsole.session.cameras import CameraSetupJob, live_camera_device
 from edgeconsole.session.gateway_stream import GatewayStreamRunner, is_stream_spec
 from edgeconsole.session.line_runner import LineOutput, LineRunner
-from edgeconsole.session.line_state import LineState, warm_up
 from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
 from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update

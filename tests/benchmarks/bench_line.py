@@ -40,10 +40,10 @@ from edgeconsole.core.frames import Frame, LatencySample
 from edgeconsole.core.parts import PartDecision
 from edgeconsole.inference.engine import InferenceEngine
 from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
+from edgeconsole.inference.line.state import warm_up
 from edgeconsole.inference.loader import load_model
 from edgeconsole.inference.part_inspector import PartInspector
 from edgeconsole.session.line_runner import LineOutput, LineRunner
-from edgeconsole.session.line_state import warm_up
 from edgeconsole.sources.conveyor import SyntheticConveyorSource
 from tests.benchmarks.bench_partqc import ROOT, busy, full_frame_spec, stats
 

@@ -31,7 +31,7 @@ from tests.security.syscalls import Finding
 DIGITS_BUNDLE = REPO / "sample_models" / "bundles" / "digits-1.ecb"
 TRUST = REPO / "sample_models" / "trust"
 ORT_COLLECTOR = "mobile.events.data.microsoft.com"
-#: What the PDF export ran before it rendered in-process (edgeconsole/session/commission/pdf.py
+#: What the PDF export ran before it rendered in-process (edgeconsole/commission/pdf.py
 #: at fd88ba7): Chromium with "networking components off".
 OLD_CHROMIUM_FLAGS = (
     "--headless",

@@ -14,7 +14,7 @@ from edgeconsole.core.parts import PartDecision, decision_from_json
 from edgeconsole.session.gateway_stream import stream_spec
 from edgeconsole.session.session import Session
 from edgeconsole.session.targets import wait_for
-from tests.session.commission.helpers import REPO, TRUST
+from tests.commission.helpers import REPO, TRUST
 
 CAMERA = "synthetic:conveyor?seed=3&fps=20&ppm=300&width=640&height=360&clock=1"
 BUNDLE = REPO / "sample_models" / "bundles" / "label-orientation-1.ecb"

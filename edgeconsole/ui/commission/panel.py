@@ -37,15 +37,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from edgeconsole.core.errors import ConfigError, EdgeConsoleError
-from edgeconsole.session.commission import (
+from edgeconsole.commission import (
     MIN_SAMPLES_PER_CLASS,
     ValidationJob,
     ValidationRequest,
     WrittenReport,
     write_report,
 )
-from edgeconsole.session.commission.line_job import LineValidationJob, LineValidationRequest
+from edgeconsole.commission.line_job import LineValidationJob, LineValidationRequest
+from edgeconsole.core.errors import ConfigError, EdgeConsoleError
 from edgeconsole.ui.theme import COLOURS
 
 POLL_MS = 100
@@ -475,7 +475,7 @@ class CommissionPanel(QWidget):
         out = [Path(shutil.copyfile(self.written.html, dest))]
         out.append(Path(shutil.copyfile(self.written.json, dest.with_suffix(".json"))))
         if pdf:
-            from edgeconsole.session.commission.pdf import html_to_pdf
+            from edgeconsole.commission.pdf import html_to_pdf
 
             try:
                 out.append(html_to_pdf(dest, dest.with_suffix(".pdf")))

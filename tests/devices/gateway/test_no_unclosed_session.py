@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.commission.helpers import DIGITS_SET
 from tests.fixtures.bundles import SAMPLE_BUNDLES, SAMPLE_TRUST
 from tests.fixtures.gateway import REPO, StartAgent
-from tests.session.commission.helpers import DIGITS_SET
 
 
 def test_gateway_errors_leave_no_unclosed_client_session(

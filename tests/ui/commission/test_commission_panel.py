@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from edgeconsole.session.commission import verify_report
+from edgeconsole.commission import verify_report
 from edgeconsole.ui.commission import CommissionPanel
-from tests.session.commission.helpers import DIGITS_BUNDLE, DIGITS_SET, TRUST, subset
+from tests.commission.helpers import DIGITS_BUNDLE, DIGITS_SET, TRUST, subset
 
 SCREENSHOT = os.environ.get("EDGECONSOLE_COMMISSION_SCREENSHOT")
 
@@ -95,8 +95,8 @@ LINE_SCREENSHOT = os.environ.get("EDGECONSOLE_LINE_COMMISSION_SCREENSHOT")
 
 
 def test_moving_line_run_in_the_commission_tab(qtbot: QtBot, tmp_path: Path) -> None:
-    from tests.session.commission.helpers import REPO
-    from tests.session.commission.test_line_validate import SOURCE, truth_rows, write_truth
+    from tests.commission.helpers import REPO
+    from tests.commission.test_line_validate import SOURCE, truth_rows, write_truth
 
     if LINE_SCREENSHOT:
         from PySide6.QtWidgets import QApplication

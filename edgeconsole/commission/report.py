@@ -8,14 +8,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeconsole.commission.job import ValidationResult
+from edgeconsole.commission.line_job import LineValidationResult
+from edgeconsole.commission.report_html import build_report_body
+from edgeconsole.commission.signature import sign_report
 from edgeconsole.journal.atomic import write_atomic
 from edgeconsole.journal.keys import ConsoleKey
 from edgeconsole.journal.paths import ensure_dir, reports_dir
 from edgeconsole.journal.settings import SettingsStore, SiteSettings
-from edgeconsole.session.commission.job import ValidationResult
-from edgeconsole.session.commission.line_job import LineValidationResult
-from edgeconsole.session.commission.report_html import build_report_body
-from edgeconsole.session.commission.signature import sign_report
 
 
 @dataclass
@@ -70,8 +70,8 @@ def write_report(
     pdf_path: Path | None = None
     pdf_error = ""
     if pdf:
+        from edgeconsole.commission.pdf import html_to_pdf
         from edgeconsole.core.errors import EdgeConsoleError
-        from edgeconsole.session.commission.pdf import html_to_pdf
 
         target = out.with_suffix(".pdf") if pdf is True else Path(pdf)
         try:

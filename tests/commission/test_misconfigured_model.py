@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 
 from edgeconsole.cli.main import main
+from edgeconsole.commission import ValidationJob, ValidationRequest, write_report
 from edgeconsole.core.errors import ModelShapeError
 from edgeconsole.inference.input_check import check_tensor, input_fit
 from edgeconsole.inference.spec import ModelSpec
-from edgeconsole.session.commission import ValidationJob, ValidationRequest, write_report
+from tests.commission.helpers import DIGITS_MODEL, DIGITS_SET, subset
 from tests.fixtures.bundles import BundleKit, Member
-from tests.session.commission.helpers import DIGITS_MODEL, DIGITS_SET, subset
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 LABEL_DIR = REPO / "sample_models" / "label_inspector"
 CLS = LABEL_DIR / "cls.onnx"
 

@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
+from edgeconsole.commission import verify_report, write_report
+from edgeconsole.commission.line_job import LineValidationJob, LineValidationRequest
+from edgeconsole.commission.plc_check import PlcCheckRequest
 from edgeconsole.core.errors import PlcDisconnected
 from edgeconsole.devices.plc.plcmap import load_map, sample_map_path
 from edgeconsole.devices.plc.service import HandshakeService
-from edgeconsole.session.commission import verify_report, write_report
-from edgeconsole.session.commission.line_job import LineValidationJob, LineValidationRequest
-from edgeconsole.session.commission.plc_check import PlcCheckRequest
 from edgeconsole.sim.plc import Misbehaviour, VirtualPlc
 from edgeconsole.sources.belt import BeltTiming
+from tests.commission.helpers import LABEL_MODEL
+from tests.commission.test_line_validate import PPM, SOURCE, truth_rows, write_truth
 from tests.fixtures.plc import AlternatingDecider
-from tests.session.commission.helpers import LABEL_MODEL
-from tests.session.commission.test_line_validate import PPM, SOURCE, truth_rows, write_truth
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("plc")]
 

@@ -18,19 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from edgeconsole.core.errors import ConfigError, ModelShapeError
-from edgeconsole.inference.engine import InferenceEngine
-from edgeconsole.inference.part_inspector import PartInspector
-from edgeconsole.inference.part_judges import ClassJudge, CropJudge, TextJudge
-from edgeconsole.inference.spec import ModelSpec
-from edgeconsole.session.commission.model_ref import ModelRef
-from edgeconsole.session.commission.runners import (
+from edgeconsole.commission.model_ref import ModelRef
+from edgeconsole.commission.runners import (
     GatewaySampleRunner,
     LocalSampleRunner,
     SerialSampleRunner,
     open_runner,
     target_kind,
 )
+from edgeconsole.core.errors import ConfigError, ModelShapeError
+from edgeconsole.inference.engine import InferenceEngine
+from edgeconsole.inference.part_inspector import PartInspector
+from edgeconsole.inference.part_judges import ClassJudge, CropJudge, TextJudge
+from edgeconsole.inference.spec import ModelSpec
 
 RemoteRun = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 

@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 import pytest
 
+from edgeconsole.commission import ValidationJob, ValidationRequest, write_report
+from edgeconsole.commission.pdf import MAX_HTML_BYTES, html_to_pdf
 from edgeconsole.core.errors import ConfigError
-from edgeconsole.session.commission import ValidationJob, ValidationRequest, write_report
-from edgeconsole.session.commission.pdf import MAX_HTML_BYTES, html_to_pdf
-from tests.session.commission.helpers import DIGITS_MODEL, DIGITS_SET, subset
+from tests.commission.helpers import DIGITS_MODEL, DIGITS_SET, subset
 
 needs_poppler = pytest.mark.skipif(
     shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
@@ -152,7 +152,7 @@ def dlopen(self, name, flags=0):
     return _real(self, name, flags)
 cffi.FFI.dlopen = dlopen
 from pathlib import Path
-from edgeconsole.session.commission import ValidationJob, ValidationRequest, write_report
+from edgeconsole.commission import ValidationJob, ValidationRequest, write_report
 res = ValidationJob(ValidationRequest("local://", Path(sys.argv[1]), Path(sys.argv[2]))).run()
 w = write_report(res, Path(sys.argv[3]), pdf=True, keep_for_pack=False)
 print(json.dumps({"pdf": None if w.pdf is None else str(w.pdf), "error": w.pdf_error}))

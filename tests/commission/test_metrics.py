@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeconsole.session.commission import metrics as mx
+from edgeconsole.commission import metrics as mx
 
 
 def rec(i: int, truth: str, pred: str | None, e2e: float = 10.0, **kw: object) -> mx.SampleRecord:

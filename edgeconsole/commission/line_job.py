@@ -31,20 +31,16 @@ from typing import Any
 import numpy as np
 
 from edgeconsole import __version__
-from edgeconsole.core.errors import ConfigError, EdgeConsoleError
-from edgeconsole.core.frames import Frame
-from edgeconsole.core.parts import PartDecision
-from edgeconsole.inference.line import PartLine, TriggerConfig
-from edgeconsole.session.commission import metrics as mx
-from edgeconsole.session.commission.line_targets import LineTarget, open_line_target
-from edgeconsole.session.commission.model_ref import ModelRef, open_model_ref
-from edgeconsole.session.commission.plc_check import (
+from edgeconsole.commission import metrics as mx
+from edgeconsole.commission.line_targets import LineTarget, open_line_target
+from edgeconsole.commission.model_ref import ModelRef, open_model_ref
+from edgeconsole.commission.plc_check import (
     PlcCheck,
     PlcCheckRequest,
     plc_criteria,
     plc_report_json,
 )
-from edgeconsole.session.commission.truth import (
+from edgeconsole.commission.truth import (
     TOLERANCE,
     Match,
     TruthRow,
@@ -52,7 +48,11 @@ from edgeconsole.session.commission.truth import (
     match,
     possible_verdicts,
 )
-from edgeconsole.session.line_state import warm_up
+from edgeconsole.core.errors import ConfigError, EdgeConsoleError
+from edgeconsole.core.frames import Frame
+from edgeconsole.core.parts import PartDecision
+from edgeconsole.inference.line import PartLine, TriggerConfig
+from edgeconsole.inference.line.state import warm_up
 
 MISSED_CLASS = "(missed)"
 
@@ -112,7 +112,7 @@ class LineValidationResult:
         return bool(self.data.get("verdict") == "PASS")
 
     def report_body(self, settings: Any, key_fp: str) -> bytes:
-        from edgeconsole.session.commission.line_report import build_line_report_body
+        from edgeconsole.commission.line_report import build_line_report_body
 
         return build_line_report_body(self, settings, key_fp)
 

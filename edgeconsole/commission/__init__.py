@@ -10,14 +10,14 @@ reports folder the evidence pack takes). No Qt here: the CLI
 
 from __future__ import annotations
 
-from edgeconsole.session.commission.job import (
+from edgeconsole.commission.job import (
     MIN_SAMPLES_PER_CLASS,
     ValidationJob,
     ValidationRequest,
     ValidationResult,
 )
-from edgeconsole.session.commission.report import WrittenReport, write_report
-from edgeconsole.session.commission.signature import VerifyOutcome, verify_report
+from edgeconsole.commission.report import WrittenReport, write_report
+from edgeconsole.commission.signature import VerifyOutcome, verify_report
 
 __all__ = [
     "MIN_SAMPLES_PER_CLASS",

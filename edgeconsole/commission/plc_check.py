@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeconsole.commission import metrics as mx
 from edgeconsole.devices.plc.plcmap import load_map
 from edgeconsole.devices.plc.service import WatchService
-from edgeconsole.session.commission import metrics as mx
 
 MIN_PARTS = 20
 MAX_WAIT_S = 120.0

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edgeconsole.journal.keys import ConsoleKey, public_pem
-from edgeconsole.session.commission.signature import (
+from edgeconsole.commission.signature import (
     MARKER,
     sign_report,
     verify_report,
     verify_report_bytes,
 )
+from edgeconsole.journal.keys import ConsoleKey, public_pem
 
 BODY = b"<!DOCTYPE html><html><body><main><h1>Report</h1><p>accuracy 97.5%</p>\n"
 

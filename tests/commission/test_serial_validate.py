@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from edgeconsole.commission import ValidationJob, ValidationRequest, write_report
+from edgeconsole.commission.metrics import SampleRecord
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.devices.serial.client import SerialTarget
 from edgeconsole.devices.serial.flash import SerialFlashJob
-from edgeconsole.session.commission import ValidationJob, ValidationRequest, write_report
-from edgeconsole.session.commission.metrics import SampleRecord
 from edgeconsole.session.targets import verified_payload
 from edgeconsole.sim.device import VirtualSerialDevice
-from tests.session.commission.helpers import DIGITS_BUNDLE, DIGITS_SET, TRUST, subset
+from tests.commission.helpers import DIGITS_BUNDLE, DIGITS_SET, TRUST, subset
 
 Make = Callable[..., VirtualSerialDevice]
 

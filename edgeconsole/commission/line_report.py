@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from edgeconsole.commission.charts import confusion_table_html, latency_histogram_svg
+from edgeconsole.commission.report_html import CSS, _e, _kv, _ms, _pct, _png_data_uri
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import InferenceResult, OverlayBox, Role
 from edgeconsole.inference.overlay_render import render_overlay
 from edgeconsole.journal.settings import SiteSettings
-from edgeconsole.session.commission.charts import confusion_table_html, latency_histogram_svg
-from edgeconsole.session.commission.report_html import CSS, _e, _kv, _ms, _pct, _png_data_uri
 
 if TYPE_CHECKING:
-    from edgeconsole.session.commission.line_job import LineValidationResult
+    from edgeconsole.commission.line_job import LineValidationResult
 
 EXAMPLES = 6
 EXAMPLE_W = 480
@@ -79,7 +79,7 @@ def _picture(image: np.ndarray, boxes: list[OverlayBox], line_x: float | None) -
 
 
 def plc_section_html(plc: dict[str, Any]) -> str:
-    """The reject-gate handshake watched during the run (session/commission/plc_check.py)."""
+    """The reject-gate handshake watched during the run (commission/plc_check.py)."""
     c = plc["counters"]
     t2r, r2a = plc["trigger_to_result_ms"], plc["result_to_ack_ms"]
     out = [

@@ -10,20 +10,20 @@ from typing import Any
 import pytest
 
 from edgeconsole.cli.main import main as cli_main
-from edgeconsole.core.errors import ConfigError
-from edgeconsole.core.parts import PartDecision
-from edgeconsole.session.commission import verify_report, write_report
-from edgeconsole.session.commission.line_job import LineValidationJob, LineValidationRequest
-from edgeconsole.session.commission.truth import (
+from edgeconsole.commission import verify_report, write_report
+from edgeconsole.commission.line_job import LineValidationJob, LineValidationRequest
+from edgeconsole.commission.truth import (
     TEXT_VERDICTS,
     TruthRow,
     load_truth,
     match,
     possible_verdicts,
 )
+from edgeconsole.core.errors import ConfigError
+from edgeconsole.core.parts import PartDecision
 from edgeconsole.sources.conveyor import VERDICTS, ConveyorScene
+from tests.commission.helpers import LABEL_BUNDLE, LABEL_MODEL, REPO, TRUST
 from tests.fixtures.gateway import StartAgent
-from tests.session.commission.helpers import LABEL_BUNDLE, LABEL_MODEL, REPO, TRUST
 
 SEED, FRAMES, PPM = 7, 150, 120
 SOURCE = f"synthetic:conveyor?seed={SEED}&frames={FRAMES}&ppm={PPM}"
@@ -158,7 +158,7 @@ def test_a_truth_longer_than_the_video_is_refused_before_the_run(tmp_path: Path)
 
 
 def test_a_frame_model_is_refused_for_a_moving_line(tmp_path: Path) -> None:
-    from tests.session.commission.helpers import DIGITS_MODEL
+    from tests.commission.helpers import DIGITS_MODEL
 
     truth = write_truth(tmp_path / "parts.csv", [(3, "ok")])
     with pytest.raises(ConfigError, match="per_part"):

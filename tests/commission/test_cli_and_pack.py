@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from edgeconsole.cli.main import main
-from tests.session.commission.helpers import DIGITS_BUNDLE, DIGITS_MODEL, DIGITS_SET, TRUST, subset
+from tests.commission.helpers import DIGITS_BUNDLE, DIGITS_MODEL, DIGITS_SET, TRUST, subset
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_cli_validate_json_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,7 +129,7 @@ def test_report_goes_into_the_evidence_pack(journal: object, tmp_path: Path) -> 
     reports = sorted(p.name for p in (pack / "reports").iterdir())
     assert [Path(r).suffix for r in reports] == [".html", ".json"]
     assert verify_pack(pack).ok
-    from edgeconsole.session.commission import verify_report
+    from edgeconsole.commission import verify_report
 
     assert verify_report(pack / "reports" / reports[0]).valid
     sums = (pack / "SHA256SUMS").read_text()

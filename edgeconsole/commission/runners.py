@@ -30,12 +30,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from edgeconsole.commission.model_ref import ModelRef
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.core.frames import Frame, InferenceResult
 from edgeconsole.inference.engine import InferenceEngine
 from edgeconsole.inference.input_check import check_tensor
-from edgeconsole.session.commission.model_ref import ModelRef
 
 
 class SampleRunner(Protocol):

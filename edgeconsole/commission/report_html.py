@@ -16,10 +16,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgeconsole.commission.charts import confusion_table_html, latency_histogram_svg
+from edgeconsole.commission.job import ValidationResult, decode_image
 from edgeconsole.inference.overlay_render import render_overlay
 from edgeconsole.journal.settings import SiteSettings
-from edgeconsole.session.commission.charts import confusion_table_html, latency_histogram_svg
-from edgeconsole.session.commission.job import ValidationResult, decode_image
 
 EXAMPLE_MIN_H = 240  # small crops (8x8 digits, 128 px parts) are scaled up so overlays are legible
 EXAMPLE_MAX_W = 360

@@ -27,15 +27,15 @@ import cv2
 import numpy as np
 
 from edgeconsole import __version__
+from edgeconsole.commission import metrics as mx
+from edgeconsole.commission.classes import ClassMapper, mapper_for
+from edgeconsole.commission.dataset import Dataset, Sample, load_dataset
+from edgeconsole.commission.model_ref import ModelRef, open_model_ref
+from edgeconsole.commission.runners import SampleRunner, open_runner, target_kind
 from edgeconsole.core.errors import ConfigError, EdgeConsoleError, ModelShapeError
 from edgeconsole.core.frames import InferenceResult
 from edgeconsole.inference.input_check import InputFit, check_input_fit
 from edgeconsole.inference.latency import make_sample
-from edgeconsole.session.commission import metrics as mx
-from edgeconsole.session.commission.classes import ClassMapper, mapper_for
-from edgeconsole.session.commission.dataset import Dataset, Sample, load_dataset
-from edgeconsole.session.commission.model_ref import ModelRef, open_model_ref
-from edgeconsole.session.commission.runners import SampleRunner, open_runner, target_kind
 
 #: Stages a runner may stamp beyond core.frames.STAGES: ``transfer`` is the link
 #: time of a device that reports its own inference time (round trip minus it).

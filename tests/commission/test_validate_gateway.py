@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from edgeconsole.commission import ValidationJob, ValidationRequest, write_report
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.devices.gateway.oip import OipClient
-from edgeconsole.session.commission import ValidationJob, ValidationRequest, write_report
+from tests.commission.helpers import DIGITS_MODEL, DIGITS_SET, subset
 from tests.fixtures.gateway import RunningAgent, StartAgent
-from tests.session.commission.helpers import DIGITS_MODEL, DIGITS_SET, subset
 
 
 def _token_file(agent: RunningAgent, tmp_path: Path) -> Path:

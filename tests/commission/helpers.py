@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 DATASETS = REPO / "sample_models" / "datasets"
 DIGITS_SET = DATASETS / "digits"
 LABEL_SET = DATASETS / "label_inspector"

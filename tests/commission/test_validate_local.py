@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from edgeconsole.core.errors import BundleError, ConfigError, DeviceError
-from edgeconsole.journal.keys import ConsoleKey
-from edgeconsole.journal.settings import SettingsStore, SiteSettings
-from edgeconsole.session.commission import (
+from edgeconsole.commission import (
     ValidationJob,
     ValidationRequest,
     verify_report,
     write_report,
 )
-from tests.session.commission.helpers import (
+from edgeconsole.core.errors import BundleError, ConfigError, DeviceError
+from edgeconsole.journal.keys import ConsoleKey
+from edgeconsole.journal.settings import SettingsStore, SiteSettings
+from tests.commission.helpers import (
     DIGITS_BUNDLE,
     DIGITS_MODEL,
     DIGITS_SET,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeconsole.commission.dataset import load_dataset
 from edgeconsole.core.errors import ConfigError
-from edgeconsole.session.commission.dataset import load_dataset
-from tests.session.commission.helpers import DIGITS_SET, LABEL_SET
+from tests.commission.helpers import DIGITS_SET, LABEL_SET
 
 
 def test_sample_sets_load_with_their_classes() -> None:
@@ -103,7 +103,7 @@ def test_missing_path_and_wrong_file_kind(tmp_path: Path) -> None:
 
 
 def test_oversized_csv_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import edgeconsole.session.commission.dataset as ds
+    import edgeconsole.commission.dataset as ds
 
     monkeypatch.setattr(ds, "MAX_CSV_BYTES", 100)
     (tmp_path / "labels.csv").write_text("a.png,x\n" * 50)

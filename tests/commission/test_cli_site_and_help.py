@@ -13,7 +13,7 @@ import pytest
 from edgeconsole.cli.main import main
 from edgeconsole.journal.journal import Journal
 from edgeconsole.journal.settings import SettingsStore
-from tests.session.commission.helpers import DIGITS_MODEL, DIGITS_SET, subset
+from tests.commission.helpers import DIGITS_MODEL, DIGITS_SET, subset
 
 
 def _validate(data: Path, report: Path, *extra: str) -> int:
