@@ -69,6 +69,7 @@ def plc_criteria(s: dict[str, Any], min_parts: int) -> list[mx.Criterion]:
     budget = float(s["budget_ms"])
     p99 = s["trigger_to_result_ms"]["p99"]
     unseen = sum(1 for p in s["parts"] if p["outcome"] == "answered_unseen")
+    short_acks = c.get("acks_unseen", 0)
     out = [
         mx.Criterion(
             "PLC: every part answered",
@@ -77,7 +78,8 @@ def plc_criteria(s: dict[str, Any], min_parts: int) -> list[mx.Criterion]:
             "every trigger, acknowledged",
             "-" if triggers == 0 else f"{missed} missed, {no_ack} missing acks",
             note=(f"fewer than {min_parts} triggers seen" if 0 < triggers < min_parts else "")
-            + (f"; {unseen} answered between two reads" if unseen else ""),
+            + (f"; {unseen} answered between two reads" if unseen else "")
+            + (f"; {short_acks} acks shorter than one read" if short_acks else ""),
         ),
         mx.Criterion(
             "PLC: trigger → result p99",

@@ -39,7 +39,8 @@ class WatchedPart:
     plc_verdict: str | None = None
     camera_verdict: str | None = None
     late: bool = False
-    outcome: str = "open"  # answered | answered_unseen | missed | no_ack | open
+    #: answered | answered_unseen | ack_unseen | missed | no_ack | open
+    outcome: str = "open"
     mismatch: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -67,6 +68,7 @@ class WatchCounters:
     missed_triggers: int = 0
     late_results: int = 0
     missing_acks: int = 0
+    acks_unseen: int = 0  # the PLC took the result; its ack fell between two reads
     mismatches: int = 0
     polls: int = 0
     link_errors: int = 0
@@ -192,7 +194,18 @@ class PlcWatcher:
                 return
             if p.results_ready_ns is not None and p.ack_ns is None:
                 waited = (t - p.results_ready_ns) / 1e6
-                if fell("results_ready") or waited > self.map.timing.ack_timeout_ms:
+                if fell("results_ready"):
+                    if v.get("results_ack"):
+                        p.ack_ns = t  # seen with the reset it caused
+                        self._close(p, "answered")
+                    elif not prev.get("trigger"):
+                        # The PLC dropped its trigger after results-ready and the camera
+                        # then reset: the PLC took the result; its ack pulse was shorter
+                        # than one of our reads (a busy laptop). Not a missing ack.
+                        self._close(p, "ack_unseen")
+                    else:
+                        self._close(p, "no_ack")
+                elif waited > self.map.timing.ack_timeout_ms:
                     self._close(p, "no_ack")
 
     def _edge(self, t: int, name: str, value: int) -> None:
@@ -230,6 +243,8 @@ class PlcWatcher:
             c.answered += 1
             if outcome == "no_ack":
                 c.missing_acks += 1
+            elif outcome == "ack_unseen":
+                c.acks_unseen += 1
             if p.late:
                 c.late_results += 1
             if p.results_ready_ns is not None:

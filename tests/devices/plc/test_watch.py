@@ -80,6 +80,30 @@ def test_bookkeeping_of_answered_missed_late_and_unacked_parts(sample_map: PlcMa
     assert ("trigger", 1) in [(n, v) for _, n, v in edges]
 
 
+def test_an_ack_shorter_than_a_read_is_not_a_missing_ack(sample_map: PlcMap) -> None:
+    w = _watcher(sample_map)
+    _seq(
+        w,
+        [
+            {"trigger": 1},  # part 1: the PLC took the result; its ack fell between reads
+            {"results_ready": 1, "ng": 1, "part_counter": 1},
+            {"trigger": 0},
+            {"results_ready": 0, "ng": 0},
+            {"trigger": 1},  # part 2: the camera reset seen with the ack still up
+            {"results_ready": 1, "ok": 1, "part_counter": 2},
+            {"results_ready": 0, "ok": 0, "results_ack": 1, "trigger": 0},
+            {"results_ack": 0},
+            {"trigger": 1},  # part 3: the camera gave up while the PLC held its trigger
+            {"results_ready": 1, "ok": 1, "part_counter": 3},
+            {"results_ready": 0, "ok": 0},
+        ],
+    )
+    c = w.summary()["counters"]
+    outcomes = [p["outcome"] for p in w.summary()["parts"]]
+    assert outcomes == ["ack_unseen", "answered", "no_ack"]
+    assert c["answered"] == 3 and c["missing_acks"] == 1 and c["acks_unseen"] == 1
+
+
 def test_camera_verdict_mismatch_is_counted(sample_map: PlcMap) -> None:
     w = PlcWatcher(
         open_link("modbus://127.0.0.1:1", sample_map), sample_map, camera_verdict=lambda p: "NG"
