@@ -62,7 +62,7 @@ def load_target(target: Path, trust: Path | None) -> tuple[bytes, Any, np.ndarra
     from edgeconsole.inference.spec import load_model_spec
 
     if target.suffix == ".ecb":
-        from edgeconsole.session.bundle_access import open_verified
+        from edgeconsole.session.workshop import open_verified
 
         if trust is None:
             raise ConfigError(

@@ -122,18 +122,18 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-# -- composition: the one door to a bundle's bytes is edgeconsole.session.bundle_access,
+# -- composition: the one door to a bundle's bytes is workshop.access (via session.workshop),
 # imported on use so that building the parser stays light.
 
 
 def describe_manifest(obj: dict[str, Any]) -> Any:
-    from edgeconsole.session.bundle_access import describe_manifest as describe
+    from edgeconsole.session.workshop import describe_manifest as describe
 
     return describe(obj)
 
 
 def open_verified(path: Path, trust_dir: Path, **kwargs: Any) -> Any:
-    from edgeconsole.session.bundle_access import open_verified as door
+    from edgeconsole.session.workshop import open_verified as door
 
     return door(path, trust_dir, **kwargs)
 
@@ -440,7 +440,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def inspect_bundle(path: Path, trust_dir: Path | None) -> dict[str, Any]:
     """Everything ``bundle inspect`` shows; the window shows the same dict."""
-    from edgeconsole.session.bundles_jobs import inspect_bundle as inspect
+    from edgeconsole.session.workshop import inspect_bundle as inspect
 
     return inspect(path, trust_dir)
 

@@ -195,7 +195,7 @@ def verified_payload(
     bundle: Path, trust_dir: Path | None, hardware_id: str, installed: int | None
 ) -> Any:
     """Verify the bundle through the session's one door to bundle bytes
-    (``bundle_access.open_verified``); return the exact bytes that were checked."""
+    (``workshop.access.open_verified``); return the exact bytes that were checked."""
     from edgeconsole.session.targets import verified_payload as session_verified_payload
 
     return session_verified_payload(

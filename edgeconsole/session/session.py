@@ -766,7 +766,7 @@ class Session:
     def _load_model(self, model: str, threads: int | None) -> tuple[Any, Any]:
         from edgeconsole.inference.engine import InferenceEngine
         from edgeconsole.inference.loader import load_model
-        from edgeconsole.session.bundle_access import is_bundle, open_verified
+        from edgeconsole.workshop.access import is_bundle, open_verified
 
         if is_bundle(model):
             # Verified in memory; the engine gets the checked bytes, never the path.
@@ -793,9 +793,9 @@ class Session:
         """The model's description from the laptop, its inference on an OIP server."""
         from edgeconsole.devices.gateway.oip import OipClient
         from edgeconsole.inference.loader import load_model
-        from edgeconsole.session.bundle_access import is_bundle, open_verified
         from edgeconsole.session.gateway_stream import RemoteOipRunner
         from edgeconsole.session.targets import gateway_key
+        from edgeconsole.workshop.access import is_bundle, open_verified
 
         if is_bundle(model):
             spec = open_verified(Path(model), self.trust_dir, mode="verify").description

@@ -7,7 +7,7 @@ the journal's, the window the target manager's). A failure is audited and
 re-raised, never swallowed. Firmware keys come from ``<app data>/firmware-keys``
 (``*.pem``, MCUboot public keys as ``imgtool getpub -e pem`` prints them) plus
 any the person names; a bundle's model reaches a device file only through the
-one door to bundle bytes (``bundle_access.open_verified``).
+one door to bundle bytes (``workshop.access.open_verified``).
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ class StockActions:
     ) -> Placement:
         """Verify the bundle, then write its model to ``remote`` with the device's hash of
         the path before and after in the journal."""
-        from edgeconsole.session.bundle_access import open_verified
+        from edgeconsole.workshop.access import open_verified
 
         fs.check_remote(remote)
         vb = open_verified(bundle, trust_dir, hardware_id=hardware_id, mode="memory")

@@ -14,7 +14,7 @@ States of a connection: ``connecting`` → ``connected``; an unplug makes it
 ``reconnecting`` when its port is back, then ``connected`` again. ``error``
 means the first connect failed (the view says why and what to do).
 
-Bundles reach a device only through ``session.bundle_access.open_verified``
+Bundles reach a device only through ``workshop.access.open_verified``
 (signatures, hardware id, version, expiry, payload hashes) against the app's
 trust store unless the caller names another (the demo names the DEMO key's).
 
@@ -1254,7 +1254,7 @@ class TargetManager:
             return
         try:
             from edgeconsole.inference.engine import InferenceEngine
-            from edgeconsole.session.bundle_access import open_verified
+            from edgeconsole.workshop.access import open_verified
 
             trust = m.trust_dir if m.trust_dir is not None else self.trust_dir
             bundle = open_verified(path, trust, mode="memory")
@@ -1305,9 +1305,9 @@ def verified_payload(
     hardware_id: str | None,
     installed_version: int | None,
 ) -> Payload:
-    """Verify a bundle through the one door (``bundle_access.open_verified``) and
+    """Verify a bundle through the one door (``workshop.access.open_verified``) and
     return the exact bytes that were checked, ready for a target's upload."""
-    from edgeconsole.session.bundle_access import open_verified
+    from edgeconsole.workshop.access import open_verified
 
     if not path.is_file():
         raise ConfigError("no such bundle file", subject=str(path))

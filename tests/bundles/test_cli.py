@@ -166,7 +166,7 @@ def test_build_is_reproducible_and_golden_is_real(workdir: Path) -> None:
 
 def test_verified_bundle_loads_into_the_engine(workdir: Path) -> None:
     from edgeconsole.inference.engine import InferenceEngine
-    from edgeconsole.session.bundle_access import open_verified
+    from edgeconsole.workshop.access import open_verified
 
     assert _build(workdir, "t.ecb") == 0
     vb = open_verified(workdir / "t.ecb", workdir / "keys")

@@ -12,7 +12,7 @@ import pytest
 from edgeconsole.bundles.errors import BundleSchemaError, BundleSignatureError
 from edgeconsole.bundles.manifest import encode_manifest
 from edgeconsole.cli.main import main
-from edgeconsole.session import bundles_jobs as bj
+from edgeconsole.session import workshop as bj
 from tests.fixtures.bundles import BundleKit, Member
 
 DEEP = b"[" * 50_000 + b"]" * 50_000  # 100 kB: under every size cap, far too deep

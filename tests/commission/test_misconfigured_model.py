@@ -307,7 +307,7 @@ def test_inspect_shows_a_bundle_that_does_not_fit_and_flash_refuses_it(
 
 
 def test_inspect_window_shows_the_preprocessing(qtbot: Any, sample_bundle_dir: Path) -> None:
-    from edgeconsole.session.bundles_jobs import inspect_bundle
+    from edgeconsole.session.workshop import inspect_bundle
     from edgeconsole.ui.bundles.inspect_view import InspectView
 
     view = InspectView()

@@ -144,7 +144,7 @@ def test_labelled_crop_set(inspector: PartInspector) -> None:
 
 
 def test_signed_bundle_runs_like_the_folder(inspector: PartInspector) -> None:
-    from edgeconsole.session.bundle_access import open_verified
+    from edgeconsole.workshop.access import open_verified
 
     vb = open_verified(BUNDLE, TRUST, mode="memory")
     assert vb.description.per_part is not None

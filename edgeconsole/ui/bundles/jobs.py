@@ -1,6 +1,6 @@
 """Long bundle work off the UI thread: one job at a time, with progress and Cancel.
 
-The work is a plain function from ``session.bundles_jobs`` taking
+The work is a plain function from ``session.workshop`` taking
 ``(progress, cancel)``; it runs on a Python thread and reports back through Qt
 signals, which Qt queues onto the UI thread. The widget never blocks.
 """

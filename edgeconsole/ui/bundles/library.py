@@ -7,7 +7,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from edgeconsole.session.bundles_jobs import (
+from edgeconsole.session.workshop import (
     INCOMPATIBLE,
     UNKNOWN_SIGNER,
     VERIFIED,

@@ -2,7 +2,7 @@
 and the build wizard. Mount it as a tab or dock (see ``edgeconsole/ui/bundles/__init__``).
 
 The panel only displays and sends commands; the work is in
-``session.bundles_jobs`` and runs on worker threads (``JobRunner``).
+``session.workshop`` and runs on worker threads (``JobRunner``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from edgeconsole.session import bundles_jobs as bj
+from edgeconsole.session import workshop as bj
 from edgeconsole.ui.bundles.bench_view import BenchView
 from edgeconsole.ui.bundles.inspect_view import InspectView
 from edgeconsole.ui.bundles.jobs import JobRunner, ProgressStrip

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ec-bundles-shot-") as tmp:
         os.environ["EDGECONSOLE_HOME"] = tmp
         from edgeconsole.bundles.signing import generate_keypair
-        from edgeconsole.session import bundles_jobs as bj
+        from edgeconsole.session import workshop as bj
         from edgeconsole.ui.app import create_application
         from edgeconsole.ui.bundles.panel import BundlesPanel
         from edgeconsole.ui.settings import file_settings

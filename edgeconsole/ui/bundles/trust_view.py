@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.session.bundles_jobs import (
+from edgeconsole.session.workshop import (
     KeyRow,
     import_trust_key,
     remove_trust_key,

@@ -1,7 +1,7 @@
 """Build wizard: ONNX file -> description -> optional INT8 (with the FP32-vs-INT8
 table) -> signing and output -> build on a worker thread, read back, done.
 
-Every page only collects answers; ``session.bundles_jobs`` does the work.
+Every page only collects answers; ``session.workshop`` does the work.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.inference.spec import CHANNEL_ORDERS, HEAD_TYPES, LAYOUTS
-from edgeconsole.session import bundles_jobs as bj
+from edgeconsole.session import workshop as bj
 from edgeconsole.ui.bundles.jobs import JobRunner, ProgressStrip
 from edgeconsole.ui.bundles.library import human_size
 from edgeconsole.ui.theme import COLOURS

@@ -36,7 +36,7 @@ def make_panel(
     made: list[BundlesPanel] = []
 
     def make(trust_keys: tuple[Path, ...] = (), folder: Path | None = None) -> BundlesPanel:
-        from edgeconsole.session.bundles_jobs import import_trust_key
+        from edgeconsole.session.workshop import import_trust_key
 
         trust = tmp_path / "trust"
         for k in trust_keys:

@@ -1,4 +1,4 @@
-"""The headless side of the panel (session.bundles_jobs) and the job runner."""
+"""The headless side of the panel (the bundle workshop, via session.workshop), the runner."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edgeconsole.core.errors import ConfigError
-from edgeconsole.session import bundles_jobs as bj
+from edgeconsole.session import workshop as bj
 from edgeconsole.ui.bundles.jobs import JobRunner, plain_error
 from tests.ui.bundles.conftest import DEMO_PUB, REPO
 

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from edgeconsole.bundles.signing import generate_keypair
-from edgeconsole.session import bundles_jobs as bj
+from edgeconsole.session import workshop as bj
 from tests.ui.bundles.conftest import DEMO_PUB, REPO
 
 SAMPLE_NAMES = {

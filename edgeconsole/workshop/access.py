@@ -25,6 +25,14 @@ def default_trust_dir() -> Path:
     return app_data_dir() / "trust"
 
 
+def sample_models_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "sample_models"
+
+
+def default_library_dir() -> Path:
+    return sample_models_dir() / "bundles"
+
+
 def describe_manifest(obj: dict[str, Any]) -> ModelSpec:
     return ModelSpec.parse(obj, None, where="manifest")
 
