@@ -17,6 +17,7 @@ from aiohttp import web
 from edgeconsole import __version__
 from edgeconsole.agent.auth import make_auth_middleware
 from edgeconsole.agent.bodies import BodyPace, downgrade_flag, json_body, read_body
+from edgeconsole.agent.camera_runner import CameraRunner, stream_handler
 from edgeconsole.agent.dirlock import DataDirLock
 from edgeconsole.agent.errors import AgentRequestError, BadRequest, NotFound
 from edgeconsole.agent.guard import ConnectionGuard
@@ -25,7 +26,6 @@ from edgeconsole.agent.line import start_photo_eye
 from edgeconsole.agent.ports import AgentPorts, ModelHandle
 from edgeconsole.agent.repository import ModelRepository
 from edgeconsole.agent.slotkeeper import SlotKeeper
-from edgeconsole.agent.stream import CameraRunner, stream_handler
 from edgeconsole.agent.tensors import encode_response, parse_request
 from edgeconsole.agent.upload import UploadManager
 from edgeconsole.agent.upload_routes import UploadRoutes

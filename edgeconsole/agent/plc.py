@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from edgeconsole.agent.camera_runner import CameraRunner
 from edgeconsole.agent.journal import AgentJournal
-from edgeconsole.agent.stream import CameraRunner
 from edgeconsole.devices.plc.handshake import PlcEvent, percentiles
 from edgeconsole.devices.plc.part_gate import PartGateDecider
 from edgeconsole.devices.plc.plcmap import load_map

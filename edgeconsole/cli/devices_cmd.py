@@ -333,7 +333,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_telemetry(args: argparse.Namespace) -> int:
-    from edgeconsole.sources.telemetry import TelemetryParser
+    from edgeconsole.sources.telemetry_lines import TelemetryParser
 
     if not 0 < args.seconds <= 86400:
         raise ConfigError("--seconds must be between 0 and 86400")

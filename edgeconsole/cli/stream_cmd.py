@@ -106,7 +106,7 @@ def summarise_stream(
 
 def _run(args: argparse.Namespace) -> int:
     from edgeconsole.cli.run_cmd import _print
-    from edgeconsole.devices.gateway.stream import StreamReceiver
+    from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
     from edgeconsole.devices.gateway.target import parse_gateway_url
     from edgeconsole.devices.gateway.tokens import lookup, read_token_file, remember
 

@@ -41,7 +41,7 @@ from edgeconsole.journal.db import connect
 from edgeconsole.journal.keys import ConsoleKey, public_pem
 from edgeconsole.journal.otlp import gauge_lines, latency_histogram_lines, log_lines, resource
 from edgeconsole.journal.settings import SiteSettings
-from edgeconsole.journal.telemetry import telemetry_files
+from edgeconsole.journal.telemetry_sink import telemetry_files
 from edgeconsole.journal.timebase import ns_to_iso, wall_ns
 
 FORMAT = "edgeconsole-evidence-pack"

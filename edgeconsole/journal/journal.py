@@ -17,7 +17,7 @@ from edgeconsole.journal.fleet import FleetInventory
 from edgeconsole.journal.notices import NoticeBoard
 from edgeconsole.journal.paths import ensure_dir, journal_dir
 from edgeconsole.journal.settings import SettingsStore, SiteSettings
-from edgeconsole.journal.telemetry import TelemetryHealth, TelemetryLimits, TelemetrySink
+from edgeconsole.journal.telemetry_sink import TelemetryHealth, TelemetryLimits, TelemetrySink
 
 
 @dataclass

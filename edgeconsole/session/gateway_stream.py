@@ -259,7 +259,7 @@ def open_stream_runner(
 ) -> GatewayStreamRunner:
     """Connect to a gateway camera's stream (waits for the first connection) and
     return its runner, not started yet."""
-    from edgeconsole.devices.gateway.stream import StreamReceiver
+    from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
 
     if token is None:
         raise ConfigError(

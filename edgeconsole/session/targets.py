@@ -4,7 +4,7 @@
 links' reads and writes run there), a small pool of worker threads for the
 blocking commands (connect, flash, confirm, rollback, loading the shadow
 model), and one pump thread that moves each device's telemetry bytes into its
-:class:`~edgeconsole.session.telemetry.TelemetryStream` and notices unplugs.
+:class:`~edgeconsole.session.device_telemetry.TelemetryStream` and notices unplugs.
 Every command returns at once; its outcome arrives through :meth:`poll` as
 target views, job progress, telemetry batches and events, which
 ``Session.poll()`` hands to the window and the CLI.
@@ -48,16 +48,16 @@ from edgeconsole.core.errors import Cancelled, ConfigError, DeviceError, EdgeCon
 from edgeconsole.core.parts import TriggerEvent
 from edgeconsole.devices.target import FlashProgress, Payload, SlotInfo
 from edgeconsole.journal.timebase import mono_to_wall_ns
-from edgeconsole.session.stock_jobs import StockJobs, StockView
-from edgeconsole.session.telemetry import (
+from edgeconsole.session.device_telemetry import (
     ShadowRunner,
     StreamSummary,
     TelemetryBatch,
     TelemetryStream,
     input_channels_of,
 )
+from edgeconsole.session.stock_jobs import StockJobs, StockView
 from edgeconsole.session.update import Event, Level
-from edgeconsole.sources.telemetry import DeviceEvent, EventTap
+from edgeconsole.sources.telemetry_lines import DeviceEvent, EventTap
 
 ConnState = Literal["connecting", "connected", "disconnected", "reconnecting", "error", "closed"]
 JobState = Literal["running", "done", "failed", "cancelled"]

@@ -11,9 +11,9 @@ from edgeconsole.inference.latency import LatencySnapshot
 
 if TYPE_CHECKING:  # defined beside the target manager (which imports this module)
     from edgeconsole.session.cameras import CameraSetupResult
+    from edgeconsole.session.device_telemetry import TelemetryBatch
     from edgeconsole.session.plc_monitor import PlcSnapshot
     from edgeconsole.session.targets import JobProgress, TargetView
-    from edgeconsole.session.telemetry import TelemetryBatch
 
 RunState = Literal["idle", "opening", "running", "reconnecting", "stopping", "stopped", "error"]
 Level = Literal["info", "warning", "error"]

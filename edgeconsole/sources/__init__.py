@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from edgeconsole.sources.demo_video import write_conveyor_video
     from edgeconsole.sources.factory import describe_spec, open_source
     from edgeconsole.sources.image_folder import ImageFolderSource
-    from edgeconsole.sources.stream import StreamSource
+    from edgeconsole.sources.network_video import StreamSource
     from edgeconsole.sources.video_file import VideoFileSource
 
 _EXPORTS = {

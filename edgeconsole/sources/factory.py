@@ -220,7 +220,7 @@ def open_source(spec: str, *, realtime: bool = True, loop: bool = False) -> Fram
             images=Path(str(o["images"])).expanduser() if "images" in o else None,
         )
     if parsed.kind == "stream":
-        from edgeconsole.sources.stream import StreamSource
+        from edgeconsole.sources.network_video import StreamSource
 
         return StreamSource(parsed.target)
     if parsed.kind == "synthetic":

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from edgeconsole.devices.gateway.client import GatewayClient, UploadProgress
-from edgeconsole.devices.gateway.stream import StreamReceiver
+from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
 from tests.agent import faulty_checks
 from tests.fixtures.gateway import REPO, GatewayKit, LoopbackProxy, RunningAgent, StartAgent
 

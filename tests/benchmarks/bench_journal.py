@@ -80,7 +80,7 @@ def bench_recording(tmp: Path, seconds: float) -> dict[str, object]:
 
 def bench_inserts(tmp: Path, rows: int) -> dict[str, object]:
     from edgeconsole.journal.notices import NoticeBoard
-    from edgeconsole.journal.telemetry import TelemetryLimits, TelemetrySink
+    from edgeconsole.journal.telemetry_sink import TelemetryLimits, TelemetrySink
 
     data = [
         (1_700_000_000_000_000_000 + i, "serial:///dev/ttyACM0", f"ch{i % 6}", float(i))

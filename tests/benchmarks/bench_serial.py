@@ -39,7 +39,7 @@ from edgeconsole.devices.serial.flash import upload_with_resume  # noqa: E402
 from edgeconsole.devices.target import Payload  # noqa: E402
 from edgeconsole.sim.device import VirtualSerialDevice  # noqa: E402
 from edgeconsole.sim.smp_lines import encode_frame  # noqa: E402
-from edgeconsole.sources.telemetry import TelemetryParser  # noqa: E402
+from edgeconsole.sources.telemetry_lines import TelemetryParser  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

@@ -51,7 +51,7 @@ while True:
 
 
 def parse_rate(lines: int = 200_000) -> float:
-    from edgeconsole.session.telemetry import TelemetryStream
+    from edgeconsole.session.device_telemetry import TelemetryStream
 
     s = TelemetryStream("bench://", pending_limit=lines + 10)
     row = ",".join(f"{0.1 * i:.4f}" for i in range(8)) + "\n"

@@ -17,7 +17,7 @@ import pytest
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.devices.gateway.client import GatewayClient
 from edgeconsole.devices.gateway.oip import OipClient
-from edgeconsole.devices.gateway.stream import StreamReceiver
+from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
 from tests.faults.proxy import TcpFaultProxy
 from tests.fixtures.gateway import GatewayKit, RunningAgent, StartAgent
 

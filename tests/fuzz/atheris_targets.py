@@ -30,7 +30,7 @@ with atheris.instrument_imports(include=["edgeconsole"]):
     from edgeconsole.core.errors import EdgeConsoleError
     from edgeconsole.devices.serial.transport import MAX_LINE, ClientLineDecoder, LinkStats
     from edgeconsole.sim.smp_lines import SmpLineDecoder
-    from edgeconsole.sources.telemetry import TelemetryParser
+    from edgeconsole.sources.telemetry_lines import TelemetryParser
 
 # The tar reader needs a real file (it fstat()s it): keep it in RAM when /dev/shm exists.
 _TMP = Path(

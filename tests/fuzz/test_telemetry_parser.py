@@ -8,7 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeconsole.sources.telemetry import MAX_CHANNELS, TelemetryParser
+from edgeconsole.sources.telemetry_lines import MAX_CHANNELS, TelemetryParser
 from tests.fuzz._settings import count, fuzz
 
 

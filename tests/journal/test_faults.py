@@ -111,7 +111,7 @@ import json, resource, signal, sys, time
 from pathlib import Path
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # get EFBIG instead of dying
 from edgeconsole.journal.journal import Journal
-from edgeconsole.journal.telemetry import TelemetryLimits
+from edgeconsole.journal.telemetry_sink import TelemetryLimits
 j = Journal.open(Path(sys.argv[1]), limits=TelemetryLimits(flush_s=0.02, probe_s=0.05,
                                                         headroom_bytes=0))
 j.audit.log("test", "info", "", "before")
@@ -187,7 +187,7 @@ def _mount_tmpfs(size: str) -> Path | None:
 
 def test_real_disk_full_on_tmpfs(tmp_path: Path) -> None:
     from edgeconsole.journal.journal import Journal
-    from edgeconsole.journal.telemetry import TelemetryLimits
+    from edgeconsole.journal.telemetry_sink import TelemetryLimits
 
     mnt = _mount_tmpfs("6m")
     if mnt is None:

@@ -15,7 +15,7 @@ from edgeconsole.journal.journal import Journal
 from edgeconsole.journal.notices import NoticeBoard
 from edgeconsole.journal.schema import AUDIT_MIGRATIONS, TELEMETRY_MIGRATIONS
 from edgeconsole.journal.settings import SettingsStore, SiteSettings
-from edgeconsole.journal.telemetry import TelemetryLimits, TelemetrySink
+from edgeconsole.journal.telemetry_sink import TelemetryLimits, TelemetrySink
 from tests.fixtures.journal import latency_for, result_for
 
 

@@ -136,7 +136,7 @@ def test_tokens_never_reach_journal_exports_errors_or_logs(
             errors.append(json.dumps(view.to_json() if view else {}, default=str))
         errors += events
         # The stream refuses a wrong token too; its error text is shown to the person.
-        from edgeconsole.devices.gateway.stream import StreamReceiver
+        from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
 
         rx = StreamReceiver(other.url, WRONG, heartbeat_s=0.5).start()
         try:

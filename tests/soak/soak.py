@@ -152,7 +152,7 @@ class SoakDemo:
         from edgeconsole.bundles.signing import public_pem
         from edgeconsole.cli.agent_cmd import build_ports
         from edgeconsole.devices.gateway.flash import GatewayFlashJob
-        from edgeconsole.devices.gateway.stream import StreamReceiver
+        from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
         from edgeconsole.devices.gateway.target import GatewayTarget
         from edgeconsole.devices.target import Payload
         from tests.fixtures.gateway import DIGITS, GatewayKit

@@ -12,7 +12,7 @@ from edgeconsole.sources.camera import CameraSource
 from edgeconsole.sources.conveyor import SyntheticConveyorSource
 from edgeconsole.sources.factory import describe_spec, open_source, parse_spec
 from edgeconsole.sources.image_folder import ImageFolderSource
-from edgeconsole.sources.stream import StreamSource
+from edgeconsole.sources.network_video import StreamSource
 from edgeconsole.sources.video_file import VideoFileSource
 
 

@@ -13,7 +13,7 @@ from edgeconsole.devices.serial.client import SerialTarget
 from edgeconsole.sources.belt import BeltTiming
 from edgeconsole.sources.conveyor import ConveyorScene
 from edgeconsole.sources.photo_eye import PhotoEye, eye_for_source
-from edgeconsole.sources.telemetry import DeviceEvent, EventTap
+from edgeconsole.sources.telemetry_lines import DeviceEvent, EventTap
 
 SPEC = "synthetic:conveyor?fps=30&ppm=600&clock=1&width=640&height=360"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from edgeconsole.devices.gateway.client import GatewayClient
 from edgeconsole.devices.gateway.oip import OipClient
-from edgeconsole.devices.gateway.stream import StreamReceiver
+from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
 from edgeconsole.devices.gateway.target import GatewayTarget, parse_gateway_url
 
 __all__ = ["GatewayClient", "GatewayTarget", "OipClient", "StreamReceiver", "parse_gateway_url"]

@@ -1,7 +1,7 @@
 """Live telemetry of one device: a plot per channel, the device's model output
 with its threshold, and the shadow run's difference with its tolerance band.
 
-It only shows :class:`~edgeconsole.session.telemetry.TelemetryBatch` es from
+It only shows :class:`~edgeconsole.session.device_telemetry.TelemetryBatch` es from
 ``session.poll()``. Curves are created once per channel and updated with
 ``setData`` (peak downsampling, clip to view); the window keeps a bounded
 scroll-back buffer. Pause freezes the picture (new samples keep arriving into
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.clock import now_ns
-from edgeconsole.session.telemetry import ShadowStatus, TelemetryBatch
+from edgeconsole.session.device_telemetry import ShadowStatus, TelemetryBatch
 from edgeconsole.ui.deferred_plots import DeferredPlots
 from edgeconsole.ui.devices.format import number_text
 from edgeconsole.ui.theme import COLOURS

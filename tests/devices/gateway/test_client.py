@@ -15,7 +15,7 @@ from edgeconsole.core.errors import ConfigError, DeviceError
 from edgeconsole.devices.gateway.flash import GatewayFlashJob
 from edgeconsole.devices.gateway.http import AuthError
 from edgeconsole.devices.gateway.oip import OipClient, decode_infer, encode_infer
-from edgeconsole.devices.gateway.stream import StreamReceiver
+from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
 from edgeconsole.devices.gateway.target import GatewayTarget, parse_gateway_url
 from edgeconsole.devices.gateway.wire import result_from_json, unpack_jpeg
 from edgeconsole.devices.target import Payload, Target

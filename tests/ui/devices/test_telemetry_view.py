@@ -6,7 +6,12 @@ import numpy as np
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
-from edgeconsole.session.telemetry import ChannelStats, ShadowPoint, ShadowStatus, TelemetryBatch
+from edgeconsole.session.device_telemetry import (
+    ChannelStats,
+    ShadowPoint,
+    ShadowStatus,
+    TelemetryBatch,
+)
 from edgeconsole.ui.deferred_plots import PLACEHOLDER_TEXT
 from edgeconsole.ui.devices.telemetry_view import TelemetryView
 

@@ -16,7 +16,7 @@ from edgeconsole.core.errors import ConfigError, SourceDisconnected, SourceError
 from edgeconsole.core.frames import Frame
 from edgeconsole.sources._live import ReconnectPolicy
 from edgeconsole.sources.mjpeg_http import MjpegLimits, StreamProtocolError
-from edgeconsole.sources.stream import StreamSource
+from edgeconsole.sources.network_video import StreamSource
 from tests.fixtures.sources import MjpegTestServer, wait_for
 
 FAST = ReconnectPolicy(initial_s=0.05, max_delay_s=0.2)

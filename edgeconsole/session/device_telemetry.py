@@ -2,7 +2,7 @@
 
 One :class:`TelemetryStream` per connected device. The target manager's pump
 thread feeds it the raw bytes the serial link collected (``SerialTarget.text``);
-the stream parses them with :class:`~edgeconsole.sources.telemetry.TelemetryParser`,
+the stream parses them with :class:`~edgeconsole.sources.telemetry_lines.TelemetryParser`,
 gives every sample a time, keeps bounded buffers (newest kept, drops counted),
 per-channel statistics over the last seconds, the line rate, and the device's
 own model output. ``take()`` (called from ``Session.poll()``) hands over
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconsole.sources.telemetry import TelemetryParser, TelemetrySample
+from edgeconsole.sources.telemetry_lines import TelemetryParser, TelemetrySample
 
 #: Samples held for the window between two polls; older ones are dropped (counted).
 PENDING_LIMIT = 50_000

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconsole.session.telemetry import ShadowRunner, TelemetryStream
+from edgeconsole.session.device_telemetry import ShadowRunner, TelemetryStream
 
 HEADER = b"# accel_x_g,accel_y_g,accel_z_g,score\n"
 

@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgeconsole.sources.telemetry import TelemetryParser
+from edgeconsole.sources.telemetry_lines import TelemetryParser
 
 
 def test_header_and_samples_comma_and_tab() -> None:
@@ -101,7 +101,7 @@ def test_fuzz_chunks(chunks: list[bytes]) -> None:
 
 
 def test_event_lines_are_events_not_log_or_readings() -> None:
-    from edgeconsole.sources.telemetry import DeviceEvent
+    from edgeconsole.sources.telemetry_lines import DeviceEvent
 
     p = TelemetryParser()
     out = p.feed(b"# a,b\n1,2\n@trigger,7,123456\n@trigger\n@ bad name,1\n@x," + b"1," * 20 + b"\n")
@@ -113,7 +113,7 @@ def test_event_lines_are_events_not_log_or_readings() -> None:
 
 
 def test_event_tap_finds_edges_across_chunks_and_skips_oversized_lines() -> None:
-    from edgeconsole.sources.telemetry import MAX_LINE, DeviceEvent, EventTap
+    from edgeconsole.sources.telemetry_lines import MAX_LINE, DeviceEvent, EventTap
 
     got: list[DeviceEvent] = []
     tap = EventTap(got.append)
@@ -132,7 +132,7 @@ def test_event_tap_finds_edges_across_chunks_and_skips_oversized_lines() -> None
 
 
 def test_event_tap_survives_garbage() -> None:
-    from edgeconsole.sources.telemetry import EventTap
+    from edgeconsole.sources.telemetry_lines import EventTap
 
     rng = random.Random(5)
     tap = EventTap(lambda ev: None)
