@@ -151,7 +151,8 @@ def check_pipeline(ctx: SelfTestContext) -> str:
     import threading
 
     from edgeconsole.inference.engine import InferenceEngine
-    from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
+    from edgeconsole.session.pipeline import LocalPipelineRunner
+    from edgeconsole.session.runner import CallbackSink, RunnerOutput
     from edgeconsole.sources.factory import open_source
 
     if ctx.verified is None:
@@ -162,8 +163,9 @@ def check_pipeline(ctx: SelfTestContext) -> str:
     ended: list[str] = []
     done = threading.Event()
 
-    def on_result(frame: Any, result: Any, sample: Any) -> None:
-        results.append((frame.index, result, sample))
+    def on_output(out: RunnerOutput) -> None:
+        assert out.frame is not None
+        results.append((out.frame.index, out.result, out.sample))
 
     def on_error(where: str, exc: BaseException) -> None:
         errors.append(f"{where}: {exc}")
@@ -177,7 +179,7 @@ def check_pipeline(ctx: SelfTestContext) -> str:
     runner = LocalPipelineRunner(
         source,
         engine,
-        PipelineOutput(on_result=on_result, on_error=on_error, on_end=on_end),
+        CallbackSink(on_output=on_output, on_error=on_error, on_end=on_end),
         max_frames=ctx.frames,
         lossless=True,
     )

@@ -161,7 +161,6 @@ def _record(
     frames: list[int],
 ) -> None:
     from edgeconsole.core.clock import now_ns
-    from edgeconsole.inference.latency import make_sample  # noqa: F401 - engine stamps stages
     from edgeconsole.sources.factory import open_source
 
     source = open_source(args.source, realtime=True, loop=True)
@@ -185,14 +184,14 @@ def _record(
                         / 1e6
                     },
                     (now_ns() - (frame.capture_started_ns or frame.captured_ns)) / 1e6,
-                    0.0,
                 )
                 recorder.write_frame(frame, None, sample)
                 frames[0] += 1
         finally:
             source.close()
         return
-    from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
+    from edgeconsole.session.pipeline import LocalPipelineRunner
+    from edgeconsole.session.runner import CallbackSink
 
     def on_error(where: str, exc: EdgeConsoleError | Exception) -> None:
         errors.append(str(exc) if isinstance(exc, EdgeConsoleError) else f"{where}: {exc!r}")
@@ -201,7 +200,11 @@ def _record(
     runner = LocalPipelineRunner(
         source,
         engine,
-        PipelineOutput(on_result=on_result, on_error=on_error, on_end=lambda reason: ended.set()),
+        CallbackSink(
+            on_output=lambda out: on_result(out.frame, out.result, out.sample),
+            on_error=on_error,
+            on_end=lambda reason: ended.set(),
+        ),
         max_frames=args.max_frames,
     )
     runner.start()

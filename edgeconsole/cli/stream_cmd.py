@@ -62,10 +62,7 @@ def summarise_stream(
     model = "-"
     for i, it in enumerate(items):
         stages = {k: v for k, v in it.stages.items() if k in STAGES}
-        unaccounted = max(it.e2e_ms - sum(stages.values()), 0.0)
-        lat.add(
-            LatencySample(it.frame_index, stages, it.e2e_ms, unaccounted, first_inference=(i == 0))
-        )
+        lat.add(LatencySample(it.frame_index, stages, it.e2e_ms, first_inference=(i == 0)))
         if "network" in it.stages:
             network.append(it.stages["network"])
         if "agent_queue" in it.stages:

@@ -33,9 +33,8 @@ from edgeconsole.commission.dataset import Dataset, Sample, load_dataset
 from edgeconsole.commission.model_ref import ModelRef, open_model_ref
 from edgeconsole.commission.runners import SampleRunner, open_runner, target_kind
 from edgeconsole.core.errors import ConfigError, EdgeConsoleError, ModelShapeError
-from edgeconsole.core.frames import InferenceResult
+from edgeconsole.core.frames import InferenceResult, LatencySample
 from edgeconsole.inference.input_check import InputFit, check_input_fit
-from edgeconsole.inference.latency import make_sample
 
 #: Stages a runner may stamp beyond core.frames.STAGES: ``transfer`` is the link
 #: time of a device that reports its own inference time (round trip minus it).
@@ -316,7 +315,7 @@ class ValidationJob:
         rec.predicted, rec.score = self.mapper.predict(result)
         st = dict(stamps)
         st["captured"] = st.get("preprocess_start", 0)
-        sample = make_sample(rec.index, st, first=first)
+        sample = LatencySample.from_stamps(rec.index, st, first=first)
         rec.e2e_ms = sample.e2e_ms
         rec.stages_ms = {k: v for k, v in sample.stages.items() if k != "capture"}
         for name in EXTRA_STAGES:

@@ -11,6 +11,12 @@ import numpy as np
 #: the frame; the rest are measured around the work on the inference thread.
 STAGES: tuple[str, ...] = ("capture", "preprocess", "infer", "postprocess", "overlay")
 
+#: Stages only some runs have: ``network`` (a gateway's stream: agent to console),
+#: ``handoff`` (a pipeline in a worker process: the worker's end of a frame to the
+#: window's process receiving it). Kept out of ``STAGES`` so the journal's fixed stage
+#: columns stay as they are.
+OPTIONAL_STAGES: tuple[str, ...] = ("network", "handoff")
+
 #: Semantic roles for overlay colours; the UI and the image renderer map them
 #: to their own palettes so that both stay consistent.
 Role = Literal["ok", "fail", "warn", "info", "text"]
@@ -149,12 +155,41 @@ class LatencySample:
 
     ``e2e_ms`` runs from capture start (or capture end when the source cannot
     say when it started) to the end of the last stage, or to ``shown`` once the
-    window displayed it. ``unaccounted_ms`` is e2e minus the sum of the stages:
-    queueing, hand-off and anything else nobody measured.
+    window displayed it. ``unaccounted_ms`` is derived, never given: e2e minus the
+    sum of the stages (queueing, hand-off and anything else nobody measured), so
+    every producer (local pipeline, worker, gateway stream, recordings) agrees.
+    Frame stamps become a sample through :meth:`from_stamps`.
     """
 
     frame_index: int
     stages: dict[str, float]
     e2e_ms: float
-    unaccounted_ms: float
     first_inference: bool = False
+    unaccounted_ms: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "unaccounted_ms", max(0.0, self.e2e_ms - sum(self.stages.values()))
+        )
+
+    @classmethod
+    def from_stamps(
+        cls, frame_index: int, stamps: dict[str, int], *, first: bool = False
+    ) -> LatencySample:
+        """The sample of a frame's monotonic stamps (nanoseconds).
+
+        Expected stamps: ``capture_start`` (optional), ``captured``, then for each
+        processing stage a ``<stage>_start`` and ``<stage>_end`` pair; ``shown`` is
+        optional and extends end-to-end to the moment of display.
+        """
+        stages: dict[str, float] = {}
+        start = stamps.get("capture_start", stamps["captured"])
+        if "capture_start" in stamps:
+            stages["capture"] = (stamps["captured"] - stamps["capture_start"]) / 1e6
+        for name in (*STAGES[1:], *OPTIONAL_STAGES):
+            a, b = stamps.get(f"{name}_start"), stamps.get(f"{name}_end")
+            if a is not None and b is not None:
+                stages[name] = (b - a) / 1e6
+        end_candidates = [v for k, v in stamps.items() if k.endswith("_end")]
+        end = stamps.get("shown", max(end_candidates) if end_candidates else stamps["captured"])
+        return cls(frame_index, stages, (end - start) / 1e6, first_inference=first)

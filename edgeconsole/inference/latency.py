@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconsole.core.frames import STAGES, LatencySample
+from edgeconsole.core.frames import OPTIONAL_STAGES, STAGES, LatencySample
 
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0)
 
@@ -131,9 +131,6 @@ class LatencySnapshot:
         }
 
 
-#: Stages only some runs have (a gateway's stream adds the network hop); kept out of
-#: ``core.frames.STAGES`` so the journal's fixed stage columns stay as they are.
-OPTIONAL_STAGES: tuple[str, ...] = ("network",)
 SERIES: tuple[str, ...] = (*STAGES, *OPTIONAL_STAGES, "unaccounted", "e2e", "shown")
 
 
@@ -223,31 +220,3 @@ class LatencyStats:
             histogram_edges=edges,
             histogram_counts=counts,
         )
-
-
-def make_sample(frame_index: int, stamps: dict[str, int], *, first: bool = False) -> LatencySample:
-    """Build a LatencySample from a frame's monotonic stamps (nanoseconds).
-
-    Expected stamps: ``capture_start`` (optional), ``captured``, then for each
-    processing stage a ``<stage>_start`` and ``<stage>_end`` pair; ``shown`` is
-    optional and extends end-to-end to the moment of display.
-    """
-    stages: dict[str, float] = {}
-    start = stamps.get("capture_start", stamps["captured"])
-    if "capture_start" in stamps:
-        stages["capture"] = (stamps["captured"] - stamps["capture_start"]) / 1e6
-    for name in STAGES[1:]:
-        a, b = stamps.get(f"{name}_start"), stamps.get(f"{name}_end")
-        if a is not None and b is not None:
-            stages[name] = (b - a) / 1e6
-    end_candidates = [v for k, v in stamps.items() if k.endswith("_end")]
-    end = stamps.get("shown", max(end_candidates) if end_candidates else stamps["captured"])
-    e2e = (end - start) / 1e6
-    unaccounted = max(0.0, e2e - sum(stages.values()))
-    return LatencySample(
-        frame_index=frame_index,
-        stages=stages,
-        e2e_ms=e2e,
-        unaccounted_ms=unaccounted,
-        first_inference=first,
-    )

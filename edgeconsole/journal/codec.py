@@ -257,6 +257,5 @@ def latency_from_dict(d: Any) -> LatencySample:
         frame_index=idx,
         stages=stages,
         e2e_ms=_get_float(d, "e2e_ms"),
-        unaccounted_ms=_get_float(d, "unaccounted_ms"),
         first_inference=bool(d.get("first_inference", False)),
     )

@@ -10,9 +10,10 @@ included). ``Session.start_local`` runs it for a stream spec
 ``gateway://HOST:PORT?camera=N`` so the live view and the latency panel show a
 gateway exactly as they show the laptop.
 
-The runner duck-types ``LocalPipelineRunner`` for the session (``start``,
-``stop``, ``join``, ``wait_ended``, ``processed``, ``dropped``, and ``source.state``
-"open"/"reconnecting" while the link is down).
+The runner is a ``Runner`` (session/runner.py) like the local ones: each result is
+an output with its sample (counted once), each JPEG an output with the frame and
+the result it belongs to (shown, not counted again); ``source.state`` is
+"open"/"reconnecting" while the link is down.
 
 :class:`StreamMonitor` runs the same runner into a latency collector: the demo's
 summary of a gateway (results per second, network p50/p99) without a window.
@@ -28,7 +29,6 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,9 +36,9 @@ import numpy as np
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import ConfigError, DeviceError, EdgeConsoleError
-from edgeconsole.core.frames import STAGES, Frame, InferenceResult, LatencySample
-from edgeconsole.core.parts import PartDecision
-from edgeconsole.inference.latency import OPTIONAL_STAGES, LatencyStats
+from edgeconsole.core.frames import OPTIONAL_STAGES, STAGES, Frame, InferenceResult, LatencySample
+from edgeconsole.inference.latency import LatencyStats
+from edgeconsole.session.runner import CallbackSink, RunnerBase, RunnerOutput, RunnerSink
 
 #: Results kept to pair with the JPEG of the same frame (JPEGs follow their result).
 PAIR_WINDOW = 64
@@ -85,19 +85,6 @@ def describe_stream(spec: str) -> str:
 
 
 # ------------------------------------------------------------------------ runner
-@dataclass
-class StreamOutput:
-    """Callbacks from the runner's thread; quick and thread-safe, like PipelineOutput."""
-
-    on_sample: Callable[[InferenceResult, LatencySample], None]
-    on_frame: Callable[[Frame, InferenceResult], None]
-    on_model: Callable[[str], None]
-    on_error: Callable[[str, Exception], None]
-    on_end: Callable[[str], None]
-    #: Per-part models on the gateway: the parts it decided, with its line's state.
-    on_parts: Callable[[list[PartDecision], dict[str, Any] | None], None] | None = None
-
-
 class _LinkState:
     """``runner.source`` for the session: the link's state, and close()."""
 
@@ -122,8 +109,8 @@ def decode_jpeg(data: bytes) -> np.ndarray | None:
     return image if isinstance(image, np.ndarray) and image.ndim == 3 else None
 
 
-class GatewayStreamRunner:
-    def __init__(self, receiver: Any, output: StreamOutput, *, url: str) -> None:
+class GatewayStreamRunner(RunnerBase):
+    def __init__(self, receiver: Any, output: RunnerSink, *, url: str) -> None:
         self.receiver = receiver
         self.source = _LinkState(receiver)
         self.output = output
@@ -189,11 +176,11 @@ class GatewayStreamRunner:
                     self._on_jpeg(frame)
         except Exception as exc:  # a decoder bug must reach the person, not end silently
             reason = "stream error"
-            self.output.on_error("stream", exc)
+            self.output.error("stream", exc)
         finally:
             rx.stop()
             self._ended.set()
-            self.output.on_end(reason)
+            self.output.end(reason)
 
     def _on_item(self, item: Any) -> None:
         result = item.result if item.result is not None else InferenceResult(item.frame_index)
@@ -204,23 +191,24 @@ class GatewayStreamRunner:
             text = f"{item.model.get('name', '?')} v{item.model.get('version', '?')}"
             if text != self._model:
                 self._model = text
-                self.output.on_model(text)
-        if (item.parts or item.line is not None) and self.output.on_parts is not None:
-            self.output.on_parts(list(item.parts), item.line)
+                self.output.model(text)
         capture_start = item.received_ns - int(item.e2e_ms * 1e6)
         self._pairs[item.frame_index] = (result, capture_start)
         while len(self._pairs) > PAIR_WINDOW:
             self._pairs.popitem(last=False)
+        # A per-part model on the gateway: the parts it decided, with its line's state.
+        out = RunnerOutput(decisions=list(item.parts), line=item.line, done_ns=item.received_ns)
         if "network" not in item.stages:
             # Before the clocks are aligned e2e ends on the agent: not comparable.
             self.unsynced += 1
-            return
-        stages = {k: float(v) for k, v in item.stages.items() if k in _KEEP}
-        # agent_queue, encode and our own hand-off stay in "unaccounted".
-        unaccounted = max(item.e2e_ms - sum(stages.values()), 0.0)
-        sample = LatencySample(item.frame_index, stages, float(item.e2e_ms), unaccounted)
-        self.processed += 1
-        self.output.on_sample(result, sample)
+        else:
+            stages = {k: float(v) for k, v in item.stages.items() if k in _KEEP}
+            # agent_queue, encode and our own hand-off stay in "unaccounted".
+            out.sample = LatencySample(item.frame_index, stages, float(item.e2e_ms))
+            out.result = result
+            self.processed += 1
+        if out.sample is not None or out.decisions or out.line is not None:
+            self.output.output(out)
 
     def _on_jpeg(self, f: Any) -> None:
         image = decode_jpeg(f.jpeg)
@@ -242,14 +230,17 @@ class GatewayStreamRunner:
         self._frame_times.append(frame.stamps["decoded"])
         if result is None:
             result = InferenceResult(f.frame_index)  # its result was dropped: no overlay
-        self.output.on_frame(frame, result)
+        # Shown with the result it belongs to; counted already, with its sample.
+        self.output.output(
+            RunnerOutput(result=result, frame=frame, done_ns=frame.stamps["decoded"])
+        )
 
 
 def open_stream_runner(
     url: str,
     camera: int,
     token: str | None,
-    output: StreamOutput,
+    output: RunnerSink,
     *,
     loop: Any = None,
     frames: bool = True,
@@ -325,21 +316,21 @@ class StreamMonitor:
             url,
             camera,
             token,
-            StreamOutput(
-                on_sample=self._sample,
-                on_frame=lambda f, r: None,
+            CallbackSink(
+                on_output=self._output,
                 on_model=self._model,
                 on_error=lambda where, e: self.errors.append(f"{where}: {e}"),
-                on_end=lambda reason: None,
             ),
             loop=loop,
             frames=False,
         )
         self.runner.start()
 
-    def _sample(self, result: InferenceResult, sample: LatencySample) -> None:
+    def _output(self, out: RunnerOutput) -> None:
+        if out.sample is None:
+            return
         with self._lock:
-            self.stats.add(sample)
+            self.stats.add(out.sample)
             self.results += 1
             self._times.append(now_ns())
 

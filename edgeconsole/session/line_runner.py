@@ -10,8 +10,8 @@ counts the parts it could not see as missed. Offline sources (files, folders)
 wait for room instead: nothing is ever dropped there.
 
 The decision thread does only the decision path: locate, track, decide, and
-hand the step to ``on_step`` (the session stores references; the overlay is
-built at display time, for the frames the window actually shows). External
+hand the step to the session as an output (the session stores references; the
+overlay is built at display time, for the frames the window actually shows). External
 trigger edges wake it between frames, so an edge nearest the last frame is
 decided at once.
 """
@@ -20,42 +20,33 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from edgeconsole.core.buffers import BoundedQueue
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
 from edgeconsole.core.frames import Frame, LatencySample
-from edgeconsole.core.parts import PartDecision, TriggerEvent
+from edgeconsole.core.parts import LineCounters, TriggerEvent
 from edgeconsole.core.source import FrameSource
-from edgeconsole.inference.latency import make_sample
-from edgeconsole.inference.line import LineStep, PartLine
+from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
+from edgeconsole.session.runner import RunnerBase, RunnerOutput, RunnerSink
 
 #: Frames the decision path may fall behind before the oldest is dropped (counted).
 QUEUE_FRAMES = 32
 
 
-@dataclass
-class LineOutput:
-    """Callbacks from the runner's threads; they must be quick and thread-safe."""
+class LineRunner(RunnerBase):
+    """Outputs: every frame tracked (frame, step, sample: display and latency); parts
+    judged on a frame (decisions and ``judged``: now, or later when the inspector was
+    behind, or counted missed while tracking it); parts settled at the end of the run
+    (decisions only)."""
 
-    #: Every frame the decision path tracked (display, latency).
-    on_step: Callable[[Frame, LineStep, LatencySample], None]
-    #: Parts judged on ``frame`` (now, or later when the inspector was behind), or
-    #: counted missed while tracking it.
-    on_decided: Callable[[Frame, LineStep], None]
-    #: Parts settled at the end of the run (missed, or judged from the queue).
-    on_decisions: Callable[[list[PartDecision]], None]
-    on_error: Callable[[str, EdgeConsoleError | Exception], None]
-    on_end: Callable[[str], None]
+    per_part = True
 
-
-class LineRunner:
     def __init__(
         self,
         source: FrameSource,
         line: PartLine,
-        output: LineOutput,
+        output: RunnerSink,
         *,
         max_frames: int | None = None,
         lossless: bool = False,
@@ -100,9 +91,19 @@ class LineRunner:
         self._capture_thread.start()
         self._decide_thread.start()
 
-    def trigger(self, event: TriggerEvent) -> None:
+    def trigger(self, event: TriggerEvent) -> bool:
         """An external edge (any thread): queued on the line, the decision thread woken."""
         self.line.trigger(event)
+        return True
+
+    def set_trigger(self, trigger: TriggerConfig) -> None:
+        self.line.set_trigger(trigger)
+
+    def set_budget(self, ms: float | None) -> None:
+        self.line.budget_ms = ms
+
+    def line_counters(self) -> LineCounters:
+        return self.line.counters
 
     def wake(self) -> None:
         self.queue.wake()
@@ -125,7 +126,7 @@ class LineRunner:
             if self._ended.is_set():
                 return
             self._ended.set()
-        self.output.on_end(reason)
+        self.output.end(reason)
 
     # ------------------------------------------------------------------ threads
     def _capture_loop(self) -> None:
@@ -160,11 +161,11 @@ class LineRunner:
         except SourceDisconnected as exc:
             if not self._stop.is_set():
                 reason = "source disconnected"
-                self.output.on_error("source", exc)
+                self.output.error("source", exc)
         except Exception as exc:  # a decoder bug must not kill the app silently
             if not self._stop.is_set():
                 reason = "source error"
-                self.output.on_error("source", exc)
+                self.output.error("source", exc)
         finally:
             self._capture_reason = reason
             self._capture_done.set()
@@ -196,22 +197,24 @@ class LineRunner:
                     self.line.refresh(step)
                     # The frame's own stages: the inspector stamps locate / crop /
                     # preprocess / infer / postprocess pairs on it.
-                    sample = make_sample(frame.index, frame.stamps)
+                    sample = LatencySample.from_stamps(frame.index, frame.stamps)
                     self.processed += 1
-                    self.output.on_step(frame, step, sample)
+                    self.output.output(
+                        RunnerOutput(sample=sample, frame=frame, step=step, done_ns=now_ns())
+                    )
                     if step.decisions:  # parts counted missed while tracking
-                        self.output.on_decided(frame, step)
+                        self._decided(frame, step)
                     for f, s in decided:
-                        self.output.on_decided(f, s)
+                        self._decided(f, s)
                     if self.max_frames is not None and self.processed >= self.max_frames:
                         reason = "frame limit reached"
                         break
                     continue
                 if not len(self.queue):
                     for f, s in self.line.decide_pending(limit=1):
-                        self.output.on_decided(f, s)
+                        self._decided(f, s)
         except Exception as exc:  # EdgeConsoleError or a bug: reported, the run ends
-            self.output.on_error("inference", exc)
+            self.output.error("inference", exc)
             reason = "inference error"
         finally:
             self._stop.set()
@@ -222,13 +225,18 @@ class LineRunner:
                 while self.line.pending_frames:
                     try:
                         for f, s in self.line.decide_pending(limit=1):
-                            self.output.on_decided(f, s)
+                            self._decided(f, s)
                     except EdgeConsoleError as exc:
-                        self.output.on_error("inference", exc)
+                        self.output.error("inference", exc)
                 finished = self.line.finish()
                 if finished:
-                    self.output.on_decisions(finished)
+                    self.output.output(RunnerOutput(decisions=finished, done_ns=now_ns()))
             except Exception as exc:
-                self.output.on_error("inference", exc)
+                self.output.error("inference", exc)
             finally:
                 self._end(reason)
+
+    def _decided(self, frame: Frame, step: LineStep) -> None:
+        self.output.output(
+            RunnerOutput(decisions=list(step.decisions), judged=(frame, step), done_ns=now_ns())
+        )

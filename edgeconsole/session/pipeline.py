@@ -9,8 +9,6 @@ inference thread took it is a dropped frame: counted, never hidden.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from edgeconsole.core.buffers import LatestSlot
@@ -18,28 +16,21 @@ from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
 from edgeconsole.core.source import FrameSource
-from edgeconsole.inference.latency import make_sample
+from edgeconsole.session.runner import RunnerBase, RunnerOutput, RunnerSink
 
 
 class FrameProcessor(Protocol):
     def process(self, frame: Frame) -> InferenceResult: ...
 
 
-@dataclass
-class PipelineOutput:
-    """Callbacks the runner calls from its threads; they must be quick and thread-safe."""
+class LocalPipelineRunner(RunnerBase):
+    """Each processed frame is one :class:`RunnerOutput` (frame, result, sample)."""
 
-    on_result: Callable[[Frame, InferenceResult, LatencySample], None]
-    on_error: Callable[[str, EdgeConsoleError | Exception], None]  # (where, error)
-    on_end: Callable[[str], None]  # reason
-
-
-class LocalPipelineRunner:
     def __init__(
         self,
         source: FrameSource,
         processor: FrameProcessor,
-        output: PipelineOutput,
+        output: RunnerSink,
         *,
         max_frames: int | None = None,
         lossless: bool = False,
@@ -91,7 +82,7 @@ class LocalPipelineRunner:
     def _end(self, reason: str) -> None:
         if not self._ended.is_set():
             self._ended.set()
-            self.output.on_end(reason)
+            self.output.end(reason)
 
     def _capture_loop(self) -> None:
         reason = "stopped"
@@ -123,15 +114,15 @@ class LocalPipelineRunner:
         except SourceDisconnected as exc:
             if not self._stop.is_set():
                 reason = "source disconnected"
-                self.output.on_error("source", exc)
+                self.output.error("source", exc)
         except EdgeConsoleError as exc:
             if not self._stop.is_set():
                 reason = "source error"
-                self.output.on_error("source", exc)
+                self.output.error("source", exc)
         except Exception as exc:  # a decoder bug must not kill the app silently
             if not self._stop.is_set():
                 reason = "source error"
-                self.output.on_error("source", exc)
+                self.output.error("source", exc)
         finally:
             self._capture_done.set()
             self._capture_reason = reason
@@ -153,22 +144,24 @@ class LocalPipelineRunner:
                 finally:
                     if self.lossless:
                         self._turn.release()  # the capture may read the next frame
-                sample = make_sample(frame.index, frame.stamps, first=first)
+                sample = LatencySample.from_stamps(frame.index, frame.stamps, first=first)
                 first = False
                 self.processed += 1
-                self.output.on_result(frame, result, sample)
+                self.output.output(
+                    RunnerOutput(sample=sample, result=result, frame=frame, done_ns=now_ns())
+                )
                 if self.max_frames is not None and self.processed >= self.max_frames:
                     self._stop.set()
                     self.source.close()
                     self._end("frame limit reached")
                     return
         except EdgeConsoleError as exc:
-            self.output.on_error("inference", exc)
+            self.output.error("inference", exc)
             self._stop.set()
             self.source.close()
             self._end("inference error")
         except Exception as exc:
-            self.output.on_error("inference", exc)
+            self.output.error("inference", exc)
             self._stop.set()
             self.source.close()
             self._end("inference error")

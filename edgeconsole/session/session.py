@@ -28,10 +28,11 @@ from edgeconsole.inference.latency import LatencyStats
 from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
 from edgeconsole.inference.line.state import LineState, warm_up
 from edgeconsole.journal.paths import recordings_dir
-from edgeconsole.session.cameras import CameraSetupJob, live_camera_device
-from edgeconsole.session.gateway_stream import GatewayStreamRunner, is_stream_spec
-from edgeconsole.session.line_runner import LineOutput, LineRunner
-from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
+from edgeconsole.session.cameras import CameraSetupJob
+from edgeconsole.session.gateway_stream import is_stream_spec
+from edgeconsole.session.line_runner import LineRunner
+from edgeconsole.session.pipeline import LocalPipelineRunner
+from edgeconsole.session.runner import Runner, RunnerOutput
 from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
 
@@ -104,7 +105,7 @@ class Session:
         self._live_new = False
         self._stats_window = stats_window
         self._stats = LatencyStats(window=stats_window)
-        self._runner: LocalPipelineRunner | LineRunner | GatewayStreamRunner | None = None
+        self._runner: Runner | None = None
         #: Per-part QC: the trigger the next run starts with (and the running line's).
         self.trigger = TriggerConfig()
         self._line: LineState | None = None
@@ -130,8 +131,6 @@ class Session:
         #: a camera the pipeline runs is set through the pipeline's own connection.
         self.camera_setup = CameraSetupJob(live=self._live_camera)
         self._camera_stats_at = 0.0
-        #: Called with every local result (inference thread; must be quick).
-        self.result_taps: list[Callable[[Frame, InferenceResult], None]] = []
         #: Per-part mode: called with every part decided or counted missed (decision
         #: thread; must be quick). With ``trigger`` external, ``external_trigger(event)``
         #: decides the part at the line and the decision carries the event's source and
@@ -243,7 +242,6 @@ class Session:
 
     def _open_stream(self, gen: int, spec: str) -> None:
         from edgeconsole.session.gateway_stream import (
-            StreamOutput,
             describe_stream,
             open_stream_runner,
             parse_stream_spec,
@@ -255,14 +253,7 @@ class Session:
                 url,
                 camera,
                 self.targets.token_for(url),
-                StreamOutput(
-                    on_sample=lambda r, s: self._on_sample(gen, url, r, s),
-                    on_frame=lambda f, r: self._on_frame(gen, f, r),
-                    on_model=lambda text: self._on_model(gen, text),
-                    on_error=lambda where, e: self._on_error(gen, where, e),
-                    on_end=lambda reason: self._on_end(gen, reason),
-                    on_parts=lambda ps, line: self._on_stream_parts(gen, url, ps, line),
-                ),
+                _Sink(self, gen, url),
                 loop=self.targets.io,
                 cancelled=lambda: gen != self._generation,
             )
@@ -280,57 +271,6 @@ class Session:
         except Exception as exc:  # an unexpected bug: show it, keep the app alive
             self._fail(gen, f"unexpected error while opening the stream: {exc!r}")
             traceback.print_exc()
-
-    def _on_sample(
-        self, gen: int, target: str, result: InferenceResult, sample: LatencySample
-    ) -> None:
-        """A gateway's result (its frame may follow as a JPEG, or not: rate-capped)."""
-        with self._lock:
-            if gen != self._generation:
-                return
-            self._samples.append(sample)
-            recorder = self._recorder
-            if recorder is not None:  # every result's latency, also when no JPEG follows
-                recorder.write_latency(sample)
-            if self.journal is not None:  # both only enqueue
-                self.journal.telemetry.add_result(target, result)
-                self.journal.telemetry.add_latency(target, sample)
-            self._fps_times.append(now_ns())
-            self._status.detections += len(result.detections)
-            for part in result.parts:
-                if part.passed:
-                    self._status.parts_passed += 1
-                else:
-                    self._status.parts_failed += 1
-
-    def _on_stream_parts(
-        self, gen: int, target: str, parts: list[PartDecision], line: dict[str, Any] | None
-    ) -> None:
-        """A gateway camera decides parts itself: count its decisions here (parts, never
-        frames), with its decision times and its line's counters."""
-        with self._lock:
-            if gen != self._generation:
-                return
-            if self._line is None:
-                budget = line.get("budget_ms") if line else None
-                trigger = str(line.get("trigger", "")) if line else ""
-                self._line = LineState(budget if isinstance(budget, float | int) else None, trigger)
-                self._status.mode = "parts"
-                self._status.trigger = trigger
-            if line is not None:
-                self._line.set_counters(LineCounters.from_json(line.get("counters")))
-        if parts:
-            self._on_decisions(gen, parts, target)
-
-    def _on_frame(self, gen: int, frame: Frame, result: InferenceResult) -> None:
-        with self._lock:
-            if gen != self._generation:
-                return
-            self._live = _Live(frame, result)
-            self._live_new = True
-            recorder = self._recorder
-            if recorder is not None:  # the gateway's frame with its overlays
-                recorder.write_frame(frame, result)
 
     def _on_model(self, gen: int, text: str) -> None:
         with self._lock:
@@ -381,12 +321,11 @@ class Session:
                 t.join()
             self._stop_threads = [t for t in self._stop_threads if t.is_alive()]
 
-    def _finish_stop(
-        self, runner: LocalPipelineRunner | LineRunner | GatewayStreamRunner, engine: Any
-    ) -> None:
+    def _finish_stop(self, runner: Runner, engine: Any) -> None:
         runner.join(timeout=30.0)
-        if isinstance(runner, LineRunner) and self._line is not None:
-            self._line.set_counters(runner.line.counters)
+        counters = runner.line_counters()
+        if counters is not None and self._line is not None:
+            self._line.set_counters(counters)
         self._poll_camera(getattr(runner, "source", None))  # the run's final counters
         if engine is not None and hasattr(engine, "close"):
             engine.close()
@@ -404,8 +343,8 @@ class Session:
             runner = self._runner
             if self._line is not None:
                 self._line.budget_ms = ms
-        if isinstance(runner, LineRunner):
-            runner.line.budget_ms = ms
+        if runner is not None:
+            runner.set_budget(ms)
 
     def mark_shown(self, frame_index: int, shown_ns: int) -> None:
         """The window painted ``frame_index`` at ``shown_ns``: extends end-to-end to display."""
@@ -602,7 +541,7 @@ class Session:
 
     def _live_camera(self, backend: str, ident: str) -> Any:
         runner = self._runner
-        return live_camera_device(getattr(runner, "source", None), backend, ident)
+        return None if runner is None else runner.camera(backend, ident)
 
     def _poll_camera(self, source: Any) -> None:
         """An industrial camera's counters and notices: into the status (latency panel),
@@ -695,7 +634,7 @@ class Session:
                 if inspector is not None:
                     self._status.first_decision_ms = warm_up(inspector)
                 lossless = not realtime and _is_offline(source_spec)
-                runner: LocalPipelineRunner | LineRunner
+                runner: Runner
                 if inspector is not None and remote is None:
                     runner = self._line_runner(gen, source, inspector, max_frames, lossless)
                 else:
@@ -703,11 +642,7 @@ class Session:
                     runner = LocalPipelineRunner(
                         source,
                         engine,
-                        PipelineOutput(
-                            on_result=lambda f, r, s: self._on_result(gen, f, r, s),
-                            on_error=lambda where, e: self._on_error(gen, where, e),
-                            on_end=lambda reason: self._on_end(gen, reason),
-                        ),
+                        _Sink(self, gen, "local://"),
                         max_frames=max_frames,
                         lossless=lossless,
                     )
@@ -824,32 +759,56 @@ class Session:
             self._status.error = message
         self._event("error", message, "pipeline")
 
-    def _on_result(
-        self, gen: int, frame: Frame, result: InferenceResult, sample: LatencySample
-    ) -> None:
+    def _on_output(self, gen: int, target: str, out: RunnerOutput) -> None:
+        """Everything any runner produced, counted here and only here (session/runner.py
+        says what each field means). Runs on the runner's thread: store references and
+        enqueue, never draw or block."""
         with self._lock:
             if gen != self._generation:
                 return
-            self._live = _Live(frame, result)
-            self._live_new = True
-            self._samples.append(sample)
+            if self._line is None and (out.line is not None or out.decisions):
+                # A gateway camera decides parts itself: count its decisions here
+                # (parts, never frames), with its decision times and its line's counters.
+                budget = out.line.get("budget_ms") if out.line else None
+                trigger = str(out.line.get("trigger", "")) if out.line else ""
+                self._line = LineState(budget if isinstance(budget, float | int) else None, trigger)
+                self._status.mode = "parts"
+                self._status.trigger = trigger
+            if out.line is not None and self._line is not None:
+                self._line.set_counters(LineCounters.from_json(out.line.get("counters")))
+            sample, result = out.sample, out.result
+            if sample is not None:
+                self._samples.append(sample)
+                self._fps_times.append(out.done_ns or now_ns())
+                if result is not None:  # a result is counted with its sample, once
+                    self._status.detections += len(result.detections)
+                    for part in result.parts:
+                        if part.passed:
+                            self._status.parts_passed += 1
+                        else:
+                            self._status.parts_failed += 1
+            if out.frame is not None:
+                self._live = _Live(out.frame, result, out.step)
+                self._live_new = True
             recorder = self._recorder
-            if recorder is not None:
-                recorder.on_result(frame, result, sample)
-                if frame.camera is not None:
-                    recorder.write_camera_frame(frame)
-            if self.journal is not None:  # both only enqueue: never block inference
-                self.journal.telemetry.add_result("local://", result)
-                self.journal.telemetry.add_latency("local://", sample)
-            self._fps_times.append(frame.stamps.get("overlay_end", now_ns()))
-            self._status.detections += len(result.detections)
-            for part in result.parts:
-                if part.passed:
-                    self._status.parts_passed += 1
-                else:
-                    self._status.parts_failed += 1
-        for tap in self.result_taps:
-            tap(frame, result)
+            journal = self.journal
+            annotator = self._annotator
+        if recorder is not None:  # only enqueues
+            if out.frame is not None:
+                shown = result if out.step is None else self._line_result(out.step)
+                recorder.on_result(out.frame, shown, sample)
+                if out.frame.camera is not None:
+                    recorder.write_camera_frame(out.frame)
+            elif sample is not None:  # a result whose frame may follow (or not: rate-capped)
+                recorder.write_latency(sample)
+        if journal is not None and sample is not None:  # both only enqueue
+            if result is not None:
+                journal.telemetry.add_result(target, result)
+            journal.telemetry.add_latency(target, sample)
+        if out.judged is not None and annotator is not None:
+            annotator.put(*out.judged)
+        if out.decisions:
+            self._on_decisions(gen, out.decisions, target)
 
     # -------------------------------------------------------------- per-part line
     def _line_runner(
@@ -892,46 +851,11 @@ class Session:
         return LineRunner(
             source,
             line,
-            LineOutput(
-                on_step=lambda f, st, smp: self._on_step(gen, f, st, smp),
-                on_decided=lambda f, st: self._on_decided(gen, f, st),
-                on_decisions=lambda ds: self._on_decisions(gen, ds),
-                on_error=lambda where, e: self._on_error(gen, where, e),
-                on_end=lambda reason: self._on_end(gen, reason),
-            ),
+            _Sink(self, gen, "local://"),
             max_frames=max_frames,
             lossless=lossless,
             capture_priority=_lower_thread_priority if self.interactive else None,
         )
-
-    def _on_step(self, gen: int, frame: Frame, step: LineStep, sample: LatencySample) -> None:
-        """The decision thread's hand-off: store references, enqueue; never draw here."""
-        with self._lock:
-            if gen != self._generation:
-                return
-            self._live = _Live(frame, None, step)
-            self._live_new = True
-            self._samples.append(sample)
-            self._fps_times.append(frame.stamps.get("locate_end", now_ns()))
-            recorder = self._recorder
-            if recorder is not None:
-                recorder.on_result(frame, self._line_result(step), sample)
-            if self.journal is not None:
-                self.journal.telemetry.add_latency("local://", sample)
-
-    def _on_decided(self, gen: int, frame: Frame, step: LineStep) -> None:
-        """Parts judged on ``frame`` (the decision thread)."""
-        with self._lock:
-            if gen != self._generation:
-                return
-            annotator = self._annotator
-        if annotator is not None:
-            annotator.put(frame, step)
-        self._on_decisions(gen, step.decisions)
-        if self.result_taps:
-            result = self._line_result(step)
-            for tap in self.result_taps:
-                tap(frame, result)
 
     def _on_decisions(
         self, gen: int, decisions: list[PartDecision], target: str = "local://"
@@ -991,8 +915,8 @@ class Session:
             self._status.trigger = trigger.describe()
             if self._line is not None:
                 self._line.trigger = trigger.describe()
-        if isinstance(runner, LineRunner):
-            runner.line.set_trigger(trigger)
+        if runner is not None:
+            runner.set_trigger(trigger)
 
     # ------------------------------------------------------------------ the line PLC
     def start_plc(
@@ -1081,17 +1005,16 @@ class Session:
         thread): what a PLC's ``trigger_ready`` says."""
         with self._lock:
             runner, state = self._runner, self._status.state
-        return isinstance(runner, LineRunner) and state == "running" and runner.processed > 0
+        return (
+            runner is not None and runner.per_part and state == "running" and runner.processed > 0
+        )
 
     def external_trigger(self, event: TriggerEvent) -> bool:
         """An external edge (a device's photo-eye, a PLC): decided by the running line.
         False when no per-part line runs (the edge is not kept)."""
         with self._lock:
             runner = self._runner
-        if isinstance(runner, LineRunner):
-            runner.trigger(event)
-            return True
-        return False
+        return runner is not None and runner.trigger(event)
 
     def line_summary(self) -> dict[str, Any] | None:
         """The per-part figures of the current (or last) run; None in frame mode."""
@@ -1100,8 +1023,9 @@ class Session:
             runner = self._runner
         if line is None:
             return None
-        if isinstance(runner, LineRunner):
-            line.set_counters(runner.line.counters)
+        counters = None if runner is None else runner.line_counters()
+        if counters is not None:
+            line.set_counters(counters)
         return line.summary()
 
     def annotation_summary(self) -> dict[str, Any] | None:
@@ -1210,3 +1134,25 @@ def source_warnings(source: Any) -> tuple[list[str], bool]:
 
 class _Abandoned(Exception):
     pass
+
+
+class _Sink:
+    """A runner's outputs into the session, for one generation (a stale runner's
+    outputs, after a stop or a restart, are ignored)."""
+
+    def __init__(self, session: Session, gen: int, target: str) -> None:
+        self._session = session
+        self._gen = gen
+        self._target = target
+
+    def output(self, out: RunnerOutput) -> None:
+        self._session._on_output(self._gen, self._target, out)
+
+    def error(self, where: str, error: Exception) -> None:
+        self._session._on_error(self._gen, where, error)
+
+    def end(self, reason: str) -> None:
+        self._session._on_end(self._gen, reason)
+
+    def model(self, text: str) -> None:
+        self._session._on_model(self._gen, text)

@@ -38,8 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from edgeconsole.core.frames import STAGES, LatencySample
-from edgeconsole.inference.latency import OPTIONAL_STAGES, LatencySnapshot, SeriesStats
+from edgeconsole.core.frames import OPTIONAL_STAGES, STAGES, LatencySample
+from edgeconsole.inference.latency import LatencySnapshot, SeriesStats
 from edgeconsole.ui.deferred_plots import DeferredPlots
 from edgeconsole.ui.theme import COLOURS, STAGE_COLOURS
 
@@ -47,13 +47,13 @@ if TYPE_CHECKING:
     import pyqtgraph as pg
 
 #: Bottom to top in the stacked chart; the rows of the sample ring. Optional stages
-#: (a gateway's network hop) stay zero, and out of the legend and table, until a
-#: sample carries them.
+#: (a gateway's network hop, a worker process's hand-off) stay zero, and out of the
+#: legend and table, until a sample carries them.
 STACK: tuple[str, ...] = (*STAGES, *OPTIONAL_STAGES, "unaccounted")
 ROWS: tuple[str, ...] = (*STACK, "e2e")
 TABLE_COLUMNS: tuple[str, ...] = ("p50", "p90", "p99", "max", "run p99")
 #: Colours of optional stages the theme does not name.
-_EXTRA_COLOURS = {"network": "#e8863a"}
+_EXTRA_COLOURS = {"network": "#e8863a", "handoff": "#c678dd"}
 
 
 def stage_colour(name: str) -> str:

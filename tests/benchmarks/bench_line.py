@@ -43,7 +43,8 @@ from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
 from edgeconsole.inference.line.state import warm_up
 from edgeconsole.inference.loader import load_model
 from edgeconsole.inference.part_inspector import PartInspector
-from edgeconsole.session.line_runner import LineOutput, LineRunner
+from edgeconsole.session.line_runner import LineRunner
+from edgeconsole.session.runner import CallbackSink, RunnerOutput
 from edgeconsole.sources.conveyor import SyntheticConveyorSource
 from tests.benchmarks.bench_partqc import ROOT, busy, full_frame_spec, stats
 
@@ -58,6 +59,21 @@ def _truth_id(frame: Frame, box: tuple[float, float, float, float]) -> int | Non
         if w > 0 and h > 0 and w * h > area:
             best, area = int(p["id"]), w * h
     return best
+
+
+def _route(
+    out: RunnerOutput,
+    on_step: Any,
+    on_decided: Any,
+    decided: list[tuple[PartDecision, int | None]],
+) -> None:
+    """The runner's one output type, back into this benchmark's three cases."""
+    if out.sample is not None and out.frame is not None and out.step is not None:
+        on_step(out.frame, out.step, out.sample)
+    elif out.judged is not None:
+        on_decided(*out.judged)
+    elif out.decisions:
+        decided.extend((d, None) for d in out.decisions)
 
 
 def _nice10() -> None:
@@ -107,10 +123,8 @@ def live(
     runner = LineRunner(
         src,
         line,
-        LineOutput(
-            on_step=on_step,
-            on_decided=on_decided,
-            on_decisions=lambda ds: decided.extend((d, None) for d in ds),
+        CallbackSink(
+            on_output=lambda out: _route(out, on_step, on_decided, decided),
             on_error=lambda where, e: print(f"# {where}: {e}"),
             on_end=lambda reason: ended.set(),
         ),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgeconsole.core.frames import LatencySample
-from edgeconsole.inference.latency import LatencyStats, LogHistogram, make_sample
+from edgeconsole.inference.latency import LatencyStats, LogHistogram
 
 
 def _sample(i: int, infer: float, first: bool = False) -> LatencySample:
@@ -16,7 +16,7 @@ def _sample(i: int, infer: float, first: bool = False) -> LatencySample:
         "infer_start": 2_000_000,
         "infer_end": 2_000_000 + int(infer * 1e6),
     }
-    return make_sample(i, stamps, first=first)
+    return LatencySample.from_stamps(i, stamps, first=first)
 
 
 def test_make_sample_stage_times_and_unaccounted() -> None:
@@ -31,9 +31,33 @@ def test_make_sample_stage_times_and_unaccounted() -> None:
 
 def test_shown_extends_end_to_end() -> None:
     stamps = {"captured": 0, "infer_start": 0, "infer_end": 5_000_000, "shown": 9_000_000}
-    s = make_sample(1, stamps)
+    s = LatencySample.from_stamps(1, stamps)
     assert s.e2e_ms == pytest.approx(9.0)
     assert s.unaccounted_ms == pytest.approx(4.0)
+
+
+def test_unaccounted_is_derived_by_the_one_constructor() -> None:
+    # Every producer (local, worker, gateway, recordings) gets the same arithmetic:
+    # nobody passes an unaccounted time of their own.
+    s = LatencySample(3, {"infer": 4.0, "network": 2.5}, 10.0)
+    assert s.unaccounted_ms == pytest.approx(3.5)
+    assert LatencySample(3, {"infer": 12.0}, 10.0).unaccounted_ms == 0.0
+    with pytest.raises(TypeError):
+        LatencySample(3, {}, 10.0, unaccounted_ms=1.0)  # type: ignore[call-arg]
+
+
+def test_handoff_stamps_are_a_stage_of_their_own() -> None:
+    stamps = {
+        "captured": 0,
+        "infer_start": 0,
+        "infer_end": 5_000_000,
+        "handoff_start": 5_500_000,
+        "handoff_end": 7_000_000,
+    }
+    s = LatencySample.from_stamps(2, stamps)
+    assert s.stages["handoff"] == pytest.approx(1.5)
+    assert s.e2e_ms == pytest.approx(7.0)
+    assert s.unaccounted_ms == pytest.approx(0.5)
 
 
 def test_first_inference_kept_apart_from_tail() -> None:

@@ -13,9 +13,8 @@ from edgeconsole.core.errors import (
     ModelLoadError,
     ModelShapeError,
 )
-from edgeconsole.core.frames import Frame, OverlayBanner
+from edgeconsole.core.frames import Frame, LatencySample, OverlayBanner
 from edgeconsole.inference.engine import InferenceEngine
-from edgeconsole.inference.latency import make_sample
 from edgeconsole.inference.spec import load_model_spec
 from tests.fixtures.onnx_models import (
     colour_classifier_json,
@@ -62,7 +61,7 @@ def test_classifier_end_to_end_with_stamps(tmp_path: Path) -> None:
     ]
     values = [f.stamps[k] for k in keys]
     assert values == sorted(values) and values[0] >= f.stamps["captured"]
-    sample = make_sample(7, f.stamps)
+    sample = LatencySample.from_stamps(7, f.stamps)
     assert set(sample.stages) == {"preprocess", "infer", "postprocess", "overlay"}
     assert sample.e2e_ms >= sum(sample.stages.values()) - 1e-9
     assert eng.providers == ["CPUExecutionProvider"]

@@ -10,9 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeconsole.core.frames import Frame, OverlayBanner, PartVerdict
+from edgeconsole.core.frames import Frame, LatencySample, OverlayBanner, PartVerdict
 from edgeconsole.inference.engine import InferenceEngine
-from edgeconsole.inference.latency import make_sample
 from edgeconsole.inference.loader import load_model
 from edgeconsole.inference.overlay_render import render_overlay
 from tests.sample_models._helpers import SAMPLE_MODELS, load_build_script
@@ -159,7 +158,7 @@ def test_stage_stamps_on_a_720p_frame(engine: InferenceEngine) -> None:
     f = Frame(index=1, image=img, captured_ns=0, source="test")
     f.stamps["captured"] = 0
     engine.process(f)
-    s = make_sample(1, f.stamps)
+    s = LatencySample.from_stamps(1, f.stamps)
     assert set(s.stages) == {"preprocess", "infer", "postprocess", "overlay"}
     assert all(v >= 0 for v in s.stages.values())
 

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from edgeconsole.core.frames import Frame, LatencySample, PartVerdict
+from edgeconsole.core.frames import PartVerdict
 from edgeconsole.core.parts import Box, PartDecision
-from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
-from edgeconsole.session.line_runner import LineOutput, LineRunner
+from edgeconsole.inference.line import PartLine, TriggerConfig
+from edgeconsole.session.line_runner import LineRunner
+from edgeconsole.session.runner import CallbackSink, RunnerOutput
 from edgeconsole.sources.conveyor import SyntheticConveyorSource
 from tests.inference.line.helpers import ClassicalJudge, truth_id_at
 
@@ -25,22 +26,23 @@ class Recorder:
         self.ended = threading.Event()
         self.reason = ""
 
-    def output(self) -> LineOutput:
-        def on_step(frame: Frame, step: LineStep, sample: LatencySample) -> None:
-            self.steps.append(frame.index)
-
-        def on_decided(frame: Frame, step: LineStep) -> None:
-            self.decisions += [(d, truth_id_at(frame, d.box)) for d in step.decisions]
+    def output(self) -> CallbackSink:
+        def on_output(out: RunnerOutput) -> None:
+            if out.sample is not None and out.frame is not None:  # every frame tracked
+                self.steps.append(out.frame.index)
+            if out.judged is not None:  # parts judged on a frame
+                frame = out.judged[0]
+                self.decisions += [(d, truth_id_at(frame, d.box)) for d in out.decisions]
+            elif out.decisions:  # settled at the end of the run
+                self.decisions.extend((d, None) for d in out.decisions)
 
         def on_end(reason: str) -> None:
             self.reason = reason
             self.ended.set()
 
-        return LineOutput(
-            on_step=on_step,
-            on_decided=on_decided,
-            on_decisions=lambda ds: self.decisions.extend((d, None) for d in ds),
-            on_error=lambda where, e: self.errors.append(e),  # type: ignore[arg-type,misc]
+        return CallbackSink(
+            on_output=on_output,
+            on_error=lambda where, e: self.errors.append(e),
             on_end=on_end,
         )
 

@@ -15,7 +15,8 @@ import pytest
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import InferenceOutputError, SourceDisconnected
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
-from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
+from edgeconsole.session.pipeline import LocalPipelineRunner
+from edgeconsole.session.runner import CallbackSink, RunnerOutput
 
 
 class ListSource:
@@ -100,15 +101,17 @@ class Collector:
         self.ended = threading.Event()
         self.reason = ""
 
-    def output(self) -> PipelineOutput:
+    def output(self) -> CallbackSink:
         def end(reason: str) -> None:
             self.reason = reason
             self.ended.set()
 
-        return PipelineOutput(
-            on_result=lambda f, r, s: self.results.append((f, r, s)),
-            on_error=lambda w, e: self.errors.append((w, e)),
-            on_end=end,
+        def on_output(out: RunnerOutput) -> None:
+            assert out.frame is not None and out.result is not None and out.sample is not None
+            self.results.append((out.frame, out.result, out.sample))
+
+        return CallbackSink(
+            on_output=on_output, on_error=lambda w, e: self.errors.append((w, e)), on_end=end
         )
 
 

@@ -50,13 +50,8 @@ def samples(start: int, n: int, e2e: float = 40.0) -> list[LatencySample]:
     out = []
     for i in range(start, start + n):
         stages = {s: 2.0 + k + (i % 5) * 0.1 for k, s in enumerate(STAGES)}
-        total = sum(stages.values())
         e = e2e + (i % 10)
-        out.append(
-            LatencySample(
-                frame_index=i, stages=stages, e2e_ms=e, unaccounted_ms=max(0.0, e - total)
-            )
-        )
+        out.append(LatencySample(frame_index=i, stages=stages, e2e_ms=e))
     return out
 
 
@@ -69,8 +64,7 @@ def stats(
             LatencySample(
                 frame_index=0,
                 stages={"infer": first_ms},
-                e2e_ms=first_ms + 10,
-                unaccounted_ms=0.0,
+                e2e_ms=first_ms,
                 first_inference=True,
             )
         )

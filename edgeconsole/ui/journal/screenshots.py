@@ -133,7 +133,8 @@ def _record(path: Path, frames: int) -> tuple[int, int, int]:
     from edgeconsole.inference.loader import load_model
     from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
     from edgeconsole.journal.timebase import mono_to_wall_ns
-    from edgeconsole.session.pipeline import LocalPipelineRunner, PipelineOutput
+    from edgeconsole.session.pipeline import LocalPipelineRunner
+    from edgeconsole.session.runner import CallbackSink, RunnerOutput
     from edgeconsole.session.session import DEMO_SCENE, DEMO_SOURCE, default_demo_model
     from edgeconsole.sources.factory import open_source
 
@@ -162,12 +163,11 @@ def _record(path: Path, frames: int) -> tuple[int, int, int]:
     ended = threading.Event()
     base = now_ns()
 
-    def on_result(frame: object, result: object, sample: object) -> None:
-        from edgeconsole.core.frames import Frame
-
-        assert isinstance(frame, Frame)
+    def on_output(out: RunnerOutput) -> None:
+        frame = out.frame
+        assert frame is not None
         frame.captured_ns = base + frame.index * 33_333_333
-        rec.on_result(frame, result, sample)  # type: ignore[arg-type]
+        rec.on_result(frame, out.result, out.sample)
         t = frame.index / 30.0
         rec.write_telemetry(
             "vib-node-07",
@@ -181,8 +181,8 @@ def _record(path: Path, frames: int) -> tuple[int, int, int]:
     runner = LocalPipelineRunner(
         source,
         engine,
-        PipelineOutput(
-            on_result=on_result,
+        CallbackSink(
+            on_output=on_output,
             on_error=lambda where, e: print(f"pipeline error in {where}: {e}", file=sys.stderr),
             on_end=lambda reason: ended.set(),
         ),
