@@ -19,7 +19,7 @@ def _sample(i: int, infer: float, first: bool = False) -> LatencySample:
     return LatencySample.from_stamps(i, stamps, first=first)
 
 
-def test_make_sample_stage_times_and_unaccounted() -> None:
+def test_sample_from_stamps_stage_times_and_unaccounted() -> None:
     s = _sample(0, 10.0)
     assert s.stages["capture"] == pytest.approx(1.0)
     assert s.stages["preprocess"] == pytest.approx(0.5)
