@@ -19,6 +19,7 @@ import pytest
 
 import edgeconsole
 from edgeconsole.core.offline import ORT_TELEMETRY_VAR
+from tests.laptop_env import laptop_env
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "sample_models" / "digits" / "model.onnx"
@@ -37,7 +38,7 @@ REPORT = (
 
 
 def run(code: str, home: Path, **env: str) -> tuple[dict[str, object], str]:
-    base = {k: v for k, v in os.environ.items() if k not in (ORT_TELEMETRY_VAR, "XDG_CACHE_HOME")}
+    base = laptop_env(drop=(ORT_TELEMETRY_VAR, "XDG_CACHE_HOME"))
     proc = subprocess.run(
         [sys.executable, "-c", code],
         env={**base, "HOME": str(home), **env},

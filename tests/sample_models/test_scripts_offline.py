@@ -5,13 +5,14 @@ scratch HOME and no ORT_DISABLE_TELEMETRY, none leaves onnxruntime's device id u
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.laptop_env import laptop_env
 
 REPO = Path(__file__).resolve().parents[2]
 #: Scripts that load onnxruntime as they are imported (any new one is checked too).
@@ -23,7 +24,7 @@ SCRIPTS = sorted(
 
 
 def run_fresh(code: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env = laptop_env()
     env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), TMPDIR=str(home))
     proc = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120

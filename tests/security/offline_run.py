@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from tests.laptop_env import laptop_env
 from tests.security.syscalls import (
     Finding,
     Trace,
@@ -123,7 +124,7 @@ class Scratch:
         return [self.data / "edgeconsole", self.config / "edgeconsole", self.config / "EdgeConsole"]
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+        env = laptop_env(drop=SCRUBBED)
         env.update(
             HOME=str(self.home),
             XDG_DATA_HOME=str(self.data),
