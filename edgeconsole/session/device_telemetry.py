@@ -8,11 +8,10 @@ per-channel statistics over the last seconds, the line rate, and the device's
 own model output. ``take()`` (called from ``Session.poll()``) hands over
 everything new since the last call as one :class:`TelemetryBatch`.
 
-**Shadow inference.** When the bundle the device runs is known and verified,
-:class:`ShadowRunner` runs the same model on the laptop over the same windows
-of readings the device used, and compares its output with the device's. A
-difference beyond the bundle's golden tolerance is counted and flagged: it
-catches wrong preprocessing or quantization damage on the device.
+**Shadow inference** (``inference/shadow.py``): when the bundle the device runs is
+known and verified, the stream hands every chunk of readings to its
+:class:`~edgeconsole.inference.shadow.ShadowComparer`, which runs the same model on
+the laptop over the device's windows and flags a difference beyond the tolerance.
 """
 
 from __future__ import annotations
@@ -25,6 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from edgeconsole.inference.shadow import (
+    ShadowComparer,
+    ShadowPoint,
+    ShadowRunner,
+    ShadowStatus,
+    model_channel_of,
+)
 from edgeconsole.sources.telemetry_lines import TelemetryParser, TelemetrySample
 
 #: Samples held for the window between two polls; older ones are dropped (counted).
@@ -33,12 +39,6 @@ PENDING_LIMIT = 50_000
 HISTORY_LIMIT = 10_000
 #: Rate estimate window.
 RATE_WINDOW_NS = 2_000_000_000
-#: Channels the device's model output may be called.
-MODEL_OUTPUT_NAMES = ("score", "anomaly_score", "model_out", "model_output", "output")
-#: Comparisons remembered for the divergence flag.
-RECENT_COMPARISONS = 20
-#: Shadow comparisons kept between two polls.
-SHADOW_PENDING_LIMIT = 2_000
 
 
 @dataclass(frozen=True)
@@ -51,36 +51,6 @@ class ChannelStats:
 
     def to_json(self) -> dict[str, Any]:
         return {"min": self.min, "max": self.max, "mean": self.mean, "last": self.last}
-
-
-@dataclass(frozen=True)
-class ShadowPoint:
-    t_s: float
-    device: float
-    laptop: float
-
-    @property
-    def diff(self) -> float:
-        return self.device - self.laptop
-
-
-@dataclass(frozen=True)
-class ShadowStatus:
-    """Where the laptop's run of the device's bundle stands."""
-
-    available: bool = False
-    reason: str = "no bundle known for this device"
-    bundle: str = ""
-    tolerance: float | None = None
-    compared: int = 0
-    divergent: int = 0
-    max_abs_diff: float | None = None
-    last_diff: float | None = None
-    #: A recent comparison was beyond the tolerance.
-    diverging: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -116,68 +86,6 @@ class TelemetryBatch:
             "threshold": self.threshold,
             "shadow": self.shadow_status.to_json(),
         }
-
-
-class ShadowRunner:
-    """Runs the device's bundle on the laptop over the device's own windows.
-
-    ``engine`` has ``process_array(window)`` returning an InferenceResult whose
-    ``anomaly.score`` (or ``classification.score``) is the model output the
-    device prints. ``window`` readings of ``inputs`` channels make one input.
-    """
-
-    def __init__(
-        self,
-        engine: Any,
-        *,
-        window: int,
-        tolerance: float,
-        threshold: float | None,
-        bundle: str,
-        input_channels: tuple[str, ...] = (),
-    ) -> None:
-        self.engine = engine
-        self.window = window
-        self.tolerance = tolerance
-        self.threshold = threshold
-        self.bundle = bundle
-        self.input_channels = input_channels
-
-    @staticmethod
-    def input_window(input_size: int, n_inputs: int) -> int:
-        """Readings per model input, or 0 when the channels cannot fill it."""
-        if n_inputs <= 0 or input_size <= 0 or input_size % n_inputs:
-            return 0
-        return input_size // n_inputs
-
-    def run(self, window: np.ndarray) -> float:
-        result = self.engine.process_array(window.astype(np.float32))
-        if result.anomaly is not None:
-            return float(result.anomaly.score)
-        if result.classification is not None:
-            return float(result.classification.score)
-        raise ValueError("the shadow model gives no score")
-
-    def close(self) -> None:
-        close = getattr(self.engine, "close", None)
-        if close is not None:
-            close()
-
-
-def input_channels_of(channels: tuple[str, ...]) -> tuple[int, ...]:
-    """Indices of the channels a vibration-style model reads (the accelerometer)."""
-    picked = tuple(i for i, n in enumerate(channels) if n.lower().startswith(("accel", "acc_")))
-    if picked:
-        return picked
-    axes = ("ax", "ay", "az")
-    return tuple(i for i, n in enumerate(channels) if n.lower() in axes)
-
-
-def model_channel_of(channels: tuple[str, ...]) -> int | None:
-    for i, n in enumerate(channels):
-        if n.lower() in MODEL_OUTPUT_NAMES:
-            return i
-    return None
 
 
 class TelemetryStream:
@@ -217,52 +125,18 @@ class TelemetryStream:
         self.on_rows = on_rows
         self.on_record = on_record
         self._mono_to_wall = mono_to_wall
-        # shadow
-        self.shadow: ShadowRunner | None = None
-        self._shadow_reason = "no bundle known for this device"
-        self._shadow_pending: deque[ShadowPoint] = deque(maxlen=SHADOW_PENDING_LIMIT)
-        self._shadow_lost = 0
-        self._compared = 0
-        self._divergent = 0
-        self._max_abs = 0.0
-        self._last_diff: float | None = None
-        self._recent: deque[bool] = deque(maxlen=RECENT_COMPARISONS)
-        self._last_score: float | None = None
-        self._win = np.zeros((0, 0))  # rolling input readings for the shadow
+        self._shadow = ShadowComparer()
 
     # ------------------------------------------------------------------ shadow
+    @property
+    def shadow(self) -> ShadowRunner | None:
+        return self._shadow.runner
+
     def set_shadow(self, runner: ShadowRunner | None, reason: str = "") -> None:
-        with self._lock:
-            old, self.shadow = self.shadow, runner
-            self._shadow_reason = reason
-            self._compared = self._divergent = 0
-            self._max_abs = 0.0
-            self._last_diff = None
-            self._recent.clear()
-            self._last_score = None
-            self._win = np.zeros((0, 0))
-        if old is not None and old is not runner:
-            old.close()
+        self._shadow.set_runner(runner, reason)
 
     def shadow_status(self) -> ShadowStatus:
-        with self._lock:
-            return self._shadow_status_locked()
-
-    def _shadow_status_locked(self) -> ShadowStatus:
-        s = self.shadow
-        if s is None:
-            return ShadowStatus(reason=self._shadow_reason)
-        return ShadowStatus(
-            available=True,
-            reason="",
-            bundle=s.bundle,
-            tolerance=s.tolerance,
-            compared=self._compared,
-            divergent=self._divergent,
-            max_abs_diff=self._max_abs if self._compared else None,
-            last_diff=self._last_diff,
-            diverging=any(self._recent),
-        )
+        return self._shadow.status()
 
     # ------------------------------------------------------------------ feeding
     def feed(self, chunks: list[tuple[int, bytes]]) -> None:
@@ -278,7 +152,7 @@ class TelemetryStream:
                     self._header_changed = True
                     self._hist = np.full((0, len(self.parser.channels)), np.nan)
                     self._hist_t = np.zeros(0)
-                    self._win = np.zeros((0, 0))
+                self._shadow.restart_window()
             if out.samples:
                 self._add(stamp, out.samples)
 
@@ -313,9 +187,8 @@ class TelemetryStream:
                 self._pending_n -= cut
                 self.lost += cut
             self._append_history(t_s, values)
-            shadow = self.shadow
-        if shadow is not None:
-            self._run_shadow(shadow, t_s, values)
+        if self._shadow.runner is not None:
+            self._shadow.compare(self.parser.channel_names(values.shape[1]), t_s, values)
         self._journal(t_ns, values)
 
     def _append_history(self, t_s: np.ndarray, values: np.ndarray) -> None:
@@ -352,55 +225,6 @@ class TelemetryStream:
             for w, row in zip(wall, values, strict=True):
                 self.on_record(w, {n: float(v) for n, v in zip(names, row, strict=True) if v == v})
 
-    def _run_shadow(self, shadow: ShadowRunner, t_s: np.ndarray, values: np.ndarray) -> None:
-        channels = self.parser.channel_names(values.shape[1])
-        score_i = model_channel_of(channels)
-        inputs = input_channels_of(channels)
-        if score_i is None or not inputs:
-            return
-        win = shadow.window
-        buf = self._win
-        if buf.shape[1:] != (len(inputs),):
-            buf = np.zeros((0, len(inputs)))
-        full = np.concatenate([buf, values[:, inputs]])
-        offset = len(buf)
-        scores = values[:, score_i]
-        prev = np.concatenate(
-            [[np.nan if self._last_score is None else self._last_score], scores[:-1]]
-        )
-        self._last_score = float(scores[-1])
-        # The device prints a new score once per window hop: a change in the printed
-        # value marks the reading its window ended with.
-        changed = np.flatnonzero(np.isfinite(scores) & np.isfinite(prev) & (scores != prev))
-        points: list[ShadowPoint] = []
-        for i in changed:
-            end = offset + int(i) + 1
-            window = full[end - win : end] if end >= win else None
-            if window is None or not np.all(np.isfinite(window)):
-                continue
-            try:
-                laptop = shadow.run(window.reshape(-1))
-            except Exception as exc:  # a model that fails on the laptop: say so, stop comparing
-                self.set_shadow(None, f"shadow model failed: {exc}")
-                return
-            points.append(ShadowPoint(float(t_s[i]), float(scores[i]), laptop))
-        buf = full[-win:]
-        self._win = buf
-        if not points:
-            return
-        with self._lock:
-            for p in points:
-                d = abs(p.diff)
-                self._compared += 1
-                self._last_diff = p.diff
-                self._max_abs = max(self._max_abs, d)
-                bad = not d <= shadow.tolerance
-                self._divergent += bad
-                self._recent.append(bad)
-                if len(self._shadow_pending) == self._shadow_pending.maxlen:
-                    self._shadow_lost += 1
-                self._shadow_pending.append(p)
-
     # ------------------------------------------------------------------ taking
     def statistics(self) -> tuple[ChannelStats, ...]:
         with self._lock:
@@ -436,7 +260,7 @@ class TelemetryStream:
     ) -> TelemetryBatch | None:
         """Everything new since the last call (None when nothing changed)."""
         with self._lock:
-            if not self._t and not self._header_changed and not self._shadow_pending:
+            if not self._t and not self._header_changed and not self._shadow.has_points:
                 return None
             t = np.concatenate(list(self._t)) if self._t else np.zeros(0)
             v = (
@@ -448,10 +272,9 @@ class TelemetryStream:
             self._v.clear()
             self._pending_n = 0
             header_changed, self._header_changed = self._header_changed, False
-            shadow_points = tuple(self._shadow_pending)
-            self._shadow_pending.clear()
-            status = self._shadow_status_locked()
-            shadow = self.shadow
+        shadow_points = self._shadow.take_points()
+        status = self._shadow.status()
+        shadow = self._shadow.runner
         if stats_every_ns <= 0 or now_ns >= self._stats_due or not self._stats:
             self._stats = self.statistics()
             self._stats_due = now_ns + stats_every_ns

@@ -47,14 +47,9 @@ from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import Cancelled, ConfigError, DeviceError, EdgeConsoleError
 from edgeconsole.core.parts import TriggerEvent
 from edgeconsole.devices.target import FlashProgress, Payload, SlotInfo
+from edgeconsole.inference.shadow import ShadowRunner
 from edgeconsole.journal.timebase import mono_to_wall_ns
-from edgeconsole.session.device_telemetry import (
-    ShadowRunner,
-    StreamSummary,
-    TelemetryBatch,
-    TelemetryStream,
-    input_channels_of,
-)
+from edgeconsole.session.device_telemetry import StreamSummary, TelemetryBatch, TelemetryStream
 from edgeconsole.session.stock_jobs import StockJobs, StockView
 from edgeconsole.session.update import Event, Level
 from edgeconsole.sources.telemetry_lines import DeviceEvent, EventTap
@@ -1253,38 +1248,23 @@ class TargetManager:
             )
             return
         try:
-            from edgeconsole.inference.engine import InferenceEngine
+            from edgeconsole.inference.shadow import load_shadow_runner
             from edgeconsole.workshop.access import open_verified
 
             trust = m.trust_dir if m.trust_dir is not None else self.trust_dir
             bundle = open_verified(path, trust, mode="memory")
-            spec = bundle.description
-            size = 1
-            for d in spec.inputs[0].shape[1:]:
-                size *= max(1, int(d))
-            channels = stream.parser.channels or ("accel_x_g", "accel_y_g", "accel_z_g")
-            n_in = len(input_channels_of(channels)) or 3
-            window = ShadowRunner.input_window(size, n_in)
-            golden = spec.golden or {}
-            tolerance = float(golden.get("tolerance", 0.0)) if golden else 0.0
-            if not window:
-                raise ConfigError(
-                    f"model input of {size} values does not match {n_in} telemetry channels"
-                )
-            engine = InferenceEngine.load(spec, threads=1, model_bytes=bundle.files)
+            runner = load_shadow_runner(
+                bundle.description,
+                bundle.files,
+                stream.parser.channels,
+                f"{bundle.manifest.bundle_id} v{bundle.manifest.version}",
+            )
         except EdgeConsoleError as exc:
             self._shadow(m, None, f"no shadow run: {exc}", running.sha256)
             return
         except Exception as exc:  # onnxruntime's own errors
             self._shadow(m, None, f"no shadow run: {exc!r}", running.sha256)
             return
-        runner = ShadowRunner(
-            engine,
-            window=window,
-            tolerance=tolerance,
-            threshold=_float_or_none(spec.head.params.get("threshold")),
-            bundle=f"{bundle.manifest.bundle_id} v{bundle.manifest.version}",
-        )
         self._shadow(m, runner, "", running.sha256)
 
     def _shadow(self, m: _Managed, runner: ShadowRunner | None, reason: str, sha: str) -> None:
@@ -1435,10 +1415,6 @@ def _close_quietly(target: Any) -> None:
         target.close()
     except Exception:  # closing a link that never worked: nothing to keep
         pass
-
-
-def _float_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _link_up(target: Any) -> bool:

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeconsole.session.device_telemetry import ShadowRunner, TelemetryStream
+from edgeconsole.inference.shadow import ShadowRunner
+from edgeconsole.session.device_telemetry import TelemetryStream
 
 HEADER = b"# accel_x_g,accel_y_g,accel_z_g,score\n"
 
