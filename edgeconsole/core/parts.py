@@ -73,6 +73,11 @@ class PartDecision:
     trigger_source: str = ""
     trigger_seq: int | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
+    #: What ran the model on this part: onnxruntime's execution provider and the
+    #: intra-op thread count asked for (None: onnxruntime's own choice, "auto"). Empty
+    #: for a missed part and for a judge that does not say.
+    provider: str = ""
+    threads: int | None = None
     #: What the inspector returned (the region it looked at, text it found), for display.
     detail: PartVerdict | None = field(default=None, compare=False, repr=False)
 
@@ -108,6 +113,9 @@ class PartDecision:
             out["trigger_source"] = self.trigger_source
         if self.trigger_seq is not None:
             out["trigger_seq"] = self.trigger_seq
+        if self.provider:
+            out["provider"] = self.provider
+            out["threads"] = self.threads if self.threads else "auto"
         if self.stages_ms:
             out["stages_ms"] = {k: round(v, 3) for k, v in self.stages_ms.items()}
         return out
@@ -144,6 +152,7 @@ def decision_from_json(obj: Any) -> PartDecision:
             raise ValueError(f"{key} must be a whole number")
         ints[key] = v
     seq = obj.get("trigger_seq")
+    provider, threads = _runtime_from_json(obj)
     return PartDecision(
         part_id=ints["id"],
         verdict=verdict,
@@ -159,7 +168,29 @@ def decision_from_json(obj: Any) -> PartDecision:
         note=str(obj.get("note", ""))[:200],
         trigger_source=str(obj.get("trigger_source", ""))[:200],
         trigger_seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+        provider=provider,
+        threads=threads,
     )
+
+
+def _runtime_from_json(obj: dict[str, Any]) -> tuple[str, int | None]:
+    """``provider`` and ``threads`` of a part another program decided; absent or
+    malformed (a sender that does not say, or says nonsense) is unknown, not an error."""
+    provider = obj.get("provider")
+    if not isinstance(provider, str) or not 0 < len(provider) <= 64:
+        return "", None
+    threads = obj.get("threads")
+    if isinstance(threads, int) and not isinstance(threads, bool) and 0 < threads <= 4096:
+        return provider, threads
+    return provider, None
+
+
+def runtime_text(provider: str, threads: int | None) -> str:
+    """The thread count as the journal and tables write it: ``1``, ``4``, ``auto``;
+    empty when no provider is known."""
+    if not provider:
+        return ""
+    return str(threads) if threads else "auto"
 
 
 @dataclass(slots=True)

@@ -267,7 +267,7 @@ class EvidencePackJob:
         )
         part_cols = (
             "ts_ns, target, part_id, verdict, passed, trigger, trigger_frame, decided_frame,"
-            " decision_ms, late, score, note"
+            " decision_ms, late, score, note, provider, threads"
         )
         self._check("parts table", 0.05)
         self._csv(

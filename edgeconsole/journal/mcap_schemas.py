@@ -189,6 +189,8 @@ PART: dict[str, Any] = {
         "score": _NUM_OR_NULL,
         "box": _BOX,
         "note": {"type": "string"},
+        "provider": {"type": "string", "description": "onnxruntime execution provider"},
+        "threads": {"type": ["integer", "string"], "description": "intra-op threads or auto"},
     },
 }
 

@@ -145,4 +145,13 @@ TELEMETRY_MIGRATIONS: Migrations = (
         CREATE INDEX plc_parts_ts ON plc_parts(ts_ns);
         """,
     ),
+    (
+        4,
+        # Which execution provider and intra-op thread count decided each part
+        # (issue 12): threads '1', '4' or 'auto'; both empty for a missed part.
+        """
+        ALTER TABLE parts ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+        ALTER TABLE parts ADD COLUMN threads TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 )

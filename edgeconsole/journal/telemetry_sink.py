@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.frames import STAGES, InferenceResult, LatencySample
-from edgeconsole.core.parts import PartDecision
+from edgeconsole.core.parts import PartDecision, runtime_text
 from edgeconsole.journal.db import connect, is_disk_error, open_checked
 from edgeconsole.journal.notices import NoticeBoard
 from edgeconsole.journal.schema import TELEMETRY_MIGRATIONS
@@ -44,7 +44,8 @@ _INSERT = {
     " first_inference, capture_ms, preprocess_ms, infer_ms, postprocess_ms, overlay_ms)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     "p": "INSERT INTO parts(ts_ns, target, part_id, verdict, passed, trigger, trigger_frame,"
-    " decided_frame, decision_ms, late, score, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    " decided_frame, decision_ms, late, score, note, provider, threads)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     "g": "INSERT INTO plc_parts(ts_ns, target, plc, seq, counter, part_id, verdict, class_id,"
     " label, decision_ms, trigger_to_result_ms, result_to_ack_ms, late, acked, handed_over, error)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -155,6 +156,8 @@ class TelemetrySink:
                 int(d.late),
                 d.score,
                 d.note,
+                d.provider,
+                runtime_text(d.provider, d.threads),
             ),
         )
 

@@ -44,6 +44,8 @@ def part_for(i: int) -> PartDecision:
         decided_ns=3_500_000,
         box=(1.0, 2.0, 3.0, 4.0),
         note="left the view" if missed else "",
+        provider="" if missed else "CPUExecutionProvider",
+        threads=None if missed or i % 4 == 2 else 1,
     )
 
 
@@ -134,6 +136,10 @@ def test_pack_is_complete_and_verifies(pack: Path, journal_home: Path) -> None:
     assert parts[3]["part_id"] == "3" and parts[3]["verdict"] == "missed"
     assert parts[3]["decision_ms"] == "" and parts[3]["note"] == "left the view"
     assert parts[1]["verdict"] == "ok" and float(parts[1]["decision_ms"]) == 2.5
+    # Which provider and thread count decided each part; nothing for a missed one.
+    assert (parts[1]["provider"], parts[1]["threads"]) == ("CPUExecutionProvider", "1")
+    assert (parts[2]["provider"], parts[2]["threads"]) == ("CPUExecutionProvider", "auto")
+    assert (parts[3]["provider"], parts[3]["threads"]) == ("", "")
     assert rows["tables/plc_parts.csv"] == 5
     with (pack / "tables/plc_parts.csv").open(newline="") as fh:
         plc = list(csv.DictReader(fh))

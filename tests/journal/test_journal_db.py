@@ -35,7 +35,8 @@ def test_wal_and_two_durability_classes(journal) -> None:
     assert tconn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert tconn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert journal.audit.conn.execute("PRAGMA user_version").fetchone()[0] == 3
-    assert tconn.execute("PRAGMA user_version").fetchone()[0] == 3  # 2: parts, 3: plc_parts
+    # 2: parts, 3: plc_parts, 4: the provider and threads of each part
+    assert tconn.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 def test_audit_entries_are_stamped_and_durable(journal, journal_home: Path) -> None:
@@ -97,6 +98,20 @@ def test_migration_from_older_version_keeps_rows(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     assert conn.execute("SELECT message FROM events").fetchall() == [("old row",)]
     assert conn.execute("SELECT count(*) FROM targets").fetchone()[0] == 0
+    conn.close()
+
+
+def test_parts_of_a_v3_journal_keep_their_rows_and_gain_provider_columns(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry-000001.db"
+    conn, _ = open_checked(path, "NORMAL", TELEMETRY_MIGRATIONS[:3])  # before provider/threads
+    conn.execute(
+        "INSERT INTO parts(ts_ns, target, part_id, verdict, passed, trigger, trigger_frame,"
+        " decided_frame) VALUES (1, 'local://', 7, 'ok', 1, 'line', 3, 3)"
+    )
+    conn.close()
+    conn, _ = open_checked(path, "NORMAL", TELEMETRY_MIGRATIONS)
+    rows = conn.execute("SELECT part_id, verdict, provider, threads FROM parts").fetchall()
+    assert rows == [(7, "ok", "", "")]
     conn.close()
 
 

@@ -90,6 +90,8 @@ def test_gateway_camera_decides_each_part_once(line_gateway: Any) -> None:
     assert len({d.part_id for d in got}) == len(got)
     assert all(d.trigger == "line" and d.budget_ms == 5.0 for d in got)
     assert all(d.decision_ms > 0 and d.late == (d.decision_ms > 5.0) for d in got)
+    # The gateway says what decided each part (its provider and thread count).
+    assert {d.provider for d in got if not d.missed} == {"CPUExecutionProvider"}
     assert summary is not None and summary["trigger"] == "line:x=0.5"
     assert summary["decided"] + summary["missed"] >= 5
     assert summary["counters"]["frames"] > 0  # the agent's own counters came along
@@ -132,8 +134,10 @@ def test_hostile_part_decisions_from_a_stream_are_refused(obj: object) -> None:
 
 def test_a_decision_survives_the_wire() -> None:
     d = PartDecision(7, "rotated 180", False, "external", 40, 41, 0, 3_500_000, (1, 2, 3, 4),
-                     0.97, 5.0, trigger_source="eye", trigger_seq=12)  # fmt: skip
+                     0.97, 5.0, trigger_source="eye", trigger_seq=12,
+                     provider="OpenVINOExecutionProvider", threads=2)  # fmt: skip
     back = decision_from_json(d.to_json())
+    assert (back.provider, back.threads) == ("OpenVINOExecutionProvider", 2)
     assert (back.part_id, back.verdict, back.trigger_frame, back.trigger_seq) == (
         7,
         "rotated 180",
@@ -141,3 +145,21 @@ def test_a_decision_survives_the_wire() -> None:
         12,
     )
     assert back.decision_ms == pytest.approx(3.5) and back.late is False and back.budget_ms == 5.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, ("", None)),
+        ({"provider": "CPUExecutionProvider", "threads": "auto"}, ("CPUExecutionProvider", None)),
+        ({"provider": "CPUExecutionProvider", "threads": -2}, ("CPUExecutionProvider", None)),
+        ({"provider": "x" * 500, "threads": 1}, ("", None)),
+        ({"provider": 7, "threads": 1}, ("", None)),
+    ],
+)
+def test_a_senders_runtime_is_kept_when_sane_and_dropped_otherwise(
+    extra: dict[str, object], expected: tuple[str, int | None]
+) -> None:
+    d = PartDecision(1, "ok", True, "line", 4, 4, 0, 2_000_000, (1, 2, 3, 4), 0.9, 5.0)
+    back = decision_from_json({**d.to_json(), **extra})
+    assert (back.provider, back.threads) == expected

@@ -54,6 +54,9 @@ def test_one_decision_per_physical_part_matches_the_scene(run: tuple[dict, Path]
         assert set(p) >= {"id", "verdict", "trigger_frame", "decision_ms", "late"}
         # Late is decided against the model's own budget (never a timing assertion).
         assert p["decision_ms"] > 0 and p["late"] is (p["decision_ms"] > 250.0)
+        # What decided it: the run's provider and thread count, on every part.
+        runtime = summary["runtime"]
+        assert (p["provider"], p["threads"]) == (runtime["provider"], runtime["threads"])
     pairs = [(p["verdict"], VERDICTS[s]) for p, (_, _, s) in zip(parts, truth, strict=True)]
     assert sum(a == b for a, b in pairs) >= len(truth) - 1, pairs
     d = summary["decision_ms"]
@@ -112,10 +115,14 @@ def test_journal_counts_parts_not_frames(tmp_path: Path) -> None:
         session.close()
     dbs = sorted((tmp_path / "journal").glob("telemetry-*.db"))
     conn = sqlite3.connect(dbs[-1])
-    rows = conn.execute("SELECT part_id, verdict, trigger FROM parts ORDER BY ts_ns").fetchall()
+    rows = conn.execute(
+        "SELECT part_id, verdict, trigger, provider, threads FROM parts ORDER BY ts_ns"
+    ).fetchall()
     conn.close()
     assert [r[0] for r in rows] == [d.part_id for d in got]
     assert {r[2] for r in rows} == {"line"}
+    # Each row says what decided the part: the decision thread's one onnxruntime thread.
+    assert {(r[3], r[4]) for r in rows} == {("CPUExecutionProvider", "1")}
 
 
 def test_video_with_no_parts_decides_nothing_and_says_so(tmp_path: Path) -> None:

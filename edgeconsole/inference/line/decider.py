@@ -43,6 +43,21 @@ MAX_PENDING_TRIGGERS = 1024
 MAX_PENDING_FRAMES = 256
 
 
+def judge_runtime(judge: object) -> tuple[str, int | None]:
+    """The execution provider and intra-op thread count of a judge that says
+    (``PartInspector.runtime``, ``providers.runtime_info``); ("", None) otherwise."""
+    info = getattr(judge, "runtime", None)
+    if not isinstance(info, dict):
+        return "", None
+    provider = info.get("provider")
+    threads = info.get("threads")
+    if not isinstance(provider, str):
+        return "", None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        threads = None  # "auto": onnxruntime's one per physical core
+    return provider, threads
+
+
 class PartJudge(Protocol):
     """What the per-part inspector offers (``inference.PartInspector``)."""
 
@@ -159,6 +174,8 @@ class PartLine:
         self._frame_part_id = 0  # "frame" trigger: each frame is a new part
         self._line_px: float | None = None
         self._size: tuple[int, int] | None = None
+        #: What runs the judge's model, stamped on every decision (journal, JSON).
+        self.provider, self.threads = judge_runtime(judge)
 
     # ------------------------------------------------------------- any thread
     @property
@@ -528,6 +545,8 @@ class PartLine:
                 trigger_source=ev.source if ev is not None else "",
                 trigger_seq=ev.seq if ev is not None else None,
                 stages_ms=stages,
+                provider=self.provider,
+                threads=self.threads,
                 detail=v,
             )
             book.decision = d
