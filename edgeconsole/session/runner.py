@@ -64,6 +64,11 @@ class RunnerSink(Protocol):
         """The model that runs changed its name (a gateway loaded another bundle)."""
         ...
 
+    def notice(self, level: str, text: str) -> None:
+        """Something the person should know that does not end the run (an inference
+        worker died and was restarted, and why)."""
+        ...
+
 
 @dataclass
 class CallbackSink:
@@ -73,6 +78,7 @@ class CallbackSink:
     on_error: Callable[[str, Exception], None] = lambda where, error: None
     on_end: Callable[[str], None] = lambda reason: None
     on_model: Callable[[str], None] = lambda text: None
+    on_notice: Callable[[str, str], None] = lambda level, text: None
 
     def output(self, out: RunnerOutput) -> None:
         self.on_output(out)
@@ -85,6 +91,9 @@ class CallbackSink:
 
     def model(self, text: str) -> None:
         self.on_model(text)
+
+    def notice(self, level: str, text: str) -> None:
+        self.on_notice(level, text)
 
 
 class Runner(Protocol):

@@ -1063,6 +1063,16 @@ class Session:
         for text in warnings:
             self._event("warning", f"{where}: {text}", "source")
 
+    def _on_notice(self, gen: int, level: str, text: str) -> None:
+        with self._lock:
+            if gen != self._generation:
+                return
+        self._event(
+            "error" if level == "error" else "warning" if level == "warning" else "info",
+            text,
+            "worker",
+        )
+
     def _event(self, level: Level, text: str, kind: str) -> None:
         with self._lock:
             self._events.append(Event(level=level, text=text, kind=kind, wall_time=wall_iso()))
@@ -1156,3 +1166,6 @@ class _Sink:
 
     def model(self, text: str) -> None:
         self._session._on_model(self._gen, text)
+
+    def notice(self, level: str, text: str) -> None:
+        self._session._on_notice(self._gen, level, text)

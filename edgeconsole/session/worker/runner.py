@@ -1,0 +1,377 @@
+"""The window's side of the worker: a Runner that supervises an inference worker.
+
+One thread here takes the worker's outputs from the ring and hands them to the
+session's sink, exactly as an in-process runner would (same RunnerOutput, same
+stage stamps plus 'handoff'). The same thread watches the worker: its process
+sentinel (it exited: onnxruntime aborted, the OOM killer, a SIGKILL) and its
+heartbeat (no beat, or one frame in flight for longer than ``hang_s``: it is
+killed). Either way the outputs it had already queued are taken first (results
+are never dropped), the reason (exit code or signal, the last lines it wrote to
+stderr) goes to the sink as a notice, and a new worker starts on the same job.
+A worker that cannot start again, or dies ``max_restarts`` times, ends the run
+with that reason as its error. The window never dies with it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import re
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from edgeconsole.core.clock import now_ns
+from edgeconsole.core.errors import EdgeConsoleError
+from edgeconsole.session.runner import RunnerBase, RunnerSink
+from edgeconsole.session.worker.child import worker_main
+from edgeconsole.session.worker.job import SOURCE_STATES, WorkerJob, WorkerLink, decode_output
+
+#: Outputs taken from the ring per batch before they are handed on (the frame to
+#: show is the newest of a batch: only its pixels are copied).
+BATCH = 64
+
+
+class WorkerError(EdgeConsoleError):
+    """The inference worker failed, or reported an error of its pipeline."""
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """An exit code as a person reads it: which signal, or which code."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        why = {
+            "SIGKILL": " (killed: out of memory, or by hand)",
+            "SIGABRT": " (aborted: onnxruntime or a native library failed)",
+            "SIGSEGV": " (crashed in native code)",
+        }.get(name, "")
+        return f"killed by {name}{why}"
+    return f"exited with code {exitcode}"
+
+
+def log_tail(path: Path, lines: int = 5, limit: int = 8192) -> list[str]:
+    """What the worker last wrote to stderr that says why it died: the lines that name
+    an error (onnxruntime's "what():", Python's "Fatal Python error: ...") first, then
+    the very last lines, ``lines`` in all."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    every = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("Extension modules:")
+    ]
+    telling = [i for i, line in enumerate(every) if _TELLING.search(line)][-(lines - 2) :]
+    keep = sorted(
+        set(telling) | set(range(max(0, len(every) - (lines - len(telling))), len(every)))
+    )
+    return [every[i] for i in keep]
+
+
+_TELLING = re.compile(r"Fatal Python error|what\(\)|terminate called|Error|MemoryError|Killed")
+
+
+class _Incarnation:
+    """One worker process and its link."""
+
+    def __init__(self, ctx: Any, job: WorkerJob) -> None:
+        self.link = WorkerLink(ctx)
+        self.job = job
+        self.process = ctx.Process(
+            target=worker_main,
+            args=(job, self.link),
+            name="edgeconsole-inference-worker",
+            daemon=True,
+        )
+        self.process.start()
+        self.ready_at = 0
+
+    @property
+    def pid(self) -> int | None:
+        pid: int | None = self.process.pid
+        return pid
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5.0)
+
+    def close(self) -> None:
+        self.kill()
+        self.link.close()
+        self.process.close()
+
+
+class WorkerSource:
+    """The worker's source as the session sees it (state, and what it said at the end)."""
+
+    def __init__(self, runner: WorkerPipelineRunner) -> None:
+        self._runner = runner
+        self.state: str | None = None
+        self.warnings: list[str] = []
+        self.skipped: list[str] = []
+        self.incomplete = False
+
+    def close(self) -> None:
+        self._runner.stop()
+
+
+class WorkerPipelineRunner(RunnerBase):
+    """The frame pipeline (capture + inference) in a worker process."""
+
+    def __init__(
+        self,
+        job: WorkerJob,
+        output: RunnerSink,
+        *,
+        keep_frames: Callable[[], bool] = lambda: False,
+        hang_s: float = 20.0,
+        open_timeout_s: float = 180.0,
+        max_restarts: int = 5,
+    ) -> None:
+        """``keep_frames``: every frame's pixels are wanted (recording); otherwise only
+        the newest frame of each batch comes back (the one the window shows)."""
+        self._tmp = Path(tempfile.mkdtemp(prefix="edgeconsole-worker-"))
+        self.job = replace(job, log_path=self._tmp / "worker.log")
+        self.output = output
+        self.keep_frames = keep_frames
+        self.hang_s = hang_s
+        self.open_timeout_s = open_timeout_s
+        self.max_restarts = max_restarts
+        self.source = WorkerSource(self)
+        self.processed = 0
+        self._dropped_before = 0
+        self._dropped_now = 0
+        self.restarts = 0
+        #: Why the last worker died (None: none died).
+        self.last_death: str | None = None
+        self.runtime: dict[str, Any] = {}
+        self._ctx = multiprocessing.get_context("spawn")
+        self._worker: _Incarnation | None = None
+        self._stop = threading.Event()
+        self._ended = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="edgeconsole-worker-link", daemon=True
+        )
+
+    # ------------------------------------------------------------ Runner protocol
+    @property
+    def dropped(self) -> int:
+        return self._dropped_before + self._dropped_now
+
+    @property
+    def pid(self) -> int | None:
+        worker = self._worker
+        return None if worker is None else worker.pid
+
+    def open(self) -> dict[str, Any]:
+        """Start the worker and wait until its source and model are open (the opening
+        thread). Raises the worker's own error when it cannot open them."""
+        self._worker = self._spawn(self.job)
+        return self.runtime
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        worker = self._worker
+        if worker is not None:
+            try:
+                worker.link.control.put(("stop",))
+            except (OSError, ValueError):
+                pass  # already closed: the link thread is ending it anyway
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread.ident is None:
+            self._cleanup()
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def wait_ended(self, timeout: float | None = None) -> bool:
+        return self._ended.wait(timeout)
+
+    # ------------------------------------------------------------------ internals
+    def _spawn(self, job: WorkerJob) -> _Incarnation:
+        worker = _Incarnation(self._ctx, job)
+        deadline = now_ns() + int(self.open_timeout_s * 1e9)
+        try:
+            while True:
+                data = worker.link.ring.get(timeout=0.1)
+                if data is not None:
+                    message = pickle.loads(data)
+                    if message[0] == "ready":
+                        self.runtime = dict(message[1].get("runtime") or {})
+                        worker.ready_at = now_ns()
+                        return worker
+                    if message[0] == "failed":
+                        raise WorkerError(message[1])
+                    continue
+                if not worker.process.is_alive():
+                    worker.process.join(1.0)
+                    raise WorkerError(self._death("while opening", worker))
+                if now_ns() > deadline:
+                    raise WorkerError(
+                        f"the inference worker did not open the source and model within "
+                        f"{self.open_timeout_s:.0f} s",
+                        hint="a slow disk or a huge model; see the log, or try again",
+                    )
+                if self._stop.is_set():
+                    raise WorkerError("stopped while the inference worker was opening")
+        except BaseException:
+            worker.close()
+            raise
+
+    def _death(self, what: str, worker: _Incarnation, why: str | None = None) -> str:
+        reason = why or describe_exit(worker.process.exitcode)
+        tail = log_tail(self.job.log_path)
+        text = f"inference worker (pid {worker.pid}) {reason} {what}".strip()
+        if tail:
+            text += "; its last output: " + " | ".join(tail)
+        return text
+
+    def _hung(self, worker: _Incarnation) -> str | None:
+        if not worker.ready_at:
+            return None
+        now = now_ns()
+        board = worker.link.board
+        beat = max(board["beat_ns"], worker.ready_at)
+        busy = board["busy_since_ns"]
+        limit = int(self.hang_s * 1e9)
+        if now - beat > limit:
+            return f"hung: no heartbeat for {(now - beat) / 1e9:.1f} s"
+        if busy and now - busy > limit:
+            return f"hung: one frame in flight for {(now - busy) / 1e9:.1f} s"
+        return None
+
+    def _take(self, worker: _Incarnation, timeout: float) -> list[tuple[Any, ...]]:
+        ring = worker.link.ring
+        batch: list[tuple[Any, ...]] = []
+        data = ring.get(timeout=timeout)
+        while data is not None:
+            batch.append(pickle.loads(data))
+            if len(batch) >= BATCH:
+                break
+            data = ring.get(timeout=0)
+        return batch
+
+    def _hand_on(self, worker: _Incarnation, batch: list[tuple[Any, ...]]) -> str | None:
+        """Hand a batch to the sink; returns the worker's end reason if it ended."""
+        keep = self.keep_frames()
+        last = max((i for i, m in enumerate(batch) if m[0] == "out" and m[5]), default=-1)
+        ended = None
+        for i, message in enumerate(batch):
+            kind = message[0]
+            if kind == "out":
+                out = decode_output(
+                    message, worker.link.frames, pixels=keep or i == last, judged_pixels=keep
+                )
+                if out.sample is not None:
+                    self.processed += 1
+                self.output.output(out)
+            elif kind == "error":
+                self.output.error(message[1], WorkerError(message[2]))
+            elif kind == "end":
+                ended = message[1]
+                self.source.warnings = list(message[2])
+                self.source.skipped = list(message[3])
+                self.source.incomplete = bool(message[4])
+            elif kind == "model":
+                self.output.model(message[1])
+            elif kind == "notice":
+                self._notice(message[1], message[2])
+        board = worker.link.board
+        self._dropped_now = board["dropped"]
+        state = board["source_state"]
+        self.source.state = SOURCE_STATES[state] or None if 0 <= state < 4 else None
+        return ended
+
+    def _notice(self, level: str, text: str) -> None:
+        self.output.notice(level, text)
+
+    def _run(self) -> None:
+        reason = "stopped"
+        try:
+            reason = self._supervise()
+        except Exception as exc:  # a bug here must end the run visibly, not silently
+            self.output.error("worker", exc)
+            reason = "worker error"
+        finally:
+            self._cleanup()
+            self._ended.set()
+            self.output.end(reason)
+
+    def _supervise(self) -> str:
+        stop_sent_at = 0
+        while True:
+            worker = self._worker
+            if worker is None:
+                return "stopped"
+            ended = self._hand_on(worker, self._take(worker, 0.1))
+            if ended is not None:
+                worker.process.join(10.0)
+                return ended
+            if self._stop.is_set():
+                stop_sent_at = stop_sent_at or now_ns()
+                if not worker.process.is_alive():
+                    self._hand_on(worker, self._take(worker, 0))
+                    return "stopped"
+                if now_ns() - stop_sent_at > 10e9:  # it does not stop: ended by force
+                    worker.kill()
+                continue
+            hung = self._hung(worker)
+            if hung is not None:
+                worker.kill()
+            if worker.process.is_alive():
+                continue
+            # Died: take everything it had queued first, then say why and start again.
+            while batch := self._take(worker, 0):
+                if (ended := self._hand_on(worker, batch)) is not None:
+                    return ended
+            death = self._death("", worker, hung)
+            self.last_death = death
+            self._dropped_before += self._dropped_now
+            self._dropped_now = 0
+            self._worker = None
+            worker.close()
+            if self._stop.is_set():
+                return "stopped"
+            if self.restarts >= self.max_restarts:
+                raise WorkerError(
+                    f"{death}; it died {self.restarts + 1} times, not restarted again",
+                    hint="see the model and the source; run it in-process to see the error",
+                )
+            self.restarts += 1
+            self._notice(
+                "error",
+                f"{death}. Restarting it ({self.restarts} of {self.max_restarts}).",
+            )
+            job = self.job
+            if job.max_frames is not None:
+                job = replace(job, max_frames=max(1, job.max_frames - self.processed))
+            self._worker = self._spawn(job)
+            self._notice("info", f"inference worker restarted (pid {self._worker.pid})")
+
+    def _cleanup(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
