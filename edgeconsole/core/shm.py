@@ -11,6 +11,8 @@ side without a timeout, and nothing can be left locked by a side that died:
 - :class:`FrameSlots`: a few image slots, written round-robin (newest wins); a
   reader asks for the image a message named and gets None when the writer has
   already reused its slot. A lock per slot keeps a copy from seeing half a frame.
+  A writer told to keep every frame (a recording) waits for a slot the reader is
+  done with instead: the reader hands one back (``done``) per frame it was sent.
 - :class:`ShmBoard`: a handful of int64 fields (heartbeat, counters), each written
   by one side only.
 
@@ -167,6 +169,7 @@ class FrameSlots:
         self._shm = _create(slots * self._stride)
         self._owner = True
         self._locks = [ctx.Lock() for _ in range(slots)]
+        self._free = ctx.BoundedSemaphore(slots)
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -174,6 +177,7 @@ class FrameSlots:
             "slots": self.slots,
             "slot_bytes": self.slot_bytes,
             "locks": self._locks,
+            "free": self._free,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -183,9 +187,20 @@ class FrameSlots:
         self._shm = shared_memory.SharedMemory(name=state["name"])
         self._owner = False
         self._locks = state["locks"]
+        self._free = state["free"]
 
-    def write(self, seq: int, image: np.ndarray) -> None:
-        """Put ``image`` in slot ``seq % slots`` (writer side; ``seq`` grows by one per frame)."""
+    def write(
+        self, seq: int, image: np.ndarray, *, keep: bool = False, give_up: Any = None
+    ) -> None:
+        """Put ``image`` in slot ``seq % slots`` (writer side; ``seq`` grows by one per
+        frame). ``keep``: wait until the reader is done with the slot (``give_up()``
+        true: write anyway); otherwise the newest frame wins at once."""
+        if keep:
+            while not self._free.acquire(timeout=0.25):
+                if give_up is not None and give_up():
+                    break
+        else:
+            self._free.acquire(block=False)
         dtype = str(image.dtype)
         if dtype not in _DTYPES or not 1 <= image.ndim <= 3:
             raise HandoffError(f"cannot hand off a {image.ndim}-d {dtype} image")
@@ -231,11 +246,18 @@ class FrameSlots:
         finally:
             lock.release()
 
+    def done(self) -> None:
+        """Reader side: one frame it was sent is copied or passed over."""
+        try:
+            self._free.release()
+        except ValueError:
+            pass  # the writer did not wait for that slot (newest wins)
+
     def close(self) -> None:
         _close(self._shm, self._owner)
 
 
-_BOARD = ("beat_ns", "busy_since_ns", "dropped", "captured", "source_state", "pid")
+_BOARD = ("beat_ns", "busy_since_ns", "dropped", "captured", "source_state", "pid", "keep")
 
 
 class ShmBoard:

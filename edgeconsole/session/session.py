@@ -35,6 +35,8 @@ from edgeconsole.session.pipeline import LocalPipelineRunner
 from edgeconsole.session.runner import Runner, RunnerOutput
 from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
+from edgeconsole.session.worker.job import WorkerJob
+from edgeconsole.session.worker.runner import WorkerPipelineRunner, worker_default
 
 if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when recording starts
     from edgeconsole.journal.journal import Journal
@@ -85,6 +87,7 @@ class Session:
         journal: Journal | None = None,
         trust_dir: Path | None = None,
         interactive: bool = False,
+        worker: bool | None = None,
     ) -> None:
         """``journal``: where audit entries, results, latency and recordings go (None: nowhere;
         the app and the CLI pass ``Journal.open()``, which lives in the app data folder)."""
@@ -92,6 +95,11 @@ class Session:
         #: A window is attached: workers run at lower priority and onnxruntime leaves
         #: one core to the event loop, so the display stays smooth under full load.
         self.interactive = interactive
+        #: Capture and inference of the frame pipeline run in a worker process
+        #: (session/worker/): the window's interpreter never waits for them, and a
+        #: crash there is reported and the worker restarted. None: the setting
+        #: EDGECONSOLE_WORKER (1/0) decides, else off.
+        self.use_worker = worker_default(interactive) if worker is None else worker
         #: Where bundle signers' public keys are (None: the app's own trust store).
         self.trust_dir = trust_dir
         self._bundle: Any = None
@@ -500,6 +508,8 @@ class Session:
             if runner is not None:
                 self._status.dropped = runner.dropped
                 self._status.frames = runner.processed
+                if isinstance(runner, WorkerPipelineRunner):
+                    self._status.worker = runner.info()
                 src_state = getattr(runner.source, "state", None)
                 if src_state == "reconnecting" and self._status.state == "running":
                     self._status.state = "reconnecting"
@@ -603,12 +613,24 @@ class Session:
                     _lower_thread_priority()
                 spec, engine = self._remote_model(model, remote)
             else:
-                spec, engine = self._load_model(model, threads)
-            from edgeconsole.session.demo_camera import prepare as prepare_demo_camera
+                spec, files = self._describe_model(model)
+                if self._runs_in_worker(spec, source_spec):
+                    budget = self._status.budget_ms
+                    if budget is None and model_budget:
+                        budget = spec.latency_budget_ms
+                    engine = self._worker_runner(
+                        gen, spec, files, source_spec, threads, realtime, loop, max_frames, budget
+                    )
+                else:
+                    engine = self._engine_for(spec, files, threads)
+            if isinstance(engine, WorkerPipelineRunner):
+                source = engine.source  # the worker opened it
+            else:
+                from edgeconsole.session.demo_camera import prepare as prepare_demo_camera
 
-            prepare_demo_camera(source_spec)  # the demo conveyor's frames, written once
-            source = open_source(source_spec, realtime=realtime, loop=loop)
-            source.open()
+                prepare_demo_camera(source_spec)  # the demo conveyor's frames, written once
+                source = open_source(source_spec, realtime=realtime, loop=loop)
+                source.open()
             if (
                 model_budget
                 and self._status.budget_ms is None
@@ -629,13 +651,22 @@ class Session:
                     raise _Abandoned()
                 if recorder is not None:
                     self._recorder = recorder
-                self._engine = engine
+                in_worker = isinstance(engine, WorkerPipelineRunner)
+                self._engine = None if in_worker else engine
                 inspector = getattr(engine, "inspector", None)
                 if inspector is not None:
                     self._status.first_decision_ms = warm_up(inspector)
                 lossless = not realtime and _is_offline(source_spec)
                 runner: Runner
-                if inspector is not None and remote is None:
+                if in_worker:
+                    self._line = None
+                    if engine.per_part:
+                        self._line = LineState(self._status.budget_ms, self.trigger.describe())
+                        self._status.mode = "parts"
+                        self._status.trigger = self.trigger.describe()
+                        self._status.first_decision_ms = engine.first_decision_ms
+                    runner = engine
+                elif inspector is not None and remote is None:
                     runner = self._line_runner(gen, source, inspector, max_frames, lossless)
                 else:
                     self._line = None
@@ -698,8 +729,8 @@ class Session:
                 threads = max(1, (os.cpu_count() or 2) - 1)
         return threads
 
-    def _load_model(self, model: str, threads: int | None) -> tuple[Any, Any]:
-        from edgeconsole.inference.engine import InferenceEngine
+    def _describe_model(self, model: str) -> tuple[Any, dict[str, bytes] | None]:
+        """The model's description, and a bundle's verified files (None: a model folder)."""
         from edgeconsole.inference.loader import load_model
         from edgeconsole.workshop.access import is_bundle, open_verified
 
@@ -715,14 +746,79 @@ class Session:
                 version=bundle.manifest.version,
                 signers=[s.key_id for s in bundle.signers if s.status == "verified"],
             )
-            threads = self._threads_for(bundle.description, threads)
-            return bundle.description, InferenceEngine.load(
-                bundle.description, threads=threads, model_bytes=bundle.files
-            )
+            return bundle.description, bundle.files
         self._bundle = None
-        spec = load_model(model)
+        return load_model(model), None
+
+    def _engine_for(self, spec: Any, files: dict[str, bytes] | None, threads: int | None) -> Any:
+        from edgeconsole.inference.engine import InferenceEngine
+
         threads = self._threads_for(spec, threads)
-        return spec, InferenceEngine.load(spec, threads=threads)
+        return InferenceEngine.load(spec, threads=threads, model_bytes=files)
+
+    def _load_model(self, model: str, threads: int | None) -> tuple[Any, Any]:
+        spec, files = self._describe_model(model)
+        return spec, self._engine_for(spec, files, threads)
+
+    def _runs_in_worker(self, spec: Any, source_spec: str) -> bool:
+        """The pipeline (frames or per-part line) moves to the worker; an industrial
+        camera (its setup goes through the pipeline's own connection) and ``--annotate``
+        (it needs every judged frame's pixels) stay in this process."""
+        return (
+            self.use_worker
+            and self._annotate_to is None
+            and not source_spec.startswith(("aravis:", "pylon:"))
+        )
+
+    def _worker_runner(
+        self,
+        gen: int,
+        spec: Any,
+        files: dict[str, bytes] | None,
+        source_spec: str,
+        threads: int | None,
+        realtime: bool,
+        loop: bool,
+        max_frames: int | None,
+        budget_ms: float | None,
+    ) -> WorkerPipelineRunner:
+        """Start the worker and wait until it opened the source and the model (the
+        opening thread, not niced: the worker process itself runs lower).
+
+        A per-part line's worker is not niced (decisions have priority over display,
+        issue 12; only its capture thread runs lower) and onnxruntime runs on one
+        thread in the decision thread, as in-process."""
+        parts = getattr(spec, "per_part", None) is not None
+        if threads is None:
+            if parts:
+                threads = 1
+            elif self.interactive:
+                threads = max(1, (os.cpu_count() or 2) - 1)  # one core stays for the window
+        job = WorkerJob(
+            source=source_spec,
+            spec=spec,
+            model_bytes=files,
+            threads=threads,
+            realtime=realtime,
+            loop=loop,
+            max_frames=max_frames,
+            lossless=not realtime and _is_offline(source_spec),
+            priority="low" if self.interactive and not parts else "normal",
+            trigger=self.trigger,
+            budget_ms=budget_ms,
+        )
+        runner = WorkerPipelineRunner(
+            job,
+            _Sink(self, gen, "local://"),
+            keep_frames=lambda: self._recorder is not None,
+            on_unmatched=self._on_unmatched,
+        )
+        try:
+            runner.open()
+        except BaseException:
+            runner.close()
+            raise
+        return runner
 
     def _remote_model(self, model: str, remote: tuple[str, str]) -> tuple[Any, Any]:
         """The model's description from the laptop, its inference on an OIP server."""

@@ -70,6 +70,9 @@ class PipelineStatus:
     input_warnings: list[str] = field(default_factory=list)
     #: False when the source ended early or skipped frames: only part of the input ran.
     input_complete: bool = True
+    #: The inference worker (issue 15): pid, restarts, why the last one died; None
+    #: when the pipeline runs in the window's process.
+    worker: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -24,9 +24,26 @@ from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import Frame, InferenceResult
 from edgeconsole.session.runner import RunnerOutput
-from edgeconsole.session.worker.job import SOURCE_STATES, OutputEncoder, WorkerJob, WorkerLink
+from edgeconsole.session.worker.job import (
+    SOURCE_STATES,
+    OutputEncoder,
+    WorkerJob,
+    WorkerLink,
+    per_part,
+)
 
 BEAT_S = 0.1
+
+
+def lower_thread_priority(increment: int = 10) -> None:
+    """Nice the calling thread only (Linux: per thread); threads it starts inherit it."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+        )
+    except (AttributeError, OSError):
+        pass
 
 
 def set_priority(priority: str) -> None:
@@ -62,7 +79,7 @@ class _LinkSink:
     def __init__(self, link: WorkerLink, stopping: threading.Event) -> None:
         self._link = link
         self._stopping = stopping
-        self._encoder = OutputEncoder(link.frames)
+        self._encoder = OutputEncoder(link.frames, link.board, _parent_gone)
         self._lock = threading.Lock()
         self.runner: Any = None
 
@@ -89,6 +106,7 @@ class _LinkSink:
                 [str(w) for w in getattr(source, "warnings", None) or []],
                 [str(p) for p in getattr(source, "skipped", None) or []],
                 bool(getattr(source, "incomplete", False)),
+                self.runner.line_counters() if self.runner is not None else None,
             )
         )
         self._stopping.set()
@@ -153,26 +171,78 @@ def worker_main(job: WorkerJob, link: WorkerLink) -> None:
         sink.send(("failed", text))
         stopping.set()
         return
-    from edgeconsole.session.pipeline import LocalPipelineRunner
-
-    runner = LocalPipelineRunner(
-        source, _Timed(engine, link), sink, max_frames=job.max_frames, lossless=job.lossless
-    )
+    runner, info = _runner(job, engine, source, sink, link)
     sink.runner = runner
     runner_box.append(runner)
-    sink.send(("ready", {"runtime": dict(getattr(engine, "runtime", None) or {})}))
-    runner.start()
+    info["runtime"] = dict(getattr(engine, "runtime", None) or {})
+    sink.send(("ready", info))
     try:
+        command = link.control.get()  # "go" once the window's side is ready to read
+        if command[0] == "go":
+            runner.start()
+        else:
+            stopping.set()
         while not stopping.is_set():
             try:
-                command = link.control.get(timeout=0.25)
+                command = link.control.get(timeout=0.5)
             except queue.Empty:
+                counters = runner.line_counters()
+                if counters is not None:
+                    sink.send(("counters", counters))
                 continue
-            if command[0] == "stop":
+            if not _obey(runner, command):
                 break
     finally:
         runner.stop()
-        runner.join(timeout=10.0)
-        runner.wait_ended(timeout=1.0)
+        if runner_started(runner):
+            runner.join(timeout=10.0)
+            runner.wait_ended(timeout=1.0)
         engine.close()  # onnxruntime must not be mid-run when the interpreter exits
         stopping.set()
+
+
+def runner_started(runner: Any) -> bool:
+    threads = [v for v in vars(runner).values() if isinstance(v, threading.Thread)]
+    return any(t.ident is not None for t in threads)
+
+
+def _obey(runner: Any, command: tuple[Any, ...]) -> bool:
+    """One command of the window's side; False: stop."""
+    kind = command[0]
+    if kind == "trigger":
+        runner.trigger(command[1])
+    elif kind == "set_trigger":
+        runner.set_trigger(command[1])
+    elif kind == "set_budget":
+        runner.set_budget(command[1])
+    return kind != "stop"
+
+
+def _runner(
+    job: WorkerJob, engine: Any, source: Any, sink: _LinkSink, link: WorkerLink
+) -> tuple[Any, dict[str, Any]]:
+    """The frame pipeline, or the per-part line for a per-part model (its decision
+    thread at the worker's priority, its capture thread lower still)."""
+    if not per_part(job):
+        from edgeconsole.session.pipeline import LocalPipelineRunner
+
+        return LocalPipelineRunner(
+            source, _Timed(engine, link), sink, max_frames=job.max_frames, lossless=job.lossless
+        ), {}
+    from edgeconsole.inference.line import PartLine
+    from edgeconsole.inference.line.state import warm_up
+    from edgeconsole.session.line_runner import LineRunner
+
+    inspector = engine.inspector
+    first = warm_up(inspector)
+    line = PartLine(inspector, job.trigger, budget_ms=job.budget_ms)
+    line.on_unmatched = lambda event, why: sink.send(("unmatched", event, why))
+    runner = LineRunner(
+        source,
+        line,
+        sink,
+        max_frames=job.max_frames,
+        lossless=job.lossless,
+        capture_priority=lower_thread_priority,
+    )
+    return runner, {"first_decision_ms": first}

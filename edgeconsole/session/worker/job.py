@@ -44,8 +44,15 @@ class WorkerJob:
     lossless: bool = False
     #: "normal", "low" (nice 10) or "idle" (SCHED_IDLE: only when nothing else runs).
     priority: str = "low"
+    #: Per-part models (a ``per_part`` section): the line's trigger and budget.
+    trigger: Any = None  # inference.line.TriggerConfig
+    budget_ms: float | None = None
     #: Where the worker's stderr goes (read back when it dies).
     log_path: Path = field(default_factory=lambda: Path("worker.log"))
+
+
+def per_part(job: WorkerJob) -> bool:
+    return getattr(job.spec, "per_part", None) is not None
 
 
 class WorkerLink:
@@ -76,15 +83,18 @@ def _frame_meta(frame: Frame) -> tuple[Any, ...]:
 class OutputEncoder:
     """Worker side: a RunnerOutput into one message; its frames into the slots."""
 
-    def __init__(self, frames: FrameSlots) -> None:
+    def __init__(self, frames: FrameSlots, board: ShmBoard, give_up: Any = None) -> None:
         self._frames = frames
+        self._board = board
+        self._give_up = give_up
         self._seq = 0
 
     def _frame(self, frame: Frame | None) -> tuple[int, tuple[Any, ...]] | None:
         if frame is None:
             return None
         self._seq += 1
-        self._frames.write(self._seq, frame.image)
+        keep = bool(self._board["keep"])  # the window records: every frame is wanted
+        self._frames.write(self._seq, frame.image, keep=keep, give_up=self._give_up)
         return self._seq, _frame_meta(frame)
 
     def encode(self, out: RunnerOutput) -> bytes:
@@ -143,12 +153,14 @@ def decode_output(
                 meta[_FRAME_FIELDS.index("index")], stamps, first=first
             )
         image = frames.read(seq) if pixels else None
+        frames.done()
         if image is not None:
             frame = Frame(image=image, **dict(zip(_FRAME_FIELDS, meta, strict=True)))
     judged = None
-    if judged_ref is not None and judged_ref[0] is not None and judged_pixels:
+    if judged_ref is not None and judged_ref[0] is not None:
         (seq, meta), jstep = judged_ref
-        image = frames.read(seq)
+        image = frames.read(seq) if judged_pixels else None
+        frames.done()
         if image is not None:
             judged = (Frame(image=image, **dict(zip(_FRAME_FIELDS, meta, strict=True))), jstep)
     return RunnerOutput(

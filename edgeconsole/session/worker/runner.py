@@ -15,6 +15,7 @@ with that reason as its error. The window never dies with it.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import re
 import shutil
@@ -24,17 +25,38 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError
+from edgeconsole.core.parts import LineCounters, TriggerEvent
 from edgeconsole.session.runner import RunnerBase, RunnerSink
 from edgeconsole.session.worker.child import worker_main
-from edgeconsole.session.worker.job import SOURCE_STATES, WorkerJob, WorkerLink, decode_output
+from edgeconsole.session.worker.job import (
+    SOURCE_STATES,
+    WorkerJob,
+    WorkerLink,
+    decode_output,
+    per_part,
+)
+
+if TYPE_CHECKING:
+    from edgeconsole.inference.line import TriggerConfig
 
 #: Outputs taken from the ring per batch before they are handed on (the frame to
 #: show is the newest of a batch: only its pixels are copied).
 BATCH = 64
+
+
+def worker_default(interactive: bool) -> bool:
+    """Whether a session runs its frame pipeline in a worker when not told: the
+    setting EDGECONSOLE_WORKER (1/0), else off."""
+    setting = os.environ.get("EDGECONSOLE_WORKER", "").strip().lower()
+    if setting in ("1", "true", "yes", "on"):
+        return True
+    if setting in ("0", "false", "no", "off"):
+        return False
+    return False
 
 
 class WorkerError(EdgeConsoleError):
@@ -140,6 +162,7 @@ class WorkerPipelineRunner(RunnerBase):
         output: RunnerSink,
         *,
         keep_frames: Callable[[], bool] = lambda: False,
+        on_unmatched: Callable[[TriggerEvent, str], None] | None = None,
         hang_s: float = 20.0,
         open_timeout_s: float = 180.0,
         max_restarts: int = 5,
@@ -150,6 +173,12 @@ class WorkerPipelineRunner(RunnerBase):
         self.job = replace(job, log_path=self._tmp / "worker.log")
         self.output = output
         self.keep_frames = keep_frames
+        self.on_unmatched = on_unmatched
+        self.per_part = per_part(job)
+        #: Per-part: the line's counters (those of workers that died, added up).
+        self._counters_before = LineCounters()
+        self._counters_now: LineCounters | None = None
+        self.first_decision_ms: float | None = None
         self.hang_s = hang_s
         self.open_timeout_s = open_timeout_s
         self.max_restarts = max_restarts
@@ -179,6 +208,43 @@ class WorkerPipelineRunner(RunnerBase):
         worker = self._worker
         return None if worker is None else worker.pid
 
+    def info(self) -> dict[str, Any]:
+        """For the status: the worker's pid, how often it was restarted, why it died."""
+        return {"pid": self.pid, "restarts": self.restarts, "last_death": self.last_death}
+
+    def trigger(self, event: TriggerEvent) -> bool:
+        """An external edge for the worker's line (any thread): sent at once."""
+        return self.per_part and self._command(("trigger", event))
+
+    def set_trigger(self, trigger: TriggerConfig) -> None:
+        self.job = replace(self.job, trigger=trigger)  # a restarted worker keeps it
+        self._command(("set_trigger", trigger))
+
+    def set_budget(self, ms: float | None) -> None:
+        self.job = replace(self.job, budget_ms=ms)
+        self._command(("set_budget", ms))
+
+    def line_counters(self) -> LineCounters | None:
+        if not self.per_part:
+            return None
+        now = self._counters_now
+        return self._counters_before if now is None else _add(self._counters_before, now)
+
+    def _command(self, command: tuple[Any, ...]) -> bool:
+        worker = self._worker
+        if worker is None:
+            return False
+        try:
+            worker.link.control.put(command)
+        except (OSError, ValueError):
+            return False  # the worker is being replaced
+        return True
+
+    def close(self) -> None:
+        """Stop and wait until the worker is gone (its memory and files too)."""
+        self.stop()
+        self.join(30.0)
+
     def open(self) -> dict[str, Any]:
         """Start the worker and wait until its source and model are open (the opening
         thread). Raises the worker's own error when it cannot open them."""
@@ -186,18 +252,20 @@ class WorkerPipelineRunner(RunnerBase):
         return self.runtime
 
     def start(self) -> None:
+        self._go()
         self._thread.start()
+
+    def _go(self) -> None:
+        worker = self._worker
+        if worker is not None:
+            worker.link.board["keep"] = int(self.keep_frames())
+            self._command(("go",))
 
     def stop(self) -> None:
         if self._stop.is_set():
             return
         self._stop.set()
-        worker = self._worker
-        if worker is not None:
-            try:
-                worker.link.control.put(("stop",))
-            except (OSError, ValueError):
-                pass  # already closed: the link thread is ending it anyway
+        self._command(("stop",))
 
     def join(self, timeout: float | None = None) -> bool:
         if self._thread.ident is None:
@@ -220,6 +288,7 @@ class WorkerPipelineRunner(RunnerBase):
                     message = pickle.loads(data)
                     if message[0] == "ready":
                         self.runtime = dict(message[1].get("runtime") or {})
+                        self.first_decision_ms = message[1].get("first_decision_ms")
                         worker.ready_at = now_ns()
                         return worker
                     if message[0] == "failed":
@@ -276,6 +345,7 @@ class WorkerPipelineRunner(RunnerBase):
     def _hand_on(self, worker: _Incarnation, batch: list[tuple[Any, ...]]) -> str | None:
         """Hand a batch to the sink; returns the worker's end reason if it ended."""
         keep = self.keep_frames()
+        worker.link.board["keep"] = int(keep)
         last = max((i for i, m in enumerate(batch) if m[0] == "out" and m[5]), default=-1)
         ended = None
         for i, message in enumerate(batch):
@@ -294,6 +364,13 @@ class WorkerPipelineRunner(RunnerBase):
                 self.source.warnings = list(message[2])
                 self.source.skipped = list(message[3])
                 self.source.incomplete = bool(message[4])
+                if message[5] is not None:
+                    self._counters_now = message[5]
+            elif kind == "counters":
+                self._counters_now = message[1]
+            elif kind == "unmatched":
+                if self.on_unmatched is not None:
+                    self.on_unmatched(message[1], message[2])
             elif kind == "model":
                 self.output.model(message[1])
             elif kind == "notice":
@@ -350,6 +427,9 @@ class WorkerPipelineRunner(RunnerBase):
             self.last_death = death
             self._dropped_before += self._dropped_now
             self._dropped_now = 0
+            if self._counters_now is not None:
+                self._counters_before = _add(self._counters_before, self._counters_now)
+                self._counters_now = None
             self._worker = None
             worker.close()
             if self._stop.is_set():
@@ -368,6 +448,7 @@ class WorkerPipelineRunner(RunnerBase):
             if job.max_frames is not None:
                 job = replace(job, max_frames=max(1, job.max_frames - self.processed))
             self._worker = self._spawn(job)
+            self._go()
             self._notice("info", f"inference worker restarted (pid {self._worker.pid})")
 
     def _cleanup(self) -> None:
@@ -375,3 +456,7 @@ class WorkerPipelineRunner(RunnerBase):
         if worker is not None:
             worker.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _add(a: LineCounters, b: LineCounters) -> LineCounters:
+    return LineCounters(**{k: getattr(a, k) + getattr(b, k) for k in a.to_json()})
