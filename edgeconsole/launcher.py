@@ -20,6 +20,11 @@ def wants_window(args: Sequence[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import multiprocessing
+
+    # A frozen app (PyInstaller) starts its inference worker by running itself: the
+    # worker's command line must reach multiprocessing, not the window.
+    multiprocessing.freeze_support()
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--self-test"]:
         # Checks this installation (bundle, pipeline, journal, window); Qt only if needed.

@@ -98,7 +98,7 @@ class Session:
         #: Capture and inference of the frame pipeline run in a worker process
         #: (session/worker/): the window's interpreter never waits for them, and a
         #: crash there is reported and the worker restarted. None: the setting
-        #: EDGECONSOLE_WORKER (1/0) decides, else off.
+        #: EDGECONSOLE_WORKER (1/0) decides, else on with a window (``interactive``).
         self.use_worker = worker_default(interactive) if worker is None else worker
         #: Where bundle signers' public keys are (None: the app's own trust store).
         self.trust_dir = trust_dir

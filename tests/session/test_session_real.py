@@ -283,7 +283,7 @@ def test_interactive_session_lowers_worker_priority(tmp_path: Path) -> None:
     import threading
 
     colour_classifier_json(tmp_path)  # a frame model: the whole pipeline yields to the UI
-    session = Session(interactive=True)
+    session = Session(interactive=True, worker=False)  # in-process: its threads
     try:
         session.start_local(SMALL_CONVEYOR, tmp_path, realtime=False)
         _poll_until(session, lambda u: u.status.frames >= 1)
@@ -297,7 +297,7 @@ def test_per_part_decisions_keep_their_priority_and_capture_yields() -> None:
     import os
     import threading
 
-    session = Session(interactive=True)
+    session = Session(interactive=True, worker=False)  # in-process: its threads
     try:
         session.start_local(SMALL_CONVEYOR, default_demo_model(), realtime=False)
         _poll_until(session, lambda u: u.status.frames >= 1)

@@ -18,6 +18,7 @@ import queue
 import sys
 import threading
 from multiprocessing import parent_process
+from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.clock import now_ns
@@ -47,14 +48,22 @@ def lower_thread_priority(increment: int = 10) -> None:
 
 
 def set_priority(priority: str) -> None:
-    """Lower this process (and the threads it starts later) below the window's."""
-    try:
-        if priority == "idle" and hasattr(os, "SCHED_IDLE"):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        elif priority in ("low", "idle"):
-            os.nice(10)
-    except (AttributeError, OSError):
-        pass  # not supported here: normal priority
+    """Lower this process below the window's: every thread it has now (Linux sets a
+    nice value per thread) and so every thread they start later."""
+    if priority not in ("low", "idle"):
+        return
+    tasks = Path("/proc/self/task")
+    tids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
+    for tid in tids:
+        try:
+            if priority == "idle" and hasattr(os, "SCHED_IDLE"):
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            else:
+                os.setpriority(
+                    os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 10)
+                )
+        except (AttributeError, OSError):
+            pass  # not supported here: normal priority
 
 
 class _Timed:

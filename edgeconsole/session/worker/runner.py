@@ -49,14 +49,16 @@ BATCH = 64
 
 
 def worker_default(interactive: bool) -> bool:
-    """Whether a session runs its frame pipeline in a worker when not told: the
-    setting EDGECONSOLE_WORKER (1/0), else off."""
+    """Whether a session runs its pipeline in a worker when not told: the setting
+    EDGECONSOLE_WORKER (1/0), else whenever a window is attached (``interactive``):
+    the window must answer while inference runs flat out. The command line keeps it
+    in-process (no window to keep responsive, one process fewer)."""
     setting = os.environ.get("EDGECONSOLE_WORKER", "").strip().lower()
     if setting in ("1", "true", "yes", "on"):
         return True
     if setting in ("0", "false", "no", "off"):
         return False
-    return False
+    return interactive
 
 
 class WorkerError(EdgeConsoleError):

@@ -96,3 +96,47 @@ def test_external_triggers_reach_the_line_in_the_worker() -> None:
         assert wait_for(fire_and_look, timeout=60, step=0.2)
     finally:
         session.close()
+
+
+def _nices(pid: int) -> list[int]:
+    """The nice value of every thread of process ``pid`` (Linux: per thread)."""
+    import os
+
+    tasks = Path(f"/proc/{pid}/task")
+    return [os.getpriority(os.PRIO_PROCESS, int(t.name)) for t in tasks.iterdir()]
+
+
+def test_a_window_session_runs_in_a_lower_priority_worker_by_default(tmp_path: Path) -> None:
+    import os
+
+    session = Session(interactive=True)
+    assert session.use_worker
+    try:
+        session.start_local(CONVEYOR, sample_models_dir() / "digits", realtime=False)
+        assert wait_for(lambda: session.poll().status.frames >= 2, timeout=180)
+        worker = session.poll().status.worker
+        assert worker is not None and worker["pid"] != os.getpid()
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert min(_nices(worker["pid"])) > mine  # the whole worker yields to the window
+        # onnxruntime leaves one core to the window.
+        assert session.poll().status.runtime["threads"] == max(1, (os.cpu_count() or 2) - 1)
+    finally:
+        session.close()
+    assert not Session().use_worker  # the command line stays in-process
+
+
+def test_a_per_part_worker_keeps_decisions_at_normal_priority() -> None:
+    import os
+
+    session = Session(interactive=True)
+    try:
+        session.start_local(CONVEYOR, default_demo_model(), realtime=False)
+        assert wait_for(lambda: session.poll().status.frames >= 2, timeout=180)
+        worker = session.poll().status.worker
+        assert worker is not None
+        nices = _nices(worker["pid"])
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert min(nices) == mine  # decisions have priority over display (issue 12)
+        assert max(nices) > mine  # its capture thread yields
+    finally:
+        session.close()
