@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
+if TYPE_CHECKING:  # only annotations here: the window paints before numpy loads
+    import numpy as np
 
 #: Pipeline stages in order. ``capture`` is the time the source spent producing
 #: the frame; the rest are measured around the work on the inference thread.

@@ -12,11 +12,21 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from edgeconsole.core.frames import OPTIONAL_STAGES, STAGES, LatencySample
+
+
+def _numpy() -> Any:
+    """numpy, loaded at the first sample: a session (and the window) exists before it
+    and paints first (issue 15, start-up)."""
+    import numpy
+
+    return numpy
+
 
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0)
 
@@ -30,7 +40,7 @@ class LogHistogram:
     """Counts values in 1%-wide geometric buckets; percentiles within 1% of exact."""
 
     def __init__(self) -> None:
-        self.counts = np.zeros(_NBUCKETS, dtype=np.int64)
+        self.counts: Any = None  # allocated at the first value
         self.n = 0
         self.min = math.inf
         self.max = -math.inf
@@ -54,6 +64,9 @@ class LogHistogram:
         if not math.isfinite(value_ms):
             return
         value_ms = max(value_ms, 0.0)
+        if self.counts is None:
+            np = _numpy()
+            self.counts = np.zeros(_NBUCKETS, dtype=np.int64)
         self.counts[self._bucket(value_ms)] += 1
         self.n += 1
         self.total += value_ms
@@ -67,6 +80,7 @@ class LogHistogram:
             return self.max
         # Same rank as numpy's method="higher", so both views agree on the tail.
         rank = math.ceil((self.n - 1) * p / 100.0) + 1
+        np = _numpy()
         cum = np.cumsum(self.counts)
         b = int(np.searchsorted(cum, rank))
         return float(min(max(self._bucket_value(b), self.min), self.max))
@@ -74,7 +88,7 @@ class LogHistogram:
 
 def _pct(values: np.ndarray, p: float) -> float:
     # "higher" never reports a value lower than one actually seen: a tail is a tail.
-    return float(np.percentile(values, p, method="higher"))
+    return float(_numpy().percentile(values, p, method="higher"))
 
 
 @dataclass
@@ -173,6 +187,7 @@ class LatencyStats:
         self._run["shown"].add(e2e_to_display_ms)
 
     def snapshot(self) -> LatencySnapshot:
+        np = _numpy()
         rolling: dict[str, SeriesStats] = {}
         for name, values in self._rolling.items():
             if not values:

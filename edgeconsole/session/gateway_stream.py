@@ -29,15 +29,16 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
-
-import numpy as np
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import ConfigError, DeviceError, EdgeConsoleError
 from edgeconsole.core.frames import OPTIONAL_STAGES, STAGES, Frame, InferenceResult, LatencySample
 from edgeconsole.inference.latency import LatencyStats
+
+if TYPE_CHECKING:  # the window paints before numpy loads
+    import numpy as np
 from edgeconsole.session.runner import CallbackSink, RunnerBase, RunnerOutput, RunnerSink
 
 #: Results kept to pair with the JPEG of the same frame (JPEGs follow their result).
@@ -102,6 +103,7 @@ class _LinkState:
 def decode_jpeg(data: bytes) -> np.ndarray | None:
     """BGR image of a JPEG, or None when it does not decode (counted by the caller)."""
     import cv2
+    import numpy as np
 
     if not data:
         return None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from edgeconsole.core.buffers import BoundedQueue
 from edgeconsole.core.clock import now_ns
@@ -27,8 +28,11 @@ from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
 from edgeconsole.core.frames import Frame, LatencySample
 from edgeconsole.core.parts import LineCounters, TriggerEvent
 from edgeconsole.core.source import FrameSource
-from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
+from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.session.runner import RunnerBase, RunnerOutput, RunnerSink
+
+if TYPE_CHECKING:  # the decision path (numpy) loads with the line, not the window
+    from edgeconsole.inference.line import LineStep, PartLine
 
 #: Frames the decision path may fall behind before the oldest is dropped (counted).
 QUEUE_FRAMES = 32

@@ -25,7 +25,7 @@ from edgeconsole.core.frames import Frame, InferenceResult, LatencySample, PartV
 from edgeconsole.core.parts import LineCounters, PartDecision, TriggerEvent
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.latency import LatencyStats
-from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
+from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.inference.line.state import LineState, warm_up
 from edgeconsole.journal.paths import recordings_dir
 from edgeconsole.session.cameras import CameraSetupJob
@@ -39,6 +39,7 @@ from edgeconsole.session.worker.job import WorkerJob
 from edgeconsole.session.worker.runner import WorkerPipelineRunner, worker_default
 
 if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when recording starts
+    from edgeconsole.inference.line import LineStep
     from edgeconsole.journal.journal import Journal
     from edgeconsole.journal.recorder import McapRecorderSink
     from edgeconsole.session.annotate import FrameAnnotator
@@ -940,6 +941,8 @@ class Session:
             self._annotator = FrameAnnotator(
                 self._annotate_to, self._line_result, lossless=lossless
             )
+        from edgeconsole.inference.line import PartLine
+
         line = PartLine(inspector, self.trigger, budget_ms=budget)
         line.on_unmatched = self._on_unmatched
         self._status.mode = "parts"

@@ -9,7 +9,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.core.source import FrameSource
-from edgeconsole.sources.mjpeg_http import redact
 
 ACCEPTED_FORMS = (
     "a video file path, a folder of images, camera:N (or just N), "
@@ -56,6 +55,8 @@ class ParsedSpec:
 
 
 def _bad(spec: str, why: str) -> ConfigError:
+    from edgeconsole.sources.mjpeg_http import redact  # OpenCV: not before the first paint
+
     shown = redact(spec) if len(spec) <= 200 else redact(spec[:200]) + "..."
     return ConfigError(f"{why}: {shown!r}", subject="source", hint=f"use {ACCEPTED_FORMS}")
 

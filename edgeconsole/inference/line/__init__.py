@@ -48,6 +48,9 @@ The unit holds no thread, no queue and no Qt: it can move into a worker process
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from edgeconsole.core.parts import (
     MISSED,
     LineCounters,
@@ -55,9 +58,31 @@ from edgeconsole.core.parts import (
     TriggerEvent,
     TriggerKind,
 )
-from edgeconsole.inference.line.decider import LineStep, PartJudge, PartLine, PartView
-from edgeconsole.inference.line.tracker import Located, PartTracker, Track, TrackerConfig
 from edgeconsole.inference.line.triggers import TriggerConfig, TriggerLine
+
+if TYPE_CHECKING:
+    from edgeconsole.inference.line.decider import LineStep, PartJudge, PartLine, PartView
+    from edgeconsole.inference.line.tracker import Located, PartTracker, Track, TrackerConfig
+
+# The decision path (numpy) loads on first use: the window's settings read a
+# TriggerConfig before its first paint, which must not wait for numpy (issue 15).
+_LAZY = {
+    "LineStep": "decider",
+    "PartJudge": "decider",
+    "PartLine": "decider",
+    "PartView": "decider",
+    "Located": "tracker",
+    "PartTracker": "tracker",
+    "Track": "tracker",
+    "TrackerConfig": "tracker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MISSED",

@@ -12,9 +12,6 @@ import threading
 from collections import deque
 from typing import Any
 
-import cv2
-import numpy as np
-
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.parts import LineCounters, PartDecision
 from edgeconsole.inference.latency import LogHistogram
@@ -96,6 +93,8 @@ class LineState:
         with self._lock:
             if not self._rolling:
                 return None
+            import numpy as np  # at the first decision: the window paints before numpy
+
             arr = np.fromiter(self._rolling, dtype=np.float64, count=len(self._rolling))
             return float(np.percentile(arr, 99, method="higher"))
 
@@ -120,6 +119,9 @@ def warm_up(inspector: Any) -> float:
     a light box with a white label and two lines of dark print, so a label finder
     finds a label and a text model finds text. Returns how long it took (ms): the
     first decision, reported apart like the first inference of a frame model."""
+    import cv2
+    import numpy as np
+
     image = np.full((240, 400, 3), 34, np.uint8)
     cv2.rectangle(image, (40, 30), (360, 210), (196, 200, 204), cv2.FILLED)
     cv2.rectangle(image, (90, 70), (310, 170), (240, 242, 242), cv2.FILLED)

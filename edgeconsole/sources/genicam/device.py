@@ -9,9 +9,10 @@ values with the same sentences.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: the window paints before numpy loads
+    import numpy as np
 
 from edgeconsole.core.errors import CameraFeatureError
 from edgeconsole.sources.genicam.features import (
