@@ -10,11 +10,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import cv2
-
 from edgeconsole.core.errors import ConfigError, SourceOpenError
 from edgeconsole.sources._live import FrameReader, LiveSourceBase, ReconnectPolicy
-from edgeconsole.sources._opencv_reader import OpenCvReader
 
 DEV_DIR = Path("/dev")
 SYS_DIR = Path("/sys/class/video4linux")
@@ -155,6 +152,12 @@ class CameraSource(LiveSourceBase):
         )
 
     def _connect(self) -> FrameReader:
+        # OpenCV loads with the first camera opened, not with the camera list (the
+        # window lists cameras right after its first paint).
+        import cv2
+
+        from edgeconsole.sources._opencv_reader import OpenCvReader
+
         if not self.device_path.exists():
             raise self._absent(f"no camera at index {self.index}")
         cap = cv2.VideoCapture(self.index, cv2.CAP_V4L2)
