@@ -104,20 +104,22 @@ def summarise_stream(
 def _run(args: argparse.Namespace) -> int:
     from edgeconsole.cli.run_cmd import _print
     from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
-    from edgeconsole.devices.gateway.target import parse_gateway_url
-    from edgeconsole.devices.gateway.tokens import lookup, read_token_file, remember
+    from edgeconsole.devices.gateway.tokens import remember, resolve
+    from edgeconsole.devices.ref import TargetRef
 
     if args.seconds <= 0:
         raise ConfigError(f"--seconds must be positive, got {args.seconds}")
-    host, port = parse_gateway_url(args.target)
-    hostport = f"{host}:{port}"
-    token = read_token_file(args.token_file) if args.token_file else lookup(hostport)
+    ref = TargetRef.parse(args.target)
+    if ref.kind != "gateway":
+        raise ConfigError(f"not a gateway URL: {args.target}", hint="use gateway://HOST:PORT")
+    hostport = ref.hostport
+    token = resolve(hostport, token_file=args.token_file)
     if token is None:
         raise ConfigError(
             f"no token for gateway {hostport}", hint="pass --token-file F (the agent's DATA/token)"
         )
     rx = StreamReceiver(
-        f"http://{hostport}",
+        ref.http_base,
         token,
         camera=args.camera,
         frames=not args.no_frames,

@@ -26,7 +26,6 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from edgeconsole.commission.model_ref import ModelRef
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.core.frames import Frame, InferenceResult
+from edgeconsole.devices.ref import TargetRef
 from edgeconsole.inference.engine import InferenceEngine
 from edgeconsole.inference.input_check import check_tensor
 
@@ -285,13 +285,12 @@ class SerialSampleRunner:
 
 
 def target_kind(url: str) -> str:
-    scheme = urlsplit(url).scheme
-    if not scheme:
+    if "://" not in url:  # a bare path is a serial port elsewhere; here a URL is asked for
         raise ConfigError(
             f"not a target URL: {url!r}",
             hint="use local://, gateway://HOST:PORT, serial:///dev/ttyX or sim://",
         )
-    return scheme
+    return TargetRef.parse(url).kind
 
 
 def open_runner(
@@ -303,17 +302,14 @@ def open_runner(
 ) -> SampleRunner:
     """The runner for a target URL; refuses kinds that cannot run a sample yet."""
     kind = target_kind(url)
+    target = TargetRef.parse(url)
     if kind == "local":
         return LocalSampleRunner(ref, threads=threads)
-    if kind in ("gateway", "http"):
-        token = None
-        if token_file is not None:
-            from edgeconsole.devices.gateway.tokens import read_token_file
+    if kind == "gateway":
+        from edgeconsole.devices.gateway.tokens import resolve
 
-            token = read_token_file(Path(token_file))
-        models = parse_qs(urlsplit(url).query).get("model")
-        model = models[0] if models else None
-        return GatewaySampleRunner(url.split("?", 1)[0], ref, token=token, model=model)
+        token = resolve(target.hostport, token_file=token_file)
+        return GatewaySampleRunner(target.url, ref, token=token, model=target.model)
     if kind == "serial":
         return SerialSampleRunner(url, ref)
     if kind == "sim":

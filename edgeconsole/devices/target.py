@@ -8,6 +8,8 @@ gateways and the laptop implement the same protocol.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -97,11 +99,26 @@ class Payload:
     allow_downgrade: bool = False
 
 
+@dataclass
+class FlashResult:
+    slot: int
+    confirmed: bool
+    self_test: SelfTest | None
+    slots: list[SlotInfo]
+    seconds: float
+    bytes_per_s: float
+    resumes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
 class FlashJobBase:
-    """What every flash job shares: its payload, its mode and its progress reports.
+    """The one flash flow: checks and leftovers (``prepare``) → upload → trial, health
+    check and (``mode="confirm"``) confirm. Each kind of target fills in the steps.
 
     ``mode="trial"`` stops after a passing health check and leaves the bundle on
-    trial for the person to confirm later; ``"confirm"`` confirms it.
+    trial for the person to confirm later; ``"confirm"`` confirms it. ``cancel``, when
+    set, stops an upload at once (a target whose upload can be interrupted honours it;
+    the others stop at their next progress report, which raises Cancelled).
     """
 
     #: Only upload progress is passed on as it comes (the rest is reported by phase).
@@ -113,12 +130,51 @@ class FlashJobBase:
         *,
         mode: Literal["trial", "confirm"] = "confirm",
         progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.payload = payload
         self.mode = mode
         self.progress = progress
+        self.cancel = cancel
         self.resumes = 0
+        self.notes: list[str] = []
 
+    def run(self) -> FlashResult:
+        t0 = time.perf_counter()
+        slot = self.prepare()
+        seconds_upload = 0.0
+        if slot is None:
+            t_up = time.perf_counter()
+            slot = self.upload()
+            seconds_upload = time.perf_counter() - t_up
+        test, slots, confirmed = self.finish(slot)
+        self._report("done")
+        return FlashResult(
+            slot,
+            confirmed,
+            test,
+            slots,
+            time.perf_counter() - t0,
+            len(self.payload.data) / seconds_upload if seconds_upload > 0 else 0.0,
+            self.resumes,
+            self.notes,
+        )
+
+    # -- the steps each kind fills in ------------------------------------------------
+    def prepare(self) -> int | None:
+        """Checks before the upload, and what an interrupted flash left: the slot that
+        already holds this payload (nothing to upload), or None to upload."""
+        return None
+
+    def upload(self) -> int:
+        """Put the payload into the inactive slot (progress through ``_count``)."""
+        raise NotImplementedError
+
+    def finish(self, slot: int) -> tuple[SelfTest | None, list[SlotInfo], bool]:
+        """Trial, health check, confirm: (the health check, the slots after, confirmed)."""
+        raise NotImplementedError
+
+    # -- progress --------------------------------------------------------------------
     def _report(self, phase: str) -> None:
         if self.progress is not None:
             n = len(self.payload.data)

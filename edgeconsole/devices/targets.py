@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from edgeconsole.core.errors import ConfigError
+from edgeconsole.devices.ref import TargetRef
 
 
 def is_gateway(url: str) -> bool:
-    return url.startswith("gateway://")
+    return TargetRef.parse(url).kind == "gateway"
 
 
 def open_target(
@@ -25,11 +26,11 @@ def open_target(
     token remembered for that host:port; the token is remembered once it worked."""
     if is_gateway(url):
         from edgeconsole.devices.gateway.target import GatewayTarget
-        from edgeconsole.devices.gateway.tokens import read_token_file, remember
+        from edgeconsole.devices.gateway.tokens import remember, resolve
 
-        if token is None and token_file is not None:
-            token = read_token_file(Path(token_file))
-        target = GatewayTarget(url, token, timeout_s=timeout_s)
+        ref = TargetRef.parse(url)
+        token = resolve(ref.hostport, token=token, token_file=token_file)
+        target = GatewayTarget(ref.url, token, timeout_s=timeout_s)
         if probe:
             try:
                 target.info()
@@ -39,7 +40,7 @@ def open_target(
             if token is not None:
                 remember(target.hostport, token)
         return target
-    if url.startswith(("local://", "sim://")):
+    if TargetRef.parse(url).kind != "serial":
         raise ConfigError(f"{url.split(':')[0]}:// targets are opened by the session", subject=url)
     from edgeconsole.devices.serial.client import SerialTarget
 

@@ -30,7 +30,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import ConfigError, DeviceError, EdgeConsoleError
@@ -62,22 +61,12 @@ def is_stream_spec(spec: str) -> bool:
 
 def parse_stream_spec(spec: str) -> tuple[str, int]:
     """(``gateway://HOST:PORT``, camera) of a stream spec; ConfigError if malformed."""
-    from edgeconsole.devices.gateway.target import parse_gateway_url
+    from edgeconsole.devices.ref import TargetRef
 
-    parts = urlsplit(spec.strip())
-    host, port = parse_gateway_url(f"gateway://{parts.netloc}")
-    values = parse_qs(parts.query).get("camera", ["0"])
-    try:
-        camera = int(values[-1])
-    except ValueError:
-        raise ConfigError(
-            f"camera must be a number, got {values[-1]!r}",
-            subject=spec,
-            hint="gateway://HOST:PORT?camera=0",
-        ) from None
-    if not 0 <= camera < 1024:
-        raise ConfigError(f"camera {camera} is out of range", subject=spec)
-    return f"gateway://{host}:{port}", camera
+    ref = TargetRef.parse(spec)
+    if ref.kind != "gateway":
+        raise ConfigError("not a gateway camera", subject=spec, hint="gateway://HOST:PORT?camera=0")
+    return ref.url, ref.camera()
 
 
 def describe_stream(spec: str) -> str:

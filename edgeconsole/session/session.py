@@ -824,19 +824,19 @@ class Session:
     def _remote_model(self, model: str, remote: tuple[str, str]) -> tuple[Any, Any]:
         """The model's description from the laptop, its inference on an OIP server."""
         from edgeconsole.devices.gateway.oip import OipClient
+        from edgeconsole.devices.ref import TargetRef
         from edgeconsole.inference.loader import load_model
         from edgeconsole.session.gateway_stream import RemoteOipRunner
-        from edgeconsole.session.targets import gateway_key
         from edgeconsole.workshop.access import is_bundle, open_verified
 
         if is_bundle(model):
             spec = open_verified(Path(model), self.trust_dir, mode="verify").description
         else:
             spec = load_model(model)
-        server = gateway_key(remote[0])
+        server = TargetRef.parse(remote[0])
         client = OipClient(
-            "http://" + server.split("://", 1)[1],
-            self.targets.token_for(server),
+            server.http_base,
+            self.targets.token_for(server.url),
             timeout_s=10.0,
             loop=self.targets.io,
         )

@@ -29,6 +29,7 @@ from edgeconsole.devices.serial.firmware import (
     check_for_device,
     upload_image,
 )
+from edgeconsole.devices.serial.images import ImageSlot
 from edgeconsole.devices.serial.mcuboot import (
     MAX_IMAGE_BYTES,
     ImageCheck,
@@ -37,7 +38,7 @@ from edgeconsole.devices.serial.mcuboot import (
     load_keys,
     vendor_uuid,
 )
-from edgeconsole.devices.serial.stock import ImageSlot, StockTarget
+from edgeconsole.devices.serial.stock import StockTarget
 from edgeconsole.devices.target import ProgressFn
 from edgeconsole.journal.paths import app_data_dir
 

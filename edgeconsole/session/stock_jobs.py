@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     # The serial stack (smpclient, pyserial) is imported when a device is connected,
     # not when the window starts.
     from edgeconsole.devices.serial.caps import Capability
-    from edgeconsole.devices.serial.stock import ImageSlot, StockTarget
+    from edgeconsole.devices.serial.images import ImageSlot
+    from edgeconsole.devices.serial.stock import StockTarget
     from edgeconsole.session.stock_actions import StockActions
     from edgeconsole.session.targets import TargetManager, _Job, _Managed
 

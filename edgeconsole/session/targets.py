@@ -41,11 +41,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import Cancelled, ConfigError, DeviceError, EdgeConsoleError
 from edgeconsole.core.parts import TriggerEvent
+from edgeconsole.devices.ref import TargetRef
 from edgeconsole.devices.target import FlashProgress, Payload, SlotInfo
 from edgeconsole.inference.shadow import ShadowRunner
 from edgeconsole.journal.timebase import mono_to_wall_ns
@@ -258,7 +259,7 @@ class TargetManager:
         """The one I/O loop thread of every target (started on first use)."""
         with self._lock:
             if self._io is None:
-                from edgeconsole.devices.serial.client import LoopThread
+                from edgeconsole.devices.loop import LoopThread
 
                 self._io = LoopThread("edgeconsole-io")
             return self._io
@@ -289,14 +290,7 @@ class TargetManager:
     @staticmethod
     def normalise(url: str) -> str:
         """The canonical URL of a target (a bare port path becomes ``serial://...``)."""
-        url = url.strip()
-        if not url:
-            raise ConfigError("no device given", hint="a port path or serial:///dev/ttyACM0")
-        if url.startswith(("gateway://", "oip://")):
-            return gateway_key(url)
-        from edgeconsole.devices.serial.ports import parse_target
-
-        return parse_target(url).url
+        return TargetRef.parse(url).url
 
     def connect(
         self,
@@ -312,8 +306,14 @@ class TargetManager:
         Gateways take ``token`` or ``token_file`` (else the token remembered for
         that host:port); the token is remembered once the gateway accepted it
         (unless ``remember`` is False: the demo's throw-away agent)."""
-        key = self.normalise(url)
-        kind = key.split("://", 1)[0] if key.startswith(("gateway://", "oip://")) else "serial"
+        ref = TargetRef.parse(url)
+        if ref.kind not in ("serial", "gateway", "oip"):
+            raise ConfigError(
+                f"{ref.kind}:// is not a device",
+                subject=ref.url,
+                hint="connect a device or gateway",
+            )
+        key, kind = ref.url, ref.kind
         with self._lock:
             m = self._targets.get(key)
             if m is not None and m.state in ("connecting", "connected", "reconnecting"):
@@ -340,12 +340,12 @@ class TargetManager:
         """The token a gateway was connected with (or the one remembered for it)."""
         from edgeconsole.devices.gateway.tokens import lookup
 
-        key = self.normalise(url)
+        ref = TargetRef.parse(url)
         with self._lock:
-            m = self._targets.get(key)
+            m = self._targets.get(ref.url)
             if m is not None and m.token is not None:
                 return m.token
-        return lookup(key.split("://", 1)[1])
+        return lookup(ref.hostport)
 
     def discover_gateways(
         self, timeout_s: float = 2.0, *, interfaces: list[str] | None = None
@@ -790,14 +790,10 @@ class TargetManager:
     # ------------------------------------------------------------- gateways
     def _open_gateway(self, m: _Managed) -> tuple[Any, str | None]:
         """A client for ``m`` and the token it uses (given, from a file, remembered)."""
-        from edgeconsole.devices.gateway.tokens import lookup, read_token_file
+        from edgeconsole.devices.gateway.tokens import resolve
 
-        hostport = m.url.split("://", 1)[1]
-        token = m.token
-        if token is None and m.token_file is not None:
-            token = read_token_file(m.token_file)
-        if token is None:
-            token = lookup(hostport)
+        hostport = TargetRef.parse(m.url).hostport
+        token = resolve(hostport, token=m.token, token_file=m.token_file)
         if m.kind == "gateway":
             from edgeconsole.devices.gateway.target import GatewayTarget
 
@@ -875,7 +871,7 @@ class TargetManager:
             return
         if token is not None and m.remember and (m.token is not None or m.token_file is not None):
             try:
-                remember(m.url.split("://", 1)[1], token)
+                remember(TargetRef.parse(m.url).hostport, token)
             except OSError as exc:
                 self._event("warning", f"{m.url}: could not remember its token: {exc}")
         m.token = token
@@ -1097,9 +1093,8 @@ class TargetManager:
                 if m.kind == "gateway":
                     from edgeconsole.devices.gateway.flash import GatewayFlashJob
 
-                    adapter = _CancellableUpload(target, self.io, job.cancel)
                     result = GatewayFlashJob(
-                        cast(Any, adapter), payload, mode=mode, progress=progress
+                        target, payload, mode=mode, progress=progress, cancel=job.cancel
                     ).run()
                 else:
                     result = SerialFlashJob(target, payload, mode=mode, progress=progress).run()
@@ -1317,77 +1312,6 @@ def verified_payload(
     return Payload(
         data, hashlib.sha256(data).hexdigest(), vb.manifest.bundle_id, vb.manifest.version
     )
-
-
-class _CancellableUpload:
-    """A gateway target whose upload stops at once on Cancel.
-
-    The upload runs as a task on the I/O loop; Cancel cancels that task (the
-    client's own resume logic would otherwise retry a callback's exception as a
-    broken link) and tells the agent to drop the partial upload, so the next
-    flash is not refused as a second upload. Everything else is the target's."""
-
-    def __init__(self, target: Any, io: Any, cancel: threading.Event) -> None:
-        self._target = target
-        self._io = io
-        self._cancel = cancel
-        self.url = target.url
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._target, name)
-
-    def upload(self, payload: Payload, progress: Any = None) -> int:
-        import asyncio
-
-        t0 = time.monotonic()
-
-        def report(p: Any) -> None:
-            if progress is None or p.phase != "upload":
-                return
-            rate = p.bytes_per_s
-            eta = (p.total - p.sent) / rate if rate > 0 else None
-            try:
-                progress(FlashProgress(p.sent, p.total, rate, eta, p.resumes, "upload"))
-            except Cancelled:
-                pass  # seen by the loop below, which cancels the task
-
-        client = self._target.client
-        fut = asyncio.run_coroutine_threadsafe(
-            client.aio.upload(
-                payload.data,
-                sha256=payload.sha256,
-                progress=report,
-                allow_downgrade=payload.allow_downgrade,
-            ),
-            self._io.loop,
-        )
-        while True:
-            try:
-                result = fut.result(0.05)
-                break
-            except concurrent.futures.TimeoutError:
-                if not self._cancel.is_set():
-                    continue
-                fut.cancel()
-                try:
-                    client.cancel_upload(payload.sha256)
-                except EdgeConsoleError:
-                    pass  # the agent forgets an idle upload by itself
-                raise Cancelled("flash cancelled", subject=self.url) from None
-        if progress is not None:
-            n = len(payload.data)
-            rate = n / max(time.monotonic() - t0, 1e-6)
-            progress(FlashProgress(n, n, rate, 0.0, int(result.get("resumes", 0)), "verify"))
-        return int(result["slot"])
-
-
-def gateway_key(url: str) -> str:
-    """``gateway://HOST:PORT`` or ``oip://HOST:PORT`` with the default port filled in."""
-    from edgeconsole.devices.gateway.target import parse_gateway_url
-
-    scheme = url.split("://", 1)[0]
-    host, port = parse_gateway_url("gateway://" + url.split("://", 1)[1])
-    return f"{scheme}://{host}:{port}"
 
 
 def _health_text(live: bool, ready: bool) -> str:

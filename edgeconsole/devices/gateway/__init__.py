@@ -17,6 +17,6 @@ from __future__ import annotations
 from edgeconsole.devices.gateway.client import GatewayClient
 from edgeconsole.devices.gateway.oip import OipClient
 from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
-from edgeconsole.devices.gateway.target import GatewayTarget, parse_gateway_url
+from edgeconsole.devices.gateway.target import GatewayTarget
 
-__all__ = ["GatewayClient", "GatewayTarget", "OipClient", "StreamReceiver", "parse_gateway_url"]
+__all__ = ["GatewayClient", "GatewayTarget", "OipClient", "StreamReceiver"]

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeconsole.core.errors import DeviceDisconnected, DeviceError
+from edgeconsole.core.errors import Cancelled, DeviceDisconnected, DeviceError, EdgeConsoleError
 from edgeconsole.devices.gateway.http import AuthError, GatewayHTTPError, loads_gateway_json
-from edgeconsole.devices.gateway.loop import LoopThread
 from edgeconsole.devices.gateway.oip import AsyncOipClient, OipClient
+from edgeconsole.devices.loop import LoopThread
 
 #: The body of one request is handed to aiohttp in pieces of this size.
 PIECE = 1 << 20
@@ -362,5 +363,22 @@ class GatewayClient(OipClient):
     def cancel_upload(self, sha: str) -> None:
         self._run(self.aio.cancel_upload(sha))
 
-    def upload(self, data: bytes | Path, **kw: Any) -> dict[str, Any]:
-        return dict(self._run(self.aio.upload(data, **kw)))
+    def upload(
+        self, data: bytes | Path, *, cancel: threading.Event | None = None, **kw: Any
+    ) -> dict[str, Any]:
+        """``AsyncGatewayClient.upload``; ``cancel`` being set stops it at once (the task
+        on the loop is cancelled) and asks the agent to drop the partial upload."""
+        if cancel is None:
+            return dict(self._run(self.aio.upload(data, **kw)))
+        try:
+            return dict(
+                self._loop.run_cancellable(
+                    self.aio.upload(data, **kw), cancel, subject=self.aio.base
+                )
+            )
+        except Cancelled:
+            try:
+                self.cancel_upload(kw.get("sha256") or sha256_of(data))
+            except EdgeConsoleError:
+                pass  # the agent forgets an idle upload by itself
+            raise

@@ -1,15 +1,14 @@
 """Flash a gateway: resumable upload, trial with the agent's isolated health check,
-then confirm (or the agent has already rolled back). Same result as the serial job."""
+then confirm (or the agent has already rolled back). Same flow and result as serial."""
 
 from __future__ import annotations
 
-import time
+import threading
 from typing import Literal
 
 from edgeconsole.core.errors import DeviceError
 from edgeconsole.devices.gateway.target import GatewayTarget
-from edgeconsole.devices.serial.flash import FlashResult
-from edgeconsole.devices.target import FlashJobBase, Payload, ProgressFn
+from edgeconsole.devices.target import FlashJobBase, Payload, ProgressFn, SelfTest, SlotInfo
 
 
 class GatewayFlashJob(FlashJobBase):
@@ -22,14 +21,16 @@ class GatewayFlashJob(FlashJobBase):
         *,
         mode: Literal["trial", "confirm"] = "confirm",
         progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
-        super().__init__(payload, mode=mode, progress=progress)
+        super().__init__(payload, mode=mode, progress=progress, cancel=cancel)
         self.target = target
 
-    def run(self) -> FlashResult:
-        t0 = time.perf_counter()
-        slot = self.target.upload(self.payload, self._count)
-        seconds_upload = time.perf_counter() - t0
+    def upload(self) -> int:
+        # The agent resumes an upload by the payload's hash itself: nothing left to sort out.
+        return self.target.upload(self.payload, self._count, cancel=self.cancel)
+
+    def finish(self, slot: int) -> tuple[SelfTest | None, list[SlotInfo], bool]:
         self._report("trial")
         try:
             self.target.activate(slot, self.payload)  # the health check runs on the agent
@@ -48,15 +49,4 @@ class GatewayFlashJob(FlashJobBase):
             self._report("confirm")
             self.target.confirm(slot)
             confirmed = True
-        slots = self.target.slots()
-        self._report("done")
-        n = len(self.payload.data)
-        return FlashResult(
-            slot,
-            confirmed,
-            test,
-            slots,
-            time.perf_counter() - t0,
-            n / seconds_upload if seconds_upload > 0 else 0.0,
-            self.resumes,
-        )
+        return test, self.target.slots(), confirmed

@@ -18,7 +18,7 @@ import numpy as np
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
 from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.devices.gateway.http import AuthError, GatewayHTTPError, HttpBase
-from edgeconsole.devices.gateway.loop import LoopThread, io_loop
+from edgeconsole.devices.loop import LoopThread, io_loop
 
 DTYPES: dict[str, Any] = {
     "BOOL": np.bool_,

@@ -29,8 +29,8 @@ from edgeconsole.core.frames import InferenceResult
 from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
 from edgeconsole.core.parts import PartDecision, decision_from_json
 from edgeconsole.devices.gateway.http import normalise_base
-from edgeconsole.devices.gateway.loop import LoopThread, io_loop
 from edgeconsole.devices.gateway.wire import result_from_json, unpack_jpeg
+from edgeconsole.devices.loop import LoopThread, io_loop
 
 MAX_RESULTS = 1024
 MAX_TEXT_MESSAGE = 16 * 1024 * 1024  # a result with its overlay is a few KiB

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
-from edgeconsole.core.errors import ConfigError, DeviceError
+from edgeconsole.core.errors import Cancelled, ConfigError, DeviceError
 from edgeconsole.devices.gateway.client import GatewayClient, UploadProgress
-from edgeconsole.devices.gateway.loop import LoopThread
-from edgeconsole.devices.gateway.tokens import lookup
+from edgeconsole.devices.gateway.tokens import resolve
+from edgeconsole.devices.loop import LoopThread
+from edgeconsole.devices.ref import TargetRef
 from edgeconsole.devices.target import (
     FlashProgress,
     Payload,
@@ -18,21 +19,6 @@ from edgeconsole.devices.target import (
     SlotInfo,
     TargetInfo,
 )
-
-DEFAULT_PORT = 8470
-
-
-def parse_gateway_url(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("gateway", "http"):
-        raise ConfigError(f"not a gateway URL: {url}", hint="use gateway://HOST:PORT")
-    if not parts.hostname:
-        raise ConfigError(f"gateway URL has no host: {url}", hint="use gateway://HOST:PORT")
-    try:
-        port = parts.port or DEFAULT_PORT
-    except ValueError:
-        raise ConfigError(f"gateway URL has a bad port: {url}") from None
-    return parts.hostname, port
 
 
 def slots_from_json(data: dict[str, Any]) -> list[SlotInfo]:
@@ -65,18 +51,18 @@ class GatewayTarget:
         timeout_s: float = 30.0,
         loop: LoopThread | None = None,
     ) -> None:
-        host, port = parse_gateway_url(url)
-        self.url = f"gateway://{host}:{port}"
-        self.hostport = f"{host}:{port}"
-        self.token = token if token is not None else lookup(self.hostport)
+        ref = TargetRef.parse(url)
+        if ref.kind != "gateway":
+            raise ConfigError(f"not a gateway URL: {url}", hint="use gateway://HOST:PORT")
+        self.url = ref.url
+        self.hostport = ref.hostport
+        self.token = resolve(self.hostport, token=token)
         if self.token is None:
             raise ConfigError(
                 f"no token for gateway {self.hostport}",
                 hint="pass --token-file F (the agent's DATA/token)",
             )
-        self.client = GatewayClient(
-            f"http://{host}:{port}", self.token, timeout_s=timeout_s, loop=loop
-        )
+        self.client = GatewayClient(ref.http_base, self.token, timeout_s=timeout_s, loop=loop)
         self.last_activation: dict[str, Any] | None = None
 
     def info(self) -> TargetInfo:
@@ -99,38 +85,42 @@ class GatewayTarget:
     def slots(self) -> list[SlotInfo]:
         return slots_from_json(self.client.slots())
 
-    def upload(self, payload: Payload, progress: ProgressFn | None = None) -> int:
+    def upload(
+        self,
+        payload: Payload,
+        progress: ProgressFn | None = None,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> int:
+        """Resumable upload into the inactive slot. ``cancel`` being set (or ``progress``
+        raising Cancelled) stops it at once and tells the agent to drop the partial
+        upload, so the next flash is not refused as a second one."""
         t0 = time.monotonic()
+        stop = cancel if cancel is not None else threading.Event()
 
         def report(p: UploadProgress) -> None:
-            if progress is None:
+            if progress is None or p.phase != "upload":
                 return
             rate = p.bytes_per_s
             eta = (p.total - p.sent) / rate if rate > 0 else None
-            progress(
-                FlashProgress(
-                    p.sent,
-                    p.total,
-                    rate,
-                    eta,
-                    p.resumes,
-                    "upload" if p.phase == "upload" else "done",
-                )
-            )
+            try:
+                progress(FlashProgress(p.sent, p.total, rate, eta, p.resumes, "upload"))
+            except Cancelled:
+                # Raised inside the upload task, the client's resume logic would take it
+                # for a broken link: the wait on ``stop`` cancels the task instead.
+                stop.set()
 
         result = self.client.upload(
             payload.data,
             sha256=payload.sha256,
             progress=report,
             allow_downgrade=payload.allow_downgrade,
+            cancel=stop,
         )
         if progress is not None:
-            dt = max(time.monotonic() - t0, 1e-6)
-            progress(
-                FlashProgress(
-                    len(payload.data), len(payload.data), len(payload.data) / dt, 0.0, 0, "verify"
-                )
-            )
+            n = len(payload.data)
+            rate = n / max(time.monotonic() - t0, 1e-6)
+            progress(FlashProgress(n, n, rate, 0.0, int(result.get("resumes", 0)), "verify"))
         return int(result["slot"])
 
     def activate(self, slot: int, payload: Payload | None = None) -> list[SlotInfo]:

@@ -14,6 +14,8 @@ from pathlib import Path
 from edgeconsole.core.errors import ConfigError
 
 FILE = "gateway-tokens.json"
+#: A bearer token is a header value: anything longer is not one.
+MAX_TOKEN = 4096
 
 
 def config_dir() -> Path:
@@ -57,11 +59,39 @@ def remember(hostport: str, token: str) -> None:
     os.replace(tmp, path)
 
 
+def resolve(
+    hostport: str, *, token: str | None = None, token_file: Path | str | None = None
+) -> str | None:
+    """The token to send to ``hostport``: the one given, else the one in ``token_file``,
+    else the one remembered for it (None: there is none; an open server takes that)."""
+    if token is not None:
+        return token
+    if token_file is not None:
+        return read_token_file(Path(token_file))
+    return lookup(hostport)
+
+
 def read_token_file(path: Path) -> str:
+    """The one line of a token file. A token is sent in an HTTP header: a file too large
+    to be one (or /dev/zero), or one with more than a line, is refused, never sent."""
     try:
-        token = path.read_text(encoding="utf-8").strip()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_TOKEN + 1)
+        token = raw.decode("utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read token file: {exc}", subject=str(path)) from exc
+    if len(raw) > MAX_TOKEN:
+        raise ConfigError(
+            f"token file is larger than {MAX_TOKEN} bytes: not a token file",
+            subject=str(path),
+            hint="point at the agent's DATA/token",
+        )
     if not token:
         raise ConfigError("token file is empty", subject=str(path))
+    if any(c.isspace() or ord(c) < 32 for c in token):
+        raise ConfigError(
+            "token file holds more than one word or line",
+            subject=str(path),
+            hint="a token file holds the token alone (the agent's DATA/token)",
+        )
     return token

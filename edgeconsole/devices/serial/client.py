@@ -9,12 +9,9 @@ lines (any Arduino sketch) still connects, for telemetry only.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -25,9 +22,11 @@ from smpclient.requests.os_management import EchoWrite, MCUMgrParametersRead
 
 from edgeconsole.core.buffers import RingBuffer
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
+from edgeconsole.devices.loop import LoopThread
+from edgeconsole.devices.ref import SerialAddress, parse_serial
 from edgeconsole.devices.serial import appgroup as app
 from edgeconsole.devices.serial import smp_errors
-from edgeconsole.devices.serial.ports import SerialAddress, parse_target, refind
+from edgeconsole.devices.serial.ports import refind
 from edgeconsole.devices.serial.transport import EdgeSerialTransport
 from edgeconsole.devices.target import SelfTest, SlotInfo, TargetInfo
 
@@ -47,28 +46,6 @@ RETRY_PROBE_S = 1.0
 
 class WrongDevice(DeviceError):
     """The port came back with another device on it (checked by serial number)."""
-
-
-class LoopThread:
-    """One asyncio loop on a daemon thread; ``run`` executes a coroutine there."""
-
-    def __init__(self, name: str = "serial-io") -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
-        fut: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
-            coro,  # type: ignore[arg-type]
-            self.loop,
-        )
-        return fut.result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self.loop.close()
 
 
 def _slots(answer: Any) -> list[SlotInfo]:
@@ -102,7 +79,7 @@ class SerialTarget:
         loop: LoopThread | None = None,
         text_capacity: int = 4096,
     ) -> None:
-        self.address = parse_target(target) if isinstance(target, str) else target
+        self.address = parse_serial(target) if isinstance(target, str) else target
         self.url = self.address.url
         self.timeout_s = timeout_s
         self._own_loop = loop is None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from smpclient.exceptions import SMPUploadError
@@ -25,15 +25,23 @@ from smpclient.requests.image_management import ImageUploadWrite
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError, ImageError
 from edgeconsole.devices.serial import smp_errors
-from edgeconsole.devices.serial.flash import RateMeter
+from edgeconsole.devices.serial.flash import RateMeter, UploadRetries
 from edgeconsole.devices.serial.mcuboot import ImageCheck, TrustedKey, Version, check_image
-from edgeconsole.devices.serial.pipeline import Resync, chunk, send_chunks, window_for
-from edgeconsole.devices.target import FlashProgress, ProgressFn
+from edgeconsole.devices.serial.pipeline import chunk, send_chunks, window_for
+from edgeconsole.devices.target import (
+    FlashJobBase,
+    FlashProgress,
+    FlashResult,
+    Payload,
+    ProgressFn,
+    SelfTest,
+    SlotInfo,
+)
 
 if TYPE_CHECKING:
-    from edgeconsole.devices.serial.stock import ImageSlot, StockTarget
+    from edgeconsole.devices.serial.images import ImageSlot
+    from edgeconsole.devices.serial.stock import StockTarget
 
-MAX_RETRIES = 50
 IMG_NO_FREE_SLOT = 9
 
 
@@ -58,19 +66,22 @@ def upload_image(
     target.require("image.upload")
     total = len(data)
     meter = RateMeter()
-    resumes = 0
-    mismatches = 0
     timeout = chunk_timeout_s or target.timeout_s
     t0 = time.perf_counter()
 
     sha = hashlib.sha256(data).digest()
     window = window_for(target.link.buf_count)
+    retries = UploadRetries(
+        target.address.path,
+        reconnect=lambda: target.link.reconnect(reconnect_timeout_s),
+        refused=lambda exc: _upload_refused(target, exc),
+    )
 
     def report(off: int) -> None:
         if progress is not None:
             rate = meter.add(off)
             eta = (total - off) / rate if rate > 0 else None
-            progress(FlashProgress(off, total, rate, eta, resumes))
+            progress(FlashProgress(off, total, rate, eta, retries.resumes))
 
     async def one_pass() -> None:
         client = target.client
@@ -95,33 +106,9 @@ def upload_image(
         if getattr(answer, "match", None) is False:
             raise SMPUploadError("Upload failed, server reported mismatched SHA256")
 
-    for _attempt in range(MAX_RETRIES):
-        try:
-            target.io.run(one_pass())
-            break
-        except DeviceDisconnected:
-            resumes += 1
-            target.link.reconnect(reconnect_timeout_s)
-        except TimeoutError:
-            resumes += 1  # a lost or corrupted frame: ask again, the device knows the offset
-        except Resync as stop:
-            if stop.answer is not None and error(stop.answer):
-                raise _upload_refused(target, SMPUploadError(stop.answer)) from None
-            resumes += 1  # the device holds another offset: ask it where, go on from there
-        except SMPUploadError as exc:
-            if "mismatched SHA256" in str(exc) and mismatches == 0:
-                mismatches += 1  # the device's hash disagreed: send it all again, once
-                resumes += 1
-                continue
-            raise _upload_refused(target, exc) from None
-    else:
-        raise DeviceError(
-            f"upload did not finish after {MAX_RETRIES} retries",
-            subject=target.address.path,
-            hint="the link is too unreliable; check the cable and baud rate",
-        )
+    retries.run(target.io, one_pass)
     seconds = time.perf_counter() - t0
-    return UploadResult(seconds, total / seconds if seconds > 0 else 0.0, resumes)
+    return UploadResult(seconds, total / seconds if seconds > 0 else 0.0, retries.resumes)
 
 
 def _upload_refused(target: StockTarget, exc: SMPUploadError) -> DeviceError:
@@ -143,18 +130,20 @@ Mode = Literal["test", "confirm"]
 Outcome = Literal["confirmed", "on-test", "permanent"]
 
 
-@dataclass
-class UpgradeResult:
+@dataclass(kw_only=True)
+class UpgradeResult(FlashResult):
+    """The flash result with what MCUboot runs before and after."""
+
     outcome: Outcome
     previous: str  # version that ran before
     version: str  # version that runs now
     image_hash: str
     images: list[ImageSlot]
     check: ImageCheck
-    seconds: float
-    upload_bytes_per_s: float
-    resumes: int
-    notes: list[str] = field(default_factory=list)
+
+    @property
+    def upload_bytes_per_s(self) -> float:
+        return self.bytes_per_s
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -256,8 +245,9 @@ Phase = Literal[
 ]
 
 
-class FirmwareUpgradeJob:
-    """check-image → upload → verify → test → reset → wait → check → confirm."""
+class FirmwareUpgradeJob(FlashJobBase):
+    """check-image → upload → verify → test → reset → wait → check → confirm: the one
+    flash flow (``FlashJobBase.run``) with MCUboot's steps."""
 
     def __init__(
         self,
@@ -272,41 +262,63 @@ class FirmwareUpgradeJob:
         reset_timeout_s: float = 60.0,
         reconnect_timeout_s: float = 15.0,
     ) -> None:
+        payload = Payload(data, hashlib.sha256(data).hexdigest(), name, 0)
+        super().__init__(payload, mode="trial" if mode == "test" else "confirm", progress=progress)
         self.target = target
         self.data = data
         self.policy = policy
-        self.mode = mode
         self.permanent = permanent
         self.name = name
-        self.progress = progress
         self.reset_timeout_s = reset_timeout_s
         self.reconnect_timeout_s = reconnect_timeout_s
-        self.resumes = 0
-
-    def _report(self, phase: str) -> None:
-        if self.progress is not None:
-            n = len(self.data)
-            self.progress(FlashProgress(n, n, 0.0, 0.0, self.resumes, phase))
-
-    def _count(self, p: FlashProgress) -> None:
-        self.resumes = p.resumes
-        if self.progress is not None:
-            self.progress(p)
+        self._check: ImageCheck | None = None
+        self._previous = ""
+        self._images: list[ImageSlot] = []
+        self._outcome: Outcome = "on-test"
 
     def run(self) -> UpgradeResult:
+        r = super().run()
+        assert self._check is not None
+        now = next((s for s in self._images if s.active), None)
+        return UpgradeResult(
+            **r.__dict__,
+            outcome=self._outcome,
+            previous=self._previous,
+            version=now.version if now else "",
+            image_hash=self._check.facts.tlv_hash.hex(),
+            images=self._images,
+            check=self._check,
+        )
+
+    def prepare(self) -> int | None:
+        """Check the image against this device; an image is always sent in full (MCUboot
+        resumes by offset inside the upload, not across jobs)."""
         t = self.target
-        t0 = time.perf_counter()
         self._report("check-image")
         check, running = check_for_device(t, self.data, self.policy, self.name)
-        previous = running.version if running else ""
-        new_hash = check.facts.tlv_hash.hex()
-        notes: list[str] = list(check.notes)
+        self._check = check
+        self._previous = running.version if running else ""
+        self.notes.extend(check.notes)
         caps = t.capabilities()
         if caps.can_revert is False:
-            notes.append(f"MCUboot {caps.mode_name}: no revert after the reset")
-        up = upload_image(t, self.data, self._count, reconnect_timeout_s=self.reconnect_timeout_s)
+            self.notes.append(f"MCUboot {caps.mode_name}: no revert after the reset")
+        return None
+
+    def upload(self) -> int:
+        upload_image(
+            self.target, self.data, self._count, reconnect_timeout_s=self.reconnect_timeout_s
+        )
+        return 1
+
+    def finish(self, slot: int) -> tuple[SelfTest | None, list[SlotInfo], bool]:
+        from edgeconsole.devices.serial.images import slot_info
+
+        t = self.target
+        check = self._check
+        assert check is not None
+        new_hash = check.facts.tlv_hash.hex()
         self._report("verify")
-        spare = next((s for s in t.images() if s.slot == 1), None)
+        spare = next((s for s in t.images() if s.slot == slot), None)
         if spare is None or spare.hash != new_hash:
             raise DeviceError(
                 "upload finished but slot 1 does not hold the image's hash",
@@ -323,14 +335,13 @@ class FirmwareUpgradeJob:
         except DeviceError:
             pass  # the answer was lost as it reset; the wait below tells
         self._report("wait")
-        images = self._wait(previous, check)
+        images = self._wait(self._previous, check)
         self._report("check")
         now = next((s for s in images if s.active), None)
         if now is None or now.hash != new_hash:
-            raise self._not_booted(images, previous, str(check.version))
-        outcome: Outcome = "on-test"
+            raise self._not_booted(images, self._previous, str(check.version))
         if now.confirmed:
-            outcome = "permanent"
+            self._outcome = "permanent"
         elif self.mode == "confirm":
             self._report("confirm")
             images = t.confirm_running()
@@ -341,20 +352,10 @@ class FirmwareUpgradeJob:
                     subject=t.address.path,
                     hint="read its slots; a reset now makes MCUboot revert",
                 )
-            outcome = "confirmed"
-        self._report("done")
-        return UpgradeResult(
-            outcome,
-            previous,
-            now.version,
-            new_hash,
-            images,
-            check,
-            time.perf_counter() - t0,
-            up.bytes_per_s,
-            self.resumes,
-            notes,
-        )
+            self._outcome = "confirmed"
+        self._images = images
+        test = SelfTest(now.slot, True, f"booted {now.version}")
+        return test, [slot_info(s) for s in images], now.confirmed
 
     def _wait(self, previous: str, check: ImageCheck) -> list[ImageSlot]:
         try:

@@ -10,16 +10,18 @@ golden self-test, and is confirmed, or rolled back automatically.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Literal
 
 from smpclient.exceptions import SMPUploadError
+from smpclient.generics import error
 
 from edgeconsole.core.errors import DeviceDisconnected, DeviceError
 from edgeconsole.devices.serial import smp_errors
+from edgeconsole.devices.serial.pipeline import Resync
 from edgeconsole.devices.target import (
     FlashJobBase,
     FlashProgress,
@@ -30,6 +32,7 @@ from edgeconsole.devices.target import (
 )
 
 if TYPE_CHECKING:
+    from edgeconsole.devices.loop import LoopThread
     from edgeconsole.devices.serial.client import SerialTarget
 
 MAX_RETRIES = 50
@@ -51,6 +54,54 @@ class RateMeter:
         return (sent - s0) / (now - t0) if now > t0 and sent > s0 else 0.0
 
 
+class UploadRetries:
+    """The retry loop of every SMP upload (a bundle into group 65's inactive slot, a
+    firmware image into MCUboot's slot 1): a cut cable or a reboot reconnects, a lost or
+    corrupted frame asks again, a pipeline that lost step asks where the device is; each
+    is a resume, because the device answers with the offset it already holds (0 after a
+    reboot). A hash the device disagrees with sends it all again, once. Whatever the
+    device refuses is said by ``refused``, never retried."""
+
+    def __init__(
+        self,
+        subject: str,
+        *,
+        reconnect: Callable[[], object],
+        refused: Callable[[SMPUploadError], DeviceError],
+    ) -> None:
+        self.subject = subject
+        self.reconnect = reconnect
+        self.refused = refused
+        self.resumes = 0
+
+    def run(self, io: LoopThread, one_pass: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        mismatches = 0
+        for _attempt in range(MAX_RETRIES):
+            try:
+                io.run(one_pass())
+                return
+            except DeviceDisconnected:
+                self.resumes += 1
+                self.reconnect()
+            except TimeoutError:
+                self.resumes += 1  # a lost or corrupted frame: the device knows the offset
+            except Resync as stop:
+                if stop.answer is not None and error(stop.answer):
+                    raise self.refused(SMPUploadError(stop.answer)) from None
+                self.resumes += 1  # the device holds another offset: ask it, go on from there
+            except SMPUploadError as exc:
+                if "mismatched SHA256" in str(exc) and mismatches == 0:
+                    mismatches += 1  # the device's hash disagreed: send it all again, once
+                    self.resumes += 1
+                    continue
+                raise self.refused(exc) from None
+        raise DeviceError(
+            f"upload did not finish after {MAX_RETRIES} retries",
+            subject=self.subject,
+            hint="the link is too unreliable; check the cable and baud rate",
+        )
+
+
 def upload_with_resume(
     target: SerialTarget,
     payload: Payload,
@@ -63,48 +114,28 @@ def upload_with_resume(
     target.require_smp()
     total = len(payload.data)
     meter = RateMeter()
-    resumes = 0
-    mismatches = 0
-    last = 0
     timeout = chunk_timeout_s or target.timeout_s
+    subject = target.address.path
+    retries = UploadRetries(
+        subject,
+        reconnect=lambda: target.reconnect(reconnect_timeout_s),
+        refused=lambda exc: smp_errors.device_error(
+            exc.args[0] if exc.args else exc, action="upload", subject=subject
+        ),
+    )
 
     async def one_pass() -> None:
-        nonlocal last
         async for off in target.client.upload(
             payload.data, first_timeout_s=2 * timeout, subsequent_timeout_s=timeout
         ):
-            last = off
             if progress is not None:
                 rate = meter.add(off)
                 eta = (total - off) / rate if rate > 0 else None
-                progress(FlashProgress(off, total, rate, eta, resumes))
+                progress(FlashProgress(off, total, rate, eta, retries.resumes))
 
-    for _attempt in range(MAX_RETRIES):
-        try:
-            target.io.run(one_pass())
-            break
-        except DeviceDisconnected:
-            resumes += 1
-            target.reconnect(reconnect_timeout_s)
-        except TimeoutError:
-            resumes += 1  # a lost or corrupted frame: ask again, the device knows the offset
-        except SMPUploadError as exc:
-            if "mismatched SHA256" in str(exc) and mismatches == 0:
-                mismatches += 1  # the device's hash disagreed: send it all again once
-                resumes += 1
-                continue
-            answer = exc.args[0] if exc.args else exc
-            raise smp_errors.device_error(
-                answer, action="upload", subject=target.address.path
-            ) from None
-    else:
-        raise DeviceError(
-            f"upload did not finish after {MAX_RETRIES} retries",
-            subject=target.address.path,
-            hint="the link is too unreliable; check the cable and baud rate",
-        )
+    retries.run(target.io, one_pass)
     if progress is not None:
-        progress(FlashProgress(total, total, meter.add(total), 0.0, resumes, "verify"))
+        progress(FlashProgress(total, total, meter.add(total), 0.0, retries.resumes, "verify"))
     for s in _read_slots(target, reconnect_timeout_s):
         if s.sha256 == payload.sha256 and s.state == "staged":
             return s.index
@@ -131,18 +162,6 @@ def _read_slots(target: SerialTarget, reconnect_timeout_s: float, tries: int = 3
     raise AssertionError("unreachable")
 
 
-@dataclass
-class FlashResult:
-    slot: int
-    confirmed: bool
-    self_test: SelfTest | None
-    slots: list[SlotInfo]
-    seconds: float
-    bytes_per_s: float
-    resumes: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
 class SerialFlashJob(FlashJobBase):
     """Upload, verify, trial, health check, then confirm (or roll back).
 
@@ -164,34 +183,23 @@ class SerialFlashJob(FlashJobBase):
         *,
         mode: Literal["trial", "confirm"] = "confirm",
         progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
-        super().__init__(payload, mode=mode, progress=progress)
+        super().__init__(payload, mode=mode, progress=progress, cancel=cancel)
         self.target = target
-        self.notes: list[str] = []
 
-    def run(self) -> FlashResult:
-        t0 = time.perf_counter()
+    def prepare(self) -> int | None:
         self.target.require_smp()
-        slot = self._leftovers(_read_slots(self.target, self.RECONNECT_S))
-        seconds_upload = 0.0
-        if slot is None:
-            t_up = time.perf_counter()
-            slot = upload_with_resume(
-                self.target, self.payload, self._count, reconnect_timeout_s=self.RECONNECT_S
-            )
-            seconds_upload = time.perf_counter() - t_up
-        test, slots = self._finish(slot)
-        self._report("done")
-        return FlashResult(
-            slot,
-            self.mode == "confirm",
-            test,
-            slots,
-            time.perf_counter() - t0,
-            len(self.payload.data) / seconds_upload if seconds_upload > 0 else 0.0,
-            self.resumes,
-            self.notes,
+        return self._leftovers(_read_slots(self.target, self.RECONNECT_S))
+
+    def upload(self) -> int:
+        return upload_with_resume(
+            self.target, self.payload, self._count, reconnect_timeout_s=self.RECONNECT_S
         )
+
+    def finish(self, slot: int) -> tuple[SelfTest | None, list[SlotInfo], bool]:
+        test, slots = self._finish(slot)
+        return test, slots, self.mode == "confirm"
 
     def _name(self, s: SlotInfo | None = None) -> str:
         if s is None:

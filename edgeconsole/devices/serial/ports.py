@@ -13,13 +13,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 from serial.tools import list_ports
 
-from edgeconsole.core.errors import ConfigError, DeviceError
-
-DEFAULT_BAUD = 115200
+from edgeconsole.core.errors import DeviceError
+from edgeconsole.devices.ref import SerialAddress
 
 
 @dataclass(frozen=True)
@@ -49,19 +47,6 @@ class PortInfo:
         }
 
 
-@dataclass(frozen=True)
-class SerialAddress:
-    path: str
-    baud: int = DEFAULT_BAUD
-    vid: int | None = None
-    pid: int | None = None
-    serial_number: str | None = None
-
-    @property
-    def url(self) -> str:
-        return f"serial://{self.path}?baud={self.baud}"
-
-
 def discover() -> list[PortInfo]:
     """Serial ports the OS knows (USB CDC, FTDI, ...), with USB identity when present."""
     out = []
@@ -78,39 +63,6 @@ def discover() -> list[PortInfo]:
             )
         )
     return sorted(out, key=lambda p: p.device)
-
-
-def parse_target(text: str) -> SerialAddress:
-    """``serial:///dev/x?baud=B``, ``serial:///dev/x``, or a bare path."""
-    if text.startswith("serial://"):
-        parts = urlparse(text)
-        path = unquote(parts.netloc + parts.path)
-        query = parse_qs(parts.query)
-    elif "://" in text:
-        raise ConfigError(
-            f"{text!r} is not a serial target", hint="use serial:///dev/ttyACM0 or a port path"
-        )
-    else:
-        path, query = text, {}
-    if not path:
-        raise ConfigError("serial target has no port path", hint="serial:///dev/ttyACM0")
-    baud = DEFAULT_BAUD
-    if "baud" in query:
-        try:
-            baud = int(query["baud"][0])
-        except ValueError:
-            raise ConfigError(f"baud {query['baud'][0]!r} is not a number") from None
-        if not 50 <= baud <= 20_000_000:
-            raise ConfigError(f"baud {baud} is out of range")
-    vid = pid = None
-    if "usb" in query:
-        try:
-            v, p = query["usb"][0].split(":")
-            vid, pid = int(v, 16), int(p, 16)
-        except ValueError:
-            raise ConfigError("usb must be VID:PID in hex, e.g. usb=2fe3:0100") from None
-    sn = query.get("sn", [None])[0]
-    return SerialAddress(path, baud, vid, pid, sn)
 
 
 def refind(address: SerialAddress) -> str | None:

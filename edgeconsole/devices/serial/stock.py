@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from smpclient.exceptions import SMPBadSequence, SMPValidationException
@@ -40,54 +39,13 @@ from edgeconsole.core.errors import DeviceDisconnected, DeviceError
 from edgeconsole.devices.serial import smp_errors
 from edgeconsole.devices.serial.caps import FS, IMG, OS, SHELL, STAT, Capabilities, features
 from edgeconsole.devices.serial.client import SerialTarget
+from edgeconsole.devices.serial.images import ImageSlot, images_of, slot_info
 from edgeconsole.devices.serial.mcumgr import BootloaderModeRead
 from edgeconsole.devices.target import Payload, ProgressFn, SelfTest, SlotInfo, TargetInfo
 
 #: How long a capability probe waits: a group that is there answers at once.
 PROBE_TIMEOUT_S = 1.5
 MGMT_ENOTSUP = 8
-
-
-@dataclass(frozen=True)
-class ImageSlot:
-    """One MCUboot slot as the device's image manager reports it."""
-
-    slot: int
-    version: str
-    hash: str  # hex of the image's hash TLV
-    bootable: bool = False
-    pending: bool = False
-    confirmed: bool = False
-    active: bool = False
-    permanent: bool = False
-
-    @property
-    def flags(self) -> str:
-        names = ("active", "confirmed", "pending", "permanent", "bootable")
-        return ", ".join(n for n in names if getattr(self, n))
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def images_of(answer: Any) -> list[ImageSlot]:
-    out = []
-    for s in answer.images:
-        if s.image not in (None, 0):
-            continue  # a second image pair (multi-image MCUboot): not managed here
-        out.append(
-            ImageSlot(
-                slot=int(s.slot),
-                version=str(s.version),
-                hash=bytes(s.hash).hex() if s.hash is not None else "",
-                bootable=bool(s.bootable),
-                pending=bool(s.pending),
-                confirmed=bool(s.confirmed),
-                active=bool(s.active),
-                permanent=bool(s.permanent),
-            )
-        )
-    return sorted(out, key=lambda s: s.slot)
 
 
 class StockTarget:
@@ -371,7 +329,7 @@ class StockTarget:
 
     # -- the Target protocol -----------------------------------------------------------
     def slots(self) -> list[SlotInfo]:
-        return [_slot_info(s) for s in self.images()]
+        return [slot_info(s) for s in self.images()]
 
     def upload(self, payload: Payload, progress: ProgressFn | None = None) -> int:
         from edgeconsole.devices.serial.firmware import upload_image
@@ -385,7 +343,7 @@ class StockTarget:
             raise DeviceError(f"no image in slot {slot} to test", subject=self.address.path)
         self.test_image(spare.hash)
         self.reset()
-        return [_slot_info(s) for s in self.wait_back(30.0)]
+        return [slot_info(s) for s in self.wait_back(30.0)]
 
     def self_test(self, slot: int | None = None) -> SelfTest:
         images = self.images()
@@ -397,7 +355,7 @@ class StockTarget:
         return SelfTest(running.slot, True, f"booted {running.version} on test")
 
     def confirm(self, slot: int | None = None) -> list[SlotInfo]:
-        return [_slot_info(s) for s in self.confirm_running()]
+        return [slot_info(s) for s in self.confirm_running()]
 
     def rollback(self) -> list[SlotInfo]:
         images = self.images()
@@ -409,7 +367,7 @@ class StockTarget:
                 hint="upload the previous image and test it instead",
             )
         self.reset()
-        return [_slot_info(s) for s in self.wait_back(30.0)]
+        return [slot_info(s) for s in self.wait_back(30.0)]
 
     # -- statistics and shell ------------------------------------------------------------
     def stats(self) -> dict[str, dict[str, int]]:
@@ -441,26 +399,6 @@ class StockTarget:
         if error(answer):
             raise self.refused("shell command", answer)
         return str(answer.o), int(answer.ret)
-
-
-def _slot_info(s: ImageSlot) -> SlotInfo:
-    if s.active:
-        state = "confirmed" if s.confirmed else "trial"
-    elif s.pending:
-        state = "staged"
-    elif s.confirmed:
-        state = "confirmed"
-    else:
-        state = "staged" if s.bootable else "bad"
-    return SlotInfo(
-        index=s.slot,
-        state=state,
-        bundle_id=f"firmware {s.version}",  # MCUboot versions are not integers
-        version=0,
-        sha256=s.hash,
-        running=s.active,
-        confirmed=s.confirmed,
-    )
 
 
 def adopt(link: SerialTarget) -> SerialTarget | StockTarget:

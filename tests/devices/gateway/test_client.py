@@ -16,7 +16,7 @@ from edgeconsole.devices.gateway.flash import GatewayFlashJob
 from edgeconsole.devices.gateway.http import AuthError
 from edgeconsole.devices.gateway.oip import OipClient, decode_infer, encode_infer
 from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
-from edgeconsole.devices.gateway.target import GatewayTarget, parse_gateway_url
+from edgeconsole.devices.gateway.target import GatewayTarget
 from edgeconsole.devices.gateway.wire import result_from_json, unpack_jpeg
 from edgeconsole.devices.target import Payload, Target
 from edgeconsole.devices.targets import open_target
@@ -142,11 +142,11 @@ def test_hostile_results(res: Any) -> None:
 
 
 def test_gateway_urls() -> None:
-    assert parse_gateway_url("gateway://10.0.0.5:8470") == ("10.0.0.5", 8470)
-    assert parse_gateway_url("gateway://gw.local") == ("gw.local", 8470)
-    for bad in ("serial:///dev/tty", "gateway://", "gateway://h:99999"):
+    assert GatewayTarget("gateway://10.0.0.5:8470", "t").url == "gateway://10.0.0.5:8470"
+    assert GatewayTarget("gateway://gw.local", "t").hostport == "gw.local:8470"
+    for bad in ("serial:///dev/tty", "oip://h:1", "gateway://", "gateway://h:99999"):
         with pytest.raises(ConfigError):
-            parse_gateway_url(bad)
+            GatewayTarget(bad, "t")
 
 
 def test_gateway_target_flash_confirm_rollback(

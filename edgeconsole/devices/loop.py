@@ -1,13 +1,19 @@
-"""One asyncio loop on a background thread for all network I/O of the console."""
+"""One asyncio loop on a background thread for the console's device I/O (DESIGN section 3):
+serial links and gateway clients alike; the sync faces of both wait on it."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from edgeconsole.core.errors import Cancelled
+
 T = TypeVar("T")
+#: How often a cancellable wait looks at its cancel flag.
+CANCEL_POLL_S = 0.05
 
 
 class LoopThread:
@@ -24,6 +30,21 @@ class LoopThread:
         if threading.current_thread() is self._thread:
             raise RuntimeError("LoopThread.run called from its own loop")
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def run_cancellable(
+        self, coro: Coroutine[Any, Any, T], cancel: threading.Event, *, subject: str = ""
+    ) -> T:
+        """``run``, but ``cancel`` being set cancels the task on the loop at once (a
+        long upload stops within ``CANCEL_POLL_S``) and raises Cancelled here."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("LoopThread.run_cancellable called from its own loop")
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        while not fut.done():
+            if cancel.is_set():
+                fut.cancel()
+                raise Cancelled("cancelled", subject=subject or None)
+            concurrent.futures.wait([fut], timeout=CANCEL_POLL_S)
+        return fut.result()
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
