@@ -639,15 +639,9 @@ class TargetManager:
             target.close()
             return
         stream = m.stream or self._new_stream(m)
-        self._set(
-            m,
-            target=target,
-            info=target.info(),
-            slots=slots,
-            state="connected",
-            error="",
-            stream=stream,
-        )
+        self._set(m, target=target, info=target.info(), slots=slots, stream=stream)
+        self._seen(m)  # in the fleet before anyone sees it connected
+        self._set(m, state="connected", error="")
         m.lost.clear()
         info = m.info
         self._audit(
@@ -660,7 +654,6 @@ class TargetManager:
             smp=target.smp,
         )
         self.stock.attach(m)
-        self._seen(m)
         self._load_shadow(m)
 
     def _new_stream(self, m: _Managed) -> TelemetryStream:
