@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     from edgeconsole.devices.serial.images import ImageSlot
     from edgeconsole.devices.serial.stock import StockTarget
     from edgeconsole.session.stock_actions import StockActions
-    from edgeconsole.session.targets import TargetManager, _Job, _Managed
+    from edgeconsole.session.target_jobs import _Job
+    from edgeconsole.session.target_views import _Managed
+    from edgeconsole.session.targets import TargetManager
 
 #: How often a watched device's statistics are read.
 STATS_EVERY_S = 1.0
@@ -121,12 +123,12 @@ class StockJobs:
 
     # -- hooks the manager calls ----------------------------------------------------------
     def owns(self, m: _Managed) -> bool:
-        return getattr(m.target, "kind", "") == "stock"  # a StockTarget
+        return _device(m) is not None
 
     def attach(self, m: _Managed) -> None:
         """After a connect or reconnect (worker thread, io_lock not held)."""
-        target: StockTarget = m.target
-        if not self.owns(m):
+        target = _device(m)
+        if target is None:
             self._states.pop(m.url, None)
             return
         state = self._states.setdefault(m.url, _State())
@@ -196,7 +198,7 @@ class StockJobs:
         self, url: str, kind: str, work: Any, *, label: str = "", cancellable: bool = False
     ) -> int:
         m = self._stock(url)
-        job = self.mgr._new_job(m, kind, bundle=label, cancellable=cancellable)
+        job = self.mgr.jobs.new(m, kind, bundle=label, cancellable=cancellable)
         self.mgr._submit(self._run, m, job, work)
         return job.progress.job_id
 
@@ -306,7 +308,7 @@ class StockJobs:
             state.shell.append(ShellEntry(text, out, ret, "", wall_iso()))
             return f"$ {text} → {ret}"
 
-        job = self.mgr._new_job(m, "shell", bundle=text)
+        job = self.mgr.jobs.new(m, "shell", bundle=text)
         self.mgr._submit(self._run, m, job, work)
         return job.progress.job_id
 
@@ -336,34 +338,29 @@ class StockJobs:
         def progress(p: FlashProgress) -> None:
             if job.cancel.is_set() and job.progress.cancellable:
                 raise Cancelled(f"{job.progress.kind} cancelled", subject=m.url)
-            mgr._job_update(
-                job,
-                phase=p.phase,
-                sent=p.sent,
-                total=p.total,
-                bytes_per_s=p.bytes_per_s,
-                eta_s=p.eta_s,
-                resumes=p.resumes,
-                cancellable=job.progress.cancellable and p.phase in CANCELLABLE | {"verify"},
-            )
+            cancellable = job.progress.cancellable and p.phase in CANCELLABLE | {"verify"}
+            mgr.jobs.report(job, p, cancellable=cancellable)
 
         try:
             with m.io_lock:
-                message = work(StockActions(m.target, audit), progress)
+                target = _device(m)
+                if target is None:
+                    raise DeviceError("not a stock MCUmgr device any more", subject=m.url)
+                message = work(StockActions(target, audit), progress)
         except Cancelled:
-            mgr._job_end(m, job, "cancelled", "cancelled: the device's running image is unchanged")
+            mgr.jobs.end(m, job, "cancelled", "cancelled: the device's running image is unchanged")
         except EdgeConsoleError as exc:
-            mgr._job_end(m, job, "failed", str(exc))
+            mgr.jobs.end(m, job, "failed", str(exc))
         else:
-            mgr._job_end(m, job, "done", message)
-        if not m.lost.is_set():
+            mgr.jobs.end(m, job, "done", message)
+        if m.state == "connected":
             self.reread(m)
 
     def reread(self, m: _Managed) -> None:
         """Images and slots after a job: the view shows what the device says now."""
-        target = m.target
+        target = _device(m)
         state = self._states.get(m.url)
-        if not self.owns(m) or state is None:
+        if target is None or state is None:
             return
         try:
             with m.io_lock:
@@ -382,9 +379,9 @@ class StockJobs:
         self.mgr._seen(m)
 
     def _read_stats(self, m: _Managed, state: _State) -> None:
-        target = m.target
+        target = _device(m)
         try:
-            if not self.owns(m) or not m.io_lock.acquire(timeout=0.5):
+            if target is None or not m.io_lock.acquire(timeout=0.5):
                 return
             try:
                 stats = target.stats()
@@ -401,3 +398,10 @@ class StockJobs:
             self.mgr._set(m)
         finally:
             state.reading = False
+
+
+def _device(m: _Managed) -> StockTarget | None:
+    """The stock MCUmgr device behind a serial driver (None for any other target)."""
+    from edgeconsole.devices.serial.driver import SerialDriver
+
+    return m.driver.stock if isinstance(m.driver, SerialDriver) else None

@@ -205,3 +205,32 @@ def restart_agent(data: Path, token: str, port: int, kit: Any) -> Any:
     bg.start()
     assert bg.port == port
     return bg
+
+
+def test_a_failed_flash_shows_the_agents_slots_without_a_refresh(
+    manager: TargetManager, gateway_agent: Any, gateway_kit: Any
+) -> None:
+    """The agent rolls back a bundle over its latency budget and marks its slot bad: the
+    view shows that as soon as the job ends, not after the person presses Refresh."""
+    from edgeconsole.devices.gateway.target import GatewayTarget
+
+    url = manager.connect(gateway_agent.gateway_url, token=gateway_agent.token)
+    until_state(manager, url, "connected")
+    assert run_job(manager, manager.flash(url, gateway_kit.bundle(1), mode="confirm")).state == (
+        "done"
+    )
+    slow = gateway_kit.bundle(2, budget_ms=1e-6)
+    p = run_job(manager, manager.flash(url, slow, mode="confirm"))
+    assert p.state == "failed" and "health check" in p.message, p.message
+    truth = GatewayTarget(url, gateway_agent.token)
+    try:
+        agent_slots = truth.slots()
+    finally:
+        truth.close()
+    assert [(s.index, s.state) for s in agent_slots] == [(0, "confirmed"), (1, "bad")]
+    assert wait_for(lambda: view(manager, url).slots == tuple(agent_slots), 10), (
+        view(manager, url).slots,
+        agent_slots,
+    )
+    v = view(manager, url)
+    assert v.running is not None and v.running.version == 1 and v.state == "connected"
