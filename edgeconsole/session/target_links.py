@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from edgeconsole.core.errors import ConfigError, EdgeConsoleError
 from edgeconsole.core.parts import TriggerEvent
 from edgeconsole.devices.driver import DriverHooks, TargetDriver, open_driver
-from edgeconsole.devices.gateway.http import AuthError
 from edgeconsole.journal.timebase import mono_to_wall_ns
 from edgeconsole.session.device_telemetry import TelemetryStream
 from edgeconsole.sources.telemetry_lines import DeviceEvent, EventTap
@@ -166,6 +165,8 @@ class TargetLinks:
 
     def _watch(self, m: _Managed) -> None:
         """Look at a connected target; look for a lost one and reconnect it when back."""
+        from edgeconsole.devices.gateway.http import AuthError  # (aiohttp: not at start-up)
+
         mgr = self.mgr
         try:
             driver = m.driver
