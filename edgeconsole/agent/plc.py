@@ -61,7 +61,7 @@ class AgentPlcGate:
 
     def stop(self) -> None:
         self.service.stop()
-        c = self.service.runner.status(records=0).counters
+        c = self.service.runner.status(records=0, stats=False).counters
         self.journal.add(
             "plc",
             f"reject gate stopped: {c.handed_over}/{c.triggers} parts handed over, "

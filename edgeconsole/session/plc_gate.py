@@ -83,7 +83,7 @@ class PlcGate:
             return
         self.service.stop()
         self._detach()
-        c = self.service.runner.status(records=0).counters
+        c = self.service.runner.status(records=0, stats=False).counters
         self._audit(
             "info",
             f"handshake ended: {c.handed_over}/{c.triggers} parts handed over, "

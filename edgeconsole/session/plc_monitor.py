@@ -44,6 +44,8 @@ MATCH_NS = 150_000_000
 #: A watched part waits this long for the local line's decision before it is shown.
 MATCH_WAIT_NS = 2_000_000_000
 KEEP = 10_000
+#: The percentiles a snapshot shows are refreshed at most this often.
+STATS_EVERY_NS = 500_000_000
 
 
 @dataclass(slots=True)
@@ -90,6 +92,28 @@ class PlcSnapshot:
     map_path: str = ""
 
 
+def _watched_record(row: PlcRow) -> dict[str, Any]:
+    """A watched part in the handshake record's shape (journal/telemetry.add_plc_part)."""
+    answered = row.outcome in ("answered", "answered_unseen", "ack_unseen")
+    note = "" if row.outcome == "answered" else row.outcome
+    return {
+        "seq": row.seq,
+        "trigger_ns": row.trigger_ns,
+        "counter": row.counter,
+        "part_id": None,
+        "verdict": row.plc_verdict,
+        "class_id": row.class_id,
+        "label": row.label if row.camera_verdict is None else f"{row.camera_verdict} {row.label}",
+        "decision_ms": None,
+        "trigger_to_result_ms": row.trigger_to_result_ms,
+        "result_to_ack_ms": row.result_to_ack_ms,
+        "late": row.late,
+        "acked": row.outcome == "answered",
+        "handed_over": answered,
+        "error": "; ".join(x for x in (note, row.mismatch) if x),
+    }
+
+
 class TestDecider:
     """The armed test mode's answers: a fixed verdict or OK/NG alternating."""
 
@@ -130,6 +154,9 @@ class PlcMonitor:
         self._t2r: deque[float] = deque(maxlen=KEEP)
         self._r2a: deque[float] = deque(maxlen=KEEP)
         self.rows: deque[PlcRow] = deque(maxlen=KEEP)
+        self._stats: tuple[dict[str, Any], dict[str, Any]] = (percentiles([]), percentiles([]))
+        self._stats_ns = 0
+        self._dirty = False
         self.edges: deque[tuple[int, str, int]] = deque(maxlen=4 * KEEP)
         self.camera_mismatches = 0
         self.gate: PlcGate | None = None
@@ -221,6 +248,8 @@ class PlcMonitor:
         with self._lock:
             self._new_edges.append((t, name, value))
             self.edges.append((t, name, value))
+        if self.watch is not None:  # the gate records its own (session/plc_gate.py)
+            self.session.record_plc_signal(self.url, name, value, t)
 
     def _on_decision(self, d: PartDecision) -> None:
         with self._lock:
@@ -285,6 +314,10 @@ class PlcMonitor:
                 self._t2r.append(row.trigger_to_result_ms)
             if row.result_to_ack_ms is not None:
                 self._r2a.append(row.result_to_ack_ms)
+        if self.watch is not None:
+            # A watched part is evidence too: the journal's plc_parts table and the
+            # recording, as the PLC saw it (the camera's verdict is the label).
+            self.session.record_plc_part(self.url, _watched_record(row), "plc-watch")
 
     # ---- reporting -----------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -301,7 +334,7 @@ class PlcMonitor:
                 "link_errors": w.link_errors,
             }
         assert self.gate is not None
-        c = self.gate.service.runner.status(records=0).counters
+        c = self.gate.service.runner.status(records=0, stats=False).counters
         return {
             "triggers": c.triggers,
             "answered": c.handed_over,
@@ -317,7 +350,10 @@ class PlcMonitor:
         if self.watch is not None:
             return self.watch.watcher.state, self.watch.watcher.last_error
         assert self.gate is not None
-        st = self.gate.service.runner.status(records=0)
+        st = self.gate.service.runner.status(records=0, stats=False)
+        if self.role == "gate" and st.state == "idle" and not self.session.line_running():
+            # trigger_ready is low: the PLC lets parts pass until a per-part line runs.
+            return "not ready: no per-part pipeline runs (start one)", st.last_error
         return st.state, st.last_error
 
     def snapshot(self) -> PlcSnapshot:
@@ -328,7 +364,17 @@ class PlcMonitor:
         with self._lock:
             rows, self._new_rows = self._new_rows, []
             edges, self._new_edges = self._new_edges, []
-            t2r, r2a = percentiles(self._t2r), percentiles(self._r2a)
+            self._dirty = self._dirty or bool(rows)
+            stale = self._dirty and now_ns() - self._stats_ns > STATS_EVERY_NS
+            t2r_values = list(self._t2r) if stale else None
+            r2a_values = list(self._r2a) if stale else None
+            if stale:
+                self._dirty = False
+        if t2r_values is not None and r2a_values is not None:
+            # Sorting 10,000 values is a few ms: not on every poll of the window's timer.
+            self._stats = (percentiles(t2r_values), percentiles(r2a_values))
+            self._stats_ns = now_ns()
+        t2r, r2a = self._stats
         return PlcSnapshot(
             role=self.role,
             url=self.url,

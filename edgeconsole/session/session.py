@@ -134,8 +134,10 @@ class Session:
         self.targets.on_trigger = self.external_trigger
         #: The demo's virtual devices (session/demo.py DemoJob), stopped on close.
         self.demo: Any = None
-        #: The line PLC watched or answered (session/plc_monitor.py PlcMonitor).
+        #: The line PLC watched or answered (session/plc_monitor.py PlcMonitor), and why
+        #: the last one could not start (a connect on a thread: the window shows it).
         self.plc: Any = None
+        self.plc_error = ""
         #: Industrial camera setup (discover, read, set, save, load) on a worker thread;
         #: a camera the pipeline runs is set through the pipeline's own connection.
         self.camera_setup = CameraSetupJob(live=self._live_camera)
@@ -1035,6 +1037,7 @@ class Session:
         from edgeconsole.session.plc_monitor import PlcMonitor
 
         self.stop_plc()
+        self.plc_error = ""
         monitor = PlcMonitor(
             self,
             url,
@@ -1051,6 +1054,7 @@ class Session:
                 with self._lock:
                     if self.plc is monitor:
                         self.plc = None
+                        self.plc_error = str(exc)
                 if not wait:
                     self._event("error", str(exc), "plc")
                     return
@@ -1075,9 +1079,11 @@ class Session:
         monitor = self.plc
         return None if monitor is None else monitor.snapshot()
 
-    def record_plc_part(self, plc: str, record: dict[str, Any]) -> None:
-        """A PLC handshake record (session/plc_gate.py): into the journal's ``plc_parts``
-        table and the recording's ``/plc/parts`` channel, stamped at its trigger."""
+    def record_plc_part(self, plc: str, record: dict[str, Any], target: str = "local://") -> None:
+        """A PLC handshake record (session/plc_gate.py; ``target``: the camera that
+        answered, ``plc-watch`` for a part only watched): into the journal's
+        ``plc_parts`` table and the recording's ``/plc/parts`` channel, stamped at its
+        trigger."""
         from edgeconsole.journal.timebase import mono_to_wall_ns
 
         trig = record.get("trigger_ns")
@@ -1088,7 +1094,7 @@ class Session:
         if recorder is not None:
             recorder.write_plc_part(plc, record, ts)
         if journal is not None:
-            journal.telemetry.add_plc_part("local://", plc, record, ts)
+            journal.telemetry.add_plc_part(target, plc, record, ts)
 
     def record_plc_signal(self, plc: str, signal: str, value: int, t_ns: int) -> None:
         """An edge of a handshake signal (monotonic ``t_ns``), into the recording."""

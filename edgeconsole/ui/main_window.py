@@ -706,10 +706,9 @@ class MainWindow(QMainWindow):
             panel = self.workspaces.panels.get("Camera")
             if panel is not None and hasattr(panel, "apply_results"):
                 panel.apply_results(update.camera_setup)
-        if update.plc is not None:
-            plc_panel = self.workspaces.panels.get("PLC")
-            if plc_panel is not None and hasattr(plc_panel, "apply"):
-                plc_panel.apply(update.plc)
+        plc_panel = self.workspaces.panels.get("PLC")
+        if plc_panel is not None and hasattr(plc_panel, "apply"):
+            plc_panel.apply(update.plc)  # None: nothing runs (or it could not connect)
         if update.live is not None:
             self.live_view.show_frame(update.live)
         self.latency.add_samples(update.latency)

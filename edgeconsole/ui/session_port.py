@@ -53,8 +53,10 @@ class SessionPort(Protocol):
 
     def stop_plc(self) -> None: ...
 
-    #: The line PLC watched or answered (session/plc_monitor.py PlcMonitor), or None.
+    #: The line PLC watched or answered (session/plc_monitor.py PlcMonitor), or None,
+    #: and why the last one could not connect.
     plc: Any
+    plc_error: str
 
     #: Industrial camera setup (session/cameras.py CameraSetupJob).
     camera_setup: Any

@@ -1,9 +1,11 @@
 """PLC handshake benchmark (issue 16, Performance). Prints one JSON document.
 
     .venv/bin/python tests/benchmarks/bench_plc.py [--parts 10000] [--ppm 600] [--poll-ms 1]
+        [--opcua]
 
 The virtual PLC runs as its own process (``edgeconsole sim plc``, pymodbus's
-server) on loopback and triggers on the simulated belt at ``--ppm``. This process
+server; with ``--opcua`` asyncua's) on loopback and triggers on the simulated belt at
+``--ppm``. This process
 is the camera: the real handshake (HandshakeService over pymodbus's client) with a
 decider that runs the PP-OCR orientation classifier (sample_models/label_inspector/
 cls.onnx, one onnxruntime thread) on a label crop for every trigger.
@@ -71,9 +73,10 @@ def main() -> int:
     ap.add_argument("--parts", type=int, default=10_000)
     ap.add_argument("--ppm", type=float, default=600.0)
     ap.add_argument("--poll-ms", type=float, default=1.0)
+    ap.add_argument("--opcua", action="store_true", help="OPC UA instead of Modbus TCP")
     args = ap.parse_args()
 
-    plc_map = load_map(sample_map_path())
+    plc_map = load_map(sample_map_path("opcua" if args.opcua else "modbus"))
     if args.poll_ms != plc_map.timing.poll_ms:
         from dataclasses import replace
 
@@ -95,6 +98,7 @@ def main() -> int:
             "--parts",
             str(args.parts),
             "--part-log",
+            *(["--opcua"] if args.opcua else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -123,6 +127,7 @@ def main() -> int:
     t2r, dec = s["trigger_to_result_ms"], st.decision_ms
     report = {
         "benchmark": "plc_handshake",
+        "protocol": plc_map.protocol,
         "ppm": args.ppm,
         "poll_ms": args.poll_ms,
         "parts_passed": s["parts"],

@@ -102,6 +102,18 @@ def test_shadow_run_puts_the_cameras_verdict_next_to_the_plcs() -> None:
         r["camera_verdict"] != r["plc_verdict"] for r in matched
     )
     assert summary["role"] == "watch" and summary["resolution_ms"] >= 1.0
+    # What was watched is evidence: the journal's plc_parts table has it.
+    import sqlite3
+
+    from edgeconsole.journal.paths import journal_dir
+
+    rows = []
+    for db in journal_dir().glob("telemetry-*.db"):
+        conn = sqlite3.connect(db)
+        rows += conn.execute("SELECT target, verdict, label FROM plc_parts").fetchall()
+        conn.close()
+    assert len(rows) >= 6 and {r[0] for r in rows} == {"plc-watch"}
+    assert any(r[2].startswith(("OK ", "NG ")) for r in rows)  # the camera's verdict
 
 
 def test_watching_never_writes_and_arming_does(tmp_path: Path) -> None:

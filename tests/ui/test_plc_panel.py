@@ -105,3 +105,28 @@ def test_a_monitor_started_elsewhere_is_shown_when_the_view_opens(
     assert panel.url.text() == f"modbus://127.0.0.1:{plc.port}"
     assert panel.table.rowCount() >= 3  # the history, not only what comes next
     assert panel.role.currentData() == "test" and panel.stop_button.isVisibleTo(panel)
+
+
+def test_a_plc_that_cannot_be_reached_is_said_in_the_view(qtbot: Any, window: Any) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    panel = window.workspaces.show_panel("PLC")
+    panel.url.setText(f"modbus://127.0.0.1:{port}")
+    panel.map_path.setText(str(sample_map_path()))
+    panel.role.setCurrentIndex(panel.role.findData("watch"))
+    panel.start()
+    qtbot.waitUntil(lambda: "Not connected" in panel.state.text(), timeout=30000)
+    assert "cannot reach the PLC" in panel.state.text()
+    assert panel.form_box.isVisibleTo(panel) and panel.start_button.isEnabled()
+
+
+def test_answering_without_a_per_part_pipeline_says_it_is_not_ready(
+    qtbot: Any, window: Any, plc: VirtualPlc
+) -> None:
+    panel = _panel(window, plc, "gate")
+    panel.start()
+    qtbot.waitUntil(lambda: "not ready" in panel.state.text(), timeout=30000)
+    assert "per-part pipeline" in panel.state.text() and plc.stats.triggers == 0

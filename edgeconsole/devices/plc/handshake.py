@@ -187,17 +187,23 @@ class HandshakeRunner:
         self._levels: dict[str, int] = {}
 
     # ---- status, from any thread -------------------------------------------------
-    def status(self, *, records: int = 200) -> HandshakeStatus:
+    def status(self, *, records: int = 200, stats: bool = True) -> HandshakeStatus:
+        """``stats``: also the percentiles (sorting the windows: done outside the lock the
+        handshake takes per part, and skipped by callers that poll only the counters)."""
         with self._lock:
-            return HandshakeStatus(
+            st = HandshakeStatus(
                 state=self.state,
                 link=self.link.url,
                 counters=HandshakeCounters(**asdict(self.counters)),
                 records=list(self._records)[-records:] if records else [],
-                trigger_to_result_ms=percentiles(self._t2r),
-                decision_ms=percentiles(self._dec),
                 last_error=self.last_error,
             )
+            t2r = list(self._t2r) if stats else []
+            dec = list(self._dec) if stats else []
+        if stats:
+            st.trigger_to_result_ms = percentiles(t2r)
+            st.decision_ms = percentiles(dec)
+        return st
 
     def _emit(self, kind: str, name: str, value: Any = None, text: str = "") -> None:
         if self.on_event is not None:

@@ -244,8 +244,16 @@ class PlcPanel(QWidget):
 
     # ---- what poll() brings --------------------------------------------------------
     def apply(self, snap: Any) -> None:
-        """One ``PlcSnapshot`` (new edges and parts, running counters)."""
+        """One ``PlcSnapshot`` (new edges and parts, running counters); None when no
+        monitor runs: a connect that failed on its thread is said here."""
         if snap is None:
+            if self.running_role is not None and getattr(self.session, "plc", None) is None:
+                self.running_role = None
+                self._set_running(False)
+                why = getattr(self.session, "plc_error", "") or "the PLC monitor stopped"
+                self.state.setText(
+                    f"<span style='color:{COLOURS.fail}'>Not connected: {_esc(why)}</span>"
+                )
             return
         if self.running_role is None or self.url.text() != snap.url:
             # Started elsewhere (the demo, the command line's session): show what runs.
