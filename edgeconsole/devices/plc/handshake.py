@@ -276,11 +276,14 @@ class HandshakeRunner:
             if not vals["trigger"]:
                 armed = True
             elif armed:
-                armed = False
-                await self._part(vals, stop)
+                # Re-armed at once when the part ended with the trigger seen low: the
+                # PLC may raise the next one the moment trigger_ready is back, before
+                # this loop reads again.
+                armed = await self._part(vals, stop)
             await asyncio.sleep(poll_s)
 
-    async def _part(self, first_vals: dict[str, int], stop: asyncio.Event) -> None:
+    async def _part(self, first_vals: dict[str, int], stop: asyncio.Event) -> bool:
+        """One part, trigger to reset; True when the trigger was last read low."""
         t_trig = now_ns()
         with self._lock:
             self.counters.triggers += 1
@@ -324,11 +327,12 @@ class HandshakeRunner:
         # Wait for the ack, polling as fast as for triggers.
         deadline = t_rr + int(self.map.timing.ack_timeout_ms * 1e6)
         poll_s = self.map.timing.poll_ms / 1000.0
-        acked = withdrawn = False
+        acked = withdrawn = trigger_low = False
         while not stop.is_set():
             vals = await self.link.read(self._poll)
             now = now_ns()
             self._edges(vals, now)
+            trigger_low = not vals["trigger"]
             if vals["results_ack"]:
                 rec.result_to_ack_ms = (now - t_rr) / 1e6
                 acked = True
@@ -358,6 +362,7 @@ class HandshakeRunner:
             self._edges(reset)
         finally:
             self._finish(rec, handed_over=not withdrawn)
+        return trigger_low
 
     def _is_ready(self) -> int:
         if self.ready is None:

@@ -7,8 +7,11 @@ a decider that fails, triggers faster than decisions.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -173,26 +176,124 @@ def test_a_failing_decision_is_an_error_the_plc_sees(virtual_plc, plc_camera) ->
     assert any("model exploded" in r.error for r in st.records)
 
 
-class _Slow:
+class _SlowerThanTheLine:
+    """A decision that ends only once the PLC has given up on its part and the next
+    part has passed the camera: slower than the line by construction, whatever the
+    machine's load (the waits are on the PLC's own bookkeeping, not on a clock)."""
+
+    def __init__(self, plc: VirtualPlc) -> None:
+        self.plc = plc
+
     def decide(self, trigger: GateTrigger) -> GateResult:
-        time.sleep(0.3)  # the slow model itself (not synchronisation)
+        plc = self.plc
+        # The PLC's trigger number ``seq``: the part this decision is about.
+        wait_for(lambda: plc.stats.triggers >= trigger.seq)
+        with plc._lock:
+            hist = list(plc.stats.history)
+        i = [n for n, p in enumerate(hist) if p.trigger_ns is not None][trigger.seq - 1]
+        part = hist[i]
+
+        def line_moved_on() -> bool:
+            with plc._lock:
+                later = len(plc.stats.history) > plc.stats.history.index(part) + 1
+            return part.outcome == "no_result" and (later or plc.done.is_set())
+
+        wait_for(line_moved_on)
         return GateResult(ok=True)
 
 
 def test_triggers_faster_than_decisions(virtual_plc, plc_camera) -> None:
-    # 1200 parts/min leaves 50 ms per part; each decision takes 300 ms.
-    plc = virtual_plc(ppm=1200, max_parts=20)
-    cam = plc_camera(plc, _Slow())
+    plc = virtual_plc(ppm=150, max_parts=10)  # 400 ms between parts
+    cam = plc_camera(plc, _SlowerThanTheLine(plc))
     wait_for(plc.done.is_set)
     wait_for(lambda: cam.runner.status().counters.decided >= plc.stats.triggers)
     wait_for(lambda: cam.runner.status().state == "idle")
     s = plc.stats
     # Every part is accounted for on the PLC's side: triggered or passed uninspected.
-    assert s.triggers + s.not_ready == 20 and s.triggers >= 2
+    assert s.triggers + s.not_ready == 10 and s.dropped_triggers == 0
+    assert s.triggers >= 2
+    # Each decision outlasted the next part, which passed uninspected (the camera was
+    # busy); the PLC took no result: each came after it had given up on its part.
+    assert s.not_ready >= s.triggers - 1
     assert s.answered == 0 and s.no_result == s.triggers
     c = cam.runner.status().counters
     # The camera decided every part it was asked about and counts what it could not
     # hand over; nothing vanished.
     assert c.triggers == c.decided == s.triggers
-    assert c.not_handed_over == s.triggers
-    assert all("withdrew the trigger" in r.error for r in cam.runner.status().records)
+    assert c.not_handed_over == s.triggers and c.handed_over == 0
+    records = cam.runner.status().records
+    assert len(records) == s.triggers
+    assert all("withdrew the trigger" in r.error for r in records)
+
+
+class _HeldDecider:
+    """Decides when the test says so."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.seqs: list[int] = []
+
+    def decide(self, trigger: GateTrigger) -> GateResult:
+        self.seqs.append(trigger.seq)
+        if trigger.seq == 1:
+            self.release.wait(60)
+        return GateResult(ok=True)
+
+
+def test_a_trigger_raised_the_instant_the_camera_is_ready_again_is_a_part(
+    sample_map: PlcMap,
+) -> None:
+    """The PLC withdraws part 1's trigger (the result is late) and raises part 2's in
+    the same breath as the camera's trigger_ready: the camera never reads the trigger
+    low between the two, yet part 2 is a part."""
+    from edgeconsole.sim.plc_memory import ModbusMemory
+
+    ready_addr = sample_map.signals["trigger_ready"].address
+    retrigger = threading.Event()
+    reads: list[int] = []
+
+    class Plc(ModbusMemory):
+        async def _on_access(
+            self, fc: int, start: int, address: int, count: int, regs: Any, set_values: Any
+        ) -> None:
+            await super()._on_access(fc, start, address, count, regs, set_values)
+            if set_values is None:
+                reads.append(fc)
+            assert ready_addr is not None
+            off = ready_addr - address
+            writes_ready = fc in (5, 15) and set_values and 0 <= off < len(set_values)
+            if writes_ready and set_values[off] and retrigger.is_set():
+                retrigger.clear()
+                await self.set("trigger", 1)  # applied before the camera's next read
+
+    mem = Plc(sample_map)
+    loop = asyncio.new_event_loop()
+    th = threading.Thread(target=loop.run_forever, daemon=True)
+    th.start()
+
+    def on_plc(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(30)
+
+    on_plc(mem.open("127.0.0.1", 0, lambda v, t: None))
+    decider = _HeldDecider()
+    svc = HandshakeService(f"modbus://127.0.0.1:{mem.port}", sample_map, decider)
+    svc.start()
+    try:
+        # The camera is ready and has read the trigger low (a trigger already up when
+        # it connects is not a part).
+        wait_for(lambda: mem.get("trigger_ready") == 1 and len(reads) >= 3)
+        on_plc(mem.set("trigger", 1))  # part 1
+        wait_for(lambda: decider.seqs == [1] and mem.get("trigger_ready") == 0)
+        on_plc(mem.set("trigger", 0))  # the PLC gives up on part 1
+        retrigger.set()
+        decider.release.set()
+        # Part 2 is decided and its result handed over (nobody acknowledges it here).
+        wait_for(lambda: svc.runner.status(records=0).counters.decided >= 2)
+        assert decider.seqs == [1, 2] and mem.get("part_counter") == 2
+        c = svc.runner.status(records=0).counters
+        assert (c.triggers, c.not_handed_over, c.handed_over) == (2, 1, 1)
+    finally:
+        svc.stop()
+        on_plc(mem.close())
+        loop.call_soon_threadsafe(loop.stop)
+        th.join(10)
