@@ -10,7 +10,10 @@ record of that part. The unit tests drive ``PartGateDecider`` directly.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from edgeconsole.session.headless import run_headless
 from edgeconsole.sim.plc import VirtualPlc
 from edgeconsole.sources.belt import BeltTiming
 from edgeconsole.sources.conveyor import VERDICTS, part_spec
+from tests.devices.plc.test_handshake import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "sample_models" / "bundles" / "label-orientation-1.ecb"
@@ -217,3 +221,82 @@ def _topics(path: Path) -> dict[str, int]:
         for _schema, channel, _msg in make_reader(fh).iter_messages():
             counts[channel.topic] = counts.get(channel.topic, 0) + 1
     return counts
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("plc")
+def test_run_cli_answers_the_plc_and_prints_its_handshake(tmp_path: Path) -> None:
+    """``edgeconsole run --plc URL --plc-map FILE --json``, as the README shows it."""
+    ppm = 120
+    plc = VirtualPlc(
+        load_map(sample_map_path()),
+        belt=BeltTiming.for_frame(1280, 720, parts_per_min=ppm),
+        port=0,
+        epoch_ns=0,
+    )
+    plc.start()
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edgeconsole.launcher",
+                "run",
+                "--source",
+                f"synthetic:conveyor?seed=7&ppm={ppm}&clock=1",
+                "--model",
+                str(BUNDLE),
+                "--trust",
+                str(TRUST),
+                "--plc",
+                f"modbus://127.0.0.1:{plc.port}",
+                "--plc-map",
+                str(sample_map_path()),
+                "--seconds",
+                "6",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        # The next part after the camera left passes uninspected: it said so on leaving.
+        after = plc.stats.parts
+        wait_for(lambda: plc.stats.parts > after)
+    finally:
+        plc.stop()
+    assert proc.returncode == 0, proc.stderr
+    assert plc.stats.history[-1].outcome == "not_ready", plc.summary()
+    gate = json.loads(proc.stdout)["plc"]
+    c = gate["counters"]
+    assert c["handed_over"] >= 3 and plc.stats.answered == c["handed_over"]
+    # A trigger the PLC raised in the instant the camera stopped is the only one the
+    # camera may not have seen; after that it said it was not ready.
+    assert plc.stats.triggers - c["triggers"] in (0, 1), plc.summary()
+    answered = {p.counter: p.verdict for p in plc.stats.history if p.outcome == "answered"}
+    # What the PLC read is what the camera says it wrote, part by part.
+    for rec in gate["parts"]:
+        if rec["counter"] in answered:
+            assert answered[rec["counter"]] == rec["verdict"], rec
+
+
+def test_run_cli_refuses_a_plc_it_cannot_reach_before_deciding_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    base = [sys.executable, "-m", "edgeconsole.launcher", "run", "--source", "synthetic:conveyor"]
+    base += ["--model", str(BUNDLE), "--trust", str(TRUST), "--seconds", "30"]
+    proc = subprocess.run(
+        [*base, "--plc", f"modbus://127.0.0.1:{port}", "--plc-map", str(sample_map_path())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "cannot reach the PLC" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [*base, "--plc", f"modbus://127.0.0.1:{port}"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0 and "--plc needs --plc-map" in proc.stderr

@@ -245,6 +245,7 @@ class HandshakeRunner:
                     backoff = 0.2
                     first = False
                     await self._serve(stop)
+                    await self._leave()
                 except PlcError as exc:
                     if first and fail_fast:
                         raise
@@ -262,6 +263,15 @@ class HandshakeRunner:
             await self.link.close()
             self._pool.shutdown(wait=False)
             self._set_state("stopped")
+
+    async def _leave(self) -> None:
+        """Stopping: trigger_ready goes low, so the PLC lets the next parts pass
+        uninspected (on its count) instead of triggering a camera that is gone."""
+        try:
+            await self.link.write({"trigger_ready": 0})
+        except PlcError:
+            return  # the link went at the same moment: the PLC sees the camera gone
+        self._edges({"trigger_ready": 0})
 
     async def _serve(self, stop: asyncio.Event) -> None:
         poll_s = self.map.timing.poll_ms / 1000.0
