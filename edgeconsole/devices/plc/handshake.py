@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from edgeconsole.core.clock import now_ns
@@ -54,7 +54,9 @@ class GateResult:
     class_id: int = 0
     label: str = ""
     part_id: int | None = None
-    decision_ms: float | None = None  # from the trigger stamp; None: measured here
+    # From the trigger stamp; None: the decider's own time, measured around its call
+    # (so the handshake's reads, writes and thread hand-offs are never counted in it).
+    decision_ms: float | None = None
     error_code: int = ERROR_NONE
     error: str = ""
 
@@ -62,7 +64,10 @@ class GateResult:
 class GateDecider(Protocol):
     """The one boundary between the handshake and the per-part pipeline.
 
-    Called on a worker thread, one call at a time, in trigger order.
+    Called on a worker thread, one call at a time, in trigger order. A decider that
+    switches recipes by the PLC's ``sub_config`` says so with a class attribute
+    ``wants_sub_config = True``: only then is it read (one more round trip to the PLC
+    between the trigger and the decision); otherwise ``GateTrigger.sub_config`` is None.
     """
 
     def decide(self, trigger: GateTrigger) -> GateResult: ...
@@ -180,6 +185,9 @@ class HandshakeRunner:
         self._counter = 0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="edgeconsole-decide")
         self._poll = ["trigger", "results_ack"]
+        self._wants_sub = plc_map.has("sub_config") and bool(
+            getattr(decider, "wants_sub_config", False)
+        )
         self._reset = {n: 0 for n in ("results_ready", "ok", "ng", "error") if plc_map.has(n)} | {
             "trigger_ready": 1
         }
@@ -274,13 +282,14 @@ class HandshakeRunner:
         self._edges({"trigger_ready": 0})
 
     async def _serve(self, stop: asyncio.Event) -> None:
-        poll_s = self.map.timing.poll_ms / 1000.0
+        poll_ns = int(self.map.timing.poll_ms * 1e6)
         armed = False  # a rising edge needs the trigger seen low first
         while not stop.is_set():
             ready = self._is_ready()
             if ready != self._levels.get("trigger_ready"):
                 await self.link.write({"trigger_ready": ready})
                 self._edges({"trigger_ready": ready})
+            t_read = now_ns()
             vals = await self.link.read(self._poll)
             self._edges(vals)
             if not vals["trigger"]:
@@ -290,7 +299,10 @@ class HandshakeRunner:
                 # PLC may raise the next one the moment trigger_ready is back, before
                 # this loop reads again.
                 armed = await self._part(vals, stop)
-            await asyncio.sleep(poll_s)
+                continue  # the part took its time: read again at once
+            # A read every poll_ms (not poll_ms after each read): the round trip is
+            # part of the interval, so a trigger waits at most poll_ms to be seen.
+            await asyncio.sleep(max(0, t_read + poll_ns - now_ns()) / 1e9)
 
     async def _part(self, first_vals: dict[str, int], stop: asyncio.Event) -> bool:
         """One part, trigger to reset; True when the trigger was last read low."""
@@ -300,7 +312,7 @@ class HandshakeRunner:
             seq = self.counters.triggers
         rec = HandshakeRecord(seq=seq, trigger_ns=t_trig)
         sub = None
-        if self.map.has("sub_config"):
+        if self._wants_sub:
             sub = (await self.link.read(["sub_config"]))["sub_config"]
         trigger = GateTrigger(seq=seq, stamp_ns=t_trig, sub_config=sub)
         loop = asyncio.get_running_loop()
@@ -311,15 +323,10 @@ class HandshakeRunner:
             self._edges({"trigger_ready": 0})
         finally:
             decision = await decision_fut
-        decided_ns = now_ns()
         self._counter = (self._counter + 1) & 0xFFFF
         rec.counter = self._counter
         rec.part_id, rec.label, rec.class_id = decision.part_id, decision.label, decision.class_id
-        rec.decision_ms = (
-            decision.decision_ms
-            if decision.decision_ms is not None
-            else (decided_ns - t_trig) / 1e6
-        )
+        rec.decision_ms = decision.decision_ms
         failed = decision.error_code not in (ERROR_NONE, ERROR_LATE)
         rec.verdict = "ERROR" if failed else ("OK" if decision.ok else "NG")
         rec.error = decision.error
@@ -336,9 +343,10 @@ class HandshakeRunner:
         self._edges(out, t_rr)
         # Wait for the ack, polling as fast as for triggers.
         deadline = t_rr + int(self.map.timing.ack_timeout_ms * 1e6)
-        poll_s = self.map.timing.poll_ms / 1000.0
+        poll_ns = int(self.map.timing.poll_ms * 1e6)
         acked = withdrawn = trigger_low = False
         while not stop.is_set():
+            t_read = now_ns()
             vals = await self.link.read(self._poll)
             now = now_ns()
             self._edges(vals, now)
@@ -355,7 +363,7 @@ class HandshakeRunner:
                 break
             if now >= deadline:
                 break
-            await asyncio.sleep(poll_s)
+            await asyncio.sleep(max(0, t_read + poll_ns - now) / 1e9)
         rec.acked = acked
         if withdrawn:
             rec.error = rec.error or (
@@ -398,14 +406,18 @@ class HandshakeRunner:
         return {k: v for k, v in want.items() if self.map.has(k)}
 
     def _decide(self, trigger: GateTrigger) -> GateResult:
+        t0 = now_ns()
         try:
-            return self.decider.decide(trigger)
+            result = self.decider.decide(trigger)
         except EdgeConsoleError as exc:
-            return GateResult(ok=False, error_code=ERROR_DECIDE_FAILED, error=str(exc))
+            result = GateResult(ok=False, error_code=ERROR_DECIDE_FAILED, error=str(exc))
         except Exception as exc:  # a model bug must not stop the handshake
-            return GateResult(
+            result = GateResult(
                 ok=False, error_code=ERROR_DECIDE_FAILED, error=f"{type(exc).__name__}: {exc}"
             )
+        if result.decision_ms is None:
+            result = replace(result, decision_ms=(now_ns() - t0) / 1e6)
+        return result
 
     def _finish(self, rec: HandshakeRecord, *, handed_over: bool) -> None:
         rec.handed_over = handed_over

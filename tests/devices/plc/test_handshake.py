@@ -59,6 +59,32 @@ def test_every_part_is_triggered_answered_and_acknowledged(virtual_plc, plc_came
     assert all(t.sub_config == 0 for t in decider.calls)
 
 
+class _Plain:
+    """A decider that does not switch recipes."""
+
+    def __init__(self) -> None:
+        self.calls: list[GateTrigger] = []
+
+    def decide(self, trigger: GateTrigger) -> GateResult:
+        self.calls.append(trigger)
+        return GateResult(ok=True)
+
+
+def test_sub_config_is_read_only_for_a_decider_that_wants_it(virtual_plc, plc_camera) -> None:
+    plc: VirtualPlc = virtual_plc(ppm=300)
+    assert plc._loop is not None
+    asyncio.run_coroutine_threadsafe(plc.memory.set("sub_config", 5), plc._loop).result(10)
+    wants, plain = AlternatingDecider(), _Plain()
+    cam = plc_camera(plc, wants)
+    wait_for(lambda: len(wants.calls) >= 2)
+    cam.stop()
+    cam = plc_camera(plc, plain)
+    wait_for(lambda: len(plain.calls) >= 2)
+    assert {t.sub_config for t in wants.calls} == {5}
+    # No recipe switching: no round trip for it between the trigger and the decision.
+    assert {t.sub_config for t in plain.calls} == {None}
+
+
 def test_late_ack_is_measured_and_no_ack_is_counted(virtual_plc, plc_camera) -> None:
     plc = virtual_plc(ppm=600, max_parts=8, misbehave=Misbehaviour(late_ack_ms=40))
     cam = plc_camera(plc)
