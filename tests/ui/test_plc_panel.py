@@ -67,6 +67,9 @@ def test_armed_test_mode_answers_and_the_view_shows_it(
     qtbot.waitUntil(lambda: panel.table.rowCount() >= 5, timeout=60000)
     assert not panel.form_box.isVisibleTo(panel) and panel.stop_button.isVisibleTo(panel)
     assert "TEST MODE ARMED" in panel.state.text()
+    # The link's state in words, not the runner's ("idle").
+    qtbot.waitUntil(lambda: "ready: waiting for the next trigger" in panel.state.text())
+    assert "idle" not in panel.state.text()
     assert int(panel.counter_labels["answered"].text()) >= 5
     assert panel.table.item(0, 3).text() == "NG"  # what the PLC acknowledged
     assert "trigger → result p50" in panel.latency.text()

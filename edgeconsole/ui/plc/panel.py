@@ -63,6 +63,13 @@ COUNTERS = (
     ("errors", "Errors", COLOURS.fail),
 )
 MAX_ROWS = 500
+#: The link's state in words (the monitor's own words for anything else).
+STATES = {
+    "idle": "ready: waiting for the next trigger",
+    "watching": "watching",
+    "connecting": "connecting…",
+    "down": "PLC link down: retrying",
+}
 SETTINGS = "plc/"
 
 
@@ -331,7 +338,7 @@ class PlcPanel(QWidget):
             )
         role = dict(ROLES).get(snap.role, snap.role)
         res = f", edges to ±{snap.resolution_ms:g} ms" if snap.resolution_ms else ""
-        text = f"{snap.url} · {snap.map} · {role}{res} · {snap.state}"
+        text = f"{snap.url} · {snap.map} · {role}{res} · {STATES.get(snap.state, snap.state)}"
         if snap.role == "test":
             text = f"<b style='color:{COLOURS.warn}'>TEST MODE ARMED</b> · " + _esc(text)
         else:

@@ -1,7 +1,7 @@
 """A logic-analyser timeline of the handshake signals: one lane per bit, time to the right.
 
 Painted with QPainter (no plot library): a lane is a step trace, high filled in
-the signal's colour, low a thin line; the newest edge is at the right edge and
+the signal's colour, low a thin dim line; the newest edge is at the right edge and
 the window scrolls with the clock. Edges come from ``PlcSnapshot.edges``
 (monotonic ns, signal, value); the level before the first edge is unknown and
 drawn dashed.
@@ -178,6 +178,10 @@ class HandshakeTimeline(QWidget):
         segments.append((start, t1, level))
         fill = QColor(colour)
         fill.setAlpha(70)
+        # Low is the resting level: thin and dim, so a lane at rest (an error line that
+        # never rose) reads as calm and a raised signal stands out.
+        low = QColor(colour)
+        low.setAlpha(110)
         for a, b, lv in segments:
             xa, xb = xf(a), xf(b)
             if lv is None:
@@ -188,7 +192,7 @@ class HandshakeTimeline(QWidget):
             y = hi_y if lv else lo_y
             if lv:
                 p.fillRect(QRectF(xa, hi_y, max(1.0, xb - xa), lo_y - hi_y), fill)
-            p.setPen(QPen(colour, 2))
+            p.setPen(QPen(colour, 2) if lv else QPen(low, 1))
             p.drawLine(QPointF(xa, y), QPointF(xb, y))
         # Vertical strokes at each edge inside the window.
         p.setPen(QPen(colour, 2))
