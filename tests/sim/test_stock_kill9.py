@@ -72,6 +72,7 @@ def check_bootable_and_confirmed(sim: Sim, known: set[str]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)  # 12 kill rounds of real processes; ~40 s quiet, 120+ s at load 20
 def test_kill9_at_any_moment_of_test_reset_confirm(tmp_path: Path) -> None:
     data = tmp_path / "dev"
     sims: list[Sim] = []

@@ -14,6 +14,7 @@ from edgeconsole.sources.belt import BeltTiming
 from edgeconsole.sources.conveyor import ConveyorScene
 from edgeconsole.sources.photo_eye import PhotoEye, eye_for_source
 from edgeconsole.sources.telemetry_lines import DeviceEvent, EventTap
+from tests.fixtures.sources import wait_for
 
 SPEC = "synthetic:conveyor?fps=30&ppm=600&clock=1&width=640&height=360"
 
@@ -91,8 +92,9 @@ def test_device_prints_edges_the_console_hears_at_once(serial_device) -> None:  
         target.close()
     seq = [int(e.fields[0]) for e in heard]
     assert seq == list(range(seq[0], seq[0] + len(seq)))
-    # Stamped on arrival, a few ms after the edge the device saw (its clock is ours).
+    # Stamped on arrival, after the edge the device saw (its clock is ours); how long
+    # after is a timing, which the benchmarks measure, not this test.
     for e in heard:
-        lag_ms = (e.t_ns - int(e.fields[1]) * 1000) / 1e6
-        assert 0 <= lag_ms < 1000
-    assert device.eye_lines >= 5
+        assert e.t_ns >= int(e.fields[1]) * 1000
+    # The device counts a line once it is written, which can be just after we read it.
+    assert wait_for(lambda: device.eye_lines >= len(heard), 10)
