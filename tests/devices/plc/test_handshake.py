@@ -323,3 +323,52 @@ def test_a_trigger_raised_the_instant_the_camera_is_ready_again_is_a_part(
         on_plc(mem.close())
         loop.call_soon_threadsafe(loop.stop)
         th.join(10)
+
+
+def test_a_plc_gone_while_deciding_costs_that_result_and_it_is_counted(
+    sample_map: PlcMap,
+) -> None:
+    """The PLC goes away while the camera decides a part: the decision is made, its
+    result cannot be handed over, and it is counted and recorded, not lost."""
+    from edgeconsole.sim.plc_memory import ModbusMemory
+
+    reads: list[int] = []
+
+    class Plc(ModbusMemory):
+        async def _on_access(
+            self, fc: int, start: int, address: int, count: int, regs: Any, set_values: Any
+        ) -> None:
+            if set_values is None:
+                reads.append(fc)
+
+    mem = Plc(sample_map)
+    loop = asyncio.new_event_loop()
+    th = threading.Thread(target=loop.run_forever, daemon=True)
+    th.start()
+
+    def on_plc(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(30)
+
+    on_plc(mem.open("127.0.0.1", 0, lambda v, t: None))
+    decider = _HeldDecider()
+    svc = HandshakeService(f"modbus://127.0.0.1:{mem.port}", sample_map, decider)
+    svc.start()
+    try:
+        wait_for(lambda: mem.get("trigger_ready") == 1 and len(reads) >= 3)
+        on_plc(mem.set("trigger", 1))
+        wait_for(lambda: decider.seqs == [1] and mem.get("trigger_ready") == 0)
+        on_plc(mem.close())  # the PLC is gone
+        decider.release.set()
+        wait_for(lambda: svc.runner.status(records=0).counters.decided >= 1)
+        st = svc.runner.status()
+        c = st.counters
+        assert (c.triggers, c.decided, c.handed_over, c.not_handed_over) == (1, 1, 0, 1)
+        rec = st.records[-1]
+        assert rec.verdict == "OK" and not rec.handed_over
+        assert "could not hand the result over" in rec.error
+        wait_for(lambda: svc.runner.status(records=0).state == "down")
+        assert "PLC" in svc.runner.status(records=0).last_error
+    finally:
+        svc.stop()
+        loop.call_soon_threadsafe(loop.stop)
+        th.join(10)
