@@ -17,7 +17,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from edgeconsole.devices.plc.link import open_link
-from edgeconsole.devices.plc.plcmap import PlcMap, sample_map_path
+from edgeconsole.devices.plc.plcmap import PlcMap, load_map, sample_map_path
 from edgeconsole.devices.plc.service import WatchService
 from edgeconsole.devices.plc.watch import PlcWatcher
 from tests.devices.plc.test_handshake import wait_for
@@ -218,6 +218,9 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
     """A pymodbus server started from its own package with the sample map's layout; this
     test plays PLC and camera by hand while ``edgeconsole plc watch --json`` watches."""
 
+    plan = load_map(sample_map_path())
+    at = {name: sig.address for name, sig in plan.signals.items() if sig.address is not None}
+    unit = plan.unit_id
     connected = threading.Event()
     requests: list[int] = []
 
@@ -227,9 +230,11 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
         return pdu
 
     async def serve(port_box: list[int], stop: asyncio.Event) -> None:
-        bits = [SimData(0, count=32, values=False, datatype=DataType.BITS)]
-        regs = [SimData(0, count=32, values=0, datatype=DataType.REGISTERS)]
-        dev = SimDevice(id=1, simdata=(bits, list(bits), regs, list(regs)))
+        # Laid out from the sample map: as many coils and registers as it addresses.
+        size = max(s.address or 0 for s in plan.signals.values()) + 1
+        bits = [SimData(0, count=(size + 15) // 16 * 16, values=False, datatype=DataType.BITS)]
+        regs = [SimData(0, count=size, values=0, datatype=DataType.REGISTERS)]
+        dev = SimDevice(id=unit, simdata=(bits, list(bits), regs, list(regs)))
         srv = ModbusTcpServer(
             dev,
             address=("127.0.0.1", 0),
@@ -281,15 +286,21 @@ def test_plc_watch_json_against_a_bare_pymodbus_server(tmp_path) -> None:
             wait_for(lambda: len(requests) >= start + 12)
 
         for n in range(1, 4):
-            hand.write_coil(0, True, device_id=1)  # PLC: trigger
+            hand.write_coil(at["trigger"], True, device_id=unit)  # PLC: trigger
             seen()
-            hand.write_registers(16, [n % 2, n], device_id=1)  # camera: class, counter
-            hand.write_coils(17, [True, n % 2 == 1, n % 2 == 0], device_id=1)  # rr, ok, ng
+            # The camera: class id and counter, then the verdict, then results-ready.
+            hand.write_register(at["class_id"], n % 2, device_id=unit)
+            hand.write_register(at["part_counter"], n, device_id=unit)
+            hand.write_coil(at["ok"], n % 2 == 1, device_id=unit)
+            hand.write_coil(at["ng"], n % 2 == 0, device_id=unit)
+            hand.write_coil(at["results_ready"], True, device_id=unit)
             seen()
-            hand.write_coils(0, [False, True], device_id=1)  # PLC: trigger off, ack
+            hand.write_coil(at["results_ack"], True, device_id=unit)  # PLC: ack, trigger off
+            hand.write_coil(at["trigger"], False, device_id=unit)
             seen()
-            hand.write_coils(17, [False, False, False], device_id=1)
-            hand.write_coil(1, False, device_id=1)
+            for name in ("results_ready", "ok", "ng"):  # the camera resets
+                hand.write_coil(at[name], False, device_id=unit)
+            hand.write_coil(at["results_ack"], False, device_id=unit)
             seen()
         hand.close()
         proc.send_signal(signal.SIGINT)  # Ctrl-C: the watcher stops and prints its summary
