@@ -62,6 +62,8 @@ class ShmRing:
         self._filled = ctx.Semaphore(0)
         self._wpos = 0  # the writer's own cell index
         self._rpos = 0  # the reader's own cell index
+        #: How long the reader waits for the rest of a message it saw begin.
+        self.stall_s = 5.0
 
     @property
     def capacity(self) -> int:
@@ -86,6 +88,7 @@ class ShmRing:
         self._filled = state["filled"]
         self._wpos = 0
         self._rpos = 0
+        self.stall_s = 5.0
 
     def _span(self, nbytes: int) -> int:
         return -(-(nbytes + _LEN.size) // self.cell_bytes)
@@ -142,7 +145,10 @@ class ShmRing:
         if nbytes > self.capacity:  # cannot happen unless the memory was overwritten
             raise HandoffError(f"corrupt hand-off ring: message of {nbytes} bytes announced")
         for _ in range(span - 1):
-            self._filled.acquire()  # posted together with the first cell
+            # Posted right after the first cell; a writer killed between two posts
+            # must not hang the reader: its worker is being replaced anyway.
+            if not self._filled.acquire(timeout=self.stall_s):
+                raise HandoffError("the hand-off ring's writer died in the middle of a message")
         data = self._copy_out((offset + _LEN.size) % (self.cells * self.cell_bytes), nbytes)
         self._rpos = (self._rpos + span) % self.cells
         for _ in range(span):

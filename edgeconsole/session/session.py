@@ -36,7 +36,11 @@ from edgeconsole.session.runner import Runner, RunnerOutput
 from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
 from edgeconsole.session.worker.job import WorkerJob
-from edgeconsole.session.worker.runner import WorkerPipelineRunner, worker_default
+from edgeconsole.session.worker.runner import (
+    WorkerPipelineRunner,
+    worker_default,
+    worker_priority,
+)
 
 if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when recording starts
     from edgeconsole.inference.line import LineStep
@@ -806,7 +810,7 @@ class Session:
             loop=loop,
             max_frames=max_frames,
             lossless=not realtime and _is_offline(source_spec),
-            priority="low" if self.interactive and not parts else "normal",
+            priority=worker_priority(self.interactive and not parts),
             trigger=self.trigger,
             budget_ms=budget_ms,
         )

@@ -83,3 +83,17 @@ def test_frame_slots_newest_wins_and_a_reused_slot_reads_none() -> None:
     finally:
         slots.close()
         board.close()
+
+
+def test_a_writer_that_dies_between_a_messages_cells_does_not_hang_the_reader() -> None:
+    ring = ShmRing(CTX, cells=4, cell_bytes=64)
+    ring.stall_s = 0.2
+    try:
+        assert ring.put(b"a" * 150)  # three cells, three posts
+        # As if the writer was killed after its first post: take the other two back.
+        assert ring._filled.acquire(timeout=1)
+        assert ring._filled.acquire(timeout=1)
+        with pytest.raises(HandoffError, match="died in the middle of a message"):
+            ring.get(timeout=1)
+    finally:
+        ring.close()

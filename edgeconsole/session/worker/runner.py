@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.parts import LineCounters, TriggerEvent
+from edgeconsole.core.shm import HandoffError
 from edgeconsole.session.runner import RunnerBase, RunnerSink
 from edgeconsole.session.worker.child import worker_main
 from edgeconsole.session.worker.job import (
@@ -59,6 +60,17 @@ def worker_default(interactive: bool) -> bool:
     if setting in ("0", "false", "no", "off"):
         return False
     return interactive
+
+
+def worker_priority(lowered: bool) -> str:
+    """The worker's priority: EDGECONSOLE_WORKER_PRIORITY ("normal", "low": nice 10,
+    "idle": SCHED_IDLE, it runs only when nothing else wants the CPU), else "low" when
+    ``lowered`` (a window's frame pipeline), "normal" otherwise (per-part decisions
+    keep their priority over display)."""
+    setting = os.environ.get("EDGECONSOLE_WORKER_PRIORITY", "").strip().lower()
+    if setting in ("normal", "low", "idle"):
+        return setting
+    return "low" if lowered else "normal"
 
 
 class WorkerError(EdgeConsoleError):
@@ -336,12 +348,17 @@ class WorkerPipelineRunner(RunnerBase):
     def _take(self, worker: _Incarnation, timeout: float) -> list[tuple[Any, ...]]:
         ring = worker.link.ring
         batch: list[tuple[Any, ...]] = []
-        data = ring.get(timeout=timeout)
-        while data is not None:
-            batch.append(pickle.loads(data))
-            if len(batch) >= BATCH:
-                break
-            data = ring.get(timeout=0)
+        try:
+            data = ring.get(timeout=timeout)
+            while data is not None:
+                batch.append(pickle.loads(data))
+                if len(batch) >= BATCH:
+                    break
+                data = ring.get(timeout=0)
+        except HandoffError:
+            # Its writer died mid-message: what came before counts, the rest is gone
+            # with the worker (the supervisor sees it dead and restarts it).
+            worker.kill()
         return batch
 
     def _hand_on(self, worker: _Incarnation, batch: list[tuple[Any, ...]]) -> str | None:

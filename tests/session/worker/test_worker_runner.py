@@ -182,3 +182,21 @@ def test_exit_descriptions_and_log_tail(tmp_path: Path) -> None:
     log.write_bytes(b"one\n\ntwo\n" + b"x" * 10 + b"\nlast\n")
     assert log_tail(log, lines=2) == ["x" * 10, "last"]
     assert log_tail(tmp_path / "none.log") == []
+
+
+def test_background_priority_is_sched_idle(runners: list[WorkerPipelineRunner]) -> None:
+    got = Collected()
+    runner = _start(runners, got, priority="idle")
+    assert wait_for(lambda: got.samples() >= 2, timeout=120)
+    policy = os.sched_getscheduler(runner.pid)
+    assert policy == os.SCHED_IDLE
+
+
+def test_worker_priority_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeconsole.session.worker.runner import worker_priority
+
+    assert worker_priority(True) == "low" and worker_priority(False) == "normal"
+    monkeypatch.setenv("EDGECONSOLE_WORKER_PRIORITY", "idle")
+    assert worker_priority(False) == "idle"
+    monkeypatch.setenv("EDGECONSOLE_WORKER_PRIORITY", "bogus")
+    assert worker_priority(True) == "low"
