@@ -164,7 +164,12 @@ class WorkerSource:
         self.incomplete = False
 
     def close(self) -> None:
-        self._runner.stop()
+        """Stop the worker; one that never started running (the session gave up while
+        opening) is also ended and its memory and files removed at once."""
+        if self._runner.started:
+            self._runner.stop()
+        else:
+            self._runner.close()
 
 
 class WorkerPipelineRunner(RunnerBase):
@@ -216,6 +221,10 @@ class WorkerPipelineRunner(RunnerBase):
     @property
     def dropped(self) -> int:
         return self._dropped_before + self._dropped_now
+
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
 
     @property
     def pid(self) -> int | None:

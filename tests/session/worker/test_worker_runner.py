@@ -200,3 +200,15 @@ def test_worker_priority_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert worker_priority(False) == "idle"
     monkeypatch.setenv("EDGECONSOLE_WORKER_PRIORITY", "bogus")
     assert worker_priority(True) == "low"
+
+
+def test_closing_the_source_of_a_worker_that_never_ran_ends_it(tmp_path: Path) -> None:
+    got = Collected()
+    runner = WorkerPipelineRunner(_job(), got.sink())
+    runner.open()
+    pid, folder = runner.pid, runner.job.log_path.parent
+    assert pid is not None and folder.is_dir()
+    runner.source.close()  # what the session does when a failure follows the opening
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not folder.exists()
