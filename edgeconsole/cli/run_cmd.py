@@ -68,8 +68,9 @@ def register(sub: Any) -> None:
         "demo",
         help="the embedded demo (window; --headless for none)",
         description="Run the embedded demo: the synthetic conveyor with the "
-        "label inspector, a virtual serial device streaming telemetry, a "
-        "local gateway agent (its own camera, flashed with the label inspector), and a "
+        "fast inspector (label orientation, one decision per part), a virtual serial "
+        "device streaming telemetry, a local gateway agent (its own camera, flashed with "
+        "the fast inspector), and a "
         "virtual line PLC whose reject-gate handshake the laptop's line answers. "
         "Without --headless it opens the window.",
     )

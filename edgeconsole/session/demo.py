@@ -16,8 +16,8 @@ The gateway: ``edgeconsole agent --host 127.0.0.1 --port 0`` (the kernel picks a
 free port; the agent prints it on its first line) with a temporary data folder
 and token file, the demo trust key, hardware id ``gateway-x86_64`` and a
 synthetic conveyor camera. Once connected, the demo flashes (and confirms) the
-sample label inspector bundle on it, so its camera has a model and its stream
-has results; headless, a :class:`StreamMonitor` measures that stream. Same
+sample fast inspector (label orientation) bundle on it, so its camera decides
+each part and its stream has results; headless, a :class:`StreamMonitor` measures that stream. Same
 child rules as the serial device.
 """
 
@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import secrets
 import selectors
 import shutil
@@ -47,7 +48,10 @@ START_TIMEOUT_S = 20.0
 #: laptop runs the same model on its own conveyor at the same time).
 DEMO_GATEWAY_CAMERA = "synthetic:conveyor?seed=11&fps=12"
 DEMO_GATEWAY_HARDWARE = "gateway-x86_64"
-DEMO_GATEWAY_BUNDLE = "label-inspector-1.ecb"
+#: The fast inspector, like the laptop's own line: the gateway decides each part once.
+DEMO_GATEWAY_BUNDLE = "label-orientation-1.ecb"
+#: What the demo gateway runs when the fast bundle fails its health check there.
+DEMO_GATEWAY_FALLBACK = "label-inspector-1.ecb"
 #: Connecting and flashing the demo gateway (health check included) may take this long.
 GATEWAY_READY_TIMEOUT_S = 90.0
 
@@ -285,6 +289,8 @@ class DemoJob:
         self.gateway_url = ""
         self.gateway_ready = threading.Event()
         self.gateway_error = ""
+        #: Why the demo gateway does not run the fast inspector ("" when it does).
+        self.gateway_note = ""
         self.monitor: Any = None
         atexit.register(self.close)
 
@@ -326,7 +332,7 @@ class DemoJob:
                 report("error", f"demo device: {exc}")
 
     def start_gateway(self, *, background: bool = False, monitor: bool = False) -> None:
-        """Start the gateway agent, connect it, flash the sample label inspector
+        """Start the gateway agent, connect it, flash the sample fast inspector
         and (``monitor``) measure its stream. ``background``: return at once; the
         gateway appears through poll() and ``gateway_ready`` is set when it runs."""
         data = self.root / "agent"
@@ -367,28 +373,43 @@ class DemoJob:
         if view is None or view.state != "connected":
             raise DeviceError(f"the demo gateway did not connect: {view.error if view else ''}")
         if view.running is None:
-            job = self.targets.flash(
-                key, self.sample_bundles_dir() / DEMO_GATEWAY_BUNDLE, mode="confirm"
-            )
-
-            def finished() -> bool:
-                p = self.targets.job(job)
-                return self._closed or (p is not None and p.finished)
-
-            left = max(deadline - time.monotonic(), 1.0)
-            if not wait_for(finished, left, step_s=0.1):
-                raise DeviceError("flashing the demo gateway took too long", subject=key)
-            p = self.targets.job(job)
-            if self._closed:
-                return
-            if p is None or p.state != "done":
+            message = self._flash_gateway(key, DEMO_GATEWAY_BUNDLE, deadline)
+            if message is not None and "health check" in message:
+                # The fast bundle's 5 ms budget is checked on the gateway (p95 of its
+                # golden crops); on a machine too busy to meet it, the agent rolls it
+                # back. The demo goes on with the label inspector and says why.
+                why = re.search(r"p95 latency [^)]*", message)
+                self.gateway_note = (
+                    "the fast inspector did not pass the demo gateway's health check"
+                    + (f" ({why.group(0)}: this machine is busy)" if why else "")
+                    + ": the gateway runs the label inspector instead"
+                )
+                message = self._flash_gateway(key, DEMO_GATEWAY_FALLBACK, deadline)
+            if message is not None:
                 raise DeviceError(
-                    f"the demo gateway could not take the sample bundle: {p.message if p else ''}",
-                    subject=key,
+                    f"the demo gateway could not take the sample bundle: {message}", subject=key
                 )
         if monitor:
             self.monitor = StreamMonitor(key, 0, token, loop=self.targets.io)
         self.gateway_ready.set()
+
+    def _flash_gateway(self, key: str, bundle: str, deadline: float) -> str | None:
+        """Flash and confirm a sample bundle; None once it runs, else why not."""
+        from edgeconsole.session.targets import wait_for
+
+        job = self.targets.flash(key, self.sample_bundles_dir() / bundle, mode="confirm")
+
+        def finished() -> bool:
+            p = self.targets.job(job)
+            return self._closed or (p is not None and p.finished)
+
+        left = max(deadline - time.monotonic(), 1.0)
+        if not wait_for(finished, left, step_s=0.1):
+            raise DeviceError("flashing the demo gateway took too long", subject=key)
+        p = self.targets.job(job)
+        if self._closed or (p is not None and p.state == "done"):
+            return None
+        return p.message if p is not None else "the flash job vanished"
 
     def _gateway_reporting(self, child: DemoChild, token: str, monitor: bool) -> None:
         try:
@@ -421,6 +442,8 @@ class DemoJob:
                 d["stream"] = self.monitor.summary() if self.monitor is not None else None
                 if self.gateway_error:
                     d["error"] = self.gateway_error
+                if self.gateway_note:
+                    d["note"] = self.gateway_note
         return {
             "children": [{"name": c.name, "url": c.url, "alive": c.alive()} for c in self.children],
             "devices": devices,
@@ -449,7 +472,7 @@ def start_demo_devices(
 ) -> DemoJob:
     """Give ``session`` its demo hardware (once); the session stops it on close.
 
-    ``gateway``: also the gateway agent, flashed with the label inspector; not in
+    ``gateway``: also the gateway agent, flashed with the fast inspector; not in
     the background its stream is measured (``summary()``) once it runs."""
     if session.demo is None:
         job = DemoJob(session.targets)

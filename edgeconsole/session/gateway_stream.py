@@ -300,6 +300,9 @@ class StreamMonitor:
         self.stats = LatencyStats(window=2000)
         self.model = ""
         self.results = 0
+        #: A per-part camera's decisions (parts, not frames) and their decision times.
+        self.parts = 0
+        self._decision_ms: deque[float] = deque(maxlen=4000)
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._times: deque[int] = deque(maxlen=4000)
@@ -318,6 +321,10 @@ class StreamMonitor:
         self.runner.start()
 
     def _output(self, out: RunnerOutput) -> None:
+        if out.decisions:
+            with self._lock:
+                self.parts += len(out.decisions)
+                self._decision_ms.extend(d.decision_ms for d in out.decisions if not d.missed)
         if out.sample is None:
             return
         with self._lock:
@@ -332,6 +339,7 @@ class StreamMonitor:
         with self._lock:
             snap = self.stats.snapshot()
             times = list(self._times)
+            decision = sorted(self._decision_ms)
         rx = self.runner.receiver.stats
         span = (times[-1] - times[0]) / 1e9 if len(times) >= 2 else 0.0
 
@@ -345,6 +353,13 @@ class StreamMonitor:
             "connected": bool(rx.connected),
             "model": self.model,
             "results": self.results,
+            "parts": self.parts,
+            "decision_ms": {
+                "p50": decision[len(decision) // 2] if decision else None,
+                "p99": decision[min(len(decision) - 1, int(0.99 * len(decision)))]
+                if decision
+                else None,
+            },
             "fps": round((len(times) - 1) / span, 2) if span > 0 else 0.0,
             "network_ms": pick("network"),
             "e2e_ms": pick("e2e"),

@@ -24,7 +24,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         nargs="?",
         default="app",
         choices=("app", "gui", "demo"),
-        help="'demo' starts the synthetic conveyor with the label inspector",
+        help="'demo' starts the synthetic conveyor with the fast inspector (one verdict per part)",
     )
     parser.add_argument(
         "--seconds", type=float, default=None, help="quit by itself after this many seconds"

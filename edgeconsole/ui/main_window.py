@@ -586,7 +586,7 @@ class MainWindow(QMainWindow):
         )
 
     def start_demo(self) -> None:
-        """What ``edgeconsole demo`` does: the synthetic conveyor with the label inspector,
+        """What ``edgeconsole demo`` does: the synthetic conveyor with the fast inspector,
         and the demo's virtual PLC answered with each part's decision."""
         self._source = SYNTHETIC_CONVEYOR
         self._refresh_source_combo()

@@ -33,13 +33,20 @@ def test_demo_gateway_runs_the_sample_bundle_streams_and_stops_on_close(tmp_path
         assert child is not None and child.alive()
         view = session.targets.view(job.gateway_url)
         assert view is not None and view.state == "connected"
-        assert view.running is not None and view.running.bundle_id == "label-inspector"
+        # The fast inspector, as on the laptop: the gateway decides each part once. A
+        # machine too busy for its 5 ms health check gets the label inspector, and says so
+        # (the check is a latency gate: this test must not hang on this machine's load).
+        assert view.running is not None
+        fast = view.running.bundle_id == "label-orientation"
+        assert fast or (view.running.bundle_id == "label-inspector" and "p95" in job.gateway_note)
         assert view.hw_id == "gateway-x86_64" and view.health == "live, ready"
         assert view.cameras and "synthetic:conveyor" in view.cameras[0]
         assert job.monitor is not None
-        assert wait_for(lambda: job.monitor.results >= 5, 60)
+        assert wait_for(lambda: job.monitor.results >= 5 and job.monitor.parts >= 2, 60)
         gw = next(d for d in job.summary()["devices"] if d["url"] == job.gateway_url)
-        assert gw["kind"] == "gateway" and gw["running"] == "label-inspector v1"
+        assert gw["kind"] == "gateway"
+        assert gw["running"] == ("label-orientation v1" if fast else "label-inspector v1")
+        assert gw["stream"]["parts"] >= 2 and gw["stream"]["decision_ms"]["p50"] is not None
         assert gw["stream"]["connected"] and gw["stream"]["network_ms"]["p50"] is not None
         # A demo token is not remembered for the next session.
         assert not (tmp_path / "config" / "gateway-tokens.json").exists()

@@ -229,10 +229,15 @@ class DevicesUi(QObject):
             # The demo's gateway is ready (sample bundle running there): say how to watch
             # it, but never switch away from what the person is watching by itself.
             self._demo_watched = True
+            note = getattr(demo, "gateway_note", "")
             self._report(
-                "info",
-                "The demo gateway runs the label inspector: select its "
-                "camera under Gateways (or Watch stream) to see its stream",
+                "warning" if note else "info",
+                (
+                    f"The demo gateway: {note}. "
+                    if note
+                    else "The demo gateway runs the fast inspector (one decision per part). "
+                )
+                + "Select its camera under Gateways (or Watch stream) to see its stream",
             )
         for job in update.jobs:
             self.panel.show_job(job)
