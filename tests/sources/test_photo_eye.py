@@ -73,6 +73,7 @@ def test_eye_settings_are_checked(spec: str, pos: float, match: str) -> None:
 
 
 def test_device_prints_edges_the_console_hears_at_once(serial_device) -> None:  # type: ignore[no-untyped-def]
+    started_ns = now_ns()
     eye = eye_for_source("synthetic:conveyor?fps=30&ppm=1200&clock=1", 0.5)
     device = serial_device(photo_eye=eye, rate=50.0)
     heard: list[DeviceEvent] = []
@@ -92,9 +93,11 @@ def test_device_prints_edges_the_console_hears_at_once(serial_device) -> None:  
         target.close()
     seq = [int(e.fields[0]) for e in heard]
     assert seq == list(range(seq[0], seq[0] + len(seq)))
-    # Stamped on arrival, after the edge the device saw (its clock is ours); how long
-    # after is a timing, which the benchmarks measure, not this test.
+    # Stamped on arrival, after the edge the device saw, which it stamps with our own
+    # monotonic clock: the edge lies between the test's start and its arrival (how long
+    # after is this machine's load, which the benchmarks measure, not this test).
     for e in heard:
-        assert e.t_ns >= int(e.fields[1]) * 1000
+        edge_ns = int(e.fields[1]) * 1000
+        assert started_ns - 1000 <= edge_ns <= e.t_ns
     # The device counts a line once it is written, which can be just after we read it.
     assert wait_for(lambda: device.eye_lines >= len(heard), 10)

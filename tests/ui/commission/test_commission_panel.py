@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,7 +11,13 @@ from pytestqt.qtbot import QtBot
 
 from edgeconsole.commission import verify_report
 from edgeconsole.ui.commission import CommissionPanel
-from tests.commission.helpers import DIGITS_BUNDLE, DIGITS_SET, TRUST, subset
+from tests.commission.helpers import (
+    DIGITS_BUNDLE,
+    DIGITS_SET,
+    TRUST,
+    assert_passes_but_for_timing,
+    subset,
+)
 
 SCREENSHOT = os.environ.get("EDGECONSOLE_COMMISSION_SCREENSHOT")
 
@@ -118,14 +125,15 @@ def test_moving_line_run_in_the_commission_tab(qtbot: QtBot, tmp_path: Path) -> 
     assert not panel.start() and "'sideways'" in panel.status.text()
     panel.line_truth.setText(str(write_truth(tmp_path / "parts.csv", truth_rows())))
     panel.line_rate.setValue(120)
-    # The verdict must not hang on this machine's load (the picture shows the real one).
-    panel.budget.setValue(5 if LINE_SCREENSHOT else 60_000)
+    panel.budget.setValue(5)  # the fast bundle's own budget; the test does not judge speed
     assert panel.start()
     qtbot.waitUntil(lambda: _done(panel), timeout=120_000)
     if LINE_SCREENSHOT:
         panel.grab().save(LINE_SCREENSHOT)
-    else:
-        assert panel.verdict.text() == "PASS", panel.summary.toPlainText()
+    assert panel.written is not None
+    report = json.loads(panel.written.json.read_text())
+    assert_passes_but_for_timing(report)  # speed is this machine's; the rest must pass
+    assert panel.verdict.text() == report["verdict"], panel.summary.toPlainText()
     assert "At 120 parts/min a part arrives every 500 ms." in panel.summary.toPlainText()
     assert "missed parts" in panel.summary.toPlainText()
     assert panel.progress.value() == panel.progress.maximum() == 150
