@@ -39,8 +39,13 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.frames import OPTIONAL_STAGES, STAGES, LatencySample
+from edgeconsole.core.parts import PartDecision
 from edgeconsole.inference.latency import LatencySnapshot, SeriesStats
+from edgeconsole.ui.decision_chart import DecisionBox
 from edgeconsole.ui.deferred_plots import DeferredPlots
+from edgeconsole.ui.plot_style import budget_line as _budget_line
+from edgeconsole.ui.plot_style import show_budget as _show_budget
+from edgeconsole.ui.plot_style import style_plot as _style
 from edgeconsole.ui.theme import COLOURS, STAGE_COLOURS
 
 if TYPE_CHECKING:
@@ -112,56 +117,6 @@ class SampleRing:
             return self._x[: self._count].copy(), self._y[:, : self._count].copy()
         order = np.r_[self._head : self.capacity, 0 : self._head]
         return self._x[order], self._y[:, order]
-
-
-def _style(plot: pg.PlotWidget, title: str) -> pg.PlotItem:
-    """Static, dark, uncluttered: a technician reads these, nobody pans them."""
-    import pyqtgraph as pg
-
-    plot.setMenuEnabled(False)
-    plot.setMouseEnabled(x=False, y=False)
-    plot.hideButtons()
-    item = plot.getPlotItem()
-    item.setTitle(title, color=COLOURS.text, size="11pt")
-    item.showGrid(x=False, y=True, alpha=0.18)
-    font = QFont()
-    font.setPointSize(9)
-    for axis in ("left", "bottom"):
-        ax = item.getAxis(axis)
-        ax.setPen(pg.mkPen(COLOURS.border))
-        ax.setTextPen(pg.mkPen(COLOURS.text_dim))
-        ax.setStyle(tickFont=font)
-    return item
-
-
-def _budget_line(angle: int) -> pg.InfiniteLine:
-    import pyqtgraph as pg
-
-    line = pg.InfiniteLine(
-        angle=angle,
-        movable=False,
-        pen=pg.mkPen(COLOURS.warn, width=2, style=Qt.PenStyle.DashLine),
-        label="budget {value:.0f} ms",
-        labelOpts={
-            "color": COLOURS.warn,
-            "position": 0.95 if angle == 0 else 0.8,
-            "fill": pg.mkBrush(0, 0, 0, 170),
-            # Above-left of the line's right end; right of a vertical line.
-            "anchors": [(1, 1), (1, 1)] if angle == 0 else [(0, 0.5), (0, 0.5)],
-        },
-    )
-    line.setZValue(50)
-    line.setVisible(False)
-    return line
-
-
-def _show_budget(line: pg.InfiniteLine, ms: float | None) -> None:
-    if ms is None:
-        line.setVisible(False)
-    else:
-        # Visible first: a hidden InfiniteLine does not re-format its label.
-        line.setVisible(True)
-        line.setValue(ms)
 
 
 class StageChart:
@@ -470,6 +425,10 @@ class LatencyPanel(QWidget):
         self.deferred = DeferredPlots(self._build_plots, self)
         chart_slot = self.deferred.slot()
         histogram_slot = self.deferred.slot()
+        # A per-part line: decision latency per part, first, while a line runs.
+        self.decisions = DecisionBox(self.deferred.slot())
+        self.decisions.setVisible(False)
+        self.histogram_slot = histogram_slot
         # The legend sits outside the plot so it never covers the newest frames.
         self.legend = QLabel(self._legend_html())
         self.legend.setTextFormat(Qt.TextFormat.RichText)
@@ -502,6 +461,7 @@ class LatencyPanel(QWidget):
         stats_layout.addStretch(1)
         self.stats_box = stats_box
         self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.decisions)
         self.splitter.addWidget(chart_box)
         self.splitter.addWidget(stats_box)
         self.splitter.addWidget(histogram_slot)
@@ -517,9 +477,9 @@ class LatencyPanel(QWidget):
         #: Optional stages seen since the last reset (shown in the legend and table).
         self.optional: tuple[str, ...] = ()
 
-    def _build_plots(self) -> tuple[QWidget, QWidget]:
-        plots = self.chart.build(), self.histogram.build()
-        self._dirty = False  # the build drew the whole ring
+    def _build_plots(self) -> tuple[QWidget, QWidget, QWidget]:
+        plots = self.chart.build(), self.histogram.build(), self.decisions.build()
+        self._dirty = False  # the build drew the whole ring (and every decision)
         return plots
 
     def build_plots(self) -> None:
@@ -533,17 +493,35 @@ class LatencyPanel(QWidget):
     def set_orientation(self, orientation: Qt.Orientation) -> None:
         """Side by side under the live view, stacked in a side dock."""
         self.splitter.setOrientation(orientation)
+        # Splitter order: decisions (per-part lines), stage chart, stats, histogram.
         if orientation == Qt.Orientation.Horizontal:
             self.stats_box.setMinimumWidth(420)
             self.stats_box.setMaximumWidth(500)
-            self.splitter.setStretchFactor(0, 3)
-            self.splitter.setStretchFactor(2, 2)
+            self.splitter.setStretchFactor(1, 3)
+            self.splitter.setStretchFactor(3, 2)
         else:
             self.stats_box.setMinimumWidth(0)
             self.stats_box.setMaximumWidth(16777215)
-            self.splitter.setStretchFactor(0, 3)
-            self.splitter.setStretchFactor(2, 1)
-        self.splitter.setStretchFactor(1, 0)
+            self.splitter.setStretchFactor(1, 3)
+            self.splitter.setStretchFactor(3, 1)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(2, 0)
+
+    def set_parts_mode(self, on: bool) -> None:
+        """A per-part line runs: decision latency per part comes first, in place of the
+        frame histogram (frame stages and their table stay)."""
+        if on == self.decisions.isVisible() and on != self.histogram_slot.isVisible():
+            return
+        self.decisions.setVisible(on)
+        self.histogram_slot.setVisible(not on)
+
+    @property
+    def parts_mode(self) -> bool:
+        return not self.decisions.isHidden()
+
+    def add_decisions(self, decisions: Sequence[PartDecision]) -> None:
+        """Parts decided since the last poll (cheap: the chart draws on ``redraw``)."""
+        self.decisions.add(decisions)
 
     @property
     def orientation(self) -> Qt.Orientation:
@@ -569,19 +547,22 @@ class LatencyPanel(QWidget):
 
     @property
     def dirty(self) -> bool:
-        return self._dirty
+        return self._dirty or self.decisions.dirty
 
     def redraw(self) -> None:
         self.chart.redraw()
+        self.decisions.redraw()
         self._dirty = False
 
     def set_budget(self, ms: float | None) -> None:
         self._budget = ms
         self.chart.set_budget(ms)
         self.histogram.set_budget(ms)
+        self.decisions.set_budget(ms)
 
     def reset(self) -> None:
         self.chart.clear_samples()
+        self.decisions.reset()
         self.summary.setText("No samples yet.")
         if self.optional:
             self._set_optional(())

@@ -48,6 +48,7 @@ from edgeconsole.ui.session_port import SessionPort
 from edgeconsole.ui.settings import WindowSettings
 from edgeconsole.ui.status_panel import StatusPanel, model_label, source_label
 from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR, TargetsPanel
+from edgeconsole.ui.trigger_menu import TriggerControl
 from edgeconsole.ui.workspaces import mount_workspaces
 
 ACTIVE_STATES = frozenset({"opening", "running", "reconnecting"})
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
+        self._mount_trigger()
         self.status_panel = StatusPanel(self.statusBar())
         self.bundles_panel: Any = None
         self.record_action: Any = None
@@ -299,7 +301,8 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.budget_spin)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        tb.addWidget(spacer)
+        tb.addSeparator()
+        self._toolbar_spacer = tb.addWidget(spacer)
         self.toolbar = tb
         self._refresh_source_combo()
         self._refresh_model_combo()
@@ -314,6 +317,7 @@ class MainWindow(QMainWindow):
         run_menu = bar.addMenu("&Run")
         for a in (self.start_action, self.stop_action, self.cancel_action, self.budget_action):
             run_menu.addAction(a)
+        self.run_menu = run_menu
         view_menu = bar.addMenu("&View")
         for dock in (self.targets_dock, self.latency_dock, self.log_dock):
             view_menu.addAction(dock.toggleViewAction())
@@ -326,6 +330,18 @@ class MainWindow(QMainWindow):
         for menu in (file_menu, run_menu, view_menu, help_menu):
             menu.setToolTipsVisible(True)
         self._rebuild_source_menu([])
+
+    def _mount_trigger(self) -> None:
+        """What decides a part: a toolbar button and the Run menu's submenu (Ctrl+T)."""
+        self.trigger_control = TriggerControl(
+            self,
+            self.settings,
+            lambda cfg: self._call("set the trigger", self.session.set_trigger, cfg),
+            self._report,
+        )
+        self.toolbar.insertWidget(self._toolbar_spacer, self.trigger_control.button)
+        self.run_menu.addSeparator()
+        self.run_menu.addMenu(self.trigger_control.menu)
 
     def _rebuild_source_menu(self, cameras: list[dict[str, object]]) -> None:
         m = self.source_menu
@@ -576,6 +592,7 @@ class MainWindow(QMainWindow):
         moved = current.with_line(TriggerLine(orientation, round(fraction, 4)))
         self.settings.trigger = moved
         self._call("trigger", self.session.set_trigger, moved)
+        self.trigger_control.refresh()
         self._report(
             Event(
                 level="info",
@@ -712,6 +729,7 @@ class MainWindow(QMainWindow):
         if update.live is not None:
             self.live_view.show_frame(update.live)
         self.latency.add_samples(update.latency)
+        self.latency.add_decisions(update.parts)
         if self.devices is not None:
             self.devices.apply(update, deadline_ns)
         if update.stats is not None:
@@ -744,6 +762,7 @@ class MainWindow(QMainWindow):
         self.status = status
         self.status_panel.apply(status)
         self.latency.apply_camera(status.camera)
+        self.latency.set_parts_mode(status.mode == "parts")
         # The session's budget is the truth (a model may bring its own).
         if status.budget_ms != previous_budget and status.state != "idle":
             self.latency.set_budget(status.budget_ms)

@@ -198,7 +198,8 @@ def test_shown_panel_builds_its_plots_after_its_first_paint(qtbot: QtBot) -> Non
     # show() only schedules the paint; the plots must not be built before it.
     assert not panel.plots_built
     placeholders = panel.findChildren(QLabel, "plotPlaceholder")
-    assert len(placeholders) == 2 and all(p.text() == PLACEHOLDER_TEXT for p in placeholders)
+    # The stage chart, the histogram and the decisions of a per-part line.
+    assert len(placeholders) == 3 and all(p.text() == PLACEHOLDER_TEXT for p in placeholders)
     assert COLOURS.text_dim in placeholders[0].styleSheet()
     qtbot.waitUntil(lambda: panel.plots_built, timeout=10_000)
     assert list(drawn(panel)[0]) == list(range(1, 13))

@@ -41,6 +41,10 @@ def test_demo_shows_frames_and_latency_then_stops(qtbot: QtBot, window: MainWind
     assert window.live_view.overlay
     # One verdict per part: the status counts parts, and the trigger line is drawn.
     assert window.status.mode == "parts" and window.live_view.trigger_line is not None
+    # The latency panel leads with decision latency per part, frame stages beside it.
+    qtbot.waitUntil(lambda: window.latency.decisions.log.decided >= 1, timeout=WAIT_MS)
+    assert window.latency.parts_mode and "p99" in window.latency.decisions.readout.text()
+    assert window.latency.decisions.log.budget_ms == 5.0
     qtbot.waitUntil(lambda: window.latency.table.cell_text("e2e", "p50") != "—", timeout=WAIT_MS)
     assert "frames" in window.status_panel.frames.text()
     assert window.status_panel.state.text() == "RUNNING"
