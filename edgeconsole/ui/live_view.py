@@ -51,6 +51,18 @@ def fit_rect(image_w: int, image_h: int, area_w: float, area_h: float) -> QRectF
     return QRectF((area_w - w) / 2.0, (area_h - h) / 2.0, w, h)
 
 
+def fit_banner(text: str, font: QFont, room: float) -> tuple[QFont, str]:
+    """A narrow view shrinks a banner's text (down to 60%) before cutting it: the end of
+    a line's banner is its decision p99 against the budget."""
+    fitted = QFont(font)
+    need = QFontMetricsF(fitted).horizontalAdvance(text)
+    if need > room > 0:
+        size = font.pointSizeF()
+        fitted.setPointSizeF(max(size * 0.6, size * room / need * 0.98))
+    elided = QFontMetricsF(fitted).elidedText(text, Qt.TextElideMode.ElideRight, room)
+    return fitted, elided
+
+
 class LiveView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -152,11 +164,12 @@ class LiveView(QWidget):
                     label = self._paint_box(p, item, target, scale)
                     if label is not None:
                         labels.append(label)
+            # The trigger line under the labels: a part's verdict stays readable on it.
+            self._paint_trigger_line(p, target, scale)
             # Labels after all boxes, so no box line crosses a label.
             placed: list[QRectF] = []
             for text, colour, anchor in labels:
                 placed.append(self._paint_label(p, text, colour, anchor, target, label_top, placed))
-            self._paint_trigger_line(p, target, scale)
             self._paint_banners(p, banners, target, banner_font, banner_h)
             if self._tag:
                 self._paint_tag(p, target)
@@ -357,7 +370,6 @@ class LiveView(QWidget):
     ) -> None:
         if not banners:
             return
-        fm = QFontMetricsF(font)
         y = target.top()
         for banner in banners:
             colour = role_colour(banner.role)
@@ -367,9 +379,9 @@ class LiveView(QWidget):
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(fill)
             p.drawRect(rect)
-            p.setFont(font)
+            fitted, text = fit_banner(banner.text, font, rect.width() - 24)
+            p.setFont(fitted)
             p.setPen(_LABEL_TEXT)
-            text = fm.elidedText(banner.text, Qt.TextElideMode.ElideRight, rect.width() - 24)
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
             y += h
 

@@ -216,3 +216,21 @@ def test_trigger_setting_is_remembered_and_survives_damage(tmp_path: object) -> 
     for junk in ("{not json", '{"kind": "laser"}', '{"position": 9}', "[]"):
         again.qsettings.setValue("run/trigger", junk)
         assert again.trigger == TriggerConfig()  # damaged: the default, never a crash
+
+
+def test_a_long_banner_shrinks_before_it_is_cut(qtbot: QtBot) -> None:
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    from edgeconsole.ui.live_view import fit_banner
+
+    font = QFont()
+    font.setPointSizeF(20.0)
+    text = "PASS 15 · FAIL 7 · LATE 22   decision p99 197 ms / 5 ms"
+    width = QFontMetricsF(font).horizontalAdvance(text)
+    fitted, shown = fit_banner(text, font, width * 0.8)  # 80% of the room it needs
+    assert shown == text and fitted.pointSizeF() < 20.0  # whole, smaller
+    assert QFontMetricsF(fitted).horizontalAdvance(shown) <= width * 0.8
+    fitted, shown = fit_banner(text, font, width * 0.3)  # far too narrow: cut at 60%
+    assert fitted.pointSizeF() == 12.0 and shown.endswith("…")
+    fitted, shown = fit_banner(text, font, width * 2)
+    assert shown == text and fitted.pointSizeF() == 20.0
