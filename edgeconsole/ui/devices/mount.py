@@ -230,6 +230,19 @@ class DevicesUi(QObject):
             # it, but never switch away from what the person is watching by itself.
             self._demo_watched = True
             note = getattr(demo, "gateway_note", "")
+            bar = getattr(self.window, "message_bar", None)
+            url = getattr(demo, "gateway_url", "")
+            if (
+                note
+                and url
+                and bar is not None
+                and bar.isVisible()
+                and bar.level == "error"
+                and url in bar.text.text()
+            ):
+                # The failed flash of the fast bundle is in the event log and the audit;
+                # the demo recovered from it, so the bar says what runs now instead.
+                bar.dismiss()
             self._report(
                 "warning" if note else "info",
                 (

@@ -209,3 +209,34 @@ def test_window_demo_keeps_latency_in_front_of_the_device_telemetry(
     assert win.devices.telemetry.visibleRegion().isEmpty()
     win.stop()
     qtbot.waitUntil(lambda: win.status.state == "stopped", timeout=WAIT_MS)
+
+
+def test_a_demo_gateway_that_fell_back_says_what_runs_instead_of_its_flash_error(
+    win: MainWindow,
+) -> None:
+    """A busy machine fails the fast bundle's 5 ms health check on the demo gateway; the
+    demo then runs the label inspector there. The flash error stays in the event log;
+    the bar says what runs now."""
+    import threading
+    from types import SimpleNamespace
+
+    from edgeconsole.core.clock import wall_iso
+    from edgeconsole.session.update import Event
+
+    assert win.devices is not None
+    url = "gateway://127.0.0.1:41389"
+    ready = threading.Event()
+    ready.set()
+    note = (
+        "the fast inspector did not pass the demo gateway's health check (p95 latency "
+        "34.38 ms over the budget of 5 ms: this machine is busy): the gateway runs the "
+        "label inspector instead"
+    )
+    win.devices._demo = SimpleNamespace(gateway_ready=ready, gateway_note=note, gateway_url=url)
+    win.report(Event("error", f"{url}: flash failed: health check", "device", wall_iso()))
+    assert win.message_bar.level == "error"
+    win.devices.apply(win.session.poll())  # type: ignore[attr-defined]
+    assert win.message_bar.level == "warning" and "label inspector instead" in (
+        win.message_bar.text.text()
+    )
+    assert any("flash failed" in t for t in win.event_log.texts())
