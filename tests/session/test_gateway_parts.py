@@ -89,7 +89,10 @@ def test_gateway_camera_decides_each_part_once(line_gateway: Any) -> None:
     got, summary = _watch(session, agent, 5)
     assert len({d.part_id for d in got}) == len(got)
     assert all(d.trigger == "line" and d.budget_ms == 5.0 for d in got)
-    assert all(d.decision_ms > 0 and d.late == (d.decision_ms > 5.0) for d in got)
+    # A part the gateway could not decide is a counted miss (a loaded machine may have
+    # some); every decided one has its time, late by the budget.
+    decided = [d for d in got if not d.missed]
+    assert decided and all(d.decision_ms > 0 and d.late == (d.decision_ms > 5.0) for d in decided)
     # The gateway says what decided each part (its provider and thread count).
     assert {d.provider for d in got if not d.missed} == {"CPUExecutionProvider"}
     assert summary is not None and summary["trigger"] == "line:x=0.5"
