@@ -15,6 +15,7 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetricsF,
+    QImage,
     QMouseEvent,
     QPainter,
     QPaintEvent,
@@ -71,6 +72,7 @@ class LiveView(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAccessibleName("Live view")
         self._frame: FrameImage | None = None
+        self._paintable: QImage | None = None  # _frame as 32-bit pixels, made at first paint
         self._frame_index = -1
         self._overlay: list[OverlayItem] = []
         self._reported_index = -1
@@ -89,6 +91,7 @@ class LiveView(QWidget):
     def show_frame(self, live: LiveFrame) -> None:
         """Take the newest frame; it is painted on the next repaint."""
         self._frame = to_qimage(live.frame.image)
+        self._paintable = None
         self._frame_index = live.frame.index
         overlay = list(live.result.overlay) if live.result is not None else []
         # The trigger line is drawn by the view itself (it can be dragged).
@@ -100,6 +103,7 @@ class LiveView(QWidget):
 
     def clear(self, placeholder: str | None = None) -> None:
         self._frame = None
+        self._paintable = None
         self._overlay = []
         self._line = None
         self._drag = None
@@ -149,7 +153,7 @@ class LiveView(QWidget):
                 return
             target = self.image_rect()
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-            p.drawImage(target, self._frame.image)
+            p.drawImage(target, self._image_to_paint(self._frame))
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
             scale = target.width() / self._frame.width
@@ -180,6 +184,15 @@ class LiveView(QWidget):
             self.frames_painted += 1
             if self.on_shown is not None:
                 self.on_shown(self._frame_index, now_ns())
+
+    def _image_to_paint(self, frame: FrameImage) -> QImage:
+        # Qt scales smoothly on a fast path for 32-bit pixels only: a 1280x720 BGR888
+        # frame drawn smooth into 960x540 took 5.7 ms on the window's thread, converted
+        # once per frame to RGB32 (0.6 ms) and drawn 1.2 ms. Converted lazily, so a
+        # frame replaced before any repaint costs nothing.
+        if self._paintable is None:
+            self._paintable = frame.image.convertToFormat(QImage.Format.Format_RGB32)
+        return self._paintable
 
     # -- the trigger line --------------------------------------------------------
     @property
