@@ -380,9 +380,9 @@ class DemoJob:
                 # back. The demo goes on with the label inspector and says why.
                 why = re.search(r"p95 latency [^)]*", message)
                 self.gateway_note = (
-                    "the fast inspector did not pass the demo gateway's health check"
+                    "the fast inspector did not pass its health check there"
                     + (f" ({why.group(0)}: this machine is busy)" if why else "")
-                    + ": the gateway runs the label inspector instead"
+                    + "; it runs the label inspector instead"
                 )
                 message = self._flash_gateway(key, DEMO_GATEWAY_FALLBACK, deadline)
             if message is not None:

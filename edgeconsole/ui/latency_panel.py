@@ -21,6 +21,7 @@ is imported by that build only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -577,9 +578,17 @@ class LatencyPanel(QWidget):
         self.camera.setVisible(True)
 
     def apply_stats(self, stats: LatencySnapshot) -> None:
+        if self.parts_mode and stats.budget_ms is not None:
+            # A line's budget is each part's decision (the box above), not a frame's
+            # trip to the screen: frames are not counted or coloured against it.
+            stats = replace(stats, budget_ms=None)
+            note = "frames: capture to screen; the budget applies to each part's decision"
+        else:
+            note = ""
         self.table.apply(stats)
         self.histogram.apply(stats)
-        self.summary.setText(self._summary_text(stats))
+        text = self._summary_text(stats)
+        self.summary.setText(f"{text} · {note}" if note else text)
 
     @staticmethod
     def _legend_html(optional: Sequence[str] = ()) -> str:

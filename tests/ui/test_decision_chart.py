@@ -74,3 +74,24 @@ def test_panel_shows_decisions_first_while_a_line_runs(qtbot: QtBot) -> None:
     assert panel.decisions.readout.text() == WAITING_TEXT and len(chart.in_time.getData()[0]) == 0
     panel.set_parts_mode(False)
     assert not panel.parts_mode and panel.histogram_slot.isVisible()
+
+
+def test_a_lines_frames_are_not_held_to_the_decision_budget(qtbot: QtBot) -> None:
+    from PySide6.QtGui import QColor
+
+    from edgeconsole.ui.theme import COLOURS
+
+    from . import builders
+
+    panel = LatencyPanel()
+    qtbot.addWidget(panel)
+    panel.set_budget(45.0)
+    stats = builders.stats(builders.samples(1, 200), budget=45.0, first_ms=321.0)
+    panel.apply_stats(stats)  # frame mode: frames against the budget, over ones red
+    assert "over" in panel.summary.text()
+    assert panel.table.cell("e2e", "p99").foreground().color() == QColor(COLOURS.fail)
+    panel.set_parts_mode(True)  # a line: the budget is each part's decision
+    panel.apply_stats(stats)
+    assert "over" not in panel.summary.text()
+    assert "budget applies to each part's decision" in panel.summary.text()
+    assert panel.table.cell("e2e", "p99").foreground().color() != QColor(COLOURS.fail)

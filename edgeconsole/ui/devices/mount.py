@@ -246,7 +246,7 @@ class DevicesUi(QObject):
             self._report(
                 "warning" if note else "info",
                 (
-                    f"The demo gateway: {note}. "
+                    f"Demo gateway: {note}. "
                     if note
                     else "The demo gateway runs the fast inspector (one decision per part). "
                 )

@@ -228,9 +228,8 @@ def test_a_demo_gateway_that_fell_back_says_what_runs_instead_of_its_flash_error
     ready = threading.Event()
     ready.set()
     note = (
-        "the fast inspector did not pass the demo gateway's health check (p95 latency "
-        "34.38 ms over the budget of 5 ms: this machine is busy): the gateway runs the "
-        "label inspector instead"
+        "the fast inspector did not pass its health check there (p95 latency 34.38 ms "
+        "over the budget of 5 ms: this machine is busy); it runs the label inspector instead"
     )
     win.devices._demo = SimpleNamespace(gateway_ready=ready, gateway_note=note, gateway_url=url)
     win.report(Event("error", f"{url}: flash failed: health check", "device", wall_iso()))
