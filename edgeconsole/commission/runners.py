@@ -86,7 +86,8 @@ class LocalSampleRunner:
 
 
 class GatewaySampleRunner:
-    """A gateway agent runs the model; preprocessing and decoding stay on the console."""
+    """A gateway agent runs the model; preprocessing and decoding stay on the console
+    (``inference.remote``: the one remote path, the live pipeline's too)."""
 
     def __init__(
         self,
@@ -98,7 +99,7 @@ class GatewaySampleRunner:
         timeout_s: float = 10.0,
     ) -> None:
         from edgeconsole.devices.gateway.target import GatewayTarget
-        from edgeconsole.inference.heads import make_head
+        from edgeconsole.inference.remote import RemoteInference
 
         self.ref = ref
         self.target = GatewayTarget(url, token, timeout_s=timeout_s)
@@ -113,25 +114,10 @@ class GatewaySampleRunner:
                     subject=self.url,
                     hint="flash and confirm the bundle first, or add ?model=NAME to the URL",
                 )
-            meta = self.target.client.model_metadata(self.model)
-            inputs = [str(i.get("name")) for i in meta.get("inputs", [])]
-            self.input_name = ref.spec.inputs[0].name
-            if inputs and self.input_name not in inputs:
-                raise ConfigError(
-                    f"gateway model '{self.model}' has inputs {', '.join(inputs)}, not "
-                    f"'{self.input_name}' as the bundle describes",
-                    subject=self.url,
-                    hint="the gateway runs a different model than the bundle under test",
-                )
             self._slots = [s.to_json() for s in self.target.slots()]
-            self._helper: InferenceEngine | None = None
-            orientation_run = None
-            if ref.spec.head.orientation is not None:
-                self._helper = InferenceEngine.load(
-                    ref.spec.head.orientation, model_bytes=ref.files
-                )
-                orientation_run = self._helper.run_tensor
-            self.head = make_head(ref.spec, orientation_run)
+            self.remote = RemoteInference(
+                ref.spec, self.target.client, self.model, model_bytes=ref.files
+            )
         except BaseException:
             self.target.close()
             raise
@@ -144,35 +130,20 @@ class GatewaySampleRunner:
             "served_model": self.model,
             "slots": self._slots,
             "note": "tensor inference on the gateway over OIP v2; preprocessing, decoding"
-            + (" and the orientation helper" if self._helper is not None else "")
+            + (" and the orientation helper" if self.remote.helper is not None else "")
             + " on the console",
         }
 
     def run(self, image: np.ndarray, index: int) -> tuple[InferenceResult, dict[str, int]]:
-        from edgeconsole.inference.heads import HeadContext
-        from edgeconsole.inference.preprocess import preprocess_image
-
-        st: dict[str, int] = {}
-        st["preprocess_start"] = now_ns()
-        tensor, geometry = preprocess_image(image, self.ref.spec.preprocess)
-        check_tensor(self.ref.spec, tensor.shape, subject=self.ref.label)
-        st["preprocess_end"] = st["infer_start"] = now_ns()
-        assert self.model is not None
-        outputs = self.target.client.infer(self.model, {self.input_name: tensor})
-        st["infer_end"] = st["postprocess_start"] = now_ns()
-        result = InferenceResult(frame_index=index)
-        ctx = HeadContext(outputs=outputs, inputs=tensor, image=image, geometry=geometry)
-        extras = self.head.decode(ctx, result)
-        st["postprocess_end"] = st["overlay_start"] = now_ns()
-        result.overlay = self.head.overlay(result, extras)
-        st["overlay_end"] = now_ns()
-        return result, st
+        frame = Frame(index=index, image=image, captured_ns=now_ns(), source="dataset")
+        result = self.remote.process(frame)
+        return result, frame.stamps
 
     def close(self) -> None:
-        self.head.close()
-        if self._helper is not None:
-            self._helper.close()
-        self.target.close()
+        try:
+            self.remote.close()
+        finally:
+            self.target.close()
 
 
 class SerialSampleRunner:

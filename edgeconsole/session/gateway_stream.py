@@ -38,6 +38,8 @@ from edgeconsole.inference.latency import LatencyStats
 
 if TYPE_CHECKING:  # the window paints before numpy loads
     import numpy as np
+
+    from edgeconsole.inference.remote import RemoteInference
 from edgeconsole.session.runner import CallbackSink, RunnerBase, RunnerOutput, RunnerSink
 
 #: Results kept to pair with the JPEG of the same frame (JPEGs follow their result).
@@ -374,67 +376,36 @@ class StreamMonitor:
 
 
 # ------------------------------------------------------------------ remote OIP
-class _RemoteModel:
-    """The ``ModelRunner`` face the engine calls: ``run(tensor)`` goes over OIP."""
-
-    def __init__(self, client: Any, model: str, input_name: str, outputs: list[str]) -> None:
-        self.client = client
-        self.model = model
-        self.input_name = input_name
-        self.outputs = outputs
-
-    def run(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = self.client.infer(
-            self.model, {self.input_name: tensor}, outputs=self.outputs or None
-        )
-        missing = [n for n in self.outputs if n not in out]
-        if missing:
-            raise DeviceError(
-                f"the server's answer lacks output(s) {', '.join(missing)}",
-                subject=self.model,
-                hint="the model served there is not the one described on the laptop",
-            )
-        return out
-
-
 class RemoteOipRunner:
-    """Pre- and post-processing on the laptop, inference on an OIP v2 server.
-
-    ``process(frame)`` stamps the same stages as the local engine; ``infer`` is
+    """Pre- and post-processing on the laptop, inference on an OIP v2 server
+    (``inference.remote``, the one remote path; commissioning's gateway runner uses it
+    too). ``process(frame)`` stamps the same stages as the local engine; ``infer`` is
     the round trip to the server (the status calls it "infer (remote)")."""
 
     def __init__(self, spec: Any, client: Any, model: str) -> None:
-        from edgeconsole.inference.engine import InferenceEngine
-        from edgeconsole.inference.heads import make_head
-
         self.spec = spec
         self.client = client
         self.model = model
-        self._remote = _RemoteModel(
-            client, model, spec.inputs[0].name, [o.name for o in spec.outputs]
-        )
-        # The local engine's stages and head, with the server as its model.
-        self._engine = InferenceEngine(spec, self._remote, make_head(spec, None), [])  # type: ignore[arg-type]
+        self._remote: RemoteInference | None = None
 
     def check(self) -> dict[str, Any]:
         """The server's metadata of the model; refuses one whose input does not match."""
-        meta = self.client.model_metadata(self.model)
-        names = [str(i.get("name")) for i in meta.get("inputs") or [] if isinstance(i, dict)]
-        if names and self.spec.inputs[0].name not in names:
-            raise DeviceError(
-                f"model '{self.model}' takes {', '.join(names)}, not '{self.spec.inputs[0].name}'",
-                subject=self.model,
-                hint="pick the model.json that describes the model on the server",
-            )
-        return meta
+        from edgeconsole.inference.remote import RemoteInference
+
+        if self._remote is None:
+            self._remote = RemoteInference(self.spec, self.client, self.model)
+        return self._remote.metadata
 
     def process(self, frame: Frame) -> InferenceResult:
-        result: InferenceResult = self._engine.process(frame)
-        return result
+        if self._remote is None:
+            self.check()
+        assert self._remote is not None
+        return self._remote.process(frame)
 
     def close(self) -> None:
         try:
-            self._engine.close()
+            if self._remote is not None:
+                self._remote.close()
         except EdgeConsoleError:
             pass
         try:
