@@ -69,6 +69,9 @@ class TargetDriver(Protocol):
 
     #: How often ``watch`` is asked while connected, and ``back`` while it is gone.
     watch_every_s: float
+    #: Whether ``watch`` is worth asking while connected (a serial link reports its own
+    #: loss: ``link_lost``; a network target is asked).
+    watch_while_up: bool
     #: Whether the target streams telemetry text (``drain``).
     streams_telemetry: bool
     #: The token a network target was connected with (None for a serial link).

@@ -147,7 +147,7 @@ class TargetLinks:
 
     def _schedule_watch(self, m: _Managed, driver: TargetDriver, now: float) -> None:
         mgr = self.mgr
-        wanted = m.state == "connected" or (
+        wanted = (m.state == "connected" and driver.watch_while_up) or (
             m.state in ("disconnected", "reconnecting") and mgr.auto_reconnect
         )
         if not wanted or not m.want or m.watching or now < m.next_watch:

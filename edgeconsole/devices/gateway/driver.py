@@ -44,6 +44,7 @@ class _NetworkDriver:
     kind = "oip"
     streams_telemetry = False
     watch_every_s = WATCH_S
+    watch_while_up = True
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ class SerialDriver(SlotsOnDevice):
     #: How often an unplugged device's port is looked for (a connected link reports
     #: its own loss at once: ``link_lost``).
     watch_every_s = 0.2
+    watch_while_up = False
 
     def __init__(self, ref: TargetRef, io: LoopThread, hooks: DriverHooks) -> None:
         assert ref.address is not None
