@@ -128,14 +128,17 @@ class _NetworkDriver:
         return info, (), server
 
     def watch(self) -> Reading | None:
-        client = self.client
         try:
-            health = health_text(client.is_live(), client.is_ready())
+            return self._look()
         except AuthError:
             raise
         except EdgeConsoleError:
-            self._disconnects += 1
+            self._disconnects += 1  # whichever question went unanswered
             raise
+
+    def _look(self) -> Reading:
+        client = self.client
+        health = health_text(client.is_live(), client.is_ready())
         return Reading(self._info, health=health, cameras=cameras_of(self._info))
 
     def link_lost(self) -> str | None:
@@ -235,9 +238,8 @@ class GatewayDriver(SlotsOnDevice, _NetworkDriver):
         info = self.device.info()
         return info, tuple(self.device.slots()), info.firmware
 
-    def watch(self) -> Reading | None:
-        looked = super().watch()
-        assert looked is not None
+    def _look(self) -> Reading:
+        looked = super()._look()
         self._info = self.device.info()
         return Reading(self._info, health=looked.health, cameras=cameras_of(self._info))
 
