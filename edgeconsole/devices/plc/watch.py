@@ -69,6 +69,9 @@ class WatchCounters:
     late_results: int = 0
     missing_acks: int = 0
     acks_unseen: int = 0  # the PLC took the result; its ack fell between two reads
+    #: Whole handshakes that fell into a pause of our reads: the part counter moved on
+    #: by them, so the camera answered them, but no time or verdict of theirs was seen.
+    parts_unseen: int = 0
     mismatches: int = 0
     polls: int = 0
     link_errors: int = 0
@@ -110,10 +113,21 @@ class PlcWatcher:
         self._prev: dict[str, int] | None = None
         self._open: WatchedPart | None = None
         self._last_counter: int | None = None
+        self._last_read_ns: int | None = None
+        #: The longest pause between two of our reads since the counter was last read.
+        self._pause_ns = 0
+        #: The shortest whole handshake (trigger -> ack) seen: a pause at least that
+        #: long can hide a part.
+        self._shortest_ns: int | None = None
         self._lock = threading.Lock()
         self.state = "connecting"
         self.last_error = ""
         self.started_ns = now_ns()
+
+    @property
+    def in_flight(self) -> bool:
+        """A trigger was seen whose handshake has not ended yet."""
+        return self._open is not None
 
     async def run(self, stop: asyncio.Event, *, fail_fast: bool = True) -> None:
         """Poll until ``stop``; ``fail_fast``: the first connect error is raised."""
@@ -145,6 +159,12 @@ class PlcWatcher:
     def observe(self, t: int, v: dict[str, int]) -> None:
         with self._lock:
             self.counters.polls += 1
+            gap = 0 if self._last_read_ns is None else t - self._last_read_ns
+            self._pause_ns = max(self._pause_ns, gap)
+            self._last_read_ns = t
+            # With reads flowing (1-2 polls apart) an ack pulse, at least one PLC scan
+            # long, is seen; across a longer pause of ours it may have come and gone.
+            blind = gap > 3 * self.poll_ms * 1e6
             prev = self._prev
             self._prev = dict(v)
             if prev is None:
@@ -170,7 +190,7 @@ class PlcWatcher:
                 if counter is not None and counter != self._last_counter:
                     # The camera answered and was acknowledged between two polls: the
                     # counter moved, so the part was handed over; its times were not seen.
-                    p.counter, self._last_counter = counter, counter
+                    p.counter, self._last_counter, self._pause_ns = counter, counter, 0
                     self._close(p, "answered_unseen")
                 else:
                     # The trigger went away (or came again) and the camera never answered.
@@ -178,7 +198,8 @@ class PlcWatcher:
                 p = None
             if rose("trigger"):
                 if p is not None:
-                    self._close(p, "no_ack" if p.ack_ns is None else "answered")
+                    unseen = "ack_unseen" if blind and p.results_ready_ns is not None else "no_ack"
+                    self._close(p, unseen if p.ack_ns is None else "answered")
                 self.counters.triggers += 1
                 p = self._open = WatchedPart(seq=self.counters.triggers, trigger_ns=t)
             if p is None:
@@ -204,7 +225,7 @@ class PlcWatcher:
                         # than one of our reads (a busy laptop). Not a missing ack.
                         self._close(p, "ack_unseen")
                     else:
-                        self._close(p, "no_ack")
+                        self._close(p, "ack_unseen" if blind else "no_ack")
                 elif waited > self.map.timing.ack_timeout_ms:
                     self._close(p, "no_ack")
 
@@ -228,14 +249,27 @@ class PlcWatcher:
         p.class_id = v.get("class_id")
         if "part_counter" in v:
             p.counter = v["part_counter"]
-            if self._last_counter is not None and p.counter != (self._last_counter + 1) & 0xFFFF:
-                p.mismatch = p.mismatch or (
-                    f"part counter jumped from {self._last_counter} to {p.counter}"
-                )
-            self._last_counter = p.counter
+            last = self._last_counter
+            skipped = 0 if last is None else (p.counter - last - 1) & 0xFFFF
+            if skipped and self._pause_could_hide_a_part():
+                # A busy laptop paused our reads for longer than a whole handshake: the
+                # parts in between were answered (the counter says so) but not seen.
+                self.counters.parts_unseen += skipped
+            elif skipped:
+                p.mismatch = p.mismatch or f"part counter jumped from {last} to {p.counter}"
+            self._last_counter, self._pause_ns = p.counter, 0
+
+    def _pause_could_hide_a_part(self) -> bool:
+        shortest = self._shortest_ns
+        if shortest is None:  # no whole handshake seen yet: assume one takes a few polls
+            shortest = int(3 * self.poll_ms * 1e6)
+        return self._pause_ns >= shortest
 
     def _close(self, p: WatchedPart, outcome: str) -> None:
         p.outcome = outcome
+        if p.ack_ns is not None:
+            took = p.ack_ns - p.trigger_ns
+            self._shortest_ns = took if self._shortest_ns is None else min(self._shortest_ns, took)
         c = self.counters
         if outcome == "missed":
             c.missed_triggers += 1
