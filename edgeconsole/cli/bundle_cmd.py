@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,8 @@ def _golden_input(
     if args.golden_input is not None:
         p = args.golden_input
         if p.suffix.lower() == ".npy":
-            return np.load(p, allow_pickle=False)
+            loaded: np.ndarray = np.load(p, allow_pickle=False)
+            return loaded
         import cv2
 
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
@@ -227,7 +229,8 @@ def _golden_input(
     if base is not None and isinstance(golden.get("input"), str):
         candidate = base / golden["input"]
         if candidate.is_file():
-            return np.load(candidate, allow_pickle=False)
+            golden_input: np.ndarray = np.load(candidate, allow_pickle=False)
+            return golden_input
     if calib:
         return calib[0]
     sess = make_ort_session(model_bytes, threads=1, name=args.model.name)
@@ -367,7 +370,9 @@ def _int8(
         raise ConfigError("static INT8 needs --calib DIR (or use --int8-mode dynamic)")
     made: dict[str, Any] = {}
     failed: dict[str, str] = {}
-    makers = {"int8-dynamic": lambda: quantize_dynamic_int8(fp32, source_sha256=src_hash)}
+    makers: dict[str, Callable[[], Any]] = {
+        "int8-dynamic": lambda: quantize_dynamic_int8(fp32, source_sha256=src_hash)
+    }
     if calib:
         makers = {
             "int8-static": lambda: quantize_static_qdq(fp32, calib, source_sha256=src_hash),

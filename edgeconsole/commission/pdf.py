@@ -58,7 +58,7 @@ def _offline_fetcher(weasyprint: Any, refused: list[str]) -> Any:
     """A URL fetcher that never touches the network or the disk."""
     from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
-    class OfflineFetcher(URLFetcher):
+    class OfflineFetcher(URLFetcher):  # type: ignore[misc]  # weasyprint ships no types
         def fetch(self, url: str, headers: Any = None) -> Any:
             if not url.startswith("data:"):
                 refused.append(url[:200])

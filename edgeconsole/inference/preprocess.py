@@ -211,7 +211,8 @@ def cast(x: np.ndarray, dtype: str) -> np.ndarray:
         return x
     if np.issubdtype(target, np.integer):
         info = np.iinfo(np.dtype(target))
-        return np.clip(np.rint(x), info.min, info.max).astype(target)
+        clipped: np.ndarray = np.clip(np.rint(x), info.min, info.max)
+        return clipped.astype(target)
     return x.astype(target)
 
 

@@ -308,7 +308,7 @@ class DemoJob:
             self.root / "serial", rate=rate, baud=baud, extra=["--photo-eye", DEMO_SOURCE]
         )
         self.children.append(child)
-        url = self.targets.normalise(str(self.root / "serial" / "tty"))
+        url = str(self.targets.normalise(str(self.root / "serial" / "tty")))
         self.urls.append(url)
         if not background:
             self._connect(child)
@@ -484,4 +484,4 @@ def start_demo_devices(
             job.close()
             raise
         session.demo = job
-    return session.demo
+    return job

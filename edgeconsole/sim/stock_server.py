@@ -29,8 +29,9 @@ from smp.error import MGMT_ERR
 from smp.image_management import IMG_MGMT_ERR
 from smp.os_management import OS_MGMT_RET_RC
 from smp.statistics_management import STAT_MGMT_ERR
+from smpclient.mcuboot import IMAGE_HEADER_SIZE
 
-from edgeconsole.devices.serial.mcuboot import IMAGE_HEADER_SIZE, version_of
+from edgeconsole.devices.serial.mcuboot import version_of
 from edgeconsole.sim.mcuboot_flash import MODE_NUMBER, ImageRefused, McubootFlash
 from edgeconsole.sim.stock_fs import FsFailure, SimFileSystem
 from edgeconsole.sim.stock_shell import ShellContext, execute
@@ -324,7 +325,10 @@ class StockServer:
     def _image_upload(self, body: Any) -> dict[str, Any]:
         req = smpimg.ImageUploadWriteRequest.loads(self._frame)
         E = IMG_MGMT_ERR
-        fail = lambda code, why: Failure(G.IMAGE_MANAGEMENT, code, why)  # noqa: E731
+
+        def fail(code: int, why: str) -> Failure:
+            return Failure(G.IMAGE_MANAGEMENT, code, why)
+
         if req.off == 0:
             if req.len is None:
                 raise fail(E.INVALID_LENGTH, "len required")

@@ -29,10 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+if TYPE_CHECKING:
+    from edgeconsole.session.api import Journal
 
 #: Largest traceback stored in one journal entry; a recursion error can be huge.
 MAX_TRACEBACK_CHARS = 64_000
@@ -42,7 +45,8 @@ FAULT_LOG = "crash-faults.log"
 class CrashSession(Protocol):
     """What the handler needs from the session (``edgeconsole.session.session.Session``)."""
 
-    journal: Any
+    @property
+    def journal(self) -> Journal | None: ...
 
     @property
     def recording_path(self) -> Path | None: ...
@@ -212,7 +216,7 @@ class CrashHandler:
         recording: Path | None,
         rec_error: str,
     ) -> bool:
-        journal = getattr(self.session, "journal", None)
+        journal = self.session.journal
         if journal is None:
             return False
         try:

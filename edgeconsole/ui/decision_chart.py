@@ -207,7 +207,7 @@ class DecisionBox(QWidget):
 
     def build(self) -> QWidget:
         """The chart's plot (the panel's deferred build); it draws every decision so far."""
-        plot = self.chart.build()
+        plot: QWidget = self.chart.build()
         self._dirty = False
         return plot
 

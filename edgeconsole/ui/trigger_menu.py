@@ -114,7 +114,8 @@ class TriggerControl(QObject):
 
     @property
     def current(self) -> TriggerConfig:
-        return self.settings.trigger
+        trigger: TriggerConfig = self.settings.trigger
+        return trigger
 
     def popup(self) -> None:
         self.menu.popup(self.button.mapToGlobal(self.button.rect().bottomLeft()))

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QTabWidget, QVBoxLayout, QWid
 from edgeconsole.session.update import Event
 
 if TYPE_CHECKING:
+    from edgeconsole.session.api import Journal
     from edgeconsole.ui.main_window import MainWindow
 
 PanelFactory = Callable[[], QWidget]
@@ -91,9 +92,9 @@ def _error_panel(title: str, exc: Exception) -> QWidget:
     return w
 
 
-def _needs_journal(window: MainWindow, build: Callable[[Any], QWidget]) -> PanelFactory:
+def _needs_journal(window: MainWindow, build: Callable[[Journal], QWidget]) -> PanelFactory:
     def factory() -> QWidget:
-        journal = getattr(window.session, "journal", None)
+        journal = window.session.journal
         if journal is None:
             raise RuntimeError("the journal is not open, so there is nothing to show here")
         return build(journal)
@@ -122,12 +123,12 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
 
         return CommissionPanel(reports_dir=reports_dir())
 
-    def logs(journal: Any) -> QWidget:
+    def logs(journal: Journal) -> QWidget:
         from edgeconsole.ui.journal.logs_view import LogsView
 
         return LogsView(journal)
 
-    def fleet(journal: Any) -> QWidget:
+    def fleet(journal: Journal) -> QWidget:
         from edgeconsole.ui.journal.fleet_view import FleetView
 
         return FleetView(journal)
@@ -196,7 +197,7 @@ def _add_journal_actions(window: MainWindow, tabs: Workspaces) -> None:
     def report_error(text: str) -> None:
         window.report(Event(level="error", text=text, kind="recording"))
 
-    record = RecordAction(window.session, window, on_error=report_error)  # type: ignore[arg-type]
+    record = RecordAction(window.session, window, on_error=report_error)
     window.addAction(record)
     window.record_action = record
     window.toolbar.insertAction(window.toolbar.actions()[2], record)
@@ -211,7 +212,7 @@ def _add_journal_actions(window: MainWindow, tabs: Workspaces) -> None:
             view.open(path)
 
     def export_pack() -> None:
-        journal = getattr(window.session, "journal", None)
+        journal = window.session.journal
         if journal is None:
             report_error("the journal is not open, so there is nothing to export")
             return
@@ -220,7 +221,7 @@ def _add_journal_actions(window: MainWindow, tabs: Workspaces) -> None:
         ExportDialog(journal, window).open()
 
     def site_names() -> None:
-        journal = getattr(window.session, "journal", None)
+        journal = window.session.journal
         if journal is None:
             report_error("the journal is not open; site and technician cannot be saved")
             return
@@ -247,7 +248,7 @@ def _menu(window: MainWindow, title: str) -> Any:
 
 def ask_site_if_missing(window: MainWindow) -> None:
     """First run: ask for the site and technician names that stamp everything."""
-    journal = getattr(window.session, "journal", None)
+    journal = window.session.journal
     if journal is None or journal.site().complete:
         return
     from edgeconsole.ui.journal.site_dialog import SiteDialog

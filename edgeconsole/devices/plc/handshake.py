@@ -149,7 +149,7 @@ def percentiles(values: Any) -> dict[str, float | None]:
         return {"p50": None, "p99": None, "max": None, "n": 0}
 
     def q(p: float) -> float:
-        return round(xs[min(len(xs) - 1, max(0, round(p * (len(xs) - 1))))], 3)
+        return round(float(xs[min(len(xs) - 1, max(0, round(p * (len(xs) - 1))))]), 3)
 
     return {"p50": q(0.50), "p99": q(0.99), "max": round(xs[-1], 3), "n": len(xs)}
 

@@ -21,13 +21,13 @@ from edgeconsole.core.frames import (
     OverlayBanner,
     OverlayBox,
     OverlayItem,
+    Part,
     PartVerdict,
 )
 from edgeconsole.inference.heads.base import HeadContext, get_output, output_name, param
 from edgeconsole.inference.heads.db_postprocess import order_quad, regions_from_probability
 from edgeconsole.inference.heads.orientation import Orientation, OrientationClassifier, RunFn
 from edgeconsole.inference.heads.parts import (
-    Part,
     PartsConfig,
     TextEvidence,
     find_parts,

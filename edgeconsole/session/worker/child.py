@@ -224,7 +224,7 @@ def _obey(runner: Any, command: tuple[Any, ...]) -> bool:
         runner.set_trigger(command[1])
     elif kind == "set_budget":
         runner.set_budget(command[1])
-    return kind != "stop"
+    return bool(kind != "stop")
 
 
 def _runner(

@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from edgeconsole.core.errors import SourceOpenError
 
@@ -76,7 +76,7 @@ def _load_aravis() -> ModuleType:
             subject="Aravis (GigE Vision / USB3 Vision)",
             hint="install Debian's libaravis-0.8-0 (pulled in by gir1.2-aravis-0.8)",
         ) from exc
-    return Aravis
+    return cast(ModuleType, Aravis)
 
 
 def _typelib_dirs() -> list[str]:
@@ -109,8 +109,8 @@ def pylon() -> ModuleType:
                 hint="run ./run setup, or pip install 'edgeconsole[cameras]'",
             )
             raise _pylon_error from exc
-        _pylon = module
-        return module
+        _pylon = cast(ModuleType, module)
+        return _pylon
 
 
 def genicam() -> Any:

@@ -44,8 +44,8 @@ from edgeconsole.ui.devices.format import (
     rate_text,
     size_text,
 )
-from edgeconsole.ui.devices.port import TargetsPort
 from edgeconsole.ui.devices.stock_panel import StockPanel
+from edgeconsole.ui.session_port import TargetsPort
 from edgeconsole.ui.theme import COLOURS
 
 STOCK_LOG_HEIGHT = 90

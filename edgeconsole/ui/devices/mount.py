@@ -12,7 +12,7 @@ only calls these two (and ``start_demo``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QColor
@@ -27,8 +27,12 @@ from edgeconsole.ui.devices.device_panel import DevicePanel
 from edgeconsole.ui.devices.format import STATE_COLOUR, STATE_TEXT
 from edgeconsole.ui.devices.telemetry_view import TelemetryView
 from edgeconsole.ui.gateway.add_dialog import AddGatewayDialog
+from edgeconsole.ui.session_port import TargetsPort
 from edgeconsole.ui.targets_panel import SOURCE_ROLE
 from edgeconsole.ui.theme import COLOURS
+
+if TYPE_CHECKING:
+    from edgeconsole.ui.main_window import MainWindow
 
 URL_ROLE = Qt.ItemDataRole.UserRole + 2
 #: How long the "Add gateway…" dialog listens for mDNS answers.
@@ -40,7 +44,7 @@ PIPELINE_ACTIVE = frozenset({"opening", "running", "reconnecting"})
 
 
 class DevicesUi(QObject):
-    def __init__(self, window: Any, targets: Any) -> None:
+    def __init__(self, window: MainWindow, targets: TargetsPort) -> None:
         super().__init__(window)
         self.window = window
         self.targets = targets
@@ -347,7 +351,6 @@ def _target_item(v: Any, label: str, detail: str) -> QTreeWidgetItem:
     return item
 
 
-def mount_devices(window: Any) -> DevicesUi | None:
-    """Mount the device parts when the session has a target manager (the real one does)."""
-    targets = getattr(window.session, "targets", None)
-    return DevicesUi(window, targets) if targets is not None else None
+def mount_devices(window: MainWindow) -> DevicesUi:
+    """Mount the device parts over the session's target manager."""
+    return DevicesUi(window, window.session.targets)

@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.clock import now_ns
-from edgeconsole.session.device_telemetry import ShadowStatus, TelemetryBatch
+from edgeconsole.session.api import ShadowStatus
+from edgeconsole.session.device_telemetry import TelemetryBatch
 from edgeconsole.ui.deferred_plots import DeferredPlots
 from edgeconsole.ui.devices.format import number_text
 from edgeconsole.ui.theme import COLOURS

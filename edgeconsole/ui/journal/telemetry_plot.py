@@ -15,7 +15,7 @@ from edgeconsole.ui.theme import COLOURS
 PALETTE = ("#4cc3ff", "#c792ea", "#21b3a4", "#f78c6c", "#d96bb0", "#c7a25a", "#82aaff")
 
 
-class TelemetryPlot(pg.PlotWidget):
+class TelemetryPlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph ships no types
     def __init__(self, points: int = 3000, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent, background=COLOURS.panel)
         self.setMenuEnabled(False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
@@ -37,6 +37,9 @@ from PySide6.QtWidgets import (
 
 from edgeconsole.ui.plc.timeline import LANES, HandshakeTimeline
 from edgeconsole.ui.theme import COLOURS
+
+if TYPE_CHECKING:
+    from edgeconsole.ui.session_port import SessionPort
 
 ROLES = (
     ("watch", "Watch (read-only)"),
@@ -75,7 +78,10 @@ SETTINGS = "plc/"
 
 class PlcPanel(QWidget):
     def __init__(
-        self, session: Any, settings: QSettings | None = None, parent: QWidget | None = None
+        self,
+        session: SessionPort,
+        settings: QSettings | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("plcPanel")
@@ -200,7 +206,7 @@ class PlcPanel(QWidget):
         self.zoom.currentIndexChanged.connect(self._zoom)
         QShortcut(QKeySequence("Space"), self, self.pause.toggle)
         self._set_running(False)
-        monitor = getattr(session, "plc", None)
+        monitor = session.plc
         if monitor is not None:
             self._adopt(monitor)
 
