@@ -32,8 +32,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return selftest_main(args[1:])
     if wants_window(args):
-        from edgeconsole.ui.app import main as ui_main
-
+        try:
+            from edgeconsole.ui.app import main as ui_main
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("PySide6", "shiboken6", "pyqtgraph"):
+                raise
+            # An agent-only install (pip install 'edgeconsole[agent]') has no window.
+            print(
+                f"edgeconsole: error: the window is not installed here ({exc.name} is missing); "
+                "install it with pip install 'edgeconsole[console]', or run a command "
+                "(edgeconsole --help)",
+                file=sys.stderr,
+            )
+            return 2
         return ui_main(args)
     from edgeconsole.cli.main import main as cli_main
 

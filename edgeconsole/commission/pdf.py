@@ -44,7 +44,7 @@ def _weasyprint() -> Any:
     except ImportError as exc:
         raise ConfigError(
             "WeasyPrint is not installed, so no PDF can be made",
-            hint="reinstall EdgeConsole with its dependencies (pip install weasyprint); "
+            hint="install the console's dependencies (pip install 'edgeconsole[console]'); "
             "the signed HTML report is complete without it",
         ) from exc
     except OSError as exc:  # cffi could not dlopen Pango, HarfBuzz or fontconfig
