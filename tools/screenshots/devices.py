@@ -1,6 +1,6 @@
 """Render the device panel and the telemetry view to PNG, against a real virtual device.
 
-    python -m edgeconsole.ui.devices.screenshots [--out resources/screenshots]
+    python -m tools.screenshots.devices [--out resources/screenshots]
 
 Starts the demo's virtual serial device (a real ``edgeconsole sim serial`` child)
 in a temporary app home, flashes the signed digits sample bundle on trial (the
@@ -13,37 +13,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QWidget
 
-
-def _spin(cond: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        QTest.qWait(20)
-    return True
-
-
-def _save(widget: QWidget, out: Path, name: str) -> Path:
-    QTest.qWait(80)
-    path = out / name
-    if not widget.grab().save(str(path)):
-        raise OSError(f"could not write {path}")
-    return path
+from tools.screenshots.common import save, spin, temp_home
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("resources/screenshots"))
     args = ap.parse_args(list(argv) if argv is not None else None)
-    os.environ.setdefault("EDGECONSOLE_HOME", tempfile.mkdtemp(prefix="edgeconsole-shots-"))
+    temp_home()
     from PySide6.QtCore import QSettings
 
     from edgeconsole.ui.app import create_application
@@ -66,23 +48,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         assert ui is not None
         ui.start_demo()
         panel, tv = ui.panel, ui.telemetry
-        if not _spin(lambda: panel.state_label.text() == "Connected", 30):
+        if not spin(lambda: panel.state_label.text() == "Connected", 30):
             raise SystemExit("the demo device did not connect")
         # Let the plots fill a few seconds and the shadow run compare some windows.
-        _spin(lambda: tv.shadow_status.compared >= 8 and tv._ring.last_t > 8.0, 30)
+        spin(lambda: tv.shadow_status.compared >= 8 and tv._ring.last_t > 8.0, 30)
         tv_dock, panel_dock = ui.telemetry_dock, ui.panel_dock
         tv_dock.setFloating(True)
         tv_dock.resize(1500, 900)
         QTest.qWait(300)
         tv.redraw(force=True)
-        shots = [_save(tv, args.out, "telemetry_view.png")]
+        shots = [save(tv, args.out, "telemetry_view.png")]
         panel.flash(str(DemoJob.sample_bundles_dir() / "digits-1.ecb"))
-        _spin(lambda: "Flash done" in panel.progress_text.text(), 60)
-        _spin(lambda: panel.confirm_button.isEnabled(), 10)
+        spin(lambda: "Flash done" in panel.progress_text.text(), 60)
+        spin(lambda: panel.confirm_button.isEnabled(), 10)
         panel_dock.setFloating(True)
         panel_dock.resize(720, 860)
         QTest.qWait(300)
-        shots.append(_save(panel, args.out, "device_panel.png"))
+        shots.append(save(panel, args.out, "device_panel.png"))
         for s in shots:
             print(s)
         return 0

@@ -1,6 +1,6 @@
 """Run the window for a while and save a picture of it.
 
-    python -m edgeconsole.ui.screenshot OUT.png --seconds 5 --demo
+    python -m tools.screenshots.live_view OUT.png --seconds 5 --demo
 
 Uses fresh, temporary settings so the picture shows the default layout and
 never the person's own. Under Xvfb use ``QT_QPA_PLATFORM=xcb`` for real window
@@ -22,7 +22,7 @@ from edgeconsole.ui.settings import file_settings
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m edgeconsole.ui.screenshot")
+    p = argparse.ArgumentParser(prog="python -m tools.screenshots.live_view")
     p.add_argument("out", type=Path, help="PNG file to write")
     p.add_argument("--seconds", type=float, default=5.0, help="run this long before grabbing")
     p.add_argument("--demo", action="store_true", help="start the demo pipeline first")

@@ -1,6 +1,6 @@
 """Render the journal widgets to PNG with realistic data, in the app's dark theme.
 
-    python -m edgeconsole.ui.journal.screenshots [--out resources/screenshots]
+    python -m tools.screenshots.journal [--out resources/screenshots]
 
 Everything happens in a temporary app home: a journal with a morning's worth of
 audit entries, a fleet with one inconsistent hardware id, and a recording made
@@ -17,31 +17,10 @@ import os
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QWidget
-
-
-def _spin(cond: Callable[[], bool], timeout: float) -> bool:
-    """Run the Qt event loop until ``cond`` holds (or the timeout passes)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        QTest.qWait(20)
-    return True
-
-
-def _save(widget: QWidget, out: Path, name: str) -> Path:
-    QTest.qWait(50)  # let layouts and pending paints settle
-    path = out / name
-    if not widget.grab().save(str(path)):
-        raise SystemExit(f"could not write {path}")
-    print(f"wrote {path} ({widget.width()}x{widget.height()})")
-    return path
+from tools.screenshots.common import save, spin
 
 
 def _fill_journal(journal: object) -> None:
@@ -200,7 +179,7 @@ def _record(path: Path, frames: int) -> tuple[int, int, int]:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m edgeconsole.ui.journal.screenshots")
+    p = argparse.ArgumentParser(prog="python -m tools.screenshots.journal")
     p.add_argument("--out", type=Path, default=Path("resources/screenshots"))
     p.add_argument("--frames", type=int, default=60, help="frames in the demo recording")
     return p.parse_args(list(argv))
@@ -237,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs.show()
             logs.set_filters(levels=["info", "warning", "error"])
             logs.table.selectRow(logs.model.rowCount() - 12)
-            _save(logs, out, "logs_view.png")
+            save(logs, out, "logs_view.png")
             logs.close()
 
             replay = ReplayView()
@@ -249,18 +228,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             src = replay.source
             assert src is not None
             stop_at = src.start_ns + int(0.8 * (src.end_ns - src.start_ns))
-            _spin(lambda: src.position_ns >= stop_at, 60)
+            spin(lambda: src.position_ns >= stop_at, 60)
             replay.pause()
             replay.tick()
             replay.latency_panel.redraw()
             replay.latency_panel.apply_stats(replay.stats.snapshot())
-            _save(replay, out, "replay_view.png")
+            save(replay, out, "replay_view.png")
             replay.close()
 
             fleet = FleetView(journal)
             fleet.resize(1400, 520)
             fleet.show()
-            _save(fleet, out, "fleet_view.png")
+            save(fleet, out, "fleet_view.png")
             fleet.close()
 
             usb = Path(tmp) / "USB-STICK"
@@ -269,8 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             export.show()
             export.adjustSize()
             export.start_export()
-            _spin(lambda: not export.busy, 60)
-            _save(export, out, "export_dialog.png")
+            spin(lambda: not export.busy, 60)
+            save(export, out, "export_dialog.png")
             export.close()
 
             # First run, technician left empty: the dialog explains what is missing.
@@ -279,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             site.show()
             site.save()
             site.adjustSize()
-            _save(site, out, "site_dialog.png")
+            save(site, out, "site_dialog.png")
             site.close()
         finally:
             journal.close()

@@ -1,7 +1,7 @@
 """Pictures of the Bundles panel with real data (sample bundles, DEMO key, a real
 benchmark and a real FP32-vs-INT8 comparison)::
 
-    QT_QPA_PLATFORM=offscreen python -m edgeconsole.ui.bundles.screenshot resources/screenshots
+    QT_QPA_PLATFORM=offscreen python -m tools.screenshots.bundles resources/screenshots
 
 Writes bundles_library.png, bundles_bench.png and bundles_wizard.png. App data and
 settings go to a temporary folder; the person's own trust store is never touched.
@@ -14,23 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
-from PySide6.QtWidgets import QApplication
-
-
-def _wait(cond: object, timeout_s: float = 120.0) -> None:
-    app = QApplication.instance()
-    assert app is not None
-    loop_timer = QTimer()
-    loop = QEventLoop()
-    loop_timer.timeout.connect(lambda: loop.quit() if cond() else None)  # type: ignore[operator]
-    loop_timer.start(20)
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    if not cond():  # type: ignore[operator]
-        loop.exec()
-    loop_timer.stop()
-    if not cond():  # type: ignore[operator]
-        raise SystemExit("timed out waiting for the panel")
+from tools.screenshots.common import wait
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,15 +35,15 @@ def main(argv: list[str] | None = None) -> int:
         panel = BundlesPanel(file_settings(Path(tmp) / "s.ini"), trust)
         panel.resize(1500, 900)
         panel.show()
-        _wait(lambda: not panel.scan_runner.running and panel.rows())
+        wait(lambda: not panel.scan_runner.running and panel.rows())
         panel.select(bj.default_library_dir() / "digits-1.ecb")
-        _wait(lambda: panel.inspect_view.info is not None)
+        wait(lambda: panel.inspect_view.info is not None)
         app.processEvents()
         panel.grab().save(str(out / "bundles_library.png"))
 
         panel.runs.setValue(2000)
         panel.start_bench()
-        _wait(lambda: panel.bench_view.result is not None)
+        wait(lambda: panel.bench_view.result is not None)
         app.processEvents()
         panel.grab().save(str(out / "bundles_bench.png"))
 
@@ -70,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         wiz.next()
         wiz.int8_page.dynamic.setChecked(True)
         wiz.int8_page.start_compare()
-        _wait(lambda: wiz.int8_page.comparison is not None, 300)
+        wait(lambda: wiz.int8_page.comparison is not None, 300)
         wiz.sign_page.key.setText(str(keys.private_path))
         app.processEvents()
         wiz.grab().save(str(out / "bundles_wizard.png"))

@@ -1,7 +1,7 @@
 """Render the window with the demo's gateway connected and its stream live, to PNG.
 
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" \\
-        python -m edgeconsole.ui.gateway.screenshots [--out resources/screenshots]
+        python -m tools.screenshots.gateway [--out resources/screenshots]
 
 Runs what ``edgeconsole demo`` runs (a temporary app home): the demo starts a
 real ``edgeconsole agent`` child, connects it, flashes the signed label
@@ -13,23 +13,13 @@ written to gateway_stream.png.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtTest import QTest
 
-
-def _spin(cond: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        QTest.qWait(20)
-    return True
+from tools.screenshots.common import save, spin, temp_home
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,9 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("resources/screenshots"))
     ap.add_argument("--settle", type=float, default=12.0, help="seconds of stream first")
     args = ap.parse_args(list(argv) if argv is not None else None)
-    home = tempfile.mkdtemp(prefix="edgeconsole-shots-")
-    os.environ.setdefault("EDGECONSOLE_HOME", home)
-    os.environ.setdefault("EDGECONSOLE_CONFIG_DIR", str(Path(home) / "config"))
+    home = temp_home()
     from PySide6.QtCore import QSettings
 
     from edgeconsole.ui.app import create_application
@@ -50,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     session = Session(interactive=True)
-    settings = QSettings(str(Path(home) / "ui.ini"), QSettings.Format.IniFormat)
+    settings = QSettings(str(home / "ui.ini"), QSettings.Format.IniFormat)
     window = MainWindow(session, settings)
     try:
         window.resize(1600, 1000)
@@ -58,20 +46,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.start_demo()
         ui = window.devices
         assert ui is not None
-        if not _spin(lambda: window.source.startswith("gateway://"), 120):
+        if not spin(lambda: window.source.startswith("gateway://"), 120):
             raise SystemExit("the demo gateway did not come up")
-        if not _spin(
+        if not spin(
             lambda: window.status.state == "running" and window.live_view.frame_index > 0, 60
         ):
             raise SystemExit(f"no stream: {window.status.error}")
-        _spin(lambda: window.latency.table.cell_text("network", "p50") != "—", 30)
+        spin(lambda: window.latency.table.cell_text("network", "p50") != "—", 30)
         QTest.qWait(int(args.settle * 1000))
         window.latency.redraw()
         QTest.qWait(300)
-        path = args.out / "gateway_stream.png"
-        if not window.grab().save(str(path)):
-            raise OSError(f"could not write {path}")
-        print(path)
+        print(save(window, args.out, "gateway_stream.png"))
         print(
             f"fps {window.status.fps:.1f}  network p50 "
             f"{window.latency.table.cell_text('network', 'p50')} ms  p99 "
