@@ -203,44 +203,11 @@ def _preprocess_arg(text: str) -> dict[str, Any]:
     return value
 
 
-def _golden_input(
-    args: argparse.Namespace,
-    spec: Any,
-    golden: dict[str, Any],
-    base: Path | None,
-    calib: list[np.ndarray] | None,
-    model_bytes: bytes,
-) -> np.ndarray:
-    from edgeconsole.inference.bench import synthetic_feeds
-    from edgeconsole.inference.preprocess import preprocess_image
-    from edgeconsole.inference.providers import make_ort_session
-
-    if args.golden_input is not None:
-        p = args.golden_input
-        if p.suffix.lower() == ".npy":
-            loaded: np.ndarray = np.load(p, allow_pickle=False)
-            return loaded
-        import cv2
-
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if img is None:
-            raise ConfigError("golden input image cannot be decoded", subject=str(p))
-        return preprocess_image(img, spec.preprocess)[0]
-    if base is not None and isinstance(golden.get("input"), str):
-        candidate = base / golden["input"]
-        if candidate.is_file():
-            golden_input: np.ndarray = np.load(candidate, allow_pickle=False)
-            return golden_input
-    if calib:
-        return calib[0]
-    sess = make_ort_session(model_bytes, threads=1, name=args.model.name)
-    return next(iter(synthetic_feeds(sess, spec).values()))
-
-
 def _build(args: argparse.Namespace) -> int:
     from edgeconsole.bundles.builder import BundleRecipe, build_bundle
     from edgeconsole.bundles.signing import load_private_key
     from edgeconsole.inference.spec import ModelSpec
+    from edgeconsole.session.workshop import golden_input, golden_tolerance
 
     if not args.model.is_file():
         raise ConfigError("model file not found", subject=str(args.model))
@@ -301,7 +268,15 @@ def _build(args: argparse.Namespace) -> int:
     report = None
     if args.int8:
         shipped, quant, report = _int8(args, fp32, spec, calib)
-    golden = _golden_input(args, spec, desc.get("golden") or {}, base, calib, fp32)
+    golden = golden_input(
+        spec,
+        desc.get("golden") or {},
+        base,
+        calib,
+        fp32,
+        explicit=args.golden_input,
+        model_name=model_name,
+    )
     keys = [load_private_key(k, _passphrase(args.passphrase_file)) for k in args.sign]
     created = (
         datetime.strptime(args.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -320,7 +295,7 @@ def _build(args: argparse.Namespace) -> int:
         min_agent_version=args.min_agent_version,
         quantization=quant,
         golden_input=golden,
-        golden_tolerance=_tolerance(desc.get("golden") or {}, quant),
+        golden_tolerance=golden_tolerance(desc.get("golden") or {}, quant),
     )
     manifest = build_bundle(recipe, keys, args.out, describe=describe_manifest)
     result = {
@@ -345,14 +320,6 @@ def _build(args: argparse.Namespace) -> int:
             f"{len(keys)} signature(s)"
         )
     return 0
-
-
-def _tolerance(golden: dict[str, Any], quant: dict[str, Any]) -> float:
-    tol = 1e-4
-    if isinstance(golden.get("tolerance"), int | float):
-        tol = max(tol, float(golden["tolerance"]))
-    # INT8 kernels differ between CPUs more than FP32 ones do.
-    return tol if quant.get("mode") == "none" else max(tol, 1e-2)
 
 
 def _int8(

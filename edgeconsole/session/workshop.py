@@ -23,6 +23,8 @@ from edgeconsole.workshop.build import (
     build,
     check_request,
     compare_int8,
+    golden_input,
+    golden_tolerance,
     model_io,
     suggest_description,
 )
@@ -71,6 +73,8 @@ __all__ = [
     "demo_key_ids",
     "describe_manifest",
     "ensure_trust_dir",
+    "golden_input",
+    "golden_tolerance",
     "import_trust_key",
     "inspect_bundle",
     "is_bundle",

@@ -1,10 +1,15 @@
 """Build a signed bundle from an ONNX model (the wizard and ``bundle build``), with an
-optional FP32-vs-INT8 comparison measured in the same run."""
+optional FP32-vs-INT8 comparison measured in the same run.
+
+The golden pair is chosen here once for both (:func:`golden_input`,
+:func:`golden_tolerance`): the description's own golden input and tolerance when the
+model comes with one, so the window's wizard and the CLI sign the same check.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +49,12 @@ class BuildRequest:
     compare_runs: int = 100
     overwrite: bool = False
     expires: datetime | None = None
+    #: The description's golden block ({"input": "golden_input.npy", "tolerance": ...});
+    #: its input file is looked up in ``golden_dir`` (default: the model's folder).
+    golden: dict[str, Any] = field(default_factory=dict)
+    golden_dir: Path | None = None
+    #: A golden input chosen by hand (.npy, or an image run through the preprocessing).
+    golden_input: Path | None = None
 
 
 @dataclass
@@ -80,7 +91,63 @@ def suggest_description(model: Path) -> dict[str, Any] | None:
     if spec.model != model.name:
         return None
     out = spec.to_json()
-    return {k: out[k] for k in ("preprocess", "head", "latency_budget_ms", "name") if k in out}
+    keys = ("preprocess", "head", "latency_budget_ms", "name", "golden")
+    return {k: out[k] for k in keys if k in out}
+
+
+#: The golden tolerance when the description gives none (FP32 on any CPU).
+FP32_TOLERANCE = 1e-4
+#: INT8 kernels differ between CPUs more than FP32 ones do.
+INT8_TOLERANCE = 1e-2
+
+
+def golden_tolerance(golden: Mapping[str, Any], quant: Mapping[str, Any]) -> float:
+    """How far a target's output on the golden input may be from the signed one: the
+    description's tolerance (at least ``FP32_TOLERANCE``), at least ``INT8_TOLERANCE``
+    for a quantized model."""
+    tol = FP32_TOLERANCE
+    given = golden.get("tolerance")
+    if isinstance(given, int | float) and not isinstance(given, bool):
+        tol = max(tol, float(given))
+    return tol if quant.get("mode", "none") == "none" else max(tol, INT8_TOLERANCE)
+
+
+def golden_input(
+    spec: ModelSpec,
+    golden: Mapping[str, Any],
+    golden_dir: Path | None,
+    calib: list[np.ndarray] | None,
+    model_bytes: bytes,
+    *,
+    explicit: Path | None = None,
+    model_name: str = "model.onnx",
+) -> np.ndarray:
+    """The input the golden pair is made from: one given by hand, else the description's
+    own golden input, else the first calibration sample, else a synthetic one."""
+    from edgeconsole.inference.bench import synthetic_feeds
+    from edgeconsole.inference.preprocess import preprocess_image
+    from edgeconsole.inference.providers import make_ort_session
+
+    if explicit is not None:
+        if explicit.suffix.lower() == ".npy":
+            loaded: np.ndarray = np.load(explicit, allow_pickle=False)
+            return loaded
+        import cv2
+
+        img = cv2.imread(str(explicit), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ConfigError("golden input image cannot be decoded", subject=str(explicit))
+        return preprocess_image(img, spec.preprocess)[0]
+    name = golden.get("input")
+    if golden_dir is not None and isinstance(name, str):
+        candidate = golden_dir / name
+        if candidate.is_file():
+            described: np.ndarray = np.load(candidate, allow_pickle=False)
+            return described
+    if calib:
+        return calib[0]
+    sess = make_ort_session(model_bytes, threads=1, name=model_name)
+    return next(iter(synthetic_feeds(sess, spec).values()))
 
 
 def model_io(model: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -195,8 +262,6 @@ def build(
     app_trust_dir: Path | None = None,
 ) -> BuildOutcome:
     """Build, sign and write the bundle, then read it back through the verifier."""
-    from edgeconsole.inference.bench import synthetic_feeds
-    from edgeconsole.inference.providers import make_ort_session
     from edgeconsole.inference.quantize import manifest_quantization
 
     progress(0.0, "checking the description")
@@ -237,12 +302,15 @@ def build(
         shipped, quant = chosen.data, manifest_quantization(chosen)
     check_cancel(cancel, "build")
     progress(0.75, "running the model for the golden pair")
-    if calib:
-        golden = calib[0]
-    else:
-        sess = make_ort_session(fp32, threads=1, name=req.model.name)
-        golden = next(iter(synthetic_feeds(sess, spec).values()))
-    tolerance = 1e-4 if quant.get("mode") == "none" else 1e-2
+    golden = golden_input(
+        spec,
+        req.golden,
+        req.golden_dir or req.model.parent,
+        calib,
+        fp32,
+        explicit=req.golden_input,
+        model_name=req.model.name,
+    )
     recipe = BundleRecipe(
         name=req.name,
         version=req.version,
@@ -252,7 +320,7 @@ def build(
         expires=req.expires,
         quantization=quant,
         golden_input=golden,
-        golden_tolerance=tolerance,
+        golden_tolerance=golden_tolerance(req.golden, quant),
     )
     check_cancel(cancel, "build")
     progress(0.85, "signing and writing")

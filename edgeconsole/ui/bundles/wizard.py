@@ -199,6 +199,8 @@ class DescribePage(QWizardPage):
         form.addRow("Latency budget (p95)", self.budget)
         form.addRow(self.error)
         self._prefilled_for: Path | None = None
+        #: The golden block of the model's own description (kept as the CLI keeps it).
+        self.golden: dict[str, Any] = {}
 
     def _load_labels(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Labels file", "", "Text (*.txt);;All (*)")
@@ -220,6 +222,7 @@ class DescribePage(QWizardPage):
             return
         self._prefilled_for = model
         suggested = bj.suggest_description(model)
+        self.golden = dict((suggested or {}).get("golden") or {})
         if suggested:
             self.fill(suggested)
             if suggested.get("name"):
@@ -706,6 +709,7 @@ class BuildWizard(QWizard):
             int8=self.int8_page.mode(),
             calib_dir=self.int8_page.calib_dir(),
             overwrite=s.overwrite.isChecked(),
+            golden=dict(self.describe_page.golden),
         )
 
     def reject(self) -> None:
