@@ -127,7 +127,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from edgeconsole.commission import verify_report
+    from edgeconsole.session.commissioning import verify_report
 
     outcome = verify_report(args.report_to_verify, args.pubkey)
     if args.json:
@@ -180,7 +180,7 @@ def _site(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from edgeconsole.commission import ValidationJob, ValidationRequest, write_report
+    from edgeconsole.session.commissioning import ValidationJob, ValidationRequest, write_report
 
     _site(args)
 
@@ -267,10 +267,13 @@ def _print(d: dict[str, Any], written: Any) -> None:
 
 def _validate_line(args: argparse.Namespace) -> int:
     """A video of the moving line and the truth of its parts (``line_job.py``)."""
-    from edgeconsole.commission import write_report
-    from edgeconsole.commission.line_job import LineValidationJob, LineValidationRequest
     from edgeconsole.core.errors import ConfigError
     from edgeconsole.inference.line import TriggerConfig
+    from edgeconsole.session.commissioning import (
+        LineValidationJob,
+        LineValidationRequest,
+        write_report,
+    )
 
     if args.dataset:
         raise ConfigError(
@@ -286,7 +289,7 @@ def _validate_line(args: argparse.Namespace) -> int:
         )
     plc = None
     if args.plc is not None or args.plc_map is not None:
-        from edgeconsole.commission.plc_check import PlcCheckRequest
+        from edgeconsole.session.commissioning import PlcCheckRequest
 
         if not (args.plc and args.plc_map):
             raise ConfigError("--plc and --plc-map go together", hint="give both, or neither")

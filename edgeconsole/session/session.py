@@ -30,6 +30,7 @@ from edgeconsole.inference.line.state import LineState, warm_up
 from edgeconsole.journal.paths import recordings_dir
 from edgeconsole.session.cameras import CameraSetupJob
 from edgeconsole.session.gateway_stream import is_stream_spec
+from edgeconsole.session.jobs import JobRunner
 from edgeconsole.session.line_runner import LineRunner
 from edgeconsole.session.pipeline import LocalPipelineRunner
 from edgeconsole.session.runner import Runner, RunnerOutput
@@ -145,6 +146,9 @@ class Session:
         #: Industrial camera setup (discover, read, set, save, load) on a worker thread;
         #: a camera the pipeline runs is set through the pipeline's own connection.
         self.camera_setup = CameraSetupJob(live=self._live_camera)
+        #: Use cases the window and the CLI start (build, bench, export, reports,
+        #: discovery): run on this runner's threads, cancelled on close.
+        self.jobs = JobRunner()
         self._camera_stats_at = 0.0
         #: Per-part mode: called with every part decided or counted missed (decision
         #: thread; must be quick). With ``trigger`` external, ``external_trigger(event)``
@@ -374,6 +378,7 @@ class Session:
         return list_cameras()
 
     def close(self) -> None:
+        self.jobs.close()
         self.stop_plc()
         self.cancel()
         self.stop(wait=True)

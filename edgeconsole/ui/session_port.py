@@ -16,6 +16,7 @@ from edgeconsole.session.update import Update
 if TYPE_CHECKING:
     from edgeconsole.session.api import Journal, PlcMonitor, TriggerConfig
     from edgeconsole.session.cameras import CameraSetupJob
+    from edgeconsole.session.jobs import JobRunner
 
 
 class StockPort(Protocol):
@@ -159,3 +160,7 @@ class SessionPort(Protocol):
     #: Industrial camera setup.
     @property
     def camera_setup(self) -> CameraSetupJob: ...
+
+    #: Runs the use cases the widgets start (ui/jobs.py adapts it to Qt signals).
+    @property
+    def jobs(self) -> JobRunner: ...

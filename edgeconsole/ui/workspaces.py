@@ -113,7 +113,7 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
     def bundles() -> QWidget:
         from edgeconsole.ui.bundles import BundlesPanel
 
-        panel = BundlesPanel(window.settings.qsettings)
+        panel = BundlesPanel(window.settings.qsettings, jobs=window.session.jobs)
         window.bundles_panel = panel
         return panel
 
@@ -121,7 +121,7 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
         from edgeconsole.journal.paths import reports_dir
         from edgeconsole.ui.commission.panel import CommissionPanel
 
-        return CommissionPanel(reports_dir=reports_dir())
+        return CommissionPanel(reports_dir=reports_dir(), jobs=window.session.jobs)
 
     def logs(journal: Journal) -> QWidget:
         from edgeconsole.ui.journal.logs_view import LogsView
@@ -218,7 +218,7 @@ def _add_journal_actions(window: MainWindow, tabs: Workspaces) -> None:
             return
         from edgeconsole.ui.journal.export_dialog import ExportDialog
 
-        ExportDialog(journal, window).open()
+        ExportDialog(journal, window, jobs=window.session.jobs).open()
 
     def site_names() -> None:
         journal = window.session.journal

@@ -29,12 +29,13 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.session import workshop as bj
+from edgeconsole.session.jobs import JobRunner as SessionJobs
 from edgeconsole.ui.bundles.bench_view import BenchView
 from edgeconsole.ui.bundles.inspect_view import InspectView
-from edgeconsole.ui.bundles.jobs import JobRunner, ProgressStrip
 from edgeconsole.ui.bundles.library import LibraryModel, status_colour
 from edgeconsole.ui.bundles.trust_view import TrustStoreView
 from edgeconsole.ui.bundles.wizard import BuildWizard
+from edgeconsole.ui.jobs import JobRunner, ProgressStrip
 from edgeconsole.ui.messages import MessageBar
 from edgeconsole.ui.theme import COLOURS
 
@@ -70,17 +71,20 @@ class BundlesPanel(QWidget):
         settings: QSettings,
         trust_dir: Path | None = None,
         parent: QWidget | None = None,
+        jobs: SessionJobs | None = None,
     ) -> None:
         super().__init__(parent)
+        #: The session's job runner (the process's shared one without a session).
+        self.jobs = jobs
         self.setObjectName("bundlesPanel")
         self.settings = settings
         self.trust_dir = bj.ensure_trust_dir(trust_dir or bj.default_trust_dir())
         saved = str(settings.value(LIBRARY_KEY, "") or "")
         self.library_dir = Path(saved) if saved else bj.default_library_dir()
 
-        self.scan_runner = JobRunner(self)
-        self.inspect_runner = JobRunner(self)
-        self.bench_runner = JobRunner(self)
+        self.scan_runner = JobRunner(self, jobs)
+        self.inspect_runner = JobRunner(self, jobs)
+        self.bench_runner = JobRunner(self, jobs)
         self.wizard: BuildWizard | None = None
 
         # -- top bar: folder, rescan, build -----------------------------------------
@@ -379,7 +383,7 @@ class BundlesPanel(QWidget):
 
     def open_build_wizard(self) -> BuildWizard:
         if self.wizard is None:
-            self.wizard = BuildWizard(self.trust_dir, self.library_dir, self)
+            self.wizard = BuildWizard(self.trust_dir, self.library_dir, self, jobs=self.jobs)
             self.wizard.built.connect(self._built)
             self.wizard.finished.connect(self._wizard_closed)
         self.wizard.show()

@@ -37,8 +37,9 @@ from PySide6.QtWidgets import (
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.inference.spec import CHANNEL_ORDERS, HEAD_TYPES, LAYOUTS
 from edgeconsole.session import workshop as bj
-from edgeconsole.ui.bundles.jobs import JobRunner, ProgressStrip
+from edgeconsole.session.jobs import JobRunner as SessionJobs
 from edgeconsole.ui.bundles.library import human_size
+from edgeconsole.ui.jobs import JobRunner, ProgressStrip
 from edgeconsole.ui.theme import COLOURS
 
 RESIZE_MODES = ("none", "stretch", "letterbox", "pad")
@@ -663,14 +664,20 @@ class BuildPage(QWizardPage):
 class BuildWizard(QWizard):
     built = Signal(Path)
 
-    def __init__(self, trust_dir: Path, output_dir: Path, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        trust_dir: Path,
+        output_dir: Path,
+        parent: QWidget | None = None,
+        jobs: SessionJobs | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Build a signed model bundle")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
         self.trust_dir = trust_dir
         self.output_dir = output_dir
-        self.runner = JobRunner(self)
+        self.runner = JobRunner(self, jobs)
         self.model_page = ModelPage()
         self.describe_page = DescribePage()
         self.int8_page = Int8Page(self.runner)

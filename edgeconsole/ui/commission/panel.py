@@ -9,7 +9,6 @@ the live view does with ``session.poll()``. No signal per sample.
 from __future__ import annotations
 
 import shutil
-import threading
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -37,15 +36,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from edgeconsole.commission import (
+from edgeconsole.core.errors import ConfigError, EdgeConsoleError
+from edgeconsole.session.commissioning import (
     MIN_SAMPLES_PER_CLASS,
+    LineValidationJob,
+    LineValidationRequest,
     ValidationJob,
     ValidationRequest,
     WrittenReport,
+    html_to_pdf,
     write_report,
 )
-from edgeconsole.commission.line_job import LineValidationJob, LineValidationRequest
-from edgeconsole.core.errors import ConfigError, EdgeConsoleError
+from edgeconsole.session.jobs import JobRunner as SessionJobs
+from edgeconsole.session.jobs import RunningJob, shared_runner
+from edgeconsole.ui.jobs import JobRunner
 from edgeconsole.ui.theme import COLOURS
 
 POLL_MS = 100
@@ -65,14 +69,26 @@ def _path_row(edit: QLineEdit, pick: Any) -> QWidget:
 class CommissionPanel(QWidget):
     """The Commission flow as one widget (mount it; it owns its job and timer)."""
 
-    def __init__(self, parent: QWidget | None = None, *, reports_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        reports_dir: Path | None = None,
+        jobs: SessionJobs | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("commissionPanel")
         self.reports_dir = reports_dir or Path.home()
         self.job: ValidationJob | LineValidationJob | None = None
         self.written: WrittenReport | None = None
         self.report_error = ""
-        self._writer: threading.Thread | None = None
+        #: The session's job runner runs the validation and renders the PDF.
+        self.jobs = jobs if jobs is not None else shared_runner()
+        self._writer: RunningJob | None = None
+        self.pdf_runner = JobRunner(self, self.jobs)
+        self.pdf_runner.succeeded.connect(self._pdf_written)
+        self.pdf_runner.failed.connect(self._pdf_failed)
+        self._exported: list[Path] = []
         self._shown_done = -1
 
         # -- inputs
@@ -263,7 +279,7 @@ class CommissionPanel(QWidget):
 
     @property
     def running(self) -> bool:
-        return self._writer is not None and self._writer.is_alive()
+        return self._writer is not None and self._writer.running
 
     def start(self) -> bool:
         """Check the inputs, then run and sign on a worker thread."""
@@ -300,7 +316,7 @@ class CommissionPanel(QWidget):
         self.job = job
         out = Path(self.report_path.text().strip() or "commissioning-report.html")
 
-        def work() -> None:
+        def work(_progress: object, _cancel: object) -> None:
             try:
                 res = job.run()
                 self.written = write_report(res, out)
@@ -310,8 +326,7 @@ class CommissionPanel(QWidget):
                 self.report_error = f"unexpected error: {exc!r}"
 
         self._shown_done = -1
-        self._writer = threading.Thread(target=work, name="commission", daemon=True)
-        self._writer.start()
+        self._writer = self.jobs.start("commission", work)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._say("Checking the bundle, the dataset and the target…")
@@ -327,8 +342,7 @@ class CommissionPanel(QWidget):
         """Block until the run and its report are done (tests, shutdown)."""
         if self._writer is None:
             return True
-        self._writer.join(timeout)
-        return not self._writer.is_alive()
+        return self._writer.wait(timeout)
 
     def poll(self) -> None:
         """One display tick: redraw what changed; finish up when the run ended."""
@@ -468,19 +482,24 @@ class CommissionPanel(QWidget):
             self.export_to(Path(path), pdf=True)
 
     def export_to(self, dest: Path, *, pdf: bool = False) -> list[Path]:
-        """Copy the signed report (and JSON; a PDF when asked and it can be rendered)."""
+        """Copy the signed report and its JSON; with ``pdf``, render the PDF on the
+        session's job runner (never the UI thread: WeasyPrint takes seconds)."""
         if self.written is None:
             return []
         dest.parent.mkdir(parents=True, exist_ok=True)
         out = [Path(shutil.copyfile(self.written.html, dest))]
         out.append(Path(shutil.copyfile(self.written.json, dest.with_suffix(".json"))))
-        if pdf:
-            from edgeconsole.commission.pdf import html_to_pdf
-
-            try:
-                out.append(html_to_pdf(dest, dest.with_suffix(".pdf")))
-            except EdgeConsoleError as exc:
-                self._say(f"Report exported; no PDF: {exc}", error=True)
-                return out
+        self._exported = list(out)
+        if pdf and self.pdf_runner.start(
+            "report PDF", lambda _p, _c: html_to_pdf(dest, dest.with_suffix(".pdf"))
+        ):
+            self._say("Exported: " + ", ".join(str(p) for p in out) + "; rendering the PDF…")
+            return out
         self._say("Exported: " + ", ".join(str(p) for p in out))
         return out
+
+    def _pdf_written(self, pdf: object) -> None:
+        self._say("Exported: " + ", ".join(str(p) for p in [*self._exported, pdf]))
+
+    def _pdf_failed(self, why: str) -> None:
+        self._say(f"Report exported; no PDF: {why}", error=True)

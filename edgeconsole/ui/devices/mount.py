@@ -116,7 +116,7 @@ class DevicesUi(QObject):
             self.connect_url(dialog.url())
 
     def show_gateway_dialog(self) -> None:
-        dialog = AddGatewayDialog(self.discover_gateways, self.window)
+        dialog = AddGatewayDialog(self.discover_gateways, self.window, self.window.session.jobs)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.url():
             self.connect_gateway(dialog.url(), dialog.token_text(), dialog.token_file or None)
 

@@ -8,7 +8,6 @@ token is pasted (shown as dots) or read from a token file the agent wrote (its
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from edgeconsole.session.jobs import JobRunner as SessionJobs
+from edgeconsole.session.jobs import shared_runner
 from edgeconsole.ui.theme import COLOURS
 
 Discover = Callable[[], list[dict[str, Any]]]
@@ -53,8 +54,15 @@ def normalise_address(text: str) -> str:
 
 
 class AddGatewayDialog(QDialog):
-    def __init__(self, discover: Discover | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        discover: Discover | None,
+        parent: QWidget | None = None,
+        jobs: SessionJobs | None = None,
+    ) -> None:
         super().__init__(parent)
+        #: The session's job runner runs the search (the process's shared one without one).
+        self.jobs = jobs if jobs is not None else shared_runner()
         self.setWindowTitle("Add gateway")
         self.setObjectName("addGatewayDialog")
         self._discover = discover
@@ -127,7 +135,7 @@ class AddGatewayDialog(QDialog):
         self.note.setText("Searching the local network (mDNS)…")
         discover = self._discover
 
-        def work() -> None:
+        def work(_progress: object, _cancel: object) -> None:
             try:
                 found = discover()
             except Exception as exc:  # shown in the dialog
@@ -135,7 +143,7 @@ class AddGatewayDialog(QDialog):
                 found = []
             self._found = found
 
-        threading.Thread(target=work, name="edgeconsole-discover", daemon=True).start()
+        self.jobs.start("gateway discovery", work)
         self._timer.start()
 
     @property

@@ -44,6 +44,8 @@ from edgeconsole.journal.keys import ConsoleKey
 from edgeconsole.journal.pack_trust import OWN_LABEL, TrustedKey
 from edgeconsole.journal.timebase import wall_ns
 from edgeconsole.journal.verify import VerifyReport, verify_pack
+from edgeconsole.session.jobs import JobRunner as SessionJobs
+from edgeconsole.session.jobs import RunningJob, shared_runner
 from edgeconsole.ui.theme import COLOURS
 
 #: (label, seconds back from now; None = everything; -1 = custom range)
@@ -81,6 +83,7 @@ class ExportDialog(QDialog):
         out_dir: Path | None = None,
         key_factory: KeyFactory = ConsoleKey.load_or_create,
         poll_ms: int = 50,
+        jobs: SessionJobs | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export evidence pack")
@@ -89,7 +92,9 @@ class ExportDialog(QDialog):
         self.key_factory = key_factory
         self.state = "idle"  # idle | running | cancelling | done | failed | cancelled
         self.outcome: _Outcome | None = None
-        self._thread: threading.Thread | None = None
+        #: The session's job runner runs the export (the process's shared one without one).
+        self.jobs = jobs if jobs is not None else shared_runner()
+        self._job: RunningJob | None = None
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._stage = ""
@@ -277,13 +282,10 @@ class ExportDialog(QDialog):
         self.stage_label.setText("Starting…")
         settings = self.journal.site()
         journal_dir = self.journal.dir
-        self._thread = threading.Thread(
-            target=self._work,
-            args=(journal_dir, settings, req, self._cancel),
-            name="edgeconsole-export",
-            daemon=True,
+        cancel = self._cancel
+        self._job = self.jobs.start(
+            "export", lambda _progress, _cancel: self._work(journal_dir, settings, req, cancel)
         )
-        self._thread.start()
         self.timer.start()
         return True
 
@@ -344,9 +346,9 @@ class ExportDialog(QDialog):
         if outcome is None:
             return
         self.timer.stop()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        if self._job is not None:
+            self._job.wait()
+            self._job = None
         self.export_button.setEnabled(True)
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Close")

@@ -10,7 +10,7 @@ import pytest
 
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.session import workshop as bj
-from edgeconsole.ui.bundles.jobs import JobRunner, plain_error
+from edgeconsole.ui.jobs import JobRunner, plain_error
 from tests.ui.bundles.conftest import DEMO_PUB, REPO
 
 

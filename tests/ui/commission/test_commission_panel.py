@@ -67,6 +67,14 @@ def test_run_shows_live_matrix_histogram_and_a_signed_report(qtbot: QtBot, tmp_p
     exported = panel.export_to(tmp_path / "export" / "site-report.html")
     assert [p.suffix for p in exported] == [".html", ".json"]
     assert verify_report(exported[0]).valid
+    # The PDF renders on the session's job runner: export_to returns before it exists.
+    with_pdf = panel.export_to(tmp_path / "export-pdf" / "site-report.html", pdf=True)
+    assert [p.suffix for p in with_pdf] == [".html", ".json"]
+    assert "rendering the PDF" in panel.status.text()
+    pdf = tmp_path / "export-pdf" / "site-report.pdf"
+    qtbot.waitUntil(lambda: not panel.pdf_runner.running, timeout=60_000)
+    assert pdf.read_bytes()[:5] == b"%PDF-", panel.status.text()
+    assert str(pdf) in panel.status.text()
     if SCREENSHOT:
         panel.grab().save(SCREENSHOT)
 

@@ -1,23 +1,23 @@
-"""Long bundle work off the UI thread: one job at a time, with progress and Cancel.
+"""Long work off the UI thread, on the session's job runner, with progress and Cancel.
 
-The work is a plain function from ``session.workshop`` taking
-``(progress, cancel)``; it runs on a Python thread and reports back through Qt
-signals, which Qt queues onto the UI thread. The widget never blocks.
+The work is a job or a plain function ``(progress, cancel)`` from the session
+(``session.workshop``, the journal's export, commissioning, gateway discovery); the
+session's :class:`~edgeconsole.session.jobs.JobRunner` runs it on its own thread and
+this adapter turns its callbacks into Qt signals, which Qt queues onto the UI thread.
+One job at a time per adapter; the widget never blocks and never starts a thread.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from edgeconsole.core.errors import Cancelled, EdgeConsoleError
+from edgeconsole.core.errors import EdgeConsoleError
+from edgeconsole.session.jobs import JobOutcome, RunningJob, Work, shared_runner
+from edgeconsole.session.jobs import JobRunner as SessionJobs
 
-Work = Callable[[Callable[[float, str], None], Callable[[], bool]], Any]
 #: Progress signals at most this often: a verifier reports every MiB.
 PROGRESS_INTERVAL_S = 0.05
 
@@ -34,19 +34,22 @@ def plain_error(exc: BaseException) -> str:
 
 
 class JobRunner(QObject):
+    """One widget's job at a time, run by the session's job runner (``jobs``; the
+    process's shared runner for a widget built without a session)."""
+
     progressed = Signal(float, str)
     succeeded = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
     finished = Signal()  # after exactly one of the three above
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, jobs: SessionJobs | None = None) -> None:
         super().__init__(parent)
-        self._thread: threading.Thread | None = None
-        # Cleared by the worker before it emits ``finished``: the thread itself is still
-        # alive for a moment after, and a handler of ``finished`` must see "not running".
+        self.jobs = jobs if jobs is not None else shared_runner()
+        self._job: RunningJob | None = None
+        # Cleared on the job's thread before it emits ``finished``: a handler of
+        # ``finished`` must see "not running".
         self._active = False
-        self._cancel = threading.Event()
         self._last_progress = 0.0
         self.name = ""
 
@@ -58,23 +61,17 @@ class JobRunner(QObject):
         if self.running:
             return False
         self.name = name
-        self._cancel = threading.Event()
-        cancel = self._cancel
         self._active = True
-        self._thread = threading.Thread(
-            target=self._run, args=(work, cancel), name=f"bundles-{name}", daemon=True
-        )
-        self._thread.start()
+        self._job = self.jobs.start(name, work, on_progress=self._progress, on_done=self._done)
         return True
 
     def cancel(self) -> None:
-        self._cancel.set()
+        if self._job is not None:
+            self._job.cancel()
 
     def wait(self, timeout: float = 30.0) -> bool:
-        t = self._thread
-        if t is not None:
-            t.join(timeout)
-        return t is None or not t.is_alive()
+        job = self._job
+        return job is None or job.wait(timeout)
 
     def _progress(self, fraction: float, text: str) -> None:
         now = time.monotonic()
@@ -83,20 +80,13 @@ class JobRunner(QObject):
         self._last_progress = now
         self.progressed.emit(float(fraction), text)
 
-    def _run(self, work: Work, cancel: threading.Event) -> None:
-        try:
-            result = work(self._progress, cancel.is_set)
-        except Cancelled:
+    def _done(self, outcome: JobOutcome) -> None:
+        if outcome.cancelled:
             self.cancelled.emit()
-        except Exception as exc:  # every failure reaches the person, in words
-            if cancel.is_set():
-                self.cancelled.emit()
-            else:
-                self.failed.emit(plain_error(exc))
+        elif outcome.error is not None:
+            self.failed.emit(plain_error(outcome.error))
         else:
-            # Finished before it saw the Cancel: the work is done (a file may have
-            # been written), so say so rather than claim it was stopped.
-            self.succeeded.emit(result)
+            self.succeeded.emit(outcome.result)
         self._active = False
         self.finished.emit()
 
