@@ -391,7 +391,7 @@ def _run(args: argparse.Namespace) -> int:
         from edgeconsole.sources.factory import parse_spec
 
         parse_spec(spec)  # refuse a bad camera now, not on the camera thread
-    from edgeconsole.inference.line.triggers import TriggerConfig
+    from edgeconsole.session.api import TriggerConfig
 
     TriggerConfig.parse(args.trigger)  # refuse a bad trigger now, not on a camera thread
     if args.photo_eye:

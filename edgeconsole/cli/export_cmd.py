@@ -90,10 +90,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--out PATH is required", hint="e.g. edgeconsole export --out /media/usb/pack"
         )
-    from edgeconsole.journal.export import EvidencePackJob, ExportRequest
-    from edgeconsole.journal.keys import ConsoleKey
-    from edgeconsole.journal.paths import journal_dir
-    from edgeconsole.journal.settings import SettingsStore
+    from edgeconsole.session.evidence import (
+        ConsoleKey,
+        EvidencePackJob,
+        ExportRequest,
+        SettingsStore,
+        journal_dir,
+    )
 
     jdir = args.journal if args.journal is not None else journal_dir()
     if not (jdir / "audit.db").exists():
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         settings = SettingsStore(jdir.parent / "site.json").load()
     except ConfigError as exc:
         print(f"edgeconsole: warning: {exc}", file=sys.stderr)
-        from edgeconsole.journal.settings import SiteSettings
+        from edgeconsole.session.evidence import SiteSettings
 
         settings = SiteSettings()
     since = parse_time(args.since) if args.since else None
@@ -146,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show_key(args: argparse.Namespace) -> int:
-    from edgeconsole.journal.keys import ConsoleKey, public_pem
+    from edgeconsole.session.evidence import ConsoleKey, public_pem
 
     key = ConsoleKey.load_or_create()
     pem = public_pem(key.public)
@@ -166,8 +169,7 @@ def _show_key(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from edgeconsole.journal.pack_trust import trusted_keys
-    from edgeconsole.journal.verify import verify_pack
+    from edgeconsole.session.evidence import trusted_keys, verify_pack
 
     if args.pack is None:
         raise ConfigError("which pack?", hint="edgeconsole export verify PACK")

@@ -108,7 +108,7 @@ def stock_session(args: argparse.Namespace, *, audit: bool = True) -> Iterator[A
             )
             raise DeviceError(f"the device {what}", subject=link.address.path)
         if audit and not getattr(args, "no_journal", True):
-            from edgeconsole.journal.journal import Journal
+            from edgeconsole.session.evidence import Journal
 
             journal = Journal.open(args.journal)
         log = journal.audit.log if journal is not None else None

@@ -75,8 +75,8 @@ def _watch(args: argparse.Namespace) -> int:
     import sys
     import threading
 
-    from edgeconsole.inference.line import TriggerConfig
-    from edgeconsole.journal.journal import Journal
+    from edgeconsole.session.api import TriggerConfig
+    from edgeconsole.session.evidence import Journal
     from edgeconsole.session.session import Session
 
     if args.seconds is not None and not 0 < args.seconds <= 30 * 86400:

@@ -45,8 +45,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeconsole.journal.journal import Journal
-    from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
+    from edgeconsole.session.evidence import Journal, McapRecorderSink, RecordingMeta
 
     target = str(args.target)
     if not target.startswith("local://"):

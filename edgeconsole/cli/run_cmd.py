@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_positive("threads", args.threads)
     trigger = None
     if args.trigger is not None:
-        from edgeconsole.inference.line import TriggerConfig
+        from edgeconsole.session.api import TriggerConfig
 
         trigger = TriggerConfig.parse(args.trigger)
     summary, _ = run_headless(

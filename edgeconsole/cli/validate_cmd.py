@@ -152,7 +152,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _site(args: argparse.Namespace) -> None:
     """Remember --site/--technician (the same settings and audit entry as the window's
     Site dialog), or say once that the report will show them as not set."""
-    from edgeconsole.journal.settings import SettingsStore, SiteSettings
+    from edgeconsole.session.evidence import SettingsStore, SiteSettings
 
     store = SettingsStore()
     current = store.load()
@@ -170,7 +170,7 @@ def _site(args: argparse.Namespace) -> None:
     )
     if wanted == current:
         return
-    from edgeconsole.journal.journal import Journal
+    from edgeconsole.session.evidence import Journal
 
     journal = Journal.open()
     try:
@@ -268,7 +268,7 @@ def _print(d: dict[str, Any], written: Any) -> None:
 def _validate_line(args: argparse.Namespace) -> int:
     """A video of the moving line and the truth of its parts (``line_job.py``)."""
     from edgeconsole.core.errors import ConfigError
-    from edgeconsole.inference.line import TriggerConfig
+    from edgeconsole.session.api import TriggerConfig
     from edgeconsole.session.commissioning import (
         LineValidationJob,
         LineValidationRequest,

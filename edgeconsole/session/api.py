@@ -1,17 +1,42 @@
 """The domain names the window and the command line may use, through the session.
 
 ``ui/`` and ``cli/`` import ``edgeconsole.session`` and ``edgeconsole.core`` only
-(import-linter, pyproject). The values they show (a journal entry, a latency
-snapshot, a trigger setting) are the domain packages' own types: this module is the
-one door through which those types reach the top layer, so a new dependency of the
-window on a domain package is a visible line here, not an import buried in a widget.
+(import-linter, pyproject). The values they show (a latency snapshot, a trigger
+setting, a shadow comparison) are the domain packages' own types: this module is the
+door through which the live view's names reach the top layer, so a new dependency of
+the window on a domain package is a visible line here, not an import in a widget.
+Its siblings: ``session/evidence.py`` (journal, export, replay), ``session/workshop.py``
+(bundles), ``session/commissioning.py`` (validation and reports).
 """
 
 from __future__ import annotations
 
-from edgeconsole.inference.line.triggers import TriggerConfig
+from edgeconsole.devices.plc.plcmap import sample_map_path
+from edgeconsole.inference.latency import LatencySnapshot, LatencyStats, SeriesStats
+from edgeconsole.inference.line.overlay import TRIGGER_LINE_LABEL
+from edgeconsole.inference.line.triggers import (
+    MAX_PERIOD_MS,
+    MIN_PERIOD_MS,
+    TriggerConfig,
+    TriggerLine,
+)
 from edgeconsole.inference.shadow import ShadowStatus
 from edgeconsole.journal.journal import Journal
 from edgeconsole.session.plc_monitor import PlcMonitor
+from edgeconsole.sources.genicam.features import FeatureInfo
 
-__all__ = ["Journal", "PlcMonitor", "ShadowStatus", "TriggerConfig"]
+__all__ = [
+    "MAX_PERIOD_MS",
+    "MIN_PERIOD_MS",
+    "TRIGGER_LINE_LABEL",
+    "FeatureInfo",
+    "Journal",
+    "LatencySnapshot",
+    "LatencyStats",
+    "PlcMonitor",
+    "SeriesStats",
+    "ShadowStatus",
+    "TriggerConfig",
+    "TriggerLine",
+    "sample_map_path",
+]

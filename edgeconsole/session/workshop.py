@@ -7,6 +7,7 @@ and the build. Long work runs as a job on the session's job runner.
 
 from __future__ import annotations
 
+from edgeconsole.inference.spec import CHANNEL_ORDERS, HEAD_TYPES, LAYOUTS
 from edgeconsole.workshop.access import (
     default_library_dir,
     default_trust_dir,
@@ -51,7 +52,10 @@ from edgeconsole.workshop.trust_keys import (
 )
 
 __all__ = [
+    "CHANNEL_ORDERS",
+    "HEAD_TYPES",
     "INCOMPATIBLE",
+    "LAYOUTS",
     "REFUSED",
     "TAMPERED",
     "UNKNOWN_SIGNER",

@@ -87,7 +87,7 @@ def open_journal() -> tuple[Any, str | None]:
     """The app's journal, or None and the reason: a journal that cannot open must not
     keep the technician from working (the window says so)."""
     from edgeconsole.core.errors import EdgeConsoleError
-    from edgeconsole.journal.journal import Journal
+    from edgeconsole.session.api import Journal
 
     try:
         return Journal.open(), None

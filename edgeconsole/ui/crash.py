@@ -302,7 +302,7 @@ def install_crash_handler(
     """
     path: Path | None
     if fault_log is True:
-        from edgeconsole.journal.paths import app_data_dir
+        from edgeconsole.session.evidence import app_data_dir
 
         path = app_data_dir() / FAULT_LOG
     elif isinstance(fault_log, Path):

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from edgeconsole.core.frames import OPTIONAL_STAGES, STAGES, LatencySample
 from edgeconsole.core.parts import PartDecision
-from edgeconsole.inference.latency import LatencySnapshot, SeriesStats
+from edgeconsole.session.api import LatencySnapshot, SeriesStats
 from edgeconsole.ui.decision_chart import DecisionBox
 from edgeconsole.ui.deferred_plots import DeferredPlots
 from edgeconsole.ui.plot_style import budget_line as _budget_line

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.frames import OverlayBanner, OverlayBox, OverlayItem
-from edgeconsole.inference.line.overlay import TRIGGER_LINE_LABEL
+from edgeconsole.session.api import TRIGGER_LINE_LABEL
 from edgeconsole.session.update import LiveFrame
 from edgeconsole.ui.frame_image import FrameImage, to_qimage
 from edgeconsole.ui.theme import COLOURS, role_colour

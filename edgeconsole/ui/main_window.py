@@ -34,8 +34,7 @@ from PySide6.QtWidgets import (
 
 import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
-from edgeconsole.inference.latency import LatencySnapshot
-from edgeconsole.inference.line.triggers import TriggerLine
+from edgeconsole.session.api import LatencySnapshot, TriggerLine
 from edgeconsole.session.session import default_demo_model
 from edgeconsole.session.update import Event, PipelineStatus, Update
 from edgeconsole.ui.budget_spin import FOLLOW_MODEL, BudgetSpinBox

@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.inference.line.triggers import TriggerConfig
+from edgeconsole.session.api import TriggerConfig
 
 ORGANIZATION = "EdgeConsole"
 APPLICATION = "EdgeConsole"

@@ -18,7 +18,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMenu, QToolButton, QWidget
 
 from edgeconsole.core.clock import wall_iso
-from edgeconsole.inference.line.triggers import (
+from edgeconsole.session.api import (
     MAX_PERIOD_MS,
     MIN_PERIOD_MS,
     TriggerConfig,

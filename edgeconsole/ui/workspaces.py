@@ -118,7 +118,7 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
         return panel
 
     def commission() -> QWidget:
-        from edgeconsole.journal.paths import reports_dir
+        from edgeconsole.session.evidence import reports_dir
         from edgeconsole.ui.commission.panel import CommissionPanel
 
         return CommissionPanel(reports_dir=reports_dir(), jobs=window.session.jobs)
@@ -134,7 +134,7 @@ def mount_workspaces(window: MainWindow) -> Workspaces:
         return FleetView(journal)
 
     def camera() -> QWidget:
-        from edgeconsole.journal.paths import reports_dir
+        from edgeconsole.session.evidence import reports_dir
         from edgeconsole.ui.cameras.panel import CameraSetupPanel
 
         panel = CameraSetupPanel(

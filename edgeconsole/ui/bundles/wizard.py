@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.inference.spec import CHANNEL_ORDERS, HEAD_TYPES, LAYOUTS
 from edgeconsole.session import workshop as bj
 from edgeconsole.session.jobs import JobRunner as SessionJobs
+from edgeconsole.session.workshop import CHANNEL_ORDERS, HEAD_TYPES, LAYOUTS
 from edgeconsole.ui.bundles.library import human_size
 from edgeconsole.ui.jobs import JobRunner, ProgressStrip
 from edgeconsole.ui.theme import COLOURS

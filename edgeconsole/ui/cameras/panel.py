@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from edgeconsole.session.api import FeatureInfo
 from edgeconsole.session.cameras import CameraSetupResult
-from edgeconsole.sources.genicam.features import FeatureInfo
 from edgeconsole.ui.theme import COLOURS
 
 COLUMNS = ("Feature", "Value", "Accepts", "Access")

@@ -38,12 +38,18 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.errors import Cancelled, ConfigError, EdgeConsoleError
-from edgeconsole.journal.export import EvidencePackJob, ExportRequest, ExportResult
-from edgeconsole.journal.journal import Journal
-from edgeconsole.journal.keys import ConsoleKey
-from edgeconsole.journal.pack_trust import OWN_LABEL, TrustedKey
-from edgeconsole.journal.timebase import wall_ns
-from edgeconsole.journal.verify import VerifyReport, verify_pack
+from edgeconsole.session.evidence import (
+    OWN_LABEL,
+    ConsoleKey,
+    EvidencePackJob,
+    ExportRequest,
+    ExportResult,
+    Journal,
+    TrustedKey,
+    VerifyReport,
+    verify_pack,
+    wall_ns,
+)
 from edgeconsole.session.jobs import JobRunner as SessionJobs
 from edgeconsole.session.jobs import RunningJob, shared_runner
 from edgeconsole.ui.theme import COLOURS

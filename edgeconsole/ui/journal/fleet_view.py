@@ -30,9 +30,14 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.journal.fleet import RUNNING_STATES, FleetInconsistency, SlotRecord, TargetRecord
-from edgeconsole.journal.journal import Journal
-from edgeconsole.journal.timebase import wall_ns
+from edgeconsole.session.evidence import (
+    RUNNING_STATES,
+    FleetInconsistency,
+    Journal,
+    SlotRecord,
+    TargetRecord,
+    wall_ns,
+)
 from edgeconsole.ui.journal.common import fmt_ago, fmt_local
 from edgeconsole.ui.theme import COLOURS
 

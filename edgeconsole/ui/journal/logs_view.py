@@ -38,10 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.journal.atomic import write_atomic
-from edgeconsole.journal.audit import LEVELS, AuditEntry
-from edgeconsole.journal.csvsafe import write_csv
-from edgeconsole.journal.journal import Journal
+from edgeconsole.session.evidence import LEVELS, AuditEntry, Journal, write_atomic, write_csv
 from edgeconsole.ui.journal.common import fmt_iso, fmt_local, level_colour
 from edgeconsole.ui.theme import COLOURS
 

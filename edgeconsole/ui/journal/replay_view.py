@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
-from edgeconsole.inference.latency import LatencyStats
-from edgeconsole.journal.replay import RecordingInfo, RecordingReader, ReplayBatch, ReplaySource
+from edgeconsole.session.api import LatencyStats
+from edgeconsole.session.evidence import RecordingInfo, RecordingReader, ReplayBatch, ReplaySource
 from edgeconsole.session.update import Event, LiveFrame
 from edgeconsole.ui.journal.common import fmt_clock, fmt_iso, fmt_local
 from edgeconsole.ui.journal.telemetry_plot import TelemetryPlot

@@ -23,8 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.journal.journal import Journal
-from edgeconsole.journal.settings import SiteSettings
+from edgeconsole.session.evidence import Journal, SiteSettings
 from edgeconsole.ui.theme import COLOURS
 
 MAX_NAME = 200  # the store refuses longer names; say so before trying

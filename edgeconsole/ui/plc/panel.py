@@ -388,7 +388,7 @@ class PlcPanel(QWidget):
 
 
 def _sample_map() -> str:
-    from edgeconsole.devices.plc.plcmap import sample_map_path
+    from edgeconsole.session.api import sample_map_path
 
     return str(sample_map_path())
 
