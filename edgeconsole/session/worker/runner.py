@@ -14,6 +14,7 @@ with that reason as its error. The window never dies with it.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import pickle
@@ -189,6 +190,10 @@ class WorkerPipelineRunner(RunnerBase):
         """``keep_frames``: every frame's pixels are wanted (recording); otherwise only
         the newest frame of each batch comes back (the one the window shows)."""
         self._tmp = Path(tempfile.mkdtemp(prefix="edgeconsole-worker-"))
+        # A window ended (SIGTERM, Ctrl+Q) while this worker was still opening exits
+        # with the opening thread cut short: the folder must still go (seen in
+        # tests/security/test_offline.py::test_window_ended_by_sigterm_cleans_up).
+        atexit.register(self._remove_tmp)
         self.job = replace(job, log_path=self._tmp / "worker.log")
         self.output = output
         self.keep_frames = keep_frames
@@ -483,6 +488,10 @@ class WorkerPipelineRunner(RunnerBase):
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.close()
+        self._remove_tmp()
+        atexit.unregister(self._remove_tmp)
+
+    def _remove_tmp(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
