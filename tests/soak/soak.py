@@ -128,15 +128,19 @@ class SoakDemo:
         from edgeconsole.sim.device import VirtualSerialDevice
 
         self.session = Session(journal=Journal.open())
+        # The device first: its identity probe (3 tries, 1 s apart) must not compete with
+        # onnxruntime's start-up and the worker's spawn on a 2-core CI machine running
+        # other tests (a refused connect stays refused, as in the window: CI 2026-12-07).
+        self.device = VirtualSerialDevice(self.work / "serial", rate=self.serial_rate)
+        self.device.start()
+        self.serial_url = self.session.targets.connect(f"serial://{self.device.path}")
+        self._wait_serial()
         self.session.start_local(
             f"synthetic:conveyor?seed=7&fps={self.local_fps}",
             default_demo_model(),
             realtime=True,
             loop=True,
         )
-        self.device = VirtualSerialDevice(self.work / "serial", rate=self.serial_rate)
-        self.device.start()
-        self.serial_url = self.session.targets.connect(f"serial://{self.device.path}")
         self._start_gateway()
         self._wait_running()
         self.recording = self.session.start_recording(self.work / "soak.mcap")
@@ -186,6 +190,17 @@ class SoakDemo:
             target.close()
         self.receiver = StreamReceiver(str(self.agent.url), token, max_fps=5).start()
 
+    def _wait_serial(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            view = self.session.targets.view(self.serial_url)
+            if view is not None and view.state == "connected":
+                return
+            if view is not None and view.state == "error":
+                raise RuntimeError(f"the serial device refused to connect: {view.error}")
+            self.session.wait_for_change(0.1)
+        raise RuntimeError(f"the serial device did not connect in {timeout:.0f} s")
+
     def _wait_running(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -204,7 +219,8 @@ class SoakDemo:
         raise RuntimeError(
             f"demo did not come up in {timeout:.0f} s: pipeline "
             f"{self.session.poll().status.state}, serial "
-            f"{getattr(self.session.targets.view(self.serial_url), 'state', None)}, "
+            f"{getattr(self.session.targets.view(self.serial_url), 'state', None)} "
+            f"{getattr(self.session.targets.view(self.serial_url), 'error', '')}, "
             f"gateway {self.receiver.stats}"
         )
 
