@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from edgeconsole.agent.bodies import BodyPace, downgrade_flag, json_body
 from edgeconsole.agent.errors import BadRequest
 from edgeconsole.agent.journal import AgentJournal
 from edgeconsole.agent.upload import UploadManager
+from edgeconsole.agent.upload_write import UploadWrite
 from edgeconsole.core.errors import EdgeConsoleError
 
 T = TypeVar("T")
@@ -102,7 +104,7 @@ class UploadRoutes:
         me = asyncio.current_task()
         assert me is not None
         self._put_tasks[sha] = me
-        writer = await self._on_writer(lambda: self.uploads.open_write(sha, offset))
+        writer = await self._open_write(sha, offset, me)
         pieces: list[bytes] = []
         held = 0
         failure: BaseException | None = None
@@ -150,9 +152,13 @@ class UploadRoutes:
             if failure is None:
                 result = await self._on_writer(writer.finish_if_complete)
         finally:
+            # Queued now (behind the pending writes: one FIFO thread) and awaited shielded:
+            # a second cancel while this request ends must not skip closing the writer,
+            # whose lock would then block every later PUT and the cancel of this upload.
+            closing = loop.run_in_executor(self.writer, writer.__exit__, None, None, None)
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-            await self._on_writer(lambda: writer.__exit__(None, None, None))
+            await asyncio.shield(closing)
             if self._put_tasks.get(sha) is me:
                 del self._put_tasks[sha]
         if isinstance(failure, asyncio.CancelledError):
@@ -181,6 +187,24 @@ class UploadRoutes:
             },
             headers={"Upload-Offset": str(s.offset)},
         )
+
+    async def _open_write(self, sha: str, offset: int, me: asyncio.Task[Any]) -> UploadWrite:
+        """``open_write`` on the writer thread, for a request that may be preempted while
+        it waits there. The open cannot be withdrawn once queued; if this request is
+        cancelled meanwhile, the writer it opens is closed before the cancel goes on,
+        so the next request (or the DELETE that preempted this one) finds it free."""
+        opening = asyncio.get_running_loop().run_in_executor(
+            self.writer, self.uploads.open_write, sha, offset
+        )
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                opened = await opening
+                await self._on_writer(lambda: opened.__exit__(None, None, None))
+            if self._put_tasks.get(sha) is me:
+                del self._put_tasks[sha]
+            raise
 
     async def preempt(self, sha: str) -> None:
         old = self._put_tasks.get(sha)

@@ -160,10 +160,12 @@ class PtyDevice:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=5)
-        with self._lock:
-            self._unplug_locked()
+        # The node before the pty, as in _replug: a link to a freed pty number would lead
+        # a host still reconnecting by path to whichever device gets that number next.
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        with self._lock:
+            self._unplug_locked()
 
     def __enter__(self) -> PtyDevice:
         self.start()

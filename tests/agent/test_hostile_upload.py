@@ -15,14 +15,14 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.agent.agent_proc import AgentProcess, Client
 from tests.agent.hostile_tars import negative_pax_size, negative_size
-from tests.fixtures.gateway import DIGITS, GatewayKit
+from tests.fixtures.gateway import DIGITS, GatewayKit, StartAgent
 
 E = "/v2/edgeconsole"
 TOKEN = "hostile-upload-test-token-0123456789"
@@ -192,3 +192,55 @@ def test_deeply_nested_json_bodies_are_400_on_every_json_route(
     assert status == 400 and "nested deeper than" in json.dumps(reply), (status, reply)
     assert c.call("GET", "/v2/health/ready")[0] == 200  # still serving
     assert "RecursionError" not in agent.stderr_text()
+
+
+def test_a_put_preempted_while_its_open_runs_leaves_the_upload_free(
+    start_gateway_agent: StartAgent, gateway_kit: GatewayKit
+) -> None:
+    """The DELETE that cancels a PUT whose writer was being opened (on the writer
+    thread, where it cannot be withdrawn) once found that writer holding the upload:
+    409 'receiving data' then, and for every later PUT and cancel until the agent
+    restarted. The upload manager's lock is held here so the open is certain to be
+    half done when the cancel arrives."""
+    running = start_gateway_agent(token=TOKEN)
+    routes, uploads = running.agent.upload_routes, running.agent.uploads
+    c = Client(running.port, TOKEN, timeout=20.0)
+    big = gateway_kit.bundle(version=1, padding=200_000).read_bytes()
+    sha = hashlib.sha256(big).hexdigest()
+    assert _begin(c, big)[0] == 200
+    answer: list[tuple[int, dict[str, object]]] = []
+    with uploads._lock:  # the open takes the write slot, then waits here
+        trickle = TricklingPut(running.port, big)
+        try:
+            assert _until(lambda: uploads._writing.locked())
+            put_task = routes._put_tasks[sha]
+            deleting = threading.Thread(
+                target=lambda: answer.append(
+                    Client(running.port, TOKEN).call("DELETE", f"{E}/uploads/{sha}")
+                )
+            )
+            deleting.start()
+            assert _until(lambda: put_task.done() or put_task.cancelling() > 0)
+        except BaseException:
+            trickle.close()
+            raise
+    try:
+        deleting.join(30)
+        assert answer and answer[0][0] == 200, answer
+        assert trickle.wait_closed(15)
+    finally:
+        trickle.close()
+    # Nothing holds the upload: a new one begins and completes.
+    good = gateway_kit.bundle(version=2).read_bytes()
+    assert _begin(c, good)[0] == 200
+    status, body = _put(c, good)
+    assert status == 200 and body["state"] == "staged", body
+
+
+def _until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True

@@ -4,7 +4,6 @@ digits bundle flashed with the real flash job, shadowed by local://."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from edgeconsole.devices.serial.flash import SerialFlashJob
 from edgeconsole.session.targets import verified_payload
 from edgeconsole.sim.device import VirtualSerialDevice
 from tests.commission.helpers import DIGITS_BUNDLE, DIGITS_SET, TRUST, subset
+from tests.fixtures.serial import pull_plug
 
 Make = Callable[..., VirtualSerialDevice]
 
@@ -100,17 +100,14 @@ def test_device_process_killed_mid_run_gives_a_partial_report(tmp_path: Path) ->
         flash_digits(port)
         data = subset(DIGITS_SET, tmp_path / "d", 2)
 
-        def pull_plug(rec: SampleRecord, done: int, total: int) -> None:
+        def cut(rec: SampleRecord, done: int, total: int) -> None:
             if done == 7:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                pull_plug(proc, tmp_path / "dev" / "tty")
 
         req = ValidationRequest(f"serial://{port}", DIGITS_BUNDLE, data, trust_dir=TRUST)
-        res = ValidationJob(req, on_sample=pull_plug).run()
+        res = ValidationJob(req, on_sample=cut).run()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        pull_plug(proc, tmp_path / "dev" / "tty")
     d = res.data
     assert d["verdict"] == "PARTIAL" and d["partial"]
     assert d["samples"]["run"] == 7 and d["samples"]["total"] == 20

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from edgeconsole.devices.serial.flash import SerialFlashJob, upload_with_resume
 from edgeconsole.devices.target import FlashProgress, Payload
 from edgeconsole.sim.device import VirtualSerialDevice
 from tests.faults.proxy import PtyFaultProxy
+from tests.fixtures.serial import pull_plug
 
 Make = Callable[..., VirtualSerialDevice]
 Proxy = Callable[..., PtyFaultProxy]
@@ -57,18 +57,11 @@ class SimProcess:
 
     def kill9(self) -> None:
         assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        # A killed device cannot remove its node; udev would. A stale link to a freed pty
-        # number leads whoever reconnects by path (here or in a parallel test) into the
-        # next process that gets that number.
-        (self.data_dir / "tty").unlink(missing_ok=True)
+        pull_plug(self.proc, self.data_dir / "tty")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        (self.data_dir / "tty").unlink(missing_ok=True)
+        if self.proc is not None:
+            pull_plug(self.proc, self.data_dir / "tty")
 
 
 @pytest.fixture

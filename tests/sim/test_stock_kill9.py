@@ -6,9 +6,7 @@ on test)."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +21,7 @@ from edgeconsole.devices.serial.client import SerialTarget
 from edgeconsole.devices.serial.firmware import FirmwareUpgradeJob, ImagePolicy
 from edgeconsole.devices.serial.mcuboot import load_key
 from edgeconsole.devices.serial.stock import StockTarget, adopt
+from tests.fixtures.serial import pull_plug
 from tests.fixtures.stock import sign
 
 BIN = Path(sys.executable).parent
@@ -43,8 +42,7 @@ class Sim:
         assert self.port, "the stock device did not start"
 
     def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        pull_plug(self.proc, self.data / "tty")
 
     def connect(self) -> StockTarget:
         link = SerialTarget(self.port, timeout_s=1.0)
