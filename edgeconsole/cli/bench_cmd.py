@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgeconsole.core.errors import ConfigError, EdgeConsoleError
+from edgeconsole.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -57,75 +54,24 @@ def register(sub: Any) -> None:
     b.set_defaults(func=_bench)
 
 
-def load_target(target: Path, trust: Path | None) -> tuple[bytes, Any, np.ndarray | None, str]:
-    """(model bytes, ModelSpec or None, golden input or None, label) for any target."""
-    from edgeconsole.inference.spec import load_model_spec
-
-    if target.suffix == ".ecb":
-        from edgeconsole.session.workshop import open_verified
-
-        if trust is None:
-            raise ConfigError(
-                "benchmarking a bundle needs --trust DIR",
-                subject=str(target),
-                hint="only verified bundles are loaded",
-            )
-        vb = open_verified(target, trust, mode="memory")
-        golden = None
-        if vb.manifest.golden is not None:
-            import io
-
-            golden = np.load(
-                io.BytesIO(vb.file_bytes(vb.manifest.golden["input"])), allow_pickle=False
-            )
-        return vb.model_bytes, vb.description, golden, f"{target.name}:{vb.manifest.model}"
-    if target.suffix == ".onnx":
-        if not target.is_file():
-            raise ConfigError("model file not found", subject=str(target))
-        return target.read_bytes(), None, None, str(target)
-    spec = load_model_spec(target)
-    golden = None
-    if spec.golden and isinstance(spec.golden.get("input"), str) and spec.base_dir:
-        p = spec.base_dir / spec.golden["input"]
-        if p.is_file():
-            golden = np.load(p, allow_pickle=False)
-    if not spec.model_path.is_file():
-        raise ConfigError("model file not found", subject=str(spec.model_path))
-    return spec.model_path.read_bytes(), spec, golden, str(spec.model_path)
-
-
 def _bench(args: argparse.Namespace) -> int:
-    from edgeconsole.inference.bench import bench_session, synthetic_feeds
-    from edgeconsole.inference.providers import make_ort_session
+    from edgeconsole.session.workshop import bench_model, load_bench_target
 
     if args.warmup < 0:
         raise ConfigError("--warmup must not be negative")
-    model, spec, golden, label = load_target(args.target, args.trust)
+    target = load_bench_target(args.target, args.trust)
     if args.compare:
-        return _compare(args, model, spec, golden, label)
-    t0 = time.perf_counter()
-    sess = make_ort_session(model, threads=args.threads, providers=args.providers, name=label)
-    load_ms = (time.perf_counter() - t0) * 1e3
-    if golden is not None and len(sess.get_inputs()) == 1:
-        feeds = {sess.get_inputs()[0].name: golden}
-    else:
-        feeds = synthetic_feeds(sess, spec)
-    budget = (
-        args.budget_ms
-        if args.budget_ms is not None
-        else (spec.latency_budget_ms if spec is not None else None)
-    )
-    r = bench_session(
-        sess,
-        feeds,
-        model=label,
+        return _compare(args, target)
+    r = bench_model(
+        target,
         runs=args.runs,
         seconds=args.seconds,
         warmup=args.warmup,
         threads=args.threads,
-        budget_ms=budget,
-        load_ms=load_ms,
+        providers=args.providers,
+        budget_ms=args.budget_ms,
     )
+    label = target.label
     if args.json:
         print(json.dumps(r.to_json(), indent=2))
         return 0
@@ -146,46 +92,29 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare(
-    args: argparse.Namespace, model: bytes, spec: Any, golden: np.ndarray | None, label: str
-) -> int:
-    import math
+def _compare(args: argparse.Namespace, target: Any) -> int:
     import sys
 
-    from edgeconsole.inference import compare as cmp
-    from edgeconsole.inference.bench import synthetic_feeds
-    from edgeconsole.inference.providers import make_ort_session
+    from edgeconsole.session.workshop import compare_runtimes
 
     if args.seconds is not None:
         raise ConfigError("--compare runs a fixed number of runs: use --runs, not --seconds")
     if args.rounds < 1:
         raise ConfigError("--rounds must be at least 1")
-    sess = make_ort_session(model, threads=1, name=label)
-    if golden is not None and len(sess.get_inputs()) == 1:
-        feeds = {sess.get_inputs()[0].name: golden}
-    else:
-        feeds = synthetic_feeds(sess, spec)
-    del sess
-    runtimes = [cmp.this_runtime()]
-    skipped: list[dict[str, str]] = []
-    for python in cmp.peer_pythons(args.runtime):
-        try:
-            runtimes.append(cmp.probe(python))
-        except EdgeConsoleError as exc:
-            skipped.append({"python": str(python), "error": exc.what})
-    variants = cmp.plan(runtimes, args.compare_threads)
-    per_round = max(1, math.ceil((args.runs or 200) / args.rounds))
 
     def progress(text: str) -> None:
         if not args.json:
             print(f"  {text}", file=sys.stderr, flush=True)
 
-    results = cmp.compare(
-        model, feeds, variants, rounds=args.rounds, runs=per_round, progress=progress
+    out = compare_runtimes(
+        target,
+        runs=args.runs,
+        rounds=args.rounds,
+        threads=args.compare_threads,
+        peers=args.runtime,
+        progress=progress,
     )
-    out = cmp.summary(results)
-    out.update(model=label, input_shapes={k: list(v.shape) for k, v in feeds.items()})
-    out["skipped_runtimes"] = skipped
+    label, skipped = target.label, out["skipped_runtimes"]
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

@@ -16,7 +16,14 @@ from edgeconsole.workshop.access import (
     open_verified,
     sample_models_dir,
 )
-from edgeconsole.workshop.bench import BenchRequest, bench_bundle
+from edgeconsole.workshop.bench import (
+    BenchRequest,
+    BenchTarget,
+    bench_bundle,
+    bench_model,
+    compare_runtimes,
+    load_bench_target,
+)
 from edgeconsole.workshop.build import (
     BuildOutcome,
     BuildRequest,
@@ -62,16 +69,19 @@ __all__ = [
     "UNSIGNED",
     "VERIFIED",
     "BenchRequest",
+    "BenchTarget",
     "BuildOutcome",
     "BuildRequest",
     "BundleRow",
     "Int8Comparison",
     "KeyRow",
     "bench_bundle",
+    "bench_model",
     "build",
     "check_bundle",
     "check_request",
     "compare_int8",
+    "compare_runtimes",
     "default_library_dir",
     "default_trust_dir",
     "demo_key_ids",
@@ -82,6 +92,7 @@ __all__ = [
     "import_trust_key",
     "inspect_bundle",
     "is_bundle",
+    "load_bench_target",
     "load_trust",
     "model_io",
     "open_verified",

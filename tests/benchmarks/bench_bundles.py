@@ -33,9 +33,9 @@ sys.path.insert(0, str(REPO))
 
 from edgeconsole.bundles.reader import read_bundle  # noqa: E402
 from edgeconsole.bundles.trust import TrustStore  # noqa: E402
-from edgeconsole.cli.bench_cmd import load_target  # noqa: E402
 from edgeconsole.inference.bench import bench_session  # noqa: E402
 from edgeconsole.inference.providers import make_ort_session, make_session_options  # noqa: E402
+from edgeconsole.workshop.bench import load_bench_target  # noqa: E402
 
 TRUST = REPO / "sample_models" / "trust"
 BUNDLES = REPO / "sample_models" / "bundles"
@@ -58,7 +58,8 @@ def _bare_loop_p50(sess: Any, feeds: dict[str, np.ndarray], runs: int, warmup: i
 def bench_vs_bare(bundle: Path, runs: int, rounds: int = 4, threads: int = 1) -> dict[str, Any]:
     import onnxruntime as ort
 
-    model, _spec, golden, label = load_target(bundle, TRUST)
+    target = load_bench_target(bundle, TRUST)
+    model, golden, label = target.model, target.golden, target.label
     assert golden is not None
     tool = make_ort_session(model, threads=threads)
     bare = ort.InferenceSession(
