@@ -3,38 +3,35 @@
 See the package docstring (``edgeconsole/inference/line/__init__.py``) for the API
 and its guarantees. Everything here runs on one thread (the decision thread),
 except :meth:`PartLine.trigger` and :meth:`PartLine.set_trigger`, which any thread
-may call.
+may call. When parts become due (line, external edge, tick, frame) is ``firing.py``;
+the judge protocol, the step and the per-part bookkeeping are ``steps.py``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Protocol
-
-import numpy as np
+from collections.abc import Callable
+from dataclasses import replace
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError, ModelError
-from edgeconsole.core.frames import Frame, PartVerdict
-from edgeconsole.core.parts import (
-    MISSED,
-    Box,
-    LineCounters,
-    PartDecision,
-    TriggerEvent,
-    TriggerKind,
+from edgeconsole.core.frames import Frame
+from edgeconsole.core.parts import MISSED, Box, LineCounters, PartDecision, TriggerEvent
+from edgeconsole.inference.line.firing import TriggerFiring
+from edgeconsole.inference.line.steps import (
+    Book,
+    Group,
+    LineStep,
+    PartJudge,
+    PartView,
+    Seen,
+    judge_runtime,
 )
-from edgeconsole.inference.line.tracker import (
-    Located,
-    PartTracker,
-    Track,
-    TrackerConfig,
-    centre,
-)
+from edgeconsole.inference.line.tracker import PartTracker, Track, TrackerConfig
 from edgeconsole.inference.line.triggers import TriggerConfig
+
+__all__ = ["MAX_PENDING_FRAMES", "LineStep", "PartJudge", "PartLine", "PartView", "judge_runtime"]
 
 #: External trigger edges held while waiting for a frame; more is a flood (counted).
 MAX_PENDING_TRIGGERS = 1024
@@ -43,98 +40,7 @@ MAX_PENDING_TRIGGERS = 1024
 MAX_PENDING_FRAMES = 256
 
 
-def judge_runtime(judge: object) -> tuple[str, int | None]:
-    """The execution provider and intra-op thread count of a judge that says
-    (``PartInspector.runtime``, ``providers.runtime_info``); ("", None) otherwise."""
-    info = getattr(judge, "runtime", None)
-    if not isinstance(info, dict):
-        return "", None
-    provider = info.get("provider")
-    threads = info.get("threads")
-    if not isinstance(provider, str):
-        return "", None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        threads = None  # "auto": onnxruntime's one per physical core
-    return provider, threads
-
-
-class PartJudge(Protocol):
-    """What the per-part inspector offers (``inference.PartInspector``)."""
-
-    def locate(self, image: np.ndarray, stamps: dict[str, int] | None = None) -> Sequence[Located]:
-        """Parts on the whole frame, boxes in source pixels, ``complete`` when fully in
-        view; stamps ``locate_start``/``locate_end``."""
-        ...
-
-    def decide(
-        self,
-        image: np.ndarray,
-        boxes: Sequence[Box],
-        stamps: dict[str, int] | None = None,
-    ) -> Sequence[PartVerdict]:
-        """One verdict per box, in order, judged on the crops (one batch); stamps its
-        stages (``crop``, ``preprocess``, ``infer``, ``postprocess``) as pairs."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class PartView:
-    """A part in the newest frame, for display: where it is and what was decided."""
-
-    id: int
-    box: Box
-    complete: bool
-    estimated: bool
-    decision: PartDecision | None
-    due: bool  # triggered, waiting to be fully in view
-
-
-@dataclass(slots=True)
-class LineStep:
-    frame_index: int
-    width: int
-    height: int
-    line_px: float  # where the trigger line is in this frame (source pixels)
-    parts: list[PartView] = field(default_factory=list)
-    decisions: list[PartDecision] = field(default_factory=list)
-    locate_ms: float = 0.0
-    decide_ms: float = 0.0
-
-
-@dataclass(slots=True)
-class _Book:
-    """Per-track bookkeeping of the decision path."""
-
-    due: bool = False
-    kind: TriggerKind = "line"
-    trigger_frame: int = -1
-    trigger_ns: int = 0
-    event: TriggerEvent | None = None
-    crossed: bool = False  # external mode: crossed the line (an edge should come)
-    queued: bool = False  # waiting for the inspector
-    decision: PartDecision | None = None
-
-
-@dataclass(slots=True)
-class _Group:
-    """Parts of one frame waiting for the inspector (decided on that frame's pixels)."""
-
-    frame: Frame
-    tracks: list[Track]  # snapshots at that frame
-    books: list[_Book]
-    view: list[Track]  # every part in view on that frame (snapshots), for display
-
-
-@dataclass(slots=True)
-class _Seen:
-    """The last frame the decision path saw, kept for an external edge that lands
-    between two frames (the nearer frame is judged)."""
-
-    frame: Frame
-    tracks: list[Track]
-
-
-class PartLine:
+class PartLine(TriggerFiring):
     def __init__(
         self,
         judge: PartJudge,
@@ -162,13 +68,13 @@ class PartLine:
         #: Called (any thread) when an external edge arrives: wake the decision thread.
         self.wake = wake
         self.counters = LineCounters()
-        self._books: dict[int, _Book] = {}
+        self._books: dict[int, Book] = {}
         self._lock = threading.Lock()
         self._incoming: deque[TriggerEvent] = deque()
         self._waiting: list[TriggerEvent] = []
         self._last_seq: dict[str, int] = {}
-        self._last: _Seen | None = None
-        self._pending: deque[_Group] = deque()
+        self._last: Seen | None = None
+        self._pending: deque[Group] = deque()
         self._period_ns: float | None = None
         self._next_tick: int | None = None
         self._frame_part_id = 0  # "frame" trigger: each frame is a new part
@@ -236,7 +142,7 @@ class PartLine:
         self.counters.frames += 1
         for t in ts.born:
             self.counters.tracks += 1
-            self._books[t.id] = _Book()
+            self._books[t.id] = Book()
         out = LineStep(frame.index, w, h, line_px, locate_ms=(t1 - t0) / 1e6)
         axis = trig.line.axis
         snapshot = [replace(t) for t in ts.seen]
@@ -255,7 +161,7 @@ class PartLine:
                 self._match_triggers(frame, snapshot, line_px, axis, out, final=False)
             self._queue_due(frame, snapshot, out)
         # Snapshots: the tracker moves its Track objects on with the next frame.
-        self._last = _Seen(frame, snapshot)
+        self._last = Seen(frame, snapshot)
         if decide:
             self._decide_into(out, None)
         out.parts = [self._view(t) for t in ts.seen]
@@ -346,133 +252,6 @@ class PartLine:
         self._waiting.clear()
         return out
 
-    # --------------------------------------------------------------- triggers
-    def _fire_crossings(
-        self, seen: list[Track], frame: Frame, line_px: float, axis: int, kind: TriggerKind
-    ) -> None:
-        for t in seen:
-            book = self._books[t.id]
-            if book.due or book.decision is not None or t.prev_centre is None:
-                continue
-            before = t.prev_centre[axis] - line_px
-            now = t.centre[axis] - line_px
-            if (before < 0 <= now) or (before > 0 >= now):
-                self._make_due(book, kind, frame.index, frame.captured_ns)
-
-    def _note_crossings(self, seen: list[Track], line_px: float, axis: int) -> None:
-        for t in seen:
-            book = self._books[t.id]
-            if t.prev_centre is None or book.crossed:
-                continue
-            before = t.prev_centre[axis] - line_px
-            now = t.centre[axis] - line_px
-            if (before < 0 <= now) or (before > 0 >= now):
-                book.crossed = True
-
-    def _fire_tick(self, seen: list[Track], frame: Frame, trig: TriggerConfig) -> None:
-        assert trig.period_ms is not None
-        period = int(trig.period_ms * 1e6)
-        stamp = frame.captured_ns
-        if self._next_tick is None:
-            self._next_tick = stamp
-        if stamp < self._next_tick:
-            return
-        ticks = (stamp - self._next_tick) // period + 1
-        self.counters.ticks_skipped += int(ticks - 1)
-        self._next_tick += int(ticks * period)
-        for t in seen:
-            book = self._books[t.id]
-            if not book.due and book.decision is None:
-                self._make_due(book, "periodic", frame.index, stamp)
-
-    def _make_due(
-        self,
-        book: _Book,
-        kind: TriggerKind,
-        frame_index: int,
-        stamp: int,
-        event: TriggerEvent | None = None,
-    ) -> None:
-        book.due = True
-        book.kind = kind
-        book.trigger_frame = frame_index
-        book.trigger_ns = stamp
-        book.event = event
-        self.counters.triggered += 1
-
-    def _match_triggers(
-        self,
-        frame: Frame,
-        seen: list[Track],
-        line_px: float,
-        axis: int,
-        out: LineStep,
-        *,
-        final: bool,
-    ) -> None:
-        """Give waiting external edges a part: the frame nearest the edge in time is the
-        one judged (this frame, or the one before it); the part is the one nearest the
-        line. ``final``: called between frames, so no later frame is coming yet."""
-        with self._lock:
-            incoming = list(self._incoming)
-            self._incoming.clear()
-        for ev in incoming:
-            self.counters.triggers += 1
-            self._count_gap(ev)
-            self._waiting.append(ev)
-        if not self._waiting:
-            return
-        half = (self._period_ns or 33_000_000) / 2
-        keep: list[TriggerEvent] = []
-        prev = self._last if not final else None
-        for ev in sorted(self._waiting, key=lambda e: e.stamp_ns):
-            if ev.stamp_ns > frame.captured_ns + half:
-                keep.append(ev)  # a later frame is nearer: wait for it
-                continue
-            target_frame, tracks = frame, seen
-            if (
-                prev is not None
-                and prev.frame is not frame
-                and abs(ev.stamp_ns - prev.frame.captured_ns) < abs(ev.stamp_ns - frame.captured_ns)
-            ):
-                target_frame, tracks = prev.frame, prev.tracks
-            best = self._nearest_undecided(tracks, line_px, axis)
-            if best is None:
-                self.counters.triggers_unmatched += 1
-                self._unmatched(ev, f"no undecided part at the line in frame {target_frame.index}")
-                continue
-            book = self._books[best.id]
-            self._make_due(book, "external", target_frame.index, ev.stamp_ns, ev)
-            if target_frame is not frame and best.complete:
-                # Judged on the earlier frame's pixels: queued with that frame.
-                self._queue(target_frame, [best], [book], tracks, out)
-        self._waiting = keep
-
-    def _nearest_undecided(self, tracks: list[Track], line_px: float, axis: int) -> Track | None:
-        best: Track | None = None
-        best_d = float("inf")
-        for t in tracks:
-            book = self._books.get(t.id)
-            if book is None or book.due or book.decision is not None:
-                continue
-            length = t.box[2 + axis] - t.box[axis]
-            d = abs(t.centre[axis] - line_px)
-            if d <= 0.75 * length and d < best_d:
-                best, best_d = t, d
-        return best
-
-    def _unmatched(self, ev: TriggerEvent, why: str) -> None:
-        if self.on_unmatched is not None:
-            self.on_unmatched(ev, why)
-
-    def _count_gap(self, ev: TriggerEvent) -> None:
-        if ev.seq is None:
-            return
-        last = self._last_seq.get(ev.source)
-        if last is not None and ev.seq > last + 1:
-            self.counters.triggers_lost += ev.seq - last - 1
-        self._last_seq[ev.source] = ev.seq
-
     # --------------------------------------------------------------- deciding
     def _queue_due(self, frame: Frame, snapshot: list[Track], out: LineStep) -> None:
         ready = []
@@ -487,20 +266,20 @@ class PartLine:
         self,
         frame: Frame,
         tracks: list[Track],
-        books: list[_Book],
+        books: list[Book],
         view: list[Track],
         out: LineStep,
     ) -> None:
         for b in books:
             b.queued = True
-        self._pending.append(_Group(frame, tracks, books, view))
+        self._pending.append(Group(frame, tracks, books, view))
         while len(self._pending) > MAX_PENDING_FRAMES:
             old = self._pending.popleft()
             for t, b in zip(old.tracks, old.books, strict=True):
                 note = "the inspector fell too far behind the line"
                 self._emit(self._missed(t.id, t.box, b, old.frame.index, note), out)
 
-    def _decide_batch(self, group: _Group, out: LineStep | None) -> None:
+    def _decide_batch(self, group: Group, out: LineStep | None) -> None:
         frame, tracks, books = group.frame, group.tracks, group.books
         boxes = [t.box for t in tracks]
         stamps: dict[str, int] = {}
@@ -552,81 +331,7 @@ class PartLine:
             book.decision = d
             self._emit(d, out)
 
-    def _frame_part(
-        self, frame: Frame, located: list[Located], snapshot: list[Track], out: LineStep
-    ) -> None:
-        """ "frame" trigger: this frame is one part; judge the most central complete one."""
-        self._frame_part_id += 1
-        pid = self._frame_part_id
-        self.counters.triggered += 1
-        # A triggered industrial camera says when it exposed the frame (or when its
-        # software trigger was sent): the part's decision latency runs from there.
-        start = frame.captured_ns
-        if frame.camera is not None and frame.capture_started_ns is not None:
-            start = min(frame.capture_started_ns, frame.captured_ns)
-        book = _Book(due=True, kind="frame", trigger_frame=frame.index, trigger_ns=start)
-        h, w = frame.image.shape[:2]
-        complete = [p for p in located if p.complete]
-        if not complete:
-            box: Box = (0.0, 0.0, float(w), float(h))
-            self._emit(
-                self._missed(pid, box, book, frame.index, "no part in the triggered frame"), out
-            )
-            return
-        mid = (w / 2.0, h / 2.0)
-        best = min(
-            complete,
-            key=lambda p: (centre(p.box)[0] - mid[0]) ** 2 + (centre(p.box)[1] - mid[1]) ** 2,
-        )
-        track = Track(pid, best.box, True, frame.index, frame.index)
-        self._queue(frame, [track], [book], [], out)
-
-    def _lose(self, t: Track, frame: Frame, line_px: float, axis: int, out: LineStep) -> None:
-        book = self._books.pop(t.id, None)
-        if book is None or book.decision is not None or book.queued:
-            return  # decided, or queued: the inspector judges it from the frame it was on
-        if book.due:
-            self._emit(
-                self._missed(
-                    t.id,
-                    t.box,
-                    book,
-                    frame.index,
-                    "left the view before it was fully in view after its trigger",
-                ),
-                out,
-            )
-            return
-        if self._trigger.kind == "external":
-            if book.crossed:
-                self._emit(
-                    self._missed(
-                        t.id, t.box, book, frame.index, "crossed the line but no trigger edge came"
-                    ),
-                    out,
-                )
-            return
-        if self._trigger.kind != "line":
-            return
-        # Lost before its crossing was seen: did it cross while the decision path was not
-        # looking (frames dropped, a long occlusion)? Extrapolate along the belt.
-        c = t.centre[axis]
-        ahead = c + t.velocity[axis] * (frame.index - t.last_frame + 1)
-        if (c - line_px) * (ahead - line_px) < 0 or (c < line_px <= ahead):
-            book.trigger_frame, book.trigger_ns = frame.index, frame.captured_ns
-            self.counters.triggered += 1
-            self._emit(
-                self._missed(
-                    t.id,
-                    t.box,
-                    book,
-                    frame.index,
-                    "crossed the line in frames the decision path did not see",
-                ),
-                out,
-            )
-
-    def _missed(self, pid: int, box: Box, book: _Book, frame_index: int, note: str) -> PartDecision:
+    def _missed(self, pid: int, box: Box, book: Book, frame_index: int, note: str) -> PartDecision:
         now = self._clock()
         ev = book.event
         return PartDecision(
