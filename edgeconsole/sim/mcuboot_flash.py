@@ -167,13 +167,20 @@ class McubootFlash:
         return self.dir / "upload.part"
 
     def _load(self) -> FlashState:
+        raw = b""
         try:
-            state = FlashState.from_json(json.loads(self._state_path.read_text()))
+            raw = self._state_path.read_bytes()
+            state = FlashState.from_json(json.loads(raw))
         except FileNotFoundError:
             return FlashState()
         except (OSError, ValueError) as exc:
-            # atomic_write never leaves a torn file; this is damage from outside.
-            raise RuntimeError(f"boot state unreadable: {exc}") from exc
+            # atomic_write never leaves a torn file; this is damage from outside. What the
+            # file held is in the message: the one time this was seen (a CI run) it said
+            # only that the file was not JSON.
+            raise RuntimeError(
+                f"boot state {self._state_path} unreadable ({len(raw)} bytes, "
+                f"starting {raw[:48]!r}): {exc}"
+            ) from exc
         # A slot whose bytes are missing is an erased slot (never happens by our writes).
         images = tuple(s if s and self.image_path(s).is_file() else None for s in state.images)
         return replace(state, images=(images[0], images[1]))

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,21 @@ from tests.ui import builders
 SHOTS = (
     Path(os.environ.get("EDGECONSOLE_SHOTS", "")) if os.environ.get("EDGECONSOLE_SHOTS") else None
 )
+
+
+def _wait(qtbot: Any, condition: Callable[[], bool]) -> None:
+    """Wait for the panel; when a camera never answers, the failure shows where each
+    thread of this process waits (a driver call that hangs is otherwise invisible)."""
+    try:
+        qtbot.waitUntil(condition, timeout=30000)
+    except Exception as exc:
+        frames = sys._current_frames()
+        stacks = [
+            f"--- thread {t.name}\n" + "".join(traceback.format_stack(frames[t.ident]))
+            for t in threading.enumerate()
+            if t.ident in frames and t is not threading.current_thread()
+        ]
+        raise AssertionError(f"{exc}; threads:\n" + "\n".join(stacks)) from None
 
 
 def _panel(window: Any, spec: str) -> Any:
@@ -34,7 +53,7 @@ def _row(panel: Any, name: str) -> int:
 
 def _read(qtbot: Any, panel: Any) -> None:
     panel.read()
-    qtbot.waitUntil(lambda: bool(panel.features) and panel.read_button.isEnabled(), timeout=30000)
+    _wait(qtbot, lambda: bool(panel.features) and panel.read_button.isEnabled())
 
 
 def _edit(panel: Any, name: str, text: str) -> None:
@@ -66,9 +85,7 @@ def test_camera_tab_reads_sets_and_explains_refusals_on_pylon(
     _edit(panel, "Gain", "99")
     _edit(panel, "PixelFormat", "BayerRG8")
     panel.apply_changes()
-    qtbot.waitUntil(
-        lambda: panel.apply_button.isEnabled() and "✗" in panel.message.text(), timeout=30000
-    )
+    _wait(qtbot, lambda: panel.apply_button.isEnabled() and "✗" in panel.message.text())
     text = panel.message.text()
     assert "ExposureTime = 5000 us" in text and "PixelFormat = BayerRG8" in text
     assert "Gain 99 dB is out of range: this camera accepts 0 .. 48 dB" in text
@@ -76,12 +93,12 @@ def test_camera_tab_reads_sets_and_explains_refusals_on_pylon(
     assert by["ExposureTime"].value == pytest.approx(5000) and by["PixelFormat"].value == "BayerRG8"
     _shot(panel, "camera_tab_pylon.png")
     panel.save(str(tmp_path / "setup.json"))
-    qtbot.waitUntil(lambda: "saved to" in panel.message.text(), timeout=30000)
+    _wait(qtbot, lambda: "saved to" in panel.message.text())
     _edit(panel, "PixelFormat", "Mono8")
     panel.apply_changes()
-    qtbot.waitUntil(lambda: "PixelFormat = Mono8" in panel.message.text(), timeout=30000)
+    _wait(qtbot, lambda: "PixelFormat = Mono8" in panel.message.text())
     panel.load(str(tmp_path / "setup.json"))
-    qtbot.waitUntil(lambda: "applied" in panel.message.text(), timeout=30000)
+    _wait(qtbot, lambda: "applied" in panel.message.text())
     assert {f.name: f.value for f in panel.features}["PixelFormat"] == "BayerRG8"
 
 
@@ -91,9 +108,7 @@ def test_camera_tab_finds_and_sets_the_gige_camera(
 ) -> None:
     panel = window.workspaces.show_panel("Camera")
     panel.find_cameras()
-    qtbot.waitUntil(
-        lambda: panel.find_button.isEnabled() and panel.source.count() > 0, timeout=30000
-    )
+    _wait(qtbot, lambda: panel.find_button.isEnabled() and panel.source.count() > 0)
     assert panel.source.currentText() == fake_gv_camera.spec
     _read(qtbot, panel)
     row = _row(panel, "ExposureTime")
@@ -101,10 +116,7 @@ def test_camera_tab_finds_and_sets_the_gige_camera(
     _edit(panel, "Width", "1001")
     _edit(panel, "ExposureTime", "abc")
     panel.apply_changes()
-    qtbot.waitUntil(
-        lambda: panel.apply_button.isEnabled() and "Width = 1001" in panel.message.text(),
-        timeout=30000,
-    )
+    _wait(qtbot, lambda: panel.apply_button.isEnabled() and "Width = 1001" in panel.message.text())
     assert "calls it ExposureTimeAbs) takes a number (10 .. 10000000 us)" in panel.message.text()
     _shot(panel, "camera_tab_aravis.png")
 
