@@ -9,7 +9,10 @@ here), in alternating rounds:
   its fastest;
 - trigger latency: software trigger issued -> frame available to the caller,
   through the source (``fire_trigger`` + ``read``) vs the library's loop (execute
-  TriggerSoftware, then retrieve), p50/p99 and the difference.
+  TriggerSoftware, then retrieve), p50/p99 and the difference; and per frame, the
+  time from the library handing the buffer over to the frame being usable, ours vs
+  the vendor loop's (``added_per_frame_*``: what EdgeConsole adds, free of the
+  emulated camera's own timing tail).
 
 Goals from issue 17: throughput ratio >= 0.95, added latency p99 < 1 ms.
 Run: .venv/bin/python tests/benchmarks/bench_cameras.py [--seconds 3 --triggers 150]
@@ -95,7 +98,9 @@ def pylon_vendor_fps(seconds: float, fps: float | None) -> float:
         cam.DestroyDevice()
 
 
-def pylon_vendor_trigger(triggers: int, gap_s: float) -> list[int]:
+def pylon_vendor_trigger(triggers: int, gap_s: float, after: list[int]) -> list[int]:
+    """Trigger -> frame as an array, per trigger; ``after`` gets, per frame, the time from
+    the library handing the buffer over to the array being ready."""
     from pypylon import pylon
 
     cam = pylon_camera()
@@ -108,6 +113,7 @@ def pylon_vendor_trigger(triggers: int, gap_s: float) -> list[int]:
             t0 = now_ns()
             cam.TriggerSoftware.Execute()
             r = cam.RetrieveResult(2000, pylon.TimeoutHandling_Return)
+            handed = now_ns()
             if not r or not r.IsValid():
                 continue  # counted by the number of samples
             ok = r.GrabSucceeded()
@@ -115,7 +121,9 @@ def pylon_vendor_trigger(triggers: int, gap_s: float) -> list[int]:
                 _ = r.GetArray()
             r.Release()
             if ok:
-                out.append(now_ns() - t0)
+                done = now_ns()
+                out.append(done - t0)
+                after.append(done - handed)
             time.sleep(gap_s)
         cam.StopGrabbing()
     finally:
@@ -170,7 +178,7 @@ def aravis_vendor_fps(seconds: float, fps: float) -> float:
     return n / elapsed
 
 
-def aravis_vendor_trigger(triggers: int, gap_s: float, fps: float) -> list[int]:
+def aravis_vendor_trigger(triggers: int, gap_s: float, fps: float, after: list[int]) -> list[int]:
     Arv, cam = aravis_camera()
     aravis_setup(cam, fps, trigger=True)
     stream = cam.create_stream(None, None)
@@ -183,10 +191,13 @@ def aravis_vendor_trigger(triggers: int, gap_s: float, fps: float) -> list[int]:
         t0 = now_ns()
         cam.software_trigger()
         buf = stream.timeout_pop_buffer(2_000_000)
+        handed = now_ns()
         if buf is not None:
             if buf.get_status() == Arv.BufferStatus.SUCCESS:
                 _ = np.frombuffer(buf.get_data(), np.uint8)
-                out.append(now_ns() - t0)
+                done = now_ns()
+                out.append(done - t0)
+                after.append(done - handed)
             stream.push_buffer(buf)
         time.sleep(gap_s)
     cam.stop_acquisition()
@@ -213,9 +224,12 @@ def ours_fps(spec: str, seconds: float) -> float:
         source.close()
 
 
-def ours_trigger(spec: str, triggers: int, gap_s: float) -> list[int]:
+def ours_trigger(spec: str, triggers: int, gap_s: float, after: list[int]) -> list[int]:
     """The source puts the camera in software-trigger mode itself (``trigger=software``)
-    and every frame must answer the trigger just issued (its ``trigger_seq``)."""
+    and every frame must answer the trigger just issued (its ``trigger_seq``). ``after``
+    gets, per frame, the time from the library handing the buffer to the source's grab
+    (``captured_ns``, stamped right after RetrieveResult / pop_buffer) to ``read``
+    returning the frame: all that EdgeConsole adds, measured on the same trigger."""
     source = open_source(f"{spec}?trigger=software")
     assert isinstance(source, IndustrialCameraSource)
     out: list[int] = []
@@ -227,9 +241,11 @@ def ours_trigger(spec: str, triggers: int, gap_s: float) -> list[int]:
             seq = source.fire_trigger()
             frame = source.read()
             if frame is not None:
+                done = now_ns()
                 if frame.camera is None or frame.camera.trigger_seq != seq:
                     raise RuntimeError(f"frame answers trigger {frame.camera}, not {seq}")
-                out.append(now_ns() - t0)
+                out.append(done - t0)
+                after.append(done - frame.captured_ns)
             time.sleep(gap_s)
     finally:
         source.close()
@@ -255,22 +271,36 @@ def compare_fps(vendor: Callable[[], float], ours: Callable[[], float], n: int) 
 
 
 def compare_latency(
-    vendor: Callable[[], list[int]], ours: Callable[[], list[int]], blocks: int = 5
+    vendor: Callable[[list[int]], list[int]],
+    ours: Callable[[list[int]], list[int]],
+    blocks: int = 5,
 ) -> dict[str, Any]:
     """Alternating blocks (vendor, ours, vendor, ...) so both see the same machine load:
-    on a shared 2-core machine a single block each would compare two load windows."""
+    on a shared 2-core machine a single block each would compare two load windows.
+
+    The difference of two p99s of trigger -> frame is mostly the camera's own tail (the
+    emulators' frame timing), not what either loop adds. So each loop also times, per
+    frame, what follows the library handing the buffer over: ``added_per_frame`` is
+    ours minus the vendor's, percentile by percentile, on the same run."""
     v: list[int] = []
     o: list[int] = []
+    v_after: list[int] = []
+    o_after: list[int] = []
     for _ in range(blocks):
-        v.extend(vendor())
-        o.extend(ours())
+        v.extend(vendor(v_after))
+        o.extend(ours(o_after))
     vs, os_ = lat_summary(v), lat_summary(o)
+    va, oa = lat_summary(v_after), lat_summary(o_after)
     return {
         "vendor_ms": vs,
         "edgeconsole_ms": os_,
         "load_average_1min": round(os.getloadavg()[0], 1),
         "added_p50_ms": round(os_["p50"] - vs["p50"], 3),
         "added_p99_ms": round(os_["p99"] - vs["p99"], 3),
+        "after_handover_ms": {"vendor": va, "edgeconsole": oa},
+        "added_per_frame_p50_ms": round(oa["p50"] - va["p50"], 3),
+        "added_per_frame_p99_ms": round(oa["p99"] - va["p99"], 3),
+        "added_per_frame_max_ms": round(max(o_after, default=0) / 1e6, 3),
     }
 
 
@@ -284,10 +314,10 @@ def bench_pylon(args: argparse.Namespace) -> dict[str, Any]:
             args.rounds,
         )
     out["trigger_to_frame"] = compare_latency(
-        lambda: pylon_vendor_trigger(max(1, args.triggers // 5), 0.02),
-        lambda: (
+        lambda after: pylon_vendor_trigger(max(1, args.triggers // 5), 0.02, after),
+        lambda after: (
             pylon_prepare_ours(None, False),
-            ours_trigger(PYLON_SPEC, max(1, args.triggers // 5), 0.02),
+            ours_trigger(PYLON_SPEC, max(1, args.triggers // 5), 0.02, after),
         )[1],
     )
     pylon_prepare_ours(None, trigger=False)
@@ -309,10 +339,10 @@ def bench_aravis(args: argparse.Namespace) -> dict[str, Any]:
         )
         # The fake camera looks for a trigger once per frame period: run it fast.
         out["trigger_to_frame"] = compare_latency(
-            lambda: aravis_vendor_trigger(max(1, args.triggers // 5), 0.02, 1000.0),
-            lambda: (
+            lambda after: aravis_vendor_trigger(max(1, args.triggers // 5), 0.02, 1000.0, after),
+            lambda after: (
                 aravis_prepare_ours(1000.0, False),
-                ours_trigger(cam.spec, max(1, args.triggers // 5), 0.02),
+                ours_trigger(cam.spec, max(1, args.triggers // 5), 0.02, after),
             )[1],
         )
         return out
