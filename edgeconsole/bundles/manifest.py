@@ -75,7 +75,9 @@ QUANT_FIELDS = frozenset(
     }
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: What a bundle id (and so a bundle's name, its default id) may be.
+BUNDLE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_ID_RE = BUNDLE_ID_RE
 _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _SEMVER_RE = re.compile(r"\d+\.\d+\.\d+")
 

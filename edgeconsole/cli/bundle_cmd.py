@@ -1,25 +1,20 @@
 """``edgeconsole bundle keygen|build|verify|inspect|trust``: signed model bundles.
 
-This is where bundles and inference meet (they are sibling layers and never
-import each other): the manifest's model description is parsed with
-``ModelSpec.parse``, INT8 variants come from ``inference.quantize``, and the
-signed archive from ``bundles.builder``.
+The flows are the bundle workshop's (``session.workshop``), the same the window's
+wizard, trust store and inspector run; this module turns arguments into requests
+and results into text.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgeconsole.core.errors import BundleError, ConfigError, ModelError
+from edgeconsole.core.errors import BundleError, ConfigError
 
 HEADS = ("classify", "detect", "text-detect", "anomaly")
 
@@ -157,14 +152,13 @@ def _passphrase(path: Path | None) -> bytes | None:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from edgeconsole.bundles.signing import fingerprint as fp
-    from edgeconsole.bundles.signing import generate_keypair, load_public_key
+    from edgeconsole.session.workshop import create_signing_key
 
-    kp = generate_keypair(args.out, args.name, _passphrase(args.passphrase_file))
+    kp = create_signing_key(args.out, args.name, _passphrase(args.passphrase_file))
     print(f"private key: {kp.private_path} (mode 0600; keep it secret)")
     print(f"public key:  {kp.public_path} (give this to trust stores)")
     print(f"key id:      {kp.key_id}")
-    print(f"fingerprint: {fp(load_public_key(kp.public_path))}")
+    print(f"fingerprint: {kp.fingerprint}")
     return 0
 
 
@@ -173,11 +167,9 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _load_description(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     if args.description is not None:
-        from edgeconsole.inference.spec import load_model_spec
+        from edgeconsole.session.workshop import load_description
 
-        spec = load_model_spec(args.description)  # strict parse, size cap
-        desc = spec.to_json()
-        base = spec.base_dir
+        desc, base = load_description(args.description)
         if args.preprocess:
             raise ConfigError("give --preprocess or --description, not both")
         return desc, base
@@ -204,16 +196,12 @@ def _preprocess_arg(text: str) -> dict[str, Any]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from edgeconsole.bundles.builder import BundleRecipe, build_bundle
-    from edgeconsole.bundles.signing import load_private_key
-    from edgeconsole.inference.spec import ModelSpec
-    from edgeconsole.session.workshop import golden_input, golden_tolerance
+    from edgeconsole.session.workshop import BuildRequest, build
 
     if not args.model.is_file():
         raise ConfigError("model file not found", subject=str(args.model))
     desc, base = _load_description(args)
-    model_name = args.model.name
-    if not model_name.endswith(".onnx"):
+    if not args.model.name.endswith(".onnx"):
         raise ConfigError("the model must be an .onnx file", subject=str(args.model))
     head = dict(desc["head"])
     if args.head is not None and head.get("type") != args.head:
@@ -227,86 +215,58 @@ def _build(args: argparse.Namespace) -> int:
             ln.strip() for ln in args.labels.read_text(encoding="utf-8").splitlines() if ln.strip()
         ]
         head["labels"] = labels
-    desc["head"] = head
-    desc["model"] = model_name
-    if args.budget_ms is not None:
-        desc["latency_budget_ms"] = args.budget_ms
-    files: dict[str, Any] = {model_name: args.model}
-    orientation = head.get("orientation")
-    if isinstance(orientation, dict):
-        if base is None:
-            raise ConfigError("an orientation model needs --description (its folder)")
-        files[orientation["model"]] = base / orientation["model"]
-    fp32 = args.model.read_bytes()
-    # Inputs/outputs come from the model; the description supplies layouts. Parse
-    # what we have now so a bad preprocess or head fails before any heavy work.
-    from edgeconsole.bundles.builder import io_from_model
-
-    inputs, outputs = io_from_model(fp32, desc, model_name)
-    probe = {
-        **desc,
-        "name": args.name,
-        "version": args.version,
-        "inputs": inputs,
-        "outputs": outputs,
-    }
-    probe.pop("spec", None)
-    probe.pop("golden", None)
-    spec = ModelSpec.parse(probe, base, where="build description")
-    # The preprocessing must produce what the model takes: refused here, before anything
-    # is signed, naming both shapes (and an image model without preprocessing).
-    from edgeconsole.inference.input_check import check_input_fit
-
-    check_input_fit(spec, inputs[0]["shape"], subject=str(args.model))
-
-    calib = None
-    if args.calib is not None:
-        from edgeconsole.inference.quantize import load_calibration
-
-        calib = load_calibration(args.calib, spec, args.calib_limit)
-    shipped, quant = fp32, {"mode": "none"}
-    report = None
-    if args.int8:
-        shipped, quant, report = _int8(args, fp32, spec, calib)
-    golden = golden_input(
-        spec,
-        desc.get("golden") or {},
-        base,
-        calib,
-        fp32,
-        explicit=args.golden_input,
-        model_name=model_name,
-    )
-    keys = [load_private_key(k, _passphrase(args.passphrase_file)) for k in args.sign]
+    if isinstance(head.get("orientation"), dict) and base is None:
+        raise ConfigError("an orientation model needs --description (its folder)")
+    int8 = args.int8_mode if args.int8 else None
+    if int8 == "static" and args.calib is None:
+        raise ConfigError("static INT8 needs --calib DIR (or use --int8-mode dynamic)")
     created = (
         datetime.strptime(args.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         if args.created
         else datetime.now(UTC).replace(microsecond=0)
     )
-    files[model_name] = shipped
-    recipe = BundleRecipe(
-        name=args.name,
-        version=args.version,
-        description=desc,
-        files=files,
-        hardware_ids=args.hardware_ids,
-        created=created,
-        expires=None if args.expires_days is None else created + timedelta(days=args.expires_days),
-        min_agent_version=args.min_agent_version,
-        quantization=quant,
-        golden_input=golden,
-        golden_tolerance=golden_tolerance(desc.get("golden") or {}, quant),
+    # ``-o`` replaces what is there, in a folder made for it, as a compiler's would.
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    outcome = build(
+        BuildRequest(
+            model=args.model,
+            name=args.name,
+            version=args.version,
+            preprocess=desc["preprocess"],
+            head=head,
+            hardware_ids=args.hardware_ids,
+            key_file=args.sign[0],
+            extra_key_files=tuple(args.sign[1:]),
+            out=args.out,
+            passphrase=_passphrase(args.passphrase_file),
+            budget_ms=args.budget_ms,
+            int8=int8,
+            calib_dir=args.calib,
+            calib_limit=args.calib_limit,
+            compare_runs=args.compare_runs,
+            overwrite=True,
+            expires=None
+            if args.expires_days is None
+            else created + timedelta(days=args.expires_days),
+            created=created,
+            min_agent_version=args.min_agent_version,
+            description=desc,
+            golden=desc.get("golden") or {},
+            golden_dir=base,
+            golden_input=args.golden_input,
+        )
     )
-    manifest = build_bundle(recipe, keys, args.out, describe=describe_manifest)
+    quant = outcome.quantization
     result = {
         "bundle": str(args.out),
-        "bytes": args.out.stat().st_size,
-        "name": manifest.name,
-        "version": manifest.version,
-        "files": {n: e.length for n, e in manifest.files.items()},
+        "bytes": outcome.size,
+        "name": outcome.name,
+        "version": outcome.version,
+        "files": outcome.files,
         "quantization": quant,
-        "signers": len(keys),
+        "signers": len(args.sign),
     }
+    report = outcome.report
     if report is not None:
         result["int8_comparison"] = report.to_json()
     if args.json:
@@ -315,57 +275,11 @@ def _build(args: argparse.Namespace) -> int:
         if report is not None:
             print(report.table())
         print(
-            f"wrote {args.out} ({result['bytes']} bytes): {manifest.name} v{manifest.version}, "
-            f"{len(manifest.files)} files, quantization {quant['mode']}, "
-            f"{len(keys)} signature(s)"
+            f"wrote {args.out} ({result['bytes']} bytes): {outcome.name} v{outcome.version}, "
+            f"{len(outcome.files)} files, quantization {quant['mode']}, "
+            f"{len(args.sign)} signature(s)"
         )
     return 0
-
-
-def _int8(
-    args: argparse.Namespace, fp32: bytes, spec: Any, calib: list[np.ndarray] | None
-) -> tuple[bytes, dict[str, Any], Any]:
-    from edgeconsole.inference.quantize import (
-        compare_variants,
-        manifest_quantization,
-        quantize_dynamic_int8,
-        quantize_static_qdq,
-    )
-
-    src_hash = hashlib.sha256(fp32).hexdigest()
-    if args.int8_mode == "static" and not calib:
-        raise ConfigError("static INT8 needs --calib DIR (or use --int8-mode dynamic)")
-    made: dict[str, Any] = {}
-    failed: dict[str, str] = {}
-    makers: dict[str, Callable[[], Any]] = {
-        "int8-dynamic": lambda: quantize_dynamic_int8(fp32, source_sha256=src_hash)
-    }
-    if calib:
-        makers = {
-            "int8-static": lambda: quantize_static_qdq(fp32, calib, source_sha256=src_hash),
-            **makers,
-        }
-    for name, make in makers.items():
-        try:
-            made[name] = make()
-        except ModelError as exc:
-            failed[name] = exc.what
-    wanted = "int8-static" if args.int8_mode == "static" else "int8-dynamic"
-    if wanted in failed:
-        raise ModelError(
-            failed[wanted], subject=str(args.model), hint="try the other --int8-mode, or ship FP32"
-        )
-    eval_inputs = calib or []
-    if not eval_inputs:
-        from edgeconsole.inference.bench import synthetic_feeds
-        from edgeconsole.inference.providers import make_ort_session
-
-        sess = make_ort_session(fp32, threads=1, name=args.model.name)
-        eval_inputs = [next(iter(synthetic_feeds(sess, spec, seed=s).values())) for s in range(8)]
-    variants: dict[str, bytes | str] = {k: made[k].data if k in made else failed[k] for k in makers}
-    report = compare_variants(fp32, variants, spec, eval_inputs, runs=args.compare_runs)
-    chosen = made[wanted]
-    return chosen.data, manifest_quantization(chosen), report
 
 
 # -- verify / inspect ---------------------------------------------------------------
@@ -474,14 +388,15 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _trust_list(args: argparse.Namespace) -> int:
-    from edgeconsole.bundles.trust import list_keys
+    from edgeconsole.session.workshop import trust_keys
 
-    keys = list_keys(args.store)
+    keys = trust_keys(args.store)
     if args.json:
         print(
             json.dumps(
                 [
                     {"key_id": k.key_id, "label": k.label, "fingerprint": k.fingerprint}
+                    | ({"problem": k.problem} if k.problem else {})
                     for k in keys
                 ],
                 indent=2,
@@ -489,21 +404,21 @@ def _trust_list(args: argparse.Namespace) -> int:
         )
     else:
         for k in keys:
-            print(f"{k.key_id}  {k.label:20}  {k.fingerprint}")
+            print(f"{k.key_id}  {k.label:20}  {k.fingerprint or k.problem}")
     return 0
 
 
 def _trust_import(args: argparse.Namespace) -> int:
-    from edgeconsole.bundles.trust import import_key
+    from edgeconsole.session.workshop import import_trust_key
 
-    k = import_key(args.store, args.key, args.label)
+    k = import_trust_key(args.store, args.key, args.label)
     print(f"trusted {k.label} ({k.key_id}) fingerprint {k.fingerprint}")
     return 0
 
 
 def _trust_remove(args: argparse.Namespace) -> int:
-    from edgeconsole.bundles.trust import remove_key
+    from edgeconsole.session.workshop import remove_trust_key
 
-    k = remove_key(args.store, args.key)
+    k = remove_trust_key(args.store, args.key)
     print(f"removed {k.label} ({k.key_id})")
     return 0

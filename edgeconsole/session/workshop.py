@@ -33,6 +33,7 @@ from edgeconsole.workshop.build import (
     compare_int8,
     golden_input,
     golden_tolerance,
+    load_description,
     model_io,
     suggest_description,
 )
@@ -50,6 +51,8 @@ from edgeconsole.workshop.library import (
 )
 from edgeconsole.workshop.trust_keys import (
     KeyRow,
+    SigningKeyFiles,
+    create_signing_key,
     demo_key_ids,
     ensure_trust_dir,
     import_trust_key,
@@ -75,6 +78,7 @@ __all__ = [
     "BundleRow",
     "Int8Comparison",
     "KeyRow",
+    "SigningKeyFiles",
     "bench_bundle",
     "bench_model",
     "build",
@@ -82,6 +86,7 @@ __all__ = [
     "check_request",
     "compare_int8",
     "compare_runtimes",
+    "create_signing_key",
     "default_library_dir",
     "default_trust_dir",
     "demo_key_ids",
@@ -93,6 +98,7 @@ __all__ = [
     "inspect_bundle",
     "is_bundle",
     "load_bench_target",
+    "load_description",
     "load_trust",
     "model_io",
     "open_verified",

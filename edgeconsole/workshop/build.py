@@ -19,6 +19,7 @@ import numpy as np
 
 from edgeconsole.bundles.builder import BundleRecipe, build_bundle, io_from_model
 from edgeconsole.bundles.errors import TrustStoreError
+from edgeconsole.bundles.manifest import BUNDLE_ID_RE
 from edgeconsole.bundles.modelinfo import model_info
 from edgeconsole.bundles.onnx_check import parse_model_proto
 from edgeconsole.bundles.reader import read_bundle
@@ -41,6 +42,8 @@ class BuildRequest:
     hardware_ids: list[str]
     key_file: Path
     out: Path
+    #: More signing keys (one signature each), read with the same passphrase.
+    extra_key_files: tuple[Path, ...] = ()
     passphrase: bytes | None = None
     budget_ms: float | None = None
     int8: str | None = None  # None, "static" or "dynamic"
@@ -49,12 +52,26 @@ class BuildRequest:
     compare_runs: int = 100
     overwrite: bool = False
     expires: datetime | None = None
+    created: datetime | None = None  # None: now; a fixed time gives a reproducible build
+    min_agent_version: str | None = None
+    #: A whole model description (model.json) whose other fields (input layouts, ...)
+    #: the bundle keeps; ``preprocess``, ``head`` and ``budget_ms`` above override it.
+    description: dict[str, Any] | None = None
     #: The description's golden block ({"input": "golden_input.npy", "tolerance": ...});
-    #: its input file is looked up in ``golden_dir`` (default: the model's folder).
+    #: its input file, and a nested orientation model, are looked up in ``golden_dir``
+    #: (the description's folder; default: the model's folder).
     golden: dict[str, Any] = field(default_factory=dict)
     golden_dir: Path | None = None
     #: A golden input chosen by hand (.npy, or an image run through the preprocessing).
     golden_input: Path | None = None
+
+    @property
+    def key_files(self) -> list[Path]:
+        return [self.key_file, *self.extra_key_files]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.golden_dir or self.model.parent
 
 
 @dataclass
@@ -165,23 +182,35 @@ def _read_model(model: Path) -> bytes:
     return model.read_bytes()
 
 
+def load_description(path: Path) -> tuple[dict[str, Any], Path | None]:
+    """A model description (model.json or its folder), strictly parsed, as the JSON a
+    :class:`BuildRequest` takes, with the folder its files are found in."""
+    spec = load_model_spec(path)  # strict parse, size cap
+    return spec.to_json(), spec.base_dir
+
+
 def _description(req: BuildRequest, fp32: bytes) -> tuple[dict[str, Any], ModelSpec]:
     layout = req.preprocess.get("layout")
     first_input = model_info(parse_model_proto(fp32, req.model.name, req.model.name)).inputs
     desc: dict[str, Any] = {
+        **(req.description or {}),
         "model": req.model.name,
         "preprocess": dict(req.preprocess),
         "head": dict(req.head),
     }
-    if layout and first_input:
+    added_inputs = bool(layout and first_input and "inputs" not in desc)
+    if added_inputs:
         desc["inputs"] = [{"name": first_input[0]["name"], "layout": layout}]
     if req.budget_ms is not None:
         desc["latency_budget_ms"] = req.budget_ms
     inputs, outputs = io_from_model(fp32, desc, req.model.name)
-    desc.pop("inputs", None)
+    if added_inputs:
+        desc.pop("inputs")
     probe = {**desc, "name": req.name, "version": req.version, "inputs": inputs, "outputs": outputs}
+    probe.pop("spec", None)
+    probe.pop("golden", None)
     try:
-        spec = ModelSpec.parse(probe, None, where="bundle description")
+        spec = ModelSpec.parse(probe, req.golden_dir, where="bundle description")
     except ConfigError as exc:
         raise ConfigError(exc.what, subject=req.model.name, hint=exc.hint) from exc
     from edgeconsole.inference.input_check import check_input_fit
@@ -190,10 +219,22 @@ def _description(req: BuildRequest, fp32: bytes) -> tuple[dict[str, Any], ModelS
     return desc, spec
 
 
+def _files(req: BuildRequest, shipped: bytes) -> dict[str, Path | bytes]:
+    """The model as shipped, and a nested orientation model from the description's folder."""
+    files: dict[str, Path | bytes] = {req.model.name: shipped}
+    orientation = req.head.get("orientation")
+    if isinstance(orientation, dict) and isinstance(orientation.get("model"), str):
+        files[orientation["model"]] = req.base_dir / orientation["model"]
+    return files
+
+
 def check_request(req: BuildRequest) -> ModelSpec:
     """Refuse a bad request before any heavy work, in plain words."""
-    if not req.name or not req.name.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError("bundle name must be letters, digits, '-' or '_'")
+    if not BUNDLE_ID_RE.fullmatch(req.name):
+        raise ConfigError(
+            "bundle name must be letters, digits, '.', '-' or '_' (at most 64), "
+            "starting with a letter or digit"
+        )
     if req.version < 1:
         raise ConfigError("version must be a whole number of 1 or more")
     if not req.hardware_ids:
@@ -277,7 +318,7 @@ def build(
     if not req.out.parent.is_dir():
         raise ConfigError("output folder does not exist", subject=str(req.out.parent))
     progress(0.05, "reading the signing key")
-    key = load_private_key(req.key_file, req.passphrase)
+    keys = [load_private_key(k, req.passphrase) for k in req.key_files]
     shipped, quant = fp32, {"mode": "none"}
     report = comparison.report if comparison is not None else None
     calib = comparison.calib if comparison is not None else None
@@ -301,6 +342,12 @@ def build(
         chosen = comparison.variants[wanted]
         shipped, quant = chosen.data, manifest_quantization(chosen)
     check_cancel(cancel, "build")
+    if calib is None and req.calib_dir is not None:
+        # Without INT8 the calibration data still gives the golden pair a real input.
+        from edgeconsole.inference.quantize import load_calibration
+
+        progress(0.7, "reading calibration data")
+        calib = load_calibration(req.calib_dir, spec, req.calib_limit)
     progress(0.75, "running the model for the golden pair")
     golden = golden_input(
         spec,
@@ -315,19 +362,27 @@ def build(
         name=req.name,
         version=req.version,
         description=desc,
-        files={req.model.name: shipped},
+        files=_files(req, shipped),
         hardware_ids=list(req.hardware_ids),
         expires=req.expires,
+        min_agent_version=req.min_agent_version,
         quantization=quant,
         golden_input=golden,
         golden_tolerance=golden_tolerance(req.golden, quant),
     )
     check_cancel(cancel, "build")
     progress(0.85, "signing and writing")
-    manifest = build_bundle(recipe, [key], req.out, describe=describe_manifest)
+    if req.created is not None:
+        recipe.created = req.created
+    manifest = build_bundle(recipe, keys, req.out, describe=describe_manifest)
     progress(0.93, "reading it back through the verifier")
-    kid = key_id(key.public_key())
-    read_bundle(req.out, TrustStore.from_keys([key.public_key()]), describe=describe_manifest)
+    kid = key_id(keys[0].public_key())
+    publics = [k.public_key() for k in keys]
+    read_bundle(
+        req.out,
+        TrustStore.from_keys(publics, len({key_id(k) for k in publics})),
+        describe=describe_manifest,
+    )
     trusted = False
     if app_trust_dir is not None:
         try:

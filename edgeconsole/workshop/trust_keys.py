@@ -70,9 +70,32 @@ def import_trust_key(directory: Path, key_file: Path, label: str | None = None) 
     return KeyRow(k.key_id, k.label, k.fingerprint, k.path, k.key_id in demo_key_ids())
 
 
-def remove_trust_key(directory: Path, kid_or_label: str) -> str:
-    """Stop trusting a key; returns its label."""
-    return remove_key(directory, kid_or_label).label
+def remove_trust_key(directory: Path, kid_or_label: str) -> KeyRow:
+    """Stop trusting a key (by id or label); returns the row it had."""
+    k = remove_key(directory, kid_or_label)
+    assert k.path is not None
+    return KeyRow(k.key_id, k.label, k.fingerprint, k.path, k.key_id in demo_key_ids())
+
+
+@dataclass(frozen=True)
+class SigningKeyFiles:
+    private_path: Path
+    public_path: Path
+    key_id: str
+    fingerprint: str
+
+
+def create_signing_key(
+    directory: Path, name: str = "signing", passphrase: bytes | None = None
+) -> SigningKeyFiles:
+    """A new Ed25519 pair: ``NAME.key`` (0600, encrypted with ``passphrase`` if given)
+    and ``NAME.pub`` for trust stores; never overwrites a key."""
+    from edgeconsole.bundles.signing import fingerprint, generate_keypair
+
+    kp = generate_keypair(directory, name, passphrase)
+    return SigningKeyFiles(
+        kp.private_path, kp.public_path, kp.key_id, fingerprint(load_public_key(kp.public_path))
+    )
 
 
 def load_trust(directory: Path) -> TrustStore | None:

@@ -335,3 +335,34 @@ def test_sample_bundles_verify_only_with_the_demo_key(
     for b in sorted(sample_bundle_dir.glob("*.ecb")):
         assert main(["bundle", "verify", str(b), "--trust", str(tmp_path / "site")]) == 1
         assert "unknown key" in capsys.readouterr().out
+
+
+def test_cli_build_and_the_wizard_share_one_rule_book(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bundle build`` runs the workshop's build (issue 14): the name rule is the
+    manifest's for both (a dotted name the manifest takes is no longer refused by the
+    window), and a bundle written through either is read back by the verifier."""
+    from edgeconsole.session.workshop import BuildRequest, check_request
+
+    req = BuildRequest(
+        model=workdir / "tiny.onnx",
+        name="tiny.v2",
+        version=1,
+        preprocess=json.loads(PRE),
+        head={"type": "classify", "labels": ["cat", "dog", "bird"]},
+        hardware_ids=["laptop"],
+        key_file=workdir / "keys" / "signing.key",
+        out=workdir / "w.ecb",
+    )
+    check_request(req)
+    args = ["bundle", "build", str(workdir / "tiny.onnx"), "--name", "tiny.v2"]
+    args += ["--version", "1", "--head", "classify", "--preprocess", PRE]
+    args += ["--labels", str(workdir / "labels.txt")]
+    args += ["--hardware-id", "laptop", "--sign", str(workdir / "keys" / "signing.key")]
+    assert main([*args, "-o", str(workdir / "sub" / "c.ecb"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "tiny.v2"
+    # Both refuse what the window has always refused: a bundle that is not an .ecb.
+    assert main([*args, "-o", str(workdir / "c.tar")]) == 1
+    assert "must end in .ecb" in capsys.readouterr().err
+    assert not (workdir / "c.tar").exists()
