@@ -55,6 +55,16 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="write every frame a part was decided on, with its overlay, as PNG into DIR",
     )
+    run.add_argument(
+        "--target",
+        metavar="URL",
+        help="per-part models: decide each part on this target instead of the laptop: "
+        "serial:///dev/ttyACM0 (an SMP device running the bundle) or gateway://HOST:PORT"
+        "[?model=NAME]; the laptop still tracks the parts and cuts their crops",
+    )
+    run.add_argument(
+        "--token-file", type=Path, help="a gateway's access token (default: the one saved for it)"
+    )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument(
         "--plc",
@@ -116,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
         plc_map=args.plc_map,
         trigger=trigger,
         annotate=args.annotate,
+        target=args.target,
+        token_file=args.token_file,
     )
     _print(summary, args.json)
     for warning in summary.get("warnings", []):

@@ -74,6 +74,8 @@ def run_headless(
     plc_map: str | Path | None = None,
     trigger: TriggerConfig | None = None,
     annotate: Path | None = None,
+    target: str | None = None,
+    token_file: Path | None = None,
 ) -> tuple[dict[str, Any], list[Event]]:
     """Run until ``frames`` processed, ``seconds`` elapsed or the source ends.
 
@@ -89,8 +91,13 @@ def run_headless(
     id, verdict, trigger_frame, decision_ms, late, ...), ``decision_ms`` (p50, p90,
     p99, max over the run), ``parts_decided`` and ``line`` (the trigger, missed and
     late counts and the decision path's counters). ``annotate``: write each frame the
-    decision path judged, with its overlay, as a PNG into that folder.
+    decision path judged, with its overlay, as a PNG into that folder. ``target``
+    (``serial://``, ``gateway://``; ``local://`` or None: the laptop): each part's crop is
+    decided by the model on that target; the summary then has ``target``.
     """
+    from edgeconsole.session.target_line import is_local
+
+    target = None if is_local(target) else target
     session = Session(journal=Journal.open() if journal else None, trust_dir=trust_dir)
     events: list[Event] = []
     gate: Any = None  # session/plc_monitor.py PlcMonitor, role "gate"
@@ -126,6 +133,8 @@ def run_headless(
             record_to=record,
             trigger=trigger,
             annotate=annotate,
+            target=target,
+            token_file=token_file,
         )
         deadline = time.monotonic() + open_timeout_s
         started: float | None = None
@@ -182,6 +191,8 @@ def run_headless(
             source=status.source,
         )
         summary["runtime"] = status.runtime  # provider, threads, onnxruntime version
+        if target is not None:
+            summary["target"] = target
         # A truncated file or skipped images: the figures cover only part of the input,
         # and the summary says so (the CLI exits non-zero on it).
         summary["warnings"] = list(status.input_warnings)

@@ -175,6 +175,8 @@ class Session:
         model_budget: bool = True,
         trigger: TriggerConfig | None = None,
         annotate: Path | None = None,
+        target: str | None = None,
+        token_file: Path | None = None,
     ) -> None:
         """Open ``source`` and ``model`` on a worker thread, then run the pipeline
         (recording from the very first frame when ``record_to`` is given).
@@ -191,7 +193,10 @@ class Session:
 
         A model whose description has a ``per_part`` section runs per part (DESIGN
         section 10): every physical part is decided once when ``trigger`` fires
-        (default: the session's ``trigger``, the vertical centre line)."""
+        (default: the session's ``trigger``, the vertical centre line). With
+        ``target`` (``serial://...``, ``gateway://...``; ``token_file`` for a gateway)
+        each part's crop is decided by the model on that target
+        (``session/target_line.py``)."""
         if trigger is not None:
             self.trigger = trigger
         self._annotate_to = annotate
@@ -230,6 +235,8 @@ class Session:
                 record_to,
                 remote,
                 model_budget,
+                target,
+                token_file,
             ),
         )
         self._open_thread = t
@@ -613,6 +620,8 @@ class Session:
         record_to: Path | None = None,
         remote: tuple[str, str] | None = None,
         model_budget: bool = True,
+        target: str | None = None,
+        token_file: Path | None = None,
     ) -> None:
         source: FrameSource | None = None
         engine: Any = None
@@ -620,7 +629,13 @@ class Session:
         try:
             from edgeconsole.sources.factory import describe_spec, open_source
 
-            if remote is not None:
+            if target is not None:
+                from edgeconsole.session.target_line import open_target_line
+
+                spec, engine = open_target_line(
+                    target, model, self.trust_dir, threads=threads, token_file=token_file
+                )
+            elif remote is not None:
                 if self.interactive:
                     _lower_thread_priority()
                 spec, engine = self._remote_model(model, remote)
@@ -697,6 +712,8 @@ class Session:
                 self._status.runtime = dict(getattr(engine, "runtime", None) or {})
                 if remote is not None:
                     self._status.model += f" · infer (remote) {remote[1]} on {remote[0]}"
+                if target is not None:
+                    self._status.model += f" · parts decided on {target}"
             if recorder is not None:
                 self._recording_started(recorder)
             self._event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,35 @@ def assert_passes_but_for_timing(d: dict[str, Any]) -> None:
         else:
             assert c["passed"], c
     assert (d["verdict"] == "PASS") is all(c["passed"] for c in d["criteria"]), d["verdict"]
+
+
+def mcu_fast_bundle(tmp_path: Path) -> Path:
+    """The fast (label orientation) bundle built for the virtual serial device, its budget
+    relaxed: the device's own health check must not fail on a loaded test machine."""
+    from edgeconsole.cli.main import main as cli_main
+
+    folder = tmp_path / "label_orientation"
+    shutil.copytree(REPO / "sample_models" / "label_orientation", folder)
+    desc = json.loads((folder / "model.json").read_text())
+    desc["latency_budget_ms"] = 1000
+    (folder / "model.json").write_text(json.dumps(desc))
+    bundle = tmp_path / "label-orientation-mcu.ecb"
+    assert cli_main([
+        "bundle", "build", str(folder / "cls.onnx"), "--name", "label-orientation",
+        "--version", "1", "--description", str(folder / "model.json"),
+        "--sign", str(TRUST / "DEMO-ONLY-signing.key"), "--hardware-id", "mcu-sim",
+        "-o", str(bundle),
+    ]) == 0  # fmt: skip
+    return bundle
+
+
+def flash_confirmed(port: Path, bundle: Path) -> None:
+    """Flash ``bundle`` onto the virtual serial device at ``port`` and confirm it."""
+    from edgeconsole.devices.serial.client import SerialTarget
+    from edgeconsole.devices.serial.flash import SerialFlashJob
+    from edgeconsole.session.targets import verified_payload
+
+    payload = verified_payload(bundle, TRUST, hardware_id="mcu-sim", installed_version=None)
+    with SerialTarget(str(port), timeout_s=5.0) as target:
+        target.connect()
+        assert SerialFlashJob(target, payload, mode="confirm").run().confirmed

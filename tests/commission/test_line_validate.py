@@ -25,9 +25,10 @@ from edgeconsole.sources.conveyor import VERDICTS, ConveyorScene
 from tests.commission.helpers import (
     LABEL_BUNDLE,
     LABEL_MODEL,
-    REPO,
     TRUST,
     assert_passes_but_for_timing,
+    flash_confirmed,
+    mcu_fast_bundle,
 )
 from tests.fixtures.gateway import StartAgent
 
@@ -227,27 +228,9 @@ def test_serial_device_decides_the_crops_over_smp(serial_device: Any, tmp_path: 
     """The fast bundle built for the virtual device (its budget relaxed: the device's own
     health check must not hang on this machine's load), flashed, then the video's crops
     judged by the device's model over SMP."""
-    from edgeconsole.devices.serial.client import SerialTarget
-    from edgeconsole.devices.serial.flash import SerialFlashJob
-    from edgeconsole.session.targets import verified_payload
-
-    folder = tmp_path / "label_orientation"
-    shutil.copytree(REPO / "sample_models" / "label_orientation", folder)
-    desc = json.loads((folder / "model.json").read_text())
-    desc["latency_budget_ms"] = 1000
-    (folder / "model.json").write_text(json.dumps(desc))
-    bundle = tmp_path / "label-orientation-mcu.ecb"
-    assert cli_main([
-        "bundle", "build", str(folder / "cls.onnx"), "--name", "label-orientation",
-        "--version", "1", "--description", str(folder / "model.json"),
-        "--sign", str(TRUST / "DEMO-ONLY-signing.key"), "--hardware-id", "mcu-sim",
-        "-o", str(bundle),
-    ]) == 0  # fmt: skip
+    bundle = mcu_fast_bundle(tmp_path)
     device = serial_device()
-    payload = verified_payload(bundle, TRUST, hardware_id="mcu-sim", installed_version=None)
-    with SerialTarget(str(device.path), timeout_s=5.0) as target:
-        target.connect()
-        assert SerialFlashJob(target, payload, mode="confirm").run().confirmed
+    flash_confirmed(device.path, bundle)
     truth = write_truth(tmp_path / "parts.csv", truth_rows())
     req = LineValidationRequest(f"serial://{device.path}", bundle, SOURCE, truth, trust_dir=TRUST)
     res = LineValidationJob(req).run()

@@ -13,9 +13,10 @@ import pytest
 from edgeconsole.cli.agent_cmd import build_ports
 from edgeconsole.cli.main import main as cli_main
 from edgeconsole.session.gateway_stream import stream_spec
-from tests.commission.helpers import REPO, TRUST
+from tests.commission.helpers import REPO, TRUST, flash_confirmed, mcu_fast_bundle
 
 BUNDLE = REPO / "sample_models" / "bundles" / "label-orientation-1.ecb"
+HW = "gateway-x86_64"
 PART_KEYS = {"id", "verdict", "trigger_frame", "decision_ms", "late", "provider", "threads"}
 
 
@@ -57,10 +58,8 @@ def test_run_json_on_a_gateway_camera(
     data = tmp_path / "agent"
     data.mkdir()
     camera = "synthetic:conveyor?seed=3&fps=20&ppm=300&width=640&height=360&clock=1"
-    cfg = AgentConfig(
-        data_dir=data, token=token, port=0, hardware_id="gateway-x86_64", cameras=[camera]
-    )
-    bg = BackgroundAgent(cfg, build_ports(TRUST, "gateway-x86_64"))
+    cfg = AgentConfig(data_dir=data, token=token, port=0, hardware_id=HW, cameras=[camera])
+    bg = BackgroundAgent(cfg, build_ports(TRUST, HW))
     bg.start()
     try:
         # The bundle as the running slot's model (not flashed: its trial health check
@@ -75,3 +74,76 @@ def test_run_json_on_a_gateway_camera(
     out = json.loads(capsys.readouterr().out)
     _check(out)
     assert out["line"]["counters"]["frames"] > 0  # the gateway's own line counters
+
+
+def test_run_json_with_parts_decided_on_a_serial_device(
+    serial_device: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run --target serial://``: the laptop tracks the parts and cuts their crops; the
+    device's own model decides each one over SMP (its decision time is the round trip)."""
+    bundle = mcu_fast_bundle(tmp_path)
+    device = serial_device()
+    flash_confirmed(device.path, bundle)
+    capsys.readouterr()  # the build's own output
+    src = "synthetic:conveyor?seed=7&frames=90&ppm=300"
+    target = f"serial://{device.path}"
+    args = ["run", "--source", src, "--model", str(bundle), "--trust", str(TRUST)]
+    assert cli_main([*args, "--target", target, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    parts = out["parts"]
+    decided = [p for p in parts if p["verdict"] != "missed"]
+    assert len(decided) >= 5 and out["parts_decided"] == len(decided)
+    assert all(p["provider"].startswith(f"serial {target}") for p in decided), decided[0]
+    assert out["target"] == target and out["runtime"]["device"]["kind"] == "serial"
+    assert " · parts decided on serial://" in out["model"]
+    # The same video decided on the laptop: the same parts, the same verdicts.
+    assert cli_main([*args, "--json"]) == 0
+    local = json.loads(capsys.readouterr().out)["parts"]
+    assert [(p["trigger_frame"], p["verdict"]) for p in parts] == [
+        (p["trigger_frame"], p["verdict"]) for p in local
+    ]
+
+
+def test_run_target_refuses_a_frame_model_and_a_missing_device(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.commission.helpers import DIGITS_BUNDLE
+
+    src = "synthetic:conveyor?seed=7&frames=30"
+    base = ["run", "--source", src, "--trust", str(TRUST), "--target"]
+    assert cli_main([*base, f"serial://{tmp_path}/nothing", "--model", str(DIGITS_BUNDLE)]) != 0
+    err = capsys.readouterr().err
+    assert "decides frames, not parts" in err and "validate" in err
+    assert cli_main([*base, f"serial://{tmp_path}/nothing", "--model", str(BUNDLE)]) != 0
+    err = capsys.readouterr().err
+    assert "nothing" in err and "Traceback" not in err
+
+
+def test_run_json_with_parts_decided_on_a_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run --target gateway://``: the crops go to the gateway's model over OIP."""
+    from edgeconsole.agent.app import AgentConfig
+    from edgeconsole.agent.server import BackgroundAgent
+    from edgeconsole.devices.gateway.tokens import remember
+
+    monkeypatch.setenv("EDGECONSOLE_CONFIG_DIR", str(tmp_path / "config"))
+    token = secrets.token_urlsafe(24)
+    (tmp_path / "agent").mkdir()
+    cfg = AgentConfig(data_dir=tmp_path / "agent", token=token, port=0, hardware_id=HW)
+    bg = BackgroundAgent(cfg, build_ports(TRUST, HW))
+    bg.start()
+    try:
+        assert bg.agent.repository.set_slot_model(BUNDLE) is not None
+        remember(f"127.0.0.1:{bg.port}", token)
+        target = f"gateway://127.0.0.1:{bg.port}"
+        src = "synthetic:conveyor?seed=7&frames=90&ppm=300"
+        args = ["run", "--source", src, "--model", str(BUNDLE), "--trust", str(TRUST)]
+        assert cli_main([*args, "--target", target, "--json"]) == 0
+    finally:
+        bg.stop()
+    out = json.loads(capsys.readouterr().out)
+    decided = [p for p in out["parts"] if p["verdict"] != "missed"]
+    assert len(decided) >= 5 and out["parts_decided"] == len(decided)
+    assert all(p["provider"].startswith("gateway ") for p in decided), decided[0]
+    assert out["runtime"]["device"]["kind"] == "gateway"
