@@ -5,7 +5,8 @@ parts on the video and cuts their crops; the crop batch goes through the model
 under test where it runs. ``local://``: onnxruntime here. ``gateway://``: the
 gateway agent over OIP v2 (the served model must be the bundle's). ``serial://``:
 the SMP device's own inference (app group 65, command 7), which must run the
-bundle under test. The identity and the checks are those of the sample runners
+bundle under test. Both remote kinds go through ``inference.remote.RemoteModel``,
+the one remote-inference path. The identity and the checks are those of the sample runners
 (``runners.py``); only the model call changes hands.
 """
 
@@ -26,51 +27,29 @@ from edgeconsole.commission.runners import (
     open_runner,
     target_kind,
 )
-from edgeconsole.core.errors import ConfigError, ModelShapeError
+from edgeconsole.core.errors import ConfigError
 from edgeconsole.inference.engine import InferenceEngine
 from edgeconsole.inference.part_inspector import PartInspector
 from edgeconsole.inference.part_judges import ClassJudge, CropJudge, TextJudge
+from edgeconsole.inference.remote import RemoteModel
 from edgeconsole.inference.spec import ModelSpec
 
-RemoteRun = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
+class _DeviceInfer:
+    """A serial device's own inference (SMP app group 65) behind the OIP ``infer`` call
+    that ``inference.remote.RemoteModel`` makes: the device runs the one model it holds."""
 
-class _Providers:
-    def __init__(self, where: str) -> None:
-        self.where = where
+    def __init__(self, runner: SerialSampleRunner) -> None:
+        self.runner = runner
 
-    def get_providers(self) -> list[str]:
-        return [self.where]
+    def infer(
+        self, model: str, feeds: dict[str, np.ndarray], *, outputs: list[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        out, _device_us = self.runner.target.infer(feeds)
+        return dict(out)
 
-
-class RemoteModel:
-    """The main model of a per-part inspector, run on a target instead of here.
-
-    Quacks like ``inference.engine.ModelRunner`` where the inspector uses it: the
-    described input, ``run(tensor)`` with the input shape checked first."""
-
-    def __init__(self, spec: ModelSpec, run: RemoteRun, where: str) -> None:
-        self.spec = spec
-        self.name = spec.model
-        self.input = spec.inputs[0]
-        self.output_names = [t.name for t in spec.outputs]
-        self.session = _Providers(where)
-        self._run = run
-
-    def check_input(self, tensor: np.ndarray) -> None:
-        shape = self.input.shape
-        if len(shape) != tensor.ndim or any(
-            d >= 0 and d != n for d, n in zip(shape, tensor.shape, strict=False)
-        ):
-            raise ModelShapeError(
-                f"input '{self.input.name}' is {list(tensor.shape)} after preprocessing but "
-                f"the description requires {list(shape)}",
-                subject=self.name,
-            )
-
-    def run(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
-        self.check_input(tensor)
-        return self._run({self.input.name: tensor})
+    def model_metadata(self, model: str) -> dict[str, Any]:
+        return {}  # the sample runner has checked the device runs the bundle under test
 
 
 @dataclass
@@ -100,12 +79,12 @@ def _judge(spec: ModelSpec, helpers: list[InferenceEngine], files: Any) -> CropJ
     raise ConfigError(f"a '{spec.head.type}' head cannot decide parts", subject=spec.name)
 
 
-def remote_inspector(ref: ModelRef, run: RemoteRun, where: str) -> tuple[PartInspector, Any]:
-    """A per-part inspector whose main model runs through ``run`` (helpers stay here)."""
+def remote_inspector(ref: ModelRef, model: RemoteModel) -> tuple[PartInspector, Any]:
+    """A per-part inspector whose main model runs on the target (helpers stay here)."""
     spec = ref.spec
     helpers: list[InferenceEngine] = []
     judge = _judge(spec, helpers, ref.files)
-    inspector = PartInspector(spec, RemoteModel(spec, run, where), judge, [], None)  # type: ignore[arg-type]
+    inspector = PartInspector(spec, model, judge, [], None)  # type: ignore[arg-type]
 
     def close() -> None:
         for h in helpers:
@@ -136,24 +115,18 @@ def open_line_target(
             assert inspector is not None
             return LineTarget(runner.url, inspector, runner.identity(), [runner.close])
         if isinstance(runner, GatewaySampleRunner):
-            gw = runner
-            assert gw.model is not None
-            model = gw.model
-
-            def on_gateway(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-                return gw.target.client.infer(model, feeds)
-
-            inspector, close = remote_inspector(ref, on_gateway, f"gateway {gw.url}")
-            return LineTarget(gw.url, inspector, gw.identity(), [close, gw.close])
+            assert runner.model is not None
+            model = RemoteModel(
+                runner.target.client, runner.model, ref.spec, where=f"gateway {runner.url}"
+            )
+            inspector, close = remote_inspector(ref, model)
+            return LineTarget(runner.url, inspector, runner.identity(), [close, runner.close])
         if isinstance(runner, SerialSampleRunner):
-            dev = runner
-
-            def on_device(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-                outputs, _device_us = dev.target.infer(feeds)
-                return outputs
-
-            inspector, close = remote_inspector(ref, on_device, f"serial {dev.url}")
-            return LineTarget(dev.url, inspector, dev.identity(), [close, dev.close])
+            model = RemoteModel(
+                _DeviceInfer(runner), ref.label, ref.spec, where=f"serial {runner.url}"
+            )
+            inspector, close = remote_inspector(ref, model)
+            return LineTarget(runner.url, inspector, runner.identity(), [close, runner.close])
     except BaseException:
         runner.close()
         raise

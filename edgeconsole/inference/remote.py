@@ -4,8 +4,10 @@ head's helper models and the overlay stay on the laptop.
 
 :class:`RemoteInference` is the local ``InferenceEngine`` with :class:`RemoteModel` as
 its main model, so a remote run stamps the same stages as a local one (``infer`` is the
-round trip). The live pipeline (``session.gateway_stream.RemoteOipRunner``) and
-commissioning's sample runner (``commission.runners.GatewaySampleRunner``) both use it.
+round trip). The live pipeline (``session.gateway_stream.RemoteOipRunner``),
+commissioning's sample runner (``commission.runners.GatewaySampleRunner``) and the
+per-part line decided on a target (``commission.line_targets``: a gateway, or a serial
+device behind the same ``infer`` call) all use it.
 """
 
 from __future__ import annotations
@@ -31,15 +33,33 @@ class OipInfer(Protocol):
     def model_metadata(self, model: str) -> dict[str, Any]: ...
 
 
-class RemoteModel:
-    """The ``ModelRunner`` face the engine calls: ``run(tensor)`` goes over OIP."""
+class _Where:
+    """The ``session.get_providers()`` face of a model that runs elsewhere: it names
+    the target, so results and reports say where the model ran."""
 
-    def __init__(self, client: OipInfer, model: str, spec: ModelSpec) -> None:
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def get_providers(self) -> list[str]:
+        return [self.where]
+
+
+class RemoteModel:
+    """The ``ModelRunner`` face the engine and the per-part inspector call:
+    ``run(tensor)`` goes to the target (an OIP server, or a device behind the same
+    ``infer`` call), the input shape checked first."""
+
+    def __init__(
+        self, client: OipInfer, model: str, spec: ModelSpec, *, where: str | None = None
+    ) -> None:
         self.client = client
         self.model = model
         self.spec = spec
-        self.input_name = spec.inputs[0].name
-        self.outputs = [o.name for o in spec.outputs]
+        self.name = spec.model
+        self.input = spec.inputs[0]
+        self.input_name = self.input.name
+        self.outputs = self.output_names = [o.name for o in spec.outputs]
+        self.session = _Where(where or f"remote {model}")
 
     def check(self) -> dict[str, Any]:
         """The server's metadata of the model; refuses one whose input is not the one
@@ -54,8 +74,11 @@ class RemoteModel:
             )
         return meta
 
-    def run(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+    def check_input(self, tensor: np.ndarray) -> None:
         check_tensor(self.spec, tensor.shape, subject=self.spec.name)
+
+    def run(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        self.check_input(tensor)
         out = self.client.infer(self.model, {self.input_name: tensor}, outputs=self.outputs or None)
         missing = [n for n in self.outputs if n not in out]
         if missing:
