@@ -16,7 +16,7 @@ ConfigError for an empty, oversized, malformed or hostile string).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from edgeconsole.core.errors import ConfigError
 
@@ -79,6 +79,12 @@ class TargetRef:
     @property
     def http_base(self) -> str:
         return f"http://{self.hostport}"
+
+    @property
+    def url_with_options(self) -> str:
+        """The canonical URL with the options given (``?model=NAME``): what a person's
+        typing becomes without losing what they asked for."""
+        return self.url + (f"?{urlencode(self.options)}" if self.options else "")
 
     def option(self, name: str) -> str | None:
         return next((v for k, v in reversed(self.options) if k == name), None)

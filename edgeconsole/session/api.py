@@ -12,6 +12,7 @@ Its siblings: ``session/evidence.py`` (journal, export, replay), ``session/works
 from __future__ import annotations
 
 from edgeconsole.devices.plc.plcmap import sample_map_path
+from edgeconsole.devices.ref import TargetRef
 from edgeconsole.inference.latency import LatencySnapshot, LatencyStats, SeriesStats
 from edgeconsole.inference.line.overlay import TRIGGER_LINE_LABEL
 from edgeconsole.inference.line.triggers import (
@@ -36,6 +37,7 @@ __all__ = [
     "PlcMonitor",
     "SeriesStats",
     "ShadowStatus",
+    "TargetRef",
     "TriggerConfig",
     "TriggerLine",
     "sample_map_path",

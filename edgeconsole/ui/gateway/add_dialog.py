@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from edgeconsole.core.errors import EdgeConsoleError
+from edgeconsole.session.api import TargetRef
 from edgeconsole.session.jobs import JobRunner as SessionJobs
 from edgeconsole.session.jobs import shared_runner
 from edgeconsole.ui.theme import COLOURS
@@ -42,15 +44,17 @@ def gateway_label(g: dict[str, Any]) -> str:
 
 def normalise_address(text: str) -> str:
     """What a person types (``10.0.0.5``, ``10.0.0.5:8470``, ``http://…``, ``oip://…``)
-    as a target URL; "" when empty."""
-    text = text.strip().rstrip("/")
+    as the canonical target URL (``TargetRef.parse``, the one URL parser); "" when empty.
+    A bare address is a gateway here, not a serial port."""
+    text = text.strip()
     if not text:
         return ""
-    if text.startswith(("gateway://", "oip://")):
-        return text
-    if text.startswith("http://"):
-        return "gateway://" + text[len("http://") :]
-    return "gateway://" + text
+    if "://" not in text:
+        text = "gateway://" + text
+    try:
+        return TargetRef.parse(text).url_with_options
+    except EdgeConsoleError:
+        return text  # connecting to it says what is wrong, in words
 
 
 class AddGatewayDialog(QDialog):

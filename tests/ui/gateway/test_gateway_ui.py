@@ -65,6 +65,11 @@ def test_normalise_address() -> None:
     assert normalise_address("http://h:1/") == "gateway://h:1"
     assert normalise_address("oip://triton:8000") == "oip://triton:8000"
     assert normalise_address("") == ""
+    # TargetRef.parse, the one URL parser: the default port, a host's case, the options
+    assert normalise_address("10.0.0.5") == "gateway://10.0.0.5:8470"
+    assert normalise_address("HTTP://GW.local:9000") == "gateway://gw.local:9000"
+    assert normalise_address("oip://t:8000/?model=m") == "oip://t:8000?model=m"
+    assert normalise_address("gateway://h:99999") == "gateway://h:99999"  # said on connect
 
 
 def test_add_gateway_dialog_discovers_on_loopback_and_connects_with_a_token_file(
