@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,8 @@ class CameraSetupResult:
     message: str = ""
     done: list[str] = field(default_factory=list)  # what the camera took ("Width = 640 px")
     refused: list[str] = field(default_factory=list)  # one sentence per refusal
+    #: The operation has not ended yet: this only says how long it has been waiting.
+    waiting: bool = False
 
 
 class CameraSetupJob:
@@ -155,6 +158,10 @@ class CameraSetupJob:
     """
 
     HOLD_S = 60.0
+    #: An operation still running after this long is reported (once) as waiting: a
+    #: camera that stopped answering, or a driver call that hangs, must not leave the
+    #: person looking at "Reading..." with no word.
+    STALL_S = 20.0
 
     def __init__(self, live: LiveDeviceLookup | None = None) -> None:
         self._pipeline = live
@@ -164,6 +171,9 @@ class CameraSetupJob:
         self._held: tuple[str, str, CameraDevice] | None = None  # backend, id, device
         self._held_at = 0.0
         self._hold_lock = threading.Lock()
+        self._op = ""
+        self._op_started = 0.0
+        self._stall_told = False
 
     def _live(self, backend: str, ident: str) -> CameraDevice | None:
         """The pipeline's device for this camera, else the one this job holds (opened
@@ -171,8 +181,6 @@ class CameraSetupJob:
         shared = self._pipeline(backend, ident) if self._pipeline is not None else None
         if shared is not None:
             return shared
-        import time
-
         from edgeconsole.sources.genicam.source import open_device
 
         with self._hold_lock:
@@ -223,6 +231,7 @@ class CameraSetupJob:
             with self._lock:
                 self._results.append(result)
 
+        self._op, self._op_started, self._stall_told = op, time.monotonic(), False
         self._thread = threading.Thread(target=body, name=f"camera-{op}", daemon=True)
         self._thread.start()
         return True
@@ -307,4 +316,17 @@ class CameraSetupJob:
     def poll(self) -> list[CameraSetupResult]:
         with self._lock:
             out, self._results = self._results, []
+        waited = time.monotonic() - self._op_started
+        if not out and self.busy and not self._stall_told and waited >= self.STALL_S:
+            self._stall_told = True
+            out.append(
+                CameraSetupResult(
+                    self._op,
+                    False,
+                    waiting=True,
+                    message=f"The camera has not answered for {waited:.0f} s; still waiting. "
+                    "Check its cable and power, and that no other program (a vendor viewer, "
+                    "another EdgeConsole) holds it.",
+                )
+            )
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -164,3 +165,26 @@ def test_latency_panel_shows_the_camera_link(qtbot: Any, window: Any) -> None:
         assert piece in label.text(), piece
     window.apply_update(builders.update())
     assert not label.isVisibleTo(window)
+
+
+@pytest.mark.xdist_group("gige-fake-camera")
+def test_camera_tab_says_when_the_camera_stops_answering(
+    qtbot: Any, window: Any, fake_gv_camera: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A camera frozen mid-request (here its process is stopped): the tab says it is still
+    waiting and why that may be, instead of 'Reading...' with no end; the buttons stay
+    busy until the request ends either way."""
+    from edgeconsole.session.cameras import CameraSetupJob
+
+    monkeypatch.setattr(CameraSetupJob, "STALL_S", 0.3)
+    panel = _panel(window, fake_gv_camera.spec)
+    pid = fake_gv_camera.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        panel.read()
+        _wait(qtbot, lambda: "has not answered" in panel.message.text())
+        assert not panel.read_button.isEnabled()
+        assert "another EdgeConsole" in panel.message.text()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    _wait(qtbot, lambda: panel.read_button.isEnabled())

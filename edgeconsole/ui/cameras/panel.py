@@ -197,6 +197,9 @@ class CameraSetupPanel(QWidget):
     # -- results ----------------------------------------------------------------------
     def apply_results(self, results: list[CameraSetupResult]) -> None:
         for r in results:
+            if r.waiting:  # the operation goes on: say so, keep the buttons as they are
+                self._say(r.message, "warn")
+                continue
             self._set_busy(False)
             if r.op == "discover":
                 self._show_found(r)
