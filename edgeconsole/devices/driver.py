@@ -137,6 +137,18 @@ class TargetDriver(Protocol):
 
     def close(self) -> None: ...
 
+    @staticmethod
+    def open_device(
+        ref: TargetRef,
+        *,
+        token: str | None = None,
+        token_file: Path | str | None = None,
+        timeout_s: float = 10.0,
+        probe: bool = True,
+    ) -> Target:
+        """A bare connected ``Target`` of this kind, on its own loop (no session)."""
+        ...
+
 
 class SlotsOnDevice:
     """A driver whose slots, health check, confirm and rollback are its device's own
@@ -185,16 +197,42 @@ def open_driver(
     remember a token that worked unless ``remember`` is False."""
     ref = drivable(url)
     hooks = hooks or DriverHooks()
+    cls = _driver_class(ref)
+    if ref.kind == "serial":
+        return cls(ref, io, hooks)  # type: ignore[call-arg]
+    return cls(ref, io, token=token, token_file=token_file, remember=remember)  # type: ignore[call-arg]
+
+
+def _driver_class(ref: TargetRef) -> type[TargetDriver]:
+    """The one place that asks a target's kind: which driver drives it."""
     if ref.kind == "serial":
         from edgeconsole.devices.serial.driver import SerialDriver
 
-        return SerialDriver(ref, io, hooks)
+        return SerialDriver
     if ref.kind in ("gateway", "oip"):
         from edgeconsole.devices.gateway.driver import GatewayDriver, OipDriver
 
-        cls = GatewayDriver if ref.kind == "gateway" else OipDriver
-        return cls(ref, io, token=token, token_file=token_file, remember=remember)
+        return GatewayDriver if ref.kind == "gateway" else OipDriver
     raise AssertionError(ref.kind)
+
+
+def open_device(
+    url: str,
+    *,
+    token: str | None = None,
+    token_file: Path | str | None = None,
+    timeout_s: float = 10.0,
+    probe: bool = True,
+) -> Target:
+    """A connected bare ``Target`` for one-shot work without the session (the command
+    line's ``devices`` commands): opened by the driver of the URL's kind, which says
+    how (a gateway's token given, from a file, or remembered; remembered once it worked)."""
+    ref = drivable(url)
+    opener = _driver_class(ref).open_device
+    target: Target = opener(
+        ref, token=token, token_file=token_file, timeout_s=timeout_s, probe=probe
+    )
+    return target
 
 
 def drivable(url: str) -> TargetRef:

@@ -71,3 +71,19 @@ def test_reading_summary_names_the_target() -> None:
     assert Reading(gw, health="live, ready", server="edgeconsole 1.2").summary == (
         "agent edgeconsole 1.2 (live, ready)"
     )
+
+
+def test_one_shot_devices_are_opened_by_their_kinds_driver() -> None:
+    """``devices.targets.open_target`` (the CLI's one-shot commands) asks the driver of
+    the URL's kind how to open it, as ``open_driver`` does, instead of its own branches."""
+    from edgeconsole.devices.driver import open_device
+    from edgeconsole.devices.gateway.driver import GatewayDriver
+    from edgeconsole.devices.serial.driver import SerialDriver
+    from edgeconsole.devices.targets import open_target
+
+    assert open_target is open_device
+    assert callable(SerialDriver.open_device) and callable(GatewayDriver.open_device)
+    with pytest.raises(ConfigError, match="opened by the session"):
+        open_device("oip://127.0.0.1:1")
+    with pytest.raises(ConfigError, match="not a device"):
+        open_device("local://")

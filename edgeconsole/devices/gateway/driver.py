@@ -205,6 +205,17 @@ class OipDriver(_NetworkDriver):
     kind = "oip"
     has_slots = False
 
+    @staticmethod
+    def open_device(
+        ref: TargetRef,
+        *,
+        token: str | None = None,
+        token_file: Path | str | None = None,
+        timeout_s: float = TIMEOUT_S,
+        probe: bool = True,
+    ) -> GatewayTarget:
+        raise ConfigError("oip:// targets are opened by the session", subject=ref.url)
+
 
 class GatewayDriver(SlotsOnDevice, _NetworkDriver):
     """An EdgeConsole agent: the OIP face plus identity, slots and flashing."""
@@ -215,6 +226,30 @@ class GatewayDriver(SlotsOnDevice, _NetworkDriver):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self._target: GatewayTarget | None = None
+
+    @staticmethod
+    def open_device(
+        ref: TargetRef,
+        *,
+        token: str | None = None,
+        token_file: Path | str | None = None,
+        timeout_s: float = TIMEOUT_S,
+        probe: bool = True,
+    ) -> GatewayTarget:
+        """A bare ``GatewayTarget`` on its own loop (``devices.driver.open_device``)."""
+        from edgeconsole.devices.gateway.target import GatewayTarget
+
+        token = resolve(ref.hostport, token=token, token_file=token_file)
+        target = GatewayTarget(ref.url, token, timeout_s=timeout_s)
+        if probe:
+            try:
+                target.info()
+            except BaseException:
+                target.close()
+                raise
+            if token is not None:
+                remember(target.hostport, token)
+        return target
 
     @property
     def device(self) -> GatewayTarget:

@@ -9,6 +9,7 @@ imported when the driver connects, not when the window starts.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edgeconsole.core.errors import DeviceError
@@ -35,6 +36,26 @@ class SerialDriver(SlotsOnDevice):
     #: its own loss at once: ``link_lost``).
     watch_every_s = 0.2
     watch_while_up = False
+
+    @staticmethod
+    def open_device(
+        ref: TargetRef,
+        *,
+        token: str | None = None,
+        token_file: Path | str | None = None,
+        timeout_s: float = 10.0,
+        probe: bool = True,
+    ) -> SerialTarget:
+        """A bare connected ``SerialTarget`` on its own loop (``devices.driver.open_device``)."""
+        from edgeconsole.devices.serial.client import SerialTarget
+
+        t = SerialTarget(ref.url, timeout_s=timeout_s)
+        try:
+            t.connect(probe=probe)
+        except BaseException:
+            t.close()
+            raise
+        return t
 
     def __init__(self, ref: TargetRef, io: LoopThread, hooks: DriverHooks) -> None:
         assert ref.address is not None
