@@ -15,7 +15,6 @@ current sample.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import numpy as np
 
 from edgeconsole import __version__
 from edgeconsole.commission import metrics as mx
+from edgeconsole.commission.background import ValidationRun
 from edgeconsole.commission.classes import ClassMapper, mapper_for
 from edgeconsole.commission.dataset import Dataset, Sample, load_dataset
 from edgeconsole.commission.model_ref import ModelRef, open_model_ref
@@ -130,7 +130,7 @@ def decode_image(path: Path) -> np.ndarray:
     return img
 
 
-class ValidationJob:
+class ValidationJob(ValidationRun):
     def __init__(
         self,
         request: ValidationRequest,
@@ -138,23 +138,16 @@ class ValidationJob:
     ) -> None:
         """``on_sample(record, done, total)`` is called on the run's thread after each
         sample (CLI progress; tests use it to pull a target's plug at a known point)."""
-        request.check()
-        self.req = request
+        super().__init__(request)
+        self.req: ValidationRequest = request
         self._on_sample = on_sample
         self.dataset: Dataset | None = None
-        self.model: ModelRef | None = None
         self.mapper: ClassMapper | None = None
         self.runner: SampleRunner | None = None
         self.shadow: SampleRunner | None = None
         self.records: list[mx.SampleRecord] = []
         self.results: dict[int, InferenceResult] = {}
         self.result: ValidationResult | None = None
-        self.error: str = ""
-        self.state = "idle"  # idle, preparing, running, done, failed
-        self._lock = threading.Lock()
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._prepared = False
         self._identity: dict[str, Any] = {}
         self._shadow_identity: dict[str, Any] | None = None
         self._fit: InputFit | None = None
@@ -200,38 +193,7 @@ class ValidationJob:
             raise
         self._prepared = True
 
-    @property
-    def budget_ms(self) -> float | None:
-        if self.req.budget_ms is not None:
-            return self.req.budget_ms
-        return self.model.spec.latency_budget_ms if self.model is not None else None
-
     # ---------------------------------------------------------------- running
-    def start(self) -> None:
-        """Prepare and run on a worker thread (errors end up in ``state``/``error``)."""
-
-        def work() -> None:
-            try:
-                self.run()
-            except EdgeConsoleError as exc:
-                self.error = str(exc)
-                self.state = "failed"
-            except Exception as exc:  # a bug: show it rather than hang the window
-                self.error = f"unexpected error: {exc!r}"
-                self.state = "failed"
-
-        self._thread = threading.Thread(target=work, name="validation", daemon=True)
-        self._thread.start()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
     def run(self) -> ValidationResult:
         self.prepare()
         assert self.dataset is not None and self.model is not None

@@ -21,7 +21,6 @@ last frame read are not scored, and the report says so on top. Thread use as
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ import numpy as np
 
 from edgeconsole import __version__
 from edgeconsole.commission import metrics as mx
+from edgeconsole.commission.background import ValidationRun
 from edgeconsole.commission.line_targets import LineTarget, open_line_target
 from edgeconsole.commission.model_ref import ModelRef, open_model_ref
 from edgeconsole.commission.plc_check import (
@@ -117,11 +117,12 @@ class LineValidationResult:
         return build_line_report_body(self, settings, key_fp)
 
 
-class LineValidationJob:
+class LineValidationJob(ValidationRun):
+    thread_name = "line-validation"
+
     def __init__(self, request: LineValidationRequest) -> None:
-        request.check()
-        self.req = request
-        self.model: ModelRef | None = None
+        super().__init__(request)
+        self.req: LineValidationRequest = request
         self.target: LineTarget | None = None
         self.truth: list[TruthRow] = []
         self.verdicts: tuple[str, ...] = ()
@@ -129,21 +130,9 @@ class LineValidationJob:
         self.frames_read = 0
         self.decisions: list[PartDecision] = []
         self.result: LineValidationResult | None = None
-        self.error = ""
-        self.state = "idle"
         self._source: Any = None
         self._first_ms: float | None = None
-        self._lock = threading.Lock()
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._prepared = False
         self.plc: PlcCheck | None = None
-
-    @property
-    def budget_ms(self) -> float | None:
-        if self.req.budget_ms is not None:
-            return self.req.budget_ms
-        return self.model.spec.latency_budget_ms if self.model is not None else None
 
     def prepare(self) -> None:
         if self._prepared:
@@ -178,29 +167,6 @@ class LineValidationJob:
         self._prepared = True
 
     # ---------------------------------------------------------------- running
-    def start(self) -> None:
-        def work() -> None:
-            try:
-                self.run()
-            except EdgeConsoleError as exc:
-                self.error = str(exc)
-                self.state = "failed"
-            except Exception as exc:  # a bug: show it rather than hang the window
-                self.error = f"unexpected error: {exc!r}"
-                self.state = "failed"
-
-        self._thread = threading.Thread(target=work, name="line-validation", daemon=True)
-        self._thread.start()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
     def run(self) -> LineValidationResult:
         self.prepare()
         assert self.model is not None and self.target is not None
