@@ -14,8 +14,18 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from edgeconsole.commission.charts import confusion_table_html, latency_histogram_svg
-from edgeconsole.commission.report_html import CSS, _e, _kv, _ms, _pct, _png_data_uri
+from edgeconsole.commission.charts import confusion_table_html
+from edgeconsole.commission.report_html import (
+    _e,
+    _kv,
+    _ms,
+    _pct,
+    _png_data_uri,
+    criteria_html,
+    latency_html,
+    report_head,
+    who_and_when,
+)
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import InferenceResult, OverlayBox, Role
 from edgeconsole.inference.overlay_render import render_overlay
@@ -126,14 +136,7 @@ def build_line_report_body(res: LineValidationResult, settings: SiteSettings, ke
     thr = d["thresholds"]
     parts_d = d["parts"]
     title = f"Line commissioning report: {bundle.get('name', '')} v{bundle.get('version', '')}"
-    out: list[str] = [
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(title)}</title>",
-        '<meta name="generator" content="EdgeConsole">',
-        f"<style>{CSS}</style></head><body><main>",
-        f"<h1>{_e(title)}</h1>",
-        f'<div class="verdict {verdict}">{verdict}</div>',
-    ]
+    out = report_head(title, verdict)
     if d["partial"]:
         out.append(
             '<div class="partial-banner">PARTIAL RUN: the figures below cover only the '
@@ -155,30 +158,11 @@ def build_line_report_body(res: LineValidationResult, settings: SiteSettings, ke
                     f"matched within ±{d['truth']['tolerance_frames']} frames",
                 ),
                 ("trigger", _e(d["trigger"])),
-                ("site", _e(settings.site) or '<span class="muted">(not set)</span>'),
-                ("technician", _e(settings.technician) or '<span class="muted">(not set)</span>'),
-                ("date", f"{_e(d['started'])} to {_e(d['finished'])} (UTC)"),
-                (
-                    "console",
-                    f"EdgeConsole {_e(d['console_version'])}, key <code>{_e(key_fp)}</code>",
-                ),
+                *who_and_when(d, settings, key_fp),
             ]
         )
     )
-    out.append(
-        "<h2>Criteria</h2><table><tr><th>criterion</th><th>result</th><th>measured</th>"
-        "<th>required</th><th>margin</th><th>note</th></tr>"
-    )
-    for c in d["criteria"]:
-        cls = "pass" if c["passed"] else "fail"
-        out.append(
-            f'<tr><td>{_e(c["name"])}</td><td class="{cls}">{"PASS" if c["passed"] else "FAIL"}'
-            f"</td><td>{_e(c['value'])}</td><td>{_e(c['limit'])}</td>"
-            f'<td class="num">{_e(c["margin"])}</td><td>{_e(c["note"])}</td></tr>'
-        )
-    out.append("</table>")
-    if d["line_rate"]:
-        out.append(f'<h3>Line rate</h3><p class="line">{_e(d["line_rate"])}</p>')
+    out.append(criteria_html(d))
     out.append("<h2>Parts</h2>")
     out.append(
         f"<p>The truth lists <b>{parts_d['truth']}</b> parts; the target decided "
@@ -222,32 +206,7 @@ def build_line_report_body(res: LineValidationResult, settings: SiteSettings, ke
         )
     out.append("</table></div></div>")
     out.append("<h2>Decision latency</h2>")
-    e2e = lat.get("e2e")
-    interval = 60000.0 / thr["line_rate_per_min"] if thr["line_rate_per_min"] else None
-    out.append(
-        latency_histogram_svg(
-            d["histogram"]["edges"],
-            d["histogram"]["counts"],
-            thr["budget_ms"],
-            interval,
-            e2e["p99"] if e2e else None,
-        )
-    )
-    out.append(
-        '<table><tr><th>stage</th><th class="num">p50</th><th class="num">p95</th>'
-        '<th class="num">p99</th><th class="num">max</th><th class="num">mean</th></tr>'
-    )
-    for name, s in [*lat.get("stages", {}).items(), ("decision", e2e)]:
-        if not s:
-            continue
-        out.append(
-            f"<tr><td>{_e(name)}</td>"
-            + "".join(
-                f'<td class="num">{_ms(s[k])}</td>' for k in ("p50", "p95", "p99", "max", "mean")
-            )
-            + "</tr>"
-        )
-    out.append("</table>")
+    out.append(latency_html(d, "decision"))
     out.append(
         f"<p>Milliseconds from the trigger frame's capture to the decision, {lat['count']} "
         f"parts; the first decision (warm-up before the line starts) took "

@@ -203,6 +203,78 @@ def worst_examples(res: ValidationResult) -> list[tuple[int, str]]:
     return flagged
 
 
+def report_head(title: str, verdict: str) -> list[str]:
+    """The document's start, down to the verdict banner (both reports)."""
+    return [
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(title)}</title>",
+        '<meta name="generator" content="EdgeConsole">',
+        f"<style>{CSS}</style></head><body><main>",
+        f"<h1>{_e(title)}</h1>",
+        f'<div class="verdict {verdict}">{verdict}</div>',
+    ]
+
+
+def who_and_when(d: dict[str, Any], settings: SiteSettings, key_fp: str) -> list[tuple[str, Any]]:
+    """The site, technician, dates and console rows of a report's summary table."""
+    return [
+        ("site", _e(settings.site) or '<span class="muted">(not set)</span>'),
+        ("technician", _e(settings.technician) or '<span class="muted">(not set)</span>'),
+        ("date", f"{_e(d['started'])} to {_e(d['finished'])} (UTC)"),
+        ("console", f"EdgeConsole {_e(d['console_version'])}, key <code>{_e(key_fp)}</code>"),
+    ]
+
+
+def criteria_html(d: dict[str, Any]) -> str:
+    """The criteria table and the line-rate sentence."""
+    out = [
+        "<h2>Criteria</h2><table><tr><th>criterion</th><th>result</th><th>measured</th>"
+        "<th>required</th><th>margin</th><th>note</th></tr>"
+    ]
+    for c in d["criteria"]:
+        cls = "pass" if c["passed"] else "fail"
+        out.append(
+            f'<tr><td>{_e(c["name"])}</td><td class="{cls}">{"PASS" if c["passed"] else "FAIL"}'
+            f"</td><td>{_e(c['value'])}</td><td>{_e(c['limit'])}</td>"
+            f'<td class="num">{_e(c["margin"])}</td><td>{_e(c["note"])}</td></tr>'
+        )
+    out.append("</table>")
+    if d["line_rate"]:
+        out.append(f'<h3>Line rate</h3><p class="line">{_e(d["line_rate"])}</p>')
+    return "".join(out)
+
+
+def latency_html(d: dict[str, Any], total: str) -> str:
+    """The latency histogram (budget, line interval, p99 marked) and the per-stage
+    table, ``total`` naming its end-to-end row."""
+    lat, thr = d["latency"], d["thresholds"]
+    interval = 60000.0 / thr["line_rate_per_min"] if thr["line_rate_per_min"] else None
+    e2e = lat.get("e2e")
+    out = [
+        latency_histogram_svg(
+            d["histogram"]["edges"],
+            d["histogram"]["counts"],
+            thr["budget_ms"],
+            interval,
+            e2e["p99"] if e2e else None,
+        ),
+        '<table><tr><th>stage</th><th class="num">p50</th><th class="num">p95</th>'
+        '<th class="num">p99</th><th class="num">max</th><th class="num">mean</th></tr>',
+    ]
+    for name, s in [*lat.get("stages", {}).items(), (total, e2e)]:
+        if not s:
+            continue
+        out.append(
+            f"<tr><td>{_e(name)}</td>"
+            + "".join(
+                f'<td class="num">{_ms(s[k])}</td>' for k in ("p50", "p95", "p99", "max", "mean")
+            )
+            + "</tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
 def build_report_body(res: ValidationResult, settings: SiteSettings, key_fp: str) -> bytes:
     """The HTML up to (not including) the signature block."""
     d = res.data
@@ -212,14 +284,7 @@ def build_report_body(res: ValidationResult, settings: SiteSettings, key_fp: str
     lat = d["latency"]
     thr = d["thresholds"]
     title = f"Commissioning report: {bundle.get('name', '')} v{bundle.get('version', '')}"
-    parts: list[str] = [
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(title)}</title>",
-        '<meta name="generator" content="EdgeConsole">',
-        f"<style>{CSS}</style></head><body><main>",
-        f"<h1>{_e(title)}</h1>",
-        f'<div class="verdict {verdict}">{verdict}</div>',
-    ]
+    parts = report_head(title, verdict)
     if d["partial"]:
         parts.append(
             '<div class="partial-banner">PARTIAL RUN: the figures below cover only the '
@@ -236,31 +301,11 @@ def build_report_body(res: ValidationResult, settings: SiteSettings, key_fp: str
                     f"({_e(bundle.get('kind'))})",
                 ),
                 ("dataset", f"{_e(d['dataset']['name'])}: {d['dataset']['samples']} samples"),
-                ("site", _e(settings.site) or '<span class="muted">(not set)</span>'),
-                ("technician", _e(settings.technician) or '<span class="muted">(not set)</span>'),
-                ("date", f"{_e(d['started'])} to {_e(d['finished'])} (UTC)"),
-                (
-                    "console",
-                    f"EdgeConsole {_e(d['console_version'])}, key <code>{_e(key_fp)}</code>",
-                ),
+                *who_and_when(d, settings, key_fp),
             ]
         )
     )
-    # -- criteria
-    parts.append(
-        "<h2>Criteria</h2><table><tr><th>criterion</th><th>result</th><th>measured</th>"
-        "<th>required</th><th>margin</th><th>note</th></tr>"
-    )
-    for c in d["criteria"]:
-        cls = "pass" if c["passed"] else "fail"
-        parts.append(
-            f'<tr><td>{_e(c["name"])}</td><td class="{cls}">{"PASS" if c["passed"] else "FAIL"}'
-            f"</td><td>{_e(c['value'])}</td><td>{_e(c['limit'])}</td>"
-            f'<td class="num">{_e(c["margin"])}</td><td>{_e(c["note"])}</td></tr>'
-        )
-    parts.append("</table>")
-    if d["line_rate"]:
-        parts.append(f'<h3>Line rate</h3><p class="line">{_e(d["line_rate"])}</p>')
+    parts.append(criteria_html(d))
     parts.append(_preprocessing_html(d.get("preprocessing") or {}))
     # -- accuracy
     cm = d["confusion"]
@@ -299,33 +344,7 @@ def build_report_body(res: ValidationResult, settings: SiteSettings, key_fp: str
     parts.append("</div></div>")
     # -- latency
     parts.append("<h2>Latency</h2>")
-    interval = 60000.0 / thr["line_rate_per_min"] if thr["line_rate_per_min"] else None
-    e2e = lat.get("e2e")
-    parts.append(
-        latency_histogram_svg(
-            d["histogram"]["edges"],
-            d["histogram"]["counts"],
-            thr["budget_ms"],
-            interval,
-            e2e["p99"] if e2e else None,
-        )
-    )
-    parts.append(
-        '<table><tr><th>stage</th><th class="num">p50</th><th class="num">p95</th>'
-        '<th class="num">p99</th><th class="num">max</th><th class="num">mean'
-        "</th></tr>"
-    )
-    for name, s in [*lat.get("stages", {}).items(), ("end-to-end", e2e)]:
-        if not s:
-            continue
-        parts.append(
-            f"<tr><td>{_e(name)}</td>"
-            + "".join(
-                f'<td class="num">{_ms(s[k])}</td>' for k in ("p50", "p95", "p99", "max", "mean")
-            )
-            + "</tr>"
-        )
-    parts.append("</table>")
+    parts.append(latency_html(d, "end-to-end"))
     tput = lat.get("throughput_per_s")
     parts.append(
         f"<p>Milliseconds; {lat['count']} timed samples; first inference "
