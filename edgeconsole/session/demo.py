@@ -110,16 +110,27 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def launch_child(what: str, args: list[str]) -> DemoChild:
+    """Start ``edgeconsole ARGS...`` as a demo child: its own process group, stdin
+    closed, stdout and stderr piped (the first line is its address), PDEATHSIG armed
+    by the prelude so it dies with this process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD_PRELUDE, str(os.getpid()), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env=_child_env(),
+    )
+    return DemoChild(what, proc, "")
+
+
 def launch_agent(
     data_dir: Path, token_file: Path, *, camera: str = DEMO_GATEWAY_CAMERA
 ) -> DemoChild:
     """Start ``edgeconsole agent`` on 127.0.0.1 and a free port (read it with
     :func:`wait_agent`). Like the simulator: own process group, PDEATHSIG."""
-    cmd = [
-        sys.executable,
-        "-c",
-        _CHILD_PRELUDE,
-        str(os.getpid()),
+    args = [
         "agent",
         "--host",
         "127.0.0.1",
@@ -138,15 +149,7 @@ def launch_agent(
         "--name",
         "demo-gateway",
     ]
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env=_child_env(),
-    )
-    return DemoChild("gateway agent", proc, "")
+    return launch_child("gateway agent", args)
 
 
 def make_token_file(path: Path) -> str:
@@ -233,11 +236,7 @@ def launch_sim_serial(
     data_dir: Path, *, rate: float = 50.0, baud: int | None = None, extra: list[str] | None = None
 ) -> DemoChild:
     """Start ``edgeconsole sim serial`` (on a long-lived thread: see PDEATHSIG above)."""
-    cmd = [
-        sys.executable,
-        "-c",
-        _CHILD_PRELUDE,
-        str(os.getpid()),
+    args = [
         "sim",
         "serial",
         "--data-dir",
@@ -246,17 +245,9 @@ def launch_sim_serial(
         f"{rate:g}",
     ]
     if baud:
-        cmd += ["--baud", str(baud)]
-    cmd += extra or []
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env=_child_env(),
-    )
-    return DemoChild("virtual serial device", proc, "")
+        args += ["--baud", str(baud)]
+    args += extra or []
+    return launch_child("virtual serial device", args)
 
 
 def wait_port(child: DemoChild, timeout_s: float = START_TIMEOUT_S) -> str:

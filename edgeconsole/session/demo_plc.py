@@ -11,21 +11,17 @@ part's handshake. Same child rules as the demo's other hardware
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from typing import Any
 
 from edgeconsole.devices.plc.plcmap import sample_map_path
 from edgeconsole.session.demo import (
-    _CHILD_PRELUDE,
     START_TIMEOUT_S,
     DemoChild,
     DemoJob,
-    _child_env,
     _fail_start,
     _first_line,
+    launch_child,
 )
 from edgeconsole.session.session import DEMO_SOURCE
 
@@ -35,11 +31,7 @@ DEMO_PLC_SOURCE = DEMO_SOURCE
 
 def launch_sim_plc(source: str = DEMO_PLC_SOURCE) -> DemoChild:
     """Start ``edgeconsole sim plc --belt SOURCE`` on a free loopback port."""
-    cmd = [
-        sys.executable,
-        "-c",
-        _CHILD_PRELUDE,
-        str(os.getpid()),
+    args = [
         "sim",
         "plc",
         "--port",
@@ -49,15 +41,7 @@ def launch_sim_plc(source: str = DEMO_PLC_SOURCE) -> DemoChild:
         "--map",
         str(sample_map_path()),
     ]
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env=_child_env(),
-    )
-    return DemoChild("virtual PLC", proc, "")
+    return launch_child("virtual PLC", args)
 
 
 def wait_plc(child: DemoChild, timeout_s: float = START_TIMEOUT_S) -> str:
