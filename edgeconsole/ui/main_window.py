@@ -741,6 +741,7 @@ class MainWindow(QMainWindow):
             self.latency.dirty
             and t < deadline_ns
             and t - self._last_chart_ns >= self.chart_interval_ns
+            and self._latency_on_screen()
         ):
             self._last_chart_ns = t
             self.latency.redraw()
@@ -750,10 +751,17 @@ class MainWindow(QMainWindow):
             and self._stats_new
             and t - self._last_stats_ns >= self.stats_interval_ns
             and t < deadline_ns
+            and self._latency_on_screen()
         ):
             self._last_stats_ns = t
             self._stats_new = False
             self.latency.apply_stats(self._stats)
+
+    def _latency_on_screen(self) -> bool:
+        """A closed dock, or one tabbed behind another, is not drawn; its samples wait
+        (dirty) and are drawn on the first tick it is seen again."""
+        panel = self.latency
+        return panel.isVisible() and not panel.visibleRegion().isEmpty()
 
     def _apply_status(self, status: PipelineStatus) -> None:
         previous = self.status.state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from edgeconsole.session.update import PipelineStatus
@@ -47,6 +48,21 @@ class StatusPanel:
         self.budget = QLabel("budget —")
         for w in (self.state, self.fps, self.frames, self.dropped, self.parts):
             bar.addWidget(w)
+        # The counters change on every tick. A label whose text changes width asks the
+        # status bar for a new layout, and the relayout repaints the whole bar (about
+        # 170 label paints a second while running, issue 15): a label of fixed size
+        # never asks. Sized in the bar, with its style's padding, for its widest text.
+        for label, widest in (
+            (self.fps, "fps 000.0"),
+            (self.frames, "frames 00000000"),
+            (self.dropped, "dropped 0000000"),
+        ):
+            text = label.text()
+            label.setText(widest)
+            label.ensurePolished()
+            label.setFixedSize(label.sizeHint())
+            label.setText(text)
+            label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         for w in (self.model, self.source, self.budget):
             bar.addPermanentWidget(w)
         self.fps.setToolTip("Frames shown per second")

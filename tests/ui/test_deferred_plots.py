@@ -123,7 +123,7 @@ def test_samples_the_window_takes_before_the_build_are_drawn_after_it(
         hist = panel.histogram
         assert panel.chart.e2e_curve is not None
         assert hist.under is not None and hist.over is not None
-        x, e2e = panel.chart.e2e_curve.getData()
+        x, e2e = panel.chart.e2e()
         assert list(x) == list(range(1, 46))
         expected = [s.e2e_ms for s in builders.samples(1, 45)]
         assert list(e2e) == expected
@@ -133,7 +133,7 @@ def test_samples_the_window_takes_before_the_build_are_drawn_after_it(
         assert sum(under) + sum(over) == 15 and sum(over) > 0
         # And the ticks after the build draw as before.
         w.apply_update(builders.update(index=50, n_samples=5), far)
-        assert list(panel.chart.e2e_curve.getData()[0])[-1] == 50 and not panel.dirty
+        assert list(panel.chart.e2e()[0])[-1] == 50 and not panel.dirty
     finally:
         w.close()
         session.close()

@@ -49,7 +49,7 @@ def test_stacked_chart_updates_existing_curves(qtbot: QtBot) -> None:
     panel = LatencyPanel(capacity=50)
     qtbot.addWidget(panel)
     panel.build_plots()
-    fills_before = list(panel.chart._fills)
+    bands_before = panel.chart.bands
     items_before = len(plot_item(panel).items)
     data = builders.samples(1, 80)
     panel.add_samples(data[:40])
@@ -59,16 +59,16 @@ def test_stacked_chart_updates_existing_curves(qtbot: QtBot) -> None:
     panel.redraw()
     assert not panel.dirty
     # Same items, new data: nothing re-created per redraw.
-    assert panel.chart._fills == fills_before
+    assert panel.chart.bands is bands_before is not None
     assert len(plot_item(panel).items) == items_before
-    x, top = panel.chart._fills[-1].getData()
+    x, top = panel.chart.band(-1)
     assert len(x) == 50 and x[0] == 31 and x[-1] == 80
     last = data[-1]
     stacked_top = sum(last.stages.values()) + last.unaccounted_ms
     assert top[-1] == pytest.approx(stacked_top)
     # The bottom band is the capture stage alone.
-    assert panel.chart._fills[0].getData()[1][-1] == pytest.approx(last.stages[STAGES[0]])
-    _x, ey = panel.chart.e2e_curve.getData()
+    assert panel.chart.band(0)[1][-1] == pytest.approx(last.stages[STAGES[0]])
+    _x, ey = panel.chart.e2e()
     assert ey[-1] == pytest.approx(last.e2e_ms)
 
 
@@ -115,17 +115,15 @@ def test_empty_stats_and_reset(qtbot: QtBot) -> None:
     panel.add_samples(builders.samples(1, 5))
     panel.redraw()
     panel.reset()
-    assert (
-        panel.chart._fills[0].getData()[0] is None or len(panel.chart._fills[0].getData()[0]) == 0
-    )
+    assert len(panel.chart.band(0)[0]) == 0
     assert np.isfinite(plot_item(panel).viewRange()[1][1])
 
 
 def drawn(panel: LatencyPanel) -> tuple[list[float], list[float], list[float]]:
     """Frame indices, stacked top and end-to-end as the stage chart's curves hold them."""
     assert panel.chart.e2e_curve is not None
-    x, top = panel.chart._fills[-1].getData()
-    _x, e2e = panel.chart.e2e_curve.getData()
+    x, top = panel.chart.band(-1)
+    _x, e2e = panel.chart.e2e()
     return list(x), list(top), list(e2e)
 
 
