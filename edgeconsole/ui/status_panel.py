@@ -54,8 +54,8 @@ class StatusPanel:
         # never asks. Sized in the bar, with its style's padding, for its widest text.
         for label, widest in (
             (self.fps, "fps 000.0"),
-            (self.frames, "frames 00000000"),
-            (self.dropped, "dropped 0000000"),
+            (self.frames, "frames 0000000"),
+            (self.dropped, "dropped 00000"),
         ):
             text = label.text()
             label.setText(widest)
