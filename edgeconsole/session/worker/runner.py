@@ -15,6 +15,7 @@ with that reason as its error. The window never dies with it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -193,7 +194,9 @@ class WorkerPipelineRunner(RunnerBase):
         # A window ended (SIGTERM, Ctrl+Q) while this worker was still opening exits
         # with the opening thread cut short: the folder must still go (seen in
         # tests/security/test_offline.py::test_window_ended_by_sigterm_cleans_up).
-        atexit.register(self._remove_tmp)
+        atexit.register(self._at_exit)
+        #: The worker being started (its process exists before it is ready).
+        self._spawning: _Incarnation | None = None
         self.job = replace(job, log_path=self._tmp / "worker.log")
         self.output = output
         self.keep_frames = keep_frames
@@ -307,7 +310,7 @@ class WorkerPipelineRunner(RunnerBase):
 
     # ------------------------------------------------------------------ internals
     def _spawn(self, job: WorkerJob) -> _Incarnation:
-        worker = _Incarnation(self._ctx, job)
+        worker = self._spawning = _Incarnation(self._ctx, job)
         deadline = now_ns() + int(self.open_timeout_s * 1e9)
         try:
             while True:
@@ -336,6 +339,8 @@ class WorkerPipelineRunner(RunnerBase):
         except BaseException:
             worker.close()
             raise
+        finally:
+            self._spawning = None
 
     def _death(self, what: str, worker: _Incarnation, why: str | None = None) -> str:
         reason = why or describe_exit(worker.process.exitcode)
@@ -489,7 +494,17 @@ class WorkerPipelineRunner(RunnerBase):
         if worker is not None:
             worker.close()
         self._remove_tmp()
-        atexit.unregister(self._remove_tmp)
+        atexit.unregister(self._at_exit)
+
+    def _at_exit(self) -> None:
+        # The worker goes first: one still starting would otherwise create its log in
+        # the folder while it is being removed, and the folder would stay (multiprocessing
+        # ends its children only after this handler; CI saw that at load 11).
+        for worker in (self._spawning, self._worker):
+            if worker is not None:
+                with contextlib.suppress(Exception):
+                    worker.kill()
+        self._remove_tmp()
 
     def _remove_tmp(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
