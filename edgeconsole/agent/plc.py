@@ -17,7 +17,7 @@ from typing import Any
 
 from edgeconsole.agent.camera_runner import CameraRunner
 from edgeconsole.agent.journal import AgentJournal
-from edgeconsole.devices.plc.handshake import PlcEvent, percentiles
+from edgeconsole.devices.plc.handshake import PlcEvent
 from edgeconsole.devices.plc.part_gate import PartGateDecider
 from edgeconsole.devices.plc.plcmap import load_map
 from edgeconsole.devices.plc.service import HandshakeService
@@ -87,20 +87,6 @@ class AgentPlcGate:
                 )
 
     def status(self, parts: int = 200) -> dict[str, Any]:
-        st = self.service.runner.status(records=parts)
-        r2a = percentiles(r.result_to_ack_ms for r in st.records if r.result_to_ack_ms is not None)
-        return {
-            "plc": self.url,
-            "map": self.map.source,
-            "camera": self.camera.index,
-            "state": st.state,
-            "error": st.last_error or None,
-            "counters": asdict(st.counters),
-            "trigger_to_result_ms": {
-                k: st.trigger_to_result_ms.get(k) for k in ("p50", "p99", "max")
-            },
-            "decision_ms": {k: st.decision_ms.get(k) for k in ("p50", "p99", "max")},
-            "result_to_ack_ms": {k: r2a[k] for k in ("p50", "p99", "max")},
-            "result_budget_ms": self.map.timing.result_budget_ms,
-            "parts": [r.to_json() for r in st.records],
-        }
+        out = self.service.summary(parts)
+        # The camera whose parts are answered, after the map (as the API has shown it).
+        return {k: out[k] for k in ("plc", "map")} | {"camera": self.camera.index} | out

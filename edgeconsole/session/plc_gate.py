@@ -22,7 +22,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.devices.plc.handshake import GateDecider, PlcEvent, percentiles
+from edgeconsole.devices.plc.handshake import GateDecider, PlcEvent
 from edgeconsole.devices.plc.part_gate import PartGateDecider
 from edgeconsole.devices.plc.plcmap import PlcMap, load_map
 from edgeconsole.devices.plc.service import HandshakeService
@@ -130,19 +130,4 @@ class PlcGate:
                 )
 
     def summary(self) -> dict[str, Any]:
-        st = self.service.runner.status(records=10_000)
-        r2a = percentiles(r.result_to_ack_ms for r in st.records if r.result_to_ack_ms is not None)
-        return {
-            "plc": self.url,
-            "map": self.plc_map.source,
-            "state": st.state,
-            "error": st.last_error or None,
-            "counters": asdict(st.counters),
-            "trigger_to_result_ms": {
-                k: st.trigger_to_result_ms.get(k) for k in ("p50", "p99", "max")
-            },
-            "decision_ms": {k: st.decision_ms.get(k) for k in ("p50", "p99", "max")},
-            "result_to_ack_ms": {k: r2a[k] for k in ("p50", "p99", "max")},
-            "result_budget_ms": self.plc_map.timing.result_budget_ms,
-            "parts": [r.to_json() for r in st.records],
-        }
+        return self.service.summary(10_000)

@@ -10,10 +10,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict
 from typing import Any
 
 from edgeconsole.core.errors import PlcError
-from edgeconsole.devices.plc.handshake import GateDecider, HandshakeRunner, PlcEvent
+from edgeconsole.devices.plc.handshake import (
+    GateDecider,
+    HandshakeRunner,
+    PlcEvent,
+    percentiles,
+)
 from edgeconsole.devices.plc.link import open_link
 from edgeconsole.devices.plc.plcmap import PlcMap
 from edgeconsole.devices.plc.watch import CameraVerdict, PlcWatcher, WatchedPart
@@ -88,6 +94,7 @@ class HandshakeService(_LoopThread):
     ) -> None:
         super().__init__("edgeconsole-plc-handshake")
         self.url = url
+        self.plc_map = plc_map
         self.runner = HandshakeRunner(
             open_link(url, plc_map, timeout_s=timeout_s),
             plc_map,
@@ -119,6 +126,26 @@ class HandshakeService(_LoopThread):
             await self.runner.run(stop, fail_fast=wait)
 
         self._start(body, timeout_s, wait=wait)
+
+    def summary(self, parts: int) -> dict[str, Any]:
+        """The handshake as the agent's API and the session's run summary show it:
+        state, counters, the p50/p99/max of each latency and the last ``parts`` parts."""
+        st = self.runner.status(records=parts)
+        r2a = percentiles(r.result_to_ack_ms for r in st.records if r.result_to_ack_ms is not None)
+        return {
+            "plc": self.url,
+            "map": self.plc_map.source,
+            "state": st.state,
+            "error": st.last_error or None,
+            "counters": asdict(st.counters),
+            "trigger_to_result_ms": {
+                k: st.trigger_to_result_ms.get(k) for k in ("p50", "p99", "max")
+            },
+            "decision_ms": {k: st.decision_ms.get(k) for k in ("p50", "p99", "max")},
+            "result_to_ack_ms": {k: r2a[k] for k in ("p50", "p99", "max")},
+            "result_budget_ms": self.plc_map.timing.result_budget_ms,
+            "parts": [r.to_json() for r in st.records],
+        }
 
 
 class WatchService(_LoopThread):
