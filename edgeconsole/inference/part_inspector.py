@@ -87,6 +87,9 @@ class PartInspector:
         self.threads = threads
         batch_dim = main.input.shape[0] if main.input.shape else -1
         self._chunk = 1 if batch_dim == 1 else self.per_part.max_batch
+        #: Crops through the fused resize-and-normalise path where the description allows
+        #: (``crops.fused_fits``); False: the generic path, the reference it must equal.
+        self.fused = True
         self._lock = threading.Lock()
         self._closed = False
 
@@ -191,7 +194,9 @@ class PartInspector:
         batches = []
         for k in range(0, len(crops), self._chunk):
             chunk = crops[k : k + self._chunk]
-            tensor, geos = crop_batch(image, [r for *_, r in chunk], self.spec.preprocess)
+            tensor, geos = crop_batch(
+                image, [r for *_, r in chunk], self.spec.preprocess, fused=self.fused
+            )
             batch = [
                 Crop(group=i, part=part, roi=roi, where=g)
                 for (i, part, roi, _), g in zip(chunk, geos, strict=True)
