@@ -14,6 +14,10 @@ hand the step to the session as an output (the session stores references; the
 overlay is built at display time, for the frames the window actually shows). External
 trigger edges wake it between frames, so an edge nearest the last frame is
 decided at once.
+
+``realtime``: on a live source the capture and decision threads run under
+``SCHED_FIFO`` where the system permits it (``core/sched.py``: what it measured, and
+why both threads); ``scheduling`` says what each thread got.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
 from edgeconsole.core.frames import Frame, LatencySample
 from edgeconsole.core.parts import LineCounters, TriggerEvent
+from edgeconsole.core.sched import CAPTURE_PRIORITY, DECISION_PRIORITY, current, realtime_thread
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.session.runner import RunnerBase, RunnerOutput, RunnerSink
@@ -57,9 +62,12 @@ class LineRunner(RunnerBase):
         queue_frames: int = QUEUE_FRAMES,
         decision_priority: Callable[[], None] | None = None,
         capture_priority: Callable[[], None] | None = None,
+        realtime: bool = False,
     ) -> None:
         """``decision_priority`` / ``capture_priority`` run first on each thread (the
-        session lowers the capture thread's priority, never the decision thread's)."""
+        session lowers the capture thread's priority, never the decision thread's).
+        ``realtime``: both threads under SCHED_FIFO instead (live sources only; not
+        with ``lossless``), where permitted; the capture thread is then not lowered."""
         self.source = source
         self.line = line
         self.output = output
@@ -70,6 +78,9 @@ class LineRunner(RunnerBase):
         self.processed = 0
         self._decision_priority = decision_priority
         self._capture_priority = capture_priority
+        self.realtime = realtime and not lossless
+        #: What each thread runs at ("SCHED_FIFO 10", "normal", "nice 10", ...), once started.
+        self.scheduling: dict[str, str] = {}
         self._stop = threading.Event()
         # Offline: one frame in flight. The next frame is read only once the last one
         # is decided, so a part's decision time is its own work, not a queue behind a
@@ -134,8 +145,10 @@ class LineRunner(RunnerBase):
 
     # ------------------------------------------------------------------ threads
     def _capture_loop(self) -> None:
-        if self._capture_priority is not None:
+        got = realtime_thread(CAPTURE_PRIORITY) if self.realtime else ""
+        if not self.realtime and self._capture_priority is not None:
             self._capture_priority()
+        self.scheduling["capture"] = got if got.startswith("normal (") else current()
         reason = "stopped"
         try:
             while not self._stop.is_set():
@@ -176,8 +189,10 @@ class LineRunner(RunnerBase):
             self.queue.close()
 
     def _decide_loop(self) -> None:
+        got = realtime_thread(DECISION_PRIORITY) if self.realtime else ""
         if self._decision_priority is not None:
             self._decision_priority()
+        self.scheduling["decision"] = got if got.startswith("normal (") else current()
         reason = "stopped"
         try:
             while not self._stop.is_set():

@@ -23,6 +23,7 @@ from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample, PartVerdict
 from edgeconsole.core.parts import LineCounters, PartDecision, TriggerEvent
+from edgeconsole.core.sched import wanted as realtime_wanted
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.latency import LatencyStats
 from edgeconsole.inference.line import TriggerConfig
@@ -982,6 +983,7 @@ class Session:
             max_frames=max_frames,
             lossless=lossless,
             capture_priority=_lower_thread_priority if self.interactive else None,
+            realtime=realtime_wanted(),
         )
 
     def _on_decisions(

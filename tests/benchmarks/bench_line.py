@@ -7,6 +7,9 @@ capture thread, FIFO, decision thread, vertical centre line), with the fast bund
 per core minus one. For each run:
 
 - decision latency p50/p90/p99/max (trigger frame's capture -> decision), late count;
+- where that time goes (``path_ms``): p50/p99 of each stage from the trigger frame's
+  capture to the decision (waiting for the decision thread, locate, track, crop,
+  preprocess, infer, postprocess, emit), and the machine's load average before/after;
 - parts decided / parts that crossed the line (the scene's truth), missed, duplicates
   (two decisions for one physical part), frames the decision path never saw;
 - the bare classifier on exactly the crop tensors those decisions fed it, timed right
@@ -15,6 +18,10 @@ per core minus one. For each run:
 Then the label inspector: its per-part decision p99 on the same live line against
 its full-frame latency (the detector on the whole frame, as before ``per_part``), on
 the frames its parts were decided on.
+
+Each fast-bundle run twice: threads at normal priority, and ``realtime`` (capture
+and decision threads under SCHED_FIFO where permitted, ``core/sched.py``; what
+each thread got is in ``scheduling``).
 
 ``--mechanism``: how decisions keep priority, measured at 600 parts/min with the busy
 process: the hand-off (FIFO of 32 frames, as shipped, against newest-wins, a queue
@@ -49,6 +56,29 @@ from edgeconsole.sources.conveyor import SyntheticConveyorSource
 from tests.benchmarks.bench_partqc import ROOT, busy, full_frame_spec, stats
 
 FPS = 30.0
+#: The decision path of a part decided on its trigger frame, stage by stage: (name, from
+#: stamp, to stamp); "trigger" is the trigger frame's capture, "decided" the decision.
+PATH = (
+    ("wait", "trigger", "locate_start"),  # capture -> the decision thread has the frame
+    ("locate", "locate_start", "locate_end"),
+    ("track", "locate_end", "crop_start"),  # tracker, triggers, queueing (Python)
+    ("crop", "crop_start", "crop_end"),
+    ("preprocess", "preprocess_start", "preprocess_end"),
+    ("infer", "infer_start", "infer_end"),
+    ("postprocess", "postprocess_start", "postprocess_end"),
+    ("emit", "postprocess_end", "decided"),
+)
+
+
+def path_ms(rows: list[dict[str, int]]) -> dict[str, Any]:
+    """Where a decision's time goes: p50/p99 of each stage of ``PATH`` over decisions
+    whose stamps are all there, and the sum of the p50s (compare with the decision p50)."""
+    out: dict[str, Any] = {}
+    for name, a, b in PATH:
+        s = stats([(r[b] - r[a]) / 1e6 for r in rows if a in r and b in r])
+        out[name] = {"p50": s.get("p50"), "p99": s.get("p99")}
+    out["sum_of_p50"] = round(sum(v["p50"] or 0.0 for v in out.values()), 3)
+    return out
 
 
 def _truth_id(frame: Frame, box: tuple[float, float, float, float]) -> int | None:
@@ -89,6 +119,7 @@ def live(
     *,
     queue_frames: int = 32,
     niced: bool = False,
+    realtime: bool = False,
 ) -> dict[str, Any]:
     spec = load_model(ROOT / model)
     insp = PartInspector.load(spec, threads=1)
@@ -106,6 +137,7 @@ def live(
         seed=11, fps=FPS, parts_per_min=ppm, realtime=True, frames=frames_n
     )
     decided: list[tuple[PartDecision, int | None]] = []
+    stamps: list[dict[str, int]] = []
     kept: dict[int, np.ndarray] = {}
     seen: list[int] = []
     ended = threading.Event()
@@ -116,6 +148,8 @@ def live(
     def on_decided(frame: Frame, step: LineStep) -> None:
         for d in step.decisions:
             decided.append((d, _truth_id(frame, d.box)))
+            if not d.missed and d.decided_frame == d.trigger_frame:
+                stamps.append({**frame.stamps, "trigger": d.trigger_ns, "decided": d.decided_ns})
         if keep_frames and step.decisions and len(kept) < 60:
             kept[frame.index] = frame.image
 
@@ -130,7 +164,9 @@ def live(
         ),
         queue_frames=queue_frames,
         decision_priority=_nice10 if niced else None,
+        realtime=realtime,
     )
+    load_before = os.getloadavg()[0]
     runner.start()
     ended.wait(seconds * 4 + 60)
     runner.join(30)
@@ -149,6 +185,9 @@ def live(
         "model": model,
         "ppm": ppm,
         "frames": frames_n,
+        "scheduling": dict(runner.scheduling),
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
         "frames_unseen": runner.dropped,
         "crossed": len(truth),
         "decided": len(ok),
@@ -158,10 +197,7 @@ def live(
         "late": sum(1 for d in ok if d.late),
         "budget_ms": spec.latency_budget_ms,
         "decision_ms": dec,
-        "stages_p99_ms": {
-            k: stats([d.stages_ms[k] for d in ok if k in d.stages_ms]).get("p99")
-            for k in ("locate", "crop", "preprocess", "infer", "postprocess")
-        },
+        "path_ms": path_ms(stamps),
         "bare_classifier_ms": stats(bare),
     }
     b99 = out["bare_classifier_ms"].get("p99")
@@ -213,24 +249,53 @@ def main() -> None:
     runs = []
     for n_busy in (0, max(1, cores - 1)):
         for ppm in (300.0, 600.0):
-            with busy(n_busy):
-                r = live("label_orientation", ppm, args.seconds)
-            r["busy_processes"] = n_busy
-            runs.append(r)
-            print(json.dumps({k: r[k] for k in ("ppm", "busy_processes", "decision_ms")}))
+            for rt in (False, True):
+                with busy(n_busy):
+                    r = live("label_orientation", ppm, args.seconds, realtime=rt)
+                r["busy_processes"] = n_busy
+                r["realtime"] = rt
+                runs.append(r)
+                keys = ("ppm", "busy_processes", "scheduling", "load_before", "decision_ms")
+                print(json.dumps({k: r[k] for k in (*keys, "path_ms")}))
     li = live("label_inspector", 300.0, args.seconds, keep_frames=True)
     frames = li.pop("_frames")
     full = full_frame_p99(frames) if frames else {}
-    idle = {r["ppm"]: r for r in runs if r["busy_processes"] == 0}
-    loaded = {r["ppm"]: r for r in runs if r["busy_processes"] > 0}
+
+    def p99(rt: bool, loaded: bool, ppm: float) -> float | None:
+        for r in runs:
+            if r["realtime"] == rt and (r["busy_processes"] > 0) == loaded and r["ppm"] == ppm:
+                return r["decision_ms"].get("p99")  # type: ignore[no-any-return]
+        return None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a and b else None
+
     summary = {
         "cores": cores,
         "load_average_at_end": os.getloadavg(),
+        "goal_ms": 5.0,
         "fast_bundle": runs,
+        "decision_p99_ms": {
+            f"{'realtime' if rt else 'normal'}, {'busy' if ld else 'idle'}, {int(ppm)} ppm": (
+                p99(rt, ld, ppm)
+            )
+            for rt in (False, True)
+            for ld in (False, True)
+            for ppm in (300.0, 600.0)
+        },
         "fast_busy_over_idle_p99": {
-            str(int(p)): round(loaded[p]["decision_ms"]["p99"] / idle[p]["decision_ms"]["p99"], 2)
-            for p in idle
-            if idle[p]["decision_ms"].get("p99") and loaded[p]["decision_ms"].get("p99")
+            f"{'realtime' if rt else 'normal'}, {int(ppm)} ppm": ratio(
+                p99(rt, True, ppm), p99(rt, False, ppm)
+            )
+            for rt in (False, True)
+            for ppm in (300.0, 600.0)
+        },
+        "realtime_over_normal_p99": {
+            f"{'busy' if ld else 'idle'}, {int(ppm)} ppm": ratio(
+                p99(True, ld, ppm), p99(False, ld, ppm)
+            )
+            for ld in (False, True)
+            for ppm in (300.0, 600.0)
         },
         "label_inspector": {
             **li,

@@ -1,0 +1,66 @@
+"""Real-time scheduling for the threads a part's decision waits on (issue 12, item 5).
+
+Measured on the 2-core development machine with other work running (load 6-8) and one
+busy-loop process, 600 parts/min, fast bundle (``tests/benchmarks/bench_line.py
+--realtime``): at normal priority the decision p99 was 150-800 ms (the decision thread,
+or the capture thread between stamping a frame and handing it over, waits for a time
+slice); with the capture and decision threads under ``SCHED_FIFO`` it was 5-6 ms, the
+work itself. Raising only the decision thread left a 25-30 ms tail: the frame waits in
+the (normal) capture thread, and the GIL passes through it.
+
+Linux grants ``SCHED_FIFO`` to a process with ``CAP_SYS_NICE`` or a real-time limit
+(``ulimit -r``, systemd ``LimitRTPRIO=``); otherwise the thread stays as it was and
+the answer says why. The kernel's real-time throttling (95% of each second by default)
+keeps a runaway real-time thread from freezing the machine. Opt-in: the environment
+variable ``EDGECONSOLE_REALTIME=1`` (``wanted``), for live sources only (an offline
+file read as fast as the model allows would hold a core at real-time priority).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+#: Real-time priorities (1-99): the decision thread above the capture thread feeding it.
+DECISION_PRIORITY = 10
+CAPTURE_PRIORITY = 5
+ENV = "EDGECONSOLE_REALTIME"
+
+
+def wanted() -> bool:
+    """Whether real-time scheduling of the decision path was asked for (``ENV`` = 1)."""
+    return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def realtime_thread(priority: int) -> str:
+    """Put the calling thread under ``SCHED_FIFO`` at ``priority`` (Linux: per thread;
+    threads it starts later inherit it). Returns what the thread runs at, e.g.
+    ``"SCHED_FIFO 10"``, or ``"normal (...)"`` with the reason it could not."""
+    if not 1 <= priority <= 99:
+        raise ValueError(f"a real-time priority is 1..99, not {priority}")
+    if not hasattr(os, "sched_setscheduler") or not hasattr(os, "SCHED_FIFO"):
+        return "normal (no real-time scheduling on this system)"
+    try:
+        # Linux schedules threads: the calling thread's id, not the process's.
+        tid = threading.get_native_id()
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError:
+        return "normal (not permitted: needs CAP_SYS_NICE or ulimit -r)"
+    except OSError as exc:
+        return f"normal ({exc.strerror or exc})"
+    return f"SCHED_FIFO {priority}"
+
+
+def current() -> str:
+    """What the calling thread runs at: ``"SCHED_FIFO 10"``, ``"normal"``, ``"nice 10"``."""
+    if not hasattr(os, "sched_getscheduler"):
+        return "normal"
+    tid = threading.get_native_id()
+    policy = os.sched_getscheduler(tid)
+    if policy in (getattr(os, "SCHED_FIFO", -1), getattr(os, "SCHED_RR", -1)):
+        name = "SCHED_FIFO" if policy == os.SCHED_FIFO else "SCHED_RR"
+        return f"{name} {os.sched_getparam(tid).sched_priority}"
+    if policy == getattr(os, "SCHED_IDLE", -1):
+        return "SCHED_IDLE"
+    nice = os.getpriority(os.PRIO_PROCESS, tid)
+    return "normal" if nice == 0 else f"nice {nice}"

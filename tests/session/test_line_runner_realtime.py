@@ -1,0 +1,62 @@
+"""The per-part runner asked for real-time scheduling: its capture and decision threads
+get it where the system permits (and say what they got), offline runs never do, and
+the decisions are the same parts either way."""
+
+from __future__ import annotations
+
+import os
+
+from edgeconsole.core.sched import CAPTURE_PRIORITY, DECISION_PRIORITY
+from edgeconsole.inference.line import PartLine, TriggerConfig
+from edgeconsole.session.line_runner import LineRunner
+from edgeconsole.sources.conveyor import SyntheticConveyorSource
+from tests.inference.line.helpers import ClassicalJudge
+from tests.session.test_line_runner import Recorder
+
+
+def _permitted() -> bool:
+    import resource
+
+    return os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= DECISION_PRIORITY
+
+
+def _run(realtime: bool, lossless: bool = False) -> tuple[LineRunner, Recorder]:
+    src = SyntheticConveyorSource(
+        seed=5, width=640, height=360, parts_per_min=600, fps=60, realtime=not lossless,
+        frames=90,
+    )  # fmt: skip
+    rec = Recorder()
+    runner = LineRunner(
+        src, PartLine(ClassicalJudge(), TriggerConfig()), rec.output(),
+        lossless=lossless, realtime=realtime,
+    )  # fmt: skip
+    runner.start()
+    assert rec.ended.wait(60) and runner.join(10)
+    assert not rec.errors, rec.errors
+    return runner, rec
+
+
+def test_a_live_run_asked_for_real_time_gets_it_where_permitted() -> None:
+    runner, rec = _run(realtime=True)
+    assert runner.realtime
+    if _permitted():
+        assert runner.scheduling == {
+            "capture": f"SCHED_FIFO {CAPTURE_PRIORITY}",
+            "decision": f"SCHED_FIFO {DECISION_PRIORITY}",
+        }
+    else:
+        assert runner.scheduling["decision"].startswith("normal (not permitted")
+    plain, rec_plain = _run(realtime=False)
+    assert not plain.scheduling["decision"].startswith("SCHED_FIFO")
+    assert not plain.scheduling["capture"].startswith("SCHED_FIFO")
+    # The same scene, the same parts decided (scheduling changes when, never what).
+    ids = sorted(t for d, t in rec.decisions if not d.missed)
+    assert ids and ids == sorted(t for d, t in rec_plain.decisions if not d.missed)
+
+
+def test_an_offline_run_never_runs_real_time() -> None:
+    """A file read as fast as the model allows would hold a core at real-time priority."""
+    runner, _ = _run(realtime=True, lossless=True)
+    assert not runner.realtime
+    assert not any(v.startswith("SCHED_FIFO") for v in runner.scheduling.values())
+    assert set(runner.scheduling) == {"capture", "decision"}
