@@ -7,7 +7,6 @@ import json
 import secrets
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from edgeconsole.devices.plc.plcmap import load_map, sample_map_path
 from edgeconsole.sim.plc import VirtualPlc
 from edgeconsole.sources.conveyor import VERDICTS, part_spec
 from edgeconsole.sources.photo_eye import belt_for_source
+from tests.fixtures.plc import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("plc")]
 
@@ -33,14 +33,6 @@ CAMERA = f"synthetic:conveyor?seed={SEED}&fps=20&ppm=120&width=640&height=360&cl
 @pytest.fixture(autouse=True)
 def _config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGECONSOLE_CONFIG_DIR", str(tmp_path / "config"))
-
-
-def wait_for(cond, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def test_the_gateway_answers_its_plc_with_each_parts_decision(tmp_path: Path) -> None:

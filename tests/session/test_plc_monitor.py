@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,21 +16,13 @@ from edgeconsole.journal.journal import Journal
 from edgeconsole.session.session import Session
 from edgeconsole.sim.plc import VirtualPlc
 from edgeconsole.sources.belt import BeltTiming
-from tests.fixtures.plc import AlternatingDecider
+from tests.fixtures.plc import AlternatingDecider, wait_for
 
 pytestmark = [pytest.mark.xdist_group("plc")]
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "sample_models" / "bundles" / "label-orientation-1.ecb"
 TRUST = REPO / "sample_models" / "trust"
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def plc_on_belt(ppm: float = 120, **kw) -> VirtualPlc:  # type: ignore[no-untyped-def]

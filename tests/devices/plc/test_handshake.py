@@ -8,9 +8,9 @@ a decider that fails, triggers faster than decisions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,18 +20,10 @@ from edgeconsole.devices.plc.handshake import GateResult, GateTrigger
 from edgeconsole.devices.plc.plcmap import PlcMap
 from edgeconsole.devices.plc.service import HandshakeService
 from edgeconsole.sim.plc import Misbehaviour, VirtualPlc
-from tests.fixtures.plc import AlternatingDecider
+from tests.fixtures.plc import AlternatingDecider, wait_for
 
 # Loopback timing tests: kept off each other's cores.
 pytestmark = pytest.mark.xdist_group("plc")
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_every_part_is_triggered_answered_and_acknowledged(virtual_plc, plc_camera) -> None:
@@ -266,6 +258,35 @@ class _HeldDecider:
         return GateResult(ok=True)
 
 
+@contextlib.contextmanager
+def _memory_camera(
+    mem: Any, plc_map: PlcMap
+) -> Iterator[tuple[Any, Callable[[Any], Any], _HeldDecider, HandshakeService]]:
+    """A scripted PLC memory served on loopback from its own event loop, and a camera
+    (a handshake service with a held decider) speaking to it; both gone afterwards.
+    ``on_plc(coro)`` runs a coroutine on the PLC's loop and returns its result."""
+    loop = asyncio.new_event_loop()
+    th = threading.Thread(target=loop.run_forever, daemon=True)
+    th.start()
+
+    def on_plc(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(30)
+
+    try:
+        on_plc(mem.open("127.0.0.1", 0, lambda v, t: None))
+        decider = _HeldDecider()
+        svc = HandshakeService(f"modbus://127.0.0.1:{mem.port}", plc_map, decider)
+        svc.start()
+        try:
+            yield mem, on_plc, decider, svc
+        finally:
+            svc.stop()
+            on_plc(mem.close())  # a PLC the test already closed stays closed
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        th.join(10)
+
+
 def test_a_trigger_raised_the_instant_the_camera_is_ready_again_is_a_part(
     sample_map: PlcMap,
 ) -> None:
@@ -292,19 +313,7 @@ def test_a_trigger_raised_the_instant_the_camera_is_ready_again_is_a_part(
                 retrigger.clear()
                 await self.set("trigger", 1)  # applied before the camera's next read
 
-    mem = Plc(sample_map)
-    loop = asyncio.new_event_loop()
-    th = threading.Thread(target=loop.run_forever, daemon=True)
-    th.start()
-
-    def on_plc(coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(30)
-
-    on_plc(mem.open("127.0.0.1", 0, lambda v, t: None))
-    decider = _HeldDecider()
-    svc = HandshakeService(f"modbus://127.0.0.1:{mem.port}", sample_map, decider)
-    svc.start()
-    try:
+    with _memory_camera(Plc(sample_map), sample_map) as (mem, on_plc, decider, svc):
         # The camera is ready and has read the trigger low (a trigger already up when
         # it connects is not a part).
         wait_for(lambda: mem.get("trigger_ready") == 1 and len(reads) >= 3)
@@ -318,11 +327,6 @@ def test_a_trigger_raised_the_instant_the_camera_is_ready_again_is_a_part(
         assert decider.seqs == [1, 2] and mem.get("part_counter") == 2
         c = svc.runner.status(records=0).counters
         assert (c.triggers, c.not_handed_over, c.handed_over) == (2, 1, 1)
-    finally:
-        svc.stop()
-        on_plc(mem.close())
-        loop.call_soon_threadsafe(loop.stop)
-        th.join(10)
 
 
 def test_a_plc_gone_while_deciding_costs_that_result_and_it_is_counted(
@@ -341,19 +345,7 @@ def test_a_plc_gone_while_deciding_costs_that_result_and_it_is_counted(
             if set_values is None:
                 reads.append(fc)
 
-    mem = Plc(sample_map)
-    loop = asyncio.new_event_loop()
-    th = threading.Thread(target=loop.run_forever, daemon=True)
-    th.start()
-
-    def on_plc(coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(30)
-
-    on_plc(mem.open("127.0.0.1", 0, lambda v, t: None))
-    decider = _HeldDecider()
-    svc = HandshakeService(f"modbus://127.0.0.1:{mem.port}", sample_map, decider)
-    svc.start()
-    try:
+    with _memory_camera(Plc(sample_map), sample_map) as (mem, on_plc, decider, svc):
         wait_for(lambda: mem.get("trigger_ready") == 1 and len(reads) >= 3)
         on_plc(mem.set("trigger", 1))
         wait_for(lambda: decider.seqs == [1] and mem.get("trigger_ready") == 0)
@@ -368,7 +360,3 @@ def test_a_plc_gone_while_deciding_costs_that_result_and_it_is_counted(
         assert "could not hand the result over" in rec.error
         wait_for(lambda: svc.runner.status(records=0).state == "down")
         assert "PLC" in svc.runner.status(records=0).last_error
-    finally:
-        svc.stop()
-        loop.call_soon_threadsafe(loop.stop)
-        th.join(10)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,17 +26,9 @@ from edgeconsole.devices.plc.plcmap import PlcMap, Signal, load_map, parse_map, 
 from edgeconsole.devices.plc.service import HandshakeService, WatchService
 from edgeconsole.sim.plc import Misbehaviour, VirtualPlc
 from edgeconsole.sources.belt import BeltTiming
-from tests.fixtures.plc import AlternatingDecider
+from tests.fixtures.plc import AlternatingDecider, wait_for
 
 pytestmark = [pytest.mark.xdist_group("plc"), pytest.mark.slow]
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 @dataclass
