@@ -5,6 +5,10 @@ back to the session. Opening a source or a model happens on the session's own
 thread; here it shows as a busy bar with Cancel while the state is "opening".
 Nothing that goes wrong in a source or model may take the window down: errors
 arrive as events and land in the message bar and the event log.
+
+Its actions, toolbar and menus are built by :mod:`edgeconsole.ui.window_chrome`,
+the source, model and budget choices live in :mod:`edgeconsole.ui.window_choices`
+(its bases); this module keeps the layout, the commands and the poll tick.
 """
 
 from __future__ import annotations
@@ -12,22 +16,12 @@ from __future__ import annotations
 import traceback
 from collections import deque
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Literal
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QComboBox,
     QDockWidget,
-    QFileDialog,
-    QInputDialog,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QMessageBox,
-    QSizePolicy,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -35,9 +29,7 @@ from PySide6.QtWidgets import (
 import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.session.api import LatencySnapshot, TriggerLine
-from edgeconsole.session.session import default_demo_model
 from edgeconsole.session.update import Event, PipelineStatus, Update
-from edgeconsole.ui.budget_spin import FOLLOW_MODEL, BudgetSpinBox
 from edgeconsole.ui.devices.mount import mount_devices
 from edgeconsole.ui.latency_panel import LatencyPanel
 from edgeconsole.ui.live_view import IDLE_PLACEHOLDER, LiveView
@@ -47,8 +39,11 @@ from edgeconsole.ui.session_port import SessionPort
 from edgeconsole.ui.settings import WindowSettings
 from edgeconsole.ui.status_panel import StatusPanel, model_label, source_label
 from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR, TargetsPanel
-from edgeconsole.ui.trigger_menu import TriggerControl
+from edgeconsole.ui.window_choices import default_model, find_sample_models, sample_models_dir
+from edgeconsole.ui.window_chrome import WindowChrome
 from edgeconsole.ui.workspaces import mount_workspaces
+
+__all__ = ["MainWindow", "default_model", "find_sample_models", "sample_models_dir"]
 
 ACTIVE_STATES = frozenset({"opening", "running", "reconnecting"})
 IDLE_STATES = frozenset({"idle", "stopped", "error"})
@@ -65,26 +60,7 @@ PLACEHOLDERS = {
 }
 
 
-def sample_models_dir() -> Path:
-    return Path(edgeconsole.__file__).resolve().parent.parent / "sample_models"
-
-
-def find_sample_models() -> list[Path]:
-    root = sample_models_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p.parent for p in root.glob("*/model.json"))
-
-
-def default_model() -> str:
-    preferred = default_demo_model()  # the fast inspector; the others stay selectable
-    if (preferred / "model.json").is_file():
-        return str(preferred)
-    found = find_sample_models()
-    return str(found[0]) if found else ""
-
-
-class MainWindow(QMainWindow):
+class MainWindow(WindowChrome):
     def __init__(
         self, session: SessionPort, settings: QSettings, parent: QWidget | None = None
     ) -> None:
@@ -194,174 +170,6 @@ class MainWindow(QMainWindow):
         side = area in (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea)
         self.latency.set_orientation(Qt.Orientation.Vertical if side else Qt.Orientation.Horizontal)
 
-    def _action(
-        self, text: str, slot: object, shortcuts: list[str] | None = None, tip: str = ""
-    ) -> QAction:
-        action = QAction(text, self)
-        keys = [QKeySequence(s) for s in shortcuts or []]
-        if keys:
-            action.setShortcuts(keys)
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        shown = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in keys)
-        base = tip or text.replace("&", "").rstrip("…")
-        action.setToolTip(f"{base} ({shown})" if shown else base)
-        action.setStatusTip(base)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work even with the toolbar hidden (fullscreen)
-        return action
-
-    def _build_actions(self) -> None:
-        self.start_action = self._action("▶  Start", self.start, ["F5"], "Start the live pipeline")
-        self.stop_action = self._action(
-            "■  Stop",
-            self.stop_or_cancel,
-            ["Shift+F5", "Esc"],
-            "Stop the pipeline, or cancel opening",
-        )
-        self.cancel_action = self._action(
-            "Cancel opening", self.cancel, [], "Cancel opening the source / loading the model"
-        )
-        self.source_action = self._action(
-            "Open source…", self.show_source_menu, ["Ctrl+O"], "Choose a video source"
-        )
-        self.file_action = self._action("Video file…", self.pick_video_file)
-        self.folder_action = self._action("Image folder…", self.pick_image_folder)
-        self.url_action = self._action(
-            "Stream URL…", self.pick_url, tip="An RTSP or HTTP stream URL"
-        )
-        self.synthetic_action = self._action(
-            "Synthetic conveyor",
-            lambda: self.choose_source(SYNTHETIC_CONVEYOR),
-            tip="The generated demo scene",
-        )
-        self.model_action = self._action(
-            "Open model…",
-            self.pick_model_file,
-            ["Ctrl+M"],
-            "Choose a model description (model.json)",
-        )
-        self.budget_action = self._action(
-            "Latency budget", self.focus_budget, ["Ctrl+B"], "Set the end-to-end latency budget"
-        )
-        self.fullscreen_action = self._action("Full screen", self.toggle_fullscreen, ["F11"])
-        self.fullscreen_action.setCheckable(True)
-        self.quit_action = self._action("Quit", self.close, ["Ctrl+Q"])
-        self.refresh_action = self._action(
-            "Refresh targets", self.refresh_targets, ["F6"], "Look for cameras again"
-        )
-        self.shortcuts_action = self._action("Keyboard shortcuts", self.show_shortcuts, ["F1"])
-
-    def _build_toolbar(self) -> None:
-        tb = self.addToolBar("Run")
-        tb.setObjectName("runToolbar")
-        tb.setMovable(False)
-        tb.addAction(self.start_action)
-        tb.widgetForAction(self.start_action).setObjectName("startButton")
-        tb.addAction(self.stop_action)
-        tb.widgetForAction(self.stop_action).setObjectName("stopButton")
-        tb.addSeparator()
-
-        tb.addWidget(QLabel(" Source "))
-        self.source_combo = QComboBox()
-        self.source_combo.setMinimumContentsLength(16)
-        self.source_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.source_combo.setToolTip("Recent sources (Ctrl+O for more)")
-        self.source_combo.activated.connect(self._on_source_combo)
-        tb.addWidget(self.source_combo)
-        self.source_menu = QMenu("Source", self)
-        self.source_button = QToolButton()
-        # Short toolbar text (next to its labelled combo); menus keep the long one.
-        self.source_action.setIconText("Open…")
-        self.model_action.setIconText("Open…")
-        self.source_button.setDefaultAction(self.source_action)
-        self.source_button.setMenu(self.source_menu)
-        self.source_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        tb.addWidget(self.source_button)
-        tb.addSeparator()
-
-        tb.addWidget(QLabel(" Model "))
-        self.model_combo = QComboBox()
-        self.model_combo.setMinimumContentsLength(12)
-        self.model_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.model_combo.setToolTip("Sample and recent models (Ctrl+M to browse)")
-        self.model_combo.activated.connect(self._on_model_combo)
-        tb.addWidget(self.model_combo)
-        tb.addAction(self.model_action)
-        tb.addSeparator()
-
-        tb.addWidget(QLabel(" Budget "))
-        self.budget_spin = BudgetSpinBox()
-        self.budget_spin.setValue(FOLLOW_MODEL if self._budget_auto else (self._budget or 0.0))
-        self.budget_spin.valueChanged.connect(self._on_budget_changed)
-        tb.addWidget(self.budget_spin)
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        tb.addSeparator()
-        self._toolbar_spacer = tb.addWidget(spacer)
-        self.toolbar = tb
-        self._refresh_source_combo()
-        self._refresh_model_combo()
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.source_action)
-        file_menu.addAction(self.model_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        run_menu = bar.addMenu("&Run")
-        for a in (self.start_action, self.stop_action, self.cancel_action, self.budget_action):
-            run_menu.addAction(a)
-        self.run_menu = run_menu
-        view_menu = bar.addMenu("&View")
-        for dock in (self.targets_dock, self.latency_dock, self.log_dock):
-            view_menu.addAction(dock.toggleViewAction())
-        view_menu.addSeparator()
-        view_menu.addAction(self.refresh_action)
-        view_menu.addAction(self.fullscreen_action)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.shortcuts_action)
-        help_menu.addAction(self._action("&About EdgeConsole", self.show_about))
-        for menu in (file_menu, run_menu, view_menu, help_menu):
-            menu.setToolTipsVisible(True)
-        self._rebuild_source_menu([])
-
-    def _mount_trigger(self) -> None:
-        """What decides a part: a toolbar button and the Run menu's submenu (Ctrl+T)."""
-        self.trigger_control = TriggerControl(
-            self,
-            self.settings,
-            lambda cfg: self._call("set the trigger", self.session.set_trigger, cfg),
-            self._report,
-        )
-        self.toolbar.insertWidget(self._toolbar_spacer, self.trigger_control.button)
-        self.run_menu.addSeparator()
-        self.run_menu.addMenu(self.trigger_control.menu)
-
-    def _rebuild_source_menu(self, cameras: list[dict[str, object]]) -> None:
-        m = self.source_menu
-        m.clear()
-        m.setToolTipsVisible(True)
-        m.addAction(self.file_action)
-        m.addAction(self.folder_action)
-        m.addAction(self.url_action)
-        m.addSeparator()
-        if cameras:
-            for cam in cameras:
-                index = int(str(cam.get("index", 0)))
-                name = str(cam.get("name") or "")
-                act = m.addAction(f"Camera {index}" + (f": {name}" if name else ""))
-                act.triggered.connect(lambda _=False, i=index: self.choose_source(f"camera:{i}"))
-        else:
-            none = m.addAction("No cameras found")
-            none.setEnabled(False)
-        m.addSeparator()
-        m.addAction(self.synthetic_action)
-
     # --------------------------------------------------------------- settings
     def _restore_geometry(self) -> None:
         geometry = self.settings.geometry()
@@ -405,138 +213,11 @@ class MainWindow(QMainWindow):
     def budget_ms(self) -> float | None:
         return self._budget
 
-    # ---------------------------------------------------------------- choices
-    def _refresh_source_combo(self) -> None:
-        specs = [self._source, *[s for s in self.settings.recent_sources if s != self._source]]
-        if SYNTHETIC_CONVEYOR not in specs:
-            specs.append(SYNTHETIC_CONVEYOR)
-        self.source_combo.blockSignals(True)
-        self.source_combo.clear()
-        for spec in specs:
-            self.source_combo.addItem(source_label(spec), spec)
-            self.source_combo.setItemData(
-                self.source_combo.count() - 1, spec, Qt.ItemDataRole.ToolTipRole
-            )
-        self.source_combo.setCurrentIndex(0)
-        self.source_combo.blockSignals(False)
-
-    def _refresh_model_combo(self) -> None:
-        paths = [self._model] if self._model else []
-        paths += [m for m in self.settings.recent_models if m not in paths]
-        paths += [str(p) for p in find_sample_models() if str(p) not in paths]
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for path in paths:
-            self.model_combo.addItem(model_label(path), path)
-            self.model_combo.setItemData(
-                self.model_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole
-            )
-        if not paths:
-            self.model_combo.addItem("(choose a model)", "")
-        self.model_combo.setCurrentIndex(0)
-        self.model_combo.blockSignals(False)
-
-    def _on_source_combo(self, index: int) -> None:
-        spec = self.source_combo.itemData(index)
-        if spec:
-            self.choose_source(str(spec))
-
-    def _on_model_combo(self, index: int) -> None:
-        path = self.model_combo.itemData(index)
-        if path:
-            self.choose_model(str(path))
-
-    def choose_source(self, spec: str) -> None:
-        spec = spec.strip()
-        if not spec:
-            return
-        self._source = spec
-        self.settings.source = spec
-        self._refresh_source_combo()
-        self._restart_if_running()
-
-    def choose_model(self, path: str) -> None:
-        path = path.strip()
-        if not path:
-            return
-        self._model = path
-        self.settings.model = path
-        self._refresh_model_combo()
-        self._restart_if_running()
-
     def _restart_if_running(self) -> None:
         # Switching source or model while live restarts once the session stopped.
         if self.status.state in ACTIVE_STATES:
             self._pending_restart = True
             self.session.stop()
-
-    def show_source_menu(self) -> None:
-        pos = self.source_button.mapToGlobal(self.source_button.rect().bottomLeft())
-        self.source_menu.popup(pos)
-
-    def _dialog_dir(self) -> str:
-        current = Path(self._source)
-        return str(current.parent) if current.parent.is_dir() else str(Path.home())
-
-    def pick_video_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Open a video file",
-            self._dialog_dir(),
-            "Video files (*.mp4 *.avi *.mkv *.mov *.m4v *.webm *.mjpg);;All files (*)",
-        )
-        if path:
-            self.choose_source(path)
-
-    def pick_image_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open an image folder", self._dialog_dir())
-        if path:
-            self.choose_source(path)
-
-    def pick_url(self) -> None:
-        current = self._source if "://" in self._source else "rtsp://"
-        url, ok = QInputDialog.getText(self, "Stream URL", "RTSP or HTTP stream URL:", text=current)
-        if ok and url.strip():
-            self.choose_source(url.strip())
-
-    def pick_model_file(self) -> None:
-        start = self._model if self._model else str(sample_models_dir())
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Choose a model description",
-            start,
-            "Model description (model.json *.json);;All files (*)",
-        )
-        if path:
-            self.choose_model(path)
-
-    def focus_budget(self) -> None:
-        self.budget_spin.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.budget_spin.selectAll()
-
-    def _on_budget_changed(self, value: float) -> None:
-        if value < 0:
-            # Back to the model's own budget: it applies from the next start.
-            self._budget_auto = True
-            self.settings.follow_model_budget()
-            return
-        budget = value if value > 0 else None
-        self._budget_auto = False
-        self._budget = budget
-        self.settings.budget_ms = budget
-        self.latency.set_budget(budget)
-        self.status_panel.set_budget(budget)
-        self._call("set the latency budget", self.session.set_budget, budget)
-
-    def set_budget(self, ms: float | None) -> None:
-        self.budget_spin.setValue(ms or 0.0)
-
-    def follow_model_budget(self) -> None:
-        self.budget_spin.setValue(FOLLOW_MODEL)
-
-    @property
-    def budget_follows_model(self) -> bool:
-        return self._budget_auto
 
     # ------------------------------------------------------------- commands
     def _call(self, doing: str, fn: object, *args: object, **kwargs: object) -> bool:
@@ -640,13 +321,6 @@ class MainWindow(QMainWindow):
     def stop_or_cancel(self) -> None:
         self.stop()
 
-    def toggle_fullscreen(self) -> None:
-        if self.isFullScreen():
-            self.showNormal()
-        else:
-            self.showFullScreen()
-        self.fullscreen_action.setChecked(self.isFullScreen())
-
     def refresh_targets(self) -> None:
         try:
             cameras = self.session.list_cameras()
@@ -663,20 +337,6 @@ class MainWindow(QMainWindow):
         self.targets.set_cameras(cameras)
         self._rebuild_source_menu(cameras)
         self.targets_refreshed += 1
-
-    def show_shortcuts(self) -> None:
-        lines = []
-        for a in self.actions():
-            keys = ", ".join(
-                k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts()
-            )
-            if keys:
-                lines.append(f"<tr><td><b>{keys}</b></td><td>{a.text().strip('▶■ ')}</td></tr>")
-        box = QMessageBox(self)
-        box.setWindowTitle("Keyboard shortcuts")
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setText("<table cellspacing='6'>" + "".join(lines) + "</table>")
-        box.open()
 
     # --------------------------------------------------------------- polling
     def _on_frame_shown(self, frame_index: int, shown_ns: int) -> None:
