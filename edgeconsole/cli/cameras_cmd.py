@@ -111,10 +111,10 @@ def _feature_rows(infos: list[Any]) -> None:
 
 def _get(args: argparse.Namespace) -> int:
     from edgeconsole.session.cameras import read_features
-    from edgeconsole.sources.genicam.features import STANDARD_FEATURES
 
-    names = (args.feature,) if args.feature else STANDARD_FEATURES
-    camera, infos = read_features(args.source, names)
+    camera, infos = (
+        read_features(args.source, (args.feature,)) if args.feature else read_features(args.source)
+    )
     if args.json:
         print(json.dumps({"camera": camera, "features": [f.to_json() for f in infos]}, indent=2))
         return 0
@@ -173,9 +173,9 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _frames(args: argparse.Namespace) -> int:
-    from edgeconsole.sources.genicam.pylon_emu import write_frames
+    from edgeconsole.session.cameras import write_emulator_frames
 
-    folder = write_frames(args.source, args.folder, args.frames)
+    folder = write_emulator_frames(args.source, args.folder, args.frames)
     print(
         f"{args.frames} frames of {args.source} in {folder}; play them with "
         f"pylon://0815-0000?images={folder}"

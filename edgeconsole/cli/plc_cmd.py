@@ -155,9 +155,9 @@ def _ms(v: float | None) -> str:
 
 
 def _map(args: argparse.Namespace) -> int:
-    from edgeconsole.devices.plc.plcmap import load_map
+    from edgeconsole.session.api import load_plc_map
 
-    m = load_map(args.file)
+    m = load_plc_map(args.file)
     d = m.describe()
     if args.json:
         print(json.dumps(d, indent=2))

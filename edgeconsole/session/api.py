@@ -11,6 +11,7 @@ Its siblings: ``session/evidence.py`` (journal, export, replay), ``session/works
 
 from __future__ import annotations
 
+from edgeconsole.devices.plc.plcmap import load_map as load_plc_map
 from edgeconsole.devices.plc.plcmap import sample_map_path
 from edgeconsole.devices.ref import TargetRef
 from edgeconsole.inference.latency import LatencySnapshot, LatencyStats, SeriesStats
@@ -40,5 +41,6 @@ __all__ = [
     "TargetRef",
     "TriggerConfig",
     "TriggerLine",
+    "load_plc_map",
     "sample_map_path",
 ]

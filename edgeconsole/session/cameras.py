@@ -100,6 +100,14 @@ def set_feature(
         return dev.set_feature(name, value)
 
 
+def write_emulator_frames(spec: str, folder: Path, frames: int) -> Path:
+    """``frames`` frames of ``spec`` as the folder of images the pylon emulator plays
+    (``pylon://0815-0000?images=FOLDER``)."""
+    from edgeconsole.sources.genicam.pylon_emu import write_frames
+
+    return write_frames(spec, folder, frames)
+
+
 def default_setup_path(spec: str) -> Path:
     """reports/camera-setup-<camera>-<UTC time>.json: evidence packs take the reports
     folder's JSON files, so the setup travels with the commissioning reports."""
