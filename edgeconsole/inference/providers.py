@@ -58,10 +58,13 @@ def make_ort_session(
     threads: int | None = None,
     providers: list[str] | None = None,
     name: str | None = None,
+    fuse: bool = True,
 ) -> ort.InferenceSession:
     """Open an ONNX model (a path, or its bytes from a verified bundle) on CPU by default.
 
     ``name`` labels errors when ``model`` is bytes (the file name inside the bundle).
+    ``fuse``: rewrite opset-11 hard-swish blocks for onnxruntime first
+    (``graph_fusion.py``; False runs the graph exactly as written).
     """
     chosen = _check_providers(providers)
     opts = make_session_options(threads)
@@ -94,6 +97,10 @@ def make_ort_session(
             subject=subject,
             hint='point the description\'s "model" at the ONNX file exported for this model',
         )
+    if fuse:
+        from edgeconsole.inference.graph_fusion import fuse_hard_swish
+
+        data, _ = fuse_hard_swish(bytes(data))
     try:
         return ort.InferenceSession(data, sess_options=opts, providers=chosen)
     except Exception as exc:  # onnxruntime raises its own pybind exception types
