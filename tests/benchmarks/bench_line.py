@@ -45,6 +45,7 @@ import numpy as np
 
 from edgeconsole.core.frames import Frame, LatencySample
 from edgeconsole.core.parts import PartDecision
+from edgeconsole.core.sched import DECISION_PRIORITY, realtime_thread
 from edgeconsole.inference.engine import InferenceEngine
 from edgeconsole.inference.line import LineStep, PartLine, TriggerConfig
 from edgeconsole.inference.line.state import warm_up
@@ -175,11 +176,7 @@ def live(
     ids = [t for d, t in decided if not d.missed and t is not None]
     dup = len(ids) - len(set(ids))
     # The bare classifier on the same crop tensors, right after, same conditions.
-    bare: list[float] = []
-    for t in tensors:
-        t0 = time.perf_counter_ns()
-        insp.runner.session.run(insp.runner.output_names, {insp.runner.input.name: t})
-        bare.append((time.perf_counter_ns() - t0) / 1e6)
+    bare = bare_classifier(insp, tensors, realtime=runner.realtime)
     dec = stats([d.decision_ms for d in ok])
     out: dict[str, Any] = {
         "model": model,
@@ -207,6 +204,28 @@ def live(
     if keep_frames:
         out["_frames"] = list(kept.values())
     return out
+
+
+def bare_classifier(
+    insp: PartInspector, tensors: list[np.ndarray], *, realtime: bool
+) -> list[float]:
+    """The classifier alone on ``tensors``, timed on a thread scheduled like the decision
+    thread was (SCHED_FIFO when the run was real-time), so the ratio compares like with
+    like."""
+    ms: list[float] = []
+
+    def body() -> None:
+        if realtime:
+            realtime_thread(DECISION_PRIORITY)
+        for t in tensors:
+            t0 = time.perf_counter_ns()
+            insp.runner.session.run(insp.runner.output_names, {insp.runner.input.name: t})
+            ms.append((time.perf_counter_ns() - t0) / 1e6)
+
+    th = threading.Thread(target=body, name="bench-bare-classifier")
+    th.start()
+    th.join()
+    return ms
 
 
 def full_frame_p99(frames: list[np.ndarray]) -> dict[str, Any]:
