@@ -7,33 +7,30 @@ call commands (``start_local``, ``stop``, ...) that return at once, and call
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeconsole.core.buffers import RingBuffer
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.core.frames import Frame, InferenceResult, LatencySample, PartVerdict
+from edgeconsole.core.frames import InferenceResult, PartVerdict
 from edgeconsole.core.parts import LineCounters, PartDecision, TriggerEvent
 from edgeconsole.core.sched import wanted as realtime_wanted
 from edgeconsole.core.source import FrameSource
-from edgeconsole.inference.latency import LatencyStats
 from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.inference.line.state import LineState, warm_up
-from edgeconsole.journal.paths import recordings_dir
 from edgeconsole.session.cameras import CameraSetupJob
 from edgeconsole.session.gateway_stream import is_stream_spec
 from edgeconsole.session.jobs import JobRunner
 from edgeconsole.session.line_runner import LineRunner
 from edgeconsole.session.pipeline import LocalPipelineRunner
+from edgeconsole.session.plc_control import PlcControl
+from edgeconsole.session.recording import Recording
+from edgeconsole.session.run_state import SessionState
 from edgeconsole.session.runner import Runner, RunnerOutput
 from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
@@ -48,11 +45,6 @@ if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when record
     from edgeconsole.inference.line import LineStep
     from edgeconsole.journal.journal import Journal
     from edgeconsole.journal.recorder import McapRecorderSink
-    from edgeconsole.session.annotate import FrameAnnotator
-
-#: Latency samples kept between two polls; a window that stalls for minutes loses
-#: the oldest samples from the graphs (counted), never the pipeline's own stats.
-SAMPLE_BUFFER = 20_000
 
 
 def sample_models_dir() -> Path:
@@ -77,13 +69,6 @@ DEMO_SCENE = "synthetic:conveyor?seed=7&fps=30&ppm=120"
 DEMO_SOURCE = f"{DEMO_SCENE}&clock=1"
 
 
-@dataclass
-class _Live:
-    frame: Frame
-    result: InferenceResult | None
-    step: LineStep | None = None  # per-part mode: the overlay is built when shown
-
-
 class Session:
     """One person's working session: the local pipeline today, devices and gateways later."""
 
@@ -98,7 +83,6 @@ class Session:
     ) -> None:
         """``journal``: where audit entries, results, latency and recordings go (None: nowhere;
         the app and the CLI pass ``Journal.open()``, which lives in the app data folder)."""
-        self.journal = journal
         #: A window is attached: workers run at lower priority and onnxruntime leaves
         #: one core to the event loop, so the display stays smooth under full load.
         self.interactive = interactive
@@ -109,41 +93,21 @@ class Session:
         self.use_worker = worker_default(interactive) if worker is None else worker
         #: Where bundle signers' public keys are (None: the app's own trust store).
         self.trust_dir = trust_dir
-        self._bundle: Any = None
-        self._recorder: McapRecorderSink | None = None
+        #: Status, run generation, runner, line and recorder, behind one lock: shared
+        #: explicitly with the parts below (session/run_state.py).
+        self._s = SessionState(journal, stats_window)
+        self._recording = Recording(self._s)
+        self._plc = PlcControl(self, self._s)
         self._last_health = 0.0
-        self._lock = threading.Lock()
-        self._status = PipelineStatus()
-        self._events: deque[Event] = deque(maxlen=500)
-        self._samples: RingBuffer[LatencySample] = RingBuffer(SAMPLE_BUFFER)
-        self._live: _Live | None = None
-        self._live_new = False
-        self._stats_window = stats_window
-        self._stats = LatencyStats(window=stats_window)
-        self._runner: Runner | None = None
-        #: Per-part QC: the trigger the next run starts with (and the running line's).
-        self.trigger = TriggerConfig()
-        self._line: LineState | None = None
-        self._annotate_to: Path | None = None
-        self._annotator: FrameAnnotator | None = None
-        self._engine: Any = None
-        self._generation = 0  # bumps on every start/stop so stale workers cannot publish
         self._open_thread: threading.Thread | None = None
-        self._fps_times: deque[int] = deque(maxlen=120)
-        self._shown_pending: dict[int, int] = {}
-        self._changed = threading.Event()
         self._stop_threads: list[threading.Thread] = []
         #: Serial devices (and gateways): connect, flash, telemetry; see session/targets.py.
         self.targets = TargetManager(
-            journal=journal, trust_dir=trust_dir, recorder=lambda: self._recorder
+            journal=journal, trust_dir=trust_dir, recorder=lambda: self._s.recorder
         )
         self.targets.on_trigger = self.external_trigger
         #: The demo's virtual devices (session/demo.py DemoJob), stopped on close.
         self.demo: Any = None
-        #: The line PLC watched or answered (session/plc_monitor.py PlcMonitor), and why
-        #: the last one could not start (a connect on a thread: the window shows it).
-        self.plc: Any = None
-        self.plc_error = ""
         #: Industrial camera setup (discover, read, set, save, load) on a worker thread;
         #: a camera the pipeline runs is set through the pipeline's own connection.
         self.camera_setup = CameraSetupJob(live=self._live_camera)
@@ -159,6 +123,24 @@ class Session:
         #: Per-part mode: an external edge that decided no part, and why (decision
         #: thread, or the caller's for a flood): the PLC gate answers at once.
         self.unmatched_taps: list[Callable[[TriggerEvent, str], None]] = []
+
+    @property
+    def journal(self) -> Journal | None:
+        """Where audit entries, results and recordings go (None: nowhere, or closed)."""
+        return self._s.journal
+
+    @journal.setter
+    def journal(self, journal: Journal | None) -> None:
+        self._s.journal = journal
+
+    @property
+    def trigger(self) -> TriggerConfig:
+        """Per-part QC: the trigger the next run starts with (and the running line's)."""
+        return self._s.trigger
+
+    @trigger.setter
+    def trigger(self, trigger: TriggerConfig) -> None:
+        self._s.trigger = trigger
 
     # ----------------------------------------------------------------- commands
     def start_local(
@@ -200,25 +182,21 @@ class Session:
         (``session/target_line.py``)."""
         if trigger is not None:
             self.trigger = trigger
-        self._annotate_to = annotate
+        self._s.annotate_to = annotate
         if is_stream_spec(source):
             self.start_stream(source, budget_ms=budget_ms)
             return
         self.stop()
         if source.startswith(("aravis:", "pylon:")):
             self.camera_setup.release()  # one controller per camera: the pipeline's turn
-        with self._lock:
-            self._generation += 1
-            gen = self._generation
-            self._stats = LatencyStats(window=self._stats_window, budget_ms=budget_ms)
-            self._samples.drain()
-            self._live = None
-            self._fps_times.clear()
-            self._shown_pending.clear()
-            self._status = PipelineStatus(
+        with self._s.lock:
+            self._s.generation += 1
+            gen = self._s.generation
+            self._s.frames.reset(budget_ms)
+            self._s.status = PipelineStatus(
                 state="opening", source=source, model=str(model), budget_ms=budget_ms
             )
-            self._line = None
+            self._s.line = None
             self._camera_stats_at = 0.0
         self._event("info", f"opening {source} with {model}", "pipeline")
         t = threading.Thread(
@@ -248,18 +226,14 @@ class Session:
         live outputs: frames with the gateway's overlays, its stage times plus the
         network. The gateway must be known to ``targets`` (its token)."""
         self.stop()
-        with self._lock:
-            self._generation += 1
-            gen = self._generation
-            self._stats = LatencyStats(window=self._stats_window, budget_ms=budget_ms)
-            self._samples.drain()
-            self._live = None
-            self._fps_times.clear()
-            self._shown_pending.clear()
-            self._status = PipelineStatus(
+        with self._s.lock:
+            self._s.generation += 1
+            gen = self._s.generation
+            self._s.frames.reset(budget_ms)
+            self._s.status = PipelineStatus(
                 state="opening", source=spec, model="(on the gateway)", budget_ms=budget_ms
             )
-            self._line = None
+            self._s.line = None
         self._event("info", f"opening the stream of {spec}", "pipeline")
         t = threading.Thread(
             target=self._open_stream, name="edgeconsole-open", daemon=True, args=(gen, spec)
@@ -282,17 +256,17 @@ class Session:
                 self.targets.token_for(url),
                 _Sink(self, gen, url),
                 loop=self.targets.io,
-                cancelled=lambda: gen != self._generation,
+                cancelled=lambda: gen != self._s.generation,
             )
-            with self._lock:
-                if gen != self._generation:  # cancelled or restarted while opening
+            with self._s.lock:
+                if gen != self._s.generation:  # cancelled or restarted while opening
                     runner.source.close()
                     return
-                self._runner = runner
+                self._s.runner = runner
                 runner.start()
-                self._status.state = "running"
-                self._status.source = describe_stream(spec)
-            self._event("info", f"watching {self._status.source}", "pipeline")
+                self._s.status.state = "running"
+                self._s.status.source = describe_stream(spec)
+            self._event("info", f"watching {self._s.status.source}", "pipeline")
         except EdgeConsoleError as exc:
             self._fail(gen, str(exc))
         except Exception as exc:  # an unexpected bug: show it, keep the app alive
@@ -300,19 +274,19 @@ class Session:
             traceback.print_exc()
 
     def _on_model(self, gen: int, text: str) -> None:
-        with self._lock:
-            if gen != self._generation:
+        with self._s.lock:
+            if gen != self._s.generation:
                 return
-            self._status.model = f"{text} (on the gateway)"
+            self._s.status.model = f"{text} (on the gateway)"
 
     def cancel(self) -> None:
         """Abandon an opening in progress (its result is discarded) or stop a run."""
-        with self._lock:
-            opening = self._status.state == "opening"
+        with self._s.lock:
+            opening = self._s.status.state == "opening"
         if opening:
-            with self._lock:
-                self._generation += 1
-                self._status.state = "stopped"
+            with self._s.lock:
+                self._s.generation += 1
+                self._s.status.state = "stopped"
             self._event("info", "cancelled", "pipeline")
         else:
             self.stop()
@@ -320,14 +294,14 @@ class Session:
     def stop(self, wait: bool = False) -> None:
         """Stop the pipeline. Returns at once unless ``wait``: the frame in flight finishes
         on a worker, state goes "stopping" then "stopped" (the window never freezes)."""
-        with self._lock:
-            runner = self._runner
-            self._runner = None
-            engine = self._engine
-            self._engine = None
+        with self._s.lock:
+            runner = self._s.runner
+            self._s.runner = None
+            engine = self._s.engine
+            self._s.engine = None
             if runner is not None:
-                self._generation += 1
-                self._status.state = "stopping"
+                self._s.generation += 1
+                self._s.status.state = "stopping"
         if runner is None:
             if engine is not None:
                 engine.close()
@@ -351,34 +325,32 @@ class Session:
     def _finish_stop(self, runner: Runner, engine: Any) -> None:
         runner.join(timeout=30.0)
         counters = runner.line_counters()
-        if counters is not None and self._line is not None:
-            self._line.set_counters(counters)
+        if counters is not None and self._s.line is not None:
+            self._s.line.set_counters(counters)
         self._poll_camera(getattr(runner, "source", None))  # the run's final counters
         if engine is not None and hasattr(engine, "close"):
             engine.close()
-        with self._lock:
-            if self._runner is None and self._status.state == "stopping":
-                self._status.state = "stopped"
-            self._status.dropped = runner.dropped
-            self._status.frames = runner.processed
+        with self._s.lock:
+            if self._s.runner is None and self._s.status.state == "stopping":
+                self._s.status.state = "stopped"
+            self._s.status.dropped = runner.dropped
+            self._s.status.frames = runner.processed
         self._event("info", "stopped", "pipeline")
 
     def set_budget(self, ms: float | None) -> None:
-        with self._lock:
-            self._stats.budget_ms = ms
-            self._status.budget_ms = ms
-            runner = self._runner
-            if self._line is not None:
-                self._line.budget_ms = ms
+        with self._s.lock:
+            self._s.frames.stats.budget_ms = ms
+            self._s.status.budget_ms = ms
+            runner = self._s.runner
+            if self._s.line is not None:
+                self._s.line.budget_ms = ms
         if runner is not None:
             runner.set_budget(ms)
 
     def mark_shown(self, frame_index: int, shown_ns: int) -> None:
         """The window painted ``frame_index`` at ``shown_ns``: extends end-to-end to display."""
-        with self._lock:
-            start = self._shown_pending.pop(frame_index, None)
-            if start is not None:
-                self._stats.add_shown((shown_ns - start) / 1e6)
+        with self._s.lock:
+            self._s.frames.mark_shown(frame_index, shown_ns)
 
     def list_cameras(self) -> list[dict[str, Any]]:
         from edgeconsole.sources.camera import list_cameras
@@ -397,8 +369,8 @@ class Session:
             self.demo = None
         self.targets.close()
         self.stop_recording()
-        if self._annotator is not None:
-            self._annotator.close()
+        if self._s.annotator is not None:
+            self._s.annotator.close()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -408,153 +380,64 @@ class Session:
         self, path: str | Path | None = None, *, manifest: bytes | None = None
     ) -> Path:
         """Record every processed frame, result, latency sample and event to MCAP."""
-        if self._recorder is not None:
-            return self._recorder.path
-        with self._lock:
-            model, source = self._status.model, self._status.source
-            runtime = dict(self._status.runtime)
-        recorder = self._new_recorder(path, manifest, model, source, runtime)
-        with self._lock:
-            self._recorder = recorder
-        self._recording_started(recorder)
-        return recorder.path
-
-    def _new_recorder(
-        self,
-        path: str | Path | None,
-        manifest: bytes | None,
-        model: str,
-        source: str,
-        runtime: dict[str, Any] | None = None,
-    ) -> McapRecorderSink:
-        from edgeconsole.journal.recorder import McapRecorderSink, RecordingMeta
-
-        if path is None:
-            stamp = wall_iso().replace(":", "").replace("-", "")[:15]
-            path = recordings_dir() / f"recording-{stamp}.mcap"
-        site = self.journal.site() if self.journal is not None else None
-        meta = RecordingMeta(
-            site=site.site if site else "",
-            technician=site.technician if site else "",
-            target="local://",
-            model=model,
-            source=source,
-        )
-        bundle = self._bundle
-        if bundle is not None:
-            # The manifest's hash names the bundle exactly: it lists every file's SHA-256.
-            meta.bundle_id = bundle.manifest.bundle_id
-            meta.bundle_version = str(bundle.manifest.version)
-            meta.bundle_hash = hashlib.sha256(bundle.manifest_bytes).hexdigest()
-            if manifest is None:
-                manifest = bundle.manifest_bytes
-        with self._lock:
-            budget = self._status.budget_ms
-        if budget is not None:
-            meta.extra["latency_budget_ms"] = str(budget)
-        if runtime:  # which provider and thread count produced the recorded results
-            meta.extra["execution_provider"] = str(runtime.get("provider", ""))
-            meta.extra["intra_op_threads"] = str(runtime.get("threads", ""))
-            meta.extra["onnxruntime"] = str(runtime.get("onnxruntime", ""))
-        recorder = McapRecorderSink(Path(path), meta, manifest=manifest)
-        recorder.start()  # raises JournalError with the reason (exists, no space, ...)
-        return recorder
-
-    def _recording_started(self, recorder: McapRecorderSink) -> None:
-        self._event("info", f"recording to {recorder.path}", "recording")
-        self._audit("recording", "info", f"recording started: {recorder.path}")
+        return self._recording.start(path, manifest=manifest)
 
     def stop_recording(self) -> Path | None:
-        with self._lock:
-            recorder = self._recorder
-            self._recorder = None
-        if recorder is None:
-            return None
-        stats = recorder.stop()
-        if self.journal is not None:
-            self.journal.record_recording(
-                recorder.path,
-                "local://",
-                recorder.started_ns,
-                recorder.ended_ns,
-                stats.frames,
-                stats.dropped,
-            )
-        self._event(
-            "info",
-            f"recording saved: {recorder.path} ({stats.frames} frames, {stats.dropped} dropped)",
-            "recording",
-        )
-        self._audit(
-            "recording",
-            "info",
-            f"recording stopped: {recorder.path}",
-            frames=stats.frames,
-            dropped=stats.dropped,
-        )
-        return recorder.path
+        return self._recording.stop()
 
     @property
     def recording_path(self) -> Path | None:
-        rec = self._recorder
-        return None if rec is None else rec.path
+        return self._recording.path
 
     def _audit(self, kind: str, level: str, message: str, **fields: Any) -> None:
-        if self.journal is not None:
-            self.journal.audit.log(kind, level, "local://", message, **fields)
+        self._s.audit(kind, level, message, **fields)
 
     # --------------------------------------------------------------------- poll
     def poll(self) -> Update:
-        with self._lock:
-            samples = self._samples.drain()
-            for s in samples:
-                self._stats.add(s)
+        with self._s.lock:
+            frames = self._s.frames
+            samples = frames.drain_samples()
             live = None
-            if self._live is not None and self._live_new:
-                step = self._live.step
+            new = frames.take_new()
+            if new is not None:
+                step = new.step
                 live = LiveFrame(
-                    frame=self._live.frame,
-                    result=self._live.result if step is None else self._line_result(step),
+                    frame=new.frame,
+                    result=new.result if step is None else self._line_result(step),
                     line=None if step is None else (self.trigger.line.axis, step.line_px),
                 )
-                self._live_new = False
-                self._shown_pending[live.frame.index] = live.frame.stamps.get(
-                    "capture_start", live.frame.captured_ns
-                )
-                if len(self._shown_pending) > 64:
-                    for k in sorted(self._shown_pending)[:-64]:
-                        del self._shown_pending[k]
-            runner = self._runner
+                frames.await_shown(live.frame)
+            runner = self._s.runner
             if runner is not None:
-                self._status.dropped = runner.dropped
-                self._status.frames = runner.processed
+                self._s.status.dropped = runner.dropped
+                self._s.status.frames = runner.processed
                 if isinstance(runner, WorkerPipelineRunner):
-                    self._status.worker = runner.info()
+                    self._s.status.worker = runner.info()
                 src_state = getattr(runner.source, "state", None)
-                if src_state == "reconnecting" and self._status.state == "running":
-                    self._status.state = "reconnecting"
-                elif src_state == "open" and self._status.state == "reconnecting":
-                    self._status.state = "running"
-            if self._line is not None:
-                self._status.parts_decided = self._line.decided
-                self._status.decision_p99_ms = self._line.rolling_p99()
-            parts = [] if self._line is None else self._line.take_new()
-            self._status.fps = self._fps()
+                if src_state == "reconnecting" and self._s.status.state == "running":
+                    self._s.status.state = "reconnecting"
+                elif src_state == "open" and self._s.status.state == "reconnecting":
+                    self._s.status.state = "running"
+            if self._s.line is not None:
+                self._s.status.parts_decided = self._s.line.decided
+                self._s.status.decision_p99_ms = self._s.line.rolling_p99()
+            parts = [] if self._s.line is None else self._s.line.take_new()
+            self._s.status.fps = frames.fps()
             source = getattr(runner, "source", None) if runner is not None else None
         self._poll_camera(source)
-        with self._lock:
-            events = list(self._events)
-            self._events.clear()
+        with self._s.lock:
+            events = list(self._s.events)
+            self._s.events.clear()
         targets = self.targets.poll()
         events.extend(targets.events)
         events.extend(self._journal_events())
-        with self._lock:
+        with self._s.lock:
             stats = (
-                self._stats.snapshot()
-                if (samples or live or events or self._status.state != "running")
+                self._s.frames.stats.snapshot()
+                if (samples or live or events or self._s.status.state != "running")
                 else None
             )
-            status = PipelineStatus(**self._status.to_json())
+            status = PipelineStatus(**self._s.status.to_json())
         return Update(
             status=status,
             live=live,
@@ -566,11 +449,11 @@ class Session:
             jobs=targets.jobs,
             parts=parts,
             camera_setup=self.camera_setup.poll(),
-            plc=self._plc_snapshot(),
+            plc=self._plc.snapshot(),
         )
 
     def _live_camera(self, backend: str, ident: str) -> Any:
-        runner = self._runner
+        runner = self._s.runner
         return None if runner is None else runner.camera(backend, ident)
 
     def _poll_camera(self, source: Any) -> None:
@@ -583,9 +466,9 @@ class Session:
         for level, text in source.drain_notices():
             self._event(level, text, "camera")
             self._audit("camera", level, text)
-        with self._lock:
-            self._status.camera = stats
-            recorder = self._recorder
+        with self._s.lock:
+            self._s.status.camera = stats
+            recorder = self._s.recorder
         now = time.monotonic()
         if recorder is not None and now - self._camera_stats_at >= 1.0:
             self._camera_stats_at = now
@@ -605,8 +488,8 @@ class Session:
         ]
 
     def stats_snapshot(self) -> Any:
-        with self._lock:
-            return self._stats.snapshot()
+        with self._s.lock:
+            return self._s.frames.stats.snapshot()
 
     # ------------------------------------------------------------------ workers
     def _open_and_run(
@@ -643,7 +526,7 @@ class Session:
             else:
                 spec, files = self._describe_model(model)
                 if self._runs_in_worker(spec, source_spec):
-                    budget = self._status.budget_ms
+                    budget = self._s.status.budget_ms
                     if budget is None and model_budget:
                         budget = spec.latency_budget_ms
                     engine = self._worker_runner(
@@ -661,12 +544,12 @@ class Session:
                 source.open()
             if (
                 model_budget
-                and self._status.budget_ms is None
+                and self._s.status.budget_ms is None
                 and spec.latency_budget_ms is not None
             ):
                 self.set_budget(spec.latency_budget_ms)
             if record_to is not None:
-                recorder = self._new_recorder(
+                recorder = self._recording.new_recorder(
                     record_to,
                     None,
                     f"{spec.name} v{spec.version}",
@@ -674,30 +557,30 @@ class Session:
                     # A remote (gateway) engine has no local session: nothing to record.
                     getattr(engine, "runtime", None),
                 )
-            with self._lock:
-                if gen != self._generation:  # cancelled or restarted while opening
+            with self._s.lock:
+                if gen != self._s.generation:  # cancelled or restarted while opening
                     raise _Abandoned()
                 if recorder is not None:
-                    self._recorder = recorder
+                    self._s.recorder = recorder
                 in_worker = isinstance(engine, WorkerPipelineRunner)
-                self._engine = None if in_worker else engine
+                self._s.engine = None if in_worker else engine
                 inspector = getattr(engine, "inspector", None)
                 if inspector is not None:
-                    self._status.first_decision_ms = warm_up(inspector)
+                    self._s.status.first_decision_ms = warm_up(inspector)
                 lossless = not realtime and _is_offline(source_spec)
                 runner: Runner
                 if in_worker:
-                    self._line = None
+                    self._s.line = None
                     if engine.per_part:
-                        self._line = LineState(self._status.budget_ms, self.trigger.describe())
-                        self._status.mode = "parts"
-                        self._status.trigger = self.trigger.describe()
-                        self._status.first_decision_ms = engine.first_decision_ms
+                        self._s.line = LineState(self._s.status.budget_ms, self.trigger.describe())
+                        self._s.status.mode = "parts"
+                        self._s.status.trigger = self.trigger.describe()
+                        self._s.status.first_decision_ms = engine.first_decision_ms
                     runner = engine
                 elif inspector is not None and remote is None:
                     runner = self._line_runner(gen, source, inspector, max_frames, lossless)
                 else:
-                    self._line = None
+                    self._s.line = None
                     runner = LocalPipelineRunner(
                         source,
                         engine,
@@ -705,20 +588,20 @@ class Session:
                         max_frames=max_frames,
                         lossless=lossless,
                     )
-                self._runner = runner
+                self._s.runner = runner
                 runner.start()
-                self._status.state = "running"
-                self._status.source = describe_spec(source_spec)
-                self._status.model = f"{spec.name} v{spec.version}"
-                self._status.runtime = dict(getattr(engine, "runtime", None) or {})
+                self._s.status.state = "running"
+                self._s.status.source = describe_spec(source_spec)
+                self._s.status.model = f"{spec.name} v{spec.version}"
+                self._s.status.runtime = dict(getattr(engine, "runtime", None) or {})
                 if remote is not None:
-                    self._status.model += f" · infer (remote) {remote[1]} on {remote[0]}"
+                    self._s.status.model += f" · infer (remote) {remote[1]} on {remote[0]}"
                 if target is not None:
-                    self._status.model += f" · parts decided on {target}"
+                    self._s.status.model += f" · parts decided on {target}"
             if recorder is not None:
-                self._recording_started(recorder)
+                self._recording.started(recorder)
             self._event(
-                "info", f"running {self._status.model} on {self._status.source}", "pipeline"
+                "info", f"running {self._s.status.model} on {self._s.status.source}", "pipeline"
             )
         except _Abandoned:
             if recorder is not None:
@@ -767,7 +650,7 @@ class Session:
         if is_bundle(model):
             # Verified in memory; the engine gets the checked bytes, never the path.
             bundle = open_verified(Path(model), self.trust_dir, mode="memory")
-            self._bundle = bundle
+            self._s.bundle = bundle
             self._audit(
                 "bundle",
                 "info",
@@ -777,7 +660,7 @@ class Session:
                 signers=[s.key_id for s in bundle.signers if s.status == "verified"],
             )
             return bundle.description, bundle.files
-        self._bundle = None
+        self._s.bundle = None
         return load_model(model), None
 
     def _engine_for(self, spec: Any, files: dict[str, bytes] | None, threads: int | None) -> Any:
@@ -786,17 +669,13 @@ class Session:
         threads = self._threads_for(spec, threads)
         return InferenceEngine.load(spec, threads=threads, model_bytes=files)
 
-    def _load_model(self, model: str, threads: int | None) -> tuple[Any, Any]:
-        spec, files = self._describe_model(model)
-        return spec, self._engine_for(spec, files, threads)
-
     def _runs_in_worker(self, spec: Any, source_spec: str) -> bool:
         """The pipeline (frames or per-part line) moves to the worker; an industrial
         camera (its setup goes through the pipeline's own connection) and ``--annotate``
         (it needs every judged frame's pixels) stay in this process."""
         return (
             self.use_worker
-            and self._annotate_to is None
+            and self._s.annotate_to is None
             and not source_spec.startswith(("aravis:", "pylon:"))
         )
 
@@ -840,7 +719,7 @@ class Session:
         runner = WorkerPipelineRunner(
             job,
             _Sink(self, gen, "local://"),
-            keep_frames=lambda: self._recorder is not None,
+            keep_frames=lambda: self._s.recorder is not None,
             on_unmatched=self._on_unmatched,
         )
         try:
@@ -878,47 +757,42 @@ class Session:
         return spec, runner
 
     def _fail(self, gen: int, message: str) -> None:
-        with self._lock:
-            if gen != self._generation:
-                return
-            self._status.state = "error"
-            self._status.error = message
-        self._event("error", message, "pipeline")
+        self._s.fail(gen, message)
 
     def _on_output(self, gen: int, target: str, out: RunnerOutput) -> None:
         """Everything any runner produced, counted here and only here (session/runner.py
         says what each field means). Runs on the runner's thread: store references and
         enqueue, never draw or block."""
-        with self._lock:
-            if gen != self._generation:
+        with self._s.lock:
+            if gen != self._s.generation:
                 return
-            if self._line is None and (out.line is not None or out.decisions):
+            if self._s.line is None and (out.line is not None or out.decisions):
                 # A gateway camera decides parts itself: count its decisions here
                 # (parts, never frames), with its decision times and its line's counters.
                 budget = out.line.get("budget_ms") if out.line else None
                 trigger = str(out.line.get("trigger", "")) if out.line else ""
-                self._line = LineState(budget if isinstance(budget, float | int) else None, trigger)
-                self._status.mode = "parts"
-                self._status.trigger = trigger
-            if out.line is not None and self._line is not None:
-                self._line.set_counters(LineCounters.from_json(out.line.get("counters")))
+                self._s.line = LineState(
+                    budget if isinstance(budget, float | int) else None, trigger
+                )
+                self._s.status.mode = "parts"
+                self._s.status.trigger = trigger
+            if out.line is not None and self._s.line is not None:
+                self._s.line.set_counters(LineCounters.from_json(out.line.get("counters")))
             sample, result = out.sample, out.result
             if sample is not None:
-                self._samples.append(sample)
-                self._fps_times.append(out.done_ns or now_ns())
+                self._s.frames.add_sample(sample, out.done_ns or now_ns())
                 if result is not None:  # a result is counted with its sample, once
-                    self._status.detections += len(result.detections)
+                    self._s.status.detections += len(result.detections)
                     for part in result.parts:
                         if part.passed:
-                            self._status.parts_passed += 1
+                            self._s.status.parts_passed += 1
                         else:
-                            self._status.parts_failed += 1
+                            self._s.status.parts_failed += 1
             if out.frame is not None:
-                self._live = _Live(out.frame, result, out.step)
-                self._live_new = True
-            recorder = self._recorder
+                self._s.frames.show(out.frame, result, out.step)
+            recorder = self._s.recorder
             journal = self.journal
-            annotator = self._annotator
+            annotator = self._s.annotator
         if recorder is not None:  # only enqueues
             if out.frame is not None:
                 shown = result if out.step is None else self._line_result(out.step)
@@ -946,7 +820,7 @@ class Session:
         lossless: bool,
     ) -> LineRunner:
         """Called with the lock held, on the opening thread (never niced in this mode)."""
-        budget = self._status.budget_ms
+        budget = self._s.status.budget_ms
         camera_trigger = (
             getattr(source, "trigger", None) if hasattr(source, "fire_trigger") else None
         )
@@ -954,7 +828,7 @@ class Session:
             # A camera in trigger mode takes one frame per part: the camera's trigger is
             # the part trigger (a line in the image would judge a part twice or never).
             self.trigger = TriggerConfig("frame")
-            self._events.append(
+            self._s.events.append(
                 Event(
                     "info",
                     f"the camera's trigger ({camera_trigger}) is the part trigger: "
@@ -963,19 +837,19 @@ class Session:
                     wall_iso(),
                 )
             )
-        self._line = LineState(budget, self.trigger.describe())
-        if self._annotate_to is not None:
+        self._s.line = LineState(budget, self.trigger.describe())
+        if self._s.annotate_to is not None:
             from edgeconsole.session.annotate import FrameAnnotator
 
-            self._annotator = FrameAnnotator(
-                self._annotate_to, self._line_result, lossless=lossless
+            self._s.annotator = FrameAnnotator(
+                self._s.annotate_to, self._line_result, lossless=lossless
             )
         from edgeconsole.inference.line import PartLine
 
         line = PartLine(inspector, self.trigger, budget_ms=budget)
         line.on_unmatched = self._on_unmatched
-        self._status.mode = "parts"
-        self._status.trigger = self.trigger.describe()
+        self._s.status.mode = "parts"
+        self._s.status.trigger = self.trigger.describe()
         return LineRunner(
             source,
             line,
@@ -989,16 +863,16 @@ class Session:
     def _on_decisions(
         self, gen: int, decisions: list[PartDecision], target: str = "local://"
     ) -> None:
-        with self._lock:
-            if gen != self._generation or self._line is None:
+        with self._s.lock:
+            if gen != self._s.generation or self._s.line is None:
                 return
-            line = self._line
+            line = self._s.line
             line.add(decisions)
-            self._status.parts_passed = line.passed
-            self._status.parts_failed = line.failed
-            self._status.parts_missed = line.missed
-            self._status.parts_late = line.late
-            recorder = self._recorder
+            self._s.status.parts_passed = line.passed
+            self._s.status.parts_failed = line.failed
+            self._s.status.parts_missed = line.missed
+            self._s.status.parts_late = line.late
+            recorder = self._s.recorder
             journal = self.journal
         for d in decisions:
             if recorder is not None:
@@ -1016,7 +890,7 @@ class Session:
         """The step as a result with its overlay (display, recordings)."""
         from edgeconsole.inference.line.overlay import Totals, line_overlay
 
-        line = self._line
+        line = self._s.line
         totals = Totals()
         if line is not None:
             totals = Totals(
@@ -1038,12 +912,12 @@ class Session:
     def set_trigger(self, trigger: TriggerConfig) -> None:
         """Change the trigger (a dragged line, another kind); a running line follows it
         from its next frame. The window remembers it in its settings."""
-        with self._lock:
+        with self._s.lock:
             self.trigger = trigger
-            runner = self._runner
-            self._status.trigger = trigger.describe()
-            if self._line is not None:
-                self._line.trigger = trigger.describe()
+            runner = self._s.runner
+            self._s.status.trigger = trigger.describe()
+            if self._s.line is not None:
+                self._s.line.trigger = trigger.describe()
         if runner is not None:
             runner.set_trigger(trigger)
 
@@ -1062,82 +936,37 @@ class Session:
         per-part line (``gate``) or, armed, with test verdicts (``test``); see
         session/plc_monitor.py. ``wait``: connect now and raise what goes wrong;
         otherwise connect on a thread and report a failure as an event."""
-        from edgeconsole.session.plc_monitor import PlcMonitor
-
-        self.stop_plc()
-        self.plc_error = ""
-        monitor = PlcMonitor(
-            self,
-            url,
-            str(map_path),
-            role,  # type: ignore[arg-type]  # checked by PlcMonitor
-            test_pattern=test_pattern,
-            poll_ms=poll_ms,
-        )
-
-        def connect() -> None:
-            try:
-                monitor.start()
-            except EdgeConsoleError as exc:
-                with self._lock:
-                    if self.plc is monitor:
-                        self.plc = None
-                        self.plc_error = str(exc)
-                if not wait:
-                    self._event("error", str(exc), "plc")
-                    return
-                raise
-            if not wait:
-                self._event("info", f"PLC {url}: {role} ({monitor.map.source})", "plc")
-
-        with self._lock:
-            self.plc = monitor
-        if wait:
-            connect()
-        else:
-            threading.Thread(target=connect, name="edgeconsole-plc-connect", daemon=True).start()
+        self._plc.start(url, map_path, role, test_pattern=test_pattern, poll_ms=poll_ms, wait=wait)
 
     def stop_plc(self) -> None:
-        with self._lock:
-            monitor, self.plc = self.plc, None
-        if monitor is not None:
-            monitor.stop()
+        self._plc.stop()
 
-    def _plc_snapshot(self) -> Any:
-        monitor = self.plc
-        return None if monitor is None else monitor.snapshot()
+    @property
+    def plc(self) -> Any:
+        """The line PLC watched or answered (session/plc_monitor.py PlcMonitor), or None."""
+        return self._plc.monitor
+
+    @property
+    def plc_error(self) -> str:
+        """Why the last PLC could not start (a connect on a thread: the window shows it)."""
+        return self._plc.error
 
     def record_plc_part(self, plc: str, record: dict[str, Any], target: str = "local://") -> None:
         """A PLC handshake record (session/plc_gate.py; ``target``: the camera that
         answered, ``plc-watch`` for a part only watched): into the journal's
         ``plc_parts`` table and the recording's ``/plc/parts`` channel, stamped at its
         trigger."""
-        from edgeconsole.journal.timebase import mono_to_wall_ns
-
-        trig = record.get("trigger_ns")
-        ts = mono_to_wall_ns(trig) if isinstance(trig, int) else None
-        with self._lock:
-            recorder = self._recorder
-            journal = self.journal
-        if recorder is not None:
-            recorder.write_plc_part(plc, record, ts)
-        if journal is not None:
-            journal.telemetry.add_plc_part(target, plc, record, ts)
+        self._plc.record_part(plc, record, target)
 
     def record_plc_signal(self, plc: str, signal: str, value: int, t_ns: int) -> None:
         """An edge of a handshake signal (monotonic ``t_ns``), into the recording."""
-        from edgeconsole.journal.timebase import mono_to_wall_ns
-
-        with self._lock:
-            recorder = self._recorder
-        if recorder is not None:
-            recorder.write_plc_signal(plc, signal, value, mono_to_wall_ns(t_ns))
+        self._plc.record_signal(plc, signal, value, t_ns)
 
     def line_running(self) -> bool:
         """A per-part line runs, has judged a frame, and takes external triggers (any
         thread): what a PLC's ``trigger_ready`` says."""
-        with self._lock:
-            runner, state = self._runner, self._status.state
+        with self._s.lock:
+            runner, state = self._s.runner, self._s.status.state
         return (
             runner is not None and runner.per_part and state == "running" and runner.processed > 0
         )
@@ -1145,15 +974,15 @@ class Session:
     def external_trigger(self, event: TriggerEvent) -> bool:
         """An external edge (a device's photo-eye, a PLC): decided by the running line.
         False when no per-part line runs (the edge is not kept)."""
-        with self._lock:
-            runner = self._runner
+        with self._s.lock:
+            runner = self._s.runner
         return runner is not None and runner.trigger(event)
 
     def line_summary(self) -> dict[str, Any] | None:
         """The per-part figures of the current (or last) run; None in frame mode."""
-        with self._lock:
-            line = self._line
-            runner = self._runner
+        with self._s.lock:
+            line = self._s.line
+            runner = self._s.runner
         if line is None:
             return None
         counters = None if runner is None else runner.line_counters()
@@ -1163,15 +992,15 @@ class Session:
 
     def annotation_summary(self) -> dict[str, Any] | None:
         """``--annotate``: what was written (call after the run stopped)."""
-        annotator = self._annotator
+        annotator = self._s.annotator
         if annotator is None:
             return None
         annotator.close()
         return annotator.summary()
 
     def line_decisions(self) -> list[PartDecision]:
-        with self._lock:
-            line = self._line
+        with self._s.lock:
+            line = self._s.line
         return [] if line is None else line.decisions()
 
     def _on_error(self, gen: int, where: str, error: Exception) -> None:
@@ -1179,26 +1008,26 @@ class Session:
         self._fail(gen, message)
 
     def _on_end(self, gen: int, reason: str) -> None:
-        with self._lock:
-            if gen != self._generation:
+        with self._s.lock:
+            if gen != self._s.generation:
                 return
-            if self._status.state in ("running", "reconnecting"):
-                self._status.state = "stopped"
-            runner = self._runner
+            if self._s.status.state in ("running", "reconnecting"):
+                self._s.status.state = "stopped"
+            runner = self._s.runner
             warnings, complete = (
                 source_warnings(runner.source) if runner is not None else ([], True)
             )
-            self._status.input_warnings = warnings
-            self._status.input_complete = complete
-            where = self._status.source
+            self._s.status.input_warnings = warnings
+            self._s.status.input_complete = complete
+            where = self._s.status.source
         if reason not in ("stopped",):
             self._event("info", f"pipeline ended: {reason}", "pipeline")
         for text in warnings:
             self._event("warning", f"{where}: {text}", "source")
 
     def _on_notice(self, gen: int, level: str, text: str) -> None:
-        with self._lock:
-            if gen != self._generation:
+        with self._s.lock:
+            if gen != self._s.generation:
                 return
         self._event(
             "error" if level == "error" else "warning" if level == "warning" else "info",
@@ -1207,36 +1036,23 @@ class Session:
         )
 
     def _event(self, level: Level, text: str, kind: str) -> None:
-        with self._lock:
-            self._events.append(Event(level=level, text=text, kind=kind, wall_time=wall_iso()))
-            recorder = self._recorder
-        if recorder is not None:
-            recorder.write_event(level, text, kind, "local://")
-        if level != "info" or kind == "pipeline":
-            self._audit(kind, level, text)
-        self._changed.set()
+        self._s.event(level, text, kind)
 
     def wait_for_change(self, timeout: float) -> bool:
         """Block until an event was posted (state changes post one); for headless loops."""
-        changed = self._changed.wait(timeout)
-        self._changed.clear()
+        changed = self._s.changed.wait(timeout)
+        self._s.changed.clear()
         return changed
-
-    def _fps(self) -> float:
-        if len(self._fps_times) < 2:
-            return 0.0
-        span = (self._fps_times[-1] - self._fps_times[0]) / 1e9
-        return 0.0 if span <= 0 else (len(self._fps_times) - 1) / span
 
     @property
     def state(self) -> RunState:
-        with self._lock:
-            return self._status.state
+        with self._s.lock:
+            return self._s.status.state
 
     def wait_until_finished(self, timeout: float) -> bool:
         """Block until the running pipeline ends (CLI use); False on timeout."""
-        with self._lock:
-            runner = self._runner
+        with self._s.lock:
+            runner = self._s.runner
         if runner is None:
             return True
         return runner.wait_ended(timeout)
