@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from edgeconsole.core.errors import ConfigError, DeviceError
+from edgeconsole.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -88,40 +88,16 @@ def common(p: Any, *, journal: bool = True) -> None:
 
 @contextmanager
 def stock_session(args: argparse.Namespace, *, audit: bool = True) -> Iterator[Any]:
-    """A connected StockTarget and its StockActions (journal-backed unless told not to)."""
-    from edgeconsole.devices.serial.client import SerialTarget
-    from edgeconsole.devices.serial.stock import StockTarget, adopt
-    from edgeconsole.session.stock_actions import StockActions
+    """A connected stock device's StockActions (journal-backed unless told not to)."""
+    from edgeconsole.session.stock_actions import stock_session as connect
 
-    if not 0.2 <= args.timeout_s <= 120:
-        raise ConfigError("--timeout-s must be between 0.2 and 120 seconds")
-    link = SerialTarget(args.target, timeout_s=args.timeout_s)
-    journal = None
-    try:
-        link.connect(probe=True)
-        target = adopt(link)
-        if not isinstance(target, StockTarget):
-            what = (
-                "runs EdgeConsole's firmware (group 65): use `edgeconsole slots`/`flash`"
-                if link.smp
-                else "does not speak SMP (telemetry only)"
-            )
-            raise DeviceError(f"the device {what}", subject=link.address.path)
-        if audit and not getattr(args, "no_journal", True):
-            from edgeconsole.session.evidence import Journal
-
-            journal = Journal.open(args.journal)
-        log = journal.audit.log if journal is not None else None
-
-        def write(kind: str, level: str, message: str, **fields: Any) -> None:
-            if log is not None:
-                log(kind, level, target.url, message, **fields)
-
-        yield StockActions(target, write if log is not None else None)
-    finally:
-        link.close()
-        if journal is not None:
-            journal.close()
+    with connect(
+        args.target,
+        timeout_s=args.timeout_s,
+        journal=getattr(args, "journal", None),
+        audit=audit and not getattr(args, "no_journal", True),
+    ) as actions:
+        yield actions
 
 
 def progress_bar(quiet: bool) -> Any:
@@ -159,14 +135,8 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def cmd_stat(args: argparse.Namespace) -> int:
-    from edgeconsole.devices.serial import fs
-
-    fs.check_remote(args.remote)
     with stock_session(args, audit=False) as act:
-        size = fs.device_size(act.target, args.remote)
-        held = fs.device_hash(act.target, args.remote) if size else None
-    if size is None:
-        raise DeviceError("the file does not exist on the device", subject=args.remote)
+        size, held = act.stat(args.remote)
     if args.json:
         print(
             json.dumps(

@@ -13,12 +13,13 @@ one door to bundle bytes (``workshop.access.open_verified``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeconsole.core.errors import ConfigError, EdgeConsoleError
+from edgeconsole.core.errors import ConfigError, DeviceError, EdgeConsoleError
 from edgeconsole.devices.serial import fs
 from edgeconsole.devices.serial.firmware import (
     FirmwareUpgradeJob,
@@ -354,6 +355,16 @@ class StockActions:
         return f"{held.kind}:{held.value}" if held else "present (the device cannot hash)"
 
     # -- shell, statistics ---------------------------------------------------------------
+    def stat(self, remote: str) -> tuple[int, fs.DeviceHash | None]:
+        """A file's size on the device and its hash (None when the device cannot hash);
+        DeviceError when there is no such file."""
+        fs.check_remote(remote)
+        size = fs.device_size(self.target, remote)
+        held = fs.device_hash(self.target, remote) if size else None
+        if size is None:
+            raise DeviceError("the file does not exist on the device", subject=remote)
+        return size, held
+
     def shell(self, argv: list[str], timeout_s: float = 10.0) -> tuple[str, int]:
         command = " ".join(argv)
         try:
@@ -372,3 +383,44 @@ class StockActions:
             output_truncated=len(out) - len(kept),
         )
         return out, ret
+
+
+@contextmanager
+def stock_session(
+    url: str, *, timeout_s: float = 2.5, journal: Path | None = None, audit: bool = True
+) -> Iterator[StockActions]:
+    """A stock (Zephyr/MCUmgr) device at ``url`` connected for one-shot work, and its
+    actions, audited to the journal (``journal``: its folder, default the app's) unless
+    ``audit`` is False; refused in words when the device is not a stock one."""
+    from edgeconsole.devices.serial.client import SerialTarget
+    from edgeconsole.devices.serial.stock import adopt
+
+    if not 0.2 <= timeout_s <= 120:
+        raise ConfigError("--timeout-s must be between 0.2 and 120 seconds")
+    link = SerialTarget(url, timeout_s=timeout_s)
+    book = None
+    try:
+        link.connect(probe=True)
+        target = adopt(link)
+        if not isinstance(target, StockTarget):
+            what = (
+                "runs EdgeConsole's firmware (group 65): use `edgeconsole slots`/`flash`"
+                if link.smp
+                else "does not speak SMP (telemetry only)"
+            )
+            raise DeviceError(f"the device {what}", subject=link.address.path)
+        if audit:
+            from edgeconsole.journal.journal import Journal
+
+            book = Journal.open(journal)
+        log = book.audit.log if book is not None else None
+
+        def write(kind: str, level: str, message: str, **fields: Any) -> None:
+            if log is not None:
+                log(kind, level, target.url, message, **fields)
+
+        yield StockActions(target, write if log is not None else None)
+    finally:
+        link.close()
+        if book is not None:
+            book.close()
