@@ -105,42 +105,17 @@ def _token_arg(p: Any) -> None:
     )
 
 
-def _is_gateway(target: str) -> bool:
-    from edgeconsole.devices.targets import is_gateway
-
-    return is_gateway(target)
-
-
 def _open_any(args: argparse.Namespace) -> Any:
     """A connected serial or gateway target for ``args.target``."""
-    if _is_gateway(args.target):
-        from edgeconsole.devices.targets import open_target
+    from edgeconsole.session.device_ops import open_slots_target
 
-        return open_target(args.target, token_file=args.token_file)
-    if args.token_file is not None:
-        raise ConfigError("--token-file is only for gateway:// targets", subject=args.target)
-    t = _open(args.target)
-    if t.smp and not t.app_group:
-        t.close()
-        raise DeviceError(
-            "a stock Zephyr/MCUmgr device (no EdgeConsole firmware): it has MCUboot images, "
-            "not bundle slots",
-            subject=args.target,
-            hint="use `edgeconsole image list|upload|test|confirm`, `fs`, `stats`, `shell`",
-        )
-    return t
+    return open_slots_target(args.target, args.token_file)
 
 
 def _open(target: str, probe: bool = True, timeout_s: float = 2.5) -> Any:
-    from edgeconsole.devices.serial.client import SerialTarget
+    from edgeconsole.session.device_ops import open_serial
 
-    t = SerialTarget(target, timeout_s=timeout_s)
-    try:
-        t.connect(probe=probe)
-    except BaseException:
-        t.close()
-        raise
-    return t
+    return open_serial(target, probe=probe, timeout_s=timeout_s)
 
 
 def _print_slots(slots: list[Any]) -> None:
@@ -154,9 +129,9 @@ def _print_slots(slots: list[Any]) -> None:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from edgeconsole.devices.serial.ports import discover
+    from edgeconsole.session.device_ops import serial_ports
 
-    ports = [p.to_json() for p in discover()]
+    ports = serial_ports()
     probed = []
     for target in args.probe:
         t = _open(target)
@@ -230,16 +205,6 @@ class _Bar:
             print(file=sys.stderr)
 
 
-def _flash_job(t: Any, payload: Any, mode: str, progress: Any) -> Any:
-    if _is_gateway(t.url):
-        from edgeconsole.devices.gateway.flash import GatewayFlashJob
-
-        return GatewayFlashJob(t, payload, mode=mode, progress=progress)  # type: ignore[arg-type]
-    from edgeconsole.devices.serial.flash import SerialFlashJob
-
-    return SerialFlashJob(t, payload, mode=mode, progress=progress)  # type: ignore[arg-type]
-
-
 def cmd_flash(args: argparse.Namespace) -> int:
     if not args.bundle.is_file():
         raise ConfigError("no such bundle file", subject=str(args.bundle))
@@ -264,7 +229,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
             f"to {info.name} {info.serial}",
             file=sys.stderr,
         )
-        result = _flash_job(t, payload, args.mode, _Bar(args.json)).run()
+        result = t.flash_job(payload, mode=args.mode, progress=_Bar(args.json)).run()
     finally:
         t.close()
     test = result.self_test
@@ -333,7 +298,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_telemetry(args: argparse.Namespace) -> int:
-    from edgeconsole.sources.telemetry_lines import TelemetryParser
+    from edgeconsole.session.device_ops import TelemetryParser
 
     if not 0 < args.seconds <= 86400:
         raise ConfigError("--seconds must be between 0 and 86400")

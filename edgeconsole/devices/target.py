@@ -208,4 +208,15 @@ class Target(Protocol):
 
     def rollback(self) -> list[SlotInfo]: ...
 
+    def flash_job(
+        self,
+        payload: Payload,
+        *,
+        mode: Literal["trial", "confirm"] = "confirm",
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> FlashJobBase:
+        """This kind's flash (``FlashJobBase`` with its upload hooks) onto this target."""
+        ...
+
     def close(self) -> None: ...

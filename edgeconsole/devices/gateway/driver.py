@@ -289,9 +289,7 @@ class GatewayDriver(SlotsOnDevice, _NetworkDriver):
         progress: ProgressFn,
         cancel: threading.Event,
     ) -> FlashJobBase:
-        from edgeconsole.devices.gateway.flash import GatewayFlashJob
-
-        return GatewayFlashJob(self.device, payload, mode=mode, progress=progress, cancel=cancel)
+        return self.device.flash_job(payload, mode=mode, progress=progress, cancel=cancel)
 
     def close(self) -> None:
         super().close()

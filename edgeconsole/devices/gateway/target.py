@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 from edgeconsole.core.errors import Cancelled, ConfigError, DeviceError
 from edgeconsole.devices.gateway.client import GatewayClient, UploadProgress
@@ -12,6 +12,7 @@ from edgeconsole.devices.gateway.tokens import resolve
 from edgeconsole.devices.loop import LoopThread
 from edgeconsole.devices.ref import TargetRef
 from edgeconsole.devices.target import (
+    FlashJobBase,
     FlashProgress,
     Payload,
     ProgressFn,
@@ -156,6 +157,18 @@ class GatewayTarget:
 
     def rollback(self) -> list[SlotInfo]:
         return slots_from_json(self.client.rollback())
+
+    def flash_job(
+        self,
+        payload: Payload,
+        *,
+        mode: Literal["trial", "confirm"] = "confirm",
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> FlashJobBase:
+        from edgeconsole.devices.gateway.flash import GatewayFlashJob
+
+        return GatewayFlashJob(self, payload, mode=mode, progress=progress, cancel=cancel)
 
     def close(self) -> None:
         self.client.close()

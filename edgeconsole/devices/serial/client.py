@@ -10,9 +10,10 @@ lines (any Arduino sketch) still connects, for telemetry only.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from smpclient import SMPClient
@@ -28,7 +29,14 @@ from edgeconsole.devices.serial import appgroup as app
 from edgeconsole.devices.serial import smp_errors
 from edgeconsole.devices.serial.ports import refind
 from edgeconsole.devices.serial.transport import EdgeSerialTransport
-from edgeconsole.devices.target import SelfTest, SlotInfo, TargetInfo
+from edgeconsole.devices.target import (
+    FlashJobBase,
+    Payload,
+    ProgressFn,
+    SelfTest,
+    SlotInfo,
+    TargetInfo,
+)
 
 T = TypeVar("T")
 
@@ -303,6 +311,18 @@ class SerialTarget:
     def rollback(self) -> list[SlotInfo]:
         self.require_smp()
         return _slots(self.request(app.RollbackWrite()))
+
+    def flash_job(
+        self,
+        payload: Payload,
+        *,
+        mode: Literal["trial", "confirm"] = "confirm",
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> FlashJobBase:
+        from edgeconsole.devices.serial.flash import SerialFlashJob
+
+        return SerialFlashJob(self, payload, mode=mode, progress=progress, cancel=cancel)
 
     def set_stream_rate(self, hz: float) -> float:
         self.require_smp()

@@ -49,7 +49,9 @@ class SerialDriver(SlotsOnDevice):
         """A bare connected ``SerialTarget`` on its own loop (``devices.driver.open_device``)."""
         from edgeconsole.devices.serial.client import SerialTarget
 
-        t = SerialTarget(ref.url, timeout_s=timeout_s)
+        assert ref.address is not None
+        # The parsed address, not the canonical URL: it keeps a ?usb= id for re-finding.
+        t = SerialTarget(ref.address, timeout_s=timeout_s)
         try:
             t.connect(probe=probe)
         except BaseException:
@@ -163,11 +165,10 @@ class SerialDriver(SlotsOnDevice):
         cancel: threading.Event,
     ) -> FlashJobBase:
         from edgeconsole.devices.serial.client import SerialTarget
-        from edgeconsole.devices.serial.flash import SerialFlashJob
 
         device = self.device
         assert isinstance(device, SerialTarget)  # refuse("flash") turned a stock one away
-        return SerialFlashJob(device, payload, mode=mode, progress=progress, cancel=cancel)
+        return device.flash_job(payload, mode=mode, progress=progress, cancel=cancel)
 
     # -- telemetry and closing ---------------------------------------------------------
     def drain(self) -> list[tuple[int, bytes]]:

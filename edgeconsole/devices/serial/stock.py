@@ -18,9 +18,10 @@ unconfirmed image so MCUboot reverts it. The full flow with its checks is
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from smpclient.exceptions import SMPBadSequence, SMPValidationException
 from smpclient.generics import error, success
@@ -41,7 +42,14 @@ from edgeconsole.devices.serial.caps import FS, IMG, OS, SHELL, STAT, Capabiliti
 from edgeconsole.devices.serial.client import SerialTarget
 from edgeconsole.devices.serial.images import ImageSlot, images_of, slot_info
 from edgeconsole.devices.serial.mcumgr import BootloaderModeRead
-from edgeconsole.devices.target import Payload, ProgressFn, SelfTest, SlotInfo, TargetInfo
+from edgeconsole.devices.target import (
+    FlashJobBase,
+    Payload,
+    ProgressFn,
+    SelfTest,
+    SlotInfo,
+    TargetInfo,
+)
 
 #: How long a capability probe waits: a group that is there answers at once.
 PROBE_TIMEOUT_S = 1.5
@@ -356,6 +364,21 @@ class StockTarget:
 
     def confirm(self, slot: int | None = None) -> list[SlotInfo]:
         return [slot_info(s) for s in self.confirm_running()]
+
+    def flash_job(
+        self,
+        payload: Payload,
+        *,
+        mode: Literal["trial", "confirm"] = "confirm",
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> FlashJobBase:
+        """A stock device holds MCUboot images, not bundles: refused in words."""
+        raise DeviceError(
+            "a stock Zephyr/MCUmgr device has MCUboot images, not bundle slots",
+            subject=self.address.path,
+            hint="use `edgeconsole image upload|test|confirm`",
+        )
 
     def rollback(self) -> list[SlotInfo]:
         images = self.images()
