@@ -107,10 +107,16 @@ class RecordingJob:
                 journal.telemetry.add_latency(req.target, sample)
 
         try:
+            from edgeconsole.sources.factory import open_source
+
+            source = open_source(self.source, realtime=True, loop=True)
+            source.open()
             if engine is None:
-                self._frames_only(recorder, frames, progress, cancel)
+                self._frames_only(source, recorder, frames, progress, cancel)
             else:
-                self._pipeline(engine, on_result, recorder, errors, frames, progress, cancel)
+                self._pipeline(
+                    source, engine, on_result, recorder, errors, frames, progress, cancel
+                )
         finally:
             try:
                 stats = recorder.stop()
@@ -124,15 +130,17 @@ class RecordingJob:
         )
 
     def _frames_only(
-        self, recorder: McapRecorderSink, frames: list[int], progress: ProgressFn, cancel: CancelFn
+        self,
+        source: Any,
+        recorder: McapRecorderSink,
+        frames: list[int],
+        progress: ProgressFn,
+        cancel: CancelFn,
     ) -> None:
         """Read on this thread, stamp, record."""
         from edgeconsole.core.clock import now_ns
-        from edgeconsole.sources.factory import open_source
 
         req = self.req
-        source = open_source(self.source, realtime=True, loop=True)
-        source.open()
         start = time.monotonic()
         deadline = start + req.seconds
         try:
@@ -156,6 +164,7 @@ class RecordingJob:
 
     def _pipeline(
         self,
+        source: Any,
         engine: Any,
         on_result: Any,
         recorder: McapRecorderSink,
@@ -166,11 +175,8 @@ class RecordingJob:
     ) -> None:
         from edgeconsole.session.pipeline import LocalPipelineRunner
         from edgeconsole.session.runner import CallbackSink
-        from edgeconsole.sources.factory import open_source
 
         req = self.req
-        source = open_source(self.source, realtime=True, loop=True)
-        source.open()
         start = time.monotonic()
         deadline = start + req.seconds
         ended = threading.Event()
