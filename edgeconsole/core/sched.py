@@ -1,18 +1,18 @@
 """Real-time scheduling for the threads a part's decision waits on (issue 12, item 5).
 
-Measured on the 2-core development machine with other work running (load 6-8) and one
-busy-loop process, 600 parts/min, fast bundle (``tests/benchmarks/bench_line.py
---realtime``): at normal priority the decision p99 was 150-800 ms (the decision thread,
-or the capture thread between stamping a frame and handing it over, waits for a time
-slice); with the capture and decision threads under ``SCHED_FIFO`` it was 5-6 ms, the
-work itself. Raising only the decision thread left a 25-30 ms tail: the frame waits in
+Measured on the 2-core development machine with other work running (load 6-8) and
+one busy-loop process, 600 parts/min, fast bundle (``tests/benchmarks/bench_line.py``):
+at normal priority the decision p99 was 150-800 ms (the decision thread, or the
+capture thread between stamping a frame and handing it over, waits for a time slice);
+with the capture and decision threads under ``SCHED_FIFO`` it was 5-6 ms, the work
+itself. Raising only the decision thread left a 25-30 ms tail: the frame waits in
 the (normal) capture thread, and the GIL passes through it.
 
 Linux grants ``SCHED_FIFO`` to a process with ``CAP_SYS_NICE`` or a real-time limit
 (``ulimit -r``, systemd ``LimitRTPRIO=``); otherwise the thread stays as it was and
 the answer says why. The kernel's real-time throttling (95% of each second by default)
 keeps a runaway real-time thread from freezing the machine. Opt-in: the environment
-variable ``EDGECONSOLE_REALTIME=1`` (``wanted``), for live sources only (an offline
+variable ``EDGECONSOLE_RT_PRIORITY=1`` (``wanted``), for live sources only (an offline
 file read as fast as the model allows would hold a core at real-time priority).
 """
 
@@ -24,7 +24,7 @@ import threading
 #: Real-time priorities (1-99): the decision thread above the capture thread feeding it.
 DECISION_PRIORITY = 10
 CAPTURE_PRIORITY = 5
-ENV = "EDGECONSOLE_REALTIME"
+ENV = "EDGECONSOLE_RT_PRIORITY"
 
 
 def wanted() -> bool:

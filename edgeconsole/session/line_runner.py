@@ -15,7 +15,7 @@ overlay is built at display time, for the frames the window actually shows). Ext
 trigger edges wake it between frames, so an edge nearest the last frame is
 decided at once.
 
-``realtime``: on a live source the capture and decision threads run under
+``rt_priority``: on a live source the capture and decision threads run under
 ``SCHED_FIFO`` where the system permits it (``core/sched.py``: what it measured, and
 why both threads); ``scheduling`` says what each thread got.
 """
@@ -62,11 +62,11 @@ class LineRunner(RunnerBase):
         queue_frames: int = QUEUE_FRAMES,
         decision_priority: Callable[[], None] | None = None,
         capture_priority: Callable[[], None] | None = None,
-        realtime: bool = False,
+        rt_priority: bool = False,
     ) -> None:
         """``decision_priority`` / ``capture_priority`` run first on each thread (the
         session lowers the capture thread's priority, never the decision thread's).
-        ``realtime``: both threads under SCHED_FIFO instead (live sources only; not
+        ``rt_priority``: both threads under SCHED_FIFO instead (live sources only; not
         with ``lossless``), where permitted; the capture thread is then not lowered."""
         self.source = source
         self.line = line
@@ -78,7 +78,7 @@ class LineRunner(RunnerBase):
         self.processed = 0
         self._decision_priority = decision_priority
         self._capture_priority = capture_priority
-        self.realtime = realtime and not lossless
+        self.rt_priority = rt_priority and not lossless
         #: What each thread runs at ("SCHED_FIFO 10", "normal", "nice 10", ...), once started.
         self.scheduling: dict[str, str] = {}
         self._stop = threading.Event()
@@ -145,8 +145,8 @@ class LineRunner(RunnerBase):
 
     # ------------------------------------------------------------------ threads
     def _capture_loop(self) -> None:
-        got = realtime_thread(CAPTURE_PRIORITY) if self.realtime else ""
-        if not self.realtime and self._capture_priority is not None:
+        got = realtime_thread(CAPTURE_PRIORITY) if self.rt_priority else ""
+        if not self.rt_priority and self._capture_priority is not None:
             self._capture_priority()
         self.scheduling["capture"] = got if got.startswith("normal (") else current()
         reason = "stopped"
@@ -189,7 +189,7 @@ class LineRunner(RunnerBase):
             self.queue.close()
 
     def _decide_loop(self) -> None:
-        got = realtime_thread(DECISION_PRIORITY) if self.realtime else ""
+        got = realtime_thread(DECISION_PRIORITY) if self.rt_priority else ""
         if self._decision_priority is not None:
             self._decision_priority()
         self.scheduling["decision"] = got if got.startswith("normal (") else current()

@@ -19,7 +19,7 @@ from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import InferenceResult, PartVerdict
 from edgeconsole.core.parts import LineCounters, PartDecision, TriggerEvent
-from edgeconsole.core.sched import wanted as realtime_wanted
+from edgeconsole.core.sched import wanted as rt_priority_wanted
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.inference.line.state import LineState, warm_up
@@ -850,15 +850,18 @@ class Session:
         line.on_unmatched = self._on_unmatched
         self._s.status.mode = "parts"
         self._s.status.trigger = self.trigger.describe()
-        return LineRunner(
+        runner = LineRunner(
             source,
             line,
             _Sink(self, gen, "local://"),
             max_frames=max_frames,
             lossless=lossless,
             capture_priority=_lower_thread_priority if self.interactive else None,
-            realtime=realtime_wanted(),
+            rt_priority=rt_priority_wanted(),
         )
+        # Filled in by the threads as they start; the summary reports it.
+        self._s.line.scheduling = runner.scheduling
+        return runner
 
     def _on_decisions(
         self, gen: int, decisions: list[PartDecision], target: str = "local://"

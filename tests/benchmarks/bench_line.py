@@ -19,7 +19,7 @@ Then the label inspector: its per-part decision p99 on the same live line agains
 its full-frame latency (the detector on the whole frame, as before ``per_part``), on
 the frames its parts were decided on.
 
-Each fast-bundle run twice: threads at normal priority, and ``realtime`` (capture
+Each fast-bundle run twice: threads at normal priority, and ``rt_priority`` (capture
 and decision threads under SCHED_FIFO where permitted, ``core/sched.py``; what
 each thread got is in ``scheduling``).
 
@@ -120,7 +120,7 @@ def live(
     *,
     queue_frames: int = 32,
     niced: bool = False,
-    realtime: bool = False,
+    rt_priority: bool = False,
 ) -> dict[str, Any]:
     spec = load_model(ROOT / model)
     insp = PartInspector.load(spec, threads=1)
@@ -165,7 +165,7 @@ def live(
         ),
         queue_frames=queue_frames,
         decision_priority=_nice10 if niced else None,
-        realtime=realtime,
+        rt_priority=rt_priority,
     )
     load_before = os.getloadavg()[0]
     runner.start()
@@ -176,7 +176,7 @@ def live(
     ids = [t for d, t in decided if not d.missed and t is not None]
     dup = len(ids) - len(set(ids))
     # The bare classifier on the same crop tensors, right after, same conditions.
-    bare = bare_classifier(insp, tensors, realtime=runner.realtime)
+    bare = bare_classifier(insp, tensors, rt_priority=runner.rt_priority)
     dec = stats([d.decision_ms for d in ok])
     out: dict[str, Any] = {
         "model": model,
@@ -207,7 +207,7 @@ def live(
 
 
 def bare_classifier(
-    insp: PartInspector, tensors: list[np.ndarray], *, realtime: bool
+    insp: PartInspector, tensors: list[np.ndarray], *, rt_priority: bool
 ) -> list[float]:
     """The classifier alone on ``tensors``, timed on a thread scheduled like the decision
     thread was (SCHED_FIFO when the run was real-time), so the ratio compares like with
@@ -215,7 +215,7 @@ def bare_classifier(
     ms: list[float] = []
 
     def body() -> None:
-        if realtime:
+        if rt_priority:
             realtime_thread(DECISION_PRIORITY)
         for t in tensors:
             t0 = time.perf_counter_ns()
@@ -270,9 +270,9 @@ def main() -> None:
         for ppm in (300.0, 600.0):
             for rt in (False, True):
                 with busy(n_busy):
-                    r = live("label_orientation", ppm, args.seconds, realtime=rt)
+                    r = live("label_orientation", ppm, args.seconds, rt_priority=rt)
                 r["busy_processes"] = n_busy
-                r["realtime"] = rt
+                r["rt_priority"] = rt
                 runs.append(r)
                 keys = ("ppm", "busy_processes", "scheduling", "load_before", "decision_ms")
                 print(json.dumps({k: r[k] for k in (*keys, "path_ms")}))
@@ -282,7 +282,7 @@ def main() -> None:
 
     def p99(rt: bool, loaded: bool, ppm: float) -> float | None:
         for r in runs:
-            if r["realtime"] == rt and (r["busy_processes"] > 0) == loaded and r["ppm"] == ppm:
+            if r["rt_priority"] == rt and (r["busy_processes"] > 0) == loaded and r["ppm"] == ppm:
                 return r["decision_ms"].get("p99")  # type: ignore[no-any-return]
         return None
 
@@ -295,7 +295,7 @@ def main() -> None:
         "goal_ms": 5.0,
         "fast_bundle": runs,
         "decision_p99_ms": {
-            f"{'realtime' if rt else 'normal'}, {'busy' if ld else 'idle'}, {int(ppm)} ppm": (
+            f"{'rt priority' if rt else 'normal'}, {'busy' if ld else 'idle'}, {int(ppm)} ppm": (
                 p99(rt, ld, ppm)
             )
             for rt in (False, True)
@@ -303,13 +303,13 @@ def main() -> None:
             for ppm in (300.0, 600.0)
         },
         "fast_busy_over_idle_p99": {
-            f"{'realtime' if rt else 'normal'}, {int(ppm)} ppm": ratio(
+            f"{'rt priority' if rt else 'normal'}, {int(ppm)} ppm": ratio(
                 p99(rt, True, ppm), p99(rt, False, ppm)
             )
             for rt in (False, True)
             for ppm in (300.0, 600.0)
         },
-        "realtime_over_normal_p99": {
+        "rt_priority_over_normal_p99": {
             f"{'busy' if ld else 'idle'}, {int(ppm)} ppm": ratio(
                 p99(True, ld, ppm), p99(False, ld, ppm)
             )

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import os
 
-from edgeconsole.core.sched import CAPTURE_PRIORITY, DECISION_PRIORITY
+import pytest
+
+from edgeconsole.core.sched import CAPTURE_PRIORITY, DECISION_PRIORITY, ENV
 from edgeconsole.inference.line import PartLine, TriggerConfig
+from edgeconsole.session.headless import run_headless
 from edgeconsole.session.line_runner import LineRunner
+from edgeconsole.session.session import default_demo_model
 from edgeconsole.sources.conveyor import SyntheticConveyorSource
 from tests.inference.line.helpers import ClassicalJudge
 from tests.session.test_line_runner import Recorder
@@ -28,7 +32,7 @@ def _run(realtime: bool, lossless: bool = False) -> tuple[LineRunner, Recorder]:
     rec = Recorder()
     runner = LineRunner(
         src, PartLine(ClassicalJudge(), TriggerConfig()), rec.output(),
-        lossless=lossless, realtime=realtime,
+        lossless=lossless, rt_priority=realtime,
     )  # fmt: skip
     runner.start()
     assert rec.ended.wait(60) and runner.join(10)
@@ -38,7 +42,7 @@ def _run(realtime: bool, lossless: bool = False) -> tuple[LineRunner, Recorder]:
 
 def test_a_live_run_asked_for_real_time_gets_it_where_permitted() -> None:
     runner, rec = _run(realtime=True)
-    assert runner.realtime
+    assert runner.rt_priority
     if _permitted():
         assert runner.scheduling == {
             "capture": f"SCHED_FIFO {CAPTURE_PRIORITY}",
@@ -57,6 +61,25 @@ def test_a_live_run_asked_for_real_time_gets_it_where_permitted() -> None:
 def test_an_offline_run_never_runs_real_time() -> None:
     """A file read as fast as the model allows would hold a core at real-time priority."""
     runner, _ = _run(realtime=True, lossless=True)
-    assert not runner.realtime
+    assert not runner.rt_priority
     assert not any(v.startswith("SCHED_FIFO") for v in runner.scheduling.values())
     assert set(runner.scheduling) == {"capture", "decision"}
+
+
+def test_a_headless_run_says_what_its_threads_ran_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asked for through the environment (the window, ``run`` and the demo read it), and
+    reported in the run's summary next to the decision times it explains."""
+    monkeypatch.setenv(ENV, "1")
+    summary, _ = run_headless(
+        "synthetic:conveyor?seed=3&frames=45&ppm=300", default_demo_model(), realtime=True,
+        journal=False,
+    )  # fmt: skip
+    scheduling = summary["line"]["scheduling"]
+    if _permitted():
+        assert scheduling == {
+            "capture": f"SCHED_FIFO {CAPTURE_PRIORITY}",
+            "decision": f"SCHED_FIFO {DECISION_PRIORITY}",
+        }
+    else:
+        assert scheduling["decision"].startswith("normal (not permitted")
+    assert summary["parts_decided"] >= 1

@@ -37,6 +37,9 @@ class LineState:
         self.late = 0
         self.listed_out = 0  # decisions no longer in the list (still counted)
         self.counters = LineCounters()
+        #: What the capture and decision threads ran at ("SCHED_FIFO 10", "normal", ...;
+        #: ``LineRunner.scheduling``): the decision times depend on it.
+        self.scheduling: dict[str, str] = {}
 
     def add(self, decisions: list[PartDecision]) -> None:
         with self._lock:
@@ -109,6 +112,7 @@ class LineState:
             "late": self.late,
             "decision_ms": self.percentiles(),
             "counters": self.counters.to_json(),
+            **({"scheduling": dict(self.scheduling)} if self.scheduling else {}),
         }
 
 

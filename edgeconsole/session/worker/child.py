@@ -24,7 +24,7 @@ from typing import Any
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import Frame, InferenceResult
-from edgeconsole.core.sched import wanted as realtime_wanted
+from edgeconsole.core.sched import wanted as rt_priority_wanted
 from edgeconsole.session.runner import RunnerOutput
 from edgeconsole.session.worker.job import (
     SOURCE_STATES,
@@ -254,6 +254,6 @@ def _runner(
         max_frames=job.max_frames,
         lossless=job.lossless,
         capture_priority=lower_thread_priority,
-        realtime=realtime_wanted(),
+        rt_priority=rt_priority_wanted(),
     )
     return runner, {"first_decision_ms": first}
