@@ -4,7 +4,7 @@ Every live pipeline (the laptop's frame pipeline, also with inference on a remot
 OIP server; the per-part line; a gateway camera's stream; either of the first two
 in a worker process) is a :class:`Runner` that hands the session one type,
 :class:`RunnerOutput`, through one :class:`RunnerSink`. The session counts an
-output in one place (``Session._on_output``), so a result is counted once
+output in one place (session/outputs.py ``RunnerOutputs``), so a result is counted once
 whatever produced it.
 
 What an output means, field by field:

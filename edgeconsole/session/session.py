@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeconsole.core.clock import now_ns, wall_iso
+from edgeconsole.core.clock import wall_iso
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.core.frames import InferenceResult, PartVerdict
-from edgeconsole.core.parts import LineCounters, PartDecision, TriggerEvent
+from edgeconsole.core.parts import PartDecision, TriggerEvent
 from edgeconsole.core.sched import wanted as rt_priority_wanted
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.line import TriggerConfig
@@ -26,14 +23,17 @@ from edgeconsole.inference.line.state import LineState, warm_up
 from edgeconsole.session.cameras import CameraSetupJob
 from edgeconsole.session.gateway_stream import is_stream_spec
 from edgeconsole.session.jobs import JobRunner
+from edgeconsole.session.line_access import LineAccess
 from edgeconsole.session.line_runner import LineRunner
+from edgeconsole.session.outputs import RunnerOutputs
 from edgeconsole.session.pipeline import LocalPipelineRunner
 from edgeconsole.session.plc_control import PlcControl
+from edgeconsole.session.poll import UpdateAssembler
 from edgeconsole.session.recording import Recording
 from edgeconsole.session.run_state import SessionState
-from edgeconsole.session.runner import Runner, RunnerOutput
+from edgeconsole.session.runner import Runner
 from edgeconsole.session.targets import TargetManager
-from edgeconsole.session.update import Event, Level, LiveFrame, PipelineStatus, RunState, Update
+from edgeconsole.session.update import Event, Level, PipelineStatus, RunState, Update
 from edgeconsole.session.worker.job import WorkerJob
 from edgeconsole.session.worker.runner import (
     WorkerPipelineRunner,
@@ -42,7 +42,6 @@ from edgeconsole.session.worker.runner import (
 )
 
 if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when recording starts
-    from edgeconsole.inference.line import LineStep
     from edgeconsole.journal.journal import Journal
     from edgeconsole.journal.recorder import McapRecorderSink
 
@@ -98,7 +97,6 @@ class Session:
         self._s = SessionState(journal, stats_window)
         self._recording = Recording(self._s)
         self._plc = PlcControl(self, self._s)
-        self._last_health = 0.0
         self._open_thread: threading.Thread | None = None
         self._stop_threads: list[threading.Thread] = []
         #: Serial devices (and gateways): connect, flash, telemetry; see session/targets.py.
@@ -114,15 +112,17 @@ class Session:
         #: Use cases the window and the CLI start (build, bench, export, reports,
         #: discovery): run on this runner's threads, cancelled on close.
         self.jobs = JobRunner()
-        self._camera_stats_at = 0.0
-        #: Per-part mode: called with every part decided or counted missed (decision
-        #: thread; must be quick). With ``trigger`` external, ``external_trigger(event)``
-        #: decides the part at the line and the decision carries the event's source and
-        #: seq: the PLC handshake (issue 16) answers its trigger from it.
-        self.decision_taps: list[Callable[[PartDecision], None]] = []
-        #: Per-part mode: an external edge that decided no part, and why (decision
-        #: thread, or the caller's for a flood): the PLC gate answers at once.
-        self.unmatched_taps: list[Callable[[TriggerEvent, str], None]] = []
+        #: The per-part line (figures, trigger, external edges), what runners produce,
+        #: and the assembly of each poll: session/line_access.py, outputs.py, poll.py.
+        self._parts = LineAccess(self._s)
+        self._outputs = RunnerOutputs(self._s, self._parts)
+        self._updates = UpdateAssembler(
+            self._s, self._parts, self.targets, self.camera_setup, self._plc.snapshot
+        )
+        #: Per-part mode: called with every part decided or counted missed, and with
+        #: every external edge that decided no part (session/line_access.py).
+        self.decision_taps = self._parts.decision_taps
+        self.unmatched_taps = self._parts.unmatched_taps
 
     @property
     def journal(self) -> Journal | None:
@@ -197,7 +197,7 @@ class Session:
                 state="opening", source=source, model=str(model), budget_ms=budget_ms
             )
             self._s.line = None
-            self._camera_stats_at = 0.0
+            self._updates.camera_stats_at = 0.0
         self._event("info", f"opening {source} with {model}", "pipeline")
         t = threading.Thread(
             target=self._open_and_run,
@@ -254,7 +254,7 @@ class Session:
                 url,
                 camera,
                 self.targets.token_for(url),
-                _Sink(self, gen, url),
+                self._outputs.sink(gen, url),
                 loop=self.targets.io,
                 cancelled=lambda: gen != self._s.generation,
             )
@@ -272,12 +272,6 @@ class Session:
         except Exception as exc:  # an unexpected bug: show it, keep the app alive
             self._fail(gen, f"unexpected error while opening the stream: {exc!r}")
             traceback.print_exc()
-
-    def _on_model(self, gen: int, text: str) -> None:
-        with self._s.lock:
-            if gen != self._s.generation:
-                return
-            self._s.status.model = f"{text} (on the gateway)"
 
     def cancel(self) -> None:
         """Abandon an opening in progress (its result is discarded) or stop a run."""
@@ -327,7 +321,7 @@ class Session:
         counters = runner.line_counters()
         if counters is not None and self._s.line is not None:
             self._s.line.set_counters(counters)
-        self._poll_camera(getattr(runner, "source", None))  # the run's final counters
+        self._updates.poll_camera(getattr(runner, "source", None))  # the run's final counters
         if engine is not None and hasattr(engine, "close"):
             engine.close()
         with self._s.lock:
@@ -394,98 +388,12 @@ class Session:
 
     # --------------------------------------------------------------------- poll
     def poll(self) -> Update:
-        with self._s.lock:
-            frames = self._s.frames
-            samples = frames.drain_samples()
-            live = None
-            new = frames.take_new()
-            if new is not None:
-                step = new.step
-                live = LiveFrame(
-                    frame=new.frame,
-                    result=new.result if step is None else self._line_result(step),
-                    line=None if step is None else (self.trigger.line.axis, step.line_px),
-                )
-                frames.await_shown(live.frame)
-            runner = self._s.runner
-            if runner is not None:
-                self._s.status.dropped = runner.dropped
-                self._s.status.frames = runner.processed
-                if isinstance(runner, WorkerPipelineRunner):
-                    self._s.status.worker = runner.info()
-                src_state = getattr(runner.source, "state", None)
-                if src_state == "reconnecting" and self._s.status.state == "running":
-                    self._s.status.state = "reconnecting"
-                elif src_state == "open" and self._s.status.state == "reconnecting":
-                    self._s.status.state = "running"
-            if self._s.line is not None:
-                self._s.status.parts_decided = self._s.line.decided
-                self._s.status.decision_p99_ms = self._s.line.rolling_p99()
-            parts = [] if self._s.line is None else self._s.line.take_new()
-            self._s.status.fps = frames.fps()
-            source = getattr(runner, "source", None) if runner is not None else None
-        self._poll_camera(source)
-        with self._s.lock:
-            events = list(self._s.events)
-            self._s.events.clear()
-        targets = self.targets.poll()
-        events.extend(targets.events)
-        events.extend(self._journal_events())
-        with self._s.lock:
-            stats = (
-                self._s.frames.stats.snapshot()
-                if (samples or live or events or self._s.status.state != "running")
-                else None
-            )
-            status = PipelineStatus(**self._s.status.to_json())
-        return Update(
-            status=status,
-            live=live,
-            latency=samples,
-            stats=stats,
-            events=events,
-            targets=targets.targets,
-            telemetry=targets.telemetry,
-            jobs=targets.jobs,
-            parts=parts,
-            camera_setup=self.camera_setup.poll(),
-            plc=self._plc.snapshot(),
-        )
+        """Everything new since the last call, in one batch (session/poll.py)."""
+        return self._updates.poll()
 
     def _live_camera(self, backend: str, ident: str) -> Any:
         runner = self._s.runner
         return None if runner is None else runner.camera(backend, ident)
-
-    def _poll_camera(self, source: Any) -> None:
-        """An industrial camera's counters and notices: into the status (latency panel),
-        the event log, and once a second into the recording."""
-        stats_fn = getattr(source, "camera_stats", None)
-        if stats_fn is None:
-            return
-        stats = stats_fn()
-        for level, text in source.drain_notices():
-            self._event(level, text, "camera")
-            self._audit("camera", level, text)
-        with self._s.lock:
-            self._s.status.camera = stats
-            recorder = self._s.recorder
-        now = time.monotonic()
-        if recorder is not None and now - self._camera_stats_at >= 1.0:
-            self._camera_stats_at = now
-            recorder.write_camera_stats(stats)
-
-    def _journal_events(self) -> list[Event]:
-        journal = self.journal
-        if journal is None:
-            return []
-        now = time.monotonic()
-        if now - self._last_health >= 1.0:
-            self._last_health = now
-            journal.health()  # retries held audit entries; telemetry resumes by itself
-        return [
-            Event(level=n.level, text=n.text, kind=n.kind, wall_time=n.wall_time)
-            for n in journal.notices.drain()
-        ]
 
     def stats_snapshot(self) -> Any:
         with self._s.lock:
@@ -584,7 +492,7 @@ class Session:
                     runner = LocalPipelineRunner(
                         source,
                         engine,
-                        _Sink(self, gen, "local://"),
+                        self._outputs.sink(gen, "local://"),
                         max_frames=max_frames,
                         lossless=lossless,
                     )
@@ -718,9 +626,9 @@ class Session:
         )
         runner = WorkerPipelineRunner(
             job,
-            _Sink(self, gen, "local://"),
+            self._outputs.sink(gen, "local://"),
             keep_frames=lambda: self._s.recorder is not None,
-            on_unmatched=self._on_unmatched,
+            on_unmatched=self._parts.on_unmatched,
         )
         try:
             runner.open()
@@ -759,57 +667,6 @@ class Session:
     def _fail(self, gen: int, message: str) -> None:
         self._s.fail(gen, message)
 
-    def _on_output(self, gen: int, target: str, out: RunnerOutput) -> None:
-        """Everything any runner produced, counted here and only here (session/runner.py
-        says what each field means). Runs on the runner's thread: store references and
-        enqueue, never draw or block."""
-        with self._s.lock:
-            if gen != self._s.generation:
-                return
-            if self._s.line is None and (out.line is not None or out.decisions):
-                # A gateway camera decides parts itself: count its decisions here
-                # (parts, never frames), with its decision times and its line's counters.
-                budget = out.line.get("budget_ms") if out.line else None
-                trigger = str(out.line.get("trigger", "")) if out.line else ""
-                self._s.line = LineState(
-                    budget if isinstance(budget, float | int) else None, trigger
-                )
-                self._s.status.mode = "parts"
-                self._s.status.trigger = trigger
-            if out.line is not None and self._s.line is not None:
-                self._s.line.set_counters(LineCounters.from_json(out.line.get("counters")))
-            sample, result = out.sample, out.result
-            if sample is not None:
-                self._s.frames.add_sample(sample, out.done_ns or now_ns())
-                if result is not None:  # a result is counted with its sample, once
-                    self._s.status.detections += len(result.detections)
-                    for part in result.parts:
-                        if part.passed:
-                            self._s.status.parts_passed += 1
-                        else:
-                            self._s.status.parts_failed += 1
-            if out.frame is not None:
-                self._s.frames.show(out.frame, result, out.step)
-            recorder = self._s.recorder
-            journal = self.journal
-            annotator = self._s.annotator
-        if recorder is not None:  # only enqueues
-            if out.frame is not None:
-                shown = result if out.step is None else self._line_result(out.step)
-                recorder.on_result(out.frame, shown, sample)
-                if out.frame.camera is not None:
-                    recorder.write_camera_frame(out.frame)
-            elif sample is not None:  # a result whose frame may follow (or not: rate-capped)
-                recorder.write_latency(sample)
-        if journal is not None and sample is not None:  # both only enqueue
-            if result is not None:
-                journal.telemetry.add_result(target, result)
-            journal.telemetry.add_latency(target, sample)
-        if out.judged is not None and annotator is not None:
-            annotator.put(*out.judged)
-        if out.decisions:
-            self._on_decisions(gen, out.decisions, target)
-
     # -------------------------------------------------------------- per-part line
     def _line_runner(
         self,
@@ -842,18 +699,18 @@ class Session:
             from edgeconsole.session.annotate import FrameAnnotator
 
             self._s.annotator = FrameAnnotator(
-                self._s.annotate_to, self._line_result, lossless=lossless
+                self._s.annotate_to, self._parts.result, lossless=lossless
             )
         from edgeconsole.inference.line import PartLine
 
         line = PartLine(inspector, self.trigger, budget_ms=budget)
-        line.on_unmatched = self._on_unmatched
+        line.on_unmatched = self._parts.on_unmatched
         self._s.status.mode = "parts"
         self._s.status.trigger = self.trigger.describe()
         runner = LineRunner(
             source,
             line,
-            _Sink(self, gen, "local://"),
+            self._outputs.sink(gen, "local://"),
             max_frames=max_frames,
             lossless=lossless,
             capture_priority=_lower_thread_priority if self.interactive else None,
@@ -863,66 +720,10 @@ class Session:
         self._s.line.scheduling = runner.scheduling
         return runner
 
-    def _on_decisions(
-        self, gen: int, decisions: list[PartDecision], target: str = "local://"
-    ) -> None:
-        with self._s.lock:
-            if gen != self._s.generation or self._s.line is None:
-                return
-            line = self._s.line
-            line.add(decisions)
-            self._s.status.parts_passed = line.passed
-            self._s.status.parts_failed = line.failed
-            self._s.status.parts_missed = line.missed
-            self._s.status.parts_late = line.late
-            recorder = self._s.recorder
-            journal = self.journal
-        for d in decisions:
-            if recorder is not None:
-                recorder.write_part(d)
-            if journal is not None:
-                journal.telemetry.add_part(target, d)
-            for tap in self.decision_taps:
-                tap(d)
-
-    def _on_unmatched(self, event: TriggerEvent, why: str) -> None:
-        for tap in self.unmatched_taps:
-            tap(event, why)
-
-    def _line_result(self, step: LineStep) -> InferenceResult:
-        """The step as a result with its overlay (display, recordings)."""
-        from edgeconsole.inference.line.overlay import Totals, line_overlay
-
-        line = self._s.line
-        totals = Totals()
-        if line is not None:
-            totals = Totals(
-                passed=line.passed,
-                failed=line.failed,
-                missed=line.missed,
-                late=line.late,
-                p99_ms=line.rolling_p99(),
-                budget_ms=line.budget_ms,
-            )
-        result = InferenceResult(frame_index=step.frame_index)
-        for p in step.parts:
-            d = p.decision
-            if d is not None and not d.missed:
-                result.parts.append(PartVerdict(p.box, d.passed, d.verdict, d.score))
-        result.overlay = line_overlay(step, totals, self.trigger.line.axis)
-        return result
-
     def set_trigger(self, trigger: TriggerConfig) -> None:
         """Change the trigger (a dragged line, another kind); a running line follows it
         from its next frame. The window remembers it in its settings."""
-        with self._s.lock:
-            self.trigger = trigger
-            runner = self._s.runner
-            self._s.status.trigger = trigger.describe()
-            if self._s.line is not None:
-                self._s.line.trigger = trigger.describe()
-        if runner is not None:
-            runner.set_trigger(trigger)
+        self._parts.set_trigger(trigger)
 
     # ------------------------------------------------------------------ the line PLC
     def start_plc(
@@ -968,75 +769,23 @@ class Session:
     def line_running(self) -> bool:
         """A per-part line runs, has judged a frame, and takes external triggers (any
         thread): what a PLC's ``trigger_ready`` says."""
-        with self._s.lock:
-            runner, state = self._s.runner, self._s.status.state
-        return (
-            runner is not None and runner.per_part and state == "running" and runner.processed > 0
-        )
+        return self._parts.running()
 
     def external_trigger(self, event: TriggerEvent) -> bool:
         """An external edge (a device's photo-eye, a PLC): decided by the running line.
         False when no per-part line runs (the edge is not kept)."""
-        with self._s.lock:
-            runner = self._s.runner
-        return runner is not None and runner.trigger(event)
+        return self._parts.external_trigger(event)
 
     def line_summary(self) -> dict[str, Any] | None:
         """The per-part figures of the current (or last) run; None in frame mode."""
-        with self._s.lock:
-            line = self._s.line
-            runner = self._s.runner
-        if line is None:
-            return None
-        counters = None if runner is None else runner.line_counters()
-        if counters is not None:
-            line.set_counters(counters)
-        return line.summary()
+        return self._parts.summary()
 
     def annotation_summary(self) -> dict[str, Any] | None:
         """``--annotate``: what was written (call after the run stopped)."""
-        annotator = self._s.annotator
-        if annotator is None:
-            return None
-        annotator.close()
-        return annotator.summary()
+        return self._parts.annotation_summary()
 
     def line_decisions(self) -> list[PartDecision]:
-        with self._s.lock:
-            line = self._s.line
-        return [] if line is None else line.decisions()
-
-    def _on_error(self, gen: int, where: str, error: Exception) -> None:
-        message = str(error) if isinstance(error, EdgeConsoleError) else f"{where}: {error!r}"
-        self._fail(gen, message)
-
-    def _on_end(self, gen: int, reason: str) -> None:
-        with self._s.lock:
-            if gen != self._s.generation:
-                return
-            if self._s.status.state in ("running", "reconnecting"):
-                self._s.status.state = "stopped"
-            runner = self._s.runner
-            warnings, complete = (
-                source_warnings(runner.source) if runner is not None else ([], True)
-            )
-            self._s.status.input_warnings = warnings
-            self._s.status.input_complete = complete
-            where = self._s.status.source
-        if reason not in ("stopped",):
-            self._event("info", f"pipeline ended: {reason}", "pipeline")
-        for text in warnings:
-            self._event("warning", f"{where}: {text}", "source")
-
-    def _on_notice(self, gen: int, level: str, text: str) -> None:
-        with self._s.lock:
-            if gen != self._s.generation:
-                return
-        self._event(
-            "error" if level == "error" else "warning" if level == "warning" else "info",
-            text,
-            "worker",
-        )
+        return self._parts.decisions()
 
     def _event(self, level: Level, text: str, kind: str) -> None:
         self._s.event(level, text, kind)
@@ -1081,43 +830,5 @@ def _is_offline(source_spec: str) -> bool:
     )
 
 
-def source_warnings(source: Any) -> tuple[list[str], bool]:
-    """What a finished source says about its input, and whether all of it ran."""
-    warnings = [str(w) for w in getattr(source, "warnings", None) or []]
-    complete = not getattr(source, "incomplete", False)
-    skipped = getattr(source, "skipped", None) or []
-    if skipped:
-        names = ", ".join(Path(p).name for p in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        warnings.append(f"{len(skipped)} unreadable image(s) skipped: {names}{more}")
-        complete = False
-    return warnings, complete
-
-
 class _Abandoned(Exception):
     pass
-
-
-class _Sink:
-    """A runner's outputs into the session, for one generation (a stale runner's
-    outputs, after a stop or a restart, are ignored)."""
-
-    def __init__(self, session: Session, gen: int, target: str) -> None:
-        self._session = session
-        self._gen = gen
-        self._target = target
-
-    def output(self, out: RunnerOutput) -> None:
-        self._session._on_output(self._gen, self._target, out)
-
-    def error(self, where: str, error: Exception) -> None:
-        self._session._on_error(self._gen, where, error)
-
-    def end(self, reason: str) -> None:
-        self._session._on_end(self._gen, reason)
-
-    def model(self, text: str) -> None:
-        self._session._on_model(self._gen, text)
-
-    def notice(self, level: str, text: str) -> None:
-        self._session._on_notice(self._gen, level, text)
