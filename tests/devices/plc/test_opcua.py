@@ -233,8 +233,10 @@ def test_watch_a_bare_server_read_only(bare: ServerThread, opcua_map: PlcMap) ->
 
 # ---- the whole line over OPC UA -------------------------------------------------------
 def test_handshake_with_the_virtual_plc_over_opcua(opcua_map: PlcMap) -> None:
+    # One part a second: a python OPC UA round trip on a machine at load 14 once kept the
+    # camera from being ready again within the 500 ms of 120 parts/min (CI, "not_ready").
     plc = VirtualPlc(
-        opcua_map, belt=BeltTiming.for_frame(1280, 720, parts_per_min=120), port=0, max_parts=10
+        opcua_map, belt=BeltTiming.for_frame(1280, 720, parts_per_min=60), port=0, max_parts=6
     )
     plc.start()
     decider = AlternatingDecider()
@@ -251,7 +253,7 @@ def test_handshake_with_the_virtual_plc_over_opcua(opcua_map: PlcMap) -> None:
     outcomes = [p["outcome"] for p in s["part_log"]]
     first = outcomes.index("answered")
     assert set(outcomes[:first]) <= {"not_ready"} and set(outcomes[first:]) == {"answered"}
-    assert s["triggers"] == s["answered"] == s["acks"] >= 3  # 500 ms a part: kind to a busy CI
+    assert s["triggers"] == s["answered"] == s["acks"] >= 3
     for p in (p for p in s["part_log"] if p["outcome"] == "answered"):
         assert p["verdict"] == ("OK" if p["counter"] % 3 else "NG"), p
         assert p["class_id"] == p["counter"] % 3
