@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.session.api import TriggerConfig
+
+if TYPE_CHECKING:
+    from edgeconsole.session.api import TriggerConfig
 
 ORGANIZATION = "EdgeConsole"
 APPLICATION = "EdgeConsole"
@@ -117,6 +119,10 @@ class WindowSettings:
     @property
     def trigger(self) -> TriggerConfig:
         """The per-part trigger (kind, line position); a damaged value gives the default."""
+        # Here, not at the top: the trigger's package brings numpy, and the app imports
+        # these settings before its window paints.
+        from edgeconsole.session.api import TriggerConfig
+
         raw = self.qsettings.value("run/trigger")
         if not raw:
             return TriggerConfig()
