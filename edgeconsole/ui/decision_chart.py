@@ -22,7 +22,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from edgeconsole.core.parts import PartDecision
-from edgeconsole.ui.plot_style import budget_line, show_budget, style_plot
+from edgeconsole.ui.plot_style import budget_line, nice_ceiling, show_budget, style_plot
 from edgeconsole.ui.theme import COLOURS
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Parts the chart and the rolling percentiles cover.
 WINDOW_PARTS = 300
+#: The x axis moves on by this many parts at a time.
+PART_STEP = 20
 WAITING_TEXT = "Decision per part: waiting for the first part to cross the trigger…"
 
 
@@ -164,8 +166,12 @@ class DecisionChart:
         self.in_time.setData(x[~late], y[~late])
         self.over.setData(x[late], y[late])
         budget = log.budget_ms or 0.0
-        top = float(max(y.max(), budget * 1.25))
-        ranges = (float(x.min()) - 0.5, float(max(x.max(), x.min() + 1)) + 0.5, top * 1.12)
+        # The ranges move in steps (PART_STEP parts, nice tops), not with every part: a
+        # new range relays and repaints both axes.
+        lo = np.floor(x.min() / PART_STEP) * PART_STEP - 0.5
+        hi = np.ceil((x.max() + 1) / PART_STEP) * PART_STEP + 0.5
+        top = nice_ceiling(float(max(y.max(), budget * 1.25)) * 1.12)
+        ranges = (float(lo), float(hi), top)
         if ranges != self._ranges:
             self._ranges = ranges
             self.plot.getPlotItem().setRange(

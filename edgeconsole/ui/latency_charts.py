@@ -26,7 +26,7 @@ from PySide6.QtCore import Qt
 from edgeconsole.core.frames import OPTIONAL_STAGES, STAGES, LatencySample
 from edgeconsole.session.api import LatencySnapshot
 from edgeconsole.ui.plot_style import budget_line as _budget_line
-from edgeconsole.ui.plot_style import cached, opaque
+from edgeconsole.ui.plot_style import cached, nice_ceiling, opaque
 from edgeconsole.ui.plot_style import show_budget as _show_budget
 from edgeconsole.ui.plot_style import style_plot as _style
 from edgeconsole.ui.theme import COLOURS, STAGE_COLOURS
@@ -209,17 +209,6 @@ class StageChart:
         # More points than pixel columns would only draw the same pixels again.
         ex, e2e = peak_columns(x, rows[-1:], max(MIN_COLUMNS, int(view.width())))
         self.e2e_curve.setData(ex, e2e[0])
-
-
-def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 1.5, 2, 3, 4, 5, 6, 8 times a power of ten not below ``value``."""
-    if not np.isfinite(value) or value <= 0:
-        return 1.0
-    power = 10.0 ** np.floor(np.log10(value))
-    for step in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
-        if step * power >= value * (1 - 1e-12):
-            return float(step * power)
-    return float(10.0 * power)
 
 
 class HistogramChart:

@@ -10,6 +10,7 @@ value), and otherwise cost one pixmap copy.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import Qt
@@ -91,3 +92,14 @@ def show_budget(line: pg.InfiniteLine, ms: float | None) -> None:
         # Visible first: a hidden InfiniteLine does not re-format its label.
         line.setVisible(True)
         line.setValue(ms)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 4, 5, 6, 8 times a power of ten not below ``value``."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if step * power >= value * (1 - 1e-12):
+            return float(step * power)
+    return float(10.0 * power)

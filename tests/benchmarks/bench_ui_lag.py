@@ -8,7 +8,10 @@ capture and inference go as fast as they can, in the window's process
 ("in_process") and in the inference worker ("worker", issue 15); then both again
 with one extra busy-loop process on the machine ("..._busy").
 
-    .venv/bin/python tests/benchmarks/bench_ui_lag.py [--seconds 10] [--model DIR]
+    .venv/bin/python tests/benchmarks/bench_ui_lag.py [--seconds 10] [--model DIR] [--paints]
+
+``--paints`` adds, per phase, the widgets whose painting took the window's thread
+the most time (ms per second, paints per second).
 
 Prints JSON: p50/p90/p99/max lag in ms per phase, p99 running/idle, throughput
 worker/in-process, and the goals (p99 < 16 ms, ratio <= 3, throughput >= 0.95).
@@ -98,8 +101,61 @@ def _spin(stop: object) -> None:
             pass
 
 
+class PaintTimes:
+    """Milliseconds the window's thread spent per widget painting (``--paints``).
+
+    Installed as the application's ``notify``, so every event pays one Python call:
+    lag figures taken with it are not comparable with those taken without.
+    """
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self.count: dict[str, int] = {}
+
+    def take(self, seconds: float) -> dict[str, dict[str, float]]:
+        """The top widgets of the last ``seconds``: ms per second and paints per second."""
+        top = sorted(self.ms.items(), key=lambda kv: -kv[1])[:12]
+        out = {}
+        for k, v in top:
+            per_s = self.count[k] / seconds
+            out[k] = {"ms_per_s": round(v / seconds, 2), "paints_per_s": round(per_s, 1)}
+        self.ms.clear()
+        self.count.clear()
+        return out
+
+
+def paint_timing_application() -> tuple[Any, PaintTimes]:
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    times = PaintTimes()
+    paint = QEvent.Type.Paint
+
+    class App(QApplication):
+        def notify(self, receiver: QObject, event: QEvent) -> bool:
+            if event.type() != paint:
+                return super().notify(receiver, event)
+            t0 = now_ns()
+            try:
+                return super().notify(receiver, event)
+            finally:
+                parent = receiver.parent()
+                name = receiver.objectName() or type(receiver).__name__
+                key = f"{name} in {type(parent).__name__}" if parent is not None else name
+                times.ms[key] = times.ms.get(key, 0.0) + (now_ns() - t0) / 1e6
+                times.count[key] = times.count.get(key, 0) + 1
+
+    return App([sys.argv[0]]), times
+
+
 def run_phase(
-    window: object, session: object, args: argparse.Namespace, *, worker: bool, busy: bool
+    window: object,
+    session: object,
+    args: argparse.Namespace,
+    *,
+    worker: bool,
+    busy: bool,
+    paints: PaintTimes | None = None,
 ) -> dict[str, object]:
     """Start the pipeline (in the worker or in-process), measure, stop."""
     from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR
@@ -140,8 +196,12 @@ def run_phase(
             running = prof.runcall(measure_lag, args.seconds)
             pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         else:
+            if paints is not None:
+                paints.take(1.0)  # only this phase's paints
             running = measure_lag(args.seconds)
         span = (now_ns() - t0) / 1e9
+        if paints is not None:
+            running["paints"] = paints.take(span)  # type: ignore[assignment]
         ui_cpu = time.thread_time() - cpu0
         frames = w.status.frames - frames0
         tick_ms = np.asarray(list(w.poll_loop.tick_ms) or [0.0])
@@ -182,8 +242,16 @@ def main() -> int:
         action="store_true",
         help="print where the UI thread spent each running phase (stderr)",
     )
+    parser.add_argument(
+        "--paints",
+        action="store_true",
+        help="time every paint per widget (adds a Python call per event: lag not comparable)",
+    )
     args = parser.parse_args()
 
+    paints: PaintTimes | None = None
+    if args.paints:
+        _app, paints = paint_timing_application()  # create_application() takes it over
     app = create_application()
     from edgeconsole.session.session import Session
     from edgeconsole.ui.main_window import MainWindow, default_model
@@ -200,7 +268,11 @@ def main() -> int:
             # build into the idle baseline (p99 25-72 ms, max 630 ms).
             wait_for(lambda: window.latency.plots_built, 60)
             run_loop(1.0)  # the first poll ticks and repaints settle
-            idle = measure_lag(args.seconds)
+            if paints is not None:
+                paints.take(1.0)
+            idle: dict[str, Any] = dict(measure_lag(args.seconds))
+            if paints is not None:
+                idle["paints"] = paints.take(args.seconds)
             phases: dict[str, Any] = {}
             for name in args.phases.split(","):
                 phases[name] = run_phase(
@@ -209,6 +281,7 @@ def main() -> int:
                     args,
                     worker=name.startswith("worker"),
                     busy=name.endswith("_busy"),
+                    paints=paints,
                 )
             result: dict[str, Any] = {
                 "benchmark": "ui_event_loop_lag",

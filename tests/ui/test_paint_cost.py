@@ -15,12 +15,14 @@ from PySide6.QtWidgets import QApplication, QStatusBar, QWidget
 from pytestqt.qtbot import QtBot
 
 from edgeconsole.core.clock import now_ns
-from edgeconsole.ui.latency_charts import STACK, nice_ceiling, stage_colour
+from edgeconsole.ui.latency_charts import STACK, stage_colour
 from edgeconsole.ui.latency_panel import LatencyPanel
 from edgeconsole.ui.main_window import MainWindow
+from edgeconsole.ui.plot_style import nice_ceiling
 from edgeconsole.ui.status_panel import StatusPanel
 
 from . import builders
+from .test_decision_chart import part
 
 
 class Counter(QObject):
@@ -111,6 +113,27 @@ def test_new_samples_do_not_move_the_axes(qtbot: QtBot) -> None:
         panel.redraw()
     assert item.viewRange() == before and changes == []
     assert panel.chart.e2e()[0][-1] == 201
+
+
+def test_decision_chart_axes_move_in_steps_not_with_every_part(qtbot: QtBot) -> None:
+    panel = shown_panel(qtbot)
+    panel.set_parts_mode(True)
+    panel.set_budget(5.0)
+    assert panel.decisions.chart.plot is not None
+    item = panel.decisions.chart.plot.getPlotItem()
+    changes: list[object] = []
+    panel.add_decisions([part(1, 3.0)])
+    panel.redraw()
+    item.getViewBox().sigRangeChanged.connect(lambda *a: changes.append(a))
+    for pid in range(2, 19):
+        panel.add_decisions([part(pid, 3.0 + pid / 10)])
+        panel.redraw()
+    assert changes == []  # 18 parts, one step of the x axis, a top that did not grow
+    x0, x1 = item.viewRange()[0]
+    assert x0 <= 1 and x1 >= 18
+    panel.add_decisions([part(25, 3.0)])
+    panel.redraw()
+    assert len(changes) == 1 and item.viewRange()[0][1] >= 25
 
 
 def test_same_stats_again_repaint_nothing(qtbot: QtBot) -> None:

@@ -22,11 +22,9 @@ from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.session.gateway_stream import is_stream_spec, stream_spec
 from edgeconsole.session.targets import TargetView
 from edgeconsole.session.update import Event, Update
-from edgeconsole.ui.devices.connect_dialog import ConnectDialog
 from edgeconsole.ui.devices.device_panel import DevicePanel
 from edgeconsole.ui.devices.format import STATE_COLOUR, STATE_TEXT
 from edgeconsole.ui.devices.telemetry_view import TelemetryView
-from edgeconsole.ui.gateway.add_dialog import AddGatewayDialog
 from edgeconsole.ui.session_port import TargetsPort
 from edgeconsole.ui.targets_panel import SOURCE_ROLE
 from edgeconsole.ui.theme import COLOURS
@@ -111,11 +109,16 @@ class DevicesUi(QObject):
         self.window.report(Event(level=level, text=text, kind="device", wall_time=wall_iso()))  # type: ignore[arg-type]
 
     def show_connect_dialog(self) -> None:
+        # The dialogs are imported when first opened: not on the way to the first paint.
+        from edgeconsole.ui.devices.connect_dialog import ConnectDialog
+
         dialog = ConnectDialog(self.targets.discover, self.window)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.url():
             self.connect_url(dialog.url())
 
     def show_gateway_dialog(self) -> None:
+        from edgeconsole.ui.gateway.add_dialog import AddGatewayDialog
+
         dialog = AddGatewayDialog(self.discover_gateways, self.window, self.window.session.jobs)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.url():
             self.connect_gateway(dialog.url(), dialog.token_text(), dialog.token_file or None)
