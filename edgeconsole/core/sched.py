@@ -64,3 +64,16 @@ def current() -> str:
         return "SCHED_IDLE"
     nice = os.getpriority(os.PRIO_PROCESS, tid)
     return "normal" if nice == 0 else f"nice {nice}"
+
+
+def lower_thread_priority(increment: int = 10) -> None:
+    """Nice the calling thread only (Linux: per thread); threads it starts inherit it.
+    The opposite of ``realtime_thread``: work that must leave the window (or the
+    decision path) its time slices."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+        )
+    except (AttributeError, OSError):
+        pass  # not supported here: run at normal priority

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,21 @@ if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when record
     from edgeconsole.journal.journal import Journal
     from edgeconsole.journal.recorder import McapRecorderSink
     from edgeconsole.session.annotate import FrameAnnotator
+
+
+@dataclass
+class RunSettings:
+    """How the session runs its pipelines (public attributes of ``Session``)."""
+
+    #: A window is attached: workers run at lower priority and onnxruntime leaves
+    #: one core to the event loop, so the display stays smooth under full load.
+    interactive: bool
+    #: Capture and inference of the frame pipeline run in a worker process
+    #: (session/worker/): the window's interpreter never waits for them, and a
+    #: crash there is reported and the worker restarted.
+    use_worker: bool
+    #: Where bundle signers' public keys are (None: the app's own trust store).
+    trust_dir: Path | None
 
 
 class SessionState:

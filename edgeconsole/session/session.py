@@ -7,43 +7,30 @@ call commands (``start_local``, ``stop``, ...) that return at once, and call
 
 from __future__ import annotations
 
-import os
 import threading
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeconsole.core.clock import wall_iso
-from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.parts import PartDecision, TriggerEvent
-from edgeconsole.core.sched import wanted as rt_priority_wanted
-from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.line import TriggerConfig
-from edgeconsole.inference.line.state import LineState, warm_up
 from edgeconsole.session.cameras import CameraSetupJob
+from edgeconsole.session.engine_choice import EngineChoice
 from edgeconsole.session.gateway_stream import is_stream_spec
 from edgeconsole.session.jobs import JobRunner
 from edgeconsole.session.line_access import LineAccess
-from edgeconsole.session.line_runner import LineRunner
+from edgeconsole.session.opening import OpenRequest, PipelineOpener
 from edgeconsole.session.outputs import RunnerOutputs
-from edgeconsole.session.pipeline import LocalPipelineRunner
 from edgeconsole.session.plc_control import PlcControl
 from edgeconsole.session.poll import UpdateAssembler
 from edgeconsole.session.recording import Recording
-from edgeconsole.session.run_state import SessionState
+from edgeconsole.session.run_state import RunSettings, SessionState
 from edgeconsole.session.runner import Runner
 from edgeconsole.session.targets import TargetManager
-from edgeconsole.session.update import Event, Level, PipelineStatus, RunState, Update
-from edgeconsole.session.worker.job import WorkerJob
-from edgeconsole.session.worker.runner import (
-    WorkerPipelineRunner,
-    worker_default,
-    worker_priority,
-)
+from edgeconsole.session.update import Level, PipelineStatus, RunState, Update
+from edgeconsole.session.worker.runner import worker_default
 
 if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when recording starts
     from edgeconsole.journal.journal import Journal
-    from edgeconsole.journal.recorder import McapRecorderSink
 
 
 def sample_models_dir() -> Path:
@@ -82,16 +69,11 @@ class Session:
     ) -> None:
         """``journal``: where audit entries, results, latency and recordings go (None: nowhere;
         the app and the CLI pass ``Journal.open()``, which lives in the app data folder)."""
-        #: A window is attached: workers run at lower priority and onnxruntime leaves
-        #: one core to the event loop, so the display stays smooth under full load.
-        self.interactive = interactive
-        #: Capture and inference of the frame pipeline run in a worker process
-        #: (session/worker/): the window's interpreter never waits for them, and a
-        #: crash there is reported and the worker restarted. None: the setting
-        #: EDGECONSOLE_WORKER (1/0) decides, else on with a window (``interactive``).
-        self.use_worker = worker_default(interactive) if worker is None else worker
-        #: Where bundle signers' public keys are (None: the app's own trust store).
-        self.trust_dir = trust_dir
+        #: ``interactive``, ``use_worker``, ``trust_dir`` (session/run_state.py). Worker
+        #: None: the setting EDGECONSOLE_WORKER (1/0) decides, else on with a window.
+        self._settings = RunSettings(
+            interactive, worker_default(interactive) if worker is None else worker, trust_dir
+        )
         #: Status, run generation, runner, line and recorder, behind one lock: shared
         #: explicitly with the parts below (session/run_state.py).
         self._s = SessionState(journal, stats_window)
@@ -123,6 +105,18 @@ class Session:
         #: every external edge that decided no part (session/line_access.py).
         self.decision_taps = self._parts.decision_taps
         self.unmatched_taps = self._parts.unmatched_taps
+        #: Opening a pipeline on its thread: where its model runs, which runner
+        #: (session/opening.py, session/engine_choice.py).
+        self._opener = PipelineOpener(
+            self._s,
+            self._settings,
+            EngineChoice(self._s, self._settings, self.targets, self._outputs, self._parts),
+            self._recording,
+            self._outputs,
+            self._parts,
+            self.targets,
+            self.set_budget,
+        )
 
     @property
     def journal(self) -> Journal | None:
@@ -132,6 +126,36 @@ class Session:
     @journal.setter
     def journal(self, journal: Journal | None) -> None:
         self._s.journal = journal
+
+    @property
+    def interactive(self) -> bool:
+        """A window is attached: workers run at lower priority and onnxruntime leaves
+        one core to the event loop, so the display stays smooth under full load."""
+        return self._settings.interactive
+
+    @interactive.setter
+    def interactive(self, interactive: bool) -> None:
+        self._settings.interactive = interactive
+
+    @property
+    def use_worker(self) -> bool:
+        """Capture and inference of the frame pipeline run in a worker process
+        (session/worker/): the window's interpreter never waits for them, and a
+        crash there is reported and the worker restarted."""
+        return self._settings.use_worker
+
+    @use_worker.setter
+    def use_worker(self, use_worker: bool) -> None:
+        self._settings.use_worker = use_worker
+
+    @property
+    def trust_dir(self) -> Path | None:
+        """Where bundle signers' public keys are (None: the app's own trust store)."""
+        return self._settings.trust_dir
+
+    @trust_dir.setter
+    def trust_dir(self, trust_dir: Path | None) -> None:
+        self._settings.trust_dir = trust_dir
 
     @property
     def trigger(self) -> TriggerConfig:
@@ -199,24 +223,24 @@ class Session:
             self._s.line = None
             self._updates.camera_stats_at = 0.0
         self._event("info", f"opening {source} with {model}", "pipeline")
+        req = OpenRequest(
+            source,
+            str(model),
+            threads,
+            realtime,
+            loop,
+            max_frames,
+            record_to,
+            remote,
+            model_budget,
+            target,
+            token_file,
+        )
         t = threading.Thread(
-            target=self._open_and_run,
+            target=self._opener.open_and_run,
             name="edgeconsole-open",
             daemon=True,
-            args=(
-                gen,
-                source,
-                str(model),
-                threads,
-                realtime,
-                loop,
-                max_frames,
-                record_to,
-                remote,
-                model_budget,
-                target,
-                token_file,
-            ),
+            args=(gen, req),
         )
         self._open_thread = t
         t.start()
@@ -236,42 +260,10 @@ class Session:
             self._s.line = None
         self._event("info", f"opening the stream of {spec}", "pipeline")
         t = threading.Thread(
-            target=self._open_stream, name="edgeconsole-open", daemon=True, args=(gen, spec)
+            target=self._opener.open_stream, name="edgeconsole-open", daemon=True, args=(gen, spec)
         )
         self._open_thread = t
         t.start()
-
-    def _open_stream(self, gen: int, spec: str) -> None:
-        from edgeconsole.session.gateway_stream import (
-            describe_stream,
-            open_stream_runner,
-            parse_stream_spec,
-        )
-
-        try:
-            url, camera = parse_stream_spec(spec)
-            runner = open_stream_runner(
-                url,
-                camera,
-                self.targets.token_for(url),
-                self._outputs.sink(gen, url),
-                loop=self.targets.io,
-                cancelled=lambda: gen != self._s.generation,
-            )
-            with self._s.lock:
-                if gen != self._s.generation:  # cancelled or restarted while opening
-                    runner.source.close()
-                    return
-                self._s.runner = runner
-                runner.start()
-                self._s.status.state = "running"
-                self._s.status.source = describe_stream(spec)
-            self._event("info", f"watching {self._s.status.source}", "pipeline")
-        except EdgeConsoleError as exc:
-            self._fail(gen, str(exc))
-        except Exception as exc:  # an unexpected bug: show it, keep the app alive
-            self._fail(gen, f"unexpected error while opening the stream: {exc!r}")
-            traceback.print_exc()
 
     def cancel(self) -> None:
         """Abandon an opening in progress (its result is discarded) or stop a run."""
@@ -383,9 +375,6 @@ class Session:
     def recording_path(self) -> Path | None:
         return self._recording.path
 
-    def _audit(self, kind: str, level: str, message: str, **fields: Any) -> None:
-        self._s.audit(kind, level, message, **fields)
-
     # --------------------------------------------------------------------- poll
     def poll(self) -> Update:
         """Everything new since the last call, in one batch (session/poll.py)."""
@@ -398,327 +387,6 @@ class Session:
     def stats_snapshot(self) -> Any:
         with self._s.lock:
             return self._s.frames.stats.snapshot()
-
-    # ------------------------------------------------------------------ workers
-    def _open_and_run(
-        self,
-        gen: int,
-        source_spec: str,
-        model: str,
-        threads: int | None,
-        realtime: bool,
-        loop: bool,
-        max_frames: int | None,
-        record_to: Path | None = None,
-        remote: tuple[str, str] | None = None,
-        model_budget: bool = True,
-        target: str | None = None,
-        token_file: Path | None = None,
-    ) -> None:
-        source: FrameSource | None = None
-        engine: Any = None
-        recorder: McapRecorderSink | None = None
-        try:
-            from edgeconsole.sources.factory import describe_spec, open_source
-
-            if target is not None:
-                from edgeconsole.session.target_line import open_target_line
-
-                spec, engine = open_target_line(
-                    target, model, self.trust_dir, threads=threads, token_file=token_file
-                )
-            elif remote is not None:
-                if self.interactive:
-                    _lower_thread_priority()
-                spec, engine = self._remote_model(model, remote)
-            else:
-                spec, files = self._describe_model(model)
-                if self._runs_in_worker(spec, source_spec):
-                    budget = self._s.status.budget_ms
-                    if budget is None and model_budget:
-                        budget = spec.latency_budget_ms
-                    engine = self._worker_runner(
-                        gen, spec, files, source_spec, threads, realtime, loop, max_frames, budget
-                    )
-                else:
-                    engine = self._engine_for(spec, files, threads)
-            if isinstance(engine, WorkerPipelineRunner):
-                source = engine.source  # the worker opened it
-            else:
-                from edgeconsole.session.demo_camera import prepare as prepare_demo_camera
-
-                prepare_demo_camera(source_spec)  # the demo conveyor's frames, written once
-                source = open_source(source_spec, realtime=realtime, loop=loop)
-                source.open()
-            if (
-                model_budget
-                and self._s.status.budget_ms is None
-                and spec.latency_budget_ms is not None
-            ):
-                self.set_budget(spec.latency_budget_ms)
-            if record_to is not None:
-                recorder = self._recording.new_recorder(
-                    record_to,
-                    None,
-                    f"{spec.name} v{spec.version}",
-                    describe_spec(source_spec),
-                    # A remote (gateway) engine has no local session: nothing to record.
-                    getattr(engine, "runtime", None),
-                )
-            with self._s.lock:
-                if gen != self._s.generation:  # cancelled or restarted while opening
-                    raise _Abandoned()
-                if recorder is not None:
-                    self._s.recorder = recorder
-                in_worker = isinstance(engine, WorkerPipelineRunner)
-                self._s.engine = None if in_worker else engine
-                inspector = getattr(engine, "inspector", None)
-                if inspector is not None:
-                    self._s.status.first_decision_ms = warm_up(inspector)
-                lossless = not realtime and _is_offline(source_spec)
-                runner: Runner
-                if in_worker:
-                    self._s.line = None
-                    if engine.per_part:
-                        self._s.line = LineState(self._s.status.budget_ms, self.trigger.describe())
-                        self._s.status.mode = "parts"
-                        self._s.status.trigger = self.trigger.describe()
-                        self._s.status.first_decision_ms = engine.first_decision_ms
-                    runner = engine
-                elif inspector is not None and remote is None:
-                    runner = self._line_runner(gen, source, inspector, max_frames, lossless)
-                else:
-                    self._s.line = None
-                    runner = LocalPipelineRunner(
-                        source,
-                        engine,
-                        self._outputs.sink(gen, "local://"),
-                        max_frames=max_frames,
-                        lossless=lossless,
-                    )
-                self._s.runner = runner
-                runner.start()
-                self._s.status.state = "running"
-                self._s.status.source = describe_spec(source_spec)
-                self._s.status.model = f"{spec.name} v{spec.version}"
-                self._s.status.runtime = dict(getattr(engine, "runtime", None) or {})
-                if remote is not None:
-                    self._s.status.model += f" · infer (remote) {remote[1]} on {remote[0]}"
-                if target is not None:
-                    self._s.status.model += f" · parts decided on {target}"
-            if recorder is not None:
-                self._recording.started(recorder)
-            self._event(
-                "info", f"running {self._s.status.model} on {self._s.status.source}", "pipeline"
-            )
-        except _Abandoned:
-            if recorder is not None:
-                recorder.stop()
-            if source is not None:
-                source.close()
-            if engine is not None and hasattr(engine, "close"):
-                engine.close()
-        except EdgeConsoleError as exc:
-            if recorder is not None:
-                recorder.stop()
-            if source is not None:
-                source.close()
-            self._fail(gen, str(exc))
-        except Exception as exc:  # an unexpected bug: show it, keep the app alive
-            if recorder is not None:
-                recorder.stop()
-            if source is not None:
-                source.close()
-            self._fail(gen, f"unexpected error while opening: {exc!r}")
-            traceback.print_exc()
-
-    def _threads_for(self, spec: Any, threads: int | None) -> int | None:
-        """Thread settings for the model about to load, on the opening thread.
-
-        Frame models in the window: this thread (and so onnxruntime's and the
-        pipeline's threads, which inherit it) runs at lower priority and onnxruntime
-        leaves a core to the event loop. Per-part models: decisions have priority
-        over display, so nothing here is lowered (only the capture thread is, later)
-        and onnxruntime runs on one thread, in the decision thread itself: a crop
-        batch is too small to share and a pool's spinning threads cost the tail.
-        """
-        if getattr(spec, "per_part", None) is not None:
-            return 1 if threads is None else threads
-        if self.interactive:
-            _lower_thread_priority()
-            if threads is None:
-                threads = max(1, (os.cpu_count() or 2) - 1)
-        return threads
-
-    def _describe_model(self, model: str) -> tuple[Any, dict[str, bytes] | None]:
-        """The model's description, and a bundle's verified files (None: a model folder)."""
-        from edgeconsole.inference.loader import load_model
-        from edgeconsole.workshop.access import is_bundle, open_verified
-
-        if is_bundle(model):
-            # Verified in memory; the engine gets the checked bytes, never the path.
-            bundle = open_verified(Path(model), self.trust_dir, mode="memory")
-            self._s.bundle = bundle
-            self._audit(
-                "bundle",
-                "info",
-                f"bundle verified: {model}",
-                bundle_id=bundle.manifest.bundle_id,
-                version=bundle.manifest.version,
-                signers=[s.key_id for s in bundle.signers if s.status == "verified"],
-            )
-            return bundle.description, bundle.files
-        self._s.bundle = None
-        return load_model(model), None
-
-    def _engine_for(self, spec: Any, files: dict[str, bytes] | None, threads: int | None) -> Any:
-        from edgeconsole.inference.engine import InferenceEngine
-
-        threads = self._threads_for(spec, threads)
-        return InferenceEngine.load(spec, threads=threads, model_bytes=files)
-
-    def _runs_in_worker(self, spec: Any, source_spec: str) -> bool:
-        """The pipeline (frames or per-part line) moves to the worker; an industrial
-        camera (its setup goes through the pipeline's own connection) and ``--annotate``
-        (it needs every judged frame's pixels) stay in this process."""
-        return (
-            self.use_worker
-            and self._s.annotate_to is None
-            and not source_spec.startswith(("aravis:", "pylon:"))
-        )
-
-    def _worker_runner(
-        self,
-        gen: int,
-        spec: Any,
-        files: dict[str, bytes] | None,
-        source_spec: str,
-        threads: int | None,
-        realtime: bool,
-        loop: bool,
-        max_frames: int | None,
-        budget_ms: float | None,
-    ) -> WorkerPipelineRunner:
-        """Start the worker and wait until it opened the source and the model (the
-        opening thread, not niced: the worker process itself runs lower).
-
-        A per-part line's worker is not niced (decisions have priority over display,
-        issue 12; only its capture thread runs lower) and onnxruntime runs on one
-        thread in the decision thread, as in-process."""
-        parts = getattr(spec, "per_part", None) is not None
-        if threads is None:
-            if parts:
-                threads = 1
-            elif self.interactive:
-                threads = max(1, (os.cpu_count() or 2) - 1)  # one core stays for the window
-        job = WorkerJob(
-            source=source_spec,
-            spec=spec,
-            model_bytes=files,
-            threads=threads,
-            realtime=realtime,
-            loop=loop,
-            max_frames=max_frames,
-            lossless=not realtime and _is_offline(source_spec),
-            priority=worker_priority(self.interactive and not parts),
-            trigger=self.trigger,
-            budget_ms=budget_ms,
-        )
-        runner = WorkerPipelineRunner(
-            job,
-            self._outputs.sink(gen, "local://"),
-            keep_frames=lambda: self._s.recorder is not None,
-            on_unmatched=self._parts.on_unmatched,
-        )
-        try:
-            runner.open()
-        except BaseException:
-            runner.close()
-            raise
-        return runner
-
-    def _remote_model(self, model: str, remote: tuple[str, str]) -> tuple[Any, Any]:
-        """The model's description from the laptop, its inference on an OIP server."""
-        from edgeconsole.devices.gateway.oip import OipClient
-        from edgeconsole.devices.ref import TargetRef
-        from edgeconsole.inference.loader import load_model
-        from edgeconsole.session.gateway_stream import RemoteOipRunner
-        from edgeconsole.workshop.access import is_bundle, open_verified
-
-        if is_bundle(model):
-            spec = open_verified(Path(model), self.trust_dir, mode="verify").description
-        else:
-            spec = load_model(model)
-        server = TargetRef.parse(remote[0])
-        client = OipClient(
-            server.http_base,
-            self.targets.token_for(server.url),
-            timeout_s=10.0,
-            loop=self.targets.io,
-        )
-        runner = RemoteOipRunner(spec, client, remote[1])
-        try:
-            runner.check()
-        except BaseException:
-            client.close()
-            raise
-        return spec, runner
-
-    def _fail(self, gen: int, message: str) -> None:
-        self._s.fail(gen, message)
-
-    # -------------------------------------------------------------- per-part line
-    def _line_runner(
-        self,
-        gen: int,
-        source: FrameSource,
-        inspector: Any,
-        max_frames: int | None,
-        lossless: bool,
-    ) -> LineRunner:
-        """Called with the lock held, on the opening thread (never niced in this mode)."""
-        budget = self._s.status.budget_ms
-        camera_trigger = (
-            getattr(source, "trigger", None) if hasattr(source, "fire_trigger") else None
-        )
-        if camera_trigger and self.trigger.kind == "line":
-            # A camera in trigger mode takes one frame per part: the camera's trigger is
-            # the part trigger (a line in the image would judge a part twice or never).
-            self.trigger = TriggerConfig("frame")
-            self._s.events.append(
-                Event(
-                    "info",
-                    f"the camera's trigger ({camera_trigger}) is the part trigger: "
-                    "one triggered frame is one part",
-                    "pipeline",
-                    wall_iso(),
-                )
-            )
-        self._s.line = LineState(budget, self.trigger.describe())
-        if self._s.annotate_to is not None:
-            from edgeconsole.session.annotate import FrameAnnotator
-
-            self._s.annotator = FrameAnnotator(
-                self._s.annotate_to, self._parts.result, lossless=lossless
-            )
-        from edgeconsole.inference.line import PartLine
-
-        line = PartLine(inspector, self.trigger, budget_ms=budget)
-        line.on_unmatched = self._parts.on_unmatched
-        self._s.status.mode = "parts"
-        self._s.status.trigger = self.trigger.describe()
-        runner = LineRunner(
-            source,
-            line,
-            self._outputs.sink(gen, "local://"),
-            max_frames=max_frames,
-            lossless=lossless,
-            capture_priority=_lower_thread_priority if self.interactive else None,
-            rt_priority=rt_priority_wanted(),
-        )
-        # Filled in by the threads as they start; the summary reports it.
-        self._s.line.scheduling = runner.scheduling
-        return runner
 
     def set_trigger(self, trigger: TriggerConfig) -> None:
         """Change the trigger (a dragged line, another kind); a running line follows it
@@ -808,27 +476,3 @@ class Session:
         if runner is None:
             return True
         return runner.wait_ended(timeout)
-
-
-def _lower_thread_priority(increment: int = 10) -> None:
-    """Nice the calling thread (Linux: per thread); threads it starts inherit it."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(
-            os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment)
-        )
-    except (AttributeError, OSError):
-        pass  # not supported here: run at normal priority
-
-
-def _is_offline(source_spec: str) -> bool:
-    """Sources that can wait for the model: files, folders, the synthetic scene."""
-    lowered = source_spec.lower()
-    return (
-        not lowered.startswith(("camera:", "rtsp://", "rtsps://", "http://", "https://"))
-        and not lowered.isdigit()
-    )
-
-
-class _Abandoned(Exception):
-    pass

@@ -24,6 +24,7 @@ from typing import Any
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import Frame, InferenceResult
+from edgeconsole.core.sched import lower_thread_priority
 from edgeconsole.core.sched import wanted as rt_priority_wanted
 from edgeconsole.session.runner import RunnerOutput
 from edgeconsole.session.worker.job import (
@@ -35,17 +36,6 @@ from edgeconsole.session.worker.job import (
 )
 
 BEAT_S = 0.1
-
-
-def lower_thread_priority(increment: int = 10) -> None:
-    """Nice the calling thread only (Linux: per thread); threads it starts inherit it."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(
-            os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment)
-        )
-    except (AttributeError, OSError):
-        pass
 
 
 def set_priority(priority: str) -> None:
