@@ -41,6 +41,7 @@ IDLE_PLACEHOLDER = "No source running. Pick a source and a model, then press F5.
 
 # Text on a filled label background: dark on the bright role colours.
 _LABEL_TEXT = QColor("#0b0d10")
+_BACKGROUND = QColor("#07090b")
 
 
 def fit_rect(image_w: int, image_h: int, area_w: float, area_h: float) -> QRectF:
@@ -147,11 +148,22 @@ class LiveView(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         try:
-            p.fillRect(self.rect(), QColor("#07090b"))
             if self._frame is None:
+                p.fillRect(self.rect(), _BACKGROUND)
                 self._paint_placeholder(p)
                 return
             target = self.image_rect()
+            # Only the margins around the image: the frame covers the rest opaquely
+            # (a full fill first was one more whole-view pass on every frame).
+            w, h = float(self.width()), float(self.height())
+            for margin in (
+                QRectF(0.0, 0.0, w, target.top()),
+                QRectF(0.0, target.bottom(), w, h - target.bottom()),
+                QRectF(0.0, target.top(), target.left(), target.height()),
+                QRectF(target.right(), target.top(), w - target.right(), target.height()),
+            ):
+                if margin.width() > 0 and margin.height() > 0:
+                    p.fillRect(margin, _BACKGROUND)
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             p.drawImage(target, self._image_to_paint(self._frame))
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -387,10 +399,10 @@ class LiveView(QWidget):
         for banner in banners:
             colour = role_colour(banner.role)
             rect = QRectF(target.left(), y, target.width(), h)
-            fill = QColor(colour)
-            fill.setAlpha(225)
+            # Opaque: at 88% the image hardly showed through, and blending the band
+            # across the whole width cost on every frame.
             p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(fill)
+            p.setBrush(colour)
             p.drawRect(rect)
             fitted, text = fit_banner(banner.text, font, rect.width() - 24)
             p.setFont(fitted)

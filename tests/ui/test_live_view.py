@@ -234,3 +234,29 @@ def test_a_long_banner_shrinks_before_it_is_cut(qtbot: QtBot) -> None:
     assert fitted.pointSizeF() == 12.0 and shown.endswith("…")
     fitted, shown = fit_banner(text, font, width * 2)
     assert shown == text and fitted.pointSizeF() == 20.0
+
+
+def test_letterbox_margins_and_banner_are_painted_whole(qtbot: QtBot) -> None:
+    """Only the margins around the frame are filled (the frame covers the rest), with
+    no seam of unpainted pixels between them; the verdict banner is opaque in its
+    role's colour (issue 15: no blended fills across the view on every frame)."""
+    view = LiveView()
+    qtbot.addWidget(view)
+    view.resize(1401, 503)  # wider than 16:9, odd sizes: fractional image edges
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_frame(builders.live(3))
+    img = _grab(view)
+    target = view.image_rect()
+    background = QColor("#07090b")
+    left, right = int(target.left()), int(target.right())
+    assert left > 100 and right < 1300
+    for y in range(0, img.height(), 7):
+        for x in (*range(0, left - 1, 5), *range(right + 2, img.width(), 5)):
+            assert img.pixelColor(x, y) == background, (x, y)
+    # Image right up to its edges: no pixel column left unpainted between them.
+    for x in range(left - 1, left + 3):
+        c = img.pixelColor(x, 400)
+        assert c == background or c.green() > c.red(), x
+    assert img.pixelColor(left + 3, 400).green() > img.pixelColor(left + 3, 400).red()
+    assert img.pixelColor(left + 8, 6) == QColor(COLOURS.fail)  # the banner, opaque
