@@ -240,6 +240,13 @@ def ours_trigger(spec: str, triggers: int, gap_s: float, after: list[int]) -> li
             t0 = now_ns()
             seq = source.fire_trigger()
             frame = source.read()
+            # A frame nobody triggered (one the camera took while still free-running from
+            # the round before, in flight as the source switched it to triggers) is what
+            # the source counts as extra: read on to the frame of this trigger.
+            while (
+                frame is not None and frame.camera is not None and frame.camera.trigger_seq is None
+            ):
+                frame = source.read()
             if frame is not None:
                 done = now_ns()
                 if frame.camera is None or frame.camera.trigger_seq != seq:
