@@ -65,9 +65,15 @@ class SessionState:
         self.annotate_to: Path | None = None
         self.annotator: FrameAnnotator | None = None
 
-    def current(self, gen: int) -> bool:
-        """``gen`` is the running generation (call with the lock held)."""
-        return gen == self.generation
+    def begin(self, status: PipelineStatus) -> int:
+        """A new run opens: its generation (the last run's outputs are ignored from now
+        on), fresh live outputs and ``status``, no line yet."""
+        with self.lock:
+            self.generation += 1
+            self.frames.reset(status.budget_ms)
+            self.status = status
+            self.line = None
+            return self.generation
 
     def event(self, level: Level, text: str, kind: str) -> None:
         """Into the log the window shows, the recording, and (not routine) the audit."""

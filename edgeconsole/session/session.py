@@ -8,6 +8,7 @@ call commands (``start_local``, ``stop``, ...) that return at once, and call
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -213,15 +214,10 @@ class Session:
         self.stop()
         if source.startswith(("aravis:", "pylon:")):
             self.camera_setup.release()  # one controller per camera: the pipeline's turn
-        with self._s.lock:
-            self._s.generation += 1
-            gen = self._s.generation
-            self._s.frames.reset(budget_ms)
-            self._s.status = PipelineStatus(
-                state="opening", source=source, model=str(model), budget_ms=budget_ms
-            )
-            self._s.line = None
-            self._updates.camera_stats_at = 0.0
+        gen = self._s.begin(
+            PipelineStatus(state="opening", source=source, model=str(model), budget_ms=budget_ms)
+        )
+        self._updates.camera_stats_at = 0.0
         self._event("info", f"opening {source} with {model}", "pipeline")
         req = OpenRequest(
             source,
@@ -236,31 +232,25 @@ class Session:
             target,
             token_file,
         )
-        t = threading.Thread(
-            target=self._opener.open_and_run,
-            name="edgeconsole-open",
-            daemon=True,
-            args=(gen, req),
-        )
-        self._open_thread = t
-        t.start()
+        self._start_opening(self._opener.open_and_run, gen, req)
 
     def start_stream(self, spec: str, *, budget_ms: float | None = None) -> None:
         """Watch a gateway camera's stream (``gateway://HOST:PORT?camera=N``) in the
         live outputs: frames with the gateway's overlays, its stage times plus the
         network. The gateway must be known to ``targets`` (its token)."""
         self.stop()
-        with self._s.lock:
-            self._s.generation += 1
-            gen = self._s.generation
-            self._s.frames.reset(budget_ms)
-            self._s.status = PipelineStatus(
+        gen = self._s.begin(
+            PipelineStatus(
                 state="opening", source=spec, model="(on the gateway)", budget_ms=budget_ms
             )
-            self._s.line = None
+        )
         self._event("info", f"opening the stream of {spec}", "pipeline")
+        self._start_opening(self._opener.open_stream, gen, spec)
+
+    def _start_opening(self, open_run: Callable[[int, Any], None], gen: int, what: Any) -> None:
+        """Open the run ``gen`` on a thread of its own: commands return at once."""
         t = threading.Thread(
-            target=self._opener.open_stream, name="edgeconsole-open", daemon=True, args=(gen, spec)
+            target=open_run, name="edgeconsole-open", daemon=True, args=(gen, what)
         )
         self._open_thread = t
         t.start()
