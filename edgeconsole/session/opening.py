@@ -88,43 +88,10 @@ class PipelineOpener:
         source: FrameSource | None = None
         engine: Any = None
         recorder: McapRecorderSink | None = None
-        remote, target = req.remote, req.target
         try:
             from edgeconsole.sources.factory import describe_spec, open_source
 
-            if target is not None:
-                from edgeconsole.session.target_line import open_target_line
-
-                spec, engine = open_target_line(
-                    target,
-                    req.model,
-                    self._settings.trust_dir,
-                    threads=req.threads,
-                    token_file=req.token_file,
-                )
-            elif remote is not None:
-                if self._settings.interactive:
-                    lower_thread_priority()
-                spec, engine = self._engines.remote(req.model, remote)
-            else:
-                spec, files = self._engines.describe(req.model)
-                if self._engines.runs_in_worker(req.source):
-                    budget = s.status.budget_ms
-                    if budget is None and req.model_budget:
-                        budget = spec.latency_budget_ms
-                    engine = self._engines.worker_runner(
-                        gen,
-                        spec,
-                        files,
-                        req.source,
-                        req.threads,
-                        req.realtime,
-                        req.loop,
-                        req.max_frames,
-                        budget,
-                    )
-                else:
-                    engine = self._engines.local_engine(spec, files, req.threads)
+            spec, engine = self._open_engine(gen, req)
             if isinstance(engine, WorkerPipelineRunner):
                 source = engine.source  # the worker opened it
             else:
@@ -153,65 +120,97 @@ class PipelineOpener:
                     raise _Abandoned()
                 if recorder is not None:
                     s.recorder = recorder
-                in_worker = isinstance(engine, WorkerPipelineRunner)
-                s.engine = None if in_worker else engine
-                inspector = getattr(engine, "inspector", None)
-                if inspector is not None:
-                    s.status.first_decision_ms = warm_up(inspector)
-                lossless = not req.realtime and is_offline(req.source)
-                runner: Runner
-                if in_worker:
-                    s.line = None
-                    if engine.per_part:
-                        s.line = LineState(s.status.budget_ms, s.trigger.describe())
-                        s.status.mode = "parts"
-                        s.status.trigger = s.trigger.describe()
-                        s.status.first_decision_ms = engine.first_decision_ms
-                    runner = engine
-                elif inspector is not None and remote is None:
-                    runner = self._line_runner(gen, source, inspector, req.max_frames, lossless)
-                else:
-                    s.line = None
-                    runner = LocalPipelineRunner(
-                        source,
-                        engine,
-                        self._outputs.sink(gen, "local://"),
-                        max_frames=req.max_frames,
-                        lossless=lossless,
-                    )
-                s.runner = runner
-                runner.start()
-                s.status.state = "running"
+                self._run(gen, req, spec, engine, source)
                 s.status.source = describe_spec(req.source)
-                s.status.model = f"{spec.name} v{spec.version}"
-                s.status.runtime = dict(getattr(engine, "runtime", None) or {})
-                if remote is not None:
-                    s.status.model += f" · infer (remote) {remote[1]} on {remote[0]}"
-                if target is not None:
-                    s.status.model += f" · parts decided on {target}"
             if recorder is not None:
                 self._recording.started(recorder)
             s.event("info", f"running {s.status.model} on {s.status.source}", "pipeline")
         except _Abandoned:
-            if recorder is not None:
-                recorder.stop()
-            if source is not None:
-                source.close()
+            _close(recorder, source)
             if engine is not None and hasattr(engine, "close"):
                 engine.close()
         except EdgeConsoleError as exc:
-            if recorder is not None:
-                recorder.stop()
-            if source is not None:
-                source.close()
+            _close(recorder, source)
             s.fail(gen, str(exc))
         except Exception as exc:  # an unexpected bug: show it, keep the app alive
-            if recorder is not None:
-                recorder.stop()
-            if source is not None:
-                source.close()
+            _close(recorder, source)
             s.fail(gen, f"unexpected error while opening: {exc!r}")
             traceback.print_exc()
+
+    def _open_engine(self, gen: int, req: OpenRequest) -> tuple[Any, Any]:
+        """The model's description and what runs it: a target's line, a remote
+        server, the inference worker (which opens the source too) or a local engine."""
+        if req.target is not None:
+            from edgeconsole.session.target_line import open_target_line
+
+            return open_target_line(
+                req.target,
+                req.model,
+                self._settings.trust_dir,
+                threads=req.threads,
+                token_file=req.token_file,
+            )
+        if req.remote is not None:
+            if self._settings.interactive:
+                lower_thread_priority()
+            return self._engines.remote(req.model, req.remote)
+        spec, files = self._engines.describe(req.model)
+        if not self._engines.runs_in_worker(req.source):
+            return spec, self._engines.local_engine(spec, files, req.threads)
+        budget = self._s.status.budget_ms
+        if budget is None and req.model_budget:
+            budget = spec.latency_budget_ms
+        worker = self._engines.worker_runner(
+            gen,
+            spec,
+            files,
+            req.source,
+            req.threads,
+            req.realtime,
+            req.loop,
+            req.max_frames,
+            budget,
+        )
+        return spec, worker
+
+    def _run(self, gen: int, req: OpenRequest, spec: Any, engine: Any, source: Any) -> None:
+        """The runner for ``engine`` on ``source``, started (the lock held)."""
+        s = self._s
+        in_worker = isinstance(engine, WorkerPipelineRunner)
+        s.engine = None if in_worker else engine
+        inspector = getattr(engine, "inspector", None)
+        if inspector is not None:
+            s.status.first_decision_ms = warm_up(inspector)
+        lossless = not req.realtime and is_offline(req.source)
+        runner: Runner
+        if in_worker:
+            s.line = None
+            if engine.per_part:
+                s.line = LineState(s.status.budget_ms, s.trigger.describe())
+                s.status.mode = "parts"
+                s.status.trigger = s.trigger.describe()
+                s.status.first_decision_ms = engine.first_decision_ms
+            runner = engine
+        elif inspector is not None and req.remote is None:
+            runner = self._line_runner(gen, source, inspector, req.max_frames, lossless)
+        else:
+            s.line = None
+            runner = LocalPipelineRunner(
+                source,
+                engine,
+                self._outputs.sink(gen, "local://"),
+                max_frames=req.max_frames,
+                lossless=lossless,
+            )
+        s.runner = runner
+        runner.start()
+        s.status.state = "running"
+        s.status.model = f"{spec.name} v{spec.version}"
+        s.status.runtime = dict(getattr(engine, "runtime", None) or {})
+        if req.remote is not None:
+            s.status.model += f" · infer (remote) {req.remote[1]} on {req.remote[0]}"
+        if req.target is not None:
+            s.status.model += f" · parts decided on {req.target}"
 
     def _line_runner(
         self,
@@ -297,3 +296,11 @@ class PipelineOpener:
         except Exception as exc:  # an unexpected bug: show it, keep the app alive
             s.fail(gen, f"unexpected error while opening the stream: {exc!r}")
             traceback.print_exc()
+
+
+def _close(recorder: McapRecorderSink | None, source: FrameSource | None) -> None:
+    """What an opening that did not become the run had opened."""
+    if recorder is not None:
+        recorder.stop()
+    if source is not None:
+        source.close()
