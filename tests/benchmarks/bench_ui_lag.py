@@ -194,7 +194,7 @@ def run_phase(
 
             prof = cProfile.Profile()
             running = prof.runcall(measure_lag, args.seconds)
-            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+            pstats.Stats(prof, stream=sys.stderr).sort_stats(args.profile_sort).print_stats(40)
         else:
             if paints is not None:
                 paints.take(1.0)  # only this phase's paints
@@ -241,6 +241,11 @@ def main() -> int:
         "--profile",
         action="store_true",
         help="print where the UI thread spent each running phase (stderr)",
+    )
+    parser.add_argument(
+        "--profile-sort",
+        default="tottime",
+        help="with --profile: tottime (own time) or cumulative (with callees)",
     )
     parser.add_argument(
         "--paints",
