@@ -176,7 +176,9 @@ def test_camera_tab_says_when_the_camera_stops_answering(
     busy until the request ends either way."""
     from edgeconsole.session.cameras import CameraSetupJob
 
-    monkeypatch.setattr(CameraSetupJob, "STALL_S", 0.3)
+    # At once: a frozen camera fails its request within a second or so, and on a loaded
+    # machine the window may poll only after that (the notice then never had its moment).
+    monkeypatch.setattr(CameraSetupJob, "STALL_S", 0.0)
     panel = _panel(window, fake_gv_camera.spec)
     pid = fake_gv_camera.proc.pid
     os.kill(pid, signal.SIGSTOP)
