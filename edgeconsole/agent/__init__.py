@@ -4,7 +4,7 @@ Protocol v2 (REST) plus EdgeConsole's additions under ``/v2/edgeconsole/``.
 The agent sits beside ``bundles``, ``inference`` and ``sources`` in the layer
 contract, so it imports none of them: the bundle verifier, the model loader, the
 health check and the frame-source opener arrive as :class:`AgentPorts`, composed
-by ``edgeconsole.cli.agent_cmd`` (the CLI layer may import every sibling).
+by ``edgeconsole.session.agent_ports`` (the session may import every sibling).
 """
 
 from __future__ import annotations

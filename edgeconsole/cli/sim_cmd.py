@@ -174,9 +174,7 @@ def run_plc(args: argparse.Namespace) -> int:
     import json
 
     from edgeconsole.core.errors import ConfigError
-    from edgeconsole.devices.plc.plcmap import load_map, sample_map_path
-    from edgeconsole.sim.plc import Misbehaviour, VirtualPlc
-    from edgeconsole.sources.belt import BeltTiming
+    from edgeconsole.session import sim_door
 
     for name in ("no_ack_every", "drop_trigger_every"):
         if getattr(args, name) < 0:
@@ -191,30 +189,22 @@ def run_plc(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port {args.port} is out of range", hint="0..65535")
     if args.opcua and args.map is not None:
         raise ConfigError("give --opcua or --map, not both", hint="an OPC UA map serves OPC UA")
-    plc_map = load_map(args.map or sample_map_path("opcua" if args.opcua else "modbus"))
-    if args.belt is not None:
-        from edgeconsole.sources.photo_eye import belt_for_source
-
-        if args.ppm is not None:
-            raise ConfigError("--belt sets the rate; leave --ppm out", hint="or drop --belt")
-        belt, _fps = belt_for_source(args.belt, "the virtual PLC")
-        args.clock = True
-    else:
-        belt = BeltTiming.for_frame(args.width, args.height, parts_per_min=args.ppm)
-    plc = VirtualPlc(
-        plc_map,
-        belt=belt,
+    plc, plc_map = sim_door.virtual_plc(
+        map_path=args.map,
+        opcua=args.opcua,
+        belt_spec=args.belt,
+        ppm=args.ppm,
+        width=args.width,
+        height=args.height,
         host=args.host,
         port=args.port,
-        max_parts=args.parts,
-        epoch_ns=0 if args.clock else None,
-        misbehave=Misbehaviour(
-            late_ack_ms=args.late_ack_ms,
-            no_ack_every=args.no_ack_every,
-            drop_trigger_every=args.drop_trigger_every,
-            unit_id=args.unit_id,
-            missing_outputs=args.missing_outputs,
-        ),
+        parts=args.parts,
+        clock=args.clock,
+        late_ack_ms=args.late_ack_ms,
+        no_ack_every=args.no_ack_every,
+        drop_trigger_every=args.drop_trigger_every,
+        unit_id=args.unit_id,
+        missing_outputs=args.missing_outputs,
     )
     plc.start()
     print(plc.address, flush=True)
@@ -240,9 +230,7 @@ def run_plc(args: argparse.Namespace) -> int:
 
 def run_serial(args: argparse.Namespace) -> int:
     from edgeconsole.core.errors import ConfigError
-    from edgeconsole.sim.device import FaultPlan, VirtualSerialDevice
-    from edgeconsole.sim.pty_device import PtyDevice
-    from edgeconsole.sim.storage import PowerRail
+    from edgeconsole.session import sim_door
 
     if args.baud is not None and not 300 <= args.baud <= 20_000_000:
         raise ConfigError(f"--baud {args.baud} is out of range", hint="e.g. 115200 or 921600")
@@ -250,38 +238,50 @@ def run_serial(args: argparse.Namespace) -> int:
         raise ConfigError(f"--buf-size {args.buf_size} is out of range", hint="64..65535")
     if not 0 <= args.rate <= 5000:
         raise ConfigError(f"--rate {args.rate} is out of range", hint="0..5000 lines/s")
-    plan = FaultPlan(
-        cut_at_rx=sorted(args.cut_at),
-        reboot_at_rx=sorted(args.reboot_at),
-        flip_rx=FaultPlan.random_flips(args.flip, 0, 1 << 20, args.seed) if args.flip else set(),
-        power=PowerRail(fail_at=args.power_loss_at),
+    plan = sim_door.fault_plan(
+        cut_at=args.cut_at,
+        reboot_at=args.reboot_at,
+        flip=args.flip,
+        power_loss_at=args.power_loss_at,
         seed=args.seed,
     )
-    device: PtyDevice
     if args.stock:
-        device = _stock_device(args, plan)
-        path = device.start()
+        stock = sim_door.stock_device(
+            args.data_dir or _default_dir().with_name("sim-serial-stock"),
+            groups=args.groups,
+            baud=args.baud,
+            buf_size=args.buf_size,
+            faults=plan,
+            mode=args.mode,
+            slot_size=args.slot_size,
+            key=args.key,
+            unsigned=args.unsigned,
+            factory=args.factory,
+            no_downgrade=args.no_downgrade,
+            vid=args.vid,
+            cid=args.cid,
+            log_every_s=args.log_every,
+        )
+        stop = stock.stop
+        path = stock.start()
         print(path, flush=True)
-        print(_stock_banner(device, args), file=sys.stderr, flush=True)
+        print(_stock_banner(stock, args), file=sys.stderr, flush=True)
     else:
-        eye = None
-        if args.photo_eye:
-            from edgeconsole.sources.photo_eye import eye_for_source
-
-            eye = eye_for_source(args.photo_eye, args.eye_x)
-        device = VirtualSerialDevice(
+        serial = sim_door.serial_device(
             args.data_dir or _default_dir(),
             baud=args.baud,
             buf_size=args.buf_size,
             rate=args.rate,
             faults=plan,
             seed=args.seed,
-            photo_eye=eye,
+            photo_eye=args.photo_eye,
+            eye_x=args.eye_x,
+            fail_selftest=args.fail_selftest,
         )
-        device.selftest_fail = args.fail_selftest
-        path = device.start()
+        stop = serial.stop
+        path = serial.start()
         print(path, flush=True)
-        table = device.storage.table
+        table = serial.storage.table
         print(
             f"virtual device: {os.path.realpath(path)}, baud {args.baud or 'unpaced'}, "
             f"buf {args.buf_size}, running slot {table.running}; Ctrl-C stops",
@@ -294,49 +294,8 @@ def run_serial(args: argparse.Namespace) -> int:
     try:
         done.wait()
     finally:
-        device.stop()
+        stop()
     return 0
-
-
-def _stock_device(args: argparse.Namespace, plan: Any) -> Any:
-    from edgeconsole.core.errors import ConfigError, ImageError
-    from edgeconsole.devices.serial.mcuboot import class_uuid, vendor_uuid
-    from edgeconsole.sim.stock_device import StockSerialDevice
-    from edgeconsole.sim.stock_server import GROUP_IDS
-
-    names = [g.strip() for g in args.groups.split(",") if g.strip()]
-    unknown = [g for g in names if g not in GROUP_IDS]
-    if unknown:
-        raise ConfigError(
-            f"unknown MCUmgr group(s): {', '.join(unknown)}", hint=", ".join(GROUP_IDS)
-        )
-    if not 4096 <= args.slot_size <= 64 * 1024 * 1024:
-        raise ConfigError(f"--slot-size {args.slot_size} is out of range", hint="4 KiB..64 MiB")
-    if args.log_every < 0:
-        raise ConfigError("--log-every must be 0 (off) or more seconds")
-    try:
-        vid = vendor_uuid(args.vid) if args.vid else None
-        cid = class_uuid(args.cid, args.vid) if args.cid else None
-        return StockSerialDevice(
-            args.data_dir or _default_dir().with_name("sim-serial-stock"),
-            baud=args.baud,
-            buf_size=args.buf_size,
-            faults=plan,
-            mode=args.mode,
-            slot_size=args.slot_size,
-            key=args.key,
-            unsigned=args.unsigned,
-            factory=args.factory,
-            no_downgrade=args.no_downgrade,
-            vid=vid,
-            cid=cid,
-            groups=frozenset(GROUP_IDS[g] for g in names),
-            log_every_s=args.log_every,
-        )
-    except ImageError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot set up the stock device: {exc}") from None
 
 
 def _stock_banner(device: Any, args: argparse.Namespace) -> str:

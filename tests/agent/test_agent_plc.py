@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeconsole.cli.agent_cmd import build_ports
 from edgeconsole.devices.plc.part_gate import CLASS_IDS
 from edgeconsole.devices.plc.plcmap import load_map, sample_map_path
+from edgeconsole.session.agent_ports import build_ports
 from edgeconsole.sim.plc import VirtualPlc
 from edgeconsole.sources.conveyor import VERDICTS, part_spec
 from edgeconsole.sources.photo_eye import belt_for_source

@@ -169,7 +169,7 @@ def test_model_that_crashes_or_hangs_on_trial_rolls_back_and_agent_stays_up(
     agent_ports = good.agent.ports
     c = clients(good.port, good.token, timeout_s=10)
     # Install v1 with the real check first, so there is a confirmed bundle to fall back to.
-    from edgeconsole.cli.agent_cmd import build_ports
+    from edgeconsole.session.agent_ports import build_ports
 
     real = build_ports(gateway_kit.trust_dir, gateway_kit.hardware_id).health_check
     good.agent.slots.health_check = real

@@ -15,7 +15,7 @@ import pytest
 
 from edgeconsole.agent.ports import ManifestView
 from edgeconsole.agent.tarcheck import ChunkMismatch, StreamChecker, UploadRefused
-from edgeconsole.cli.agent_cmd import verify_manifest
+from edgeconsole.session.agent_ports import verify_manifest
 from tests.fixtures.gateway import GatewayKit
 
 

@@ -44,9 +44,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from edgeconsole.agent.app import AgentConfig  # noqa: E402
 from edgeconsole.agent.server import BackgroundAgent  # noqa: E402
 from edgeconsole.bundles.signing import public_pem  # noqa: E402
-from edgeconsole.cli.agent_cmd import build_ports, load_model  # noqa: E402
 from edgeconsole.devices.gateway.client import GatewayClient  # noqa: E402
 from edgeconsole.devices.gateway.stream_receiver import StreamReceiver  # noqa: E402
+from edgeconsole.session.agent_ports import build_ports, load_model  # noqa: E402
 from tests.fixtures.gateway import DIGITS, GatewayKit  # noqa: E402
 
 CAMERA = "synthetic:conveyor?fps=30"

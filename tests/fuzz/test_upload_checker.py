@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgeconsole.agent.tarcheck import StreamChecker
-from edgeconsole.cli.agent_cmd import verify_manifest
 from edgeconsole.core.errors import BundleError
+from edgeconsole.session.agent_ports import verify_manifest
 from tests.fuzz._bundle import REPO, bundle_bytes
 from tests.fuzz._settings import count, fuzz
 from tests.fuzz.test_tar_reader import _mutate

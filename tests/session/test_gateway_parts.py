@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from edgeconsole.cli.agent_cmd import build_ports
 from edgeconsole.core.parts import PartDecision, decision_from_json
+from edgeconsole.session.agent_ports import build_ports
 from edgeconsole.session.gateway_stream import stream_spec
 from edgeconsole.session.session import Session
 from edgeconsole.session.targets import wait_for

@@ -196,7 +196,7 @@ def restart_agent(data: Path, token: str, port: int, kit: Any) -> Any:
     """The same agent (data folder, token) back on the same port."""
     from edgeconsole.agent.app import AgentConfig
     from edgeconsole.agent.server import BackgroundAgent
-    from edgeconsole.cli.agent_cmd import build_ports
+    from edgeconsole.session.agent_ports import build_ports
 
     config = AgentConfig(
         data_dir=data, token=token, host="127.0.0.1", port=port, hardware_id=kit.hardware_id

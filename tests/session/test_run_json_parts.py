@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from edgeconsole.cli.agent_cmd import build_ports
 from edgeconsole.cli.main import main as cli_main
+from edgeconsole.session.agent_ports import build_ports
 from edgeconsole.session.gateway_stream import stream_spec
 from tests.commission.helpers import REPO, TRUST, flash_confirmed, mcu_fast_bundle
 

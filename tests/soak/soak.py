@@ -154,11 +154,11 @@ class SoakDemo:
         from edgeconsole.agent.app import AgentConfig
         from edgeconsole.agent.server import BackgroundAgent
         from edgeconsole.bundles.signing import public_pem
-        from edgeconsole.cli.agent_cmd import build_ports
         from edgeconsole.devices.gateway.flash import GatewayFlashJob
         from edgeconsole.devices.gateway.stream_receiver import StreamReceiver
         from edgeconsole.devices.gateway.target import GatewayTarget
         from edgeconsole.devices.target import Payload
+        from edgeconsole.session.agent_ports import build_ports
         from tests.fixtures.gateway import DIGITS, GatewayKit
 
         kit_root = self.work / "kit"
