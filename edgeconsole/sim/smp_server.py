@@ -12,7 +12,8 @@ Groups served (requests are parsed with the ``smp`` package's message classes):
   ``edgeconsole/devices/serial/README.md`` for the wire format. Command 7
   runs the active slot's model on a tensor the console sends in offset-driven
   chunks (like image upload) and answers the outputs (read back in chunks when
-  they do not fit one response).
+  they do not fit one response): ``smp_infer.py``. The group's numbers and its
+  error: ``smp_app.py``.
 
 Anything else gets an SMP error (``ENOTSUP``), never silence, so a client knows.
 """
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import cbor2
-import numpy as np
 from pydantic import ValidationError
 from smp import header as smphdr
 from smp import image_management as smpimg
@@ -35,61 +35,15 @@ from smp.error import MGMT_ERR
 from smpclient.mcuboot import IMAGE_TLV
 
 from edgeconsole.core.slots import SlotState, SlotTransitionError
-from edgeconsole.sim.device_model import DeviceModel, InferError, SelfTestResult
+from edgeconsole.sim.device_model import DeviceModel, SelfTestResult
+from edgeconsole.sim.smp_app import APP_GROUP_ID, AppCmd, AppErr, SmpFailure, whole
+from edgeconsole.sim.smp_infer import InferOutput, SmpInference
 from edgeconsole.sim.storage import MAX_PAYLOAD, DeviceStorage
-
-#: Our SMP application group (Zephyr's per-user range starts at 64; smpmgr's
-#: vendor group is 64, so EdgeConsole uses 65).
-APP_GROUP_ID = 65
-
-
-class AppCmd:
-    SLOTS = 0
-    ACTIVATE = 1
-    CONFIRM = 2
-    ROLLBACK = 3
-    SELFTEST = 4
-    STREAM = 5
-    INFO = 6
-    INFER = 7
-
-
-class AppErr:
-    """rc values of the app group's errors (the ``rsn`` text says more)."""
-
-    REFUSED = 1  # the slot state machine refused the transition
-    NO_SLOT = 2
-    SELFTEST_FAILED = 3
-    INVALID = 4
-    NO_MODEL = 5  # the active slot holds nothing the device can run
-    TOO_LARGE = 6  # an inference input or output beyond MAX_INFER_BYTES
-    INFER_FAILED = 7  # the model raised, or answered something that is not a tensor
-
-
-#: Largest input tensor (and total output) of one inference: RAM an MCU can spare.
-MAX_INFER_BYTES = 256 * 1024
-MAX_INFER_DIMS = 8
-#: Tensor element types on the wire (little-endian, row-major), numpy names.
-INFER_DTYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "int32", "int64")
-_INFER_ERR = {
-    "no_model": AppErr.NO_MODEL,
-    "invalid": AppErr.INVALID,
-    "failed": AppErr.INFER_FAILED,
-}
-
 
 IMG = smphdr.GroupId.IMAGE_MANAGEMENT
 OS = smphdr.GroupId.OS_MANAGEMENT
 IMG_ERR = smpimg.IMG_MGMT_ERR
 MCUBOOT_MAGIC = (0x96F3B83D).to_bytes(4, "little")
-
-
-class SmpFailure(Exception):
-    def __init__(self, group: int, rc: int, reason: str = "") -> None:
-        super().__init__(reason)
-        self.group = group
-        self.rc = rc
-        self.reason = reason
 
 
 @dataclass
@@ -98,27 +52,6 @@ class UploadSession:
     sha: str
     length: int
     off: int = 0
-
-
-@dataclass
-class InferInput:
-    """An input tensor arriving in chunks (RAM only: a reset forgets it)."""
-
-    name: str | None
-    dtype: str
-    shape: tuple[int, ...]
-    length: int
-    buf: bytearray
-    off: int = 0
-
-
-@dataclass
-class InferOutput:
-    """The last inference's outputs, kept for chunked reading until the next one."""
-
-    meta: list[dict[str, Any]]
-    data: bytes
-    infer_us: int
 
 
 @dataclass
@@ -166,8 +99,7 @@ class SmpServer:
         self.upload: UploadSession | None = None  # RAM: lost on reboot, kept over a cable cut
         self.started = time.monotonic()
         self.requests = 0
-        self.infer_in: InferInput | None = None
-        self.infer_out: InferOutput | None = None
+        self.inference = SmpInference(buf_size, lambda: self.hooks.running_model())
         self._facts: dict[str, tuple[str, bytes]] = {}
         self._handlers: dict[tuple[int, int, int], Callable[[bytes, Any], dict[str, Any]]] = {
             (OS, 0, smphdr.OP.WRITE): self._echo,
@@ -185,9 +117,14 @@ class SmpServer:
             (APP_GROUP_ID, AppCmd.SELFTEST, smphdr.OP.WRITE): self._app_selftest,
             (APP_GROUP_ID, AppCmd.STREAM, smphdr.OP.WRITE): self._app_stream,
             (APP_GROUP_ID, AppCmd.INFO, smphdr.OP.READ): self._app_info,
-            (APP_GROUP_ID, AppCmd.INFER, smphdr.OP.WRITE): self._app_infer,
-            (APP_GROUP_ID, AppCmd.INFER, smphdr.OP.READ): self._app_infer_read,
+            (APP_GROUP_ID, AppCmd.INFER, smphdr.OP.WRITE): self.inference.write,
+            (APP_GROUP_ID, AppCmd.INFER, smphdr.OP.READ): self.inference.read,
         }
+
+    @property
+    def infer_out(self) -> InferOutput | None:
+        """The last inference's outputs kept for chunked reading (None: none)."""
+        return self.inference.infer_out
 
     # -- framing ----------------------------------------------------------------
     def handle(self, frame: bytes) -> bytes | None:
@@ -437,31 +374,24 @@ class SmpServer:
         self.hooks.running_changed()
         return self._slots_answer()
 
-    @staticmethod
-    def _int(body: dict[str, Any], key: str, default: int | None = None) -> int | None:
-        value = body.get(key, default)
-        if value is not None and (type(value) is not int or value < 0):
-            raise SmpFailure(APP_GROUP_ID, AppErr.INVALID, f"{key} must be a whole number")
-        return value
-
     def _app_slots(self, frame: bytes, body: Any) -> dict[str, Any]:
         return self._slots_answer()
 
     def _app_activate(self, frame: bytes, body: Any) -> dict[str, Any]:
-        slot = self._int(body, "slot")
+        slot = whole(body, "slot")
         if slot is None or slot >= len(self.storage.table.slots):
             raise SmpFailure(APP_GROUP_ID, AppErr.NO_SLOT, "slot required")
         bundle_id = body.get("bundle_id")
         if bundle_id is not None and (not isinstance(bundle_id, str) or len(bundle_id) > 200):
             raise SmpFailure(APP_GROUP_ID, AppErr.INVALID, "bundle_id must be a short string")
-        version = self._int(body, "bundle_version")
-        attempts = self._int(body, "attempts", 3) or 3
+        version = whole(body, "bundle_version")
+        attempts = whole(body, "attempts", 3) or 3
         return self._transition(
             lambda t: t.activate(slot, attempts=attempts, bundle_id=bundle_id, version=version)
         )
 
     def _app_confirm(self, frame: bytes, body: Any) -> dict[str, Any]:
-        slot = self._int(body, "slot")
+        slot = whole(body, "slot")
         return self._transition(lambda t: t.confirm(slot))
 
     def _app_rollback(self, frame: bytes, body: Any) -> dict[str, Any]:
@@ -469,7 +399,7 @@ class SmpServer:
 
     def _app_selftest(self, frame: bytes, body: Any) -> dict[str, Any]:
         table = self.storage.table
-        slot = self._int(body, "slot", table.running)
+        slot = whole(body, "slot", table.running)
         if slot is None or slot >= len(table.slots):
             raise SmpFailure(APP_GROUP_ID, AppErr.NO_SLOT, "no such slot")
         if not self.storage.payload_ok(slot):
@@ -492,123 +422,6 @@ class SmpServer:
         if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 5000:
             raise SmpFailure(APP_GROUP_ID, AppErr.INVALID, "rate must be 0..5000 Hz")
         return {"rate": self.hooks.set_stream_rate(float(rate))}
-
-    # -- inference on a console-sent sample (cmd 7) -----------------------------------
-    def _fits(self, answer: dict[str, Any]) -> bool:
-        """Whether a response fits the device's buffer (header + CBOR + CRC)."""
-        return smphdr.Header.SIZE + len(cbor2.dumps(answer)) + 2 <= self.buf_size
-
-    def _model(self) -> DeviceModel:
-        model = self.hooks.running_model()
-        if model is None:
-            raise SmpFailure(APP_GROUP_ID, AppErr.NO_MODEL, "no slot is running")
-        return model
-
-    def _infer_start(self, body: dict[str, Any]) -> InferInput:
-        def bad(why: str) -> SmpFailure:
-            return SmpFailure(APP_GROUP_ID, AppErr.INVALID, why)
-
-        length = body.get("len")
-        if type(length) is not int or length <= 0:
-            raise bad("len (input bytes) required at off 0")
-        if length > MAX_INFER_BYTES:
-            raise SmpFailure(
-                APP_GROUP_ID, AppErr.TOO_LARGE, f"input {length} B > limit {MAX_INFER_BYTES} B"
-            )
-        dtype = body.get("dtype")
-        if not isinstance(dtype, str) or dtype not in INFER_DTYPES:
-            raise bad(f"dtype must be one of {','.join(INFER_DTYPES)}")
-        shape = body.get("shape")
-        if (
-            not isinstance(shape, list)
-            or not 1 <= len(shape) <= MAX_INFER_DIMS
-            or any(type(d) is not int or not 1 <= d <= MAX_INFER_BYTES for d in shape)
-        ):
-            raise bad(f"shape must be 1..{MAX_INFER_DIMS} dims, each 1..{MAX_INFER_BYTES}")
-        count = 1
-        for d in shape:
-            count *= d
-        if count * np.dtype(dtype).itemsize != length:
-            raise bad(f"len {length} != shape {shape} x {np.dtype(dtype).itemsize} B")
-        name = body.get("name")
-        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 64):
-            raise bad("name must be a short string")
-        try:
-            self._model().check_input(name, dtype, tuple(shape))
-        except InferError as exc:
-            raise SmpFailure(APP_GROUP_ID, _INFER_ERR[exc.kind], exc.reason) from None
-        return InferInput(name, dtype, tuple(shape), length, bytearray(length))
-
-    def _app_infer(self, frame: bytes, body: Any) -> dict[str, Any]:
-        off = self._int(body, "off")
-        data = body.get("data", b"")
-        if off is None:
-            raise SmpFailure(APP_GROUP_ID, AppErr.INVALID, "off required")
-        if not isinstance(data, bytes):
-            raise SmpFailure(APP_GROUP_ID, AppErr.INVALID, "data must be bytes")
-        if off == 0:
-            # A new sample: whatever was half-sent or kept from the last one goes.
-            self.infer_in = self.infer_out = None
-            self.infer_in = self._infer_start(body)
-        pending = self.infer_in
-        if pending is None:
-            raise SmpFailure(
-                APP_GROUP_ID, AppErr.INVALID, "no inference in progress: start at off 0"
-            )
-        if off != pending.off:
-            return {"off": pending.off}  # the console lost track: tell it where we are
-        if pending.off + len(data) > pending.length:
-            self.infer_in = None
-            raise SmpFailure(APP_GROUP_ID, AppErr.INVALID, "data beyond len")
-        pending.buf[pending.off : pending.off + len(data)] = data
-        pending.off += len(data)
-        if pending.off < pending.length:
-            return {"off": pending.off}
-        self.infer_in = None
-        wire = np.dtype(pending.dtype).newbyteorder("<")
-        x = np.frombuffer(bytes(pending.buf), dtype=wire).reshape(pending.shape)
-        x = x.astype(pending.dtype, copy=False)
-        try:
-            outputs, infer_us = self._model().infer(pending.name, x)
-        except InferError as exc:
-            raise SmpFailure(APP_GROUP_ID, _INFER_ERR[exc.kind], exc.reason) from None
-        meta: list[dict[str, Any]] = []
-        blobs: list[bytes] = []
-        for name, arr in outputs:
-            raw = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
-            meta.append(
-                {"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "len": len(raw)}
-            )
-            blobs.append(raw)
-        total = sum(len(b) for b in blobs)
-        if total > MAX_INFER_BYTES:
-            raise SmpFailure(
-                APP_GROUP_ID, AppErr.TOO_LARGE, f"outputs {total} B > limit {MAX_INFER_BYTES} B"
-            )
-        answer: dict[str, Any] = {
-            "off": pending.length,
-            "infer_us": infer_us,
-            "out_len": total,
-            "outputs": [dict(m, data=b) for m, b in zip(meta, blobs, strict=True)],
-        }
-        if self._fits(answer):
-            return answer
-        # Too big for one response: the console reads the bytes with cmd 7 read.
-        self.infer_out = InferOutput(meta, b"".join(blobs), infer_us)
-        answer["outputs"] = meta
-        return answer
-
-    def _app_infer_read(self, frame: bytes, body: Any) -> dict[str, Any]:
-        off = self._int(body, "off")
-        out = self.infer_out
-        if out is None:
-            raise SmpFailure(APP_GROUP_ID, AppErr.INVALID, "no inference result to read")
-        if off is None or off > len(out.data):
-            raise SmpFailure(APP_GROUP_ID, AppErr.INVALID, f"off must be 0..{len(out.data)}")
-        # Header (8), CRC (2), the map with its off/len/data keys and values, and the
-        # byte string's head take at most 37 B: 48 leaves a margin.
-        room = max(16, self.buf_size - 48)
-        return {"off": off, "len": len(out.data), "data": out.data[off : off + room]}
 
 
 def sha256_hex(data: bytes) -> str:

@@ -25,15 +25,10 @@ from smp.error import MGMT_ERR
 
 from edgeconsole.sim.device import VirtualSerialDevice
 from edgeconsole.sim.device_model import DeviceModel, InferError, factory_image
+from edgeconsole.sim.smp_app import APP_GROUP_ID, AppCmd, AppErr
+from edgeconsole.sim.smp_infer import MAX_INFER_BYTES
 from edgeconsole.sim.smp_lines import SmpLineDecoder, encode_frame
-from edgeconsole.sim.smp_server import (
-    APP_GROUP_ID,
-    MAX_INFER_BYTES,
-    AppCmd,
-    AppErr,
-    DeviceHooks,
-    SmpServer,
-)
+from edgeconsole.sim.smp_server import DeviceHooks, SmpServer
 from edgeconsole.sim.storage import DeviceStorage
 
 Make = Callable[..., VirtualSerialDevice]

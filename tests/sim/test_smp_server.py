@@ -16,7 +16,8 @@ from smp import os_management as smpos
 from edgeconsole.core.slots import WRITE_STEPS, SlotState
 from edgeconsole.devices.serial import appgroup as app
 from edgeconsole.sim.device_model import SelfTestResult, factory_image
-from edgeconsole.sim.smp_server import APP_GROUP_ID, DeviceHooks, SmpServer
+from edgeconsole.sim.smp_app import APP_GROUP_ID
+from edgeconsole.sim.smp_server import DeviceHooks, SmpServer
 from edgeconsole.sim.storage import DeviceStorage, PowerLoss, PowerRail
 
 FACTORY, FACTORY_ID = factory_image()
