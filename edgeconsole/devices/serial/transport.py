@@ -198,8 +198,7 @@ class EdgeSerialTransport(SMPTransport):
             if port is not None:
                 # Opened (and locked) but gone at once: close it now, not whenever the
                 # exception's frame is collected, or the lock outlives the attempt.
-                with contextlib.suppress(*UNPLUG_ERRORS):
-                    port.close()
+                close_once(port)
             raise explain_open_error(address, exc) from exc
         self.port = port
         self._lost = None
@@ -218,8 +217,7 @@ class EdgeSerialTransport(SMPTransport):
         if self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(port.fd)
-        with contextlib.suppress(*UNPLUG_ERRORS):
-            port.close()
+        close_once(port)
 
     def _lose(self, why: str) -> None:
         """The one place an unplug is turned into an event (once per connection)."""
@@ -386,3 +384,33 @@ class EdgeSerialTransport(SMPTransport):
     def max_unencoded_size(self) -> int:
         # The device's buffer holds the decoded frame: length (2) + message + CRC (2).
         return self.mtu - 4
+
+
+_ABORT_PIPES = (
+    "pipe_abort_read_r",
+    "pipe_abort_read_w",
+    "pipe_abort_write_r",
+    "pipe_abort_write_w",
+)
+
+
+def close_once(port: serial.Serial) -> None:
+    """Close ``port``, and never again, whatever ``close()`` reports.
+
+    Linux frees a descriptor even when ``close()`` fails (EIO on a tty whose device
+    vanished), but pyserial then keeps the number and closes it again when the object is
+    collected: that second close hits whatever file reused the number meanwhile, on any
+    thread (suspected in CI: the stock simulator's boot.json renamed into place empty).
+    So on a failed close the number is forgotten; the abort pipes, still ours, are closed.
+    """
+    try:
+        port.close()
+    except UNPLUG_ERRORS:
+        port.fd = None
+        for name in _ABORT_PIPES:
+            fd = getattr(port, name, None)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(port, name, None)
+        port.is_open = False
