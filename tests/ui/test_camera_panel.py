@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Callable
@@ -23,12 +25,16 @@ SHOTS = (
 )
 
 
-def _wait(qtbot: Any, condition: Callable[[], bool]) -> None:
-    """Wait for the panel; when a camera never answers, the failure shows where each
-    thread of this process waits (a driver call that hangs is otherwise invisible)."""
+def _wait(qtbot: Any, condition: Callable[[], bool], panel: Any = None) -> None:
+    """Wait for the panel; when a camera never answers, the failure shows what the panel
+    said, the free disk, and where each thread of this process waits (a driver call that
+    hangs is otherwise invisible)."""
     try:
         qtbot.waitUntil(condition, timeout=30000)
     except Exception as exc:
+        said = "" if panel is None else f"panel says: {panel.message.text()!r}; "
+        free = shutil.disk_usage(tempfile.gettempdir()).free / 1e9
+        said += f"{free:.1f} GB free in {tempfile.gettempdir()}; "
         frames = sys._current_frames()
         stacks = [
             f"--- thread {t.name}\n" + "".join(traceback.format_stack(frames[t.ident]))
@@ -54,7 +60,7 @@ def _row(panel: Any, name: str) -> int:
 
 def _read(qtbot: Any, panel: Any) -> None:
     panel.read()
-    _wait(qtbot, lambda: bool(panel.features) and panel.read_button.isEnabled())
+    _wait(qtbot, lambda: bool(panel.features) and panel.read_button.isEnabled(), panel)
 
 
 def _edit(panel: Any, name: str, text: str) -> None:
@@ -86,7 +92,7 @@ def test_camera_tab_reads_sets_and_explains_refusals_on_pylon(
     _edit(panel, "Gain", "99")
     _edit(panel, "PixelFormat", "BayerRG8")
     panel.apply_changes()
-    _wait(qtbot, lambda: panel.apply_button.isEnabled() and "✗" in panel.message.text())
+    _wait(qtbot, lambda: panel.apply_button.isEnabled() and "✗" in panel.message.text(), panel)
     text = panel.message.text()
     assert "ExposureTime = 5000 us" in text and "PixelFormat = BayerRG8" in text
     assert "Gain 99 dB is out of range: this camera accepts 0 .. 48 dB" in text
@@ -94,12 +100,12 @@ def test_camera_tab_reads_sets_and_explains_refusals_on_pylon(
     assert by["ExposureTime"].value == pytest.approx(5000) and by["PixelFormat"].value == "BayerRG8"
     _shot(panel, "camera_tab_pylon.png")
     panel.save(str(tmp_path / "setup.json"))
-    _wait(qtbot, lambda: "saved to" in panel.message.text())
+    _wait(qtbot, lambda: "saved to" in panel.message.text(), panel)
     _edit(panel, "PixelFormat", "Mono8")
     panel.apply_changes()
-    _wait(qtbot, lambda: "PixelFormat = Mono8" in panel.message.text())
+    _wait(qtbot, lambda: "PixelFormat = Mono8" in panel.message.text(), panel)
     panel.load(str(tmp_path / "setup.json"))
-    _wait(qtbot, lambda: "applied" in panel.message.text())
+    _wait(qtbot, lambda: "applied" in panel.message.text(), panel)
     assert {f.name: f.value for f in panel.features}["PixelFormat"] == "BayerRG8"
 
 
@@ -109,7 +115,7 @@ def test_camera_tab_finds_and_sets_the_gige_camera(
 ) -> None:
     panel = window.workspaces.show_panel("Camera")
     panel.find_cameras()
-    _wait(qtbot, lambda: panel.find_button.isEnabled() and panel.source.count() > 0)
+    _wait(qtbot, lambda: panel.find_button.isEnabled() and panel.source.count() > 0, panel)
     assert panel.source.currentText() == fake_gv_camera.spec
     _read(qtbot, panel)
     row = _row(panel, "ExposureTime")
@@ -117,7 +123,11 @@ def test_camera_tab_finds_and_sets_the_gige_camera(
     _edit(panel, "Width", "1001")
     _edit(panel, "ExposureTime", "abc")
     panel.apply_changes()
-    _wait(qtbot, lambda: panel.apply_button.isEnabled() and "Width = 1001" in panel.message.text())
+    _wait(
+        qtbot,
+        lambda: panel.apply_button.isEnabled() and "Width = 1001" in panel.message.text(),
+        panel,
+    )
     assert "calls it ExposureTimeAbs) takes a number (10 .. 10000000 us)" in panel.message.text()
     _shot(panel, "camera_tab_aravis.png")
 
@@ -184,9 +194,9 @@ def test_camera_tab_says_when_the_camera_stops_answering(
     os.kill(pid, signal.SIGSTOP)
     try:
         panel.read()
-        _wait(qtbot, lambda: "has not answered" in panel.message.text())
+        _wait(qtbot, lambda: "has not answered" in panel.message.text(), panel)
         assert not panel.read_button.isEnabled()
         assert "another EdgeConsole" in panel.message.text()
     finally:
         os.kill(pid, signal.SIGCONT)
-    _wait(qtbot, lambda: panel.read_button.isEnabled())
+    _wait(qtbot, lambda: panel.read_button.isEnabled(), panel)
