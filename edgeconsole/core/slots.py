@@ -18,6 +18,7 @@ Used by the virtual serial device (sim) and by the gateway agent (agent).
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -305,6 +306,20 @@ def stale_temps(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
 
 
+def _still_mine(fd: int, mine: os.stat_result, size: int, tmp: Path) -> None:
+    """Refuse to rename a temp file the data never reached. A descriptor closed twice
+    elsewhere in the process (a library closing a number it no longer owns, on any
+    thread) is reused by the next open: our writes then land in that other file and an
+    empty temp file would replace ``path``. Seen once as a 0-byte boot.json."""
+    now = os.fstat(fd)
+    if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino) or now.st_size != size:
+        raise OSError(
+            errno.EBADF,
+            f"the file descriptor of {tmp.name} was taken over during the write "
+            f"({now.st_size} of {size} bytes reached it); {tmp.parent} is unchanged",
+        )
+
+
 def atomic_write(path: Path, data: bytes, hook: WriteHook | None = None) -> None:
     """Replace ``path`` with ``data``: unique temp file, fsync, rename, fsync of the
     directory. On an error ``path`` is untouched and the temp file removed."""
@@ -314,10 +329,12 @@ def atomic_write(path: Path, data: bytes, hook: WriteHook | None = None) -> None
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         try:
+            mine = os.fstat(fd)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
+            _still_mine(fd, mine, len(data), tmp)
         finally:
             os.close(fd)
         if hook:

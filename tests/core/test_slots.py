@@ -15,6 +15,7 @@ from edgeconsole.core.slots import (
     SlotStoreError,
     SlotTable,
     SlotTransitionError,
+    atomic_write,
 )
 
 SHA_A = "a" * 64
@@ -223,3 +224,35 @@ def test_store_removes_temp_files_of_a_killed_writer(tmp_path: Path) -> None:
     leftover.write_bytes(b'{"torn":')
     assert SlotStore(tmp_path).load() == confirmed_table()
     assert not leftover.exists()
+
+
+def test_a_write_whose_descriptor_was_taken_over_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another part of the process closes our descriptor number (a double close) and the
+    next open reuses it: the data goes to that other file. The old content must stay,
+    never be replaced by the empty temp file."""
+    import os
+
+    target = tmp_path / "boot.json"
+    target.write_bytes(b'{"old": true}')
+    stranger = tmp_path / "stranger.log"
+    real_write = os.write
+    taken: list[int] = []
+
+    def write_after_takeover(fd: int, data: object) -> int:
+        if not taken:
+            other = os.open(stranger, os.O_WRONLY | os.O_CREAT, 0o644)
+            os.dup2(other, fd)  # what close(fd) elsewhere + open() would leave
+            os.close(other)
+            taken.append(fd)
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "write", write_after_takeover)
+    with pytest.raises(OSError, match="taken over"):
+        atomic_write(target, b'{"new": true}')
+    monkeypatch.undo()
+    assert taken
+    assert target.read_bytes() == b'{"old": true}'
+    assert stranger.read_bytes() == b'{"new": true}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boot.json", "stranger.log"]
