@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 EXIT_PARTIAL = 3
@@ -180,7 +181,7 @@ def _site(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from edgeconsole.session.commissioning import ValidationJob, ValidationRequest, write_report
+    from edgeconsole.session.commissioning import ValidationJob, ValidationRequest
 
     _site(args)
 
@@ -209,20 +210,7 @@ def _validate(args: argparse.Namespace) -> int:
             f"in {len(job.dataset.classes)} classes",
             file=sys.stderr,
         )
-    res = job.run()
-    written = write_report(res, args.report, pdf=args.pdf, keep_for_pack=not args.no_keep)
-    d = res.data
-    if args.json:
-        out = {k: v for k, v in d.items() if k != "records"}
-        out["report"] = str(written.html)
-        out["pdf"] = None if written.pdf is None else str(written.pdf)
-        out["pdf_error"] = written.pdf_error or None
-        print(json.dumps(out, indent=2, default=str))
-    else:
-        _print(d, written)
-    if d["verdict"] == "PARTIAL":
-        return EXIT_PARTIAL
-    return 0 if d["verdict"] == "PASS" else 1
+    return _finish(job, args, _print)
 
 
 def _print(d: dict[str, Any], written: Any) -> None:
@@ -252,17 +240,7 @@ def _print(d: dict[str, Any], written: Any) -> None:
     pre = d.get("preprocessing") or {}
     if pre:
         print(f"preprocessing: {pre['text']} -> {pre['produces']} (model {pre['model_input']})")
-    for c in d["criteria"]:
-        print(
-            f"  {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['value']} "
-            f"(required {c['limit']}, margin {c['margin']})"
-            + (f": {c['note']}" if c.get("note") and not c["passed"] else "")
-        )
-    print(f"report: {written.html}")
-    if written.pdf is not None:
-        print(f"pdf: {written.pdf}")
-    elif written.pdf_error:
-        print(f"pdf not written: {written.pdf_error}")
+    _print_criteria_and_files(d, written)
 
 
 def _validate_line(args: argparse.Namespace) -> int:
@@ -272,7 +250,6 @@ def _validate_line(args: argparse.Namespace) -> int:
     from edgeconsole.session.commissioning import (
         LineValidationJob,
         LineValidationRequest,
-        write_report,
     )
 
     if args.dataset:
@@ -320,20 +297,7 @@ def _validate_line(args: argparse.Namespace) -> int:
             f"{frames} frames of {args.source}",
             file=sys.stderr,
         )
-    res = job.run()
-    written = write_report(res, args.report, pdf=args.pdf, keep_for_pack=not args.no_keep)
-    d = res.data
-    if args.json:
-        out = {k: v for k, v in d.items() if k != "records"}
-        out["report"] = str(written.html)
-        out["pdf"] = None if written.pdf is None else str(written.pdf)
-        out["pdf_error"] = written.pdf_error or None
-        print(json.dumps(out, indent=2, default=str))
-    else:
-        _print_line(d, written)
-    if d["verdict"] == "PARTIAL":
-        return EXIT_PARTIAL
-    return 0 if d["verdict"] == "PASS" else 1
+    return _finish(job, args, _print_line)
 
 
 def _print_line(d: dict[str, Any], written: Any) -> None:
@@ -364,6 +328,10 @@ def _print_line(d: dict[str, Any], written: Any) -> None:
             f"{c['mismatches']} mismatches; trigger->result p99 {t2r['p99']} ms "
             f"(budget {plc['budget_ms']} ms)"
         )
+    _print_criteria_and_files(d, written)
+
+
+def _print_criteria_and_files(d: dict[str, Any], written: Any) -> None:
     for c in d["criteria"]:
         print(
             f"  {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['value']} "
@@ -371,3 +339,27 @@ def _print_line(d: dict[str, Any], written: Any) -> None:
             + (f": {c['note']}" if c.get("note") and not c["passed"] else "")
         )
     print(f"report: {written.html}")
+    if written.pdf is not None:
+        print(f"pdf: {written.pdf}")
+    elif written.pdf_error:
+        print(f"pdf not written: {written.pdf_error}")
+
+
+def _finish(job: Any, args: argparse.Namespace, show: Callable[[dict[str, Any], Any], None]) -> int:
+    """Run a prepared validation job, write its report, print it (JSON or text)."""
+    from edgeconsole.session.commissioning import write_report
+
+    res = job.run()
+    written = write_report(res, args.report, pdf=args.pdf, keep_for_pack=not args.no_keep)
+    d = res.data
+    if args.json:
+        out = {k: v for k, v in d.items() if k != "records"}
+        out["report"] = str(written.html)
+        out["pdf"] = None if written.pdf is None else str(written.pdf)
+        out["pdf_error"] = written.pdf_error or None
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        show(d, written)
+    if d["verdict"] == "PARTIAL":
+        return EXIT_PARTIAL
+    return 0 if d["verdict"] == "PASS" else 1
