@@ -328,40 +328,33 @@ class EdgeSerialTransport(SMPTransport):
                 return frame
             self.stats.stale += 1
 
+    async def _next_frame(self) -> bytes:
+        """The next decoded frame; DeviceDisconnected once the link is lost and every
+        frame received before the loss has been taken."""
+        if self._frames.empty() and self._lost is not None:
+            self._raise_lost()
+        getter = asyncio.ensure_future(self._frames.get())
+        lost = asyncio.ensure_future(self._lost_event.wait())
+        try:
+            done, _ = await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter not in done or getter.cancelled():
+            self._raise_lost()
+        return getter.result()
+
     async def _next_answer(self) -> bytes:
         while True:
-            if self._frames.empty() and self._lost is not None:
-                self._raise_lost()
-            getter = asyncio.ensure_future(self._frames.get())
-            lost = asyncio.ensure_future(self._lost_event.wait())
-            try:
-                done, _ = await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                lost.cancel()
-                if not getter.done():
-                    getter.cancel()
-            if getter not in done or getter.cancelled():
-                self._raise_lost()
-            frame = getter.result()
+            frame = await self._next_frame()
             if len(frame) >= 8 and frame[0] & 0b111 in (1, 3):
                 return frame
             self.stats.stale += 1  # a request echoed back or garbage: not an answer
 
     async def receive(self) -> bytes:
         while True:
-            if self._frames.empty() and self._lost is not None:
-                self._raise_lost()
-            getter = asyncio.ensure_future(self._frames.get())
-            lost = asyncio.ensure_future(self._lost_event.wait())
-            try:
-                done, _ = await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                lost.cancel()
-                if not getter.done():
-                    getter.cancel()
-            if getter not in done or getter.cancelled():
-                self._raise_lost()
-            frame = getter.result()
+            frame = await self._next_frame()
             if self._expect_seq is not None and len(frame) >= 8 and frame[6] != self._expect_seq:
                 self.stats.stale += 1
                 continue
