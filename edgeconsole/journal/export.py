@@ -38,6 +38,7 @@ from edgeconsole.core.errors import Cancelled, JournalError
 from edgeconsole.journal.atomic import atomic_writer, fsync_dir
 from edgeconsole.journal.csvsafe import write_csv
 from edgeconsole.journal.db import connect
+from edgeconsole.journal.fleet import FLEET_COLUMNS, fleet_json, fleet_rows, read_targets
 from edgeconsole.journal.keys import ConsoleKey, public_pem
 from edgeconsole.journal.otlp import gauge_lines, latency_histogram_lines, log_lines, resource
 from edgeconsole.journal.settings import SiteSettings
@@ -51,6 +52,34 @@ SIG = "SHA256SUMS.sig"
 COMPLETE = "COMPLETE"
 PUBKEY = "console_ed25519.pub.pem"
 REPORT_SUFFIXES = frozenset({".html", ".json", ".pdf"})
+
+#: The telemetry journal's tables as CSV: (progress stage, progress fraction, table,
+#: columns). Every row starts with ts_ns, which the CSV repeats as an ISO time first.
+TELEMETRY_TABLES: tuple[tuple[str, float, str, str], ...] = (
+    ("results table", 0.02, "results", "ts_ns, target, frame_index, summary"),
+    (
+        "parts table",
+        0.05,
+        "parts",
+        "ts_ns, target, part_id, verdict, passed, trigger, trigger_frame, decided_frame,"
+        " decision_ms, late, score, note, provider, threads",
+    ),
+    (
+        "PLC table",
+        0.07,
+        "plc_parts",
+        "ts_ns, target, plc, seq, counter, part_id, verdict, class_id, label, decision_ms,"
+        " trigger_to_result_ms, result_to_ack_ms, late, acked, handed_over, error",
+    ),
+    (
+        "latency table",
+        0.1,
+        "latency",
+        "ts_ns, target, frame_index, e2e_ms, unaccounted_ms, first_inference, capture_ms,"
+        " preprocess_ms, infer_ms, postprocess_ms, overlay_ms",
+    ),
+    ("telemetry table", 0.2, "telemetry", "ts_ns, target, channel, value"),
+)
 
 Progress = Callable[[str, float], None]
 
@@ -251,81 +280,19 @@ class EvidencePackJob:
         r = self.req
         where, args = _where(r.since_ns, r.until_ns, r.targets)
         res = resource(self.settings.site, self.settings.technician)
-        self._check("results table", 0.02)
-        self._csv(
-            "tables/results.csv",
-            "results",
-            ["time", "ts_ns", "target", "frame_index", "summary"],
-            (
-                (ns_to_iso(t), t, tg, fi, s)
-                for t, tg, fi, s in self._telemetry_query(
-                    f"SELECT ts_ns, target, frame_index, summary FROM results{where}"
-                    " ORDER BY ts_ns",
-                    args,
-                )
-            ),
-        )
-        part_cols = (
-            "ts_ns, target, part_id, verdict, passed, trigger, trigger_frame, decided_frame,"
-            " decision_ms, late, score, note, provider, threads"
-        )
-        self._check("parts table", 0.05)
-        self._csv(
-            "tables/parts.csv",
-            "parts",
-            ["time", *part_cols.replace(" ", "").split(",")],
-            (
-                (ns_to_iso(row[0]), *row)
-                for row in self._telemetry_query(
-                    f"SELECT {part_cols} FROM parts{where} ORDER BY ts_ns", args
-                )
-            ),
-        )
-        plc_cols = (
-            "ts_ns, target, plc, seq, counter, part_id, verdict, class_id, label, decision_ms,"
-            " trigger_to_result_ms, result_to_ack_ms, late, acked, handed_over, error"
-        )
-        self._check("PLC table", 0.07)
-        self._csv(
-            "tables/plc_parts.csv",
-            "plc_parts",
-            ["time", *plc_cols.replace(" ", "").split(",")],
-            (
-                (ns_to_iso(row[0]), *row)
-                for row in self._telemetry_query(
-                    f"SELECT {plc_cols} FROM plc_parts{where} ORDER BY ts_ns", args
-                )
-            ),
-        )
-        lat_cols = (
-            "ts_ns, target, frame_index, e2e_ms, unaccounted_ms, first_inference, capture_ms,"
-            " preprocess_ms, infer_ms, postprocess_ms, overlay_ms"
-        )
-        self._check("latency table", 0.1)
-        self._csv(
-            "tables/latency.csv",
-            "latency",
-            ["time", *lat_cols.replace(" ", "").split(",")],
-            (
-                (ns_to_iso(row[0]), *row)
-                for row in self._telemetry_query(
-                    f"SELECT {lat_cols} FROM latency{where} ORDER BY ts_ns", args
-                )
-            ),
-        )
-        self._check("telemetry table", 0.2)
-        self._csv(
-            "tables/telemetry.csv",
-            "telemetry",
-            ["time", "ts_ns", "target", "channel", "value"],
-            (
-                (ns_to_iso(t), t, tg, ch, v)
-                for t, tg, ch, v in self._telemetry_query(
-                    f"SELECT ts_ns, target, channel, value FROM telemetry{where} ORDER BY ts_ns",
-                    args,
-                )
-            ),
-        )
+        for name, frac, table, cols in TELEMETRY_TABLES:
+            self._check(name, frac)
+            self._csv(
+                f"tables/{table}.csv",
+                table,
+                ["time", *cols.replace(" ", "").split(",")],
+                (
+                    (ns_to_iso(row[0]), *row)
+                    for row in self._telemetry_query(
+                        f"SELECT {cols} FROM {table}{where} ORDER BY ts_ns", args
+                    )
+                ),
+            )
         audit = self._audit()
         events: list[tuple[Any, ...]] = []
         fleet: dict[str, Any] = {"targets": [], "inconsistencies": []}
@@ -338,7 +305,7 @@ class EvidencePackJob:
                     f"{where} ORDER BY id",
                     args,
                 ).fetchall()
-                fleet = _fleet(audit)
+                fleet = fleet_json(read_targets(audit))
                 recordings = audit.execute(
                     "SELECT path, target, started_ns, ended_ns FROM recordings ORDER BY started_ns"
                 ).fetchall()
@@ -359,19 +326,8 @@ class EvidencePackJob:
         self._csv(
             "tables/fleet.csv",
             "fleet",
-            [
-                "identity",
-                "kind",
-                "hardware_id",
-                "firmware",
-                "slot",
-                "state",
-                "bundle_id",
-                "bundle_version",
-                "bundle_hash",
-                "last_seen",
-            ],
-            iter(_fleet_rows(fleet)),
+            list(FLEET_COLUMNS),
+            iter(fleet_rows(fleet)),
         )
         self._write(
             "fleet.json",
@@ -521,77 +477,3 @@ def _rows_only(buf: io.StringIO, rows: list[tuple[Any, ...]]) -> int:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerows([safe_cell(c) for c in row] for row in rows)
     return len(rows)
-
-
-def _fleet(conn: sqlite3.Connection) -> dict[str, Any]:
-    targets = conn.execute(
-        "SELECT identity, kind, hardware_id, firmware, site, first_seen_ns, last_seen_ns"
-        " FROM targets"
-        " ORDER BY hardware_id, identity"
-    ).fetchall()
-    slots = conn.execute(
-        "SELECT identity, slot, state, bundle_id, bundle_version, bundle_hash FROM target_slots"
-        " ORDER BY identity, slot"
-    ).fetchall()
-    by: dict[str, list[dict[str, Any]]] = {}
-    for ident, slot, state, bid, bver, bhash in slots:
-        by.setdefault(ident, []).append(
-            {
-                "slot": slot,
-                "state": state,
-                "bundle_id": bid,
-                "bundle_version": bver,
-                "bundle_hash": bhash,
-            }
-        )
-    out = []
-    for ident, kind, hw, fw, site, first, last in targets:
-        out.append(
-            {
-                "identity": ident,
-                "kind": kind,
-                "hardware_id": hw,
-                "firmware": fw,
-                "site": site,
-                "first_seen": ns_to_iso(first),
-                "last_seen": ns_to_iso(last),
-                "slots": by.get(ident, []),
-            }
-        )
-    from edgeconsole.journal.fleet import RUNNING_STATES
-
-    groups: dict[str, dict[str, list[str]]] = {}
-    for t in out:
-        if t["hardware_id"]:
-            groups.setdefault(t["hardware_id"], {})[t["identity"]] = sorted(
-                f"{s['bundle_id']} v{s['bundle_version']}"
-                for s in t["slots"]
-                if str(s["state"]).upper() in RUNNING_STATES and s["bundle_id"]
-            )
-    flags = [
-        {"hardware_id": hw, "running": running}
-        for hw, running in sorted(groups.items())
-        if len(running) > 1 and len({tuple(v) for v in running.values()}) > 1
-    ]
-    return {"targets": out, "inconsistencies": flags}
-
-
-def _fleet_rows(fleet: dict[str, Any]) -> list[tuple[Any, ...]]:
-    rows = []
-    for t in fleet["targets"]:
-        base = (t["identity"], t["kind"], t["hardware_id"], t["firmware"])
-        if not t["slots"]:
-            rows.append((*base, "", "", "", "", "", t["last_seen"]))
-        for s in t["slots"]:
-            rows.append(
-                (
-                    *base,
-                    s["slot"],
-                    s["state"],
-                    s["bundle_id"],
-                    s["bundle_version"],
-                    s["bundle_hash"],
-                    t["last_seen"],
-                )
-            )
-    return rows

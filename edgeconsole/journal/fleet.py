@@ -6,12 +6,13 @@ that run different bundle versions, e.g. after a partial over-the-air round.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeconsole.journal.audit import AuditJournal
-from edgeconsole.journal.timebase import wall_ns
+from edgeconsole.journal.timebase import ns_to_iso, wall_ns
 
 #: Slot states that mean "this is what the target runs".
 RUNNING_STATES = frozenset({"CONFIRMED", "TRIAL", "ACTIVE"})
@@ -115,37 +116,97 @@ class FleetInventory:
                 raise
 
     def targets(self) -> list[TargetRecord]:
-        conn = self._audit.conn
         with self._audit.lock:
-            rows = conn.execute(
-                "SELECT identity, kind, hardware_id, firmware, site, first_seen_ns, last_seen_ns"
-                " FROM targets ORDER BY hardware_id, identity"
-            ).fetchall()
-            slot_rows = conn.execute(
-                "SELECT identity, slot, state, bundle_id, bundle_version, bundle_hash"
-                " FROM target_slots ORDER BY identity, slot"
-            ).fetchall()
-        slots: dict[str, list[SlotRecord]] = {}
-        for ident, slot, state, bid, bver, bhash in slot_rows:
-            slots.setdefault(ident, []).append(SlotRecord(slot, state, bid, bver, bhash))
-        return [
-            TargetRecord(i, k, hw, fw, site, first, last, tuple(slots.get(i, ())))
-            for i, k, hw, fw, site, first, last in rows
-        ]
+            return read_targets(self._audit.conn)
 
     def inconsistencies(self) -> list[FleetInconsistency]:
-        by_hw: dict[str, list[TargetRecord]] = {}
-        for t in self.targets():
-            if t.hardware_id:
-                by_hw.setdefault(t.hardware_id, []).append(t)
-        out = []
-        for hw, group in sorted(by_hw.items()):
-            if len(group) < 2:
-                continue
-            running = {
-                t.identity: sorted(f"{s.bundle_id} v{s.bundle_version}" for s in t.running())
-                for t in group
+        return find_inconsistencies(self.targets())
+
+
+def read_targets(conn: sqlite3.Connection) -> list[TargetRecord]:
+    """Every target in an audit database, with its slots (the inventory and the
+    evidence pack both read it here)."""
+    rows = conn.execute(
+        "SELECT identity, kind, hardware_id, firmware, site, first_seen_ns, last_seen_ns"
+        " FROM targets ORDER BY hardware_id, identity"
+    ).fetchall()
+    slot_rows = conn.execute(
+        "SELECT identity, slot, state, bundle_id, bundle_version, bundle_hash"
+        " FROM target_slots ORDER BY identity, slot"
+    ).fetchall()
+    slots: dict[str, list[SlotRecord]] = {}
+    for ident, slot, state, bid, bver, bhash in slot_rows:
+        slots.setdefault(ident, []).append(SlotRecord(slot, state, bid, bver, bhash))
+    return [
+        TargetRecord(i, k, hw, fw, site, first, last, tuple(slots.get(i, ())))
+        for i, k, hw, fw, site, first, last in rows
+    ]
+
+
+def find_inconsistencies(targets: Iterable[TargetRecord]) -> list[FleetInconsistency]:
+    """Hardware ids whose targets run different bundles (or versions)."""
+    by_hw: dict[str, list[TargetRecord]] = {}
+    for t in targets:
+        if t.hardware_id:
+            by_hw.setdefault(t.hardware_id, []).append(t)
+    out = []
+    for hw, group in sorted(by_hw.items()):
+        if len(group) < 2:
+            continue
+        running = {
+            t.identity: sorted(f"{s.bundle_id} v{s.bundle_version}" for s in t.running())
+            for t in group
+        }
+        if len({tuple(v) for v in running.values()}) > 1:
+            out.append(FleetInconsistency(hw, running))
+    return out
+
+
+def fleet_json(targets: list[TargetRecord]) -> dict[str, Any]:
+    """The evidence pack's fleet.json: targets with ISO times, and the inconsistencies."""
+    return {
+        "targets": [
+            {
+                "identity": t.identity,
+                "kind": t.kind,
+                "hardware_id": t.hardware_id,
+                "firmware": t.firmware,
+                "site": t.site,
+                "first_seen": ns_to_iso(t.first_seen_ns),
+                "last_seen": ns_to_iso(t.last_seen_ns),
+                "slots": [asdict(s) for s in t.slots],
             }
-            if len({tuple(v) for v in running.values()}) > 1:
-                out.append(FleetInconsistency(hw, running))
-        return out
+            for t in targets
+        ],
+        "inconsistencies": [
+            {"hardware_id": f.hardware_id, "running": f.running}
+            for f in find_inconsistencies(targets)
+        ],
+    }
+
+
+#: fleet.csv: one row per slot (a target without slots gets one row).
+FLEET_COLUMNS = (
+    "identity",
+    "kind",
+    "hardware_id",
+    "firmware",
+    "slot",
+    "state",
+    "bundle_id",
+    "bundle_version",
+    "bundle_hash",
+    "last_seen",
+)
+
+
+def fleet_rows(fleet: dict[str, Any]) -> list[tuple[Any, ...]]:
+    rows = []
+    for t in fleet["targets"]:
+        base = (t["identity"], t["kind"], t["hardware_id"], t["firmware"])
+        if not t["slots"]:
+            rows.append((*base, "", "", "", "", "", t["last_seen"]))
+        for s in t["slots"]:
+            slot = (s["slot"], s["state"], s["bundle_id"], s["bundle_version"], s["bundle_hash"])
+            rows.append((*base, *slot, t["last_seen"]))
+    return rows

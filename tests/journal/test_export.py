@@ -149,7 +149,26 @@ def test_pack_is_complete_and_verifies(pack: Path, journal_home: Path) -> None:
     assert plc[4]["error"] == "no results_ack within 1000 ms"
     assert man["console"]["key_fingerprint"] == ConsoleKey.load_or_create().fingerprint
     fleet = json.loads((pack / "fleet.json").read_text())
-    assert fleet["inconsistencies"][0]["hardware_id"] == "imx8"
+    assert fleet["inconsistencies"] == [
+        {"hardware_id": "imx8", "running": {"gw-1": ["li v3"], "gw-2": ["li v4"]}}
+    ]
+    gw1 = fleet["targets"][0]
+    assert (gw1["identity"], gw1["hardware_id"], gw1["last_seen"][:2]) == ("gw-1", "imx8", "20")
+    assert gw1["slots"] == [
+        {
+            "slot": "A",
+            "state": "CONFIRMED",
+            "bundle_id": "li",
+            "bundle_version": 3,
+            "bundle_hash": "aa",
+        }
+    ]
+    with (pack / "tables/fleet.csv").open(newline="") as fh:
+        fleet_csv = list(csv.DictReader(fh))
+    assert [(r["identity"], r["slot"], r["bundle_version"]) for r in fleet_csv] == [
+        ("gw-1", "A", "3"),
+        ("gw-2", "A", "4"),
+    ]
     key = journal_home / "console_ed25519.pem"
     assert (key.stat().st_mode & 0o777) == 0o600
 
