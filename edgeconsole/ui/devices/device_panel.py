@@ -12,22 +12,16 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMenu,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
-    QTableWidget,
     QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
@@ -44,12 +38,19 @@ from edgeconsole.ui.devices.format import (
     rate_text,
     size_text,
 )
+from edgeconsole.ui.devices.panel_parts import (
+    combo_row,
+    field_form,
+    fit_to_rows,
+    log_view,
+    progress_box,
+    slots_table,
+)
 from edgeconsole.ui.devices.stock_panel import StockPanel
 from edgeconsole.ui.session_port import TargetsPort
 from edgeconsole.ui.theme import COLOURS
 
 STOCK_LOG_HEIGHT = 90
-SLOT_COLUMNS = ("Slot", "State", "Runs", "Bundle", "Version", "SHA-256", "Size")
 #: Field labels per kind of target (a gateway has an address, an agent, cameras).
 FIELD_LABELS = {
     "serial": {"url": "Port", "serial": "Serial number", "firmware": "Firmware"},
@@ -106,44 +107,22 @@ class DevicePanel(QWidget):
         self.error_label.setStyleSheet(f"color: {COLOURS.fail};")
         self.error_label.hide()
 
-        form = QFormLayout()
-        self.form = form
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.setHorizontalSpacing(12)
-        form.setVerticalSpacing(3)
-        self.fields: dict[str, QLabel] = {}
-        for key, label in (
-            ("url", "Port"),
-            ("serial", "Serial number"),
-            ("hw_id", "Hardware id"),
-            ("firmware", "Firmware"),
-            ("protocol", "Protocol"),
-            ("health", "Health"),
-            ("running", "Runs"),
-            ("models", "Models"),
-            ("cameras", "Cameras"),
-            ("shadow", "Shadow run"),
-        ):
-            value = QLabel("–")
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setWordWrap(True)
-            self.fields[key] = value
-            form.addRow(label + ":", value)
+        self.form, self.fields = field_form(
+            (
+                ("url", "Port"),
+                ("serial", "Serial number"),
+                ("hw_id", "Hardware id"),
+                ("firmware", "Firmware"),
+                ("protocol", "Protocol"),
+                ("health", "Health"),
+                ("running", "Runs"),
+                ("models", "Models"),
+                ("cameras", "Cameras"),
+                ("shadow", "Shadow run"),
+            )
+        )
 
-        self.slots = QTableWidget(0, len(SLOT_COLUMNS))
-        self.slots.setObjectName("slotsTable")
-        self.slots.setHorizontalHeaderLabels(list(SLOT_COLUMNS))
-        self.slots.verticalHeader().hide()
-        self.slots.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.slots.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.slots.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        # The table is sized to its rows: scroll bars would only hide the last one.
-        self.slots.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.slots.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        header = self.slots.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        self.slots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        self.slots = slots_table()
 
         self.flash_button = QPushButton("Flash…")
         self.flash_button.setObjectName("flashButton")
@@ -166,9 +145,6 @@ class DevicePanel(QWidget):
         self.rollback_button.setObjectName("rollbackButton")
         self.rollback_button.setToolTip("Leave the trial, or go back to the previous bundle")
         self.rollback_button.clicked.connect(self.rollback)
-        self.watch_box = QWidget()
-        watch_row = QHBoxLayout(self.watch_box)
-        watch_row.setContentsMargins(0, 0, 0, 0)
         self.camera_combo = QComboBox()
         self.camera_combo.setObjectName("gatewayCamera")
         self.camera_combo.setToolTip("The gateway's camera to watch")
@@ -178,14 +154,8 @@ class DevicePanel(QWidget):
             "Show this camera's stream in the live view: the gateway's frames with its "
             "model's overlays, and its latency with the network hop (Stop ends it)"
         )
-        self.watch_button.setMinimumHeight(32)
         self.watch_button.clicked.connect(self.watch)
-        watch_row.addWidget(self.camera_combo, 1)
-        watch_row.addWidget(self.watch_button)
-        self.watch_box.hide()
-        self.remote_box = QWidget()
-        remote_row = QHBoxLayout(self.remote_box)
-        remote_row.setContentsMargins(0, 0, 0, 0)
+        self.watch_box = combo_row(self.camera_combo, self.watch_button)
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("remoteModel")
         self.model_combo.setToolTip("The server's model to send the laptop's frames to")
@@ -195,11 +165,8 @@ class DevicePanel(QWidget):
             "Run the window's source and model with inference on this server: frames are "
             "preprocessed and decoded on the laptop, inferred over OIP (Stop ends it)"
         )
-        self.remote_button.setMinimumHeight(32)
         self.remote_button.clicked.connect(self.infer_remote)
-        remote_row.addWidget(self.model_combo, 1)
-        remote_row.addWidget(self.remote_button)
-        self.remote_box.hide()
+        self.remote_box = combo_row(self.model_combo, self.remote_button)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Read identity and slots again")
         self.refresh_button.clicked.connect(self.refresh)
@@ -216,33 +183,14 @@ class DevicePanel(QWidget):
         self.trial_hint.setStyleSheet(f"color: {COLOURS.warn};")
         self.trial_hint.hide()
 
-        self.progress_box = QFrame()
-        self.progress_box.setObjectName("flashProgress")
-        pl = QVBoxLayout(self.progress_box)
-        pl.setContentsMargins(0, 4, 0, 4)
-        row = QHBoxLayout()
         self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelFlashButton")
         self.cancel_button.clicked.connect(self.cancel)
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.cancel_button)
         self.progress_text = QLabel("")
-        self.progress_text.setWordWrap(True)
-        pl.addLayout(row)
-        pl.addWidget(self.progress_text)
-        self.progress_box.hide()
+        self.progress_box = progress_box(self.progress, self.cancel_button, self.progress_text)
 
-        self.log = QPlainTextEdit()
-        self.log.setObjectName("deviceLog")
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(1000)
-        self.log.setPlaceholderText("The device's own log lines appear here")
-        mono = QFont("monospace")
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        self.log.setFont(mono)
+        self.log = log_view("deviceLog", "The device's own log lines appear here")
 
         # A stock Zephyr/MCUboot device gets its own part (capabilities, images, files,
         # statistics, shell) in place of the bundle slots and their buttons.
@@ -262,7 +210,7 @@ class DevicePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.error_label)
-        layout.addLayout(form)
+        layout.addLayout(self.form)
         layout.addWidget(self.slots_title)
         layout.addWidget(self.slots)
         layout.addWidget(self.slot_buttons)
@@ -441,9 +389,7 @@ class DevicePanel(QWidget):
                     f.setBold(True)
                     item.setFont(f)
                 self.slots.setItem(r, c, item)
-        h = self.slots.horizontalHeader().height() + 4
-        h += sum(self.slots.rowHeight(r) for r in range(self.slots.rowCount()))
-        self.slots.setFixedHeight(h)
+        fit_to_rows(self.slots)
 
     def _show_log(self, view: TargetView, new_device: bool) -> None:
         if new_device or view.log_total < self._log_len:

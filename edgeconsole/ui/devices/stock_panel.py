@@ -15,20 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSizePolicy,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
@@ -36,7 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.ui.devices.firmware_dialog import FirmwareDialog
-from edgeconsole.ui.devices.stock_tabs import ShellTab, StatsTab, mono, settings_list
+from edgeconsole.ui.devices.panel_parts import fit_to_rows, mono, rows_table
+from edgeconsole.ui.devices.stock_tabs import ShellTab, StatsTab, settings_list
 from edgeconsole.ui.theme import COLOURS
 
 IMAGE_COLUMNS = ("Slot", "Version", "State", "Hash")
@@ -113,17 +110,7 @@ class StockPanel(QWidget):
     # --------------------------------------------------------------- building
     def _firmware_tab(self) -> QWidget:
         w = QWidget()
-        self.images = QTableWidget(0, len(IMAGE_COLUMNS))
-        self.images.setObjectName("imagesTable")
-        self.images.setHorizontalHeaderLabels(list(IMAGE_COLUMNS))
-        self.images.verticalHeader().hide()
-        self.images.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.images.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.images.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        header = self.images.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        self.images.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        self.images = rows_table(IMAGE_COLUMNS, "imagesTable")
         self.upgrade_button = QPushButton("Upgrade…")
         self.upgrade_button.setObjectName("upgradeButton")
         self.upgrade_button.clicked.connect(self.pick_and_upgrade)
@@ -264,9 +251,7 @@ class StockPanel(QWidget):
                 if c == 3 and img is not None:
                     item.setToolTip(img.hash)
                 self.images.setItem(r, c, item)
-        h = self.images.horizontalHeader().height() + 4
-        h += sum(self.images.rowHeight(r) for r in range(self.images.rowCount()))
-        self.images.setFixedHeight(h)
+        fit_to_rows(self.images)
 
     def _apply(self, s: Any) -> None:
         """Enable what the slot states allow; say why for the rest."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt
-from PySide6.QtGui import QFont, QKeyEvent
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from edgeconsole.ui.deferred_plots import DeferredPlots
+from edgeconsole.ui.devices.panel_parts import mono
 from edgeconsole.ui.theme import COLOURS
 
 MAX_HISTORY = 100
@@ -41,12 +42,6 @@ def settings_list(settings: QSettings | None, key: str) -> list[str]:
     if isinstance(value, str):
         return [value] if value else []
     return [str(v) for v in (value or [])]
-
-
-def mono() -> QFont:
-    font = QFont("monospace")
-    font.setStyleHint(QFont.StyleHint.Monospace)
-    return font
 
 
 class StatsTab(QWidget):
