@@ -332,9 +332,13 @@ def bench_pylon(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def bench_aravis(args: argparse.Namespace) -> dict[str, Any]:
-    from tests.fixtures.cameras import FakeGvCamera
+    from tests.fixtures.cameras import FakeGvCamera, gige_port_lock
 
-    cam = FakeGvCamera()
+    with gige_port_lock():  # the test suite's fake cameras use the same port
+        return _bench_aravis(args, FakeGvCamera())
+
+
+def _bench_aravis(args: argparse.Namespace, cam: Any) -> dict[str, Any]:
     cam.plug()
     try:
         out: dict[str, Any] = {"camera": "arv-fake-gv-camera-0.8 512x512 Mono8 over loopback"}
