@@ -41,6 +41,14 @@ if TYPE_CHECKING:  # the decision path (numpy) loads with the line, not the wind
 
 #: Frames the decision path may fall behind before the oldest is dropped (counted).
 QUEUE_FRAMES = 32
+#: How long before a frame on which a part will cross the line the decision thread
+#: warms the decision path up (``PartLine.warm_up``). A cold warm-up takes 2-4 ms; 5 ms
+#: before, its CPU use still counted against the thread when the frame came (it waited
+#: longer for a core with a busy process beside it: docs/RELIABILITY.md), 12 ms did not.
+WARM_LEAD_NS = 12_000_000
+#: A warm-up that could not start this long before the frame is skipped (it would
+#: delay the frame instead).
+WARM_MIN_NS = 1_500_000
 
 
 class LineRunner(RunnerBase):
@@ -63,11 +71,14 @@ class LineRunner(RunnerBase):
         decision_priority: Callable[[], None] | None = None,
         capture_priority: Callable[[], None] | None = None,
         rt_priority: bool = False,
+        warm_up: bool = True,
     ) -> None:
         """``decision_priority`` / ``capture_priority`` run first on each thread (the
         session lowers the capture thread's priority, never the decision thread's).
         ``rt_priority``: both threads under SCHED_FIFO instead (live sources only; not
-        with ``lossless``), where permitted; the capture thread is then not lowered."""
+        with ``lossless``), where permitted; the capture thread is then not lowered.
+        ``warm_up``: on a live source, warm the decision path up shortly before a frame
+        on which a part will cross the line (``PartLine.warm_up``)."""
         self.source = source
         self.line = line
         self.output = output
@@ -79,6 +90,7 @@ class LineRunner(RunnerBase):
         self._decision_priority = decision_priority
         self._capture_priority = capture_priority
         self.rt_priority = rt_priority and not lossless
+        self.warm = warm_up and not lossless
         #: What each thread runs at ("SCHED_FIFO 10", "normal", "nice 10", ...), once started.
         self.scheduling: dict[str, str] = {}
         self._stop = threading.Event()
@@ -196,7 +208,7 @@ class LineRunner(RunnerBase):
         reason = "stopped"
         try:
             while not self._stop.is_set():
-                frame, woken = self.queue.take(timeout=0.25)
+                frame, woken = self.queue.take(timeout=self._until_warm_up(0.25))
                 if frame is None:
                     if woken:
                         self.line.poll_triggers(decide=False)
@@ -254,6 +266,24 @@ class LineRunner(RunnerBase):
                 self.output.error("inference", exc)
             finally:
                 self._end(reason)
+
+    def _until_warm_up(self, longest: float) -> float:
+        """How long to wait for the next frame (s): at most ``longest``, or until the
+        decision path is due to be warmed up; warms it up when that time has come and
+        the frame is not about to arrive."""
+        if not self.warm or len(self.queue):
+            return longest
+        due = self.line.warm_up_due(WARM_LEAD_NS)
+        if due is None:
+            return longest
+        left = due - now_ns()
+        if left > 0:
+            return min(longest, left / 1e9)
+        if left <= WARM_MIN_NS - WARM_LEAD_NS:  # too late: the frame is nearly here
+            self.line.skip_warm_up()
+        else:
+            self.line.warm_up()
+        return longest
 
     def _decided(self, frame: Frame, step: LineStep) -> None:
         self.output.output(

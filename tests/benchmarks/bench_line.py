@@ -121,6 +121,7 @@ def live(
     queue_frames: int = 32,
     niced: bool = False,
     rt_priority: bool = False,
+    warm_up_line: bool = True,
 ) -> dict[str, Any]:
     spec = load_model(ROOT / model)
     insp = PartInspector.load(spec, threads=1)
@@ -166,6 +167,7 @@ def live(
         queue_frames=queue_frames,
         decision_priority=_nice10 if niced else None,
         rt_priority=rt_priority,
+        warm_up=warm_up_line,
     )
     load_before = os.getloadavg()[0]
     runner.start()
@@ -186,6 +188,7 @@ def live(
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
         "frames_unseen": runner.dropped,
+        "warm_ups": [line.warm_ups, line.warm_ups_skipped],
         "crossed": len(truth),
         "decided": len(ok),
         "decided_over_crossed": round(len(set(ids) & truth) / len(truth), 4) if truth else None,

@@ -115,3 +115,26 @@ def test_an_inspector_hopelessly_behind_counts_the_oldest_parts_missed(
     ids = [d.part_id for d, _ in rec.decisions]
     assert len(ids) == len(set(ids)) == len(truth)  # each part once: decided or missed
     assert runner.line.counters.missed == len(missed)
+
+
+def test_a_live_run_warms_the_decision_path_up_and_an_offline_one_never() -> None:
+    """Live: before frames on which a part crosses, the decision thread warms the
+    decision path up (``PartLine.warm_up``); every part is still decided once. Offline
+    (frames as fast as the decisions allow) there is no gap to warm up in."""
+    for realtime in (True, False):
+        src = SyntheticConveyorSource(
+            seed=5, width=640, height=360, parts_per_min=300, realtime=realtime, frames=90
+        )
+        rec = Recorder()
+        line = PartLine(ClassicalJudge())
+        runner = LineRunner(src, line, rec.output(), lossless=not realtime)
+        runner.start()
+        assert rec.ended.wait(60) and runner.join(10)
+        truth = {k for k, _, _ in src.scene.crossings(320.0, range(90))}
+        ids = [t for d, t in rec.decisions if not d.missed]
+        assert sorted(ids) == sorted(truth) and not rec.errors
+        assert runner.warm is realtime
+        if realtime:  # done, or skipped when the machine made the thread too late
+            assert line.warm_ups + line.warm_ups_skipped > 0
+        else:
+            assert line.warm_ups == line.warm_ups_skipped == 0
