@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgeconsole.core.buffers import RingBuffer
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
 from edgeconsole.inference.latency import LatencyStats
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from edgeconsole.inference.line import LineStep
+    from edgeconsole.session.display import DisplayPrep
 
 #: Latency samples kept between two polls; a window that stalls for minutes loses
 #: the oldest samples from the graphs (counted), never the pipeline's own stats.
@@ -30,6 +33,8 @@ class Live:
     frame: Frame
     result: InferenceResult | None
     step: LineStep | None = None  # per-part mode: the overlay is built when shown
+    #: The frame as the window shows it (session/display.py), when a window asked.
+    display: np.ndarray | None = None
 
 
 class LiveFrames:
@@ -43,12 +48,17 @@ class LiveFrames:
         self.live_new = False
         self.fps_times: deque[int] = deque(maxlen=120)
         self.shown_pending: dict[int, int] = {}
+        #: Prepares frames for the window's screen on its own thread (session/display.py);
+        #: set by the session's state. ``epoch`` tells a run's frames from the last one's.
+        self.prep: DisplayPrep | None = None
+        self.epoch = 0
 
     def reset(self, budget_ms: float | None) -> None:
         """A new run: fresh stats with its budget, nothing left of the last one."""
         self.stats = LatencyStats(window=self.stats_window, budget_ms=budget_ms)
         self.samples.drain()
         self.live = None
+        self.epoch += 1
         self.fps_times.clear()
         self.shown_pending.clear()
 
@@ -57,7 +67,19 @@ class LiveFrames:
         self.fps_times.append(done_ns)
 
     def show(self, frame: Frame, result: InferenceResult | None, step: LineStep | None) -> None:
-        self.live = Live(frame, result, step)
+        live = Live(frame, result, step)
+        if self.prep is not None and self.prep.offer(live, frame.image, self.epoch):
+            return  # ``publish`` hands it on once its display pixels are made
+        self.live = live
+        self.live_new = True
+
+    def publish(self, live: Any, epoch: int, pixels: np.ndarray | None) -> None:
+        """A frame prepared for the window (``prep``'s thread, the session's lock held);
+        one of a run that has ended since is dropped."""
+        if epoch != self.epoch:
+            return
+        live.display = pixels
+        self.live = live
         self.live_new = True
 
     def drain_samples(self) -> list[LatencySample]:

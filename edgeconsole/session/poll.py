@@ -18,6 +18,12 @@ from edgeconsole.session.targets import TargetManager
 from edgeconsole.session.update import Event, LiveFrame, PipelineStatus, Update
 from edgeconsole.session.worker.runner import WorkerPipelineRunner
 
+#: While a pipeline runs, its latency stats are summed up at most this often: each
+#: snapshot sorts every stage's window (~1 ms of the caller's thread, the window's
+#: event loop), and the window shows them at most every 250 ms anyway. Before and
+#: after a run, every poll has them.
+STATS_INTERVAL_S = 0.2
+
 
 class UpdateAssembler:
     """Builds the ``Update`` of each poll from the session's parts."""
@@ -36,6 +42,7 @@ class UpdateAssembler:
         self._camera_setup = camera_setup
         self._plc_snapshot = plc_snapshot
         self._last_health = 0.0
+        self._stats_at = -STATS_INTERVAL_S
         #: When the camera's counters last went into the recording (once a second).
         self.camera_stats_at = 0.0
 
@@ -52,6 +59,7 @@ class UpdateAssembler:
                     frame=new.frame,
                     result=new.result if step is None else self._line.result(step),
                     line=None if step is None else (s.trigger.line.axis, step.line_px),
+                    display=new.display,
                 )
                 frames.await_shown(live.frame)
             runner = s.runner
@@ -78,12 +86,15 @@ class UpdateAssembler:
         targets = self._targets.poll()
         events.extend(targets.events)
         events.extend(self._journal_events())
+        now = time.monotonic()
         with s.lock:
-            stats = (
-                s.frames.stats.snapshot()
-                if (samples or live or events or s.status.state != "running")
-                else None
-            )
+            running = s.status.state == "running"
+            stats = None
+            if (samples or live or events or not running) and (
+                not running or now - self._stats_at >= STATS_INTERVAL_S
+            ):
+                stats = s.frames.stats.snapshot()
+                self._stats_at = now
             status = PipelineStatus(**s.status.to_json())
         return Update(
             status=status,

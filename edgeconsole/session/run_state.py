@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeconsole.core.clock import wall_iso
 from edgeconsole.inference.line import TriggerConfig
+from edgeconsole.session.display import DisplayPrep
 from edgeconsole.session.live_frames import LiveFrames
 from edgeconsole.session.runner import Runner
 from edgeconsole.session.update import Event, Level, PipelineStatus
@@ -55,6 +56,8 @@ class SessionState:
         self.changed = threading.Event()
         self.journal = journal
         self.frames = LiveFrames(stats_window)
+        #: Frames made ready for the window's screen, once it says how big its view is.
+        self.frames.prep = DisplayPrep(self.lock, self.frames.publish)
         self.runner: Runner | None = None
         self.engine: Any = None
         #: Per-part QC: the trigger the next run starts with (and the running line's).

@@ -328,6 +328,14 @@ class Session:
         with self._s.lock:
             self._s.frames.mark_shown(frame_index, shown_ns)
 
+    def set_display_area(self, width: int, height: int) -> None:
+        """The window's live view is ``width`` x ``height`` device pixels: each frame it
+        will show is scaled to fit it and laid out as its pixels off the window's thread
+        (session/display.py; ``LiveFrame.display``). 0 x 0: no more of that."""
+        prep = self._s.frames.prep
+        if prep is not None:
+            prep.set_area((int(width), int(height)) if width > 0 and height > 0 else None)
+
     def list_cameras(self) -> list[dict[str, Any]]:
         from edgeconsole.sources.camera import list_cameras
 
@@ -335,6 +343,8 @@ class Session:
 
     def close(self) -> None:
         self.jobs.close()
+        if self._s.frames.prep is not None:
+            self._s.frames.prep.close()
         self.stop_plc()
         self.cancel()
         self.stop(wait=True)

@@ -10,6 +10,8 @@ from edgeconsole.core.parts import PartDecision
 from edgeconsole.inference.latency import LatencySnapshot
 
 if TYPE_CHECKING:  # defined beside the target manager (which imports this module)
+    import numpy as np
+
     from edgeconsole.session.cameras import CameraSetupResult
     from edgeconsole.session.device_telemetry import TelemetryBatch
     from edgeconsole.session.plc_monitor import PlcSnapshot
@@ -37,6 +39,9 @@ class LiveFrame:
     result: InferenceResult | None
     #: Per-part mode: the trigger line as (axis, source pixels); axis 0: vertical at x.
     line: tuple[int, float] | None = None
+    #: The frame scaled to the window's view (``Session.set_display_area``), H x W x 4
+    #: uint8 B, G, R, 255 (session/display.py); None: no window asked, or not made.
+    display: np.ndarray | None = None
 
 
 @dataclass

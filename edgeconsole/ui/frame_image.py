@@ -8,6 +8,7 @@ together.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,4 +51,22 @@ def to_qimage(image: np.ndarray) -> FrameImage:
         raise ValueError(f"cannot show an image of shape {image.shape}")
     h, w = arr.shape[:2]
     qimg = QImage(arr.data, w, h, int(arr.strides[0]), fmt)
+    return FrameImage(arr, qimg)
+
+
+def display_qimage(pixels: np.ndarray, device_pixel_ratio: float = 1.0) -> FrameImage:
+    """Wrap a frame the session prepared for the screen (H x W x 4 uint8 B, G, R, 255:
+    session/display.py) as an RGB32 QImage, without copying: painted 1:1 it is one
+    copy onto the screen, with no conversion or scaling on the window's thread."""
+    if pixels.ndim != 3 or pixels.shape[2] != 4 or pixels.dtype != np.uint8:
+        raise ValueError(f"display pixels must be H x W x 4 uint8, not {pixels.shape}")
+    arr = pixels if pixels.flags.c_contiguous else np.ascontiguousarray(pixels)
+    h, w = arr.shape[:2]
+    # RGB32 is 0xffRRGGBB per pixel: B, G, R, 255 in memory on a little-endian machine.
+    fmt = QImage.Format.Format_RGB32
+    if sys.byteorder != "little":  # a big-endian machine reads those bytes backwards
+        arr = np.ascontiguousarray(arr[:, :, 2::-1])
+        fmt = QImage.Format.Format_RGB888
+    qimg = QImage(arr.data, w, h, int(arr.strides[0]), fmt)
+    qimg.setDevicePixelRatio(device_pixel_ratio)
     return FrameImage(arr, qimg)

@@ -1,7 +1,11 @@
 """The live view: the newest frame scaled to fit, with the model's overlay on top.
 
 The overlay is drawn with QPainter in widget coordinates (not burnt into the
-image) so lines and text stay crisp at any window size. After a new frame has
+image) so lines and text stay crisp at any window size. The view tells the session
+its size (``on_area``); the session then hands each frame already scaled to it and
+in the screen's pixel layout (``LiveFrame.display``, session/display.py), and the
+view copies it 1:1. A frame that does not fit the view as it is now (the window was
+just resized, or none was prepared) is scaled here as before. After a new frame has
 been painted the view reports it through ``on_shown`` so the session can stamp
 the "shown" time and close the end-to-end latency.
 """
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -21,19 +25,23 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
     QPolygonF,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.frames import OverlayBanner, OverlayBox, OverlayItem
 from edgeconsole.session.api import TRIGGER_LINE_LABEL
+from edgeconsole.session.display import fit_size
 from edgeconsole.session.update import LiveFrame
-from edgeconsole.ui.frame_image import FrameImage, to_qimage
+from edgeconsole.ui.frame_image import FrameImage, display_qimage, to_qimage
 from edgeconsole.ui.theme import COLOURS, role_colour
 
 ShownCallback = Callable[[int, int], None]
 #: (axis, fraction of the frame): 0 = a vertical line at x, 1 = horizontal at y.
 LineMovedCallback = Callable[[int, float], None]
+#: The view's size in device pixels, whenever it changes.
+AreaCallback = Callable[[int, int], None]
 #: How close (widget pixels) the pointer must be to grab the trigger line.
 GRAB_PX = 8.0
 
@@ -74,6 +82,15 @@ class LiveView(QWidget):
         self.setAccessibleName("Live view")
         self._frame: FrameImage | None = None
         self._paintable: QImage | None = None  # _frame as 32-bit pixels, made at first paint
+        self._display: FrameImage | None = None  # _frame as the session prepared it
+        #: Told the view's size in device pixels whenever it changes (the session
+        #: prepares frames at that size).
+        self.on_area: AreaCallback | None = None
+        self._area_told: tuple[int, int] | None = None
+        #: Frames copied 1:1 as prepared, and frames scaled here (tests, benchmarks).
+        self.frames_blitted = 0
+        self.frames_scaled = 0
+        self._fonts: dict[tuple[float, bool], tuple[QFont, QFontMetricsF]] = {}
         self._frame_index = -1
         self._overlay: list[OverlayItem] = []
         self._reported_index = -1
@@ -93,6 +110,11 @@ class LiveView(QWidget):
         """Take the newest frame; it is painted on the next repaint."""
         self._frame = to_qimage(live.frame.image)
         self._paintable = None
+        self._display = (
+            display_qimage(live.display, self.devicePixelRatioF())
+            if live.display is not None
+            else None
+        )
         self._frame_index = live.frame.index
         overlay = list(live.result.overlay) if live.result is not None else []
         # The trigger line is drawn by the view itself (it can be dragged).
@@ -105,6 +127,7 @@ class LiveView(QWidget):
     def clear(self, placeholder: str | None = None) -> None:
         self._frame = None
         self._paintable = None
+        self._display = None
         self._overlay = []
         self._line = None
         self._drag = None
@@ -136,7 +159,37 @@ class LiveView(QWidget):
     def image_rect(self) -> QRectF:
         if self._frame is None:
             return QRectF()
+        blit = self._blit_rect()
+        if blit is not None:
+            return blit
         return fit_rect(self._frame.width, self._frame.height, self.width(), self.height())
+
+    def _device_area(self) -> tuple[int, int]:
+        dpr = self.devicePixelRatioF()
+        return (round(self.width() * dpr), round(self.height() * dpr))
+
+    def _blit_rect(self) -> QRectF | None:
+        """Where the prepared pixels go 1:1 (whole device pixels, centred), or None when
+        there are none or they were made for another size of the view."""
+        if self._frame is None or self._display is None:
+            return None
+        area = self._device_area()
+        size = fit_size(self._frame.width, self._frame.height, *area)
+        if size != (self._display.width, self._display.height):
+            return None
+        dpr = self.devicePixelRatioF()
+        x, y = (area[0] - size[0]) // 2, (area[1] - size[1]) // 2
+        return QRectF(x / dpr, y / dpr, size[0] / dpr, size[1] / dpr)
+
+    def _tell_area(self) -> None:
+        area = self._device_area()
+        if area != self._area_told and self.on_area is not None:
+            self._area_told = area
+            self.on_area(*area)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._tell_area()
 
     def sizeHint(self) -> QSize:
         return QSize(960, 600)
@@ -146,6 +199,8 @@ class LiveView(QWidget):
 
     # -- painting ------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:
+        self._tell_area()  # also after a move to a screen of another pixel ratio
+        blitted: bool | None = None
         p = QPainter(self)
         try:
             if self._frame is None:
@@ -164,14 +219,19 @@ class LiveView(QWidget):
             ):
                 if margin.width() > 0 and margin.height() > 0:
                     p.fillRect(margin, _BACKGROUND)
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-            p.drawImage(target, self._image_to_paint(self._frame))
+            if self._display is not None and self._blit_rect() is not None:
+                p.drawImage(target.topLeft(), self._display.image)  # 1:1, no scaling
+                blitted = True
+            else:
+                p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+                p.drawImage(target, self._image_to_paint(self._frame))
+                blitted = False
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
             scale = target.width() / self._frame.width
             banners = [o for o in self._overlay if isinstance(o, OverlayBanner)]
             banner_font = self._banner_font(target)
-            banner_h = QFontMetricsF(banner_font).height() * 1.5
+            banner_h = self._metrics(banner_font.pointSizeF()).height() * 1.5
             # Labels keep clear of the banners so neither hides the other.
             label_top = target.top() + banner_h * len(banners)
             labels: list[tuple[str, QColor, QPointF]] = []
@@ -194,6 +254,10 @@ class LiveView(QWidget):
         if self._frame is not None and self._frame_index != self._reported_index:
             self._reported_index = self._frame_index
             self.frames_painted += 1
+            if blitted:
+                self.frames_blitted += 1
+            elif blitted is not None:
+                self.frames_scaled += 1
             if self.on_shown is not None:
                 self.on_shown(self._frame_index, now_ns())
 
@@ -243,7 +307,7 @@ class LiveView(QWidget):
         font = self._font(9.5)
         p.setFont(font)
         text = "trigger line · drag to move"
-        fm = QFontMetricsF(font)
+        fm = self._metrics(9.5)
         box = QRectF(0, 0, fm.horizontalAdvance(text) + 10, fm.height() + 4)
         if vertical:
             box.moveBottomLeft(QPointF(min(w + 6, target.right() - box.width()), b.y() - 4))
@@ -315,10 +379,29 @@ class LiveView(QWidget):
         super().mouseReleaseEvent(event)
 
     def _font(self, points: float, bold: bool = True) -> QFont:
-        f = QFont(self.font())
-        f.setPointSizeF(points)
-        f.setBold(bold)
-        return f
+        return self._font_and_metrics(points, bold)[0]
+
+    def _metrics(self, points: float, bold: bool = True) -> QFontMetricsF:
+        return self._font_and_metrics(points, bold)[1]
+
+    def _font_and_metrics(self, points: float, bold: bool) -> tuple[QFont, QFontMetricsF]:
+        # Made once per size, not for every label of every frame; a new widget font
+        # (changeEvent) starts afresh.
+        key = (points, bold)
+        found = self._fonts.get(key)
+        if found is None:
+            f = QFont(self.font())
+            f.setPointSizeF(points)
+            f.setBold(bold)
+            if len(self._fonts) > 64:  # banner sizes follow the view's height
+                self._fonts.clear()
+            found = self._fonts[key] = (f, QFontMetricsF(f))
+        return found
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self._fonts.clear()
+        super().changeEvent(event)
 
     def _paint_placeholder(self, p: QPainter) -> None:
         p.setPen(QColor(COLOURS.text_dim))
@@ -362,7 +445,7 @@ class LiveView(QWidget):
         placed: list[QRectF],
     ) -> QRectF:
         font = self._font(10.5)
-        fm = QFontMetricsF(font)
+        fm = self._metrics(10.5)
         pad = 4.0
         w = fm.horizontalAdvance(text) + 2 * pad
         h = fm.height() + 2 * pad
@@ -412,7 +495,7 @@ class LiveView(QWidget):
 
     def _paint_tag(self, p: QPainter, target: QRectF) -> None:
         font = self._font(12)
-        fm = QFontMetricsF(font)
+        fm = self._metrics(12)
         text = self._tag or ""
         w = fm.horizontalAdvance(text) + 20
         h = fm.height() + 10

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -109,6 +110,7 @@ class MainWindow(WindowChrome):
         self._apply_state("idle")
 
         self.live_view.on_shown = self._on_frame_shown
+        self.live_view.on_area = self._on_view_area
         self.live_view.on_line_moved = self._on_line_moved
         self._call("trigger", self.session.set_trigger, self.settings.trigger)
         self.targets.source_activated.connect(self.choose_source)
@@ -352,6 +354,10 @@ class MainWindow(WindowChrome):
                 )
             )
 
+    def _on_view_area(self, width: int, height: int) -> None:
+        """The live view's size: the session prepares frames at it (session/display.py)."""
+        self._call("prepare frames for the live view", self.session.set_display_area, width, height)
+
     def _tick(self, deadline_ns: int) -> None:
         try:
             update = self.session.poll()
@@ -359,7 +365,27 @@ class MainWindow(WindowChrome):
             self._report_once(f"Reading the session failed: {exc}")
             return
         try:
-            self.apply_update(update, deadline_ns)
+            self.apply_update(update, deadline_ns, draw=False)
+        except Exception:
+            self._report_once("Display error: " + traceback.format_exc(limit=3).strip())
+            return
+        # The charts and the stats table each draw in an event of their own, after this
+        # one: the event loop answers whatever came in between (a click, a timer)
+        # instead of waiting for all of it in one go.
+        if self._chart_due(now_ns()):
+            QTimer.singleShot(0, self._draw_chart_later)
+        if self._stats_due(now_ns()):
+            QTimer.singleShot(0, self._draw_stats_later)
+
+    def _draw_chart_later(self) -> None:
+        self._guarded_draw(self._draw_chart)
+
+    def _draw_stats_later(self) -> None:
+        self._guarded_draw(self._draw_stats)
+
+    def _guarded_draw(self, draw: Callable[[int], None]) -> None:
+        try:
+            draw(now_ns() + int(self.poll_loop.budget_ms * 1e6))
         except Exception:
             self._report_once("Display error: " + traceback.format_exc(limit=3).strip())
 
@@ -368,8 +394,12 @@ class MainWindow(WindowChrome):
             self._last_error_shown = text
             self._report(Event(level="error", text=text, kind="ui", wall_time=wall_iso()))
 
-    def apply_update(self, update: Update, deadline_ns: int | None = None) -> None:
-        """Apply one poll() batch; drawing that does not fit the deadline waits a tick."""
+    def apply_update(
+        self, update: Update, deadline_ns: int | None = None, *, draw: bool = True
+    ) -> None:
+        """Apply one poll() batch; drawing that does not fit the deadline waits a tick.
+        ``draw=False``: the charts and the stats table are left to the caller (the poll
+        tick draws them in events of their own)."""
         if deadline_ns is None:
             deadline_ns = now_ns() + 12_000_000
         # Events before status: the error event explains the "error" state, and
@@ -394,25 +424,36 @@ class MainWindow(WindowChrome):
         if update.stats is not None:
             self._stats = update.stats
             self._stats_new = True
+        if draw:
+            self._draw_chart(deadline_ns)
+            self._draw_stats(deadline_ns)
+
+    def _chart_due(self, t: int) -> bool:
         # pyqtgraph repaints cost milliseconds of Python on the UI thread; a
         # fast model would otherwise redraw at the full tick rate.
-        t = now_ns()
-        if (
+        return (
             self.latency.dirty
-            and t < deadline_ns
             and t - self._last_chart_ns >= self.chart_interval_ns
             and self._latency_on_screen()
-        ):
-            self._last_chart_ns = t
-            self.latency.redraw()
-        t = now_ns()
-        if (
+        )
+
+    def _stats_due(self, t: int) -> bool:
+        return (
             self._stats is not None
             and self._stats_new
             and t - self._last_stats_ns >= self.stats_interval_ns
-            and t < deadline_ns
             and self._latency_on_screen()
-        ):
+        )
+
+    def _draw_chart(self, deadline_ns: int) -> None:
+        t = now_ns()
+        if t < deadline_ns and self._chart_due(t):
+            self._last_chart_ns = t
+            self.latency.redraw()
+
+    def _draw_stats(self, deadline_ns: int) -> None:
+        t = now_ns()
+        if t < deadline_ns and self._stats_due(t) and self._stats is not None:
             self._last_stats_ns = t
             self._stats_new = False
             self.latency.apply_stats(self._stats)

@@ -182,10 +182,11 @@ def run_phase(
             return {"error": f"pipeline did not start: {w.status}"}
         wait_for(lambda: w.live_view.frames_painted >= 3, 60)  # past warm-up
         cpu0 = time.thread_time()
-        frames0, painted0, ticks0 = (
+        frames0, painted0, ticks0, blitted0 = (
             w.status.frames,
             w.live_view.frames_painted,
             w.poll_loop.ticks,
+            w.live_view.frames_blitted,
         )
         t0 = now_ns()
         if args.profile:
@@ -211,6 +212,8 @@ def run_phase(
             "frames_processed": frames,
             "fps": round(frames / span, 2),
             "frames_painted": w.live_view.frames_painted - painted0,
+            # Painted 1:1 as the session prepared them (session/display.py), not scaled.
+            "frames_painted_as_prepared": w.live_view.frames_blitted - blitted0,
             "dropped_total": w.status.dropped,
             "ui_thread_cpu_share": round(ui_cpu / span, 3),
             "poll_ticks": w.poll_loop.ticks - ticks0,

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
 
 from edgeconsole.core.frames import Frame, InferenceResult, OverlayBanner, OverlayBox
+from edgeconsole.session.display import fit_size, to_display
 from edgeconsole.session.update import LiveFrame
 from edgeconsole.ui.frame_image import to_qimage
 from edgeconsole.ui.live_view import LiveView, fit_rect
@@ -260,3 +261,49 @@ def test_letterbox_margins_and_banner_are_painted_whole(qtbot: QtBot) -> None:
         assert c == background or c.green() > c.red(), x
     assert img.pixelColor(left + 3, 400).green() > img.pixelColor(left + 3, 400).red()
     assert img.pixelColor(left + 8, 6) == QColor(COLOURS.fail)  # the banner, opaque
+
+
+def test_a_prepared_frame_is_copied_as_is_and_scaled_here_after_a_resize(
+    qtbot: QtBot,
+) -> None:
+    """The view tells the session its size; a frame the session prepared at that size
+    (session/display.py) is painted pixel for pixel, with no scaling on the window's
+    thread. Once the view has another size, the frame is scaled here as before."""
+    view = LiveView()
+    qtbot.addWidget(view)
+    told: list[tuple[int, int]] = []
+    view.on_area = lambda w, h: told.append((w, h))
+    view.resize(1309, 505)
+    view.show()
+    qtbot.waitExposed(view)
+    assert told and told[-1] == (1309, 505)
+    image = np.zeros((720, 1280, 3), np.uint8)
+    image[:, :640] = (30, 60, 200)  # BGR: red-ish left half
+    image[:, 640:] = (200, 90, 20)  # blue-ish right half
+    size = fit_size(1280, 720, *told[-1])
+    pixels = to_display(image, size)
+    pixels[100, 50, :3] = (0, 255, 0)  # one green pixel: copied 1:1, it stays one pixel
+
+    def live(index: int) -> LiveFrame:
+        frame = Frame(index=index, image=image, captured_ns=0, source="t")
+        return LiveFrame(frame, InferenceResult(frame_index=index), display=pixels)
+
+    view.show_frame(live(1))
+    img = _grab(view)
+    assert view.frames_blitted == 1 and view.frames_scaled == 0
+    target = view.image_rect()
+    x0, y0 = int(target.left()), int(target.top())
+    assert (int(target.width()), int(target.height())) == size
+    assert img.pixelColor(x0 + 50, y0 + 100) == QColor(0, 255, 0)
+    assert img.pixelColor(x0 + 51, y0 + 100) == QColor(200, 60, 30)
+    assert img.pixelColor(x0 + size[0] - 10, y0 + 200) == QColor(20, 90, 200)
+    assert img.pixelColor(x0 - 2, y0 + 200) == QColor("#07090b")  # the margin
+    # Another size: those pixels no longer fit, the frame itself is scaled here.
+    view.resize(1309, 400)
+    qtbot.waitUntil(lambda: told[-1] == (1309, 400))
+    view.show_frame(live(2))
+    img = _grab(view)
+    assert view.frames_blitted == 1 and view.frames_scaled == 1
+    target = view.image_rect()
+    c = img.pixelColor(int(target.left()) + 20, int(target.top()) + 200)
+    assert close_to(c, "#c83c1e", tol=8)

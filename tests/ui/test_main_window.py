@@ -36,6 +36,8 @@ def test_demo_shows_frames_and_latency_then_stops(qtbot: QtBot, window: MainWind
     assert not window.busy.isVisible()
     assert not window.start_action.isEnabled() and window.stop_action.isEnabled()
     qtbot.waitUntil(lambda: window.live_view.frames_painted >= 2, timeout=WAIT_MS)
+    # The session prepares frames at the view's size: the window copies them as they are.
+    qtbot.waitUntil(lambda: window.live_view.frames_blitted >= 2, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: len(window.latency.chart.ring) >= 2, timeout=WAIT_MS)
     # The conveyor always carries parts: boxes with their IDs, and the banner.
     assert window.live_view.overlay
