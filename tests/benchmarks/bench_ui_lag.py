@@ -283,6 +283,10 @@ def main() -> int:
                 idle["paints"] = paints.take(args.seconds)
             phases: dict[str, Any] = {}
             for name in args.phases.split(","):
+                if name in ("idle", ""):
+                    # Always measured first (the baseline); as a phase name it ran
+                    # the pipeline in-process and printed that as "idle".
+                    continue
                 phases[name] = run_phase(
                     window,
                     session,
