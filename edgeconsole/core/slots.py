@@ -310,7 +310,7 @@ def _still_mine(fd: int, mine: os.stat_result, size: int, tmp: Path) -> None:
     """Refuse to rename a temp file the data never reached. A descriptor closed twice
     elsewhere in the process (a library closing a number it no longer owns, on any
     thread) is reused by the next open: our writes then land in that other file and an
-    empty temp file would replace ``path``. Seen once as a 0-byte boot.json."""
+    empty temp file would replace ``path``."""
     now = os.fstat(fd)
     if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino) or now.st_size != size:
         raise OSError(

@@ -318,7 +318,12 @@ class McubootFlash:
         try:
             check = check_image(data, self.keys, allow_unsigned=not self.keys)
         except ImageError as exc:
-            return exc.what
+            sha = self.state.images[slot] or ""
+            try:
+                on_disk = f"{self.image_path(sha).stat().st_size} on disk"
+            except OSError as err:
+                on_disk = f"file: {err.strerror}"
+            return f"{exc.what} (read {len(data)} bytes, {on_disk}, starting {data[:8].hex()})"
         facts = check.facts
         if len(data) > self.slot_size:
             return "image larger than the slot"

@@ -113,6 +113,9 @@ class PtyDevice:
         self.log: deque[str] = deque(maxlen=200)
         self._master: int | None = None
         self._slave: int | None = None
+        #: Changes (under ``_lock``) at every plug and unplug: a descriptor number read
+        #: before a change may since name another file.
+        self._cable = 0
         self._stop = threading.Event()
         self._reset_requested = False
         self._cycle = threading.Event()
@@ -206,6 +209,7 @@ class PtyDevice:
         os.replace(tmp, self.path)
         with self._lock:
             self._master, self._slave = master, slave
+            self._cable += 1
         self._plugged()
         with self._plug_cond:
             self.plugs += 1
@@ -220,6 +224,7 @@ class PtyDevice:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._master = self._slave = None
+        self._cable += 1
 
     def _replug(self, reboot: bool) -> None:
         # The node goes first, as udev removes /dev/ttyACM0 on unplug: a stale link
@@ -279,7 +284,8 @@ class PtyDevice:
         while not self._stop.is_set():
             if self._cycle.is_set() and not self.rx_buffers:
                 self._do_power_cycle()
-            fd = self._master
+            with self._lock:
+                fd, cable = self._master, self._cable
             if fd is None:
                 self._stop.wait(0.01)
                 continue
@@ -287,9 +293,18 @@ class PtyDevice:
                 ready, _, _ = select.select([fd], [], [], 0.05)
                 if not ready:
                     continue
-                chunk = os.read(fd, 4096)
+                # The firmware's thread unplugs under the lock, and the number it freed
+                # is the next file it opens (boot.json, an image): read only while this is
+                # still the same cable, or this thread steals that file's bytes (seen as
+                # boot.json read empty, an image without its header).
+                with self._lock:
+                    if self._cable != cable:
+                        continue
+                    chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                continue
             except OSError:
-                continue  # swapped under us by a replug
+                continue  # the cable was pulled while we waited
             if not chunk:
                 continue
             self._on_bytes(chunk)
