@@ -41,7 +41,7 @@ class Frame:
     """One image from a source, stamped where it entered the program."""
 
     index: int
-    image: np.ndarray  # H x W x 3, uint8, BGR
+    image: np.ndarray  # H x W x 3 uint8 BGR, or H x W uint8 grey (monochrome cameras)
     captured_ns: int  # monotonic clock (core.clock.now_ns) when the frame was complete
     source: str
     capture_started_ns: int | None = None

@@ -15,7 +15,7 @@ here), in alternating rounds:
   emulated camera's own timing tail).
 
 Goals from issue 17: throughput ratio >= 0.95, added latency p99 < 1 ms.
-Run: .venv/bin/python tests/benchmarks/bench_cameras.py [--seconds 3 --triggers 150]
+Run: .venv/bin/python tests/benchmarks/bench_cameras.py [--seconds 3 --triggers 500]
 Prints JSON; never fails on timing.
 """
 
@@ -55,6 +55,12 @@ def pct(values: list[float], q: float) -> float:
 def lat_summary(ns: list[int]) -> dict[str, float]:
     ms = [v / 1e6 for v in ns]
     return {"p50": round(pct(ms, 0.5), 3), "p99": round(pct(ms, 0.99), 3), "n": len(ms)}
+
+
+def tail_counts(ns: list[int]) -> dict[str, int]:
+    """Frames over 1 and 5 ms: on a shared machine a p99 of a few hundred samples is one
+    or two preemptions; the counts say whether one side stalls more often."""
+    return {"over_1ms": sum(v > 1_000_000 for v in ns), "over_5ms": sum(v > 5_000_000 for v in ns)}
 
 
 # -- pylon ------------------------------------------------------------------------------
@@ -304,7 +310,10 @@ def compare_latency(
         "load_average_1min": round(os.getloadavg()[0], 1),
         "added_p50_ms": round(os_["p50"] - vs["p50"], 3),
         "added_p99_ms": round(os_["p99"] - vs["p99"], 3),
-        "after_handover_ms": {"vendor": va, "edgeconsole": oa},
+        "after_handover_ms": {
+            "vendor": {**va, **tail_counts(v_after)},
+            "edgeconsole": {**oa, **tail_counts(o_after)},
+        },
         "added_per_frame_p50_ms": round(oa["p50"] - va["p50"], 3),
         "added_per_frame_p99_ms": round(oa["p99"] - va["p99"], 3),
         "added_per_frame_max_ms": round(max(o_after, default=0) / 1e6, 3),
@@ -365,7 +374,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--triggers", type=int, default=150)
+    # 500: a p99 over 150 samples was the second-worst frame, one preemption on a busy machine.
+    ap.add_argument("--triggers", type=int, default=500)
     ap.add_argument("--only", choices=("pylon", "aravis"))
     args = ap.parse_args()
     result: dict[str, Any] = {"goal": {"throughput_ratio_min": 0.95, "added_p99_ms_max": 1.0}}

@@ -143,3 +143,55 @@ def test_triggered_run_at_300_parts_per_minute_is_one_frame_and_one_decision_per
     # Latency runs from the trigger, so it includes the camera's trigger -> frame time.
     decision = sorted(p["decision_ms"] for p in parts)
     assert decision[len(decision) // 2] >= trig["latency_ms"]["p50"]
+
+
+def test_mono_camera_frames_go_through_the_pipeline_single_channel(
+    pylon_emulator: str, tmp_path: Path
+) -> None:
+    """A Mono8 camera's frames stay one channel from the source to the recording: the
+    per-part stage locates and crops them, the overlay is drawn on them and the
+    recording keeps them grey (no frame was widened to BGR on the way)."""
+    import base64
+
+    import cv2
+    import numpy as np
+
+    from edgeconsole.session.session import sample_models_dir
+    from edgeconsole.sources.genicam.pylon_emu import write_frames
+
+    colour = write_frames("synthetic:conveyor?seed=7&width=640&height=360", tmp_path / "c", 12)
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    for png in sorted(colour.glob("*.png")):
+        image = cv2.imread(str(png), cv2.IMREAD_COLOR)
+        assert cv2.imwrite(str(grey / png.name), cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    summary, _ = run_headless(
+        f"{pylon_emulator}?images={grey}&trigger=software&rate=300",
+        sample_models_dir() / "label_orientation",
+        seconds=4.0,
+        realtime=True,
+        journal=False,
+        record=tmp_path / "run.mcap",
+        annotate=tmp_path / "annotated",
+    )
+    trig = summary["camera"]["trigger"]
+    assert trig["answered"] >= 12 and trig["missing"] == 0
+    parts = summary["parts"]
+    assert len(parts) >= trig["answered"] - 2
+    assert all(p["decision_ms"] is not None for p in parts)
+    # The conveyor's parts were found and judged on the grey frames (crops of one channel).
+    assert all(p["box"] and p["verdict"] and p["score"] is not None for p in parts), parts[:2]
+    # Recorded frames are grey JPEGs: the frames reached the recorder with one channel.
+    recorded = []
+    with open(tmp_path / "run.mcap", "rb") as fh:
+        for _schema, _channel, message in make_reader(fh).iter_messages(topics=["/camera"]):
+            jpeg = base64.b64decode(json.loads(message.data)["data"])
+            recorded.append(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED))
+    assert recorded and all(img.shape == (360, 640) for img in recorded)
+    # The overlay was drawn onto the grey frames (colour boxes on a 3-channel copy).
+    annotated = sorted((tmp_path / "annotated").glob("frame-*.png"))
+    assert annotated
+    drawn = cv2.imread(str(annotated[-1]), cv2.IMREAD_COLOR)
+    assert drawn.shape == (360, 640, 3)
+    b, g, r = (drawn[..., i].astype(int) for i in range(3))
+    assert int((np.abs(b - g) + np.abs(g - r)).max()) > 60  # colour only from the overlay

@@ -37,7 +37,7 @@ def test_emulated_camera_streams_frames_with_counters(pylon_emulator: str) -> No
     try:
         frames = _read_n(source, 5)
         assert len(frames) == 5
-        assert frames[0].image.shape == (1040, 1024, 3)
+        assert frames[0].image.shape == (1040, 1024)  # Mono8: one channel, as the camera sends it
         f = frames[-1]
         # The emulator gives no timestamp: the capture stage starts at arrival, and says so.
         assert f.camera is not None and f.camera.camera_ns is None and f.camera.clock == "arrival"

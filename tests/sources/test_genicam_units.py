@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from edgeconsole.core.errors import CameraFeatureError, ConfigError, SourceError
 from edgeconsole.sources.factory import describe_spec, parse_spec
 from edgeconsole.sources.genicam.clock import CameraClock
 from edgeconsole.sources.genicam.features import FeatureInfo, NodeFacts, check_name, parse_value
-from edgeconsole.sources.genicam.pixels import to_bgr
+from edgeconsole.sources.genicam.pixels import to_bgr, to_pipeline
 from edgeconsole.sources.genicam.triggers import SoftwareTriggerPacer, TriggerLedger
 from tests.fixtures.sources import wait_for
 
@@ -97,6 +99,20 @@ def test_deep_mono_colour_and_refused_formats() -> None:
         to_bgr(np.zeros((4, 4), np.uint8), "RGB8")  # colour format without channels
 
 
+def test_monochrome_frames_stay_single_channel_and_mono8_is_not_copied() -> None:
+    mono8 = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert to_pipeline(mono8, "Mono8") is mono8  # the one copy out of the driver's buffer
+    mono12 = np.full((3, 4), 2048, np.uint16)
+    out = to_pipeline(mono12, "Mono12")
+    assert out.shape == (3, 4) and out.dtype == np.uint8 and int(out[0, 0]) == 128
+    # Colour and Bayer still become BGR; a bit-packed mono format is still refused.
+    assert to_pipeline(np.zeros((4, 4), np.uint8), "BayerRG8").shape == (4, 4, 3)
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    assert to_pipeline(rgb, "RGB8").shape == (2, 2, 3)
+    with pytest.raises(SourceError, match="cannot be shown"):
+        to_pipeline(np.zeros((4, 4), np.uint8), "Mono12Packed")
+
+
 def test_clock_estimate_takes_the_fastest_frame_and_never_exceeds_arrival() -> None:
     clock = CameraClock()
     cam0 = 5_000_000_000_000  # the camera's clock runs from its own epoch
@@ -127,16 +143,55 @@ def test_clock_latch_places_exposure_exactly_and_is_renewed() -> None:
         return now_ns() - offset  # a camera clock running `offset` behind ours
 
     clock = CameraClock(latch, relatch_s=0.0)
-    t = now_ns()
-    placed = clock.to_host(t - offset - 5_000_000, t)
-    assert clock.method == "latched"
-    assert placed is not None and abs(placed - (t - 5_000_000)) < 2_000_000
-    later = now_ns() + 1_000
-    clock.to_host(later - offset, later)
-    assert len(calls) == 2  # relatch_s=0: every frame re-reads the camera clock
+    try:
+        assert clock.relatch()  # the source latches when the camera connects
+        t = now_ns()
+        placed = clock.to_host(t - offset - 5_000_000, t)
+        assert clock.method == "latched"
+        assert placed is not None and abs(placed - (t - 5_000_000)) < 2_000_000
+        later = now_ns() + 1_000
+        clock.to_host(later - offset, later)
+        # relatch_s=0: every frame asks for a renewal, made on the clock's own thread.
+        assert wait_for(lambda: len(calls) >= 2 and clock.latches >= 2)
+    finally:
+        clock.close()
     refused = CameraClock(lambda: None)
+    assert not refused.relatch()
     refused.to_host(10, 20)
     assert refused.method == "estimated"
+    refused.close()
+
+
+def test_clock_latch_never_runs_on_the_frame_path() -> None:
+    """A latch is a control-channel round trip: the frame that finds a renewal due is
+    placed with the offset it has and returns at once; the renewal follows."""
+    from edgeconsole.core.clock import now_ns
+
+    release = threading.Event()
+    entered = threading.Event()
+
+    def slow_latch() -> int:
+        entered.set()
+        release.wait(5.0)  # a camera slow to answer its control channel
+        return now_ns() - 1_000
+
+    clock = CameraClock(slow_latch, relatch_s=0.0)
+    try:
+        t = now_ns()
+        placed = clock.to_host(t - 5_000_000, t)  # nothing latched yet: the estimate
+        assert clock.method == "estimated" and placed is not None
+        assert entered.wait(5.0)  # the renewal runs meanwhile, on the clock's thread...
+        t2 = now_ns()
+        clock.to_host(t2 - 1_000_000, t2)  # ...and the next frame does not wait for it
+        assert now_ns() - t2 < 1_000_000_000 and not release.is_set()
+        release.set()
+        assert wait_for(lambda: clock.latches >= 1)
+        t3 = now_ns()
+        clock.to_host(t3 - 1_000 - 2_000_000, t3)
+        assert clock.method == "latched"
+    finally:
+        release.set()
+        clock.close()
 
 
 def test_trigger_ledger_matches_in_order_and_counts_missing_and_extra() -> None:

@@ -130,6 +130,7 @@ class AravisDevice(FeatureAccess):
         self._cam = camera
         self._dev = camera.get_device()
         self._stream: Any = None
+        self._held: Any = None  # the last buffer popped, pushed back by the next grab
         self._lost = threading.Event()
         self._io = threading.Lock()  # node map access from the UI thread vs the grab thread
         self._pixel_format = ""
@@ -298,6 +299,9 @@ class AravisDevice(FeatureAccess):
         stream = self._stream
         if stream is None:
             raise Dropped("camera closed")
+        held, self._held = self._held, None
+        if held is not None:
+            stream.push_buffer(held)
         buf = stream.timeout_pop_buffer(max(1, int(timeout_s * 1e6)))
         arrived = now_ns()
         if buf is None:
@@ -307,8 +311,10 @@ class AravisDevice(FeatureAccess):
         try:
             return self._to_raw(buf, arrived)
         finally:
+            # The image was copied out (get_data): the buffer goes back to the stream
+            # at the next grab, so handing this frame on does not wait for the push.
             if not self._closed:
-                stream.push_buffer(buf)
+                self._held = buf
 
     def _to_raw(self, buf: Any, arrived: int) -> RawFrame:
         Arv = self._Arv
@@ -428,7 +434,7 @@ class AravisDevice(FeatureAccess):
                     pass
             # Dropping the last references frees the stream thread and gives back
             # the control channel (Aravis does it in the objects' finalisers).
-            self._stream = None
+            self._stream = self._held = None
             self._cam = None
             self._dev = None
 

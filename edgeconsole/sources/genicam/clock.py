@@ -14,10 +14,18 @@ between the two clocks:
   camera instantly: exposure-to-arrival is then a lower bound (it can hide the
   link's fixed delay, never add to it), and the latency panel says so.
 - ``host``: the camera gave no timestamp (0): we only know when the frame arrived.
+
+A latch is a round trip on the camera's control channel (a command and a register
+read: a millisecond or more on a real GigE link), so it never runs on the frame
+path: the source latches once when the camera is connected (``relatch``), and
+``to_host`` only asks for a renewal when one is due, which ``relatch`` then does on
+the clock's own thread. Until the first latch succeeds frames are placed by the
+estimate.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Literal
@@ -43,8 +51,14 @@ class CameraClock:
         self.uncertainty_ns: int | None = None
         self._diffs: deque[int] = deque(maxlen=WINDOW)
         self.method: ClockMethod = "host"
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.latches = 0
 
-    def _try_latch(self) -> bool:
+    def relatch(self) -> bool:
+        """Read the camera clock now (a control-channel round trip: call it where no
+        frame waits on it). False: the camera offers no latch, or it failed."""
         if not self._latch_ok or self._latch is None:
             return False
         before = now_ns()
@@ -53,10 +67,38 @@ class CameraClock:
         if cam is None or cam <= 0:
             self._latch_ok = False  # the camera does not offer it: stop asking
             return False
-        self._offset = (before + after) // 2 - cam
-        self.uncertainty_ns = (after - before) // 2
+        # One assignment, so the frame path never pairs an offset with another's stamp.
+        self._offset, self.uncertainty_ns = (before + after) // 2 - cam, (after - before) // 2
         self._latched_at = after
+        self.latches += 1
         return True
+
+    def _request_relatch(self) -> None:
+        if self._stop.is_set():
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="camera-clock", daemon=True)
+            self._thread.start()
+        self._kick.set()
+
+    def _run(self) -> None:
+        while True:
+            self._kick.wait()
+            if self._stop.is_set():
+                return
+            self._kick.clear()
+            try:
+                self.relatch()
+            except Exception:  # a camera gone mid-latch: the grab thread notices and reconnects
+                self._latched_at = now_ns()  # and is not asked again at once
+
+    def close(self) -> None:
+        """Stop the clock's thread (the source is closing)."""
+        self._stop.set()
+        self._kick.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
 
     def to_host(self, camera_ns: int | None, arrived_ns: int) -> int | None:
         """``camera_ns`` on our clock, or None when it cannot be placed. Never later
@@ -64,21 +106,21 @@ class CameraClock:
         if not camera_ns:
             self.method = "host"
             return None
+        offset = self._offset
         if self._latch_ok and (
             self._latched_at is None or arrived_ns - self._latched_at > self._relatch_ns
         ):
-            self._try_latch()
-        if self._latch_ok and self._offset is not None:
+            self._request_relatch()  # on the clock's thread: this frame does not wait
+        if self._latch_ok and offset is not None:
             self.method = "latched"
-            return min(camera_ns + self._offset, arrived_ns)
+            return min(camera_ns + offset, arrived_ns)
         self.method = "estimated"
         diff = arrived_ns - camera_ns
         if len(self._diffs) == self._diffs.maxlen:
             self._diffs.popleft()
         self._diffs.append(diff)
-        offset = min(self._diffs)
         self.uncertainty_ns = None
-        return min(camera_ns + offset, arrived_ns)
+        return min(camera_ns + min(self._diffs), arrived_ns)
 
     def reset(self) -> None:
         """A reconnected camera may have restarted its clock."""

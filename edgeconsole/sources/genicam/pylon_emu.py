@@ -5,7 +5,8 @@ folder (its ``ImageFilename`` and ``ImageFileMode`` features) instead of its tes
 pattern, cycling through a folder in name order at the emulated camera's frame
 rate. ``write_frames`` turns any EdgeConsole source (the synthetic conveyor, a
 recorded video, an image folder) into such a folder; ``feed_images`` points the
-emulator at it and sizes the camera to the images.
+emulator at it and sizes the camera to the images (grey images play as Mono8,
+colour ones as BGR8).
 """
 
 from __future__ import annotations
@@ -77,10 +78,12 @@ def feed_images(device: CameraDevice, folder: Path) -> tuple[int, int]:
             subject=str(folder),
             hint="write some with `edgeconsole camera frames SOURCE FOLDER`",
         )
-    first = cv2.imread(str(images[0]), cv2.IMREAD_COLOR)
+    first = cv2.imread(str(images[0]), cv2.IMREAD_UNCHANGED)
     if first is None:
         raise ConfigError("the first image cannot be read", subject=str(images[0]))
     height, width = first.shape[:2]
+    # Grey footage plays as a monochrome camera (most line cameras are), colour as BGR.
+    pixel_format = "Mono8" if first.ndim == 2 else "BGR8Packed"
     try:
         device.feature("ImageFilename")
     except EdgeConsoleError as exc:
@@ -91,7 +94,7 @@ def feed_images(device: CameraDevice, folder: Path) -> tuple[int, int]:
         ) from exc
     for name, value in (
         ("TestImageSelector", "Off"),
-        ("PixelFormat", "BGR8Packed"),
+        ("PixelFormat", pixel_format),
         ("OffsetX", 0),
         ("OffsetY", 0),
         ("Width", width),

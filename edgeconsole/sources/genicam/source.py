@@ -35,7 +35,7 @@ from edgeconsole.sources._base import SourceBase
 from edgeconsole.sources._live import Dropped, ReconnectPolicy
 from edgeconsole.sources.genicam.clock import CameraClock
 from edgeconsole.sources.genicam.device import Backend, CameraDevice, StreamStats
-from edgeconsole.sources.genicam.pixels import to_bgr
+from edgeconsole.sources.genicam.pixels import to_pipeline
 from edgeconsole.sources.genicam.triggers import SoftwareTriggerPacer, TriggerLedger, check_rate
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ class IndustrialCameraSource(SourceBase):
         pacer = self._pacer
         if pacer is not None:
             pacer.stop()
+        self.clock.close()
         with self._dev_lock:
             dev, self._device = self._device, None
         if dev is not None:
@@ -182,7 +183,7 @@ class IndustrialCameraSource(SourceBase):
                 self._not_judged(raw.frame_id, raw.status, raw.detail)
                 continue
             try:
-                image = to_bgr(raw.data, raw.pixel_format)
+                image = to_pipeline(raw.data, raw.pixel_format)
             except cv2.error as exc:
                 self.failed_frames += 1
                 self._notice("warning", f"frame {raw.frame_id} could not be converted: {exc}")
@@ -209,7 +210,9 @@ class IndustrialCameraSource(SourceBase):
 
     def _latch_now(self) -> int | None:
         dev = self._device
-        return None if dev is None else dev.latch_timestamp()
+        if dev is None:  # reconnecting: not an answer about the camera's latch
+            raise Dropped("camera not connected")
+        return dev.latch_timestamp()
 
     # -- triggers ------------------------------------------------------------------
     def fire_trigger(self) -> int:
@@ -316,6 +319,12 @@ class IndustrialCameraSource(SourceBase):
     def _install(self, dev: CameraDevice) -> None:
         with self._dev_lock:
             self._device = dev
+        # The first latch runs here, before any frame waits on it; renewals run on the
+        # clock's own thread (a control-channel round trip never delays a frame).
+        try:
+            self.clock.relatch()
+        except (EdgeConsoleError, Dropped):
+            pass  # frames are placed by the estimate until a renewal succeeds
         self._last_activity = now_ns()
 
     def _retire(self, dev: CameraDevice) -> None:
