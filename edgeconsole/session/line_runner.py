@@ -13,7 +13,10 @@ The decision thread does only the decision path: locate, track, decide, and
 hand the step to the session as an output (the session stores references; the
 overlay is built at display time, for the frames the window actually shows). External
 trigger edges wake it between frames, so an edge nearest the last frame is
-decided at once.
+decided at once. Between frames, when a part will cross the line on the next one,
+the decision thread warms the decision path up (``WARM_LEAD_NS`` before the frame is
+due; ``PartLine.warm_up``): between two parts other work evicts the judge from the
+caches.
 
 ``rt_priority``: on a live source the capture and decision threads run under
 ``SCHED_FIFO`` where the system permits it (``core/sched.py``: what it measured, and

@@ -12,6 +12,8 @@ per core minus one. For each run:
   preprocess, infer, postprocess, emit), and the machine's load average before/after;
 - parts decided / parts that crossed the line (the scene's truth), missed, duplicates
   (two decisions for one physical part), frames the decision path never saw;
+  ``warm_ups``: [done, skipped] warm-ups of the decision path before a crossing frame
+  (``PartLine.warm_up``);
 - the bare classifier on exactly the crop tensors those decisions fed it, timed right
   after in the same conditions: ratio decision p99 / bare classifier p99.
 
@@ -29,7 +31,9 @@ of 1) and the decision thread's priority (as shipped, against niced +10 like the
 frame pipeline's workers in the window).
 
 Prints JSON. Run: .venv/bin/python -m tests.benchmarks.bench_line [--seconds 20]
-[--mechanism]
+[--mechanism]. Where the time goes when the decision thread is not computing (CPU,
+run queue, GIL): ``probe_offcpu.py`` (this line) and ``probe_window_gil.py`` (with the
+window).
 """
 
 from __future__ import annotations
