@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeconsole.core.slots import atomic_write
+from edgeconsole.core.atomic import atomic_write
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_PULL = 1000

@@ -36,9 +36,10 @@ from edgeconsole.agent.errors import (
 from edgeconsole.agent.ports import ManifestView, VerifyBundle, VerifyManifest
 from edgeconsole.agent.tarcheck import StreamChecker
 from edgeconsole.agent.upload_write import UploadWrite
+from edgeconsole.core.atomic import atomic_write, stale_temps
 from edgeconsole.core.errors import BundleError, EdgeConsoleError
 from edgeconsole.core.jsonsafe import loads_bounded
-from edgeconsole.core.slots import SlotState, SlotStore, atomic_write, stale_temps
+from edgeconsole.core.slots import SlotState, SlotStore
 
 #: Largest bundle the agent accepts (the manifest caps the payload anyway).
 MAX_BUNDLE_BYTES = 8 * 1024**3

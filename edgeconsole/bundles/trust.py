@@ -7,8 +7,6 @@ keys of the store have valid signatures over its manifest.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgeconsole.bundles.errors import TrustStoreError
 from edgeconsole.bundles.signing import fingerprint, key_id, load_public_key, public_pem
+from edgeconsole.core.atomic import atomic_write
 from edgeconsole.core.jsonsafe import loads_bounded
 
 POLICY_FILE = "trust.json"
@@ -89,20 +88,6 @@ def _read_threshold(directory: Path) -> int:
     return t
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def import_key(directory: Path, public_key_file: Path, label: str | None = None) -> TrustedKey:
     """Copy a public key into the store as ``LABEL.pub``; refuse duplicates."""
     k = load_public_key(public_key_file)
@@ -121,7 +106,7 @@ def import_key(directory: Path, public_key_file: Path, label: str | None = None)
             subject=str(target),
             hint="pass another label",
         )
-    _atomic_write(target, public_pem(k))
+    atomic_write(target, public_pem(k))
     return TrustedKey(kid, name, fingerprint(k), k, target)
 
 

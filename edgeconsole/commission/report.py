@@ -12,7 +12,7 @@ from edgeconsole.commission.job import ValidationResult
 from edgeconsole.commission.line_job import LineValidationResult
 from edgeconsole.commission.report_html import build_report_body
 from edgeconsole.commission.signature import sign_report
-from edgeconsole.journal.atomic import write_atomic
+from edgeconsole.core.atomic import atomic_write
 from edgeconsole.journal.keys import ConsoleKey
 from edgeconsole.journal.paths import ensure_dir, reports_dir
 from edgeconsole.journal.settings import SettingsStore, SiteSettings
@@ -49,9 +49,9 @@ def write_report(
         body = build_report_body(res, settings, key.fingerprint)
     signed = sign_report(body, key)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, signed)
+    atomic_write(out, signed)
     json_path = out.with_suffix(".json")
-    write_atomic(
+    atomic_write(
         json_path,
         json.dumps(
             {

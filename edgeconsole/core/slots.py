@@ -18,11 +18,7 @@ Used by the virtual serial device (sim) and by the gateway agent (agent).
 from __future__ import annotations
 
 import contextlib
-import errno
-import glob
 import json
-import os
-import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -30,6 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from edgeconsole.core.atomic import WriteHook, atomic_write, stale_temps
 from edgeconsole.core.errors import EdgeConsoleError
 
 #: Boots a trial bundle gets before it is declared bad (a crash loop ends here).
@@ -284,76 +281,6 @@ class SlotTable:
         if sum(s.state is SlotState.TRIAL for s in slots) > 1:
             raise bad("two slots on trial")
         return SlotTable(tuple(slots), confirmed)
-
-
-#: Called before each persistence step with its name; raising aborts the write
-#: right there (the virtual device raises its power-loss signal from it).
-WriteHook = Callable[[str], None]
-
-#: The steps of one atomic write, in order. A hook that raises at a step leaves
-#: everything after it undone.
-WRITE_STEPS: tuple[str, ...] = ("write-temp", "rename", "sync-dir")
-
-
-def _temp_name(path: Path) -> Path:
-    # Unique per write: two writers (or a writer and a leftover of a killed one) never
-    # share a temp file, so neither can rename the other's half-written bytes into place.
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
-
-
-def stale_temps(path: Path) -> list[Path]:
-    """Temp files of ``path`` left behind by a writer that was killed mid-write."""
-    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
-
-
-def _still_mine(fd: int, mine: os.stat_result, size: int, tmp: Path) -> None:
-    """Refuse to rename a temp file the data never reached. A descriptor closed twice
-    elsewhere in the process (a library closing a number it no longer owns, on any
-    thread) is reused by the next open: our writes then land in that other file and an
-    empty temp file would replace ``path``."""
-    now = os.fstat(fd)
-    if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino) or now.st_size != size:
-        raise OSError(
-            errno.EBADF,
-            f"the file descriptor of {tmp.name} was taken over during the write "
-            f"({now.st_size} of {size} bytes reached it); {tmp.parent} is unchanged",
-        )
-
-
-def atomic_write(path: Path, data: bytes, hook: WriteHook | None = None) -> None:
-    """Replace ``path`` with ``data``: unique temp file, fsync, rename, fsync of the
-    directory. On an error ``path`` is untouched and the temp file removed."""
-    tmp = _temp_name(path)
-    if hook:
-        hook("write-temp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        try:
-            mine = os.fstat(fd)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-            _still_mine(fd, mine, len(data), tmp)
-        finally:
-            os.close(fd)
-        if hook:
-            hook("rename")
-        os.replace(tmp, path)
-    except Exception:
-        # A write that failed (disk full, EIO) leaves nothing behind. A simulated
-        # power cut (a BaseException from the hook) leaves the temp file as a real
-        # one would: the next load removes it.
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    if hook:
-        hook("sync-dir")
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class SlotStore:

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeconsole import __version__
+from edgeconsole.core.atomic import atomic_writer, fsync_dir
 from edgeconsole.core.errors import Cancelled, JournalError
-from edgeconsole.journal.atomic import atomic_writer, fsync_dir
 from edgeconsole.journal.csvsafe import write_csv
 from edgeconsole.journal.db import connect
 from edgeconsole.journal.fleet import FLEET_COLUMNS, fleet_json, fleet_rows, read_targets
@@ -376,10 +376,10 @@ class EvidencePackJob:
         )
         sums = "".join(f"{f.sha256}  {f.path}\n" for f in sorted(self._files, key=lambda f: f.path))
         sums_bytes = sums.encode("utf-8")
-        from edgeconsole.journal.atomic import write_atomic
+        from edgeconsole.core.atomic import atomic_write
 
-        write_atomic(stage / SUMS, sums_bytes)
-        write_atomic(stage / SIG, self.key.sign(sums_bytes))
+        atomic_write(stage / SUMS, sums_bytes)
+        atomic_write(stage / SIG, self.key.sign(sums_bytes))
         complete = {
             "format": FORMAT,
             "sha256_of_SHA256SUMS": hashlib.sha256(sums_bytes).hexdigest(),
@@ -388,7 +388,7 @@ class EvidencePackJob:
         }
         for sub in {p.parent for p in stage.rglob("*") if p.is_file()}:
             fsync_dir(sub)
-        write_atomic(stage / COMPLETE, json.dumps(complete, indent=2).encode("utf-8") + b"\n")
+        atomic_write(stage / COMPLETE, json.dumps(complete, indent=2).encode("utf-8") + b"\n")
         self._check("done", 1.0)
 
     def _copy_recordings(self, recordings: list[tuple[Any, ...]]) -> None:

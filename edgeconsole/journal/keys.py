@@ -13,8 +13,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edgeconsole.core.atomic import fsync_dir
 from edgeconsole.core.errors import JournalError
-from edgeconsole.journal.atomic import fsync_dir
 from edgeconsole.journal.paths import app_data_dir, ensure_dir
 
 KEY_NAME = "console_ed25519.pem"

@@ -11,9 +11,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from edgeconsole.core.atomic import atomic_write
 from edgeconsole.core.errors import ConfigError
 from edgeconsole.core.jsonsafe import JSONRefused, loads_bounded
-from edgeconsole.journal.atomic import write_atomic
 from edgeconsole.journal.paths import app_data_dir, ensure_dir
 
 _MAX_BYTES = 64 * 1024
@@ -92,5 +92,5 @@ class SettingsStore:
             technician=_clean(settings.technician, "technician", self.path),
         )
         ensure_dir(self.path.parent)
-        write_atomic(self.path, json.dumps(asdict(clean), indent=2).encode("utf-8") + b"\n")
+        atomic_write(self.path, json.dumps(asdict(clean), indent=2).encode("utf-8") + b"\n")
         return clean

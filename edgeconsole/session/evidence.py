@@ -8,7 +8,6 @@ session and the core only (import-linter).
 
 from __future__ import annotations
 
-from edgeconsole.journal.atomic import write_atomic
 from edgeconsole.journal.audit import LEVELS, AuditEntry
 from edgeconsole.journal.csvsafe import write_csv
 from edgeconsole.journal.export import EvidencePackJob, ExportRequest, ExportResult
@@ -58,6 +57,5 @@ __all__ = [
     "trusted_keys",
     "verify_pack",
     "wall_ns",
-    "write_atomic",
     "write_csv",
 ]

@@ -29,8 +29,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from edgeconsole.core.atomic import atomic_write
 from edgeconsole.core.errors import ImageError
-from edgeconsole.core.slots import atomic_write
 from edgeconsole.devices.serial.mcuboot import (
     ImageFacts,
     TrustedKey,

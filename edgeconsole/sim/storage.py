@@ -15,7 +15,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edgeconsole.core.slots import WRITE_STEPS, SlotState, SlotStore, SlotTable
+from edgeconsole.core.atomic import WRITE_STEPS
+from edgeconsole.core.slots import SlotState, SlotStore, SlotTable
 
 MAX_PAYLOAD = 64 * 1024 * 1024
 

@@ -218,7 +218,8 @@ def check_served(
 ) -> None:
     """The agent (freshly booted, or at a quiet moment with no request running)
     serves the table on disk and the running slot's model."""
-    from edgeconsole.core.slots import SlotStore, stale_temps
+    from edgeconsole.core.atomic import stale_temps
+    from edgeconsole.core.slots import SlotStore
 
     status, served = client.call("GET", E + "/slots")
     if status != 200:

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from edgeconsole.core.atomic import WRITE_STEPS, atomic_write
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.slots import (
-    WRITE_STEPS,
     SlotState,
     SlotStore,
     SlotStoreError,
     SlotTable,
     SlotTransitionError,
-    atomic_write,
 )
 
 SHA_A = "a" * 64

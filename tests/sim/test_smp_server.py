@@ -13,7 +13,8 @@ from smp import header as smphdr
 from smp import image_management as smpimg
 from smp import os_management as smpos
 
-from edgeconsole.core.slots import WRITE_STEPS, SlotState
+from edgeconsole.core.atomic import WRITE_STEPS
+from edgeconsole.core.slots import SlotState
 from edgeconsole.devices.serial import appgroup as app
 from edgeconsole.sim.device_model import SelfTestResult, factory_image
 from edgeconsole.sim.smp_app import APP_GROUP_ID

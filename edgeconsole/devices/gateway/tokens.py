@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from edgeconsole.core.atomic import atomic_write
 from edgeconsole.core.errors import ConfigError
 
 FILE = "gateway-tokens.json"
@@ -50,13 +51,7 @@ def remember(hostport: str, token: str) -> None:
     path = d / FILE
     data = _load(path)
     data[hostport] = token
-    tmp = path.with_name(f".{FILE}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data).encode(), mode=0o600)
 
 
 def resolve(

@@ -10,12 +10,11 @@ technician sees everything that does not fit this camera at once.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeconsole.core.atomic import atomic_write
 from edgeconsole.core.clock import wall_iso
 from edgeconsole.core.errors import CameraFeatureError, ConfigError, EdgeConsoleError
 from edgeconsole.sources.genicam.device import CameraDevice
@@ -72,21 +71,7 @@ def save_setup(setup: CameraSetup, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(setup.to_json(), indent=2).encode() + b"\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, data)
     return path
 
 

@@ -37,8 +37,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from edgeconsole.core.atomic import atomic_write
 from edgeconsole.core.errors import EdgeConsoleError
-from edgeconsole.session.evidence import LEVELS, AuditEntry, Journal, write_atomic, write_csv
+from edgeconsole.session.evidence import LEVELS, AuditEntry, Journal, write_csv
 from edgeconsole.ui.journal.common import fmt_iso, fmt_local, level_colour
 from edgeconsole.ui.theme import COLOURS
 
@@ -400,7 +401,7 @@ class LogsView(QWidget):
             ),
         )
         # utf-8-sig: spreadsheets then read accents and non-Latin names correctly.
-        write_atomic(Path(path), buf.getvalue().encode("utf-8-sig"))
+        atomic_write(Path(path), buf.getvalue().encode("utf-8-sig"))
         return n
 
     def _export_clicked(self) -> None:
