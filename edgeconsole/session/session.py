@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING, Any
 from edgeconsole.core.parts import PartDecision, TriggerEvent
 from edgeconsole.inference.line import TriggerConfig
 from edgeconsole.session.cameras import CameraSetupJob
+from edgeconsole.session.demo_names import (  # re-exported: imported from here elsewhere
+    DEMO_SCENE,
+    DEMO_SOURCE,
+    default_demo_model,
+    label_inspector_model,
+    sample_models_dir,
+)
 from edgeconsole.session.engine_choice import EngineChoice
 from edgeconsole.session.gateway_stream import is_stream_spec
 from edgeconsole.session.jobs import JobRunner
@@ -34,26 +41,14 @@ if TYPE_CHECKING:  # the recorder pulls in mcap and OpenCV: imported when record
     from edgeconsole.journal.journal import Journal
 
 
-def sample_models_dir() -> Path:
-    return Path(__file__).resolve().parent.parent.parent / "sample_models"
-
-
-def label_inspector_model() -> Path:
-    """The full label inspector (text detection + orientation): thorough, ~10x slower."""
-    return sample_models_dir() / "label_inspector"
-
-
-def default_demo_model() -> Path:
-    """The fast label-orientation inspector (5 ms budget a part); the label inspector
-    stays selectable."""
-    fast = sample_models_dir() / "label_orientation"
-    return fast if (fast / "model.json").is_file() else label_inspector_model()
-
-
-#: The demo's conveyor: 120 parts/min on the machine's clock, so the demo device's
-#: photo-eye (sim serial --photo-eye) sees the very parts the camera films.
-DEMO_SCENE = "synthetic:conveyor?seed=7&fps=30&ppm=120"
-DEMO_SOURCE = f"{DEMO_SCENE}&clock=1"
+__all__ = [
+    "DEMO_SCENE",
+    "DEMO_SOURCE",
+    "Session",
+    "default_demo_model",
+    "label_inspector_model",
+    "sample_models_dir",
+]
 
 
 class Session:

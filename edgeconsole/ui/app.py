@@ -95,6 +95,25 @@ def open_journal() -> tuple[Any, str | None]:
         return None, f"journal unavailable, nothing will be recorded: {exc}"
 
 
+class _SessionOnceOpen:
+    """The crash handler's view of a session the window makes after its first paint:
+    installed before the window is built, so an error while building it is shown too."""
+
+    def __init__(self) -> None:
+        self.session: Any = None
+
+    @property
+    def journal(self) -> Any:
+        return None if self.session is None else self.session.journal
+
+    @property
+    def recording_path(self) -> Any:
+        return None if self.session is None else self.session.recording_path
+
+    def stop_recording(self) -> Any:
+        return None if self.session is None else self.session.stop_recording()
+
+
 def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
     try:
         args = parse_args(argv)
@@ -102,28 +121,35 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
         return int(exc.code or 0)
     app = create_application()
     # Imported after QApplication exists: pyqtgraph reads the app at import.
-    from edgeconsole.session.session import Session
     from edgeconsole.session.update import Event
+    from edgeconsole.ui.crash import install_crash_handler
     from edgeconsole.ui.main_window import MainWindow
-    from edgeconsole.ui.workspaces import ask_site_if_missing
 
-    journal, journal_error = open_journal()
-    session = Session(journal=journal, interactive=True)
     window: MainWindow | None = None
+    opened = _SessionOnceOpen()
+    journal_error: list[str] = []
     previous = signal.getsignal(signal.SIGINT)
     previous_term = signal.getsignal(signal.SIGTERM)
-    from edgeconsole.ui.crash import install_crash_handler
+    crash = install_crash_handler(opened, lambda: window)
 
-    # Installed before the window exists: an error while building it is shown too.
-    crash = install_crash_handler(session, lambda: window)
-    try:
-        window = MainWindow(session, settings if settings is not None else user_settings())
-        window.show()
-        if journal_error is not None:
-            window.report(Event(level="error", text=journal_error, kind="journal"))
+    def open_session() -> Any:
+        # After the window's first paint (issue 15): the session's imports, the journal.
+        from edgeconsole.session.session import Session
+
+        journal, error = open_journal()
+        if error is not None:
+            journal_error.append(error)
+        opened.session = Session(journal=journal, interactive=True)
+        return opened.session
+
+    def ready() -> None:
+        from edgeconsole.ui.workspaces import ask_site_if_missing
+
+        assert window is not None
+        if journal_error:
+            window.report(Event(level="error", text=journal_error[0], kind="journal"))
         elif args.mode != "demo" and args.seconds is None:
             ask_site_if_missing(window)
-        _wake = install_sigint_handler(app)
         if args.mode == "demo":
             window.start_demo()
         elif args.source:
@@ -131,13 +157,22 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
             if args.model:
                 window.choose_model(args.model)
             window.start()
+
+    try:
+        window = MainWindow(
+            None, settings if settings is not None else user_settings(), open_session=open_session
+        )
+        window.when_ready(ready)
+        window.show()
+        _wake = install_sigint_handler(app)
         if args.seconds is not None:
             QTimer.singleShot(int(args.seconds * 1000), window.close)
         return int(app.exec())
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
-        if window is not None:
+        if window is not None and window.poll_loop is not None:
             window.poll_loop.stop()
         crash.uninstall()
-        session.close()
+        if opened.session is not None:
+            opened.session.close()

@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
@@ -72,6 +71,8 @@ class DecisionLog:
         """(p50, p99) of the window; the tail is a real part's time, never interpolated."""
         if not self.ms:
             return None
+        import numpy as np  # not before the window's first paint (issue 15)
+
         arr = np.fromiter(self.ms, dtype=np.float64, count=len(self.ms))
         p50, p99 = np.percentile(arr, [50, 99], method="higher")
         return float(p50), float(p99)
@@ -160,6 +161,8 @@ class DecisionChart:
             self.in_time.setData([], [])
             self.over.setData([], [])
             return
+        import numpy as np
+
         x = np.fromiter(log.ids, dtype=np.float64, count=len(log.ids))
         y = np.fromiter(log.ms, dtype=np.float64, count=len(log.ms))
         late = np.fromiter(log.late, dtype=bool, count=len(log.late))

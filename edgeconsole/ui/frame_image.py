@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtGui import QImage
+
+if TYPE_CHECKING:  # imported with the first frame, not before the window's first paint
+    import numpy as np
 
 
 @dataclass
@@ -35,6 +38,8 @@ def to_qimage(image: np.ndarray) -> FrameImage:
     Copies only when the memory is not laid out the way QImage needs
     (non-contiguous views such as crops, wrong dtype, 4 channels).
     """
+    import numpy as np
+
     if image.ndim == 2:
         arr = image if image.dtype == np.uint8 else np.clip(image, 0, 255).astype(np.uint8)
         if not arr.flags.c_contiguous:
@@ -58,6 +63,8 @@ def display_qimage(pixels: np.ndarray, device_pixel_ratio: float = 1.0) -> Frame
     """Wrap a frame the session prepared for the screen (H x W x 4 uint8 B, G, R, 255:
     session/display.py) as an RGB32 QImage, without copying: painted 1:1 it is one
     copy onto the screen, with no conversion or scaling on the window's thread."""
+    import numpy as np
+
     if pixels.ndim != 3 or pixels.shape[2] != 4 or pixels.dtype != np.uint8:
         raise ValueError(f"display pixels must be H x W x 4 uint8, not {pixels.shape}")
     arr = pixels if pixels.flags.c_contiguous else np.ascontiguousarray(pixels)

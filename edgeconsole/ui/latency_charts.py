@@ -17,10 +17,10 @@ width, and nothing set again that did not change.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import Qt
 
 from edgeconsole.core.frames import OPTIONAL_STAGES, STAGES, LatencySample
@@ -32,6 +32,7 @@ from edgeconsole.ui.plot_style import style_plot as _style
 from edgeconsole.ui.theme import COLOURS, STAGE_COLOURS
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyqtgraph as pg
 
     from edgeconsole.ui.stage_bands import StageBands
@@ -53,7 +54,7 @@ def stage_colour(name: str) -> str:
 
 
 def fmt_ms(value: float | None) -> str:
-    if value is None or not np.isfinite(value):
+    if value is None or not math.isfinite(value):
         return "—"
     if value >= 100:
         return f"{value:.0f}"
@@ -67,8 +68,10 @@ class SampleRing:
 
     def __init__(self, capacity: int = 300) -> None:
         self.capacity = capacity
-        self._x = np.zeros(capacity, dtype=np.float64)
-        self._y = np.zeros((len(ROWS), capacity), dtype=np.float64)
+        # Made with the first samples: numpy is not imported before the window's
+        # first paint (issue 15).
+        self._x: np.ndarray | None = None
+        self._y: np.ndarray | None = None
         self._head = 0  # next write position
         self._count = 0
 
@@ -82,6 +85,11 @@ class SampleRing:
     def extend(self, samples: Sequence[LatencySample]) -> None:
         if not samples:
             return
+        import numpy as np
+
+        if self._x is None or self._y is None:
+            self._x = np.zeros(self.capacity, dtype=np.float64)
+            self._y = np.zeros((len(ROWS), self.capacity), dtype=np.float64)
         # A batch larger than the ring only keeps its newest part.
         batch = samples[-self.capacity :]
         k = len(batch)
@@ -100,6 +108,10 @@ class SampleRing:
 
     def ordered(self) -> tuple[np.ndarray, np.ndarray]:
         """(x, rows) oldest first."""
+        import numpy as np
+
+        if self._x is None or self._y is None:
+            return np.zeros(0), np.zeros((len(ROWS), 0))
         if self._count < self.capacity:
             return self._x[: self._count].copy(), self._y[:, : self._count].copy()
         order = np.r_[self._head : self.capacity, 0 : self._head]
@@ -165,6 +177,8 @@ class StageChart:
 
     def band(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(frame index, cumulative top) of stage band ``i`` (``STACK`` order) as drawn."""
+        import numpy as np
+
         if self.bands is None:
             return np.zeros(0), np.zeros(0)
         x, top = self.bands.band(i)
@@ -172,6 +186,8 @@ class StageChart:
 
     def e2e(self) -> tuple[np.ndarray, np.ndarray]:
         """(frame index, end-to-end ms) as the line draws them."""
+        import numpy as np
+
         if self.e2e_curve is None:
             return np.zeros(0), np.zeros(0)
         x, y = self.e2e_curve.getData()
@@ -187,6 +203,8 @@ class StageChart:
     def _draw(self) -> None:
         if self.plot is None or self.e2e_curve is None or self.bands is None:
             return
+        import numpy as np
+
         from edgeconsole.ui.stage_bands import peak_columns
 
         x, rows = self.ring.ordered()
@@ -290,6 +308,8 @@ class HistogramChart:
         plot, under, over, p99_line = self.plot, self.under, self.over, self.p99_line
         if plot is None or under is None or over is None or p99_line is None:
             return
+        import numpy as np
+
         edges = np.asarray(stats.histogram_edges, dtype=np.float64)
         counts = np.asarray(stats.histogram_counts, dtype=np.float64)
         if edges.size < 2 or counts.size != edges.size - 1:

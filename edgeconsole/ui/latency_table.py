@@ -7,10 +7,10 @@ the summary line. Cells are only rewritten when their text or colour changes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
@@ -31,7 +31,7 @@ TABLE_COLUMNS: tuple[str, ...] = ("p50", "p90", "p99", "max", "run p99")
 
 
 def fmt_ms(value: float | None) -> str:
-    if value is None or not np.isfinite(value):
+    if value is None or not math.isfinite(value):
         return "—"
     if value >= 100:
         return f"{value:.0f}"

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.frames import OverlayBanner, OverlayBox, OverlayItem
-from edgeconsole.session.api import TRIGGER_LINE_LABEL
 from edgeconsole.session.display import fit_size
 from edgeconsole.session.update import LiveFrame
 from edgeconsole.ui.frame_image import FrameImage, display_qimage, to_qimage
@@ -116,6 +115,10 @@ class LiveView(QWidget):
             else None
         )
         self._frame_index = live.frame.index
+        # Looked up with the first frame: the door imports the line's package, which
+        # is not needed before the window's first paint (issue 15).
+        from edgeconsole.session.api import TRIGGER_LINE_LABEL
+
         overlay = list(live.result.overlay) if live.result is not None else []
         # The trigger line is drawn by the view itself (it can be dragged).
         self._overlay = [

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -31,18 +31,16 @@ import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.session.api import LatencySnapshot, TriggerLine
 from edgeconsole.session.update import Event, PipelineStatus, Update
-from edgeconsole.ui.devices.mount import mount_devices
 from edgeconsole.ui.latency_panel import LatencyPanel
 from edgeconsole.ui.live_view import IDLE_PLACEHOLDER, LiveView
 from edgeconsole.ui.messages import BusyBar, EventLog, MessageBar
-from edgeconsole.ui.poll_loop import PollLoop
+from edgeconsole.ui.poll_loop import TICK_BUDGET_MS, PollLoop
 from edgeconsole.ui.session_port import SessionPort
 from edgeconsole.ui.settings import WindowSettings
 from edgeconsole.ui.status_panel import StatusPanel, model_label, source_label
 from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR, TargetsPanel
 from edgeconsole.ui.window_choices import default_model, find_sample_models, sample_models_dir
 from edgeconsole.ui.window_chrome import WindowChrome
-from edgeconsole.ui.workspaces import mount_workspaces
 
 __all__ = ["MainWindow", "default_model", "find_sample_models", "sample_models_dir"]
 
@@ -55,6 +53,7 @@ CHART_INTERVAL_NS = 100_000_000
 MAX_EVENTS_PER_TICK = 50
 #: What the live view says while it has no frame to show.
 PLACEHOLDERS = {
+    "starting": "Starting EdgeConsole…",
     "opening": "Opening the source and loading the model…",
     "error": "Not running: see the message above. Fix the source or model, then press F5.",
     "reconnecting": "Source lost: reconnecting…",
@@ -63,10 +62,20 @@ PLACEHOLDERS = {
 
 class MainWindow(WindowChrome):
     def __init__(
-        self, session: SessionPort, settings: QSettings, parent: QWidget | None = None
+        self,
+        session: SessionPort | None,
+        settings: QSettings,
+        parent: QWidget | None = None,
+        *,
+        open_session: Callable[[], SessionPort] | None = None,
     ) -> None:
+        """``session``, or None and ``open_session``, which makes it: then the window
+        paints first, saying it is starting, and makes the session right after that
+        first paint (issue 15: importing the session's graph took ~0.3 s of the
+        start-up); ``when_ready`` runs what needs the session."""
+        if session is None and open_session is None:
+            raise ValueError("MainWindow needs a session or a way to open one")
         super().__init__(parent)
-        self.session = session
         self.settings = WindowSettings(settings)
         self.setWindowTitle(f"EdgeConsole {edgeconsole.__version__}")
         self.setObjectName("mainWindow")
@@ -102,11 +111,67 @@ class MainWindow(WindowChrome):
         self.status_panel = StatusPanel(self.statusBar())
         self.bundles_panel: Any = None
         self.record_action: Any = None
-        self.workspaces = mount_workspaces(self)
-        self.devices = mount_devices(self)  # serial devices: tree rows, panel, telemetry
+        self.workspaces: Any = None
+        self.devices: Any = None
+        self.poll_loop: PollLoop | None = None
         self.status_panel.set_budget(self._budget)
         self.latency.set_budget(self._budget)
-        self._restore_geometry()
+        self._open_session = open_session
+        self._opening_posted = False
+        self._ready: list[Callable[[], None]] = []
+        if session is not None:
+            self._attach(session)
+        else:
+            self._restore_geometry()  # its size at once; the docks' state once they exist
+            self._apply_state("starting")
+
+    @property
+    def ready(self) -> bool:
+        """The session is attached (at once, or after the first paint)."""
+        return self.poll_loop is not None
+
+    def when_ready(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the session is attached (now, if it is)."""
+        if self.ready:
+            fn()
+        else:
+            self._ready.append(fn)
+
+    def event(self, event: QEvent) -> bool:
+        # The first paint has been asked for: the session is made on the loop's next
+        # pass, after it (a zero timer posted before show() would run before it).
+        if (
+            event.type() == QEvent.Type.Paint
+            and self._open_session is not None
+            and not self._opening_posted
+        ):
+            self._opening_posted = True
+            QTimer.singleShot(0, self._open_and_attach)
+        return super().event(event)
+
+    def _open_and_attach(self) -> None:
+        open_session, self._open_session = self._open_session, None
+        if open_session is None:
+            return
+        self._attach(open_session(), starting=True)
+        ready, self._ready = self._ready, []
+        for fn in ready:
+            fn()
+
+    def _attach(self, session: SessionPort, *, starting: bool = False) -> None:
+        """The parts that work through the session: the workspaces, the devices, the
+        trigger, the poll loop."""
+        from edgeconsole.ui.devices.mount import mount_devices
+        from edgeconsole.ui.workspaces import mount_workspaces
+
+        self.session = session
+        self.workspaces = mount_workspaces(self)
+        self.devices = mount_devices(self)  # serial devices: tree rows, panel, telemetry
+        self._restore_geometry(size=not starting)
+        if starting and not self._layout_restored:
+            # Shown before the session (its first paint, while starting): the docks
+            # added since take their share once laid out.
+            QTimer.singleShot(0, self.apply_default_layout)
         self._apply_state("idle")
 
         self.live_view.on_shown = self._on_frame_shown
@@ -173,9 +238,11 @@ class MainWindow(WindowChrome):
         self.latency.set_orientation(Qt.Orientation.Vertical if side else Qt.Orientation.Horizontal)
 
     # --------------------------------------------------------------- settings
-    def _restore_geometry(self) -> None:
+    def _restore_geometry(self, *, size: bool = True) -> None:
         geometry = self.settings.geometry()
-        if geometry is not None:
+        if not size:
+            pass  # already set (the window was shown while starting): the docks only
+        elif geometry is not None:
             self.restoreGeometry(geometry)
         else:
             screen = self.screen().availableGeometry() if self.screen() else None
@@ -385,7 +452,7 @@ class MainWindow(WindowChrome):
 
     def _guarded_draw(self, draw: Callable[[int], None]) -> None:
         try:
-            draw(now_ns() + int(self.poll_loop.budget_ms * 1e6))
+            draw(now_ns() + int(TICK_BUDGET_MS * 1e6))
         except Exception:
             self._report_once("Display error: " + traceback.format_exc(limit=3).strip())
 
@@ -541,7 +608,9 @@ class MainWindow(WindowChrome):
 
     # ----------------------------------------------------------------- close
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.poll_loop.stop()
+        self._open_session = None  # closed while starting: the session is never made
+        if self.poll_loop is not None:
+            self.poll_loop.stop()
         if self.bundles_panel is not None:
             self.bundles_panel.shutdown()
         self.save_settings()

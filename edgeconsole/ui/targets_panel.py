@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
-from edgeconsole.session.session import DEMO_SOURCE
+from edgeconsole.session.demo_names import DEMO_SOURCE
 from edgeconsole.ui.theme import COLOURS
 
 SOURCE_ROLE = Qt.ItemDataRole.UserRole

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFileDialog, QInputDialog, QMainWindow
 
 import edgeconsole
-from edgeconsole.session.session import default_demo_model
+from edgeconsole.session.demo_names import default_demo_model
 from edgeconsole.ui.budget_spin import FOLLOW_MODEL, BudgetSpinBox
 from edgeconsole.ui.status_panel import model_label, source_label
 from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR

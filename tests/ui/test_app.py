@@ -30,6 +30,9 @@ def test_sigint_closes_window_and_session(qapp: QApplication, settings: QSetting
             QTimer.singleShot(50, interrupt)
             return
         windows = [w for w in _windows() if w.isVisible()]
+        if windows and not windows[-1].ready:  # still starting (issue 15): the demo next
+            QTimer.singleShot(50, interrupt)
+            return
         seen.append(windows[-1].status.state if windows else "no window")
         os.kill(os.getpid(), signal.SIGINT)
 

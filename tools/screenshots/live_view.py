@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             QTimer.singleShot(int(args.seconds * 1000), grab)
             app.exec()
         finally:
-            window.poll_loop.stop()
+            if window.poll_loop is not None:
+                window.poll_loop.stop()
             session.close()
     return result["code"]
 
