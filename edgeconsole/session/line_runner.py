@@ -94,6 +94,8 @@ class LineRunner(RunnerBase):
         self._capture_priority = capture_priority
         self.rt_priority = rt_priority and not lossless
         self.warm = warm_up and not lossless
+        #: Warm-ups a frame arrived during (that frame waited for the warm-up to end).
+        self.warm_overlaps = 0
         #: What each thread runs at ("SCHED_FIFO 10", "normal", "nice 10", ...), once started.
         self.scheduling: dict[str, str] = {}
         self._stop = threading.Event()
@@ -284,8 +286,8 @@ class LineRunner(RunnerBase):
             return min(longest, left / 1e9)
         if left <= WARM_MIN_NS - WARM_LEAD_NS:  # too late: the frame is nearly here
             self.line.skip_warm_up()
-        else:
-            self.line.warm_up()
+        elif self.line.warm_up() and len(self.queue):
+            self.warm_overlaps += 1  # the frame came while warming up: it waited
         return longest
 
     def _decided(self, frame: Frame, step: LineStep) -> None:

@@ -13,7 +13,7 @@ per core minus one. For each run:
 - parts decided / parts that crossed the line (the scene's truth), missed, duplicates
   (two decisions for one physical part), frames the decision path never saw;
   ``warm_ups``: [done, skipped] warm-ups of the decision path before a crossing frame
-  (``PartLine.warm_up``);
+  (``PartLine.warm_up``), and how many of them a frame arrived during (it waited);
 - the bare classifier on exactly the crop tensors those decisions fed it, timed right
   after in the same conditions: ratio decision p99 / bare classifier p99.
 
@@ -193,6 +193,7 @@ def live(
         "load_after": round(os.getloadavg()[0], 2),
         "frames_unseen": runner.dropped,
         "warm_ups": [line.warm_ups, line.warm_ups_skipped],
+        "warm_ups_a_frame_waited_for": runner.warm_overlaps,
         "crossed": len(truth),
         "decided": len(ok),
         "decided_over_crossed": round(len(set(ids) & truth) / len(truth), 4) if truth else None,

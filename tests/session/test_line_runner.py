@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from edgeconsole.core.clock import now_ns
 from edgeconsole.core.frames import PartVerdict
 from edgeconsole.core.parts import Box, PartDecision
 from edgeconsole.inference.line import PartLine, TriggerConfig
@@ -138,3 +139,24 @@ def test_a_live_run_warms_the_decision_path_up_and_an_offline_one_never() -> Non
             assert line.warm_ups + line.warm_ups_skipped > 0
         else:
             assert line.warm_ups == line.warm_ups_skipped == 0
+
+
+def test_a_frame_that_arrives_during_a_warm_up_is_counted() -> None:
+    """The warm-up runs on the decision thread: a frame that comes meanwhile waits for
+    it, and that is counted (bench_line reports it), never hidden."""
+    src = SyntheticConveyorSource(seed=5, width=640, height=360, realtime=True, frames=1)
+    frame = src.read()
+    assert frame is not None
+
+    class Line(PartLine):
+        def warm_up_due(self, lead_ns: int) -> int | None:
+            return now_ns() - lead_ns // 2  # due, and still in time
+
+        def warm_up(self) -> bool:
+            runner.queue.put(frame)  # the camera delivers while the judge warms up
+            return True
+
+    runner = LineRunner(src, Line(ClassicalJudge()), Recorder().output())
+    assert runner._until_warm_up(0.25) == 0.25 and runner.warm_overlaps == 1
+    assert runner._until_warm_up(0.25) == 0.25 and runner.warm_overlaps == 1  # queue busy
+    src.close()
