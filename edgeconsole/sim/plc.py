@@ -70,6 +70,10 @@ class PlcPart:
             "counter": self.counter,
             "trigger_to_result_ms": ms(self.trigger_ns, self.results_ready_ns),
             "result_to_ack_ms": ms(self.results_ready_ns, self.ack_ns),
+            # Monotonic stamps (core.clock.now_ns: one clock for every process on this
+            # machine), so a camera on the same machine can split the time per step.
+            "trigger_ns": self.trigger_ns,
+            "results_ready_ns": self.results_ready_ns,
         }
 
 

@@ -87,9 +87,15 @@ def main() -> int:
     ap.add_argument("--ppm", type=float, default=600.0)
     ap.add_argument("--poll-ms", type=float, default=1.0)
     ap.add_argument("--opcua", action="store_true", help="OPC UA instead of Modbus TCP")
+    ap.add_argument(
+        "--map",
+        type=Path,
+        help="another map (e.g. edgeconsole/devices/plc/sample_map_registers.toml: "
+        "every output in consecutive registers, one write per result)",
+    )
     args = ap.parse_args()
 
-    plc_map = load_map(sample_map_path("opcua" if args.opcua else "modbus"))
+    plc_map = load_map(args.map or sample_map_path("opcua" if args.opcua else "modbus"))
     if args.poll_ms != plc_map.timing.poll_ms:
         from dataclasses import replace
 
@@ -113,6 +119,7 @@ def main() -> int:
             str(args.parts),
             "--part-log",
             *(["--opcua"] if args.opcua else []),
+            *(["--map", str(args.map)] if args.map else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -153,9 +160,21 @@ def main() -> int:
         for p in answered
         if p["counter"] in records and records[p["counter"]]["seq"] in decider.times
     ]
+    # Where each part's time went, on the one monotonic clock both processes share: the
+    # PLC raising the trigger -> the camera seeing it (the poll), the decision, and the
+    # rest (hand-offs to the decision thread and back, and the result's writes).
+    seen, rest = [], []
+    for p in answered:
+        rec = records.get(p["counter"])
+        if rec is None or p.get("trigger_ns") is None or rec["seq"] not in decider.times:
+            continue
+        see = (rec["trigger_ns"] - p["trigger_ns"]) / 1e6
+        seen.append(see)
+        rest.append(p["trigger_to_result_ms"] - see - decider.times[rec["seq"]])
     report = {
         "benchmark": "plc_handshake",
         "protocol": plc_map.protocol,
+        "map": plc_map.name,
         "ppm": args.ppm,
         "poll_ms": args.poll_ms,
         "parts_passed": s["parts"],
@@ -163,6 +182,7 @@ def main() -> int:
         "answered": len(answered),
         "missed": len(missed),
         "missed_outcomes": sorted({p["outcome"] for p in missed}),
+        "missed_parts": [(p["part"], p["outcome"]) for p in missed[:20]],
         "plc_trigger_to_result_ms": t2r,
         "plc_result_to_ack_ms": s["result_to_ack_ms"],
         "camera_decision_ms": dec,
@@ -176,6 +196,11 @@ def main() -> int:
         if not dec["p99"]
         else round(t2r["p99"] / dec["p99"], 2),
         "per_part_overhead_ms": percentiles(per_part),
+        "per_part_steps_ms": {
+            "see_trigger": percentiles(seen),
+            "hand_offs_and_writes": percentiles(rest),
+        },
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "counter_gaps": s["counter_gaps"],
         "elapsed_s": round(time.monotonic() - started, 1),
     }

@@ -8,20 +8,23 @@
     camera:    results_ready=0, ok=ng=0, trigger_ready=1
     PLC:       results_ack=0
 
-The runner polls the PLC's inputs every ``timing.poll_ms``. Deciding runs on a
-worker thread (``GateDecider.decide``, the only boundary to the inference
-code), so the loop keeps polling and the link stays answered. A link that goes
-away is retried with back-off; a decision that could not be handed over is
-recorded and counted, never dropped.
+The runner polls the PLC's inputs every ``timing.poll_ms``. A part is decided on
+the runner's own thread (``GateDecider.decide``, the only boundary to the
+inference code), with the busy write (trigger_ready=0) already sent: nothing else
+waits on the loop while a part is in progress, and a hand-off to a worker thread
+and back cost two wake-ups per part. A link that goes away is retried with
+back-off; a decision that could not be handed over is recorded and counted,
+never dropped. The runner wants an event loop to itself (``service.py`` gives
+it one): it sleeps its short poll waits on the loop's thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -64,7 +67,8 @@ class GateResult:
 class GateDecider(Protocol):
     """The one boundary between the handshake and the per-part pipeline.
 
-    Called on a worker thread, one call at a time, in trigger order. A decider that
+    Called on the handshake's own thread (its event loop's: the loop waits for it),
+    one call at a time, in trigger order. A decider that
     switches recipes by the PLC's ``sub_config`` says so with a class attribute
     ``wants_sub_config = True``: only then is it read (one more round trip to the PLC
     between the trigger and the decision); otherwise ``GateTrigger.sub_config`` is None.
@@ -142,6 +146,25 @@ _BITS = frozenset({"trigger", "results_ack", "trigger_ready", "results_ready", "
 WINDOW = 20_000
 
 
+#: Waits shorter than this are slept on the loop's thread (below).
+PRECISE_WAIT_NS = 2_000_000
+
+
+async def _pause(until_ns: int) -> None:
+    """Wait until ``until_ns`` (core.clock). asyncio's timers wake through epoll, whose
+    timeout is whole milliseconds rounded up: a 0.7 ms wait before the next 1 ms poll
+    became 1 ms, and the poll ran every round trip + 1 ms, not every 1 ms. A short wait
+    is slept on this thread instead (the runner has its loop to itself: the service
+    gives it one), then the loop runs what came meanwhile."""
+    left = until_ns - now_ns()
+    if left >= PRECISE_WAIT_NS:
+        await asyncio.sleep(left / 1e9)
+        return
+    if left > 0:
+        time.sleep(left / 1e9)
+    await asyncio.sleep(0)
+
+
 def percentiles(values: Any) -> dict[str, float | None]:
     """p50/p99/max of a sequence of ms (None when empty); the tail is never averaged."""
     xs = sorted(values)
@@ -183,7 +206,6 @@ class HandshakeRunner:
         self._dec: deque[float] = deque(maxlen=WINDOW)
         self._lock = threading.Lock()
         self._counter = 0
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="edgeconsole-decide")
         self._poll = ["trigger", "results_ack"]
         self._wants_sub = plc_map.has("sub_config") and bool(
             getattr(decider, "wants_sub_config", False)
@@ -269,7 +291,6 @@ class HandshakeRunner:
                     backoff = min(backoff * 2, 2.0)
         finally:
             await self.link.close()
-            self._pool.shutdown(wait=False)
             self._set_state("stopped")
 
     async def _leave(self) -> None:
@@ -302,7 +323,7 @@ class HandshakeRunner:
                 continue  # the part took its time: read again at once
             # A read every poll_ms (not poll_ms after each read): the round trip is
             # part of the interval, so a trigger waits at most poll_ms to be seen.
-            await asyncio.sleep(max(0, t_read + poll_ns - now_ns()) / 1e9)
+            await _pause(t_read + poll_ns)
 
     async def _part(self, first_vals: dict[str, int], stop: asyncio.Event) -> bool:
         """One part, trigger to reset; True when the trigger was last read low."""
@@ -315,14 +336,18 @@ class HandshakeRunner:
         if self._wants_sub:
             sub = (await self.link.read(["sub_config"]))["sub_config"]
         trigger = GateTrigger(seq=seq, stamp_ns=t_trig, sub_config=sub)
-        loop = asyncio.get_running_loop()
-        decision_fut = loop.run_in_executor(self._pool, self._decide, trigger)
-        # Busy while deciding; written while the worker thread decides.
+        # Busy while deciding: the request goes out first, its answer is taken after the
+        # decision, which runs here on the loop's thread. Nothing else waits on this loop
+        # meanwhile (the part is in progress), and deciding here spares two thread
+        # hand-offs per part (to a worker and back: each a wake-up that waits for a CPU
+        # on a busy machine).
+        busy = asyncio.ensure_future(self.link.write({"trigger_ready": 0}))
+        await asyncio.sleep(0)  # the write's request is on the wire before we decide
         try:
-            await self.link.write({"trigger_ready": 0})
-            self._edges({"trigger_ready": 0})
+            decision = self._decide(trigger)
         finally:
-            decision = await decision_fut
+            await busy
+        self._edges({"trigger_ready": 0})
         self._counter = (self._counter + 1) & 0xFFFF
         rec.counter = self._counter
         rec.part_id, rec.label, rec.class_id = decision.part_id, decision.label, decision.class_id
@@ -363,7 +388,7 @@ class HandshakeRunner:
                 break
             if now >= deadline:
                 break
-            await asyncio.sleep(max(0, t_read + poll_ns - now) / 1e9)
+            await _pause(t_read + poll_ns)
         rec.acked = acked
         if withdrawn:
             rec.error = rec.error or (

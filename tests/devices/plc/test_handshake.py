@@ -360,3 +360,83 @@ def test_a_plc_gone_while_deciding_costs_that_result_and_it_is_counted(
         assert "could not hand the result over" in rec.error
         wait_for(lambda: svc.runner.status(records=0).state == "down")
         assert "PLC" in svc.runner.status(records=0).last_error
+
+
+def test_the_decision_runs_on_the_handshakes_own_thread(virtual_plc, plc_camera) -> None:
+    """No hand-off to a worker thread and back (two wake-ups per part that each wait for
+    a CPU on a busy machine): the part is decided on the handshake's thread, after its
+    trigger_ready=0 request went out, and every part is still answered."""
+    plc: VirtualPlc = virtual_plc(ppm=300, max_parts=4)
+    threads: list[str] = []
+
+    class Decider:
+        def decide(self, trigger: GateTrigger) -> GateResult:
+            threads.append(threading.current_thread().name)
+            return GateResult(ok=True)
+
+    cam: HandshakeService = plc_camera(plc, Decider())
+    wait_for(plc.done.is_set)
+    wait_for(lambda: cam.runner.status().counters.acked >= plc.stats.acks)
+    assert threads and set(threads) == {"edgeconsole-plc-handshake"}
+    assert cam.runner.status().counters.not_handed_over == 0
+
+
+def test_a_short_poll_wait_is_never_rounded_up_to_a_millisecond(monkeypatch: Any) -> None:
+    """asyncio's timers wake through epoll (whole milliseconds, rounded up): a wait of
+    less than one would make a 1 ms poll run every round trip + 1 ms. Short waits are
+    slept precisely; long ones still go to the loop's timer."""
+    from edgeconsole.core.clock import now_ns
+    from edgeconsole.devices.plc import handshake
+
+    asked: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def spy(delay: float, *args: Any, **kwargs: Any) -> None:
+        asked.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(handshake.asyncio, "sleep", spy)
+
+    async def waits() -> None:
+        for wait_ns in (200_000, 700_000, 1_500_000, 10_000_000, -1_000):
+            await handshake._pause(now_ns() + wait_ns)
+
+    asyncio.run(waits())
+    assert asked and all(d == 0 or d >= 1e-3 for d in asked), asked
+    assert any(d >= 5e-3 for d in asked)  # the 10 ms wait went to the loop's timer
+
+
+@pytest.mark.parametrize(
+    ("map_name", "requests"), [("sample_map.toml", 2), ("sample_map_registers.toml", 1)]
+)
+def test_a_result_is_one_request_when_the_map_keeps_the_outputs_together(
+    map_name: str, requests: int
+) -> None:
+    """Bits and registers are two Modbus areas: the sample map's result takes two
+    requests (registers, then the coils with results_ready). With every output in
+    consecutive registers (sample_map_registers.toml) it is one, applied whole."""
+    from edgeconsole.devices.plc.link import parse_plc_url
+    from edgeconsole.devices.plc.modbus_link import ModbusLink
+    from edgeconsole.devices.plc.plcmap import load_map, sample_map_path
+    from edgeconsole.sim.plc_memory import ModbusMemory
+
+    plc_map = load_map(sample_map_path().with_name(map_name))
+    seen: list[int] = []
+
+    async def go() -> None:
+        mem = ModbusMemory(plc_map)
+        await mem.open("127.0.0.1", 0, lambda value, stamp: seen.append(value))
+        link = ModbusLink(parse_plc_url(f"modbus://127.0.0.1:{mem.port}"), plc_map)
+        try:
+            await link.connect()
+            before = link.requests
+            result = {"class_id": 2, "part_counter": 7, "error_code": 0, "ok": 0, "ng": 1}
+            await link.write(result | {"error": 0, "results_ready": 1}, last="results_ready")
+            assert link.requests - before == requests
+            assert {n: mem.get(n) for n in result} == result and mem.get("results_ready") == 1
+        finally:
+            await link.close()
+            await mem.close()
+
+    asyncio.run(go())
+    assert seen == [1]  # the PLC saw results_ready rise once
