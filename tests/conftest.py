@@ -16,6 +16,10 @@ import edgeconsole  # noqa: F401
 
 # Qt aborts without a display; every test runs offscreen unless told otherwise.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Live line runs ask for real-time priority by default (core/sched.py): two xdist
+# workers' real-time threads would starve each other and the rest of the suite. The
+# tests of that path set it themselves.
+os.environ.setdefault("EDGECONSOLE_RT_PRIORITY", "0")
 
 # The default run is reproducible: hypothesis draws the same examples on every machine,
 # so CI fails only on a real change (EDGECONSOLE_HYPOTHESIS=random explores instead;

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from edgeconsole.core.clock import wall_iso
 from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.sched import lower_thread_priority
+from edgeconsole.core.sched import permitted as rt_priority_permitted
 from edgeconsole.core.sched import wanted as rt_priority_wanted
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.line import TriggerConfig
@@ -204,6 +205,8 @@ class PipelineOpener:
             )
         s.runner = runner
         runner.start()
+        if s.line is not None and not lossless:
+            self._say_if_not_realtime()
         s.status.state = "running"
         s.status.model = f"{spec.name} v{spec.version}"
         s.status.runtime = dict(getattr(engine, "runtime", None) or {})
@@ -211,6 +214,23 @@ class PipelineOpener:
             s.status.model += f" · infer (remote) {req.remote[1]} on {req.remote[0]}"
         if req.target is not None:
             s.status.model += f" · parts decided on {req.target}"
+
+    def _say_if_not_realtime(self) -> None:
+        """Once per live line run: the decision path asks for real-time priority (``core/
+        sched.py``); where the system refuses it, the person is told what that costs."""
+        why = rt_priority_permitted() if rt_priority_wanted() else ""
+        if not why:  # granted, or turned off on purpose (EDGECONSOLE_RT_PRIORITY=0)
+            return
+        self._s.events.append(
+            Event(
+                "info",
+                f"Decisions run at normal priority: {why}. On a busy laptop a decision can "
+                "wait for a time slice and be late; for a station, allow real-time "
+                "priority (ulimit -r 10, or LimitRTPRIO=10 in its service).",
+                "pipeline",
+                wall_iso(),
+            )
+        )
 
     def _line_runner(
         self,

@@ -79,12 +79,21 @@ def test_a_priority_outside_1_to_99_is_refused(priority: int) -> None:
 
 @pytest.mark.parametrize(
     ("value", "wanted"),
-    [("1", True), ("yes", True), ("on", True), ("0", False), ("", False), ("no", False)],
+    [("1", True), ("yes", True), ("", True), ("0", False), ("off", False), (" No ", False)],
 )
-def test_real_time_is_opt_in_through_the_environment(
+def test_real_time_is_asked_for_unless_turned_off(
     monkeypatch: pytest.MonkeyPatch, value: str, wanted: bool
 ) -> None:
     monkeypatch.setenv(sched.ENV, value)
     assert sched.wanted() is wanted
     monkeypatch.delenv(sched.ENV)
-    assert sched.wanted() is False
+    assert sched.wanted() is True
+
+
+def test_permitted_says_why_not_in_a_sentence() -> None:
+    assert sched.refusal(0, 0) == ""  # root (CAP_SYS_NICE)
+    assert sched.refusal(1000, 99) == ""
+    assert sched.refusal(1000, 10, priority=10) == ""
+    why = sched.refusal(1000, 0)
+    assert why == ("real-time priority is not permitted for this user (ulimit -r is 0; 10 needed)")
+    assert "ulimit -r is 5" in sched.refusal(1000, 5, priority=10)

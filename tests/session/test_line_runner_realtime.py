@@ -83,3 +83,28 @@ def test_a_headless_run_says_what_its_threads_ran_at(monkeypatch: pytest.MonkeyP
     else:
         assert scheduling["decision"].startswith("normal (not permitted")
     assert summary["parts_decided"] >= 1
+
+
+def test_a_live_run_says_when_real_time_priority_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The system's refusal is faked (the suite may run as root); the run still decides
+    its parts and the person is told once why decisions may be late. Not said when turned
+    off on purpose, nor for an offline file."""
+    import edgeconsole.session.opening as opening
+
+    why = "real-time priority is not permitted for this user (ulimit -r is 0; 10 needed)"
+    monkeypatch.setattr(opening, "rt_priority_permitted", lambda: why)
+    monkeypatch.setenv(ENV, "0")  # the threads stay normal; the notice is what is tested
+    monkeypatch.setattr(opening, "rt_priority_wanted", lambda: True)
+    live = "synthetic:conveyor?seed=3&frames=30&ppm=300"
+    summary, events = run_headless(live, default_demo_model(), realtime=True, journal=False)
+    said = [e.text for e in events if "normal priority" in e.text]
+    assert len(said) == 1 and why in said[0] and "LimitRTPRIO" in said[0]
+    assert summary["line"]["decided"] > 0
+    monkeypatch.setattr(opening, "rt_priority_wanted", lambda: False)
+    _, events = run_headless(live, default_demo_model(), realtime=True, journal=False)
+    assert not [e for e in events if "normal priority" in e.text]
+    monkeypatch.setattr(opening, "rt_priority_wanted", lambda: True)
+    _, events = run_headless(live, default_demo_model(), realtime=False, journal=False)
+    assert not [e for e in events if "normal priority" in e.text]  # offline: lossless
