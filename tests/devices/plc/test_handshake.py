@@ -26,9 +26,12 @@ from tests.fixtures.plc import AlternatingDecider, wait_for
 pytestmark = pytest.mark.xdist_group("plc")
 
 
+@pytest.mark.slow
 def test_every_part_is_triggered_answered_and_acknowledged(virtual_plc, plc_camera) -> None:
-    # 300 parts/min leaves 200 ms per part: answered in time even on a loaded machine.
-    plc: VirtualPlc = virtual_plc(ppm=300, max_parts=8)
+    # The PLC waits one part period for results-ready, then counts the part missed (as a
+    # line does). This test is about the handshake, not speed: 60 parts/min leaves 1 s a
+    # part (at 300/min, 200 ms, a CI run at load 10 missed 2 of 7). Speed: bench_plc.py.
+    plc: VirtualPlc = virtual_plc(ppm=60, max_parts=7)
     decider = AlternatingDecider()
     cam: HandshakeService = plc_camera(plc, decider)
     wait_for(plc.done.is_set)
