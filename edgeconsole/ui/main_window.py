@@ -19,48 +19,35 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtCore import QEvent, QSettings, QTimer
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QDockWidget,
-    QVBoxLayout,
     QWidget,
 )
 
 import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
-from edgeconsole.session.api import LatencySnapshot, TriggerLine
+from edgeconsole.session.api import TriggerLine
 from edgeconsole.session.update import Event, PipelineStatus, Update
-from edgeconsole.ui.latency_panel import LatencyPanel
-from edgeconsole.ui.live_view import IDLE_PLACEHOLDER, LiveView
-from edgeconsole.ui.messages import BusyBar, EventLog, MessageBar
 from edgeconsole.ui.poll_loop import TICK_BUDGET_MS, PollLoop
 from edgeconsole.ui.session_port import SessionPort
 from edgeconsole.ui.settings import WindowSettings
-from edgeconsole.ui.status_panel import StatusPanel, model_label, source_label
-from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR, TargetsPanel
+from edgeconsole.ui.status_panel import StatusPanel
+from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR
 from edgeconsole.ui.window_choices import default_model, find_sample_models, sample_models_dir
-from edgeconsole.ui.window_chrome import WindowChrome
+from edgeconsole.ui.window_layout import WindowLayout
+from edgeconsole.ui.window_state import (
+    ACTIVE_STATES,
+    IDLE_STATES,
+    state_look,
+)
 
 __all__ = ["MainWindow", "default_model", "find_sample_models", "sample_models_dir"]
 
-ACTIVE_STATES = frozenset({"opening", "running", "reconnecting"})
-IDLE_STATES = frozenset({"idle", "stopped", "error"})
-#: Stats change slowly to the eye; the table and histogram redraw at most this often.
-STATS_INTERVAL_NS = 250_000_000
-#: The stage chart follows new samples at most this often (10 Hz looks live).
-CHART_INTERVAL_NS = 100_000_000
 MAX_EVENTS_PER_TICK = 50
-#: What the live view says while it has no frame to show.
-PLACEHOLDERS = {
-    "starting": "Starting EdgeConsole…",
-    "opening": "Opening the source and loading the model…",
-    "error": "Not running: see the message above. Fix the source or model, then press F5.",
-    "reconnecting": "Source lost: reconnecting…",
-}
 
 
-class MainWindow(WindowChrome):
+class MainWindow(WindowLayout):
     def __init__(
         self,
         session: SessionPort | None,
@@ -91,12 +78,6 @@ class MainWindow(WindowChrome):
         self._pending_restart = False
         # Not 0: the monotonic clock counts from boot, so on a machine up for less than
         # an interval the first chart or stats draw would wait (CI machines are fresh).
-        self._last_stats_ns = -(1 << 62)
-        self._last_chart_ns = -(1 << 62)
-        self._stats: LatencySnapshot | None = None
-        self._stats_new = False
-        self.chart_interval_ns = CHART_INTERVAL_NS
-        self.stats_interval_ns = STATS_INTERVAL_NS
         self._last_error_shown = ""
         self.targets_refreshed = 0
         self._layout_restored = False
@@ -186,89 +167,6 @@ class MainWindow(WindowChrome):
         # Probing cameras may take a moment; let the window appear first.
         QTimer.singleShot(0, self.refresh_targets)
 
-    # ------------------------------------------------------------------ build
-    def _build_central(self) -> None:
-        self.message_bar = MessageBar()
-        self.busy = BusyBar()
-        self.live_view = LiveView()
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.message_bar)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.live_view, 1)
-        self.setCentralWidget(central)
-
-    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)  # saveState() needs stable names
-        dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-            | QDockWidget.DockWidgetFeature.DockWidgetClosable
-        )
-        self.addDockWidget(area, dock)
-        return dock
-
-    def _build_docks(self) -> None:
-        self.targets = TargetsPanel()
-        self.latency = LatencyPanel()
-        self.event_log = EventLog()
-        self.targets_dock = self._dock(
-            "Targets", "targetsDock", self.targets, Qt.DockWidgetArea.LeftDockWidgetArea
-        )
-        # Left docks run full height; latency sits under the live view so a
-        # 16:9 camera image gets the width it needs.
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.latency_dock = self._dock(
-            "Latency", "latencyDock", self.latency, Qt.DockWidgetArea.BottomDockWidgetArea
-        )
-        self.latency_dock.dockLocationChanged.connect(self._on_latency_dock_moved)
-        self.latency.set_orientation(Qt.Orientation.Horizontal)
-        self.log_dock = self._dock(
-            "Event log", "logDock", self.event_log, Qt.DockWidgetArea.LeftDockWidgetArea
-        )
-        self.splitDockWidget(self.targets_dock, self.log_dock, Qt.Orientation.Vertical)
-
-    def _on_latency_dock_moved(self, area: Qt.DockWidgetArea) -> None:
-        side = area in (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.latency.set_orientation(Qt.Orientation.Vertical if side else Qt.Orientation.Horizontal)
-
-    # --------------------------------------------------------------- settings
-    def _restore_geometry(self, *, size: bool = True) -> None:
-        geometry = self.settings.geometry()
-        if not size:
-            pass  # already set (the window was shown while starting): the docks only
-        elif geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            screen = self.screen().availableGeometry() if self.screen() else None
-            if screen is not None and screen.width() < 1600:
-                self.resize(int(screen.width() * 0.95), int(screen.height() * 0.92))
-            else:
-                self.resize(1600, 1000)
-        state = self.settings.window_state()
-        self._layout_restored = state is not None and self.restoreState(state)
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if not self._layout_restored and not self._default_layout_done:
-            self._default_layout_done = True
-            self.apply_default_layout()
-
-    def apply_default_layout(self) -> None:
-        """Dock sizes in proportion to the window: the live view keeps most of it."""
-        w, h = self.width(), self.height()
-        self.resizeDocks([self.targets_dock], [max(260, int(w * 0.18))], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.latency_dock], [max(250, int(h * 0.36))], Qt.Orientation.Vertical)
-
-    def save_settings(self) -> None:
-        self.settings.save_window(self.saveGeometry(), self.saveState())
-        self.settings.sync()
-
     # ------------------------------------------------------------- properties
     @property
     def source(self) -> str:
@@ -317,7 +215,7 @@ class MainWindow(WindowChrome):
             return
         self.message_bar.dismiss()
         self.latency.reset()
-        self._stats = None
+        self.pacer.reset()
         self.live_view.clear()
         if self._call(
             "start",
@@ -439,16 +337,16 @@ class MainWindow(WindowChrome):
         # The charts and the stats table each draw in an event of their own, after this
         # one: the event loop answers whatever came in between (a click, a timer)
         # instead of waiting for all of it in one go.
-        if self._chart_due(now_ns()):
+        if self.pacer.chart_due(now_ns()):
             QTimer.singleShot(0, self._draw_chart_later)
-        if self._stats_due(now_ns()):
+        if self.pacer.stats_due(now_ns()):
             QTimer.singleShot(0, self._draw_stats_later)
 
     def _draw_chart_later(self) -> None:
-        self._guarded_draw(self._draw_chart)
+        self._guarded_draw(self.pacer.draw_chart)
 
     def _draw_stats_later(self) -> None:
-        self._guarded_draw(self._draw_stats)
+        self._guarded_draw(self.pacer.draw_stats)
 
     def _guarded_draw(self, draw: Callable[[int], None]) -> None:
         try:
@@ -489,47 +387,26 @@ class MainWindow(WindowChrome):
         if self.devices is not None:
             self.devices.apply(update, deadline_ns)
         if update.stats is not None:
-            self._stats = update.stats
-            self._stats_new = True
+            self.pacer.take_stats(update.stats)
         if draw:
-            self._draw_chart(deadline_ns)
-            self._draw_stats(deadline_ns)
+            self.pacer.draw_chart(deadline_ns)
+            self.pacer.draw_stats(deadline_ns)
 
-    def _chart_due(self, t: int) -> bool:
-        # pyqtgraph repaints cost milliseconds of Python on the UI thread; a
-        # fast model would otherwise redraw at the full tick rate.
-        return (
-            self.latency.dirty
-            and t - self._last_chart_ns >= self.chart_interval_ns
-            and self._latency_on_screen()
-        )
+    @property
+    def chart_interval_ns(self) -> int:
+        return self.pacer.chart_interval_ns
 
-    def _stats_due(self, t: int) -> bool:
-        return (
-            self._stats is not None
-            and self._stats_new
-            and t - self._last_stats_ns >= self.stats_interval_ns
-            and self._latency_on_screen()
-        )
+    @chart_interval_ns.setter
+    def chart_interval_ns(self, ns: int) -> None:
+        self.pacer.chart_interval_ns = ns
 
-    def _draw_chart(self, deadline_ns: int) -> None:
-        t = now_ns()
-        if t < deadline_ns and self._chart_due(t):
-            self._last_chart_ns = t
-            self.latency.redraw()
+    @property
+    def stats_interval_ns(self) -> int:
+        return self.pacer.stats_interval_ns
 
-    def _draw_stats(self, deadline_ns: int) -> None:
-        t = now_ns()
-        if t < deadline_ns and self._stats_due(t) and self._stats is not None:
-            self._last_stats_ns = t
-            self._stats_new = False
-            self.latency.apply_stats(self._stats)
-
-    def _latency_on_screen(self) -> bool:
-        """A closed dock, or one tabbed behind another, is not drawn; its samples wait
-        (dirty) and are drawn on the first tick it is seen again."""
-        panel = self.latency
-        return panel.isVisible() and not panel.visibleRegion().isEmpty()
+    @stats_interval_ns.setter
+    def stats_interval_ns(self, ns: int) -> None:
+        self.pacer.stats_interval_ns = ns
 
     def _apply_status(self, status: PipelineStatus) -> None:
         previous = self.status.state
@@ -561,31 +438,16 @@ class MainWindow(WindowChrome):
                 self.start()
 
     def _apply_state(self, state: str) -> None:
-        active = state in ACTIVE_STATES
-        self.start_action.setEnabled(state in IDLE_STATES)
-        self.stop_action.setEnabled(active)
-        self.cancel_action.setEnabled(state == "opening")
-        if state == "opening" and self._source.startswith("gateway://"):
-            # The gateway runs its own model: only its stream is being opened.
-            self.busy.start(f"Connecting to the stream of {source_label(self._source)}…")
-        elif state == "opening":
-            self.busy.start(
-                f"Opening {source_label(self._source)} with model {model_label(self._model)}…"
-            )
+        look = state_look(state, self._source, self._model)
+        self.start_action.setEnabled(look.can_start)
+        self.stop_action.setEnabled(look.can_stop)
+        self.cancel_action.setEnabled(look.can_cancel)
+        if look.busy is not None:
+            self.busy.start(look.busy)
         else:
             self.busy.finish()
-        tags = {
-            "stopped": "STOPPED",
-            "error": "ERROR",
-            "reconnecting": "RECONNECTING…",
-            "stopping": "STOPPING…",
-        }
-        tag = tags.get(state)
-        if tag is None and state == "running" and self._source.startswith("gateway://"):
-            where = self._source.removeprefix("gateway://").replace("?camera=", " · camera ")
-            tag = f"GATEWAY {where}"
-        self.live_view.set_tag(tag)
-        self.live_view.set_placeholder(PLACEHOLDERS.get(state, IDLE_PLACEHOLDER))
+        self.live_view.set_tag(look.tag)
+        self.live_view.set_placeholder(look.placeholder)
 
     def show_about(self) -> None:
         from edgeconsole.ui.about import show_about

@@ -20,7 +20,8 @@ from pytestqt.qtbot import QtBot
 
 from edgeconsole.session.session import Session
 from edgeconsole.ui.live_view import IDLE_PLACEHOLDER
-from edgeconsole.ui.main_window import PLACEHOLDERS, MainWindow
+from edgeconsole.ui.main_window import MainWindow
+from edgeconsole.ui.window_state import PLACEHOLDERS
 
 REPO = Path(__file__).resolve().parents[2]
 
