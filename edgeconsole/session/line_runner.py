@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING
 
 from edgeconsole.core.buffers import BoundedQueue
 from edgeconsole.core.clock import now_ns
-from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
+from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import Frame, LatencySample
 from edgeconsole.core.parts import LineCounters, TriggerEvent
 from edgeconsole.core.sched import CAPTURE_PRIORITY, DECISION_PRIORITY, current, realtime_thread
 from edgeconsole.core.source import FrameSource
 from edgeconsole.inference.line import TriggerConfig
+from edgeconsole.session.capture_loop import capture_frames
 from edgeconsole.session.runner import RunnerBase, RunnerOutput, RunnerSink
 
 if TYPE_CHECKING:  # the decision path (numpy) loads with the line, not the window
@@ -166,42 +167,9 @@ class LineRunner(RunnerBase):
         if not self.rt_priority and self._capture_priority is not None:
             self._capture_priority()
         self.scheduling["capture"] = got if got.startswith("normal (") else current()
-        reason = "stopped"
         try:
-            while not self._stop.is_set():
-                if self.lossless:
-                    while not self._turn.acquire(timeout=0.5):
-                        if self._stop.is_set():
-                            break
-                    if self._stop.is_set() or self.queue.closed:
-                        break
-                started = now_ns()
-                frame = self.source.read()
-                if frame is None:
-                    reason = "end of source"
-                    break
-                frame.stamps.setdefault(
-                    "capture_start",
-                    frame.capture_started_ns if frame.capture_started_ns is not None else started,
-                )
-                frame.stamps["captured"] = frame.captured_ns
-                self.captured += 1
-                if self.lossless:
-                    while not self.queue.put_when_free(frame, timeout=0.5):
-                        if self._stop.is_set() or self.queue.closed:
-                            break
-                else:
-                    self.queue.put(frame)
-        except SourceDisconnected as exc:
-            if not self._stop.is_set():
-                reason = "source disconnected"
-                self.output.error("source", exc)
-        except Exception as exc:  # a decoder bug must not kill the app silently
-            if not self._stop.is_set():
-                reason = "source error"
-                self.output.error("source", exc)
+            self._capture_reason = capture_frames(self, self.queue)
         finally:
-            self._capture_reason = reason
             self._capture_done.set()
             self.queue.close()
 

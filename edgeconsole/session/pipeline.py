@@ -13,9 +13,10 @@ from typing import Protocol
 
 from edgeconsole.core.buffers import LatestSlot
 from edgeconsole.core.clock import now_ns
-from edgeconsole.core.errors import EdgeConsoleError, SourceDisconnected
+from edgeconsole.core.errors import EdgeConsoleError
 from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
 from edgeconsole.core.source import FrameSource
+from edgeconsole.session.capture_loop import capture_frames
 from edgeconsole.session.runner import RunnerBase, RunnerOutput, RunnerSink
 
 
@@ -50,6 +51,7 @@ class LocalPipelineRunner(RunnerBase):
         self._stop = threading.Event()
         self._turn = threading.Semaphore(1)  # lossless: one frame in flight at a time
         self._capture_done = threading.Event()
+        self._capture_reason = "stopped"
         self._ended = threading.Event()
         self._capture_thread = threading.Thread(
             target=self._capture_loop, name="edgeconsole-capture", daemon=True
@@ -85,47 +87,10 @@ class LocalPipelineRunner(RunnerBase):
             self.output.end(reason)
 
     def _capture_loop(self) -> None:
-        reason = "stopped"
         try:
-            while not self._stop.is_set():
-                if self.lossless:
-                    while not self._turn.acquire(timeout=0.5):
-                        if self._stop.is_set():
-                            break
-                    if self._stop.is_set() or self.slot.closed:
-                        break
-                started = now_ns()
-                frame = self.source.read()
-                if frame is None:
-                    reason = "end of source"
-                    break
-                frame.stamps.setdefault(
-                    "capture_start",
-                    frame.capture_started_ns if frame.capture_started_ns is not None else started,
-                )
-                frame.stamps["captured"] = frame.captured_ns
-                self.captured += 1
-                if self.lossless:
-                    while not self.slot.put_when_free(frame, timeout=0.5):
-                        if self._stop.is_set() or self.slot.closed:
-                            break
-                else:
-                    self.slot.put(frame)
-        except SourceDisconnected as exc:
-            if not self._stop.is_set():
-                reason = "source disconnected"
-                self.output.error("source", exc)
-        except EdgeConsoleError as exc:
-            if not self._stop.is_set():
-                reason = "source error"
-                self.output.error("source", exc)
-        except Exception as exc:  # a decoder bug must not kill the app silently
-            if not self._stop.is_set():
-                reason = "source error"
-                self.output.error("source", exc)
+            self._capture_reason = capture_frames(self, self.slot)
         finally:
             self._capture_done.set()
-            self._capture_reason = reason
             self.slot.close()
 
     def _infer_loop(self) -> None:
@@ -136,7 +101,7 @@ class LocalPipelineRunner(RunnerBase):
                 if frame is None:
                     if self._capture_done.is_set() and self.slot.closed:
                         # Closed and drained: take() returns None only when empty.
-                        self._end(getattr(self, "_capture_reason", "stopped"))
+                        self._end(self._capture_reason)
                         return
                     continue
                 try:
