@@ -42,6 +42,27 @@ def _private_app_home(
     yield home
 
 
+@pytest.fixture(autouse=True)
+def _qt_garbage_on_gui_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In a test with a Qt application, cycles are collected on the window's thread only,
+    as the app does (edgeconsole/ui/gui_gc.py: a session thread's collection freeing a
+    window's Qt object deadlocked a clean-clone run). Other tests keep automatic
+    collection: an xdist worker runs both kinds."""
+    if not {"qapp", "qtbot"} & set(request.fixturenames):
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from edgeconsole.ui.gui_gc import GuiThreadCollector
+
+    collector = GuiThreadCollector().start()
+    try:
+        yield
+    finally:
+        # After the test's windows are closed (this fixture is set up first, torn down
+        # last): what they left in cycles dies here, on the window's thread.
+        collector.stop()
+
+
 pytest_plugins: list[str] = [
     "tests.fixtures.journal",
     "tests.fixtures.sources",

@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 import edgeconsole
+from edgeconsole.ui.gui_gc import GuiThreadCollector
 from edgeconsole.ui.settings import APPLICATION, ORGANIZATION, user_settings
 from edgeconsole.ui.theme import apply_theme
 
@@ -120,6 +121,7 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
     except SystemExit as exc:  # argparse already printed the usage line
         return int(exc.code or 0)
     app = create_application()
+    collector = GuiThreadCollector(app).start()
     # Imported after QApplication exists: pyqtgraph reads the app at import.
     from edgeconsole.session.update import Event
     from edgeconsole.ui.crash import install_crash_handler
@@ -146,6 +148,7 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
         from edgeconsole.ui.workspaces import ask_site_if_missing
 
         assert window is not None
+        collector.settle()
         if journal_error:
             window.report(Event(level="error", text=journal_error[0], kind="journal"))
         elif args.mode != "demo" and args.seconds is None:
@@ -176,3 +179,4 @@ def main(argv: Sequence[str], settings: QSettings | None = None) -> int:
         crash.uninstall()
         if opened.session is not None:
             opened.session.close()
+        collector.stop()

@@ -255,12 +255,20 @@ def main() -> int:
         action="store_true",
         help="time every paint per widget (adds a Python call per event: lag not comparable)",
     )
+    parser.add_argument(
+        "--python-gc",
+        action="store_true",
+        help="leave cyclic GC to CPython (any thread) instead of the app's window-thread collector",
+    )
     args = parser.parse_args()
 
     paints: PaintTimes | None = None
     if args.paints:
         _app, paints = paint_timing_application()  # create_application() takes it over
     app = create_application()
+    from edgeconsole.ui.gui_gc import GuiThreadCollector
+
+    collector = None if args.python_gc else GuiThreadCollector(app).start()
     from edgeconsole.session.session import Session
     from edgeconsole.ui.main_window import MainWindow, default_model
 
@@ -275,6 +283,8 @@ def main() -> int:
             # (pyqtgraph imported then, ~0.5 s), and measuring before that put the
             # build into the idle baseline (p99 25-72 ms, max 630 ms).
             wait_for(lambda: window.latency.plots_built, 60)
+            if collector is not None:
+                collector.settle()  # as the app does once its window is ready
             run_loop(1.0)  # the first poll ticks and repaints settle
             if paints is not None:
                 paints.take(1.0)
@@ -302,6 +312,7 @@ def main() -> int:
                 "seconds_per_phase": args.seconds,
                 "cpu_count": os.cpu_count(),
                 "gil_switch_interval_ms": round(sys.getswitchinterval() * 1000, 3),
+                "cyclic_gc": "cpython" if collector is None else "window thread",
                 "ort_threads": args.threads,
                 "load_average_1min_at_start": round(os.getloadavg()[0], 2),
                 "idle": idle,
