@@ -21,6 +21,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from edgeconsole.core.parts import PartDecision
+from edgeconsole.ui.layout_fence import LayoutFence
 from edgeconsole.ui.plot_style import budget_line, nice_ceiling, show_budget, style_plot
 from edgeconsole.ui.theme import COLOURS
 
@@ -128,6 +129,7 @@ class DecisionChart:
         import pyqtgraph as pg
 
         plot = pg.PlotWidget(background=COLOURS.panel)
+        plot.setObjectName("decisionChart")
         item = style_plot(plot, "Decision latency per part (ms)")
         item.setLabel("bottom", "part", color=COLOURS.text_dim)
         ok, fail = QColor(COLOURS.ok), QColor(COLOURS.fail)
@@ -205,7 +207,8 @@ class DecisionBox(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(self.readout)
+        # Rewritten with every decided part: relayouts stay in the fence.
+        layout.addWidget(LayoutFence(self.readout))
         layout.addWidget(slot, 1)
         slot.setMinimumHeight(140)
         self._dirty = False

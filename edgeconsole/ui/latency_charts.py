@@ -144,6 +144,7 @@ class StageChart:
         from edgeconsole.ui.stage_bands import StageBands
 
         plot = pg.PlotWidget(background=COLOURS.panel)
+        plot.setObjectName("stageChart")
         item = _style(plot, "Stage times per frame (ms)")
         item.setLabel("bottom", "frames ago", color=COLOURS.text_dim)
         self.bands = StageBands([stage_colour(name) for name in STACK])
@@ -244,6 +245,7 @@ class HistogramChart:
         self.p99_line: pg.InfiniteLine | None = None
         self._budget: float | None = None
         self._stats: LatencySnapshot | None = None
+        self._held = False
         self._ranges: tuple[float, float, float] | None = None
         #: Counts of the last stats applied (whole frames).
         self.counts: list[int] = []
@@ -252,6 +254,7 @@ class HistogramChart:
         import pyqtgraph as pg
 
         plot = pg.PlotWidget(background=COLOURS.panel)
+        plot.setObjectName("histogramChart")
         item = _style(plot, "End-to-end histogram (ms)")
         # Opaque fills in the colour the translucent ones showed: nothing to blend.
         self.under = pg.PlotDataItem(
@@ -297,12 +300,21 @@ class HistogramChart:
         if self.budget_line is not None:
             _show_budget(self.budget_line, ms)
 
-    def apply(self, stats: LatencySnapshot) -> None:
-        if stats == self._stats:
+    def apply(self, stats: LatencySnapshot, *, draw: bool = True) -> None:
+        """``draw=False``: keep them for ``draw_held`` (a hidden histogram: a line
+        runs and the decision chart shows instead; pyqtgraph's setData is not free)."""
+        if stats == self._stats and not (draw and self._held):
             return  # idle, the session sends the same stats every poll: no repaint
         self._stats = stats
         self.counts = [int(c) for c in stats.histogram_counts]
-        self._draw(stats)
+        self._held = not draw
+        if draw:
+            self._draw(stats)
+
+    def draw_held(self) -> None:
+        if self._held and self._stats is not None:
+            self._held = False
+            self._draw(self._stats)
 
     def _draw(self, stats: LatencySnapshot) -> None:
         plot, under, over, p99_line = self.plot, self.under, self.over, self.p99_line

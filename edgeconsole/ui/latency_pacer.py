@@ -14,6 +14,7 @@ from edgeconsole.core.clock import now_ns
 if TYPE_CHECKING:  # the window paints before the session's names are loaded
     from edgeconsole.session.api import LatencySnapshot
     from edgeconsole.ui.latency_panel import LatencyPanel
+    from edgeconsole.ui.paint_slices import PaintSlices
 
 STATS_INTERVAL_NS = 250_000_000
 CHART_INTERVAL_NS = 100_000_000
@@ -69,3 +70,19 @@ class LatencyPacer:
             self._last_stats_ns = t
             self._stats_new = False
             self.panel.apply_stats(self._stats)
+
+    def post_chart(self, slices: PaintSlices) -> None:
+        """The charts' redraws as slices of their own (one per chart: each is painted
+        before the next draws)."""
+        self._last_chart_ns = now_ns()
+        for key, step in self.panel.redraw_steps():
+            slices.post(key, step)
+
+    def post_stats(self, slices: PaintSlices) -> None:
+        """The newest stats as slices: the table, the histogram, the summary line."""
+        if self._stats is None:
+            return
+        self._last_stats_ns = now_ns()
+        self._stats_new = False
+        for key, step in self.panel.stats_steps(self._stats):
+            slices.post(key, step)

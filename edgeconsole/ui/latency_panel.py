@@ -14,7 +14,7 @@ build then draws. pyqtgraph is imported by that build only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -35,6 +35,7 @@ from edgeconsole.ui.latency_charts import (
     stage_colour,
 )
 from edgeconsole.ui.latency_table import PercentileTable, camera_text, fmt_ms
+from edgeconsole.ui.layout_fence import LayoutFence
 from edgeconsole.ui.theme import COLOURS, STAGE_COLOURS
 
 __all__ = ["ROWS", "LatencyPanel", "SampleRing", "camera_text", "fmt_ms"]
@@ -77,7 +78,8 @@ class LatencyPanel(QWidget):
         stats_layout.setContentsMargins(0, 0, 0, 0)
         stats_layout.setSpacing(4)
         stats_layout.addWidget(self.table)
-        stats_layout.addWidget(self.summary)
+        # Its text changes 4 times a second: relayouts stay in the fence.
+        stats_layout.addWidget(LayoutFence(self.summary))
         # An industrial camera's own counters: what the link lost is part of latency's story.
         self.camera = QLabel("")
         self.camera.setObjectName("cameraLink")
@@ -142,6 +144,8 @@ class LatencyPanel(QWidget):
             return
         self.decisions.setVisible(on)
         self.histogram_slot.setVisible(not on)
+        if not on:
+            self.histogram.draw_held()
 
     @property
     def parts_mode(self) -> bool:
@@ -182,6 +186,20 @@ class LatencyPanel(QWidget):
         self.decisions.redraw()
         self._dirty = False
 
+    def redraw_steps(self) -> list[tuple[str, Callable[[], None]]]:
+        """``redraw`` in steps, one per chart that has something new (the window runs
+        each in an event of its own: ui/paint_slices.py)."""
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if self._dirty:
+            steps.append(("stage chart", self._redraw_stages))
+        if self.decisions.dirty:
+            steps.append(("decision chart", self.decisions.redraw))
+        return steps
+
+    def _redraw_stages(self) -> None:
+        self._dirty = False  # first: samples that come while it draws are drawn next time
+        self.chart.redraw()
+
     def set_budget(self, ms: float | None) -> None:
         self._budget = ms
         self.chart.set_budget(ms)
@@ -205,9 +223,15 @@ class LatencyPanel(QWidget):
         self.camera.setVisible(True)
 
     def apply_stats(self, stats: LatencySnapshot) -> None:
+        for _key, step in self.stats_steps(stats):
+            step()
+
+    def stats_steps(self, stats: LatencySnapshot) -> list[tuple[str, Callable[[], None]]]:
+        """What new stats change, as steps: the table, the histogram, the summary line
+        (none for the same stats again: stopped or idle, poll() sends them every tick)."""
         key = (stats, self.parts_mode)
         if key == self._applied:
-            return  # stopped or idle, poll() sends the same stats: nothing to repaint
+            return []  # nothing to repaint
         self._applied = key
         if self.parts_mode and stats.budget_ms is not None:
             # A line's budget is each part's decision (the box above), not a frame's
@@ -216,10 +240,20 @@ class LatencyPanel(QWidget):
             note = "frames: capture to screen; the budget applies to each part's decision"
         else:
             note = ""
-        self.table.apply(stats)
-        self.histogram.apply(stats)
         text = self._summary_text(stats)
-        self.summary.setText(f"{text} · {note}" if note else text)
+        summary = f"{text} · {note}" if note else text
+        return [
+            ("stats table", lambda: self.table.apply(stats)),
+            (
+                "histogram",
+                lambda: self.histogram.apply(stats, draw=not self.histogram_slot.isHidden()),
+            ),
+            ("summary", lambda: self._set_summary(summary)),
+        ]
+
+    def _set_summary(self, text: str) -> None:
+        if text != self.summary.text():
+            self.summary.setText(text)
 
     @staticmethod
     def _legend_html(optional: Sequence[str] = ()) -> str:

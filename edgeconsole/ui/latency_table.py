@@ -80,6 +80,8 @@ class PercentileTable(QTableWidget):
                 self.setItem(r, c, cell)
                 row.append(cell)
             self._cells.append(row)
+        #: Which cells show red now (a foreground set again repaints its cell).
+        self._red = [[False] * len(TABLE_COLUMNS) for _ in ROWS]
         self._over = QColor(COLOURS.fail)
         self._normal = QColor(COLOURS.text)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -110,7 +112,9 @@ class PercentileTable(QTableWidget):
                 if cell.text() != text:
                     cell.setText(text)
                 over = name == "e2e" and budget is not None and v is not None and v > budget
-                cell.setForeground(self._over if over else self._normal)
+                if self._red[r][c] != over:  # setting it again repaints the cell
+                    self._red[r][c] = over
+                    cell.setForeground(self._over if over else self._normal)
 
 
 _CLOCK_WORDS = {

@@ -48,6 +48,12 @@ IDLE_PLACEHOLDER = "No source running. Pick a source and a model, then press F5.
 
 # Text on a filled label background: dark on the bright role colours.
 _LABEL_TEXT = QColor("#0b0d10")
+# Looked up once: each enum access is a Python call, and a frame makes hundreds.
+_ANTIALIAS = QPainter.RenderHint.Antialiasing
+_MITER = Qt.PenJoinStyle.MiterJoin
+_NO_BRUSH = Qt.BrushStyle.NoBrush
+_NO_PEN = Qt.PenStyle.NoPen
+_CENTRE = Qt.AlignmentFlag.AlignCenter
 _BACKGROUND = QColor("#07090b")
 
 
@@ -90,6 +96,7 @@ class LiveView(QWidget):
         self.frames_blitted = 0
         self.frames_scaled = 0
         self._fonts: dict[tuple[float, bool], tuple[QFont, QFontMetricsF]] = {}
+        self._pens: dict[tuple[str, bool], tuple[QPen, QColor]] = {}
         self._frame_index = -1
         self._overlay: list[OverlayItem] = []
         self._reported_index = -1
@@ -229,7 +236,6 @@ class LiveView(QWidget):
                 p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
                 p.drawImage(target, self._image_to_paint(self._frame))
                 blitted = False
-            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
             scale = target.width() / self._frame.width
             banners = [o for o in self._overlay if isinstance(o, OverlayBanner)]
@@ -238,8 +244,19 @@ class LiveView(QWidget):
             # Labels keep clear of the banners so neither hides the other.
             label_top = target.top() + banner_h * len(banners)
             labels: list[tuple[str, QColor, QPointF]] = []
-            for item in self._overlay:
-                if isinstance(item, OverlayBox):
+            boxes = [o for o in self._overlay if isinstance(o, OverlayBox)]
+            # Square boxes on whole pixels look the same without antialiasing, which
+            # cost about a third of the overlay on every frame (issue 15); polygons
+            # (a rotated find) keep it.
+            p.setRenderHint(_ANTIALIAS, False)
+            for item in boxes:
+                if not item.polygon:
+                    label = self._paint_box(p, item, target, scale)
+                    if label is not None:
+                        labels.append(label)
+            p.setRenderHint(_ANTIALIAS, True)
+            for item in boxes:
+                if item.polygon:
                     label = self._paint_box(p, item, target, scale)
                     if label is not None:
                         labels.append(label)
@@ -415,27 +432,42 @@ class LiveView(QWidget):
             self._placeholder,
         )
 
+    def _box_pen(self, role: str, thick: bool) -> tuple[QPen, QColor]:
+        # Made once per role: a box is drawn for every part on every frame (issue 15).
+        key = (role, thick)
+        found = self._pens.get(key)
+        if found is None:
+            colour = role_colour(role)
+            pen = QPen(colour, 4.0 if thick else 2.5)
+            pen.setCosmetic(True)
+            pen.setJoinStyle(_MITER)
+            found = self._pens[key] = (pen, colour)
+        return found
+
     def _paint_box(
         self, p: QPainter, item: OverlayBox, target: QRectF, scale: float
     ) -> tuple[str, QColor, QPointF] | None:
-        colour = role_colour(item.role)
-        pen = QPen(colour, 4.0 if item.thick else 2.5)
-        pen.setCosmetic(True)
-        pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+        pen, colour = self._box_pen(item.role, item.thick)
         p.setPen(pen)
-        p.setBrush(Qt.BrushStyle.NoBrush)
-
-        def to_widget(x: float, y: float) -> QPointF:
-            return QPointF(target.x() + x * scale, target.y() + y * scale)
-
+        p.setBrush(_NO_BRUSH)
+        ox, oy = target.x(), target.y()
         x0, y0, x1, y1 = item.box
         if item.polygon:
-            p.drawPolygon(QPolygonF([to_widget(x, y) for x, y in item.polygon]))
-        else:
-            p.drawRect(QRectF(to_widget(x0, y0), to_widget(x1, y1)).normalized())
+            p.drawPolygon(
+                QPolygonF([QPointF(ox + x * scale, oy + y * scale) for x, y in item.polygon])
+            )
+        else:  # on whole pixels: drawn without antialiasing (paintEvent)
+            p.drawRect(
+                QRectF(
+                    round(ox + min(x0, x1) * scale),
+                    round(oy + min(y0, y1) * scale),
+                    round(abs(x1 - x0) * scale),
+                    round(abs(y1 - y0) * scale),
+                )
+            )
         if not item.label:
             return None
-        return item.label, colour, to_widget(min(x0, x1), min(y0, y1))
+        return item.label, colour, QPointF(ox + min(x0, x1) * scale, oy + min(y0, y1) * scale)
 
     def _paint_label(
         self,
@@ -464,12 +496,12 @@ class LiveView(QWidget):
             if not any(rect.intersects(other) for other in placed):
                 break
             rect.translate(0, h + 1)
-        p.setPen(Qt.PenStyle.NoPen)
+        p.setPen(_NO_PEN)
         p.setBrush(colour)
         p.drawRoundedRect(rect, 3, 3)
         p.setFont(font)
         p.setPen(_LABEL_TEXT)
-        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        p.drawText(rect, _CENTRE, text)
         return rect
 
     def _banner_font(self, target: QRectF) -> QFont:

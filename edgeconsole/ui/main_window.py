@@ -29,7 +29,8 @@ import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
 from edgeconsole.session.api import TriggerLine
 from edgeconsole.session.update import Event, PipelineStatus, Update
-from edgeconsole.ui.poll_loop import TICK_BUDGET_MS, PollLoop
+from edgeconsole.ui.paint_slices import PaintSlices
+from edgeconsole.ui.poll_loop import PollLoop
 from edgeconsole.ui.session_port import SessionPort
 from edgeconsole.ui.settings import WindowSettings
 from edgeconsole.ui.status_panel import StatusPanel
@@ -162,6 +163,7 @@ class MainWindow(WindowLayout):
         self.targets.source_activated.connect(self.choose_source)
         self.busy.cancel_requested.connect(self.cancel)
 
+        self.slices = PaintSlices(self._slice_failed, self)
         self.poll_loop = PollLoop(self._tick, parent=self)
         self.poll_loop.start()
         # Probing cameras may take a moment; let the window appear first.
@@ -334,25 +336,17 @@ class MainWindow(WindowLayout):
         except Exception:
             self._report_once("Display error: " + traceback.format_exc(limit=3).strip())
             return
-        # The charts and the stats table each draw in an event of their own, after this
-        # one: the event loop answers whatever came in between (a click, a timer)
-        # instead of waiting for all of it in one go.
-        if self.pacer.chart_due(now_ns()):
-            QTimer.singleShot(0, self._draw_chart_later)
-        if self.pacer.stats_due(now_ns()):
-            QTimer.singleShot(0, self._draw_stats_later)
+        # The charts and the stats each draw in slices of their own after this tick's
+        # frame is painted (ui/paint_slices.py): no event paints all of it at once.
+        t = now_ns()
+        if self.pacer.chart_due(t):
+            self.pacer.post_chart(self.slices)
+        if self.pacer.stats_due(t):
+            self.pacer.post_stats(self.slices)
 
-    def _draw_chart_later(self) -> None:
-        self._guarded_draw(self.pacer.draw_chart)
-
-    def _draw_stats_later(self) -> None:
-        self._guarded_draw(self.pacer.draw_stats)
-
-    def _guarded_draw(self, draw: Callable[[int], None]) -> None:
-        try:
-            draw(now_ns() + int(TICK_BUDGET_MS * 1e6))
-        except Exception:
-            self._report_once("Display error: " + traceback.format_exc(limit=3).strip())
+    def _slice_failed(self, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(exc, limit=3)).strip()
+        self._report_once("Display error: " + text)
 
     def _report_once(self, text: str) -> None:
         if text != self._last_error_shown:
@@ -473,6 +467,7 @@ class MainWindow(WindowLayout):
         self._open_session = None  # closed while starting: the session is never made
         if self.poll_loop is not None:
             self.poll_loop.stop()
+            self.slices.clear()
         if self.bundles_panel is not None:
             self.bundles_panel.shutdown()
         self.save_settings()

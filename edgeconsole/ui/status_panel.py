@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from edgeconsole.session.update import PipelineStatus
+from edgeconsole.ui.layout_fence import LayoutFence
 from edgeconsole.ui.theme import COLOURS
 
 
@@ -46,7 +47,10 @@ class StatusPanel:
         self.model = QLabel("model —")
         self.source = QLabel("source —")
         self.budget = QLabel("budget —")
-        for w in (self.state, self.fps, self.frames, self.dropped, self.parts):
+        # The parts count changes with every part and its width with the numbers: its
+        # relayouts stay in the fence unless it needs more room.
+        self.parts_box = LayoutFence(self.parts)
+        for w in (self.state, self.fps, self.frames, self.dropped, self.parts_box):
             bar.addWidget(w)
         # The counters change on every tick. A label whose text changes width asks the
         # status bar for a new layout, and the relayout repaints the whole bar (about
@@ -68,7 +72,7 @@ class StatusPanel:
         self.fps.setToolTip("Frames shown per second")
         self.dropped.setToolTip("Frames the pipeline skipped because a newer one was waiting")
         self.parts.setToolTip("Inspected parts that passed / failed in this run")
-        self.parts.setVisible(False)
+        self.parts_box.setVisible(False)
         self._state = "idle"
         self._has_drops = False
 
@@ -76,6 +80,12 @@ class StatusPanel:
     def _set(label: QLabel, text: str) -> None:
         if label.text() != text:
             label.setText(text)
+
+    @staticmethod
+    def _set_tip(label: QLabel, text: str) -> None:
+        # Qt sends a ToolTipChange event for every set, even of the same text.
+        if label.toolTip() != text:
+            label.setToolTip(text)
 
     def apply(self, status: PipelineStatus) -> None:
         if status.state != self._state:
@@ -110,8 +120,8 @@ class StatusPanel:
                     f"{status.decision_p99_ms:.1f} ms</span>"
                 )
             self._set(self.parts, text)
-            self.parts.setToolTip(f"trigger {status.trigger}")
-            self.parts.setVisible(True)
+            self._set_tip(self.parts, f"trigger {status.trigger}")
+            self.parts_box.setVisible(True)
         elif status.parts_passed or status.parts_failed:
             self._set(
                 self.parts,
@@ -119,14 +129,14 @@ class StatusPanel:
                 f"</span>  <span style='color:{COLOURS.fail}'>fail "
                 f"{status.parts_failed}</span>",
             )
-            self.parts.setVisible(True)
+            self.parts_box.setVisible(True)
         else:
             self._set(self.parts, "")
-            self.parts.setVisible(False)
+            self.parts_box.setVisible(False)
         self._set(self.model, f"model {model_label(status.model)}")
         self._set(self.source, f"source {source_label(status.source)}")
-        self.model.setToolTip(status.model)
-        self.source.setToolTip(status.source)
+        self._set_tip(self.model, status.model)
+        self._set_tip(self.source, status.source)
         self.set_budget(status.budget_ms)
 
     def set_budget(self, ms: float | None) -> None:

@@ -77,6 +77,41 @@ def measure_lag(seconds: float) -> dict[str, float]:
     }
 
 
+class GcPasses:
+    """Every cyclic-GC pass in this process (``gc.callbacks``): how long, which
+    generation, on which thread (the window's collector, or CPython's automatic one
+    on whatever thread allocated)."""
+
+    def __init__(self) -> None:
+        import gc
+        import threading
+
+        self._threading = threading
+        self._start: int | None = None
+        self.passes: list[tuple[float, int, bool]] = []
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = now_ns()
+        elif self._start is not None:
+            ms = (now_ns() - self._start) / 1e6
+            main = self._threading.current_thread() is self._threading.main_thread()
+            self.passes.append((ms, int(info.get("generation", -1)), main))
+            self._start = None
+
+    def take(self) -> dict[str, Any]:
+        got, self.passes = self.passes, []
+        by_gen = {g: [ms for ms, gen, _ in got if gen == g] for g in (0, 1, 2)}
+        return {
+            "passes": len(got),
+            "on_window_thread": sum(1 for *_, main in got if main),
+            "longest_ms": round(max((ms for ms, *_ in got), default=0.0), 3),
+            "longest_by_generation_ms": {str(g): round(max(v), 3) for g, v in by_gen.items() if v},
+            "over_1_ms": sum(1 for ms, *_ in got if ms > 1.0),
+        }
+
+
 def run_loop(seconds: float) -> None:
     loop = QEventLoop()
     QTimer.singleShot(int(seconds * 1000), loop.quit)
@@ -124,6 +159,129 @@ class PaintTimes:
         return out
 
 
+class EventTimes:
+    """Every event the window's thread handles, timed (``--events``): the outermost
+    ones (what the event loop waited for) by kind, and the slowest of them, each split
+    into CPU (the thread's own clock), run queue (runnable without a core: the OS,
+    from /proc/thread-self/schedstat) and the rest, blocked (the GIL, a lock). A 10 ms
+    timer is late by about the longest event in its way, so these name the lag."""
+
+    def __init__(self, slow_ms: float) -> None:
+        self.slow_ms = slow_ms
+        self.depth = 0
+        #: key -> [count, wall ms, max wall ms, cpu ms, max cpu ms], outermost events
+        self.total: dict[str, list[float]] = {}
+        #: the same for events inside others (a paint inside the window's repaint)
+        self.inner: dict[str, list[float]] = {}
+        self.slow: list[tuple[float, float, float, str, list[tuple[int, str, float]]]] = []
+        self._nested: list[tuple[int, str, float]] = []
+        #: CPU ms of every outermost event (the work the loop cannot answer during)
+        self.cpu: list[float] = []
+        self._schedstat = open("/proc/thread-self/schedstat", "rb", buffering=0)  # noqa: SIM115
+
+    def run_delay_ns(self) -> int:
+        self._schedstat.seek(0)
+        return int(self._schedstat.read().split()[1])
+
+    def record(self, key: str, ms: float, depth: int, cpu_ms: float, runq_ms: float) -> None:
+        agg = (self.total if depth == 0 else self.inner).setdefault(key, [0, 0.0, 0.0, 0.0, 0.0])
+        agg[0] += 1
+        agg[1] += ms
+        agg[2] = max(agg[2], ms)
+        agg[3] += cpu_ms
+        agg[4] = max(agg[4], cpu_ms)
+        if depth == 0:
+            self.cpu.append(cpu_ms)
+            if ms >= self.slow_ms:
+                inner = sorted(self._nested, key=lambda n: -n[2])[:6]
+                self.slow.append((ms, cpu_ms, runq_ms, key, inner))
+            self._nested = []
+        elif ms >= 0.3:
+            self._nested.append((depth, key, ms))
+
+    @staticmethod
+    def _kinds(table: dict[str, list[float]], seconds: float) -> dict[str, dict[str, float]]:
+        top = sorted(table.items(), key=lambda kv: -kv[1][4])[:12]
+        return {
+            k: {
+                "per_s": round(v[0] / seconds, 1),
+                "ms_per_s": round(v[1] / seconds, 2),
+                "max_ms": round(v[2], 2),
+                "cpu_ms_per_s": round(v[3] / seconds, 2),
+                "max_cpu_ms": round(v[4], 2),
+            }
+            for k, v in top
+        }
+
+    def take(self, seconds: float) -> dict[str, Any]:
+        slow = sorted(self.slow, key=lambda s: -s[0])
+        cpu = np.asarray(self.cpu or [0.0])
+        out: dict[str, Any] = {
+            # Load-independent: an event's own CPU, not the time others took the core.
+            "event_cpu_ms": {
+                "p99": round(float(np.percentile(cpu, 99)), 3),
+                "max": round(float(cpu.max()), 3),
+                "over_1.5_ms_per_s": round(float((cpu > 1.5).sum()) / seconds, 2),
+                "over_3_ms_per_s": round(float((cpu > 3.0).sum()) / seconds, 2),
+            },
+            "slowest_kinds": self._kinds(self.total, seconds),
+            "inner_kinds": self._kinds(self.inner, seconds),
+            f"events_over_{self.slow_ms}_ms": len(slow),
+            "over_split_ms": {
+                "cpu": round(sum(x[1] for x in slow), 1),
+                "run_queue": round(sum(x[2] for x in slow), 1),
+                "blocked": round(sum(x[0] - x[1] - x[2] for x in slow), 1),
+            },
+            "slowest": [
+                {
+                    "ms": round(ms, 2),
+                    "cpu_ms": round(cpu, 2),
+                    "run_queue_ms": round(runq, 2),
+                    "event": key,
+                    "inside": [f"{'  ' * d}{k} {m:.2f}" for d, k, m in inner],
+                }
+                for ms, cpu, runq, key, inner in slow[:8]
+            ],
+        }
+        self.total.clear()
+        self.cpu.clear()
+        self.inner.clear()
+        self.slow.clear()
+        return out
+
+
+def event_timing_application(slow_ms: float) -> tuple[Any, EventTimes]:
+    from PySide6.QtCore import QObject
+    from PySide6.QtWidgets import QApplication
+
+    times = EventTimes(slow_ms)
+
+    class App(QApplication):
+        def notify(self, receiver: QObject, event: Any) -> bool:
+            depth = times.depth
+            times.depth = depth + 1
+            cpu0 = time.thread_time_ns()
+            if depth == 0:
+                rq0 = times.run_delay_ns()
+            # Read before: the receiver may die in the event.
+            name = receiver.objectName()
+            if not name:
+                parent = receiver.parent()
+                pname = "" if parent is None else parent.objectName()
+                name = type(receiver).__name__ + (f" of {pname}" if pname else "")
+            t0 = now_ns()
+            try:
+                return super().notify(receiver, event)
+            finally:
+                ms = (now_ns() - t0) / 1e6
+                times.depth = depth
+                cpu = (time.thread_time_ns() - cpu0) / 1e6
+                runq = (times.run_delay_ns() - rq0) / 1e6 if depth == 0 else 0.0
+                times.record(f"{event.type().name} -> {name}", ms, depth, cpu, runq)
+
+    return App([sys.argv[0]]), times
+
+
 def paint_timing_application() -> tuple[Any, PaintTimes]:
     from PySide6.QtCore import QEvent, QObject
     from PySide6.QtWidgets import QApplication
@@ -156,6 +314,8 @@ def run_phase(
     worker: bool,
     busy: bool,
     paints: PaintTimes | None = None,
+    events: EventTimes | None = None,
+    gc_passes: GcPasses | None = None,
 ) -> dict[str, object]:
     """Start the pipeline (in the worker or in-process), measure, stop."""
     from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR
@@ -193,16 +353,30 @@ def run_phase(
             import cProfile
             import pstats
 
-            prof = cProfile.Profile()
+            # The window thread's own CPU clock by default: what the code costs, not
+            # the time other processes held the core while it ran.
+            prof = (
+                cProfile.Profile(time.thread_time)
+                if args.profile_clock == "cpu"
+                else cProfile.Profile()
+            )
             running = prof.runcall(measure_lag, args.seconds)
             pstats.Stats(prof, stream=sys.stderr).sort_stats(args.profile_sort).print_stats(40)
         else:
             if paints is not None:
                 paints.take(1.0)  # only this phase's paints
+            if events is not None:
+                events.take(1.0)
+            if gc_passes is not None:
+                gc_passes.take()
             running = measure_lag(args.seconds)
         span = (now_ns() - t0) / 1e9
         if paints is not None:
             running["paints"] = paints.take(span)  # type: ignore[assignment]
+        if events is not None:
+            running["events"] = events.take(span)  # type: ignore[assignment]
+        if gc_passes is not None:
+            running["gc"] = gc_passes.take()  # type: ignore[assignment]
         ui_cpu = time.thread_time() - cpu0
         frames = w.status.frames - frames0
         tick_ms = np.asarray(list(w.poll_loop.tick_ms) or [0.0])
@@ -251,9 +425,22 @@ def main() -> int:
         help="with --profile: tottime (own time) or cumulative (with callees)",
     )
     parser.add_argument(
+        "--profile-clock",
+        default="cpu",
+        choices=("cpu", "wall"),
+        help="with --profile: the window thread's CPU time (default) or wall time",
+    )
+    parser.add_argument(
         "--paints",
         action="store_true",
         help="time every paint per widget (adds a Python call per event: lag not comparable)",
+    )
+    parser.add_argument(
+        "--events",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="time every event of the window's thread; list those over MS (lag not comparable)",
     )
     parser.add_argument(
         "--python-gc",
@@ -263,8 +450,11 @@ def main() -> int:
     args = parser.parse_args()
 
     paints: PaintTimes | None = None
+    events: EventTimes | None = None
     if args.paints:
         _app, paints = paint_timing_application()  # create_application() takes it over
+    elif args.events is not None:
+        _app, events = event_timing_application(args.events)
     app = create_application()
     from edgeconsole.ui.gui_gc import GuiThreadCollector
 
@@ -288,9 +478,15 @@ def main() -> int:
             run_loop(1.0)  # the first poll ticks and repaints settle
             if paints is not None:
                 paints.take(1.0)
+            if events is not None:
+                events.take(1.0)
+            gc_passes = GcPasses()
             idle: dict[str, Any] = dict(measure_lag(args.seconds))
+            idle["gc"] = gc_passes.take()
             if paints is not None:
                 idle["paints"] = paints.take(args.seconds)
+            if events is not None:
+                idle["events"] = events.take(args.seconds)
             phases: dict[str, Any] = {}
             for name in args.phases.split(","):
                 if name in ("idle", ""):
@@ -304,6 +500,8 @@ def main() -> int:
                     worker=name.startswith("worker"),
                     busy=name.endswith("_busy"),
                     paints=paints,
+                    events=events,
+                    gc_passes=gc_passes,
                 )
             result: dict[str, Any] = {
                 "benchmark": "ui_event_loop_lag",
