@@ -151,7 +151,7 @@ class PartLine(TriggerFiring):
             self._books[t.id] = Book()
         out = LineStep(frame.index, w, h, line_px, locate_ms=(t1 - t0) / 1e6)
         axis = trig.line.axis
-        snapshot = [replace(t) for t in ts.seen]
+        snapshot = [t.snapshot() for t in ts.seen]
         if trig.kind == "line":
             self._fire_crossings(ts.seen, frame, line_px, axis, "line")
         elif trig.kind == "external":
