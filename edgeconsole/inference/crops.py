@@ -125,14 +125,12 @@ def _crop_batch_fused(
     std = np.asarray(pre.std, dtype=np.float32)
     a = np.float32(pre.scale) / std
     b = -mean / std
-    pixels = staging[..., ::-1] if pre.channel_order == "RGB" else staging
-    # The 8-bit planes first (a small copy), so that the float pass runs once over
-    # contiguous memory instead of three strided passes: the same two roundings
-    # (x * a, then + b, each in float32) on every value.
-    planes = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))
+    order = (2, 1, 0) if pre.channel_order == "RGB" else (0, 1, 2)
     out = np.empty((len(boxes), 3, th, tw), dtype=np.float32)
-    np.multiply(planes, np.broadcast_to(a, (3,)).reshape(3, 1, 1), out=out, dtype=np.float32)
-    out += np.broadcast_to(b, (3,)).reshape(3, 1, 1)
+    for c in range(3):
+        k = c if a.size > 1 else 0
+        np.multiply(staging[..., order[c]], a[k], out=out[:, c], dtype=np.float32)
+        out[:, c] += b[k]
     return out, geos
 
 

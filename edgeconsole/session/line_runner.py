@@ -15,8 +15,8 @@ overlay is built at display time, for the frames the window actually shows). Ext
 trigger edges wake it between frames, so an edge nearest the last frame is
 decided at once. Between frames, when a part will cross the line on the next one,
 the decision thread warms the decision path up (``WARM_LEAD_NS`` before the frame is
-due; ``PartLine.warm_up``): between two parts other work evicts the judge from the
-caches.
+due, ``WARM_LEAD_RT_NS`` on a real-time thread; ``PartLine.warm_up``): between two
+parts other work evicts the judge from the caches.
 
 ``rt_priority``: on a live source the capture and decision threads run under
 ``SCHED_FIFO`` where the system permits it (``core/sched.py``: what it measured, and
@@ -50,6 +50,11 @@ QUEUE_FRAMES = 32
 #: before, its CPU use still counted against the thread when the frame came (it waited
 #: longer for a core with a busy process beside it: docs/RELIABILITY.md), 12 ms did not.
 WARM_LEAD_NS = 12_000_000
+#: The lead when the decision thread runs real-time (nobody else takes its core, so its
+#: CPU time is not held against it): the closer the warm-up ends to the frame, the
+#: warmer the caches the decision finds. After 3 ms idle one inference of the fast
+#: bundle took 0.9 ms, after 12 ms 1.0-1.1, after 30 ms 1.3 (0.65 back to back).
+WARM_LEAD_RT_NS = 4_000_000
 #: A warm-up that could not start this long before the frame is skipped (it would
 #: delay the frame instead).
 WARM_MIN_NS = 1_500_000
@@ -97,6 +102,7 @@ class LineRunner(RunnerBase):
         self.warm = warm_up and not lossless
         #: Warm-ups a frame arrived during (that frame waited for the warm-up to end).
         self.warm_overlaps = 0
+        self._warm_lead_ns = WARM_LEAD_NS
         #: What each thread runs at ("SCHED_FIFO 10", "normal", "nice 10", ...), once started.
         self.scheduling: dict[str, str] = {}
         self._stop = threading.Event()
@@ -178,6 +184,8 @@ class LineRunner(RunnerBase):
         if self._decision_priority is not None:
             self._decision_priority()
         self.scheduling["decision"] = got if got.startswith("normal (") else current()
+        if self.scheduling["decision"].startswith("SCHED_FIFO"):
+            self._warm_lead_ns = WARM_LEAD_RT_NS
         reason = "stopped"
         try:
             while not self._stop.is_set():
@@ -246,13 +254,14 @@ class LineRunner(RunnerBase):
         the frame is not about to arrive."""
         if not self.warm or len(self.queue):
             return longest
-        due = self.line.warm_up_due(WARM_LEAD_NS)
+        lead = self._warm_lead_ns
+        due = self.line.warm_up_due(lead)
         if due is None:
             return longest
         left = due - now_ns()
         if left > 0:
             return min(longest, left / 1e9)
-        if left <= WARM_MIN_NS - WARM_LEAD_NS:  # too late: the frame is nearly here
+        if left <= WARM_MIN_NS - lead:  # too late: the frame is nearly here
             self.line.skip_warm_up()
         elif self.line.warm_up() and len(self.queue):
             self.warm_overlaps += 1  # the frame came while warming up: it waited

@@ -11,7 +11,7 @@ import pytest
 from edgeconsole.core.sched import CAPTURE_PRIORITY, DECISION_PRIORITY, ENV
 from edgeconsole.inference.line import PartLine, TriggerConfig
 from edgeconsole.session.headless import run_headless
-from edgeconsole.session.line_runner import LineRunner
+from edgeconsole.session.line_runner import WARM_LEAD_NS, WARM_LEAD_RT_NS, LineRunner
 from edgeconsole.session.session import default_demo_model
 from edgeconsole.sources.conveyor import SyntheticConveyorSource
 from tests.inference.line.helpers import ClassicalJudge
@@ -56,6 +56,18 @@ def test_a_live_run_asked_for_real_time_gets_it_where_permitted() -> None:
     # The same scene, the same parts decided (scheduling changes when, never what).
     ids = sorted(t for d, t in rec.decisions if not d.missed)
     assert ids and ids == sorted(t for d, t in rec_plain.decisions if not d.missed)
+
+
+def test_the_warm_up_comes_closer_to_the_frame_only_on_a_real_time_thread() -> None:
+    """Real-time, the warm-up ends nearer the frame (its CPU time is not held against
+    the thread); at normal priority it keeps its longer lead."""
+    rt, _ = _run(realtime=True)
+    plain, _ = _run(realtime=False)
+    assert plain._warm_lead_ns == WARM_LEAD_NS
+    assert WARM_LEAD_RT_NS < WARM_LEAD_NS
+    got_rt = rt.scheduling["decision"].startswith("SCHED_FIFO")
+    assert got_rt == _permitted()
+    assert rt._warm_lead_ns == (WARM_LEAD_RT_NS if got_rt else WARM_LEAD_NS)
 
 
 def test_an_offline_run_never_runs_real_time() -> None:
