@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
-from edgeconsole.core.parts import PartDecision
-from edgeconsole.inference.latency import LatencySnapshot
-
-if TYPE_CHECKING:  # defined beside the target manager (which imports this module)
+if TYPE_CHECKING:
+    # Annotations only: the window's first paint needs Event and PipelineStatus, not
+    # the frame and part types (their dataclasses cost it ~10 ms, issue 15). The
+    # session's own names are defined beside the target manager, which imports this.
     import numpy as np
 
+    from edgeconsole.core.frames import Frame, InferenceResult, LatencySample
+    from edgeconsole.core.parts import PartDecision
+    from edgeconsole.inference.latency import LatencySnapshot
     from edgeconsole.session.cameras import CameraSetupResult
     from edgeconsole.session.device_telemetry import TelemetryBatch
     from edgeconsole.session.plc_monitor import PlcSnapshot

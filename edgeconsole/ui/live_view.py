@@ -13,6 +13,7 @@ the "shown" time and close the end-to-end latency.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
@@ -30,11 +31,13 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from edgeconsole.core.clock import now_ns
-from edgeconsole.core.frames import OverlayBanner, OverlayBox, OverlayItem
 from edgeconsole.session.display import fit_size
-from edgeconsole.session.update import LiveFrame
 from edgeconsole.ui.frame_image import FrameImage, display_qimage, to_qimage
 from edgeconsole.ui.theme import COLOURS, role_colour
+
+if TYPE_CHECKING:
+    from edgeconsole.core.frames import OverlayBanner, OverlayBox, OverlayItem
+    from edgeconsole.session.update import LiveFrame
 
 ShownCallback = Callable[[int, int], None]
 #: (axis, fraction of the frame): 0 = a vertical line at x, 1 = horizontal at y.
@@ -124,6 +127,7 @@ class LiveView(QWidget):
         self._frame_index = live.frame.index
         # Looked up with the first frame: the door imports the line's package, which
         # is not needed before the window's first paint (issue 15).
+        from edgeconsole.core.frames import OverlayBox
         from edgeconsole.session.api import TRIGGER_LINE_LABEL
 
         overlay = list(live.result.overlay) if live.result is not None else []
@@ -238,6 +242,9 @@ class LiveView(QWidget):
                 blitted = False
             p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
             scale = target.width() / self._frame.width
+            # A frame is on screen: the session has imported these long ago.
+            from edgeconsole.core.frames import OverlayBanner, OverlayBox
+
             banners = [o for o in self._overlay if isinstance(o, OverlayBanner)]
             banner_font = self._banner_font(target)
             banner_h = self._metrics(banner_font.pointSizeF()).height() * 1.5

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 
 import edgeconsole
 from edgeconsole.core.clock import now_ns, wall_iso
-from edgeconsole.session.api import TriggerLine
 from edgeconsole.session.update import Event, PipelineStatus, Update
 from edgeconsole.ui.paint_slices import PaintSlices
 from edgeconsole.ui.poll_loop import PollLoop
@@ -46,6 +45,9 @@ from edgeconsole.ui.window_state import (
 __all__ = ["MainWindow", "default_model", "find_sample_models", "sample_models_dir"]
 
 MAX_EVENTS_PER_TICK = 50
+#: A starting window makes its session after the docks' contents have painted, or
+#: after this long if no paint comes (a minimised window).
+OPEN_AFTER_FILL_MS = 250
 
 
 class MainWindow(WindowLayout):
@@ -85,7 +87,10 @@ class MainWindow(WindowLayout):
         self._default_layout_done = False
 
         self._build_central()
-        self._build_docks()
+        # A starting window paints its frame and the docks' titles first; what the
+        # docks show comes on the loop's next pass, the session after that.
+        self._build_docks(fill=session is not None)
+        self._unlogged: list[Event] = []
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
@@ -97,9 +102,9 @@ class MainWindow(WindowLayout):
         self.devices: Any = None
         self.poll_loop: PollLoop | None = None
         self.status_panel.set_budget(self._budget)
-        self.latency.set_budget(self._budget)
         self._open_session = open_session
         self._opening_posted = False
+        self._open_after_paint = False
         self._ready: list[Callable[[], None]] = []
         if session is not None:
             self._attach(session)
@@ -128,8 +133,26 @@ class MainWindow(WindowLayout):
             and not self._opening_posted
         ):
             self._opening_posted = True
+            QTimer.singleShot(0, self._fill_then_open)
+        elif event.type() == QEvent.Type.Paint and self._open_after_paint:
+            self._open_after_paint = False
             QTimer.singleShot(0, self._open_and_attach)
         return super().event(event)
+
+    def _fill_then_open(self) -> None:
+        if self._open_session is None:
+            return  # closed while starting
+        self.fill_docks()
+        unlogged, self._unlogged = self._unlogged, []
+        for event in unlogged:
+            self.event_log.add_event(event)
+        # The session's imports and journal hold the loop a few hundred ms on a laptop:
+        # the docks' contents are shown first. Their layout requests come before the
+        # repaint, so a zero timer would run first; the repaint posts the opening
+        # (event()), and a hidden window that never repaints opens it anyway.
+        self._open_after_paint = True
+        self.update()
+        QTimer.singleShot(OPEN_AFTER_FILL_MS, self._open_and_attach)
 
     def _open_and_attach(self) -> None:
         open_session, self._open_session = self._open_session, None
@@ -238,6 +261,8 @@ class MainWindow(WindowLayout):
         """The trigger line was dragged: the running line follows, the place is kept."""
         current = self.settings.trigger
         orientation: Literal["vertical", "horizontal"] = "vertical" if axis == 0 else "horizontal"
+        from edgeconsole.session.api import TriggerLine
+
         moved = current.with_line(TriggerLine(orientation, round(fraction, 4)))
         self.settings.trigger = moved
         self._call("trigger", self.session.set_trigger, moved)
@@ -453,7 +478,9 @@ class MainWindow(WindowLayout):
         self._report(event)
 
     def _report(self, event: Event, log: bool = True) -> None:
-        if log:
+        if log and not self.docks_filled:
+            self._unlogged.append(event)
+        elif log:
             self.event_log.add_event(event)
         if event.level not in ("error", "warning"):
             return

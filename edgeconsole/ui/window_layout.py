@@ -4,23 +4,33 @@ in the settings (restored at start, saved on close)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QDockWidget, QVBoxLayout, QWidget
 
-from edgeconsole.ui.latency_pacer import LatencyPacer
-from edgeconsole.ui.latency_panel import LatencyPanel
 from edgeconsole.ui.live_view import LiveView
-from edgeconsole.ui.messages import BusyBar, EventLog, MessageBar
+from edgeconsole.ui.messages import BusyBar, MessageBar
 from edgeconsole.ui.settings import WindowSettings
-from edgeconsole.ui.targets_panel import TargetsPanel
 from edgeconsole.ui.window_chrome import WindowChrome
+
+if TYPE_CHECKING:
+    from edgeconsole.ui.latency_pacer import LatencyPacer
+    from edgeconsole.ui.latency_panel import LatencyPanel
+    from edgeconsole.ui.messages import EventLog
+    from edgeconsole.ui.targets_panel import TargetsPanel
 
 
 class WindowLayout(WindowChrome):
     settings: WindowSettings
     _layout_restored: bool
     _default_layout_done: bool
+    _budget: float | None
+    targets: TargetsPanel
+    latency: LatencyPanel
+    pacer: LatencyPacer
+    event_log: EventLog
 
     # ------------------------------------------------------------------ build
     def _build_central(self) -> None:
@@ -48,29 +58,59 @@ class WindowLayout(WindowChrome):
         self.addDockWidget(area, dock)
         return dock
 
-    def _build_docks(self) -> None:
-        self.targets = TargetsPanel()
-        self.latency = LatencyPanel()
-        self.pacer = LatencyPacer(self.latency)
-        self.event_log = EventLog()
+    def _build_docks(self, *, fill: bool = True) -> None:
+        """The three docks where they belong. ``fill=False``: empty for now (a window
+        starting paints its frame first, issue 15); ``fill_docks`` adds what they show."""
         self.targets_dock = self._dock(
-            "Targets", "targetsDock", self.targets, Qt.DockWidgetArea.LeftDockWidgetArea
+            "Targets", "targetsDock", QWidget(), Qt.DockWidgetArea.LeftDockWidgetArea
         )
         # Left docks run full height; latency sits under the live view so a
         # 16:9 camera image gets the width it needs.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.latency_dock = self._dock(
-            "Latency", "latencyDock", self.latency, Qt.DockWidgetArea.BottomDockWidgetArea
+            "Latency", "latencyDock", QWidget(), Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.latency_dock.dockLocationChanged.connect(self._on_latency_dock_moved)
-        self.latency.set_orientation(Qt.Orientation.Horizontal)
         self.log_dock = self._dock(
-            "Event log", "logDock", self.event_log, Qt.DockWidgetArea.LeftDockWidgetArea
+            "Event log", "logDock", QWidget(), Qt.DockWidgetArea.LeftDockWidgetArea
         )
         self.splitDockWidget(self.targets_dock, self.log_dock, Qt.Orientation.Vertical)
+        self.docks_filled = False
+        if fill:
+            self.fill_docks()
+
+    def fill_docks(self) -> None:
+        """What the docks show: the targets tree, the latency panel, the event log.
+        Imported here: their modules and widgets cost a starting window's first paint
+        about as much as the rest of the window together."""
+        from edgeconsole.ui.latency_pacer import LatencyPacer
+        from edgeconsole.ui.latency_panel import LatencyPanel
+        from edgeconsole.ui.messages import EventLog
+        from edgeconsole.ui.targets_panel import TargetsPanel
+
+        if self.docks_filled:
+            return
+        self.targets = TargetsPanel()
+        self.latency = LatencyPanel()
+        self.pacer = LatencyPacer(self.latency)
+        self.event_log = EventLog()
+        self.latency.set_budget(self._budget)
+        self.docks_filled = True
+        self._on_latency_dock_moved(self.dockWidgetArea(self.latency_dock))
+        for dock, widget in (
+            (self.targets_dock, self.targets),
+            (self.latency_dock, self.latency),
+            (self.log_dock, self.event_log),
+        ):
+            placeholder = dock.widget()
+            dock.setWidget(widget)
+            if placeholder is not None:
+                placeholder.deleteLater()
 
     def _on_latency_dock_moved(self, area: Qt.DockWidgetArea) -> None:
+        if not self.docks_filled:
+            return
         side = area in (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea)
         self.latency.set_orientation(Qt.Orientation.Vertical if side else Qt.Orientation.Horizontal)
 
