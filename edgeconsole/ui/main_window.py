@@ -94,7 +94,8 @@ class MainWindow(WindowLayout):
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
-        self._mount_trigger()
+        if session is not None:
+            self._mount_trigger()
         self.status_panel = StatusPanel(self.statusBar())
         self.bundles_panel: Any = None
         self.record_action: Any = None
@@ -143,6 +144,7 @@ class MainWindow(WindowLayout):
         if self._open_session is None:
             return  # closed while starting
         self.fill_docks()
+        self._mount_trigger()
         unlogged, self._unlogged = self._unlogged, []
         for event in unlogged:
             self.event_log.add_event(event)

@@ -26,16 +26,17 @@ from PySide6.QtWidgets import (
 
 from edgeconsole.ui.budget_spin import FOLLOW_MODEL, BudgetSpinBox
 from edgeconsole.ui.targets_panel import SYNTHETIC_CONVEYOR
-from edgeconsole.ui.trigger_menu import TriggerControl
 from edgeconsole.ui.window_choices import WindowChoices
 
 if TYPE_CHECKING:
     from edgeconsole.session.update import Event
+    from edgeconsole.ui.trigger_menu import TriggerControl
 
 
 class WindowChrome(WindowChoices):
     """Builds the actions, toolbar and menus of the window (called from its constructor)."""
 
+    trigger_control: TriggerControl
     targets_dock: QDockWidget
     latency_dock: QDockWidget
     log_dock: QDockWidget
@@ -183,7 +184,12 @@ class WindowChrome(WindowChoices):
         self._rebuild_source_menu([])
 
     def _mount_trigger(self) -> None:
-        """What decides a part: a toolbar button and the Run menu's submenu (Ctrl+T)."""
+        """What decides a part: a toolbar button and the Run menu's submenu (Ctrl+T).
+        A starting window mounts it with the docks' contents, after its first paint
+        (the trigger's types import the line's package); it takes the place the
+        toolbar's spacer kept free, so nothing else moves."""
+        from edgeconsole.ui.trigger_menu import TriggerControl
+
         self.trigger_control = TriggerControl(
             self,
             self.settings,

@@ -34,7 +34,7 @@ from edgeconsole.ui.main_window import MainWindow
 
 HEAVY = ("numpy", "edgeconsole.session.session", "edgeconsole.session.targets",
          "edgeconsole.ui.devices.mount", "pyqtgraph", "cv2", "onnxruntime",
-         "edgeconsole.ui.latency_panel")
+         "edgeconsole.ui.latency_panel", "edgeconsole.session.api", "edgeconsole.core.frames")
 out = {"made_at": None}
 
 def open_session():
@@ -73,6 +73,7 @@ while not w.ready and time.monotonic() < deadline:
 out["ready"] = w.ready
 out["placeholder_after"] = w.live_view._placeholder
 out["start_enabled_after"] = w.start_action.isEnabled()
+out["trigger_button"] = w.trigger_control.button.parent() is w.toolbar
 out["tabs"] = sorted(w.workspaces.panels) if w.workspaces is not None else None
 out["poll_ticks"] = 0
 t = time.monotonic()
@@ -110,7 +111,7 @@ def test_the_window_paints_before_the_session_then_makes_it(tmp_path: Path) -> N
     assert out["made_at"] == "after first paint"
     assert out["ready"] is True and out["ready_call"] is True
     assert out["placeholder_after"] == IDLE_PLACEHOLDER
-    assert out["start_enabled_after"] is True
+    assert out["start_enabled_after"] is True and out["trigger_button"] is True
     assert out["tabs"] and out["poll_ticks"] >= 3
 
 
