@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from edgeconsole.core.sched import lower_thread_priority
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -108,6 +110,9 @@ class DisplayPrep:
             thread.join(5.0)
 
     def _run(self) -> None:
+        # Display work, never a result: the window's event loop comes first (issue 15).
+        # Started from the window's thread, it would otherwise share its priority.
+        lower_thread_priority()
         while True:
             with self._cond:
                 while self._pending is None and not self._closed:

@@ -118,3 +118,22 @@ def test_a_session_hands_frames_at_the_windows_size(tmp_path: Path) -> None:
         assert lives[-1].display is None
     finally:
         session.close()
+
+
+def test_display_work_runs_below_the_windows_priority() -> None:
+    """The thread is started from the window's thread; its resize must never take a
+    core from the event loop (issue 15): it runs niced."""
+    import os
+
+    tids: list[int] = []
+    prep = DisplayPrep(
+        threading.Lock(), lambda live, epoch, pixels: tids.append(threading.get_native_id())
+    )
+    try:
+        prep.set_area((32, 32))
+        prep.offer("frame", np.zeros((36, 64, 3), np.uint8), 0)
+        assert wait_for(lambda: len(tids) == 1, 10)
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert os.getpriority(os.PRIO_PROCESS, tids[0]) > mine or mine == 19
+    finally:
+        prep.close()
