@@ -166,6 +166,20 @@ def _register_plc(kinds: Any) -> None:
         action="store_true",
         help="misbehave: lack the camera's output registers",
     )
+    q.add_argument(
+        "--drop-link-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="misbehave: close every client connection in the middle of every Nth part "
+        "(Modbus TCP; the memory is kept)",
+    )
+    q.add_argument(
+        "--drop-link-at",
+        choices=("trigger", "result", "both"),
+        default="trigger",
+        help="where in the part: right after the trigger, when results-ready rises, or alternately",
+    )
     q.add_argument("--part-log", action="store_true", help="include every part in the summary")
     q.set_defaults(func=run_plc)
 
@@ -176,7 +190,7 @@ def run_plc(args: argparse.Namespace) -> int:
     from edgeconsole.core.errors import ConfigError
     from edgeconsole.session import sim_door
 
-    for name in ("no_ack_every", "drop_trigger_every"):
+    for name in ("no_ack_every", "drop_trigger_every", "drop_link_every"):
         if getattr(args, name) < 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more")
     if args.late_ack_ms < 0 or args.late_ack_ms > 600_000:
@@ -205,6 +219,8 @@ def run_plc(args: argparse.Namespace) -> int:
         drop_trigger_every=args.drop_trigger_every,
         unit_id=args.unit_id,
         missing_outputs=args.missing_outputs,
+        drop_link_every=args.drop_link_every,
+        drop_link_at=args.drop_link_at,
     )
     plc.start()
     print(plc.address, flush=True)

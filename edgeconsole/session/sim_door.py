@@ -36,6 +36,8 @@ def virtual_plc(
     drop_trigger_every: int,
     unit_id: int | None,
     missing_outputs: bool,
+    drop_link_every: int = 0,
+    drop_link_at: str = "trigger",
 ) -> tuple[VirtualPlc, PlcMap]:
     """A virtual PLC (not started) laid out from ``map_path`` (default: the sample map
     of its protocol), on the belt ``belt_spec`` films (which runs on the clock) or one
@@ -67,6 +69,8 @@ def virtual_plc(
             drop_trigger_every=drop_trigger_every,
             unit_id=unit_id,
             missing_outputs=missing_outputs,
+            drop_link_every=drop_link_every,
+            drop_link_at=drop_link_at,
         ),
     )
     return plc, plc_map

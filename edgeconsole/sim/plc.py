@@ -10,7 +10,8 @@ reset. Every step is stamped on the server side, where the PLC sees it, so the
 figures are what the line would measure.
 
 Misbehaviour on request (``Misbehaviour``): a late ack, no ack, a dropped
-trigger, a wrong unit id, a register map that lacks the camera's outputs.
+trigger, a wrong unit id, a register map that lacks the camera's outputs, a link
+dropped (every client connection closed, server side) in the middle of a part.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeconsole.core.clock import now_ns
-from edgeconsole.core.errors import PlcError
+from edgeconsole.core.errors import ConfigError, PlcError
 from edgeconsole.devices.plc.handshake import percentiles
 from edgeconsole.devices.plc.plcmap import PlcMap
 from edgeconsole.sim.plc_memory import PlcMemory, memory_for
@@ -39,9 +40,26 @@ class Misbehaviour:
     drop_trigger_every: int = 0  # do not raise the trigger for every Nth part
     unit_id: int | None = None  # serve this unit id instead of the map's
     missing_outputs: bool = False  # the PLC's memory lacks the camera's outputs
+    # Close every client connection (Modbus TCP) in the middle of every Nth part:
+    # "trigger" right after raising its trigger (before any client can read it),
+    # "result" when results-ready rises (before the ack), "both" alternately.
+    drop_link_every: int = 0
+    drop_link_at: str = "trigger"
 
     def describe(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v}
+        out = {k: v for k, v in asdict(self).items() if v}
+        if not self.drop_link_every:
+            out.pop("drop_link_at", None)
+        return out
+
+    def drops_link(self, nth: int, at: str) -> bool:
+        """Whether part ``nth`` loses its link at step ``at`` ("trigger" | "result")."""
+        every = self.drop_link_every
+        if not every or nth % every:
+            return False
+        if self.drop_link_at == "both":
+            return at == ("trigger" if (nth // every) % 2 else "result")
+        return at == self.drop_link_at
 
 
 @dataclass
@@ -88,6 +106,7 @@ class PlcStats:
     no_result: int = 0
     withheld_acks: int = 0
     counter_gaps: int = 0
+    dropped_links: int = 0
     history: list[PlcPart] = field(default_factory=list)
 
 
@@ -120,6 +139,16 @@ class VirtualPlc:
         self.max_parts = max_parts
         self.keep_history = keep_history
         self.scan_ms = scan_ms
+        if self.bad.drop_link_at not in ("trigger", "result", "both"):
+            raise ConfigError(
+                f"unknown drop-link step {self.bad.drop_link_at!r}",
+                subject="virtual PLC",
+                hint="trigger, result or both",
+            )
+        if self.bad.drop_link_every and plc_map.protocol != "modbus":
+            raise ConfigError(
+                "dropping the link is a Modbus TCP misbehaviour", subject="virtual PLC"
+            )
         self.stats = PlcStats()
         self._lock = threading.Lock()
         self.memory: PlcMemory = memory_for(
@@ -260,6 +289,8 @@ class VirtualPlc:
         part.trigger_ns = now_ns()
         with self._lock:
             self.stats.triggers += 1
+        if self.bad.drops_link(nth, "trigger"):
+            self._drop_link()
         # The part is at the camera until the next one is due: that is the budget.
         window = max(0.05, 60.0 / self.belt.parts_per_min)
         try:
@@ -286,6 +317,8 @@ class VirtualPlc:
         with self._lock:
             self.stats.answered += 1
         self._rr_fall.clear()
+        if self.bad.drops_link(nth, "result"):
+            self._drop_link()
         if self.bad.no_ack_every and nth % self.bad.no_ack_every == 0:
             # Reads the result and never acknowledges; the trigger stays up until the
             # camera gives up and resets.
@@ -313,6 +346,23 @@ class VirtualPlc:
             await asyncio.sleep(self.scan_ms / 1000)
         await self._set("results_ack", 0)
 
+    def _drop_link(self) -> None:
+        """Every client connection closed, the PLC's memory kept (as a switch or a
+        PLC's communication module restarting does)."""
+        dropped = self.memory.drop_clients()
+        with self._lock:
+            self.stats.dropped_links += dropped
+
+    def drop_clients(self) -> None:
+        """Close every client connection now (from any thread; Modbus TCP)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise PlcError("not running", subject="virtual PLC")
+        asyncio.run_coroutine_threadsafe(self._drop_soon(), loop).result(10)
+
+    async def _drop_soon(self) -> None:
+        self._drop_link()
+
     # ---- reporting -----------------------------------------------------------------
     def summary(self, *, parts: bool = False) -> dict[str, Any]:
         with self._lock:
@@ -335,6 +385,7 @@ class VirtualPlc:
                 "no_result": s.no_result,
                 "withheld_acks": s.withheld_acks,
                 "counter_gaps": s.counter_gaps,
+                "dropped_links": s.dropped_links,
             }
         t2r = [
             (p.results_ready_ns - p.trigger_ns) / 1e6

@@ -35,6 +35,9 @@ class PlcMemory(Protocol):
 
     async def set(self, name: str, value: int) -> None: ...
 
+    def drop_clients(self) -> int:
+        """Close every client connection, keeping the memory; how many there were."""
+
     async def close(self) -> None: ...
 
 
@@ -119,6 +122,15 @@ class ModbusMemory:
         if self._server is not None:
             await self._server.shutdown()
             self._server = None
+
+    def drop_clients(self) -> int:
+        if self._server is None:
+            return 0
+        handlers = list(self._server.active_connections.values())
+        for handler in handlers:
+            if handler.transport is not None:
+                handler.transport.abort()  # the client sees a reset, as from a crash
+        return len(handlers)
 
     def get(self, name: str) -> int:
         sig = self.map.signals[name]
@@ -241,6 +253,11 @@ class OpcUaMemory:
 
     def get(self, name: str) -> int:
         return self._values.get(name, 0)
+
+    def drop_clients(self) -> int:
+        raise PlcError(
+            "dropping the link is a Modbus TCP misbehaviour", subject="virtual PLC (OPC UA)"
+        )
 
     async def set(self, name: str, value: int) -> None:
         if name not in self._ids:

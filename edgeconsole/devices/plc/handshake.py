@@ -26,118 +26,43 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from edgeconsole.core.clock import now_ns
 from edgeconsole.core.errors import EdgeConsoleError, PlcDisconnected, PlcError
 from edgeconsole.devices.plc.link import PlcLink
 from edgeconsole.devices.plc.plcmap import PlcMap
+from edgeconsole.devices.plc.records import (
+    ERROR_DECIDE_FAILED,
+    ERROR_LATE,
+    ERROR_NO_PART,
+    ERROR_NONE,
+    GateDecider,
+    GateResult,
+    GateTrigger,
+    HandshakeCounters,
+    HandshakeRecord,
+    HandshakeStatus,
+    PlcEvent,
+    percentiles,
+)
 
-#: error_code values the camera writes (docs/PLC.md).
-ERROR_NONE = 0
-ERROR_DECIDE_FAILED = 1  # the model/pipeline raised while deciding
-ERROR_NO_PART = 2  # the decider found no part at the trigger
-ERROR_LATE = 3  # decided, but later than result_budget_ms (the verdict is still written)
-
-
-@dataclass(frozen=True, slots=True)
-class GateTrigger:
-    """What the decider is asked: decide the part the PLC triggered on."""
-
-    seq: int  # handshake sequence number, 1, 2, ...
-    stamp_ns: int  # when the camera saw the trigger edge (core.clock.now_ns)
-    sub_config: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GateResult:
-    """The decider's answer. ``ok`` False with ``error_code`` 0 means NG."""
-
-    ok: bool
-    class_id: int = 0
-    label: str = ""
-    part_id: int | None = None
-    # From the trigger stamp; None: the decider's own time, measured around its call
-    # (so the handshake's reads, writes and thread hand-offs are never counted in it).
-    decision_ms: float | None = None
-    error_code: int = ERROR_NONE
-    error: str = ""
-
-
-class GateDecider(Protocol):
-    """The one boundary between the handshake and the per-part pipeline.
-
-    Called on the handshake's own thread (its event loop's: the loop waits for it),
-    one call at a time, in trigger order. A decider that
-    switches recipes by the PLC's ``sub_config`` says so with a class attribute
-    ``wants_sub_config = True``: only then is it read (one more round trip to the PLC
-    between the trigger and the decision); otherwise ``GateTrigger.sub_config`` is None.
-    """
-
-    def decide(self, trigger: GateTrigger) -> GateResult: ...
-
-
-@dataclass(slots=True)
-class HandshakeRecord:
-    """One trigger and what became of it."""
-
-    seq: int
-    trigger_ns: int
-    counter: int | None = None  # part_counter written with the result
-    verdict: Literal["OK", "NG", "ERROR"] | None = None
-    class_id: int | None = None
-    label: str = ""
-    part_id: int | None = None
-    decision_ms: float | None = None
-    trigger_to_result_ms: float | None = None
-    result_to_ack_ms: float | None = None
-    late: bool = False
-    acked: bool = False
-    handed_over: bool = False
-    error: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("decision_ms", "trigger_to_result_ms", "result_to_ack_ms"):
-            if d[k] is not None:
-                d[k] = round(d[k], 3)
-        return d
-
-
-@dataclass(slots=True)
-class HandshakeCounters:
-    triggers: int = 0
-    decided: int = 0
-    handed_over: int = 0
-    acked: int = 0
-    missing_acks: int = 0
-    late_results: int = 0
-    not_handed_over: int = 0
-    decide_errors: int = 0
-    disconnects: int = 0
-
-
-@dataclass(slots=True)
-class PlcEvent:
-    """A change worth a line in the journal and a mark on the timeline."""
-
-    t_ns: int
-    kind: str  # "signal" | "link" | "part" | "error"
-    name: str
-    value: Any = None
-    text: str = ""
-
-
-@dataclass
-class HandshakeStatus:
-    state: str
-    link: str
-    counters: HandshakeCounters
-    records: list[HandshakeRecord]
-    trigger_to_result_ms: dict[str, float | None] = field(default_factory=dict)
-    decision_ms: dict[str, float | None] = field(default_factory=dict)
-    last_error: str = ""
-
+# The records moved to records.py; their users import them from here too.
+__all__ = [
+    "ERROR_DECIDE_FAILED",
+    "ERROR_LATE",
+    "ERROR_NONE",
+    "ERROR_NO_PART",
+    "GateDecider",
+    "GateResult",
+    "GateTrigger",
+    "HandshakeCounters",
+    "HandshakeRecord",
+    "HandshakeRunner",
+    "HandshakeStatus",
+    "PlcEvent",
+    "percentiles",
+]
 
 #: Signals drawn as edges on the timeline (the numbers are in the part records).
 _BITS = frozenset({"trigger", "results_ack", "trigger_ready", "results_ready", "ok", "ng", "error"})
@@ -165,16 +90,22 @@ async def _pause(until_ns: int) -> None:
     await asyncio.sleep(0)
 
 
-def percentiles(values: Any) -> dict[str, float | None]:
-    """p50/p99/max of a sequence of ms (None when empty); the tail is never averaged."""
-    xs = sorted(values)
-    if not xs:
-        return {"p50": None, "p99": None, "max": None, "n": 0}
+@dataclass(slots=True)
+class _InFlight:
+    """A part between its trigger edge and its reset: what a reconnect takes up again."""
 
-    def q(p: float) -> float:
-        return round(float(xs[min(len(xs) - 1, max(0, round(p * (len(xs) - 1))))]), 3)
+    rec: HandshakeRecord
+    # seen: not decided yet; decided: the result is not written yet; written: the
+    # result and results_ready are in the PLC's memory, the ack is awaited.
+    phase: Literal["seen", "decided", "written"] = "seen"
+    out: dict[str, int] = field(default_factory=dict)
+    t_rr: int = 0
+    # The PLC has trigger_ready=0 for this part: it cannot have raised another trigger.
+    busy_landed: bool = False
+    down_ns: int = 0  # when the link went during this part (0: it has not)
 
-    return {"p50": q(0.50), "p99": q(0.99), "max": round(xs[-1], 3), "n": len(xs)}
+    def down_after_ms(self) -> float:
+        return (self.down_ns - self.rec.trigger_ns) / 1e6
 
 
 class HandshakeRunner:
@@ -215,17 +146,28 @@ class HandshakeRunner:
         }
         # Last known level of every bit signal, for the timeline's edges.
         self._levels: dict[str, int] = {}
+        # A rising edge needs the trigger seen low first. Kept across reconnects: a
+        # trigger the PLC raised while the link was down is a part; one already up
+        # when the camera first connects is not (nobody told the PLC it was ready).
+        self._armed = False
+        self._inflight: _InFlight | None = None
+        # How long after its trigger a part can still be handed over: the PLC holds
+        # the trigger until it acknowledges, and the camera waits that long for an ack.
+        timing = plc_map.timing
+        self.hold_ms = max(timing.ack_timeout_ms, timing.result_budget_ms)
 
     # ---- status, from any thread -------------------------------------------------
     def status(self, *, records: int = 200, stats: bool = True) -> HandshakeStatus:
         """``stats``: also the percentiles (sorting the windows: done outside the lock the
         handshake takes per part, and skipped by callers that poll only the counters)."""
         with self._lock:
+            p = self._inflight
             st = HandshakeStatus(
                 state=self.state,
                 link=self.link.url,
                 counters=HandshakeCounters(**asdict(self.counters)),
                 records=list(self._records)[-records:] if records else [],
+                in_flight=(p.rec.seq, p.phase) if p is not None and p.down_ns else None,
                 last_error=self.last_error,
             )
             t2r = list(self._t2r) if stats else []
@@ -262,36 +204,66 @@ class HandshakeRunner:
     # ---- the loop ------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, *, fail_fast: bool = False) -> None:
         """Run until ``stop``; ``fail_fast``: raise if the very first connect fails."""
-        backoff = 0.2
+        backoff = 0.0
         first = True
         try:
             while not stop.is_set():
                 try:
                     await self.link.connect()
-                    reset = self._reset_values()
-                    await self.link.write(reset, last="trigger_ready")
-                    self._edges(reset)
+                    if self._inflight is None:
+                        await self._write_reset()
                     self._set_state("idle")
-                    backoff = 0.2
                     first = False
+                    if self._inflight is not None:
+                        await self._resume(stop)
+                    backoff = 0.0  # this link works: the next loss is retried at once
                     await self._serve(stop)
                     await self._leave()
                 except PlcError as exc:
                     if first and fail_fast:
                         raise
                     first = False
+                    p = self._inflight
+                    if p is not None and not p.down_ns:
+                        p.down_ns = now_ns()
                     with self._lock:
-                        self.counters.disconnects += isinstance(exc, PlcDisconnected)
+                        # A working link lost (not each retry that finds the PLC away).
+                        was_up = self.state == "idle"
+                        self.counters.disconnects += was_up and isinstance(exc, PlcDisconnected)
                     self._set_state("down", str(exc))
                     await self.link.close()
-                    try:
-                        await asyncio.wait_for(stop.wait(), timeout=backoff)
-                    except TimeoutError:
-                        pass
-                    backoff = min(backoff * 2, 2.0)
+                    await self._wait_to_retry(stop, backoff)
+                    # The first retry is at once: a part may be waiting (its window is
+                    # 100 ms at 600 parts/min); then 20 ms, doubling up to 2 s.
+                    backoff = min(max(backoff * 2, 0.02), 2.0)
         finally:
+            if self._inflight is not None:
+                self._give_up(
+                    self._inflight, "the handshake stopped before the link to the PLC came back"
+                )
             await self.link.close()
             self._set_state("stopped")
+
+    async def _wait_to_retry(self, stop: asyncio.Event, delay_s: float) -> None:
+        self._expire_in_flight()
+        if delay_s > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay_s)
+            except TimeoutError:
+                pass
+        self._expire_in_flight()
+
+    def _expire_in_flight(self) -> None:
+        """A part whose link stays down past its hold time is given up (counted now,
+        not when the PLC comes back, perhaps hours later)."""
+        p = self._inflight
+        if p is None or now_ns() - p.rec.trigger_ns <= self.hold_ms * 1e6:
+            return
+        self._give_up(
+            p,
+            f"the link to the PLC went down {p.down_after_ms():.0f} ms after the trigger "
+            f"and was not back within the part's hold time ({self.hold_ms:g} ms)",
+        )
 
     async def _leave(self) -> None:
         """Stopping: trigger_ready goes low, so the PLC lets the next parts pass
@@ -302,9 +274,13 @@ class HandshakeRunner:
             return  # the link went at the same moment: the PLC sees the camera gone
         self._edges({"trigger_ready": 0})
 
+    async def _write_reset(self) -> None:
+        reset = self._reset_values()
+        await self.link.write(reset, last="trigger_ready")
+        self._edges(reset)
+
     async def _serve(self, stop: asyncio.Event) -> None:
         poll_ns = int(self.map.timing.poll_ms * 1e6)
-        armed = False  # a rising edge needs the trigger seen low first
         while not stop.is_set():
             ready = self._is_ready()
             if ready != self._levels.get("trigger_ready"):
@@ -314,28 +290,37 @@ class HandshakeRunner:
             vals = await self.link.read(self._poll)
             self._edges(vals)
             if not vals["trigger"]:
-                armed = True
-            elif armed:
+                self._armed = True
+            elif self._armed:
                 # Re-armed at once when the part ended with the trigger seen low: the
                 # PLC may raise the next one the moment trigger_ready is back, before
                 # this loop reads again.
-                armed = await self._part(vals, stop)
+                self._armed = False  # until the part says how it ended
+                self._armed = await self._part(stop)
                 continue  # the part took its time: read again at once
             # A read every poll_ms (not poll_ms after each read): the round trip is
             # part of the interval, so a trigger waits at most poll_ms to be seen.
             await _pause(t_read + poll_ns)
 
-    async def _part(self, first_vals: dict[str, int], stop: asyncio.Event) -> bool:
-        """One part, trigger to reset; True when the trigger was last read low."""
+    # ---- one part ------------------------------------------------------------------
+    async def _part(self, stop: asyncio.Event) -> bool:
+        """One part, trigger to reset; True when the trigger was last read low. A
+        PlcError leaves the part in ``_inflight`` for the reconnect to take up."""
         t_trig = now_ns()
         with self._lock:
             self.counters.triggers += 1
             seq = self.counters.triggers
-        rec = HandshakeRecord(seq=seq, trigger_ns=t_trig)
+        p = _InFlight(HandshakeRecord(seq=seq, trigger_ns=t_trig))
+        self._inflight = p
+        await self._decide_part(p)
+        await self._write_result(p)
+        return await self._await_ack(p, stop)
+
+    async def _decide_part(self, p: _InFlight) -> None:
         sub = None
         if self._wants_sub:
             sub = (await self.link.read(["sub_config"]))["sub_config"]
-        trigger = GateTrigger(seq=seq, stamp_ns=t_trig, sub_config=sub)
+        trigger = GateTrigger(seq=p.rec.seq, stamp_ns=p.rec.trigger_ns, sub_config=sub)
         # Busy while deciding: the request goes out first, its answer is taken after the
         # decision, which runs here on the loop's thread. Nothing else waits on this loop
         # meanwhile (the part is in progress), and deciding here spares two thread
@@ -345,29 +330,42 @@ class HandshakeRunner:
         await asyncio.sleep(0)  # the write's request is on the wire before we decide
         try:
             decision = self._decide(trigger)
-        finally:
-            await busy
+        except BaseException:
+            busy.cancel()
+            raise
+        self._decided(p, decision)
+        await busy  # a PlcError here: the part is decided, the reconnect hands it over
+        p.busy_landed = True
         self._edges({"trigger_ready": 0})
+
+    def _decided(self, p: _InFlight, decision: GateResult) -> None:
         self._counter = (self._counter + 1) & 0xFFFF
+        rec = p.rec
         rec.counter = self._counter
         rec.part_id, rec.label, rec.class_id = decision.part_id, decision.label, decision.class_id
         rec.decision_ms = decision.decision_ms
         failed = decision.error_code not in (ERROR_NONE, ERROR_LATE)
         rec.verdict = "ERROR" if failed else ("OK" if decision.ok else "NG")
         rec.error = decision.error
-        out = self._result_values(decision, failed)
-        try:
-            await self.link.write(out, last="results_ready")
-        except PlcError:
-            rec.error = rec.error or "could not hand the result over: the PLC link failed"
-            self._finish(rec, handed_over=False)
-            raise
-        t_rr = now_ns()
-        rec.trigger_to_result_ms = (t_rr - t_trig) / 1e6
+        p.out = self._result_values(decision, failed)
+        p.phase = "decided"
+
+    async def _write_result(self, p: _InFlight) -> None:
+        # A write that fails may or may not have been applied: it is written again
+        # after the reconnect (the same values: writing them twice is harmless).
+        await self.link.write(p.out, last="results_ready")
+        p.phase = "written"
+        p.t_rr = now_ns()
+        rec = p.rec
+        rec.trigger_to_result_ms = (p.t_rr - rec.trigger_ns) / 1e6
         rec.late = rec.trigger_to_result_ms > self.map.timing.result_budget_ms
-        self._edges(out, t_rr)
-        # Wait for the ack, polling as fast as for triggers.
-        deadline = t_rr + int(self.map.timing.ack_timeout_ms * 1e6)
+        self._edges(p.out, p.t_rr)
+
+    async def _await_ack(self, p: _InFlight, stop: asyncio.Event) -> bool:
+        """Wait for the ack, polling as fast as for triggers; reset; count. True when
+        the trigger was last read low."""
+        rec = p.rec
+        deadline = p.t_rr + int(self.map.timing.ack_timeout_ms * 1e6)
         poll_ns = int(self.map.timing.poll_ms * 1e6)
         acked = withdrawn = trigger_low = False
         while not stop.is_set():
@@ -377,7 +375,7 @@ class HandshakeRunner:
             self._edges(vals, now)
             trigger_low = not vals["trigger"]
             if vals["results_ack"]:
-                rec.result_to_ack_ms = (now - t_rr) / 1e6
+                rec.result_to_ack_ms = (now - p.t_rr) / 1e6
                 acked = True
                 break
             if not vals["trigger"]:
@@ -399,13 +397,69 @@ class HandshakeRunner:
             rec.error = rec.error or (
                 f"no results_ack within {self.map.timing.ack_timeout_ms:g} ms"
             )
+        self._armed = trigger_low
         try:
-            reset = self._reset_values()
-            await self.link.write(reset, last="trigger_ready")
-            self._edges(reset)
+            await self._write_reset()
         finally:
-            self._finish(rec, handed_over=not withdrawn)
+            self._finish(p, handed_over=not withdrawn)
         return trigger_low
+
+    async def _resume(self, stop: asyncio.Event) -> None:
+        """The link is back with a part in flight: take it up where it was."""
+        p = self._inflight
+        assert p is not None
+        if p.phase == "written":
+            # Our result and results_ready are still up in the PLC's memory: wait for
+            # the ack (or see the one given meanwhile) as if the link had not gone.
+            self._armed = await self._await_ack(p, stop)
+            return
+        vals = await self.link.read(self._poll)
+        self._edges(vals)
+        back_ms = (now_ns() - p.rec.trigger_ns) / 1e6
+        why = ""
+        if not vals["trigger"]:
+            why = f"the PLC withdrew the trigger while the link was down ({back_ms:.0f} ms)"
+            self._armed = True
+        elif back_ms > self.hold_ms:
+            why = f"the link came back {back_ms:.0f} ms after the trigger, past the part's "
+            why += f"hold time ({self.hold_ms:g} ms)"
+            self._armed = False  # that trigger is this part's: wait for it to drop
+        elif not p.busy_landed and not await self._plc_saw_busy():
+            # trigger_ready stayed up at the PLC: it may have given this part up and
+            # raised the next part's trigger meanwhile. This result is not written to
+            # a trigger that may be another part's; that trigger is served as a part.
+            why = "the link went before the PLC saw the camera busy; the trigger up after "
+            why += "the reconnect is answered as a part of its own"
+            self._armed = True
+        if why:
+            self._give_up(p, why)
+            await self._write_reset()
+            return
+        if p.phase == "seen":
+            await self._decide_part(p)
+        await self._write_result(p)
+        self._armed = await self._await_ack(p, stop)
+
+    async def _plc_saw_busy(self) -> bool:
+        """Whether the PLC's memory has trigger_ready=0 (our busy write landed)."""
+        try:
+            return (await self.link.read(["trigger_ready"]))["trigger_ready"] == 0
+        except PlcDisconnected:
+            raise
+        except PlcError:
+            return False  # the PLC does not let us read it back: assume the worst
+
+    def _give_up(self, p: _InFlight, why: str) -> None:
+        rec = p.rec
+        if p.phase == "written":
+            # The PLC had the result; whether it took it is unknown: handed over, no ack.
+            text = f"the result was written but its ack was not seen: {why}"
+            rec.error = f"{rec.error}; {text}" if rec.error else text
+            self._finish(p, handed_over=True)
+        else:
+            text = f"could not hand the result over: {why}"
+            rec.error = f"{rec.error}; {text}" if rec.error else text
+            self._finish(p, handed_over=False)
 
     def _is_ready(self) -> int:
         if self.ready is None:
@@ -444,11 +498,15 @@ class HandshakeRunner:
             result = replace(result, decision_ms=(now_ns() - t0) / 1e6)
         return result
 
-    def _finish(self, rec: HandshakeRecord, *, handed_over: bool) -> None:
+    def _finish(self, p: _InFlight, *, handed_over: bool) -> None:
+        rec = p.rec
         rec.handed_over = handed_over
+        if self._inflight is p:
+            self._inflight = None
         with self._lock:
             c = self.counters
-            c.decided += 1
+            c.decided += rec.verdict is not None
+            c.resumed += bool(p.down_ns)
             if rec.verdict == "ERROR":
                 c.decide_errors += 1
             if handed_over:

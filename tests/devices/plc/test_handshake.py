@@ -8,9 +8,7 @@ a decider that fails, triggers faster than decisions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from edgeconsole.devices.plc.handshake import GateResult, GateTrigger
 from edgeconsole.devices.plc.plcmap import PlcMap
 from edgeconsole.devices.plc.service import HandshakeService
 from edgeconsole.sim.plc import Misbehaviour, VirtualPlc
-from tests.fixtures.plc import AlternatingDecider, wait_for
+from tests.fixtures.plc import AlternatingDecider, memory_camera, wait_for
 
 # Loopback timing tests: kept off each other's cores.
 pytestmark = pytest.mark.xdist_group("plc")
@@ -247,49 +245,6 @@ def test_triggers_faster_than_decisions(virtual_plc, plc_camera) -> None:
     assert all("withdrew the trigger" in r.error for r in records)
 
 
-class _HeldDecider:
-    """Decides when the test says so."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.seqs: list[int] = []
-
-    def decide(self, trigger: GateTrigger) -> GateResult:
-        self.seqs.append(trigger.seq)
-        if trigger.seq == 1:
-            self.release.wait(60)
-        return GateResult(ok=True)
-
-
-@contextlib.contextmanager
-def _memory_camera(
-    mem: Any, plc_map: PlcMap
-) -> Iterator[tuple[Any, Callable[[Any], Any], _HeldDecider, HandshakeService]]:
-    """A scripted PLC memory served on loopback from its own event loop, and a camera
-    (a handshake service with a held decider) speaking to it; both gone afterwards.
-    ``on_plc(coro)`` runs a coroutine on the PLC's loop and returns its result."""
-    loop = asyncio.new_event_loop()
-    th = threading.Thread(target=loop.run_forever, daemon=True)
-    th.start()
-
-    def on_plc(coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(30)
-
-    try:
-        on_plc(mem.open("127.0.0.1", 0, lambda v, t: None))
-        decider = _HeldDecider()
-        svc = HandshakeService(f"modbus://127.0.0.1:{mem.port}", plc_map, decider)
-        svc.start()
-        try:
-            yield mem, on_plc, decider, svc
-        finally:
-            svc.stop()
-            on_plc(mem.close())  # a PLC the test already closed stays closed
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        th.join(10)
-
-
 def test_a_trigger_raised_the_instant_the_camera_is_ready_again_is_a_part(
     sample_map: PlcMap,
 ) -> None:
@@ -316,7 +271,7 @@ def test_a_trigger_raised_the_instant_the_camera_is_ready_again_is_a_part(
                 retrigger.clear()
                 await self.set("trigger", 1)  # applied before the camera's next read
 
-    with _memory_camera(Plc(sample_map), sample_map) as (mem, on_plc, decider, svc):
+    with memory_camera(Plc(sample_map), sample_map) as (mem, on_plc, decider, svc):
         # The camera is ready and has read the trigger low (a trigger already up when
         # it connects is not a part).
         wait_for(lambda: mem.get("trigger_ready") == 1 and len(reads) >= 3)
@@ -348,7 +303,7 @@ def test_a_plc_gone_while_deciding_costs_that_result_and_it_is_counted(
             if set_values is None:
                 reads.append(fc)
 
-    with _memory_camera(Plc(sample_map), sample_map) as (mem, on_plc, decider, svc):
+    with memory_camera(Plc(sample_map), sample_map) as (mem, on_plc, decider, svc):
         wait_for(lambda: mem.get("trigger_ready") == 1 and len(reads) >= 3)
         on_plc(mem.set("trigger", 1))
         wait_for(lambda: decider.seqs == [1] and mem.get("trigger_ready") == 0)
