@@ -180,6 +180,12 @@ def _register_plc(kinds: Any) -> None:
         default="trigger",
         help="where in the part: right after the trigger, when results-ready rises, or alternately",
     )
+    q.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run the PLC's thread under SCHED_FIFO where permitted (a real PLC is a "
+        "real-time controller: benchmarks on a busy machine)",
+    )
     q.add_argument("--part-log", action="store_true", help="include every part in the summary")
     q.set_defaults(func=run_plc)
 
@@ -221,6 +227,7 @@ def run_plc(args: argparse.Namespace) -> int:
         missing_outputs=args.missing_outputs,
         drop_link_every=args.drop_link_every,
         drop_link_at=args.drop_link_at,
+        realtime=args.realtime,
     )
     plc.start()
     print(plc.address, flush=True)
@@ -240,7 +247,10 @@ def run_plc(args: argparse.Namespace) -> int:
                 break
     finally:
         plc.stop()
-    print(json.dumps(plc.summary(parts=args.part_log), indent=2), flush=True)
+    summary = plc.summary(parts=args.part_log)
+    if args.realtime:
+        summary["scheduling"] = plc.scheduling
+    print(json.dumps(summary, indent=2), flush=True)
     return 0
 
 

@@ -38,6 +38,7 @@ def virtual_plc(
     missing_outputs: bool,
     drop_link_every: int = 0,
     drop_link_at: str = "trigger",
+    realtime: bool = False,
 ) -> tuple[VirtualPlc, PlcMap]:
     """A virtual PLC (not started) laid out from ``map_path`` (default: the sample map
     of its protocol), on the belt ``belt_spec`` films (which runs on the clock) or one
@@ -63,6 +64,7 @@ def virtual_plc(
         port=port,
         max_parts=parts,
         epoch_ns=0 if clock else None,
+        realtime=realtime,
         misbehave=Misbehaviour(
             late_ack_ms=late_ack_ms,
             no_ack_every=no_ack_every,

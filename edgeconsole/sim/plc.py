@@ -126,10 +126,15 @@ class VirtualPlc:
         max_parts: int | None = None,
         keep_history: int = 100_000,
         scan_ms: float = 4.0,
+        realtime: bool = False,
     ) -> None:
         """``scan_ms``: the PLC reacts to results-ready on its next scan, like a real
         one (its program runs every few ms), so results-ready and the ack stay up
-        long enough for a watcher to see them."""
+        long enough for a watcher to see them. ``realtime``: its thread (server and
+        program) under SCHED_FIFO where permitted, as a real PLC's controller is, so a
+        benchmark on a busy machine counts the camera's misses, not the PLC's own."""
+        self.realtime = realtime
+        self.scheduling = ""
         self.map = plc_map
         self.belt = belt or BeltTiming.for_frame(1280, 720)
         self.epoch_ns = epoch_ns
@@ -219,6 +224,10 @@ class VirtualPlc:
     def _thread_main(self) -> None:
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
+            if self.realtime:
+                from edgeconsole.core.sched import DECISION_PRIORITY, realtime_thread
+
+                self.scheduling = realtime_thread(DECISION_PRIORITY)
             await self.serve(asyncio.Event())
 
         try:

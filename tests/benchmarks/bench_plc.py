@@ -1,7 +1,8 @@
 """PLC handshake benchmark (issue 16, Performance). Prints one JSON document.
 
     .venv/bin/python tests/benchmarks/bench_plc.py [--parts 10000] [--ppm 600] [--poll-ms 1]
-        [--opcua]
+        [--opcua] [--map FILE] [--camera-rt 0|1] [--plc-rt]
+        [--drop-link-every N [--drop-link-at trigger|result|both]]
 
 The virtual PLC runs as its own process (``edgeconsole sim plc``, pymodbus's
 server; with ``--opcua`` asyncua's) on loopback and triggers on the simulated belt at
@@ -18,7 +19,16 @@ baseline of the same run; the same per part (``per_part_overhead_ms``: each part
 trigger -> results-ready minus its own decision as the decider timed itself, p50/p99/max:
 the difference of two
 p99s hides what the handshake adds when the decision's tail dominates); and missed
-parts (goal 0 over 10,000).
+parts (goal 0 over 10,000) with the PLC's reason for each (``not_ready``: the camera had
+not raised trigger_ready again when the part came; ``no_result``: no results-ready within
+the part's window, one part period).
+
+Link losses in the middle of the run are listed with their reason and time
+(``link_losses``; the PLC process leaving at the end is not one). ``--drop-link-every N``
+makes the PLC close the connection in the middle of every Nth part (what a reconnect
+costs). ``--camera-rt`` (default: as the product, ``EDGECONSOLE_RT_PRIORITY``) and
+``--plc-rt`` (the virtual PLC's thread under SCHED_FIFO, as a real PLC's controller)
+say who runs at real-time priority; the JSON says what each got.
 """
 
 from __future__ import annotations
@@ -93,6 +103,12 @@ def main() -> int:
         help="another map (e.g. edgeconsole/devices/plc/sample_map_registers.toml: "
         "every output in consecutive registers, one write per result)",
     )
+    ap.add_argument("--drop-link-every", type=int, default=0, metavar="N")
+    ap.add_argument("--drop-link-at", default="both", choices=("trigger", "result", "both"))
+    ap.add_argument(
+        "--camera-rt", type=int, choices=(0, 1), default=None, help="default: as the product"
+    )
+    ap.add_argument("--plc-rt", action="store_true")
     args = ap.parse_args()
 
     plc_map = load_map(args.map or sample_map_path("opcua" if args.opcua else "modbus"))
@@ -120,6 +136,17 @@ def main() -> int:
             "--part-log",
             *(["--opcua"] if args.opcua else []),
             *(["--map", str(args.map)] if args.map else []),
+            *(["--realtime"] if args.plc_rt else []),
+            *(
+                [
+                    "--drop-link-every",
+                    str(args.drop_link_every),
+                    "--drop-link-at",
+                    args.drop_link_at,
+                ]
+                if args.drop_link_every
+                else []
+            ),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -130,11 +157,19 @@ def main() -> int:
     # Every part the camera finished (counter -> its record), for the per-part overhead.
     records: dict[int, dict] = {}
 
+    links: list[tuple[int, str]] = []  # (t_ns, reason) of each link loss
+    state = ["connecting"]
+
     def on_event(ev: PlcEvent) -> None:
         if ev.kind == "part" and ev.value.get("counter") is not None:
             records[ev.value["counter"]] = ev.value
+        elif ev.kind == "link":
+            if ev.value == "down" and state[0] == "idle":  # a working link lost
+                links.append((ev.t_ns, ev.text))
+            state[0] = ev.value
 
-    svc = HandshakeService(url, plc_map, decider, on_event=on_event)
+    realtime = None if args.camera_rt is None else bool(args.camera_rt)
+    svc = HandshakeService(url, plc_map, decider, on_event=on_event, realtime=realtime)
     started = time.monotonic()
     svc.start()
     try:
@@ -171,6 +206,21 @@ def main() -> int:
         see = (rec["trigger_ns"] - p["trigger_ns"]) / 1e6
         seen.append(see)
         rest.append(p["trigger_to_result_ms"] - see - decider.times[rec["seq"]])
+    # Link losses before the PLC's last part ended (then the PLC process leaves: the
+    # camera sees that too, and it is no loss of the run's).
+    window_ns = int(60e9 / args.ppm)
+    last_ns = max((p["trigger_ns"] or 0 for p in log), default=0) + window_ns
+    mid_run = [(t, why) for t, why in links if t <= last_ns]
+    t0 = min((p["trigger_ns"] for p in log if p["trigger_ns"]), default=0)
+
+    def near(t: int) -> list[tuple[int, str]]:
+        """The parts whose window held the loss, and what became of them."""
+        return [
+            (p["part"], p["outcome"])
+            for p in log
+            if p["trigger_ns"] and p["trigger_ns"] - window_ns <= t <= p["trigger_ns"] + window_ns
+        ]
+
     report = {
         "benchmark": "plc_handshake",
         "protocol": plc_map.protocol,
@@ -200,6 +250,14 @@ def main() -> int:
             "see_trigger": percentiles(seen),
             "hand_offs_and_writes": percentiles(rest),
         },
+        "link_losses": len(mid_run),
+        "link_loss_list": [
+            {"t_s": round((t - t0) / 1e9, 3), "why": why[:160], "parts": near(t)}
+            for t, why in mid_run[:20]
+        ],
+        "links_dropped_by_plc": s.get("dropped_links", 0),
+        "camera_scheduling": svc.scheduling,
+        "plc_scheduling": s.get("scheduling", "normal"),
         "load_average_1min": round(os.getloadavg()[0], 1),
         "counter_gaps": s["counter_gaps"],
         "elapsed_s": round(time.monotonic() - started, 1),

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import Any
 
+from edgeconsole.core import sched
 from edgeconsole.core.errors import PlcError
 from edgeconsole.devices.plc.handshake import (
     GateDecider,
@@ -91,10 +92,18 @@ class HandshakeService(_LoopThread):
         on_event: Callable[[PlcEvent], None] | None = None,
         timeout_s: float = 1.0,
         ready: Callable[[], bool] | None = None,
+        realtime: bool | None = None,
     ) -> None:
+        """``realtime``: run the handshake's thread under SCHED_FIFO (None: as the line's
+        decision threads do, ``core/sched.py``: unless EDGECONSOLE_RT_PRIORITY=0). A part's
+        window is one part period (100 ms at 600 parts/min): at normal priority a
+        trigger seen late or a result written late on a busy machine is a missed part.
+        ``scheduling`` says what the thread got."""
         super().__init__("edgeconsole-plc-handshake")
         self.url = url
         self.plc_map = plc_map
+        self.realtime = sched.wanted() if realtime is None else realtime
+        self.scheduling = ""
         self.runner = HandshakeRunner(
             open_link(url, plc_map, timeout_s=timeout_s),
             plc_map,
@@ -123,6 +132,11 @@ class HandshakeService(_LoopThread):
         self.runner.on_event = tee
 
         async def body(stop: asyncio.Event) -> None:
+            # The loop's thread polls and decides: that is the thread to raise. It
+            # sleeps between polls (1 ms), so it never holds a core to itself.
+            self.scheduling = (
+                sched.realtime_thread(sched.DECISION_PRIORITY) if self.realtime else "normal"
+            )
             await self.runner.run(stop, fail_fast=wait)
 
         self._start(body, timeout_s, wait=wait)
@@ -135,6 +149,7 @@ class HandshakeService(_LoopThread):
         return {
             "plc": self.url,
             "map": self.plc_map.source,
+            "scheduling": self.scheduling,
             "state": st.state,
             "error": st.last_error or None,
             "counters": asdict(st.counters),

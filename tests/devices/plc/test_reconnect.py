@@ -192,3 +192,33 @@ def test_a_trigger_withdrawn_while_the_link_is_down_is_counted_with_its_reason(
         # The next trigger is a part of its own.
         on_plc(mem.set("trigger", 1))
         wait_for(lambda: decider.seqs == [1, 2] and mem.get("results_ready") == 1)
+
+
+def test_dropping_the_link_is_a_modbus_misbehaviour(sample_map: PlcMap) -> None:
+    from edgeconsole.core.errors import ConfigError
+    from edgeconsole.devices.plc.plcmap import load_map, sample_map_path
+
+    with pytest.raises(ConfigError, match="unknown drop-link step"):
+        VirtualPlc(sample_map, misbehave=Misbehaviour(drop_link_every=2, drop_link_at="ack"))
+    with pytest.raises(ConfigError, match="Modbus TCP misbehaviour"):
+        VirtualPlc(load_map(sample_map_path("opcua")), misbehave=Misbehaviour(drop_link_every=2))
+    bad = Misbehaviour(drop_link_every=3, drop_link_at="both")
+    steps = [(n, at) for n in range(1, 13) for at in ("trigger", "result") if bad.drops_link(n, at)]
+    assert steps == [(3, "trigger"), (6, "result"), (9, "trigger"), (12, "result")]
+
+
+def test_the_handshake_thread_asks_for_realtime_priority(virtual_plc, sample_map) -> None:
+    """As the line's decision threads do (core/sched.py); the suite turns it off
+    (EDGECONSOLE_RT_PRIORITY=0), a service asked explicitly says what it got."""
+    from edgeconsole.devices.plc.service import HandshakeService
+
+    plc = virtual_plc(ppm=60)
+    url = f"modbus://127.0.0.1:{plc.port}"
+    for realtime, want in ((None, "normal"), (True, ("SCHED_FIFO 10", "normal ("))):
+        svc = HandshakeService(url, sample_map, AlternatingDecider(), realtime=realtime)
+        svc.start()
+        try:
+            assert svc.scheduling.startswith(want), svc.scheduling
+            assert svc.summary(0)["scheduling"] == svc.scheduling
+        finally:
+            svc.stop()
