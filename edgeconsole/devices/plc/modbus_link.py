@@ -127,6 +127,7 @@ def _fail_pending(client: AsyncModbusTcpClient) -> None:
     fut = getattr(getattr(client, "ctx", None), "response_future", None)
     if isinstance(fut, asyncio.Future) and not fut.done():
         fut.set_exception(ConnectionException("the PLC closed the connection"))
+        fut.exception()  # no request waiting on it (lost between requests): nothing to log
 
 
 class ModbusLink:
