@@ -338,8 +338,11 @@ class HistogramChart:
         if p99 is not None and p99.p99 is not None:
             p99_line.setVisible(True)
             p99_line.setValue(p99.p99)
-        hi = float(max(edges[-1], (budget or 0.0) * 1.05))
-        top = float(max(counts.max(), 1.0))
+        # The ranges move in nice steps, not with every new maximum: edges and counts
+        # change with nearly every stats update (4 Hz), and a new range draws both axes
+        # again (2-5 ms of the window's thread, issue 15).
+        hi = nice_ceiling(float(max(edges[-1], (budget or 0.0) * 1.05)))
+        top = nice_ceiling(float(max(counts.max(), 1.0)))
         # Counts are whole frames: whole-number ticks only.
         step = max(1.0, float(np.ceil(top / 4.0)))
         ranges = (hi, top, step)

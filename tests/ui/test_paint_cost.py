@@ -136,6 +136,31 @@ def test_decision_chart_axes_move_in_steps_not_with_every_part(qtbot: QtBot) -> 
     assert len(changes) == 1 and item.viewRange()[0][1] >= 25
 
 
+def test_histogram_axes_move_in_steps_not_with_every_update(qtbot: QtBot) -> None:
+    """New stats change the longest frame and the tallest bin nearly every time; the
+    ranges (and so the axes, drawn again on every change) move only in nice steps."""
+    from dataclasses import replace
+
+    panel = shown_panel(qtbot)
+    assert panel.histogram.plot is not None
+    item = panel.histogram.plot.getPlotItem()
+    base = builders.stats(builders.samples(1, 100))
+
+    def with_bins(longest_ms: float, tallest: int) -> object:
+        edges = [longest_ms * i / 10 for i in range(11)]
+        counts = [tallest if i == 4 else 3 + i for i in range(10)]
+        return replace(base, histogram_edges=edges, histogram_counts=counts, samples=sum(counts))
+
+    panel.histogram.apply(with_bins(51.0, 21))  # type: ignore[arg-type]
+    changes: list[object] = []
+    item.getViewBox().sigRangeChanged.connect(lambda *a: changes.append(a))
+    for longest, tallest in ((52.0, 23), (53.5, 26), (55.0, 29), (57.0, 30)):
+        panel.histogram.apply(with_bins(longest, tallest))  # type: ignore[arg-type]
+    assert changes == []
+    panel.histogram.apply(with_bins(90.0, 44))  # type: ignore[arg-type]
+    assert len(changes) >= 1 and item.viewRange()[0][1] >= 90.0
+
+
 def test_same_stats_again_repaint_nothing(qtbot: QtBot) -> None:
     """Stopped or idle, the session hands the same stats to every tick; the table,
     histogram and summary must not repaint for them."""
