@@ -96,7 +96,7 @@ class MainWindow(WindowLayout):
         self._build_menus()
         if session is not None:
             self._mount_trigger()
-        self.status_panel = StatusPanel(self.statusBar())
+        self.status_panel = StatusPanel(self.statusBar(), counter_interval_s=0.25)
         self.bundles_panel: Any = None
         self.record_action: Any = None
         self.workspaces: Any = None

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from edgeconsole.core.clock import now_ns
 from edgeconsole.session.update import PipelineStatus
 from edgeconsole.ui.layout_fence import LayoutFence
 from edgeconsole.ui.theme import COLOURS
@@ -36,7 +37,10 @@ def model_label(path: str) -> str:
 class StatusPanel:
     """Fills a QStatusBar with labels that are only rewritten when they change."""
 
-    def __init__(self, bar: QStatusBar) -> None:
+    def __init__(self, bar: QStatusBar, counter_interval_s: float = 0.0) -> None:
+        """``counter_interval_s``: the counters (fps, frames, dropped) are rewritten at
+        most this often. Each rewrite repaints its label with the next frame's paint;
+        at the window's 30 Hz nobody reads them faster than a few times a second."""
         self.state = QLabel("idle")
         self.state.setObjectName("stateLabel")
         self.state.setProperty("state", "idle")
@@ -75,6 +79,8 @@ class StatusPanel:
         self.parts_box.setVisible(False)
         self._state = "idle"
         self._has_drops = False
+        self.counter_interval_ns = int(counter_interval_s * 1e9)
+        self._counters_at = -(1 << 62)
 
     @staticmethod
     def _set(label: QLabel, text: str) -> None:
@@ -94,9 +100,12 @@ class StatusPanel:
             self.state.style().unpolish(self.state)
             self.state.style().polish(self.state)
         self._set(self.state, status.state.upper())
-        self._set(self.fps, f"fps {status.fps:.1f}")
-        self._set(self.frames, f"frames {status.frames}")
-        self._set(self.dropped, f"dropped {status.dropped}")
+        now = now_ns()
+        if now - self._counters_at >= self.counter_interval_ns or status.state != "running":
+            self._counters_at = now
+            self._set(self.fps, f"fps {status.fps:.1f}")
+            self._set(self.frames, f"frames {status.frames}")
+            self._set(self.dropped, f"dropped {status.dropped}")
         has_drops = bool(status.dropped)
         if has_drops != self._has_drops:  # restyling is not free: only on change
             self._has_drops = has_drops

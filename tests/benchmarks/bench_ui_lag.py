@@ -112,6 +112,35 @@ class GcPasses:
         }
 
 
+def short_slice(slice_ns: int) -> str:
+    """A shorter EEVDF slice for the calling thread (``sched_setattr``'s runtime, which
+    Linux 6.12+ lets an unprivileged thread set), at its own nice value. Measured and
+    not kept in the app (docs/RELIABILITY.md, issue 15 fourth pass)."""
+    import ctypes
+
+    class Attr(ctypes.Structure):
+        _fields_ = [
+            ("size", ctypes.c_uint32),
+            ("policy", ctypes.c_uint32),
+            ("flags", ctypes.c_uint64),
+            ("nice", ctypes.c_int32),
+            ("priority", ctypes.c_uint32),
+            ("runtime", ctypes.c_uint64),
+            ("deadline", ctypes.c_uint64),
+            ("period", ctypes.c_uint64),
+        ]
+
+    import threading
+
+    tid = threading.get_native_id()
+    nice = os.getpriority(os.PRIO_PROCESS, tid)
+    attr = Attr(size=ctypes.sizeof(Attr), policy=0, nice=nice, runtime=slice_ns)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(314, tid, ctypes.byref(attr), 0) != 0:  # x86_64 sched_setattr
+        return f"refused: {os.strerror(ctypes.get_errno())}"
+    return f"{slice_ns / 1000:g} us"
+
+
 def run_loop(seconds: float) -> None:
     loop = QEventLoop()
     QTimer.singleShot(int(seconds * 1000), loop.quit)
@@ -443,6 +472,12 @@ def main() -> int:
         help="time every event of the window's thread; list those over MS (lag not comparable)",
     )
     parser.add_argument(
+        "--window-slice-us",
+        type=float,
+        default=None,
+        help="give the window's thread this EEVDF time slice (Linux 6.12+, x86_64)",
+    )
+    parser.add_argument(
         "--python-gc",
         action="store_true",
         help="leave cyclic GC to CPython (any thread) instead of the app's window-thread collector",
@@ -456,6 +491,9 @@ def main() -> int:
     elif args.events is not None:
         _app, events = event_timing_application(args.events)
     app = create_application()
+    window_slice = "default"
+    if args.window_slice_us is not None:
+        window_slice = short_slice(int(args.window_slice_us * 1000))
     from edgeconsole.ui.gui_gc import GuiThreadCollector
 
     collector = None if args.python_gc else GuiThreadCollector(app).start()
@@ -511,6 +549,7 @@ def main() -> int:
                 "cpu_count": os.cpu_count(),
                 "gil_switch_interval_ms": round(sys.getswitchinterval() * 1000, 3),
                 "cyclic_gc": "cpython" if collector is None else "window thread",
+                "window_thread_slice": window_slice,
                 "ort_threads": args.threads,
                 "load_average_1min_at_start": round(os.getloadavg()[0], 2),
                 "idle": idle,

@@ -237,3 +237,28 @@ def test_nice_ceiling() -> None:
     assert nice_ceiling(0.0) == 1.0 and nice_ceiling(float("nan")) == 1.0
     assert nice_ceiling(4.2) == 5.0 and nice_ceiling(11) == 15.0 and nice_ceiling(61) == 80.0
     assert nice_ceiling(80) == 80.0 and nice_ceiling(81) == 100.0
+
+
+def test_status_counters_are_rewritten_a_few_times_a_second_not_every_frame(
+    qtbot: QtBot,
+) -> None:
+    """A counter rewritten repaints its label with the next frame: at most every
+    ``counter_interval_s`` while running, at once when the run stops."""
+    bar = QStatusBar()
+    qtbot.addWidget(bar)
+    panel = StatusPanel(bar, counter_interval_s=60.0)
+    bar.resize(1200, 30)
+    bar.show()
+    status = builders.update(index=None).status
+    status.frames = 10
+    panel.apply(status)
+    settle(qtbot, bar)
+    paints = Counter(panel.frames, QEvent.Type.Paint)
+    for n in range(11, 40):
+        status.frames = n
+        panel.apply(status)
+        settle(qtbot, bar)
+    assert panel.frames.text() == "frames 10" and paints.count == 0
+    status.state = "stopped"
+    panel.apply(status)
+    assert panel.frames.text() == "frames 39"
