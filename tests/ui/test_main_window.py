@@ -189,6 +189,7 @@ def test_apply_update_errors_events_and_budgeted_drawing(qtbot: QtBot, window: M
     window.event_log.clear()
     window.message_bar.dismiss()
     window.chart_interval_ns = 0  # no redraw throttling: each call below is "a tick later"
+    window.status_panel.counter_interval_ns = 0  # nor of the status bar's counters
     err = Event(level="error", text="camera 3: no such camera (check the cable)", kind="source")
     warn = Event(level="warning", text="source stalled", kind="source")
     far = now_ns() + 10**11  # a deadline a loaded machine cannot overrun by accident
