@@ -354,6 +354,9 @@ class HandshakeRunner:
         # A write that fails may or may not have been applied: it is written again
         # after the reconnect (the same values: writing them twice is harmless).
         await self.link.write(p.out, last="results_ready")
+        self._written(p)
+
+    def _written(self, p: _InFlight) -> None:
         p.phase = "written"
         p.t_rr = now_ns()
         rec = p.rec
@@ -417,6 +420,13 @@ class HandshakeRunner:
         self._edges(vals)
         back_ms = (now_ns() - p.rec.trigger_ns) / 1e6
         why = ""
+        if p.phase == "decided" and vals["results_ack"]:
+            # The result's write was applied, only its answer was lost with the link:
+            # the PLC took the result (stamped now: when it was really written is not
+            # known) and acknowledged it.
+            self._written(p)
+            self._armed = await self._await_ack(p, stop)
+            return
         if not vals["trigger"]:
             why = f"the PLC withdrew the trigger while the link was down ({back_ms:.0f} ms)"
             self._armed = True

@@ -222,3 +222,42 @@ def test_the_handshake_thread_asks_for_realtime_priority(virtual_plc, sample_map
             assert svc.summary(0)["scheduling"] == svc.scheduling
         finally:
             svc.stop()
+
+
+class _TakesAndDrops(_Counting):
+    """Applies the camera's result, acknowledges it and closes the connection before
+    answering the write (the camera's write fails although the PLC has the result)."""
+
+    def __init__(self, plc_map: PlcMap) -> None:
+        super().__init__(plc_map)
+        self.armed = False
+
+    async def _on_access(self, fc: int, *args: Any) -> None:
+        await super()._on_access(fc, *args)
+        values = args[-1]
+        rr = self.map.signals["results_ready"].address
+        assert rr is not None
+        offset = rr - args[1]  # args: start, address, count, registers, values
+        writes = fc in (5, 15) and values and 0 <= offset < len(values)
+        if self.armed and writes and values[offset]:
+            self.armed = False
+            self.drop_clients()
+            await self.set("results_ack", 1)
+            await self.set("trigger", 0)
+
+
+def test_a_result_taken_as_the_link_went_is_handed_over_not_given_up(
+    sample_map: PlcMap,
+) -> None:
+    with memory_camera(_TakesAndDrops(sample_map), sample_map) as (mem, on_plc, decider, svc):
+        wait_for(lambda: _ready(mem))
+        mem.armed = True
+        on_plc(mem.set("trigger", 1))
+        decider.release.set()
+        wait_for(lambda: svc.runner.status(records=0).counters.decided == 1)
+        st = svc.runner.status()
+        rec = st.records[-1]
+        assert rec.handed_over and rec.acked and not rec.error, rec
+        c = st.counters
+        assert (c.acked, c.resumed, c.not_handed_over, c.disconnects) == (1, 1, 0, 1)
+        wait_for(lambda: mem.get("results_ready") == 0 and mem.get("trigger_ready") == 1)
