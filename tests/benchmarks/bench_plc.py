@@ -221,6 +221,29 @@ def main() -> int:
             if p["trigger_ns"] and p["trigger_ns"] - window_ns <= t <= p["trigger_ns"] + window_ns
         ]
 
+    # What the part before each miss went through, on both sides (a miss is a part that
+    # came while the PLC still waited on the one before, or found trigger_ready low).
+    by_part = {p["part"]: p for p in log}
+
+    def before(miss: dict) -> dict:
+        prev = by_part.get(miss["part"] - 1) or {}
+        rec = records.get(prev.get("counter")) if prev.get("counter") is not None else None
+        return {
+            "part": miss["part"],
+            "outcome": miss["outcome"],
+            "t_s": round(((miss["trigger_ns"] or prev.get("trigger_ns") or t0) - t0) / 1e9, 3),
+            "part_before": {
+                "outcome": prev.get("outcome"),
+                "plc_trigger_to_result_ms": prev.get("trigger_to_result_ms"),
+                "plc_result_to_ack_ms": prev.get("result_to_ack_ms"),
+                "camera_saw_trigger_after_ms": None
+                if rec is None or not prev.get("trigger_ns")
+                else round((rec["trigger_ns"] - prev["trigger_ns"]) / 1e6, 3),
+                "camera_result_to_ack_ms": None if rec is None else rec["result_to_ack_ms"],
+                "camera_decision_ms": None if rec is None else rec["decision_ms"],
+            },
+        }
+
     report = {
         "benchmark": "plc_handshake",
         "protocol": plc_map.protocol,
@@ -233,9 +256,13 @@ def main() -> int:
         "missed": len(missed),
         "missed_outcomes": sorted({p["outcome"] for p in missed}),
         "missed_parts": [(p["part"], p["outcome"]) for p in missed[:20]],
+        "missed_context": [before(p) for p in missed[:10]],
         "plc_trigger_to_result_ms": t2r,
         "plc_result_to_ack_ms": s["result_to_ack_ms"],
         "camera_decision_ms": dec,
+        "camera_result_to_ack_ms": percentiles(
+            r["result_to_ack_ms"] for r in records.values() if r["result_to_ack_ms"] is not None
+        ),
         "overhead_p99_ms": None
         if t2r["p99"] is None or dec["p99"] is None
         else round(t2r["p99"] - dec["p99"], 3),
