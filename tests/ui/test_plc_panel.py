@@ -104,6 +104,9 @@ def test_a_monitor_started_elsewhere_is_shown_when_the_view_opens(
         f"modbus://127.0.0.1:{plc.port}", sample_map_path(), "test", test_pattern="ok"
     )
     qtbot.waitUntil(lambda: plc.stats.acks >= 3, timeout=30000)
+    # The PLC counts an ack when it gives it; the camera's record of that part follows
+    # once it has seen the ack and reset (a CI run at load opened the view in between).
+    qtbot.waitUntil(lambda: window.session.plc.counters()["answered"] >= 3, timeout=30000)
     panel = window.workspaces.show_panel("PLC")
     assert panel.url.text() == f"modbus://127.0.0.1:{plc.port}"
     assert panel.table.rowCount() >= 3  # the history, not only what comes next
