@@ -57,6 +57,16 @@ _MITER = Qt.PenJoinStyle.MiterJoin
 _NO_BRUSH = Qt.BrushStyle.NoBrush
 _NO_PEN = Qt.PenStyle.NoPen
 _CENTRE = Qt.AlignmentFlag.AlignCenter
+_WARN = QColor(COLOURS.warn)
+_LINE_LABEL_BACK = QColor(0, 0, 0, 170)
+
+
+def _line_pen(width: float) -> QPen:
+    pen = QPen(_WARN, width, Qt.PenStyle.DashLine)
+    pen.setCosmetic(True)
+    return pen
+
+
 _BACKGROUND = QColor("#07090b")
 
 
@@ -100,6 +110,8 @@ class LiveView(QWidget):
         self.frames_scaled = 0
         self._fonts: dict[tuple[float, bool], tuple[QFont, QFontMetricsF]] = {}
         self._pens: dict[tuple[str, bool], tuple[QPen, QColor]] = {}
+        self._banner_fit: dict[tuple[str, str, float], tuple[QFont, str]] = {}
+        self._line_pens = (_line_pen(2.0), _line_pen(3.0))  # [dragged]
         self._frame_index = -1
         self._overlay: list[OverlayItem] = []
         self._reported_index = -1
@@ -316,16 +328,18 @@ class LiveView(QWidget):
         w = self._line_widget(target, scale)
         if w is None or self._line is None:
             return
-        colour = QColor(COLOURS.warn)
-        pen = QPen(colour, 3.0 if self._drag is not None else 2.0, Qt.PenStyle.DashLine)
-        pen.setCosmetic(True)
-        p.setPen(pen)
+        colour = _WARN
+        p.setPen(self._line_pens[self._drag is not None])
         vertical = self._line[0] == 0
         if vertical:
             a, b = QPointF(w, target.top()), QPointF(w, target.bottom())
         else:
             a, b = QPointF(target.left(), w), QPointF(target.right(), w)
-        p.drawLine(a, b)
+        # A straight dashed line on whole pixels: antialiasing (stroking each dash)
+        # cost a quarter of the overlay on every frame, and looks the same.
+        p.setRenderHint(_ANTIALIAS, False)
+        p.drawLine(QPointF(round(a.x()), round(a.y())), QPointF(round(b.x()), round(b.y())))
+        p.setRenderHint(_ANTIALIAS, True)
         # A handle at the far end says "drag me"; the label says what the line is.
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(colour)
@@ -340,10 +354,10 @@ class LiveView(QWidget):
             box.moveBottomLeft(QPointF(min(w + 6, target.right() - box.width()), b.y() - 4))
         else:
             box.moveBottomLeft(QPointF(a.x() + 12, w - 4))
-        p.setBrush(QColor(0, 0, 0, 170))
+        p.setBrush(_LINE_LABEL_BACK)
         p.drawRoundedRect(box, 3, 3)
         p.setPen(colour)
-        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        p.drawText(box, _CENTRE, text)
 
     def _near_line(self, pos: QPointF) -> bool:
         if self._frame is None or self._line is None:
@@ -529,7 +543,15 @@ class LiveView(QWidget):
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(colour)
             p.drawRect(rect)
-            fitted, text = fit_banner(banner.text, font, rect.width() - 24)
+            # The text changes a few times a second (a part decided), the frame 30:
+            # fitted once per text, font and room.
+            key = (banner.text, font.key(), rect.width())
+            fit = self._banner_fit.get(key)
+            if fit is None:
+                if len(self._banner_fit) > 32:
+                    self._banner_fit.clear()
+                fit = self._banner_fit[key] = fit_banner(banner.text, font, rect.width() - 24)
+            fitted, text = fit
             p.setFont(fitted)
             p.setPen(_LABEL_TEXT)
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
