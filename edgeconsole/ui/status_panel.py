@@ -94,14 +94,19 @@ class StatusPanel:
             label.setToolTip(text)
 
     def apply(self, status: PipelineStatus) -> None:
-        if status.state != self._state:
+        new_state = status.state != self._state
+        if new_state:
             self._state = status.state
             self.state.setProperty("state", status.state)
             self.state.style().unpolish(self.state)
             self.state.style().polish(self.state)
         self._set(self.state, status.state.upper())
         now = now_ns()
-        if now - self._counters_at >= self.counter_interval_ns or status.state != "running":
+        if (
+            new_state
+            or status.state != "running"
+            or now - self._counters_at >= self.counter_interval_ns
+        ):
             self._counters_at = now
             self._set(self.fps, f"fps {status.fps:.1f}")
             self._set(self.frames, f"frames {status.frames}")

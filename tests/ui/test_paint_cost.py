@@ -250,8 +250,12 @@ def test_status_counters_are_rewritten_a_few_times_a_second_not_every_frame(
     bar.resize(1200, 30)
     bar.show()
     status = builders.update(index=None).status
+    idle = builders.update(state="idle", index=None).status
+    idle.frames = 0
+    panel.apply(idle)  # the window ticks while idle, then a run starts: shown at once
     status.frames = 10
     panel.apply(status)
+    assert panel.frames.text() == "frames 10"
     settle(qtbot, bar)
     paints = Counter(panel.frames, QEvent.Type.Paint)
     for n in range(11, 40):
