@@ -194,6 +194,7 @@ def run_plc(args: argparse.Namespace) -> int:
     import json
 
     from edgeconsole.core.errors import ConfigError
+    from edgeconsole.core.sched import settle_heap
     from edgeconsole.session import sim_door
 
     for name in ("no_ack_every", "drop_trigger_every", "drop_link_every"):
@@ -230,6 +231,7 @@ def run_plc(args: argparse.Namespace) -> int:
         realtime=args.realtime,
     )
     plc.start()
+    frozen = settle_heap()
     print(plc.address, flush=True)
     unit = f", unit {plc.summary()['unit_id']}" if plc_map.protocol == "modbus" else ""
     print(
@@ -248,6 +250,7 @@ def run_plc(args: argparse.Namespace) -> int:
     finally:
         plc.stop()
     summary = plc.summary(parts=args.part_log)
+    summary["heap_frozen_objects"] = frozen
     if args.realtime:
         summary["scheduling"] = plc.scheduling
     print(json.dumps(summary, indent=2), flush=True)
