@@ -29,8 +29,10 @@ imported before the first paint.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -112,10 +114,17 @@ WATCH = (
 )
 
 
+def _temporary_folder(prefix: str) -> str:
+    """A folder removed when the benchmark ends (each run made dozens in /tmp)."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e.setdefault("QT_QPA_PLATFORM", "offscreen")
-    e["EDGECONSOLE_HOME"] = tempfile.mkdtemp(prefix="bench-startup-home-")
+    e["EDGECONSOLE_HOME"] = _temporary_folder("bench-startup-home-")
     return e
 
 
@@ -198,7 +207,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
     exe = str(Path(sys.executable).with_name("edgeconsole"))
-    settings = str(Path(tempfile.mkdtemp(prefix="bench-startup-")) / "s.ini")
+    settings = str(Path(_temporary_folder("bench-startup-")) / "s.ini")
 
     version, python_pass, bare, app, ready = [], [], [], [], []
     time_to_marker(BARE)  # warm the page cache for both before measuring
